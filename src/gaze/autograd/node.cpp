@@ -1,0 +1,106 @@
+#include "gaze/autograd/node.h"
+
+#include <atomic>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/error.h"
+
+namespace gaze::autograd {
+namespace {
+std::atomic<uint64_t> g_next_sequence_nr{0};
+}
+
+Node::Node(std::string name, int num_outputs)
+    : name_(std::move(name)), sequence_nr_(g_next_sequence_nr++), outputs_(num_outputs) {}
+
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  auto take_sole_owners = [&pending](std::vector<Edge>& edges) {
+    for (Edge& e : edges)
+      if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
+  };
+  take_sole_owners(next_);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    take_sole_owners(n->next_);
+    // n is destroyed here with its edges already moved out, so its destructor does not recurse.
+  }
+}
+
+AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)
+    : Node("AccumulateGrad", 1), leaf_(leaf) {
+  outputs()[0] = {leaf->shape, leaf->dtype};
+}
+
+SavedTensor::SavedTensor(const Tensor& t) {
+  if (!t.defined()) return;
+  t_ = t.detach();
+  version_ = t.storage()->version();
+}
+
+const Tensor& SavedTensor::get(const char* op) const {
+  GAZE_CHECK(!t_.defined() || t_.storage()->version() == version_, StateError,
+             "{} backward: a tensor saved for backward was modified in place after it was saved "
+             "(version {}, expected {}); compute on a copy instead of writing in place",
+             op, t_.storage()->version(), version_);
+  return t_;
+}
+
+std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>& grad_outputs) {
+  GAZE_CHECK(fn_ != nullptr, StateError,
+             "{}: trying to backward through the graph a second time (its saved tensors were freed "
+             "after the first backward); pass retain_graph=true to the first backward if you need "
+             "to run it twice",
+             name());
+  std::vector<Tensor> grad_inputs(next_edges().size());
+  BackwardContext ctx(grad_outputs, grad_inputs, next_edges());
+  fn_(ctx);
+  return grad_inputs;
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+namespace {
+Edge edge_for(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return {};
+  if (t.grad_fn()) return {t.grad_fn(), t.output_nr()};
+  // A leaf: share one accumulator between all its uses in the graph.
+  TensorImpl& impl = t.impl();
+  auto acc = impl.grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    impl.grad_accumulator = acc;
+  }
+  return {acc, 0};
+}
+}  // namespace
+
+void record(std::string name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+            BackwardFn fn) {
+  auto node = std::make_shared<FunctionNode>(std::move(name), static_cast<int>(outputs.size()),
+                                             std::move(fn));
+  node->next_edges().reserve(inputs.size());
+  for (const Tensor& t : inputs) node->next_edges().push_back(edge_for(t));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    TensorImpl& o = outputs[i].impl();
+    o.requires_grad = true;
+    o.grad_fn = node;
+    o.output_nr = static_cast<int>(i);
+    node->outputs()[i] = {o.shape, o.dtype};
+  }
+}
+
+}  // namespace gaze::autograd

@@ -1,0 +1,36 @@
+// Caching allocator for tensor storage: 64-byte aligned blocks, kept in size-class free lists after
+// release, so a training step that repeats the same shapes reuses memory instead of calling malloc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gaze {
+
+struct AllocatorStats {
+  uint64_t system_allocs = 0;    // calls that reached the system allocator
+  uint64_t system_frees = 0;     // blocks returned to the system
+  uint64_t cache_hits = 0;       // allocations served from the cache
+  size_t bytes_in_use = 0;       // live tensor storage (rounded to size classes)
+  size_t peak_bytes_in_use = 0;  // high-water mark since the last reset_peak()
+  size_t bytes_cached = 0;       // free blocks held for reuse
+};
+
+namespace allocator {
+
+constexpr size_t kAlignment = 64;
+
+// Returns a block of at least `nbytes` (never null; nbytes == 0 gives a valid unique block).
+void* allocate(size_t nbytes);
+// Returns a block obtained from allocate(nbytes) with the same nbytes.
+void deallocate(void* p, size_t nbytes);
+
+AllocatorStats stats();
+void reset_peak();
+// Gives every cached block back to the system.
+void empty_cache();
+// Upper bound on cached bytes (default 4 GiB or GAZE_ALLOC_CACHE_MB); excess blocks are freed.
+void set_cache_limit(size_t bytes);
+
+}  // namespace allocator
+}  // namespace gaze

@@ -1,0 +1,43 @@
+// Storage: a reference-counted block of bytes shared by a tensor and its views, either from the
+// caching allocator or borrowed from outside (e.g. a NumPy array kept alive by `owner`).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace gaze {
+
+class Storage {
+ public:
+  // A fresh 64-byte aligned block from the caching allocator (contents uninitialised).
+  static std::shared_ptr<Storage> allocate(size_t nbytes);
+  // Borrows `data`; `owner` keeps it alive for as long as the storage lives.
+  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> owner);
+
+  // Public only for make_shared; the Key keeps construction inside allocate()/borrow().
+  class Key {
+    friend class Storage;
+    Key() = default;
+  };
+  explicit Storage(Key) {}
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+
+  // Bumped by every in-place write, so autograd can tell a saved tensor was modified.
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  std::shared_ptr<void> owner_;  // keeps borrowed memory alive (may be null: caller guarantees it)
+  bool from_allocator_ = false;  // only blocks from allocate() go back to the caching allocator
+  uint64_t version_ = 0;
+};
+
+}  // namespace gaze

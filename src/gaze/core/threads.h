@@ -1,0 +1,37 @@
+// One OpenMP thread pool for all of gaze (oneDNN runs on the same pool): its size comes from
+// GAZE_NUM_THREADS, else the number of cores. parallel_for splits work statically, so results are
+// identical from run to run at a given thread count.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace gaze {
+
+int num_threads();
+// Sets the pool size (n >= 1) for gaze and for the GEMM library; throws ValueError otherwise.
+void set_num_threads(int n);
+
+// Calls f(lo, hi) on contiguous chunks of [begin, end), one chunk per thread. Runs inline when the
+// range holds fewer than 2*grain items or when already inside a parallel region (no nested pools).
+template <typename F>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
+  const int64_t n = end - begin;
+  if (n <= 0) return;
+  const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(grain, 1));
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), max_chunks));
+  if (nt <= 1 || omp_in_parallel()) {
+    f(begin, end);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t lo = begin + n * t / T, hi = begin + n * (t + 1) / T;
+    if (lo < hi) f(lo, hi);
+  }
+}
+
+}  // namespace gaze

@@ -1,0 +1,26 @@
+// Matrix multiplication: batched, strided, with optional transposes. float32 runs on oneDNN (chosen
+// by measurement, see README); float64 runs a plain reference loop that serves the gradient checks.
+#pragma once
+
+#include <cstdint>
+
+namespace gaze::kernels {
+
+// Row-major operands. For b < batch:
+//   C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b],  op(X) = X^T if the trans flag is set, else
+//   X,
+// with op(A[b]) of M x K, op(B[b]) of K x N and C[b] of M x N. A[b] starts at A + b * stride_a and
+// its stored rows are lda apart (likewise B, C). A stride of 0 broadcasts one matrix over the
+// batch. beta == 0 ignores the previous contents of C (NaN included).
+struct GemmArgs {
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  double alpha = 1.0, beta = 0.0;
+};
+
+template <typename T>
+void gemm(const GemmArgs& g, const T* A, const T* B, T* C);
+
+}  // namespace gaze::kernels

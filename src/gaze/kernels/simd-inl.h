@@ -1,0 +1,104 @@
+// Shared SIMD helpers for the kernels, compiled once per Highway target.
+//
+// The one Highway pattern gaze uses: a kernel .cpp defines HWY_TARGET_INCLUDE to its own path,
+// includes "hwy/foreach_target.h" (which re-includes the file once per target) and puts its SIMD
+// code in namespace gaze::kernels::HWY_NAMESPACE; under `#if HWY_ONCE` it exports the per-target
+// entry points with HWY_EXPORT and calls them through HWY_DYNAMIC_DISPATCH from plain C++
+// functions. Headers like this one, included from such files, use the toggle guard below so they
+// are re-expanded for every target.
+
+#if defined(GAZE_KERNELS_SIMD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef GAZE_KERNELS_SIMD_INL_H_
+#undef GAZE_KERNELS_SIMD_INL_H_
+#else
+#define GAZE_KERNELS_SIMD_INL_H_
+#endif
+
+#include <cmath>
+#include <limits>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gaze::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class D>
+using VecT = hn::Vec<D>;
+
+// Loads/stores the first `n` (< Lanes) elements; masked-off lanes read as zero and are not written.
+template <class D, typename T>
+HWY_INLINE VecT<D> LoadTail(D d, const T* p, size_t n) {
+  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
+}
+template <class D, typename T>
+HWY_INLINE void StoreTail(VecT<D> v, D d, T* p, size_t n) {
+  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
+}
+
+template <class D>
+HWY_INLINE hn::TFromD<D> SumLanes(D d, VecT<D> v) {
+  return hn::GetLane(hn::SumOfLanes(d, v));
+}
+template <class D>
+HWY_INLINE hn::TFromD<D> MaxLanes(D d, VecT<D> v) {
+  return hn::GetLane(hn::MaxOfLanes(d, v));
+}
+
+// e^x with IEEE edge cases: overflow gives +inf, NaN stays NaN. Highway's Exp is only specified on
+// [-max, 104] (float) / [-max, 706] (double).
+template <class D>
+HWY_INLINE VecT<D> ExpSafe(D d, VecT<D> x) {
+  using T = hn::TFromD<D>;
+  const T hi = sizeof(T) == 4 ? T(88.72283935546875) : T(709.782712893384);
+  const auto big = hn::Gt(x, hn::Set(d, hi));
+  const auto nan = hn::IsNaN(x);
+  auto y = hn::Exp(d, hn::Min(x, hn::Set(d, hi)));
+  y = hn::IfThenElse(big, hn::Set(d, std::numeric_limits<T>::infinity()), y);
+  return hn::IfThenElse(nan, x, y);
+}
+
+// ln x with IEEE edge cases: ln 0 = -inf, ln(x < 0) = NaN, ln inf = inf, NaN stays NaN.
+template <class D>
+HWY_INLINE VecT<D> LogSafe(D d, VecT<D> x) {
+  using T = hn::TFromD<D>;
+  const auto zero = hn::Zero(d);
+  const auto inf = hn::Set(d, std::numeric_limits<T>::infinity());
+  const auto ok = hn::And(hn::Gt(x, zero), hn::Lt(x, inf));
+  auto y = hn::Log(d, hn::IfThenElse(ok, x, hn::Set(d, T(1))));
+  y = hn::IfThenElse(hn::Eq(x, zero), hn::Neg(inf), y);
+  y = hn::IfThenElse(hn::Eq(x, inf), inf, y);
+  const auto bad = hn::Or(hn::Lt(x, zero), hn::IsNaN(x));
+  return hn::IfThenElse(bad, hn::Set(d, std::numeric_limits<T>::quiet_NaN()), y);
+}
+
+// Applies y[i] = f(d, x[i]) over n elements, with a masked tail.
+template <class D, typename T, class F>
+HWY_INLINE void Map1(D d, const T* x, T* y, size_t n, const F& f) {
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(f(d, hn::LoadU(d, x + i)), d, y + i);
+  if (i < n) StoreTail(f(d, LoadTail(d, x + i, n - i)), d, y + i, n - i);
+}
+
+// out[i] = f(d, a[i], b[i], c[i]) over n elements (any of the inputs may be unused by f).
+template <class D, typename T, class F>
+HWY_INLINE void Map3(D d, const T* a, const T* b, const T* c, T* out, size_t n, const F& f) {
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(f(d, hn::LoadU(d, a + i), hn::LoadU(d, b + i), hn::LoadU(d, c + i)), d, out + i);
+  if (i < n) {
+    const size_t r = n - i;
+    StoreTail(f(d, LoadTail(d, a + i, r), LoadTail(d, b + i, r), LoadTail(d, c + i, r)), d, out + i,
+              r);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gaze::kernels
+HWY_AFTER_NAMESPACE();
+
+#endif  // GAZE_KERNELS_SIMD_INL_H_

@@ -1,0 +1,200 @@
+#include "gaze/ops/linalg.h"
+
+#include "gaze/autograd/node.h"
+#include "gaze/core/error.h"
+#include "gaze/kernels/elementwise.h"
+#include "gaze/kernels/gemm.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/checks.h"
+#include "gaze/ops/reduce.h"
+#include "gaze/ops/shape_ops.h"
+
+namespace gaze {
+
+using autograd::any_requires_grad;
+using autograd::BackwardContext;
+using autograd::record;
+using autograd::SavedTensor;
+
+namespace {
+
+struct MatDims {
+  Shape batch;
+  int64_t rows = 0, cols = 0;  // as stored
+};
+
+MatDims mat_dims(const Tensor& t) {
+  MatDims m;
+  for (int i = 0; i < t.dim() - 2; ++i) m.batch.push_back(t.shape()[i]);
+  m.rows = t.shape()[t.dim() - 2];
+  m.cols = t.shape()[t.dim() - 1];
+  return m;
+}
+
+// op(a) @ op(b) for operands of >= 2 dims, without autograd.
+Tensor mm_forward(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  const MatDims da = mat_dims(a), db = mat_dims(b);
+  const int64_t M = ta ? da.cols : da.rows, K = ta ? da.rows : da.cols;
+  const int64_t Kb = tb ? db.cols : db.rows, N = tb ? db.rows : db.cols;
+  GAZE_CHECK(K == Kb, ValueError,
+             "matmul: shapes {}{} and {}{} cannot be multiplied ({}x{} and {}x{}): the inner sizes "
+             "must match",
+             a.shape_str(), ta ? "^T" : "", b.shape_str(), tb ? "^T" : "", M, K, Kb, N);
+  const Shape batch = broadcast_shapes(da.batch, db.batch, "matmul");
+  Shape out = batch;
+  out.push_back(M);
+  out.push_back(N);
+  Tensor y = Tensor::empty(out, a.dtype());
+  const int64_t nb = batch.numel(), na = da.batch.numel(), nbb = db.batch.numel();
+  kernels::GemmArgs g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.lda = da.cols;
+  g.ldb = db.cols;
+  g.ldc = N;
+  Tensor A = a, B = b;
+  if (nbb == 1 && !ta) {
+    // The right side is one matrix: fold a's batch into its rows, one GEMM.
+    g.M = na * M;
+    g.batch = 1;
+  } else {
+    g.batch = nb;
+    if (na != nb && na != 1) {  // general broadcast: materialise the expanded batch
+      Shape s = batch;
+      s.push_back(da.rows);
+      s.push_back(da.cols);
+      A = expand(a.alias(a.shape()), s);
+    }
+    if (nbb != nb && nbb != 1) {
+      Shape s = batch;
+      s.push_back(db.rows);
+      s.push_back(db.cols);
+      B = expand(b.alias(b.shape()), s);
+    }
+    g.stride_a = (na == 1 && nb != 1) ? 0 : da.rows * da.cols;
+    g.stride_b = (nbb == 1 && nb != 1) ? 0 : db.rows * db.cols;
+    g.stride_c = M * N;
+  }
+  dispatch_floating(a.dtype(), "matmul",
+                    [&]<typename T>() { kernels::gemm(g, A.data<T>(), B.data<T>(), y.data<T>()); });
+  return y;
+}
+
+// op(a) @ op(b) for >= 2-D operands, recorded for autograd.
+Tensor mm_nd(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  Tensor y = mm_forward(a, b, ta, tb);
+  if (any_requires_grad({&a, &b})) {
+    SavedTensor as(b.requires_grad() ? a : Tensor()), bs(a.requires_grad() ? b : Tensor());
+    record("matmul", {a, b}, {y},
+           [as, bs, ta, tb, sa = a.shape(), sb = b.shape()](BackwardContext& ctx) {
+             const Tensor& g = ctx.grad();
+             if (ctx.needs(0)) {
+               const Tensor& bv = bs.get("matmul");
+               Tensor ga = ta ? mm_forward(bv, g, tb, true) : mm_forward(g, bv, false, !tb);
+               ctx.set(0, sum_to(ga, sa));
+             }
+             if (ctx.needs(1)) {
+               const Tensor& av = as.get("matmul");
+               Tensor gb;
+               if (sb.ndim() == 2 && !ta) {
+                 // b was one matrix shared by every batch: a single GEMM over the flattened rows.
+                 const int64_t k = av.shape()[av.dim() - 1], n = g.shape()[g.dim() - 1];
+                 const Tensor af = av.alias(Shape{av.numel() / k, k}),
+                              gf = g.alias(Shape{g.numel() / n, n});
+                 gb = tb ? mm_forward(gf, af, true, false) : mm_forward(af, gf, true, false);
+               } else {
+                 gb = tb ? mm_forward(g, av, true, ta) : mm_forward(av, g, !ta, false);
+               }
+               ctx.set(1, sum_to(gb, sb));
+             }
+           });
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  ops_detail::check_floating(a, "matmul", "input");
+  ops_detail::check_floating(b, "matmul", "other");
+  ops_detail::check_same_dtype(a, b, "matmul");
+  GAZE_CHECK(a.dim() >= 1 && b.dim() >= 1, ValueError,
+             "matmul: both arguments need at least 1 dimension, got {} and {}", a.shape_str(),
+             b.shape_str());
+  GAZE_CHECK((!ta || a.dim() >= 2) && (!tb || b.dim() >= 2), ValueError,
+             "matmul: transpose flags need operands of at least 2 dims, got {} and {}",
+             a.shape_str(), b.shape_str());
+  if (a.dim() == 1 && b.dim() == 1) {
+    GAZE_CHECK(a.numel() == b.numel(), ValueError,
+               "matmul: 1-D tensors of different sizes {} and {} have no dot product", a.numel(),
+               b.numel());
+    return reshape(mm_nd(unsqueeze(a, 0), unsqueeze(b, 1), false, false), Shape{});
+  }
+  if (a.dim() == 1) return squeeze(mm_nd(unsqueeze(a, 0), b, false, tb), -2);
+  if (b.dim() == 1) return squeeze(mm_nd(a, unsqueeze(b, 1), ta, false), -1);
+  return mm_nd(a, b, ta, tb);
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  GAZE_CHECK(
+      a.defined() && b.defined() && a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0],
+      ValueError, "bmm: expected two 3-D tensors with the same batch size, got {} and {}",
+      a.defined() ? a.shape_str() : "undefined", b.defined() ? b.shape_str() : "undefined");
+  return matmul(a, b);
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  ops_detail::check_floating(x, "linear", "input");
+  ops_detail::check_floating(w, "linear", "weight");
+  ops_detail::check_same_dtype(x, w, "linear");
+  GAZE_CHECK(
+      w.dim() == 2 && x.dim() >= 1 && x.shape()[x.dim() - 1] == w.shape()[1], ValueError,
+      "linear: input {} and weight {} do not fit: expected weight [out_features, in_features] with "
+      "in_features == input.size(-1)",
+      x.shape_str(), w.shape_str());
+  const int64_t out_f = w.shape()[0], in_f = w.shape()[1];
+  if (bias.defined()) {
+    ops_detail::check_same_dtype(x, bias, "linear");
+    GAZE_CHECK(bias.dim() == 1 && bias.shape()[0] == out_f, ValueError,
+               "linear: bias has shape {}, expected [{}] (out_features)", bias.shape_str(), out_f);
+  }
+  const int64_t rows = x.numel() / in_f;
+  Shape out = x.shape();
+  out[out.ndim() - 1] = out_f;
+  Tensor y = Tensor::empty(out, x.dtype());
+  dispatch_floating(x.dtype(), "linear", [&]<typename T>() {
+    kernels::GemmArgs g;
+    g.M = rows;
+    g.N = out_f;
+    g.K = in_f;
+    g.trans_b = true;
+    g.lda = in_f;
+    g.ldb = in_f;
+    g.ldc = out_f;
+    kernels::gemm(g, x.data<T>(), w.data<T>(), y.data<T>());
+    if (bias.defined())
+      kernels::binary(kernels::BinaryOp::add, y.data<T>(), Shape{rows, out_f}, bias.data<T>(),
+                      bias.shape(), y.data<T>(), Shape{rows, out_f});
+  });
+  if (any_requires_grad({&x, &w, &bias})) {
+    std::vector<Tensor> inputs{x, w};
+    if (bias.defined()) inputs.push_back(bias);
+    record("linear", inputs, {y},
+           [xs = SavedTensor(w.requires_grad() ? x : Tensor()),
+            ws = SavedTensor(x.requires_grad() ? w : Tensor()), sx = x.shape(), rows, in_f, out_f,
+            has_bias = bias.defined()](BackwardContext& ctx) {
+             const Tensor g2 = ctx.grad().alias(Shape{rows, out_f});
+             if (ctx.needs(0))
+               ctx.set(0, reshape(mm_forward(g2, ws.get("linear"), false, false), sx));
+             if (ctx.needs(1))
+               ctx.set(1, mm_forward(g2, xs.get("linear").alias(Shape{rows, in_f}), true, false));
+             if (has_bias && ctx.needs(2)) ctx.set(2, sum(g2, {0}));
+           });
+  }
+  return y;
+}
+
+}  // namespace gaze

@@ -1,0 +1,199 @@
+// Kernels on every compiled SIMD target: float32 results against the float64 instantiation of the
+// same kernel, for sizes that hit full vectors, tails and the parallel split.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gaze/core/simd.h"
+#include "gaze/kernels/elementwise.h"
+#include "gaze/kernels/gemm.h"
+#include "gaze/kernels/layer_norm.h"
+#include "gaze/kernels/reduce.h"
+#include "gaze/kernels/softmax.h"
+#include "gaze/ops/random.h"
+
+namespace gaze {
+namespace {
+
+using kernels::UnaryOp;
+
+std::vector<double> widen(const std::vector<float>& v) {
+  return {v.begin(), v.end()};
+}
+
+// |got - want| <= atol + rtol |want|, where want is the float64 result; a float64 value outside the
+// float range must come out as the float's inf (or 0), and NaN as NaN.
+void expect_close(const std::vector<float>& got, const std::vector<double>& want, double rtol,
+                  double atol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i])) {
+      ASSERT_TRUE(std::isnan(got[i])) << what << " at " << i;
+      continue;
+    }
+    if (std::isinf(static_cast<float>(want[i]))) {
+      ASSERT_EQ(got[i], static_cast<float>(want[i])) << what << " at " << i;
+      continue;
+    }
+    ASSERT_LE(std::abs(got[i] - want[i]), atol + rtol * std::abs(want[i]))
+        << what << " at " << i << ": " << got[i] << " vs " << want[i];
+  }
+}
+
+class PerTarget : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { force_simd_target(GetParam()); }
+  void TearDown() override { force_simd_target(""); }
+};
+
+TEST_P(PerTarget, UnaryForwardAndBackward) {
+  Generator g(1);
+  for (int64_t n : {1, 7, 16, 33, 1000, 70001}) {
+    std::vector<float> x(n), gy(n);
+    g.uniform(x.data(), n, -6.0, 6.0);
+    g.uniform(gy.data(), n, -1.0, 1.0);
+    if (n > 4) x[0] = 0.0f, x[1] = -100.0f, x[2] = 100.0f, x[3] = std::nanf("");
+    const std::vector<double> xd = widen(x), gd = widen(gy);
+    for (UnaryOp op : {UnaryOp::relu, UnaryOp::gelu, UnaryOp::gelu_tanh, UnaryOp::tanh,
+                       UnaryOp::sigmoid, UnaryOp::exp, UnaryOp::log, UnaryOp::neg, UnaryOp::sqrt,
+                       UnaryOp::abs, UnaryOp::reciprocal}) {
+      std::vector<float> y(n), gx(n);
+      std::vector<double> yd(n), gxd(n);
+      kernels::unary(op, x.data(), y.data(), n);
+      kernels::unary(op, xd.data(), yd.data(), n);
+      const std::string what =
+          GetParam() + " op " + std::to_string(static_cast<int>(op)) + " n " + std::to_string(n);
+      // atol: float32 rounding of O(1) intermediates (e.g. 1 - y^2 near |y| = 1) is ~1e-7 absolute.
+      expect_close(y, yd, 2e-6, 1e-7, what + " forward");
+      kernels::unary_backward(op, x.data(), y.data(), gy.data(), gx.data(), n);
+      kernels::unary_backward(op, xd.data(), yd.data(), gd.data(), gxd.data(), n);
+      expect_close(gx, gxd, 1e-5, 1e-6, what + " backward");
+    }
+  }
+}
+
+TEST_P(PerTarget, GeluTailsKeepRelativePrecision) {
+  // The left tails are where a naive 1 + erf(x) or 1 + tanh(u) cancels to nothing.
+  std::vector<float> x;
+  for (float v = -9.0f; v <= 3.0f; v += 0.01f) x.push_back(v);
+  const int64_t n = static_cast<int64_t>(x.size());
+  const std::vector<double> xd = widen(x);
+  for (UnaryOp op : {UnaryOp::gelu, UnaryOp::gelu_tanh}) {
+    std::vector<float> y(n);
+    std::vector<double> yd(n);
+    kernels::unary(op, x.data(), y.data(), n);
+    kernels::unary(op, xd.data(), yd.data(), n);
+    expect_close(y, yd, 2e-5, 1e-37, GetParam() + " gelu tail");
+  }
+}
+
+TEST_P(PerTarget, BroadcastBinary) {
+  Generator g(2);
+  const Shape sa{3, 1, 37}, sb{5, 1}, so{3, 5, 37};
+  std::vector<float> a(sa.numel()), b(sb.numel()), out(so.numel());
+  g.uniform(a.data(), a.size(), -2, 2);
+  g.uniform(b.data(), b.size(), 0.5, 2);
+  for (auto op : {kernels::BinaryOp::add, kernels::BinaryOp::sub, kernels::BinaryOp::mul,
+                  kernels::BinaryOp::div}) {
+    kernels::binary(op, a.data(), sa, b.data(), sb, out.data(), so);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 5; ++j)
+        for (int k = 0; k < 37; ++k) {
+          const double x = a[i * 37 + k], y = b[j];
+          const double want = op == kernels::BinaryOp::add   ? x + y
+                              : op == kernels::BinaryOp::sub ? x - y
+                              : op == kernels::BinaryOp::mul ? x * y
+                                                             : x / y;
+          ASSERT_NEAR(out[(i * 5 + j) * 37 + k], want, 1e-6 * (1 + std::abs(want)));
+        }
+  }
+}
+
+TEST_P(PerTarget, SoftmaxLayerNormAndSums) {
+  Generator g(3);
+  for (auto [outer, n, inner] : {std::tuple<int64_t, int64_t, int64_t>{3, 1, 1},
+                                 {5, 17, 1},
+                                 {4, 1000, 1},
+                                 {3, 9, 21},
+                                 {2, 64, 8}}) {
+    const int64_t total = outer * n * inner;
+    std::vector<float> x(total), gy(total), y(total), gx(total);
+    g.uniform(x.data(), total, -20, 20);
+    g.uniform(gy.data(), total, -1, 1);
+    const std::vector<double> xd = widen(x), gd = widen(gy);
+    std::vector<double> yd(total), gxd(total);
+    for (bool log : {false, true}) {
+      kernels::softmax(x.data(), y.data(), outer, n, inner, log);
+      kernels::softmax(xd.data(), yd.data(), outer, n, inner, log);
+      expect_close(y, yd, 1e-5, 1e-7, GetParam() + " softmax");
+      kernels::softmax_backward(y.data(), gy.data(), gx.data(), outer, n, inner, log);
+      kernels::softmax_backward(yd.data(), gd.data(), gxd.data(), outer, n, inner, log);
+      expect_close(gx, gxd, 1e-4, 1e-6, GetParam() + " softmax backward");
+    }
+    std::vector<float> s(outer * inner);
+    std::vector<double> sd(outer * inner);
+    kernels::sum_axis(x.data(), s.data(), outer, n, inner);
+    kernels::sum_axis(xd.data(), sd.data(), outer, n, inner);
+    expect_close(s, sd, 1e-5, 1e-4, GetParam() + " sum");
+    if (inner == 1) {
+      std::vector<float> w(n), b(n), mean(outer), rstd(outer);
+      g.uniform(w.data(), n, 0.5, 1.5);
+      g.uniform(b.data(), n, -1, 1);
+      std::vector<double> wd = widen(w), bd = widen(b), meand(outer), rstdd(outer);
+      kernels::layer_norm(x.data(), w.data(), b.data(), y.data(), mean.data(), rstd.data(), outer,
+                          n, 1e-5);
+      kernels::layer_norm(xd.data(), wd.data(), bd.data(), yd.data(), meand.data(), rstdd.data(),
+                          outer, n, 1e-5);
+      expect_close(y, yd, 1e-4, 1e-5, GetParam() + " layer_norm");
+      std::vector<float> gw(n, 0), gb(n, 0);
+      std::vector<double> gwd(n, 0), gbd(n, 0);
+      kernels::layer_norm_backward(x.data(), w.data(), mean.data(), rstd.data(), gy.data(),
+                                   gx.data(), gw.data(), gb.data(), outer, n);
+      kernels::layer_norm_backward(xd.data(), wd.data(), meand.data(), rstdd.data(), gd.data(),
+                                   gxd.data(), gwd.data(), gbd.data(), outer, n);
+      expect_close(gx, gxd, 1e-3, 1e-5, GetParam() + " layer_norm backward x");
+      expect_close(gw, gwd, 1e-4, 1e-4, GetParam() + " layer_norm backward w");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, PerTarget, ::testing::ValuesIn(simd_targets()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Gemm, Float32AgreesWithFloat64ReferenceOnAllLayouts) {
+  Generator g(4);
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                         {3, 5, 7},
+                         {64, 48, 33},
+                         {1, 300, 200},
+                         {129, 1, 65}}) {
+    for (int t = 0; t < 4; ++t) {
+      kernels::GemmArgs a;
+      a.batch = 3;
+      a.M = M;
+      a.N = N;
+      a.K = K;
+      a.trans_a = t & 1;
+      a.trans_b = t & 2;
+      a.lda = a.trans_a ? M : K;
+      a.ldb = a.trans_b ? K : N;
+      a.ldc = N;
+      a.stride_a = M * K;
+      a.stride_b = (t == 3) ? 0 : K * N;  // also a broadcast B
+      a.stride_c = M * N;
+      std::vector<float> A(3 * M * K), B(3 * K * N), C(3 * M * N, 5.0f);
+      g.uniform(A.data(), A.size(), -1, 1);
+      g.uniform(B.data(), B.size(), -1, 1);
+      std::vector<double> Ad = widen(A), Bd = widen(B), Cd(C.size(), 5.0);
+      for (double beta : {0.0, 1.0}) {
+        a.beta = beta;
+        kernels::gemm(a, A.data(), B.data(), C.data());
+        kernels::gemm(a, Ad.data(), Bd.data(), Cd.data());
+        expect_close(C, Cd, 1e-4, 1e-5 * K, "gemm");
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gaze
