@@ -1,0 +1,2 @@
+"""gaze.nn: neural-network building blocks (functional ops for now), mirroring torch.nn."""
+from . import functional

@@ -1,0 +1,6 @@
+"""gaze.nn.functional: the functional ops under torch.nn.functional's names and arguments."""
+from .._C import (relu, gelu, tanh, sigmoid, softmax, log_softmax, layer_norm, dropout, embedding,
+                  cross_entropy, mse_loss, linear)
+
+__all__ = ["relu", "gelu", "tanh", "sigmoid", "softmax", "log_softmax", "layer_norm", "dropout",
+           "embedding", "cross_entropy", "mse_loss", "linear"]

@@ -1,0 +1,9 @@
+// gaze._C: the compiled half of the Python package `gaze`.
+#include "bindings.h"
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "gaze: attention-based sequence models in C++ (compiled core)";
+  gaze::python::register_errors(m);
+  gaze::python::register_tensor(m);
+  gaze::python::register_ops(m);
+}

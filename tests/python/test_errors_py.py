@@ -1,0 +1,53 @@
+"""Bad input from Python raises Python exceptions (gaze.Error and the matching builtin), never crashes."""
+import numpy as np
+import pytest
+
+import gaze
+import gaze.nn.functional as F
+
+a23, a43 = gaze.ones([2, 3]), gaze.ones([4, 3])
+
+CASES = [
+    (lambda: a23 + a43, ValueError, r"add: shapes \[2, 3\] and \[4, 3\] cannot be broadcast"),
+    (lambda: a23 @ a23, ValueError, r"matmul: shapes \[2, 3\] and \[2, 3\] cannot be multiplied"),
+    (lambda: a23.reshape(4, 2), ValueError, r"reshape: shape \[4, 2\] is invalid for input of shape \[2, 3\]"),
+    (lambda: gaze.cat([a23, a43], 1), ValueError, r"cat: sizes of tensors must match"),
+    (lambda: F.softmax(a23, 2), IndexError, r"softmax: dimension out of range"),
+    (lambda: a23[5], IndexError, r"select: index 5 is out of bounds"),
+    (lambda: F.layer_norm(a23, [2]), ValueError, r"layer_norm: normalized_shape \[2\]"),
+    (lambda: F.embedding(gaze.tensor([0, 7]), a43), IndexError, r"embedding: index 7 at position 1"),
+    (lambda: F.embedding(gaze.tensor([0.0]), a43), ValueError, r"embedding: expected 'input' to be int64"),
+    (lambda: F.cross_entropy(a43, gaze.tensor([0, 1, 3, 0])), IndexError, r"cross_entropy: target 3 at position 2"),
+    (lambda: F.cross_entropy(a43, gaze.tensor([0, 1])), ValueError, r"cross_entropy: target has shape \[2\]"),
+    (lambda: F.cross_entropy(a43, gaze.tensor([0, 1, 2, 0]), reduction="avg"), ValueError, r"reduction must be"),
+    (lambda: F.gelu(a23, approximate="fast"), ValueError, r"gelu: approximate must be"),
+    (lambda: F.dropout(a23, p=2.0), ValueError, r"dropout: probability"),
+    (lambda: gaze.max(gaze.ones([0, 3]), 0), ValueError, r"max: cannot reduce over dimension 0 of size 0"),
+    (lambda: gaze.relu(gaze.arange(3)), ValueError, r"relu: expected 'input' to be a floating-point tensor"),
+    (lambda: gaze.ones([2]) + gaze.ones([2], dtype=gaze.float64), ValueError, r"add: dtypes differ"),
+    (lambda: gaze.ones([1] * 9), ValueError, r"at most 8 dimensions"),
+    (lambda: gaze.force_simd_target("NOPE"), ValueError, r"unknown or unsupported SIMD target"),
+]
+
+
+@pytest.mark.parametrize("fn,exc,pattern", CASES)
+def test_bad_input_raises(fn, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        fn()
+    assert isinstance(info.value, gaze.Error)  # also catchable as a gaze error
+
+
+def test_nan_inputs_propagate():
+    x = gaze.tensor([[1.0, float("nan"), 2.0]], requires_grad=True)
+    loss = F.cross_entropy(x, gaze.tensor([0])) + F.layer_norm(x, [3]).sum() + F.softmax(x, 1).sum()
+    assert np.isnan(loss.item())
+    loss.backward()  # no crash; NaN gradients are the honest answer
+    assert x.grad.shape == (1, 3)
+
+
+def test_backward_twice_through_freed_buffers():
+    x = gaze.tensor([1.0, 2.0], requires_grad=True)
+    y = F.softmax(x, 0).sum()
+    y.backward()
+    with pytest.raises(gaze.StateError, match="backward through the graph a second time"):
+        y.backward()
