@@ -195,5 +195,30 @@ TEST(Gemm, Float32AgreesWithFloat64ReferenceOnAllLayouts) {
   }
 }
 
+TEST(Gemm, NoLayoutFallsBackToTheReferenceKernel) {
+  // oneDNN silently picks its reference kernel (hundreds of times slower) for layouts it does not
+  // recognise; every layout gaze's ops produce must get an optimised one.
+  for (int64_t batch : {1, 4})
+    for (int t = 0; t < 4; ++t)
+      for (bool bcast : {false, true})
+        for (double beta : {0.0, 1.0})
+          for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 64, 64},
+                                 {64, 1, 64},
+                                 {64, 64, 1},
+                                 {33, 17, 65}}) {
+            kernels::GemmArgs a;
+            a.batch = batch;
+            a.M = M, a.N = N, a.K = K;
+            a.trans_a = t & 1, a.trans_b = t & 2;
+            a.lda = a.trans_a ? M : K, a.ldb = a.trans_b ? K : N, a.ldc = N;
+            a.stride_a = M * K, a.stride_b = bcast ? 0 : K * N, a.stride_c = M * N;
+            a.beta = beta;
+            const std::string impl = kernels::gemm_implementation(a);
+            EXPECT_NE(impl.rfind("ref", 0), 0u)
+                << impl << " for batch " << batch << " trans " << t << " bcast " << bcast
+                << " M,N,K " << M << "," << N << "," << K;
+          }
+}
+
 }  // namespace
 }  // namespace gaze

@@ -26,6 +26,7 @@ struct KeyHash {
 
 struct Primitive {
   dnnl::matmul prim;
+  std::string impl;
   dnnl::memory::desc a, b, c, scratch;
   size_t scratch_bytes = 0;
 };
@@ -33,6 +34,9 @@ struct Primitive {
 dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, int64_t stride,
                                int64_t ld, bool trans) {
   // Logical dims [batch, rows, cols]; stored transposed means element (r, c) lives at c * ld + r.
+  // A batch of one gets the dense stride: oneDNN reads stride 0 as an exotic layout and falls back
+  // to its slow reference kernel.
+  if (batch == 1) stride = trans ? cols * ld : rows * ld;
   const dnnl::memory::dims dims{batch, rows, cols};
   const dnnl::memory::dims strides =
       trans ? dnnl::memory::dims{stride, 1, ld} : dnnl::memory::dims{stride, ld, 1};
@@ -77,6 +81,18 @@ class OneDnnGemm {
     if (scratch) allocator::deallocate(scratch, p.scratch_bytes);
   }
 
+  const Primitive& lookup(const GemmArgs& g) {
+    // oneDNN wants broadcast batch dims as size 1, not stride 0.
+    const int64_t ba = g.stride_a == 0 ? 1 : g.batch, bb = g.stride_b == 0 ? 1 : g.batch;
+    const Key key{
+        ba,         bb,         g.batch,
+        g.M,        g.N,        g.K,
+        g.trans_a,  g.trans_b,  g.lda,
+        g.ldb,      g.ldc,      g.stride_a,
+        g.stride_b, g.stride_c, static_cast<int64_t>(g.beta != 0.0) | (g.alpha != 1.0 ? 2 : 0)};
+    return get(key, g, ba, bb);
+  }
+
  private:
   OneDnnGemm() : engine_(dnnl::engine::kind::cpu, 0) {}
 
@@ -100,6 +116,7 @@ class OneDnnGemm {
     try {
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.a, p.b, p.c), attr, engine_);
       p.scratch = pd.scratchpad_desc();
+      p.impl = pd.impl_info_str();
       p.scratch_bytes = p.scratch.get_size();
       p.prim = dnnl::matmul(pd);
     } catch (const dnnl::error& e) {
@@ -164,6 +181,10 @@ void gemm(const GemmArgs& g, const T* A, const T* B, T* C) {
   } else {
     gemm_reference(g, A, B, C);
   }
+}
+
+std::string gemm_implementation(const GemmArgs& g) {
+  return OneDnnGemm::instance().lookup(g).impl;
 }
 
 template void gemm<float>(const GemmArgs&, const float*, const float*, float*);

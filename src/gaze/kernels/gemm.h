@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace gaze::kernels {
 
@@ -22,5 +23,9 @@ struct GemmArgs {
 
 template <typename T>
 void gemm(const GemmArgs& g, const T* A, const T* B, T* C);
+
+// The oneDNN implementation a float32 GEMM of this layout runs on (e.g. "brg:avx512_core"); tests
+// use it to catch layouts that fall back to oneDNN's slow reference kernel ("ref:...").
+std::string gemm_implementation(const GemmArgs& g);
 
 }  // namespace gaze::kernels
