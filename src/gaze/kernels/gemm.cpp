@@ -51,15 +51,7 @@ class OneDnnGemm {
   }
 
   void run(const GemmArgs& g, const float* A, const float* B, float* C) {
-    // oneDNN wants broadcast batch dims as size 1, not stride 0.
-    const int64_t ba = g.stride_a == 0 ? 1 : g.batch, bb = g.stride_b == 0 ? 1 : g.batch;
-    const Key key{
-        ba,         bb,         g.batch,
-        g.M,        g.N,        g.K,
-        g.trans_a,  g.trans_b,  g.lda,
-        g.ldb,      g.ldc,      g.stride_a,
-        g.stride_b, g.stride_c, static_cast<int64_t>(g.beta != 0.0) | (g.alpha != 1.0 ? 2 : 0)};
-    const Primitive& p = get(key, g, ba, bb);
+    const Primitive& p = lookup(g);
     thread_local dnnl::stream stream(engine_);
     dnnl::memory ma(p.a, engine_, const_cast<float*>(A)), mb(p.b, engine_, const_cast<float*>(B)),
         mc(p.c, engine_, C);

@@ -19,6 +19,16 @@ struct GemmArgs {
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   double alpha = 1.0, beta = 0.0;
+
+  // One product of dense row-major operands: op(A) M x K, op(B) K x N, C M x N.
+  static GemmArgs dense(int64_t M, int64_t N, int64_t K, bool trans_a = false,
+                        bool trans_b = false) {
+    GemmArgs g;
+    g.M = M, g.N = N, g.K = K;
+    g.trans_a = trans_a, g.trans_b = trans_b;
+    g.lda = trans_a ? M : K, g.ldb = trans_b ? K : N, g.ldc = N;
+    return g;
+  }
 };
 
 template <typename T>

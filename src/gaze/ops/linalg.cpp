@@ -46,15 +46,7 @@ Tensor mm_forward(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   out.push_back(N);
   Tensor y = Tensor::empty(out, a.dtype());
   const int64_t nb = batch.numel(), na = da.batch.numel(), nbb = db.batch.numel();
-  kernels::GemmArgs g;
-  g.M = M;
-  g.N = N;
-  g.K = K;
-  g.trans_a = ta;
-  g.trans_b = tb;
-  g.lda = da.cols;
-  g.ldb = db.cols;
-  g.ldc = N;
+  kernels::GemmArgs g = kernels::GemmArgs::dense(M, N, K, ta, tb);
   Tensor A = a, B = b;
   if (nbb == 1 && !ta) {
     // The right side is one matrix: fold a's batch into its rows, one GEMM.
@@ -166,14 +158,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   out[out.ndim() - 1] = out_f;
   Tensor y = Tensor::empty(out, x.dtype());
   dispatch_floating(x.dtype(), "linear", [&]<typename T>() {
-    kernels::GemmArgs g;
-    g.M = rows;
-    g.N = out_f;
-    g.K = in_f;
-    g.trans_b = true;
-    g.lda = in_f;
-    g.ldb = in_f;
-    g.ldc = out_f;
+    const auto g = kernels::GemmArgs::dense(rows, out_f, in_f, false, true);
     kernels::gemm(g, x.data<T>(), w.data<T>(), y.data<T>());
     if (bias.defined())
       kernels::binary(kernels::BinaryOp::add, y.data<T>(), Shape{rows, out_f}, bias.data<T>(),
