@@ -250,6 +250,7 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include <cmath>
+#include "gaze/kernels/dispatch.h"
 
 #include "gaze/core/threads.h"
 
@@ -270,14 +271,6 @@ namespace {
 constexpr int64_t kGrain =
     1 << 15;  // elements per thread below which threads cost more than they save
 
-// Picks the float or double entry point of an exported pair.
-template <typename T, typename F32, typename F64>
-auto pick(F32 f32, F64 f64) {
-  if constexpr (sizeof(T) == 4)
-    return f32;
-  else
-    return f64;
-}
 }  // namespace
 
 template <typename T>

@@ -120,6 +120,7 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include <vector>
+#include "gaze/kernels/dispatch.h"
 
 #include "gaze/core/threads.h"
 
@@ -137,12 +138,7 @@ constexpr int64_t kGrain = 1 << 14;
 template <typename T>
 void layer_norm(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t n,
                 double eps) {
-  auto row = [] {
-    if constexpr (sizeof(T) == 4)
-      return HWY_DYNAMIC_DISPATCH(LayerNormRowF32);
-    else
-      return HWY_DYNAMIC_DISPATCH(LayerNormRowF64);
-  }();
+  auto row = pick<T>(HWY_DYNAMIC_DISPATCH(LayerNormRowF32), HWY_DYNAMIC_DISPATCH(LayerNormRowF64));
   parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)),
                [&](int64_t lo, int64_t hi) {
                  for (int64_t r = lo; r < hi; ++r)
@@ -154,12 +150,8 @@ void layer_norm(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int6
 template <typename T>
 void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, const T* gy, T* gx,
                          T* gw, T* gb, int64_t rows, int64_t n) {
-  auto row = [] {
-    if constexpr (sizeof(T) == 4)
-      return HWY_DYNAMIC_DISPATCH(LayerNormRowBackwardF32);
-    else
-      return HWY_DYNAMIC_DISPATCH(LayerNormRowBackwardF64);
-  }();
+  auto row = pick<T>(HWY_DYNAMIC_DISPATCH(LayerNormRowBackwardF32),
+                     HWY_DYNAMIC_DISPATCH(LayerNormRowBackwardF64));
   // Each thread sums its rows' weight/bias gradients into its own buffer; the buffers are added in
   // thread order afterwards, so the result is the same on every run with the same thread count.
   const int nt = num_threads();

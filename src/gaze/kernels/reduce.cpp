@@ -59,6 +59,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <cmath>
 #include <cstring>
+#include "gaze/kernels/dispatch.h"
 
 #include "gaze/core/threads.h"
 
@@ -81,23 +82,14 @@ void sum_axis(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
     return;
   }
   if (inner == 1) {
-    auto row_sum = [] {
-      if constexpr (sizeof(T) == 4)
-        return HWY_DYNAMIC_DISPATCH(RowSumF32);
-      else
-        return HWY_DYNAMIC_DISPATCH(RowSumF64);
-    }();
+    auto row_sum = pick<T>(HWY_DYNAMIC_DISPATCH(RowSumF32), HWY_DYNAMIC_DISPATCH(RowSumF64));
     parallel_for(0, outer, std::max<int64_t>(1, kGrain / r), [&](int64_t lo, int64_t hi) {
       for (int64_t o = lo; o < hi; ++o) y[o] = row_sum(x + o * r, static_cast<size_t>(r));
     });
     return;
   }
-  auto acc_row = [] {
-    if constexpr (sizeof(T) == 4)
-      return HWY_DYNAMIC_DISPATCH(AccumulateRowF32);
-    else
-      return HWY_DYNAMIC_DISPATCH(AccumulateRowF64);
-  }();
+  auto acc_row =
+      pick<T>(HWY_DYNAMIC_DISPATCH(AccumulateRowF32), HWY_DYNAMIC_DISPATCH(AccumulateRowF64));
   // Split the kept positions (outer x inner-chunks) between threads; each sums its rows in order,
   // so the result does not depend on the thread count.
   const int64_t chunk = std::min<int64_t>(inner, 4096);

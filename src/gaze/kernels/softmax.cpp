@@ -165,6 +165,7 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include <vector>
+#include "gaze/kernels/dispatch.h"
 
 #include "gaze/core/threads.h"
 
@@ -187,23 +188,14 @@ template <typename T>
 void softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
   if (outer * n * inner == 0) return;
   if (inner == 1) {
-    auto row = [] {
-      if constexpr (sizeof(T) == 4)
-        return HWY_DYNAMIC_DISPATCH(SoftmaxRowF32);
-      else
-        return HWY_DYNAMIC_DISPATCH(SoftmaxRowF64);
-    }();
+    auto row = pick<T>(HWY_DYNAMIC_DISPATCH(SoftmaxRowF32), HWY_DYNAMIC_DISPATCH(SoftmaxRowF64));
     parallel_for(0, outer, std::max<int64_t>(1, kGrain / n), [&](int64_t lo, int64_t hi) {
       for (int64_t o = lo; o < hi; ++o) row(x + o * n, y + o * n, static_cast<size_t>(n), log);
     });
     return;
   }
-  auto strided = [] {
-    if constexpr (sizeof(T) == 4)
-      return HWY_DYNAMIC_DISPATCH(SoftmaxStridedF32);
-    else
-      return HWY_DYNAMIC_DISPATCH(SoftmaxStridedF64);
-  }();
+  auto strided =
+      pick<T>(HWY_DYNAMIC_DISPATCH(SoftmaxStridedF32), HWY_DYNAMIC_DISPATCH(SoftmaxStridedF64));
   parallel_for(0, outer, std::max<int64_t>(1, kGrain / (n * inner)), [&](int64_t lo, int64_t hi) {
     std::vector<T> scratch(2 * inner);
     for (int64_t o = lo; o < hi; ++o)
@@ -217,24 +209,16 @@ void softmax_backward(const T* y, const T* gy, T* gx, int64_t outer, int64_t n, 
                       bool log) {
   if (outer * n * inner == 0) return;
   if (inner == 1) {
-    auto row = [] {
-      if constexpr (sizeof(T) == 4)
-        return HWY_DYNAMIC_DISPATCH(SoftmaxRowBackwardF32);
-      else
-        return HWY_DYNAMIC_DISPATCH(SoftmaxRowBackwardF64);
-    }();
+    auto row = pick<T>(HWY_DYNAMIC_DISPATCH(SoftmaxRowBackwardF32),
+                       HWY_DYNAMIC_DISPATCH(SoftmaxRowBackwardF64));
     parallel_for(0, outer, std::max<int64_t>(1, kGrain / n), [&](int64_t lo, int64_t hi) {
       for (int64_t o = lo; o < hi; ++o)
         row(y + o * n, gy + o * n, gx + o * n, static_cast<size_t>(n), log);
     });
     return;
   }
-  auto strided = [] {
-    if constexpr (sizeof(T) == 4)
-      return HWY_DYNAMIC_DISPATCH(SoftmaxStridedBackwardF32);
-    else
-      return HWY_DYNAMIC_DISPATCH(SoftmaxStridedBackwardF64);
-  }();
+  auto strided = pick<T>(HWY_DYNAMIC_DISPATCH(SoftmaxStridedBackwardF32),
+                         HWY_DYNAMIC_DISPATCH(SoftmaxStridedBackwardF64));
   parallel_for(0, outer, std::max<int64_t>(1, kGrain / (n * inner)), [&](int64_t lo, int64_t hi) {
     std::vector<T> scratch(inner);
     for (int64_t o = lo; o < hi; ++o) {
