@@ -50,6 +50,40 @@ void BM_LayerNorm(benchmark::State& state) {
                          benchmark::Counter::OneK::kIs1000);
 }
 
+// B=8, H=8, D=64 attention; forward flops 4*B*H*T^2*D (two T x T x D products). fwd+bwd counts 3.5x
+// the forward (FlashAttention's convention: the backward's five products, one of them a recompute).
+Tensor attn_input(int64_t t, uint64_t seed) {
+  gaze::Generator g(seed);
+  return gaze::randn(Shape{8, 8, t, 64}, gaze::DType::f32, &g);
+}
+
+void BM_AttentionForward(benchmark::State& state) {
+  const int64_t t = state.range(0);
+  const bool causal = state.range(1) != 0;
+  const Tensor q = attn_input(t, 1), k = attn_input(t, 2), v = attn_input(t, 3);
+  gaze::NoGradGuard no_grad;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(gaze::scaled_dot_product_attention(q, k, v, {}, 0, causal).raw_data());
+  const double flops = 4.0 * 8 * 8 * t * t * 64 * (causal ? 0.5 : 1.0);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::OneK::kIs1000);
+}
+
+void BM_AttentionForwardBackward(benchmark::State& state) {
+  const int64_t t = state.range(0);
+  Tensor q = attn_input(t, 1), k = attn_input(t, 2), v = attn_input(t, 3);
+  q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
+  const Tensor up = attn_input(t, 4);
+  for (auto _ : state) {
+    Tensor out = gaze::scaled_dot_product_attention(q, k, v);
+    out.backward(up);
+    q.zero_grad(), k.zero_grad(), v.zero_grad();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(3.5 * 4.0 * 8 * 8 * t * t * 64,
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::OneK::kIs1000);
+}
+
 void BM_FmaPeak(benchmark::State& state) {
   double gflops = 0;
   for (auto _ : state) gflops = gaze::bench::measure_fma_peak_gflops(gaze::num_threads());
@@ -60,6 +94,19 @@ BENCHMARK(BM_FmaPeak)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Arg(1024)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_Softmax)->Args({4096, 1024})->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_LayerNorm)->Args({4096, 1024})->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_AttentionForward)
+    ->Args({128, 0})
+    ->Args({512, 0})
+    ->Args({2048, 0})
+    ->Args({2048, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
+BENCHMARK(BM_AttentionForwardBackward)
+    ->Arg(128)
+    ->Arg(512)
+    ->Arg(2048)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "gaze/core/simd.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "gaze/core/error.h"
@@ -23,9 +24,9 @@ struct EnvForce {
     if (const char* env = std::getenv("GAZE_FORCE_SIMD"); env && *env) {
       try {
         force_simd_target(env);
-      } catch (const Error&) {
-        // An unknown name must not abort loading; the first kernel call would be surprising to
-        // fail, so keep the automatic choice (simd_target() shows what is in use).
+      } catch (const Error& e) {
+        // Loading must not fail over a setting; say so once and keep the automatic choice.
+        std::fprintf(stderr, "gaze: GAZE_FORCE_SIMD ignored: %s\n", e.what());
       }
     }
   }

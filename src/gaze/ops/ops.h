@@ -5,6 +5,7 @@
 #include "gaze/autograd/grad_mode.h"
 #include "gaze/core/tensor.h"
 #include "gaze/ops/arith.h"
+#include "gaze/ops/attention.h"
 #include "gaze/ops/dropout.h"
 #include "gaze/ops/embedding.h"
 #include "gaze/ops/linalg.h"

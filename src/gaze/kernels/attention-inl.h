@@ -1,0 +1,286 @@
+// Per-target building blocks of the fused attention kernels (see simd-inl.h for the Highway
+// pattern): a register-tiled matmul on packed operands, packing, the score transform of one row
+// (scale, masks, ALiBi, causal and length limits) and dropout by counter.
+
+#if defined(GAZE_KERNELS_ATTENTION_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef GAZE_KERNELS_ATTENTION_INL_H_
+#undef GAZE_KERNELS_ATTENTION_INL_H_
+#else
+#define GAZE_KERNELS_ATTENTION_INL_H_
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "gaze/core/rng.h"
+#include "gaze/kernels/attention.h"
+#include "gaze/kernels/simd-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gaze::kernels {
+namespace HWY_NAMESPACE {
+
+// Accumulator budget of the register tile: 24 of the 32 vector registers on AVX-512, 12 of 16 on
+// AVX2.
+#if HWY_TARGET <= HWY_AVX3
+constexpr size_t kMaxAcc = 24;
+#else
+constexpr size_t kMaxAcc = 12;
+#endif
+constexpr size_t kMaxNv = 4;
+
+// C[MR x NV*L] (+)= sum_k A(r, k) * B[k, :] with A(r, k) = A[r * a_rs + k * a_cs] (any strides, so
+// A may be a transposed view) and B packed: rows of ldb elements, NV*L of them used. Each C element
+// is one FMA chain over k in order, so its value does not depend on MR, NV or the tile position: a
+// row computed alone (decoding) equals the same row computed in a block.
+template <size_t MR, size_t NV, class D, typename T>
+HWY_INLINE void Tile(D d, const T* HWY_RESTRICT A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t K,
+                     const T* HWY_RESTRICT B, size_t ldb, T* HWY_RESTRICT C, size_t ldc,
+                     bool accumulate) {
+  const size_t L = hn::Lanes(d);
+  using V = VecT<D>;
+  V acc[MR][NV];
+#pragma GCC unroll 8
+  for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v)
+      acc[r][v] = accumulate ? hn::LoadU(d, C + r * ldc + v * L) : hn::Zero(d);
+  for (size_t k = 0; k < K; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, B + k * ldb + v * L);
+#pragma GCC unroll 8
+    for (size_t r = 0; r < MR; ++r) {
+      const V av =
+          hn::Set(d, A[static_cast<ptrdiff_t>(r) * a_rs + static_cast<ptrdiff_t>(k) * a_cs]);
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, C + r * ldc + v * L);
+}
+
+template <size_t NV, class D, typename T>
+HWY_INLINE void TileRows(D d, size_t mr, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t K,
+                         const T* B, size_t ldb, T* C, size_t ldc, bool acc) {
+  constexpr size_t kMr = std::min<size_t>(8, kMaxAcc / NV);
+  switch (mr) {
+#define GAZE_TILE_CASE(n) \
+  case n:                 \
+    if constexpr (n <= kMr) return Tile<n, NV>(d, A, a_rs, a_cs, K, B, ldb, C, ldc, acc);
+    GAZE_TILE_CASE(1)
+    GAZE_TILE_CASE(2)
+    GAZE_TILE_CASE(3)
+    GAZE_TILE_CASE(4)
+    GAZE_TILE_CASE(5)
+    GAZE_TILE_CASE(6)
+    GAZE_TILE_CASE(7)
+    GAZE_TILE_CASE(8)
+#undef GAZE_TILE_CASE
+    default:
+      break;
+  }
+}
+
+// C[M x nvec*L] (+)= A[M x K] * B[K x nvec*L], tiled into register blocks.
+template <class D, typename T>
+void MatmulPacked(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, size_t K, const T* B,
+                  size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate) {
+  const size_t L = hn::Lanes(d);
+  for (size_t v0 = 0; v0 < nvec; v0 += kMaxNv) {
+    const size_t nv = std::min(kMaxNv, nvec - v0);
+    const size_t mr_max = std::min<size_t>(8, kMaxAcc / nv);
+    for (size_t r0 = 0; r0 < M; r0 += mr_max) {
+      const size_t mr = std::min(mr_max, M - r0);
+      const T* a = A + static_cast<ptrdiff_t>(r0) * a_rs;
+      T* c = C + r0 * ldc + v0 * L;
+      const T* b = B + v0 * L;
+      switch (nv) {
+        case 1:
+          TileRows<1>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          break;
+        case 2:
+          TileRows<2>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          break;
+        case 3:
+          TileRows<3>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          break;
+        default:
+          TileRows<4>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          break;
+      }
+    }
+  }
+}
+
+// dst[r, 0:ld) = src[r * stride + 0:cols), zero padded to ld.
+template <typename T>
+void PackRows(const T* src, int64_t stride, size_t rows, size_t cols, T* dst, size_t ld) {
+  for (size_t r = 0; r < rows; ++r) {
+    std::memcpy(dst + r * ld, src + static_cast<int64_t>(r) * stride, cols * sizeof(T));
+    std::fill(dst + r * ld + cols, dst + (r + 1) * ld, T(0));
+  }
+}
+
+// dst[c, r] = src[r * stride + c] for r < rows, c < cols; columns rows..ld of dst are zero. Writes
+// go along dst rows (contiguous); the source rows of a chunk of 64 stay in L1 across the columns.
+template <typename T>
+void PackTransposed(const T* src, int64_t stride, size_t rows, size_t cols, T* dst, size_t ld) {
+  constexpr size_t kChunk = 64;
+  for (size_t c = 0; c < cols; ++c) std::fill(dst + c * ld + rows, dst + (c + 1) * ld, T(0));
+  for (size_t r0 = 0; r0 < rows; r0 += kChunk) {
+    const size_t r1 = std::min(rows, r0 + kChunk);
+    for (size_t c = 0; c < cols; ++c) {
+      T* out = dst + c * ld;
+      const T* in = src + c;
+      for (size_t r = r0; r < r1; ++r) out[r] = in[static_cast<int64_t>(r) * stride];
+    }
+  }
+}
+
+// e^x for x <= 0 (scores minus a row maximum): -inf gives 0 and NaN stays NaN (Highway's Exp alone
+// would turn NaN into 0 and hide a NaN in the inputs).
+template <class D>
+HWY_INLINE VecT<D> ExpNonPositive(D d, VecT<D> x) {
+  using T = hn::TFromD<D>;
+  const auto y = hn::Exp(d, hn::Max(x, hn::Set(d, std::numeric_limits<T>::lowest())));
+  return hn::IfThenElse(hn::IsNaN(x), x, y);
+}
+
+// The softmax exponent, evaluated in the unit that is cheapest per type: float32 works in base 2
+// (the caller folds log2(e) into its one FMA, and 2^t needs a 6th-degree polynomial on [-1/2, 1/2]
+// plus an exponent add, max relative error 1e-7); float64 keeps the accurate e^x (it serves
+// gradient checks).
+template <typename T>
+constexpr T kExpUnit = sizeof(T) == 4 ? T(1.4426950408889634) : T(1);
+
+template <class D>
+HWY_INLINE VecT<D> SoftmaxExp(D d, VecT<D> t) {
+  using T = hn::TFromD<D>;
+  if constexpr (sizeof(T) == 8) {
+    return ExpNonPositive(d, t);
+  } else {
+    const hn::RebindToSigned<D> di;
+    const auto lo =
+        hn::Set(d, -125.0f);  // below 2^-125 the result is 0 (stays in the normal range)
+    const auto tc = hn::Max(t, lo);
+    const auto q = hn::Round(tc);
+    const auto f = hn::Sub(tc, q);  // exact, in [-1/2, 1/2]
+    auto p = hn::Set(d, 1.534581159414669e-4f);
+    p = hn::MulAdd(p, f, hn::Set(d, 1.3399931215998181e-3f));
+    p = hn::MulAdd(p, f, hn::Set(d, 9.618488958635471e-3f));
+    p = hn::MulAdd(p, f, hn::Set(d, 5.550328776975118e-2f));
+    p = hn::MulAdd(p, f, hn::Set(d, 0.24022646890620059f));
+    p = hn::MulAdd(p, f, hn::Set(d, 0.6931472057372627f));
+    p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
+    const auto bits = hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q)));
+    const auto y = hn::IfThenZeroElse(hn::Lt(t, lo), hn::BitCast(d, bits));
+    return hn::IfThenElse(hn::IsNaN(t), t, y);
+  }
+}
+
+// Whether the scores get additive terms (ALiBi, a float mask) or a scale that is not positive. Then
+// a score row is rewritten as s * scale + bias before the softmax; otherwise the raw dot products
+// are kept (masking only writes -inf) and the scale is folded into the exponent. The choice depends
+// on the call, never on the block, so a query's arithmetic is the same whichever block it falls in.
+template <typename T>
+bool AdditiveScores(const AttentionArgs<T>& a) {
+  return a.alibi_slopes || (a.mask.data && !a.mask.is_bool) || !(a.scale > 0);
+}
+
+// Whether block (queries from i0, keys [j0, j0 + bc)) needs PrepareKeyRow at all.
+template <typename T>
+bool BlockNeedsRowPass(const AttentionArgs<T>& a, int64_t i0, int64_t j0, int64_t bc) {
+  if (AdditiveScores(a) || a.mask.data || a.key_padding || a.key_lengths) return true;
+  return a.causal &&
+         j0 + bc - 1 > i0 + a.query_offset;  // the first query cannot see the whole block
+}
+
+// Prepares row j of a score tile (key j against queries i0..): masked entries become -inf (boolean
+// masks, key padding and lengths, causal limit) and, for AdditiveScores calls, the rest become
+// s * scale + bias (ALiBi, float mask).
+template <class D, typename T>
+void PrepareKeyRow(D d, const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t j, int64_t i0,
+                   size_t brp, T* st) {
+  const size_t L = hn::Lanes(d);
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const bool key_hidden =
+      (a.key_lengths && j >= a.key_lengths[b]) || (a.key_padding && a.key_padding[b * a.Tk + j]);
+  if (key_hidden) {
+    std::fill(st, st + brp, ninf);
+    return;
+  }
+  const int64_t n = std::min<int64_t>(static_cast<int64_t>(brp), a.Tq - i0);
+  if (AdditiveScores(a)) {
+    using V = VecT<D>;
+    const V vscale = hn::Set(d, static_cast<T>(a.scale));
+    if (a.alibi_slopes) {  // -slope * |(i + offset) - j|, one query per lane
+      const V slope = hn::Set(d, a.alibi_slopes[h]);
+      V pos = hn::Add(hn::Iota(d, T(0)), hn::Set(d, static_cast<T>(i0 + a.query_offset - j)));
+      const V step = hn::Set(d, static_cast<T>(L));
+      for (size_t c = 0; c < brp; c += L, pos = hn::Add(pos, step))
+        hn::StoreU(hn::NegMulAdd(slope, hn::Abs(pos), hn::Mul(hn::LoadU(d, st + c), vscale)), d,
+                   st + c);
+    } else {
+      for (size_t c = 0; c < brp; c += L)
+        hn::StoreU(hn::Mul(hn::LoadU(d, st + c), vscale), d, st + c);
+    }
+  }
+  if (a.mask.data) {  // element (i, j) sits at stride mask.q along the queries
+    const ScoreMask& m = a.mask;
+    const int64_t base = b * m.b + h * m.h + i0 * m.q + j * m.k;
+    if (m.is_bool) {
+      const bool* mb = static_cast<const bool*>(m.data) + base;
+      for (int64_t c = 0; c < n; ++c)
+        if (!mb[c * m.q]) st[c] = ninf;
+    } else {
+      const T* mf = static_cast<const T*>(m.data) + base;
+      for (int64_t c = 0; c < n; ++c) st[c] += mf[c * m.q];
+    }
+  }
+  if (a.causal) {  // queries i < j - offset cannot see key j: a prefix of the lanes
+    const int64_t first =
+        std::clamp<int64_t>(j - a.query_offset - i0, 0, static_cast<int64_t>(brp));
+    std::fill(st, st + first, ninf);
+  }
+}
+
+// The coefficients turning a prepared score s into the exponent t = s * sk - m * mk of SoftmaxExp,
+// given a row maximum m in natural (scaled) units.
+template <typename T>
+struct ExpArgs {
+  T sk, mk;
+};
+template <typename T>
+ExpArgs<T> exp_args(const AttentionArgs<T>& a) {
+  const T scale = AdditiveScores(a) ? T(1) : static_cast<T>(a.scale);
+  return {scale * kExpUnit<T>, kExpUnit<T>};
+}
+
+// Dropout counters are laid out key-major, ((b*H + h)*Tk + j)*Tq + i, so the queries of one key row
+// share Philox blocks. st[0:n) (queries i0..) *= keep / (1 - p).
+template <typename T>
+void DropoutKeyRow(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t j, int64_t i0,
+                   int64_t n, T* st) {
+  const T scale = static_cast<T>(1.0 / (1.0 - a.dropout_p));
+  const uint64_t base = static_cast<uint64_t>(((b * a.H + h) * a.Tk + j) * a.Tq + i0);
+  int64_t c = 0;
+  while (c < n) {
+    const uint64_t idx = base + static_cast<uint64_t>(c);
+    const auto w = philox4x32(a.dropout.seed, a.dropout.stream, a.dropout.first_block + idx / 4);
+    for (uint64_t lane = idx % 4; lane < 4 && c < n; ++lane, ++c)
+      st[c] *= static_cast<double>(uniform_float(w[lane])) >= a.dropout_p ? scale : T(0);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gaze::kernels
+HWY_AFTER_NAMESPACE();
+
+#endif  // GAZE_KERNELS_ATTENTION_INL_H_

@@ -1,0 +1,255 @@
+// Fused attention backward (FlashAttention-2): probabilities are recomputed block by block from the
+// saved log-sum-exp, so memory stays O(T). Tasks own (batch, kv head, chunk of key blocks) and loop
+// over every query head of the group, so each dK/dV row has exactly one writer: no atomics, and the
+// result does not depend on scheduling. dQ is written directly when a kv head is one task (the
+// usual case); otherwise each chunk fills its own partial dQ and the partials are summed in a fixed
+// order.
+#include "gaze/kernels/attention.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "gaze/kernels/attention_backward.cpp"
+// foreach_target.h must come first: it re-includes this file once per SIMD target.
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "gaze/kernels/attention-inl.h"
+// clang-format on
+
+#include "gaze/core/threads.h"
+#include "gaze/kernels/scratch.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gaze::kernels {
+namespace HWY_NAMESPACE {
+
+constexpr int64_t kBwdRows = 64, kBwdKeys = 64;
+
+inline size_t RoundUpB(size_t n, size_t m) {
+  return (n + m - 1) / m * m;
+}
+
+// Per-thread buffers. Q^T and dO^T of the current query head are packed once and serve every key
+// block; the score-shaped tiles are [keys x queries].
+template <typename T>
+struct BwdBuffers {
+  BwdBuffers(const AttentionArgs<T>& a, size_t L, int64_t chunk_keys)
+      : dp(RoundUpB(a.D, L)),
+        dvp(RoundUpB(a.Dv, L)),
+        tqp(RoundUpB(a.Tq, L)),
+        brp(RoundUpB(kBwdRows, L)),
+        qt(a.D * tqp),
+        dot(a.Dv * tqp),
+        qp(a.D % L ? a.Tq * dp : 1),
+        dop(a.Dv % L ? a.Tq * dvp : 1),
+        kp(a.D % L ? kBwdKeys * dp : 1),
+        dq(tqp * dp),
+        delta(tqp),
+        lsep(tqp),
+        st(kBwdKeys * brp),
+        dst(kBwdKeys * brp),
+        dk(chunk_keys * dp),
+        dv(chunk_keys * dvp) {}
+  size_t dp, dvp, tqp, brp;
+  Scratch<T> qt, dot, qp, dop, kp, dq, delta, lsep, st, dst, dk, dv;
+};
+
+// Rows of a [T, D] operand as a B matrix: in place when whole vectors fit in a row, else a padded
+// copy.
+template <typename T>
+const T* RowsOperand(const T* src, int64_t stride, int64_t rows, int64_t cols, size_t L, size_t ldp,
+                     T* buf, size_t* ldb) {
+  if (cols % static_cast<int64_t>(L) == 0) {
+    *ldb = static_cast<size_t>(stride);
+    return src;
+  }
+  PackRows(src, stride, rows, cols, buf, ldp);
+  *ldb = ldp;
+  return buf;
+}
+
+// One task: key blocks [kb0, kb1) of kv head kvh in batch b, for every query head in its group.
+// dq_out/dq_layout: where this task's dQ goes (the real dq, or this chunk's partial buffer).
+template <typename T>
+void BackwardTask(const AttentionArgs<T>& a, int64_t b, int64_t kvh, int64_t kb0, int64_t kb1,
+                  const T* out, const T* dout, const HeadLayout& ol, const T* lse, T* dq_out,
+                  const HeadLayout& dq_layout, T* dk, T* dv, BwdBuffers<T>& w) {
+  const hn::ScalableTag<T> d;
+  using V = VecT<decltype(d)>;
+  const size_t L = hn::Lanes(d), dp = w.dp, dvp = w.dvp, tqp = w.tqp;
+  const int64_t group = a.H / a.Hkv;
+  const int64_t kfirst = kb0 * kBwdKeys,
+                klast = std::min(a.Tk, kb1 * kBwdKeys);  // this task's keys
+  int64_t kstop = klast;  // keys beyond the length get zero gradient without being visited
+  if (a.key_lengths) kstop = std::max(kfirst, std::min(kstop, a.key_lengths[b]));
+  const int64_t nkeys = klast - kfirst;
+  std::fill(w.dk.data(), w.dk.data() + nkeys * dp, T(0));
+  std::fill(w.dv.data(), w.dv.data() + nkeys * dvp, T(0));
+  const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
+  const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
+  const V vscale = hn::Set(d, static_cast<T>(a.scale));
+  const T inf = std::numeric_limits<T>::infinity();
+  const ExpArgs<T> ea = exp_args(a);
+  const V vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
+
+  for (int64_t hq = 0; hq < group; ++hq) {
+    const int64_t h = kvh * group + hq;
+    const T* qh = a.q + b * a.q_layout.b + h * a.q_layout.h;
+    const T* oh = out + b * ol.b + h * ol.h;
+    const T* doh = dout + b * ol.b + h * ol.h;
+    PackTransposed(qh, a.q_layout.t, a.Tq, a.D, w.qt.data(), tqp);
+    PackTransposed(doh, ol.t, a.Tq, a.Dv, w.dot.data(), tqp);
+    size_t ldq = 0, lddo = 0;
+    const T* qrows = RowsOperand(qh, a.q_layout.t, a.Tq, a.D, L, dp, w.qp.data(), &ldq);
+    const T* dorows = RowsOperand(doh, ol.t, a.Tq, a.Dv, L, dvp, w.dop.data(), &lddo);
+    for (int64_t i = 0; i < static_cast<int64_t>(tqp); ++i) {
+      if (i >= a.Tq) {  // padding lanes: no probability, no gradient
+        w.delta[i] = 0, w.lsep[i] = inf;
+        continue;
+      }
+      T acc = 0;  // Delta_i = dO_i . O_i (= sum_j P_ij dP_ij)
+      for (int64_t c = 0; c < a.Dv; ++c) acc += doh[i * ol.t + c] * oh[i * ol.t + c];
+      w.delta[i] = acc;
+      const T l = lse[(b * a.H + h) * a.Tq + i];
+      w.lsep[i] = l == -inf ? inf : l;  // a query that saw no key: probabilities 0
+    }
+    std::fill(w.dq.data(), w.dq.data() + tqp * dp, T(0));
+
+    for (int64_t j0 = kfirst; j0 < kstop; j0 += kBwdKeys) {
+      const int64_t bc = std::min(kBwdKeys, kstop - j0);
+      const T* krows_src = kb + j0 * a.k_layout.t;
+      const T* vrows_src = vb + j0 * a.v_layout.t;
+      size_t ldk = 0;
+      const T* krows = RowsOperand(krows_src, a.k_layout.t, bc, a.D, L, dp, w.kp.data(), &ldk);
+      T* dkj = w.dk.data() + (j0 - kfirst) * dp;
+      T* dvj = w.dv.data() + (j0 - kfirst) * dvp;
+      // Causal: queries before j0 - offset cannot see this block.
+      const int64_t i_lo = a.causal ? std::clamp<int64_t>(j0 - a.query_offset, 0, a.Tq) : 0;
+      for (int64_t i0 = i_lo / kBwdRows * kBwdRows; i0 < a.Tq; i0 += kBwdRows) {
+        const size_t rows = static_cast<size_t>(std::min(kBwdRows, a.Tq - i0)),
+                     brp = RoundUpB(rows, L);
+        // St = K Q^T (identical arithmetic to the forward's scores); dPt = V dO^T.
+        MatmulPacked(d, krows_src, a.k_layout.t, 1, bc, a.D, w.qt.data() + i0, tqp, brp / L,
+                     w.st.data(), brp, false);
+        MatmulPacked(d, vrows_src, a.v_layout.t, 1, bc, a.Dv, w.dot.data() + i0, tqp, brp / L,
+                     w.dst.data(), brp, false);
+        const bool rowpass = BlockNeedsRowPass(a, i0, j0, bc);
+        for (int64_t j = 0; j < bc; ++j) {
+          T* st = w.st.data() + j * brp;
+          T* ds = w.dst.data() + j * brp;
+          if (rowpass) PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, st);
+          // P = exp(s - lse); dS = P * (dP' - Delta) * scale with dP' the gradient through the
+          // dropout mask; then P becomes the dropped-out P that multiplied V in the forward.
+          if (a.dropout_p > 0) DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), ds);
+          for (size_t c = 0; c < brp; c += L) {
+            const V p =
+                SoftmaxExp(d, hn::MulSub(hn::LoadU(d, st + c), vsk,
+                                         hn::Mul(hn::LoadU(d, w.lsep.data() + i0 + c), vmk)));
+            hn::StoreU(p, d, st + c);
+            const V g = hn::Sub(hn::LoadU(d, ds + c), hn::LoadU(d, w.delta.data() + i0 + c));
+            hn::StoreU(hn::Mul(hn::Mul(p, g), vscale), d, ds + c);
+          }
+          if (a.dropout_p > 0) DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), st);
+        }
+        // dV_j += P^T dO_i ; dK_j += dS^T Q_i ; dQ_i += dS K_j  (scale is inside dS)
+        MatmulPacked(d, w.st.data(), static_cast<ptrdiff_t>(brp), 1, bc, rows, dorows + i0 * lddo,
+                     lddo, dvp / L, dvj, dvp, true);
+        MatmulPacked(d, w.dst.data(), static_cast<ptrdiff_t>(brp), 1, bc, rows, qrows + i0 * ldq,
+                     ldq, dp / L, dkj, dp, true);
+        MatmulPacked(d, w.dst.data(), 1, static_cast<ptrdiff_t>(brp), rows, bc, krows, ldk, dp / L,
+                     w.dq.data() + i0 * dp, dp, true);
+      }
+    }
+    T* dqh = dq_out + b * dq_layout.b + h * dq_layout.h;
+    for (int64_t i = 0; i < a.Tq; ++i)
+      std::memcpy(dqh + i * dq_layout.t, w.dq.data() + i * dp, sizeof(T) * a.D);
+  }
+  T* dkb = dk + b * a.k_layout.b + kvh * a.k_layout.h;
+  T* dvb = dv + b * a.v_layout.b + kvh * a.v_layout.h;
+  for (int64_t j = kfirst; j < klast; ++j) {
+    std::memcpy(dkb + j * a.k_layout.t, w.dk.data() + (j - kfirst) * dp, sizeof(T) * a.D);
+    std::memcpy(dvb + j * a.v_layout.t, w.dv.data() + (j - kfirst) * dvp, sizeof(T) * a.Dv);
+  }
+}
+
+template <typename T>
+void BackwardImpl(const AttentionArgs<T>& a, const T* out, const T* dout, const HeadLayout& ol,
+                  const T* lse, T* dq, T* dk, T* dv) {
+  const hn::ScalableTag<T> d;
+  const size_t L = hn::Lanes(d);
+  const int64_t kblocks = std::max<int64_t>(1, (a.Tk + kBwdKeys - 1) / kBwdKeys);
+  const int threads = num_threads();
+  // Split a kv head's keys into chunks only when there are fewer kv heads than threads to keep
+  // busy.
+  const int64_t heads = a.B * a.Hkv;
+  const int64_t chunks = std::min(kblocks, std::max<int64_t>(1, (2 * threads + heads - 1) / heads));
+  const int64_t per_chunk = (kblocks + chunks - 1) / chunks;
+  const int64_t tasks = heads * chunks;
+  // Partial dQ per chunk, [chunks, B, H, Tq, D] contiguous, when a kv head spans several tasks.
+  const HeadLayout part{a.H * a.Tq * a.D, a.Tq * a.D, a.D};
+  Scratch<T> partial(chunks > 1 ? static_cast<size_t>(chunks * a.B * a.H * a.Tq * a.D) : 1);
+  const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
+#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  {
+    BwdBuffers<T> w(a, L, per_chunk * kBwdKeys);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t c = task % chunks, bk = task / chunks;
+      const int64_t kb0 = c * per_chunk, kb1 = std::min(kblocks, kb0 + per_chunk);
+      T* dq_dst = chunks > 1 ? partial.data() + c * a.B * a.H * a.Tq * a.D : dq;
+      BackwardTask(a, bk / a.Hkv, bk % a.Hkv, kb0, kb1, out, dout, ol, lse, dq_dst,
+                   chunks > 1 ? part : a.q_layout, dk, dv, w);
+    }
+  }
+  if (chunks > 1) {  // dq = sum of the partials, in chunk order
+    parallel_for(0, a.B * a.H * a.Tq, 256, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        const int64_t b = r / (a.H * a.Tq), h = (r / a.Tq) % a.H, i = r % a.Tq;
+        T* dst = dq + b * a.q_layout.b + h * a.q_layout.h + i * a.q_layout.t;
+        const size_t stride = static_cast<size_t>(a.B * a.H * a.Tq * a.D);
+        const T* src = partial.data() + r * a.D;
+        for (int64_t c = 0; c < a.D; ++c) {
+          T acc = src[c];
+          for (int64_t k = 1; k < chunks; ++k) acc += src[k * stride + c];
+          dst[c] = acc;
+        }
+      }
+    });
+  }
+}
+
+void BackwardF32(const AttentionArgs<float>& a, const float* out, const float* dout,
+                 const HeadLayout& ol, const float* lse, float* dq, float* dk, float* dv) {
+  BackwardImpl(a, out, dout, ol, lse, dq, dk, dv);
+}
+void BackwardF64(const AttentionArgs<double>& a, const double* out, const double* dout,
+                 const HeadLayout& ol, const double* lse, double* dq, double* dk, double* dv) {
+  BackwardImpl(a, out, dout, ol, lse, dq, dk, dv);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gaze::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "gaze/kernels/dispatch.h"
+
+namespace gaze::kernels {
+
+HWY_EXPORT(BackwardF32);
+HWY_EXPORT(BackwardF64);
+
+template <typename T>
+void attention_backward(const AttentionArgs<T>& a, const T* out, const T* dout,
+                        const HeadLayout& out_layout, const T* lse, T* dq, T* dk, T* dv) {
+  pick<T>(HWY_DYNAMIC_DISPATCH(BackwardF32), HWY_DYNAMIC_DISPATCH(BackwardF64))(
+      a, out, dout, out_layout, lse, dq, dk, dv);
+}
+
+template void attention_backward<float>(const AttentionArgs<float>&, const float*, const float*,
+                                        const HeadLayout&, const float*, float*, float*, float*);
+template void attention_backward<double>(const AttentionArgs<double>&, const double*, const double*,
+                                         const HeadLayout&, const double*, double*, double*,
+                                         double*);
+
+}  // namespace gaze::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,278 @@
+// Fused attention forward (FlashAttention-2): each task owns a block of query rows of one (batch,
+// head), walks the key/value blocks it can see with an online softmax (running max m and sum l per
+// row) and keeps only a [rows x Dv] accumulator: the Tq x Tk scores never exist in memory.
+// Also: the explicit probabilities for the heads a caller asks for.
+#include "gaze/kernels/attention.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "gaze/kernels/attention_forward.cpp"
+// foreach_target.h must come first: it re-includes this file once per SIMD target.
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "gaze/kernels/attention-inl.h"
+// clang-format on
+
+#include "gaze/core/threads.h"
+#include "gaze/kernels/scratch.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gaze::kernels {
+namespace HWY_NAMESPACE {
+
+// Queries per task (one per SIMD lane across a few vectors) and keys per block: the working set
+// (Q^T, the score tile, the output accumulator) stays in L1/L2.
+constexpr int64_t kFwdRows = 64, kFwdKeys = 128;
+
+inline size_t RoundUp(size_t n, size_t m) {
+  return (n + m - 1) / m * m;
+}
+
+template <typename T>
+struct FwdBuffers {
+  FwdBuffers(size_t D, size_t brp, size_t dvp)
+      : qt(D * brp),
+        vp(kFwdKeys * dvp),
+        st(kFwdKeys * brp),
+        o(brp * dvp),
+        m(brp),
+        l(brp),
+        alpha(brp) {}
+  Scratch<T> qt, vp, st, o, m, l, alpha;
+};
+
+// The value rows of keys [j0, j0 + bc) as a B operand: in place when whole vectors fit in a row,
+// else copied with zero padding.
+template <typename T>
+const T* ValueRows(const AttentionArgs<T>& a, const T* vb, int64_t j0, int64_t bc, size_t L,
+                   size_t dvp, T* buf, size_t* ldb) {
+  if (a.Dv % static_cast<int64_t>(L) == 0) {
+    *ldb = static_cast<size_t>(a.v_layout.t);
+    return vb + j0 * a.v_layout.t;
+  }
+  PackRows(vb + j0 * a.v_layout.t, a.v_layout.t, bc, a.Dv, buf, dvp);
+  *ldb = dvp;
+  return buf;
+}
+
+// Queries [i0, i1) of head h in batch b.
+template <typename T>
+void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, int64_t i1, T* out,
+                 const HeadLayout& ol, T* lse, FwdBuffers<T>& w) {
+  const hn::ScalableTag<T> d;
+  using V = VecT<decltype(d)>;
+  const size_t L = hn::Lanes(d);
+  const int64_t kvh = h / (a.H / a.Hkv);
+  const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L), dvp = RoundUp(a.Dv, L);
+  const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
+  const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
+  PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t, rows,
+                 a.D, w.qt.data(), brp);
+  int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
+  if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
+  if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
+
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const ExpArgs<T> ea = exp_args(a);
+  const V vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
+  // Row maxima are kept in natural (scaled) units: raw maxima times the scale, unless rows were
+  // already scaled by PrepareKeyRow.
+  const V vmscale = hn::Set(d, AdditiveScores(a) ? T(1) : static_cast<T>(a.scale));
+  std::fill(w.m.data(), w.m.data() + brp, ninf);
+  std::fill(w.l.data(), w.l.data() + brp, T(0));
+  std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));
+  for (int64_t j0 = 0; j0 < kend; j0 += kFwdKeys) {
+    const int64_t bc = std::min(kFwdKeys, kend - j0);
+    // St[j][i] = k_j . q_i, K rows read in place.
+    MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
+                 w.st.data(), brp, false);
+    if (BlockNeedsRowPass(a, i0, j0, bc))
+      for (int64_t j = 0; j < bc; ++j)
+        PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, w.st.data() + j * brp);
+    // Online softmax, one query per lane, a strip of lanes at a time so that the running maximum
+    // and sum stay in registers while the keys of the block stream past.
+    for (size_t c = 0; c < brp; c += L) {
+      const T* col = w.st.data() + c;
+      V mx = hn::Set(d, ninf);
+      for (int64_t j = 0; j < bc; ++j) mx = hn::Max(mx, hn::LoadU(d, col + j * brp));
+      const V m_old = hn::LoadU(d, w.m.data() + c);
+      const V m_new = hn::Max(m_old, hn::Mul(mx, vmscale));
+      // m_safe stands in for -inf (no visible key yet) so the exponents give 0, not NaN.
+      const V m_safe = hn::IfThenZeroElse(hn::Eq(m_new, hn::Set(d, ninf)), m_new);
+      const V alpha = ExpNonPositive(d, hn::Sub(m_old, m_safe));  // rescales what was accumulated
+      const V sub = hn::Mul(m_safe, vmk);
+      V lsum = hn::Zero(d);
+      for (int64_t j = 0; j < bc; ++j) {
+        T* sp = w.st.data() + j * brp + c;
+        const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, sp), vsk, sub));
+        hn::StoreU(p, d, sp);
+        lsum = hn::Add(lsum, p);
+      }
+      hn::StoreU(hn::MulAdd(hn::LoadU(d, w.l.data() + c), alpha, lsum), d, w.l.data() + c);
+      hn::StoreU(m_new, d, w.m.data() + c);
+      hn::StoreU(alpha, d, w.alpha.data() + c);
+    }
+    if (a.dropout_p > 0)  // on what multiplies V; l keeps the undropped sums
+      for (int64_t j = 0; j < bc; ++j)
+        DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), w.st.data() + j * brp);
+    for (size_t r = 0; r < rows; ++r) {
+      const V alpha = hn::Set(d, w.alpha[r]);
+      T* o = w.o.data() + r * dvp;
+      for (size_t c = 0; c < dvp; c += L) hn::StoreU(hn::Mul(hn::LoadU(d, o + c), alpha), d, o + c);
+    }
+    // O[i] += sum_j P[i][j] v_j, with P read transposed from St.
+    size_t ldv = 0;
+    const T* vrows = ValueRows(a, vb, j0, bc, L, dvp, w.vp.data(), &ldv);
+    MatmulPacked(d, w.st.data(), 1, static_cast<ptrdiff_t>(brp), rows, bc, vrows, ldv, dvp / L,
+                 w.o.data(), dvp, true);
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    const int64_t i = i0 + static_cast<int64_t>(r);
+    const T l = w.l[r];
+    const T inv = l > 0 ? T(1) / l : T(0);  // a query that saw no key gives 0, not 0/0
+    T* dst = out + b * ol.b + h * ol.h + i * ol.t;
+    const T* o = w.o.data() + r * dvp;
+    for (int64_t c = 0; c < a.Dv; ++c) dst[c] = o[c] * inv;
+    lse[(b * a.H + h) * a.Tq + i] = l > 0 ? w.m[r] + std::log(l) : (std::isnan(l) ? l : ninf);
+  }
+}
+
+template <typename T>
+void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse) {
+  const hn::ScalableTag<T> d;
+  const size_t L = hn::Lanes(d);
+  const int64_t qblocks = (a.Tq + kFwdRows - 1) / kFwdRows;
+  const int64_t tasks = a.B * a.H * qblocks;
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
+#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  {
+    FwdBuffers<T> w(a.D, RoundUp(kFwdRows, L), RoundUp(a.Dv, L));
+    // Dynamic: causal blocks near the end of the sequence see more keys than those at the start.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t qb = task % qblocks, bh = task / qblocks;
+      const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
+      ForwardRows(a, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
+    }
+  }
+}
+
+// probs[b, slot, i, :] for head heads[slot]: exp(score - lse), dropped out like the forward.
+template <typename T>
+void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, int64_t n_heads,
+               T* probs) {
+  const hn::ScalableTag<T> d;
+  const size_t L = hn::Lanes(d);
+  const int64_t qblocks = (a.Tq + kFwdRows - 1) / kFwdRows;
+  const int64_t tasks = a.B * n_heads * qblocks;
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
+#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  {
+    const size_t brp_max = RoundUp(kFwdRows, L);
+    Scratch<T> qt(a.D * brp_max), st(kFwdKeys * brp_max), lsep(brp_max);
+    const ExpArgs<T> ea = exp_args(a);
+    const auto vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t qb = task % qblocks, slot = (task / qblocks) % n_heads,
+                    b = task / (qblocks * n_heads);
+      const int64_t h = heads[slot], kvh = h / (a.H / a.Hkv);
+      const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
+      const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L);
+      PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+                     rows, a.D, qt.data(), brp);
+      // lse per lane; +inf where a query saw no key (or is padding), so its probabilities are 0.
+      for (size_t r = 0; r < brp; ++r) {
+        const T l = r < rows ? lse[(b * a.H + h) * a.Tq + i0 + static_cast<int64_t>(r)] : T(0);
+        lsep[r] = (r >= rows || l == -std::numeric_limits<T>::infinity())
+                      ? std::numeric_limits<T>::infinity()
+                      : l;
+      }
+      const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
+      for (int64_t j0 = 0; j0 < a.Tk; j0 += kFwdKeys) {
+        const int64_t bc = std::min(kFwdKeys, a.Tk - j0);
+        MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, qt.data(), brp, brp / L,
+                     st.data(), brp, false);
+        const bool rowpass = BlockNeedsRowPass(a, i0, j0, bc);
+        for (int64_t j = 0; j < bc; ++j) {
+          T* s = st.data() + j * brp;
+          if (rowpass) PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, s);
+          for (size_t c = 0; c < brp; c += L)
+            hn::StoreU(SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + c), vsk,
+                                                hn::Mul(hn::LoadU(d, lsep.data() + c), vmk))),
+                       d, s + c);
+          if (a.dropout_p > 0) DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), s);
+          T* dst = probs + ((b * n_heads + slot) * a.Tq + i0) * a.Tk + j0 + j;
+          for (size_t r = 0; r < rows; ++r) dst[static_cast<int64_t>(r) * a.Tk] = s[r];
+        }
+      }
+    }
+  }
+}
+
+void ForwardF32(const AttentionArgs<float>& a, float* out, const HeadLayout& ol, float* lse) {
+  ForwardImpl(a, out, ol, lse);
+}
+void ForwardF64(const AttentionArgs<double>& a, double* out, const HeadLayout& ol, double* lse) {
+  ForwardImpl(a, out, ol, lse);
+}
+void ProbsF32(const AttentionArgs<float>& a, const float* lse, const int64_t* heads, int64_t n,
+              float* p) {
+  ProbsImpl(a, lse, heads, n, p);
+}
+void ProbsF64(const AttentionArgs<double>& a, const double* lse, const int64_t* heads, int64_t n,
+              double* p) {
+  ProbsImpl(a, lse, heads, n, p);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gaze::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "gaze/kernels/dispatch.h"
+
+namespace gaze::kernels {
+
+HWY_EXPORT(ForwardF32);
+HWY_EXPORT(ForwardF64);
+HWY_EXPORT(ProbsF32);
+HWY_EXPORT(ProbsF64);
+
+template <typename T>
+void attention_forward(const AttentionArgs<T>& a, T* out, const HeadLayout& out_layout, T* lse) {
+  pick<T>(HWY_DYNAMIC_DISPATCH(ForwardF32), HWY_DYNAMIC_DISPATCH(ForwardF64))(a, out, out_layout,
+                                                                              lse);
+}
+
+template <typename T>
+void attention_probs(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, int64_t n_heads,
+                     T* probs) {
+  pick<T>(HWY_DYNAMIC_DISPATCH(ProbsF32), HWY_DYNAMIC_DISPATCH(ProbsF64))(a, lse, heads, n_heads,
+                                                                          probs);
+}
+
+template void attention_forward<float>(const AttentionArgs<float>&, float*, const HeadLayout&,
+                                       float*);
+template void attention_forward<double>(const AttentionArgs<double>&, double*, const HeadLayout&,
+                                        double*);
+template void attention_probs<float>(const AttentionArgs<float>&, const float*, const int64_t*,
+                                     int64_t, float*);
+template void attention_probs<double>(const AttentionArgs<double>&, const double*, const int64_t*,
+                                      int64_t, double*);
+
+void alibi_slopes(int64_t n, double* out) {
+  // Slopes of a power of two p: 2^(-8/p), 2^(-16/p), ...
+  auto powers = [](int64_t p, int64_t count, int64_t step, double* dst) {
+    for (int64_t k = 0; k < count; ++k)
+      dst[k] = std::pow(2.0, -8.0 * static_cast<double>(1 + k * step) / p);
+  };
+  int64_t p = 1;
+  while (p * 2 <= n) p *= 2;
+  powers(p, p, 1, out);
+  if (p < n)
+    powers(2 * p, n - p, 2, out + p);  // every other slope of 2p: 2^(-8*1/2p), 2^(-8*3/2p), ...
+}
+
+}  // namespace gaze::kernels
+#endif  // HWY_ONCE

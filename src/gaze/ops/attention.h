@@ -1,0 +1,64 @@
+// scaled_dot_product_attention with autograd: PyTorch 2.x's semantics on gaze's fused,
+// memory-efficient kernel (O(T) memory; the Tq x Tk weights are built only when need_weights asks
+// for them).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "gaze/core/rng.h"
+#include "gaze/core/tensor.h"
+
+namespace gaze {
+
+// How q, k, v (and the output) are laid out: [B, H, T, D] as in PyTorch, or [B, T, H, D] as they
+// come out of a projection (no transpose needed).
+enum class HeadsLayout { bhtd, bthd };
+
+// Which keys a causal query sees when Tq != Tk: top_left (PyTorch's is_causal: query i sees keys
+// j <= i) or bottom_right (query i sees j <= i + Tk - Tq: the last query sees every key, as when
+// decoding with a KV cache).
+enum class CausalAlignment { top_left, bottom_right };
+
+struct SdpaOptions {
+  // bool: true = may attend; float: added to the scores. Broadcastable to [B, H, Tq, Tk].
+  Tensor attn_mask;
+  double dropout_p = 0.0;  // on the attention probabilities (training)
+  bool is_causal = false;
+  std::optional<double> scale;  // default 1/sqrt(D)
+  // Key padding, as lengths (int64 [B]: keys j >= length are ignored) or booleans (bool [B, Tk],
+  // true = padding, ignored, as nn.MultiheadAttention's key_padding_mask).
+  Tensor key_lengths;
+  Tensor key_padding_mask;
+  HeadsLayout layout = HeadsLayout::bhtd;
+  CausalAlignment causal_alignment = CausalAlignment::top_left;
+  Tensor alibi_slopes;  // [H]: adds -slope_h * |query position - key position| inside the kernel
+  // Return the attention probabilities [B, len(weight_heads), Tq, Tk] (all heads if empty). Only
+  // then is a Tq x Tk matrix built, for the requested heads. They are a detached copy (no
+  // gradient).
+  bool need_weights = false;
+  std::vector<int64_t> weight_heads;
+  Generator* generator = nullptr;  // dropout generator (default: the dropout generator)
+};
+
+struct SdpaResult {
+  Tensor output;   // [B, H, Tq, Dv] or [B, Tq, H, Dv], like the query
+  Tensor weights;  // undefined unless need_weights
+};
+
+// q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] (or the bthd layout); Hkv divides H
+// (grouped-query / multi-query attention). 3-D inputs [B, T, D] are one head. A row whose keys are
+// all masked gives output 0 and gradient 0 (PyTorch would give NaN).
+SdpaResult scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                        const SdpaOptions& options);
+
+// PyTorch's signature: torch.nn.functional.scaled_dot_product_attention.
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
+                                    bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt);
+
+// ALiBi slopes for num_heads heads (Press et al. 2022), as a float32 tensor [num_heads].
+Tensor alibi_slopes(int64_t num_heads, DType dtype = DType::f32);
+
+}  // namespace gaze
