@@ -19,23 +19,26 @@ HERE = pathlib.Path(__file__).resolve().parent
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
 
 
-def run_gaze(build, threads):
+def run_gaze(build, threads, bench_filter):
+    """gaze_bench at `threads`: {benchmark name: counters of its best repetition}, plus the SIMD target."""
+    # gaze runs one pool (oneDNN shares it), so it keeps OpenMP's default wait policy.
     env = dict(os.environ, GAZE_NUM_THREADS=str(threads))
-    if threads > 1:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
     res = subprocess.run([str(build / "bench" / "gaze_bench"), "--benchmark_format=json",
-                          "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=false"],
+                          f"--benchmark_filter={bench_filter}", "--benchmark_repetitions=3",
+                          "--benchmark_report_aggregates_only=false"],
                          env=env, check=True, capture_output=True, text=True)
     data = json.loads(res.stdout)
     best = {}
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        name = b["run_name"].split("/")[0].removeprefix("BM_")
-        key = {"Matmul": "matmul", "Softmax": "softmax", "LayerNorm": "layer_norm", "FmaPeak": "peak"}[name]
-        metric = "GFLOP/s" if "GFLOP/s" in b else "GB/s"
-        value = b[metric] if key == "peak" else b[metric] * 1e-9  # rate counters are per second
-        best[key] = max(best.get(key, 0.0), value)
+        name = "/".join(p for p in b["run_name"].split("/") if not p.startswith(("min_time", "iterations")))
+        name = name.removeprefix("BM_")
+        value = {"GFLOP/s": b.get("GFLOP/s", 0) * (1 if name == "FmaPeak" else 1e-9), "GB/s": b.get("GB/s", 0) * 1e-9,
+                 "seconds": b["real_time"] * {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1}[b["time_unit"]]}
+        value.update({k: b[k] for k in ("extra_MiB", "results_MiB", "workspace_MiB") if k in b})
+        if name not in best or value["seconds"] < best[name]["seconds"]:
+            best[name] = value
     return best, data["context"].get("gaze_simd", "?")
 
 
@@ -48,30 +51,87 @@ def run_torch(threads, coretype):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def main():
-    build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+def op_table(build):
     rows = []
+    peaks = {}
     for threads in (1, 2):
-        gaze, simd = run_gaze(build, threads)
+        g, simd = run_gaze(build, threads, "FmaPeak|Matmul|Softmax|LayerNorm")
         torch_runs = {ct: run_torch(threads, ct) for ct in ("Haswell", "SkylakeX")}
-        peak = gaze["peak"]
-        for op, unit in (("matmul", "GFLOP/s"), ("softmax", "GB/s"), ("layer_norm", "GB/s")):
+        peak = peaks[threads] = g["FmaPeak"]["GFLOP/s"]
+        for op, key, unit in (("matmul", "Matmul/1024", "GFLOP/s"), ("softmax", "Softmax/4096/1024", "GB/s"),
+                              ("layer_norm", "LayerNorm/4096/1024", "GB/s")):
             ct, tr = max(torch_runs.items(), key=lambda kv: kv[1][op][unit])
-            g, t = gaze[op], tr[op][unit]
-            frac = f"{100 * g / peak:5.1f}%" if unit == "GFLOP/s" else "  -  "
-            rows.append((threads, op, unit, g, t, g / t, frac, ct))
+            gv, tv = g[key][unit], tr[op][unit]
+            frac = f"{100 * gv / peak:5.1f}%" if unit == "GFLOP/s" else "  -  "
+            rows.append((threads, op, unit, gv, tv, gv / tv, frac, f"OPENBLAS_CORETYPE={ct}"))
         rows.append((threads, "fma peak", "GFLOP/s", peak, float("nan"), float("nan"), "100.0%", f"gaze simd {simd}"))
     print()
-    print("gaze vs torch 1.13 (best of repeated runs; higher is better; ratio = gaze / torch)")
+    print("Ops: gaze vs torch 1.13 (best of repeated runs; higher is better; ratio = gaze / torch)")
     print(f"{'thr':>3}  {'op':<11} {'unit':<8} {'gaze':>9} {'torch':>9} {'ratio':>7}  {'of peak':>7}  torch best with")
-    for thr, op, unit, g, t, r, frac, note in rows:
-        ts = f"{t:9.1f}" if t == t else f"{'':>9}"
+    for thr, op, unit, gv, tv, r, frac, note in rows:
+        ts = f"{tv:9.1f}" if tv == tv else f"{'':>9}"
         rs = f"{r:6.2f}x" if r == r else f"{'':>7}"
-        note = f"OPENBLAS_CORETYPE={note}" if note in ("Haswell", "SkylakeX") else note
-        print(f"{thr:>3}  {op:<11} {unit:<8} {g:9.1f} {ts} {rs}  {frac:>7}  {note}")
-    print("\nsoftmax and layer_norm: [4096, 1024] float32, 8 bytes of traffic per element; matmul: 1024^3.")
+        print(f"{thr:>3}  {op:<11} {unit:<8} {gv:9.1f} {ts} {rs}  {frac:>7}  {note}")
+    print("softmax and layer_norm: [4096, 1024] float32, 8 bytes of traffic per element; matmul: 1024^3.")
     print("torch: torch.set_num_threads(thr), OPENBLAS_NUM_THREADS=thr, OMP_WAIT_POLICY=PASSIVE at 2 threads, and the")
     print("faster of OPENBLAS_CORETYPE=Haswell/SkylakeX per op. gaze: GAZE_NUM_THREADS=thr, environment otherwise as is.")
+    return peaks
+
+
+def run_torch_attention(mode, arg, capability, threads=1):
+    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if capability:
+        env["ATEN_CPU_CAPABILITY"] = capability
+    if threads > 1:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    res = subprocess.run([PYTHON, str(HERE / "torch_attention.py"), mode, str(arg)], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def attention_table(build, peaks):
+    print()
+    print("Attention, B=8 H=8 D=64 (GFLOP/s; forward 4*B*H*T^2*D flops, fwd+bwd 3.5x that; ratio = gaze / best torch)")
+    print(f"{'thr':>3} {'T':>5}  {'pass':<8} {'gaze':>7} {'of peak':>7} {'composed':>9} {'priv.sdpa':>9} {'ratio':>7}")
+    mha_rows = []
+    for threads in (1, 2):
+        g, _ = run_gaze(build, threads, "Attention(Forward|ForwardBackward)/|MhaForward")
+        runs = {cap or "default": run_torch_attention("speed", threads, cap, threads) for cap in (None, "avx512")}
+        for T in (128, 512, 2048):
+            fwd_flops = 4 * 8 * 8 * T * T * 64
+            for label, gkey, tkey, flops in (("fwd", f"AttentionForward/{T}/0", "fwd", fwd_flops),
+                                             ("fwd+bwd", f"AttentionForwardBackward/{T}", "fwdbwd", 3.5 * fwd_flops)):
+                gg = flops / g[gkey]["seconds"] * 1e-9
+                best = {impl: min(r[str(T)][f"{impl}_{tkey}"] for r in runs.values()) for impl in ("composed", "private_sdpa")}
+                tc, ts = (flops / best[i] * 1e-9 for i in ("composed", "private_sdpa"))
+                print(f"{threads:>3} {T:>5}  {label:<8} {gg:7.1f} {100 * gg / peaks[threads]:6.1f}% {tc:9.1f} {ts:9.1f} "
+                      f"{gg / max(tc, ts):6.2f}x")
+            tm = min(r[str(T)]["mha_fwd"] for r in runs.values())
+            mha_rows.append((threads, T, g[f"MhaForward/{T}"]["seconds"], tm))
+    print("torch: the faster of ATEN_CPU_CAPABILITY=avx512 and its default per entry, OPENBLAS_CORETYPE=SkylakeX,")
+    print("explicit threads, OMP_WAIT_POLICY=PASSIVE at 2 threads.")
+    print()
+    print("nn.MultiheadAttention inference, E=512 8 heads batch 8 batch_first need_weights=False (milliseconds)")
+    print(f"{'thr':>3} {'T':>5} {'gaze':>9} {'torch':>9} {'speed-up':>9}")
+    for threads, T, gs, ts in mha_rows:
+        print(f"{threads:>3} {T:>5} {gs * 1e3:9.2f} {ts * 1e3:9.2f} {ts / gs:8.2f}x")
+    for threads in (1, 2):
+        g, _ = run_gaze(build, threads, "AttentionMemory")
+        m = g["AttentionMemory/8192"]
+        print(f"\nPeak extra memory, causal fwd+bwd B=1 H=8 D=64 T=8192, {threads} thread(s): gaze {m['extra_MiB']:.1f} MiB "
+              f"= results (O, lse, dQ, dK, dV) {m['results_MiB']:.1f} + workspace {m['workspace_MiB']:.1f}")
+    tm = run_torch_attention("memory", 8192, None)
+    print(f"torch composed attention, same case (1 thread, peak RSS growth): {tm['extra_MiB']:.0f} MiB "
+          f"(one T x T score matrix alone: {8 * 8192 * 8192 * 4 / 2**20:.0f} MiB)")
+
+
+def main():
+    build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+    only = sys.argv[2] if len(sys.argv) > 2 else "all"
+    peaks = op_table(build)
+    if only in ("all", "attention"):
+        attention_table(build, peaks)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 // and prints the ratios; the figures are printed, never asserted.
 #include <benchmark/benchmark.h>
 
+#include "gaze/core/allocator.h"
 #include "gaze/core/simd.h"
 #include "gaze/core/threads.h"
+#include "gaze/nn/multihead_attention.h"
 #include "gaze/ops/ops.h"
 #include "peak.h"
 
@@ -84,6 +86,49 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
                                                  benchmark::Counter::OneK::kIs1000);
 }
 
+// nn.MultiheadAttention inference: E=512, 8 heads, batch 8, batch_first, need_weights=False.
+void BM_MhaForward(benchmark::State& state) {
+  const int64_t t = state.range(0);
+  gaze::manual_seed(0);
+  gaze::nn::MultiheadAttention mha(512, 8, 0.0, true, std::nullopt, std::nullopt, true);
+  mha.eval();
+  gaze::Generator g(5);
+  const Tensor x = gaze::randn(Shape{8, t, 512}, gaze::DType::f32, &g);
+  gaze::NoGradGuard no_grad;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(mha.forward(x, x, x, Tensor(), false).output.raw_data());
+  const double flops =
+      4 * 2.0 * 8 * t * 512 * 512 + 4.0 * 8 * 8 * t * t * 64;  // 4 projections + attention
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::OneK::kIs1000);
+}
+
+// Peak memory of forward + backward at B=1, H=8, D=64, T=8192 beyond the inputs and the upstream
+// gradient: the results the caller gets (O, lse, dQ, dK, dV) and the kernels' workspace on top.
+void BM_AttentionMemory(benchmark::State& state) {
+  const int64_t t = state.range(0);
+  gaze::Generator g(6);
+  Tensor q = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g),
+         k = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g),
+         v = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g);
+  q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
+  const Tensor up = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g);
+  double extra = 0;
+  for (auto _ : state) {
+    q.zero_grad(), k.zero_grad(), v.zero_grad();
+    gaze::allocator::empty_cache();
+    const size_t base = gaze::allocator::stats().bytes_in_use;
+    gaze::allocator::reset_peak();
+    Tensor out = gaze::scaled_dot_product_attention(q, k, v, Tensor(), 0.0, true);
+    out.backward(up);
+    extra = static_cast<double>(gaze::allocator::stats().peak_bytes_in_use - base);
+  }
+  const double results = 4.0 * t * 8 * 64 * 4 + t * 8 * 4;  // O, dQ, dK, dV + lse
+  state.counters["extra_MiB"] = extra / (1 << 20);
+  state.counters["results_MiB"] = results / (1 << 20);
+  state.counters["workspace_MiB"] = (extra - results) / (1 << 20);
+}
+
 void BM_FmaPeak(benchmark::State& state) {
   double gflops = 0;
   for (auto _ : state) gflops = gaze::bench::measure_fma_peak_gflops(gaze::num_threads());
@@ -101,6 +146,13 @@ BENCHMARK(BM_AttentionForward)
     ->Args({2048, 1})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.5);
+BENCHMARK(BM_MhaForward)
+    ->Arg(128)
+    ->Arg(512)
+    ->Arg(2048)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
+BENCHMARK(BM_AttentionMemory)->Arg(8192)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionForwardBackward)
     ->Arg(128)
     ->Arg(512)

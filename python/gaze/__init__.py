@@ -16,7 +16,8 @@ from ._C import (Tensor, dtype, Error, ValueError, IndexError, StateError, DataE
                  reset_peak_memory, empty_cache, zeros, ones, empty, full, arange, randn, rand,
                  add, sub, mul, div, neg, pow, sqrt, abs, reciprocal, exp, log, tanh, sigmoid, relu,
                  expand, sum, mean, max, sum_to, reshape, flatten, unsqueeze, squeeze, permute,
-                 transpose, cat, split, chunk, narrow, select, matmul, bmm, softmax, log_softmax)
+                 transpose, cat, split, chunk, narrow, select, matmul, bmm, softmax, log_softmax,
+                 sinusoidal_positions, alibi_slopes)
 
 float32 = dtype.float32
 float64 = dtype.float64

@@ -6,4 +6,5 @@ PYBIND11_MODULE(_C, m) {
   gaze::python::register_errors(m);
   gaze::python::register_tensor(m);
   gaze::python::register_ops(m);
+  gaze::python::register_nn(m);
 }

@@ -18,15 +18,19 @@ using testing::rand_input;
 
 struct Case {
   int64_t B = 2, H = 2, Hkv = 2, Tq = 5, Tk = 7, D = 8, Dv = 8;
-  bool causal = false, bottom_right = false, bthd = false;
+  bool causal = false, bottom_right = false;
+  HeadsLayout layout = HeadsLayout::bhtd, kv_layout = HeadsLayout::bhtd;
   bool bool_mask = false, float_mask = false, lengths = false, padding = false, alibi = false;
   double scale = 0;  // 0 = default
   std::string name() const {
-    return fmt::format("B{} H{} Hkv{} Tq{} Tk{} D{} Dv{}{}{}{}{}{}{}{}{}", B, H, Hkv, Tq, Tk, D, Dv,
-                       causal ? (bottom_right ? " causal-br" : " causal") : "", bthd ? " bthd" : "",
-                       bool_mask ? " boolmask" : "", float_mask ? " floatmask" : "",
-                       lengths ? " lengths" : "", padding ? " padding" : "", alibi ? " alibi" : "",
-                       scale ? " scale" : "");
+    return fmt::format(
+        "B{} H{} Hkv{} Tq{} Tk{} D{} Dv{}{}{}{}{}{}{}{}{}", B, H, Hkv, Tq, Tk, D, Dv,
+        causal ? (bottom_right ? " causal-br" : " causal") : "",
+        layout != HeadsLayout::bhtd || kv_layout != HeadsLayout::bhtd
+            ? fmt::format(" layouts {}/{}", static_cast<int>(layout), static_cast<int>(kv_layout))
+            : "",
+        bool_mask ? " boolmask" : "", float_mask ? " floatmask" : "", lengths ? " lengths" : "",
+        padding ? " padding" : "", alibi ? " alibi" : "", scale ? " scale" : "");
   }
 };
 
@@ -104,20 +108,40 @@ Tensor naive(const Case& c, const Tensor& q, const Tensor& k, const Tensor& v,
   return matmul(softmax(s, -1), repeat(v));
 }
 
-Tensor to_bthd(const Tensor& t) {
-  return permute(t, {0, 2, 1, 3});
+// A bhtd tensor in another layout, and back.
+Tensor to_layout(const Tensor& t, HeadsLayout l) {
+  switch (l) {
+    case HeadsLayout::bhtd:
+      return t;
+    case HeadsLayout::bthd:
+      return permute(t, {0, 2, 1, 3});
+    case HeadsLayout::tbhd:
+      return permute(t, {2, 0, 1, 3});
+  }
+  return t;
+}
+Tensor from_layout(const Tensor& t, HeadsLayout l) {
+  switch (l) {
+    case HeadsLayout::bhtd:
+      return t;
+    case HeadsLayout::bthd:
+      return permute(t, {0, 2, 1, 3});
+    case HeadsLayout::tbhd:
+      return permute(t, {1, 2, 0, 3});
+  }
+  return t;
 }
 
-// Runs the fused op on (q, k, v) in the case's layout, returning its output in bhtd.
+// Runs the fused op on (q, k, v) in the case's layouts, returning its output in bhtd.
 Tensor fused(const Case& c, const Tensor& q, const Tensor& k, const Tensor& v, SdpaOptions o) {
-  if (!c.bthd) return scaled_dot_product_attention(q, k, v, o).output;
-  o.layout = HeadsLayout::bthd;
-  return to_bthd(scaled_dot_product_attention(to_bthd(q), to_bthd(k), to_bthd(v), o).output);
+  o.layout = c.layout;
+  o.kv_layout = c.kv_layout;
+  return from_layout(scaled_dot_product_attention(to_layout(q, c.layout), to_layout(k, c.kv_layout),
+                                                  to_layout(v, c.kv_layout), o)
+                         .output,
+                     c.layout);
 }
 
-// Max |got - want| relative to the largest |want|, floored at 1e-2: where the exact answer is 0
-// (one key: gradients vanish) the kernel's rounding noise must be judged against a typical gradient
-// size.
 double max_rel_err(const Tensor& got, const Tensor& want) {
   const Tensor g = got.to_dtype(DType::f64), w = want.to_dtype(DType::f64);
   double scale = 1e-2, err = 0;
@@ -174,11 +198,22 @@ std::vector<Case> grid() {
   add([](Case& c) { c.Tq = 150, c.Tk = 70, c.causal = true, c.bottom_right = true; });
   add([](Case& c) { c.H = 4, c.Hkv = 1, c.Tq = 33, c.Tk = 40; });
   add([](Case& c) { c.H = 6, c.Hkv = 2, c.Tq = 70, c.Tk = 140, c.causal = true; });
-  add([](Case& c) { c.Tq = 66, c.Tk = 131, c.bthd = true, c.H = 3, c.Hkv = 3; });
+  add([](Case& c) {
+    c.Tq = 66, c.Tk = 131, c.H = 3, c.Hkv = 3, c.layout = c.kv_layout = HeadsLayout::bthd;
+  });
+  add([](Case& c) {
+    c.Tq = 66, c.Tk = 131, c.H = 4, c.Hkv = 2, c.layout = c.kv_layout = HeadsLayout::tbhd;
+  });
+  add([](Case& c) {
+    c.Tq = 9, c.Tk = 70, c.layout = HeadsLayout::bhtd, c.kv_layout = HeadsLayout::tbhd,
+    c.causal = true, c.bottom_right = true;
+  });
   add([](Case& c) { c.Tq = 40, c.Tk = 70, c.bool_mask = true; });
   add([](Case& c) { c.Tq = 40, c.Tk = 70, c.float_mask = true; });
   add([](Case& c) { c.Tq = 40, c.Tk = 140, c.lengths = true; });
-  add([](Case& c) { c.Tq = 40, c.Tk = 140, c.padding = true, c.bthd = true; });
+  add([](Case& c) {
+    c.Tq = 40, c.Tk = 140, c.padding = true, c.layout = c.kv_layout = HeadsLayout::bthd;
+  });
   add([](Case& c) { c.Tq = 90, c.Tk = 90, c.alibi = true, c.causal = true, c.H = 3, c.Hkv = 3; });
   add([](Case& c) {
     c.Tq = 20, c.Tk = 33, c.alibi = true, c.float_mask = true, c.lengths = true, c.scale = 0.3;

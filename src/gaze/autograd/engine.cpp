@@ -23,10 +23,12 @@ void accumulate_into(Tensor& dst, const Tensor& src) {
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
   auto leaf = leaf_.lock();
   if (!leaf || !grad_outputs[0].defined()) return {};
-  Tensor g = grad_outputs[0];
+  Tensor g = std::move(grad_outputs[0]);
   if (!leaf->grad) {
-    // Own the buffer: the incoming gradient may be shared with another leaf's (e.g. a + b).
-    leaf->grad = g.clone_data().impl_ptr();
+    // Take the buffer when nothing else holds it; otherwise it may be shared with another leaf's
+    // gradient (a + b hands both the same tensor) and must be copied.
+    const bool sole_owner = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1;
+    leaf->grad = sole_owner ? g.impl_ptr() : g.clone_data().impl_ptr();
   } else {
     Tensor acc(leaf->grad);
     accumulate_into(acc, g);

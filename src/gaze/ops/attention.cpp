@@ -18,23 +18,61 @@ struct Dims4 {
   int64_t B, H, T, D;
 };
 
+const char* layout_name(HeadsLayout l) {
+  switch (l) {
+    case HeadsLayout::bhtd:
+      return "[B, H, T, D]";
+    case HeadsLayout::bthd:
+      return "[B, T, H, D]";
+    case HeadsLayout::tbhd:
+      return "[T, B, H, D]";
+  }
+  return "?";
+}
+
 Dims4 dims_of(const Tensor& t, HeadsLayout layout, const char* arg) {
   GAZE_CHECK(t.dim() == 4, ValueError, "{}: '{}' must be 4-D ({}), got shape {}", kOp, arg,
-             layout == HeadsLayout::bhtd ? "[B, H, T, D]" : "[B, T, H, D]", t.shape_str());
+             layout_name(layout), t.shape_str());
   const auto& s = t.shape();
-  return layout == HeadsLayout::bhtd ? Dims4{s[0], s[1], s[2], s[3]}
-                                     : Dims4{s[0], s[2], s[1], s[3]};
+  switch (layout) {
+    case HeadsLayout::bhtd:
+      return {s[0], s[1], s[2], s[3]};
+    case HeadsLayout::bthd:
+      return {s[0], s[2], s[1], s[3]};
+    case HeadsLayout::tbhd:
+      return {s[1], s[2], s[0], s[3]};
+  }
+  return {};
+}
+
+Shape shape_of(const Dims4& d, HeadsLayout layout) {
+  switch (layout) {
+    case HeadsLayout::bhtd:
+      return {d.B, d.H, d.T, d.D};
+    case HeadsLayout::bthd:
+      return {d.B, d.T, d.H, d.D};
+    case HeadsLayout::tbhd:
+      return {d.T, d.B, d.H, d.D};
+  }
+  return {};
 }
 
 kernels::HeadLayout strides_of(const Dims4& d, HeadsLayout layout) {
-  if (layout == HeadsLayout::bhtd) return {d.H * d.T * d.D, d.T * d.D, d.D};
-  return {d.T * d.H * d.D, d.D, d.H * d.D};
+  switch (layout) {
+    case HeadsLayout::bhtd:
+      return {d.H * d.T * d.D, d.T * d.D, d.D};
+    case HeadsLayout::bthd:
+      return {d.T * d.H * d.D, d.D, d.H * d.D};
+    case HeadsLayout::tbhd:
+      return {d.H * d.D, d.D, d.B * d.H * d.D};
+  }
+  return {};
 }
 
 // Everything the kernels need, validated, with the tensors that keep the pointed-to data alive.
 struct Prepared {
   Dims4 q, k, v;
-  HeadsLayout layout;
+  HeadsLayout layout, kv_layout;
   Tensor mask, lengths, padding, alibi;
   double scale = 1.0;
 };
@@ -67,9 +105,10 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
   ops_detail::check_same_dtype(q, v, kOp);
   Prepared p;
   p.layout = o.layout;
-  p.q = dims_of(q, o.layout, "query");
-  p.k = dims_of(k, o.layout, "key");
-  p.v = dims_of(v, o.layout, "value");
+  p.kv_layout = o.kv_layout.value_or(o.layout);
+  p.q = dims_of(q, p.layout, "query");
+  p.k = dims_of(k, p.kv_layout, "key");
+  p.v = dims_of(v, p.kv_layout, "value");
   GAZE_CHECK(p.k.B == p.q.B && p.v.B == p.q.B, ValueError,
              "{}: batch sizes differ: query {}, key {}, value {}", kOp, q.shape_str(),
              k.shape_str(), v.shape_str());
@@ -135,8 +174,8 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
   a.B = p.q.B, a.H = p.q.H, a.Hkv = p.k.H, a.Tq = p.q.T, a.Tk = p.k.T, a.D = p.q.D, a.Dv = p.v.D;
   a.q = q.data<T>(), a.k = k.data<T>(), a.v = v.data<T>();
   a.q_layout = strides_of(p.q, p.layout);
-  a.k_layout = strides_of(p.k, p.layout);
-  a.v_layout = strides_of(p.v, p.layout);
+  a.k_layout = strides_of(p.k, p.kv_layout);
+  a.v_layout = strides_of(p.v, p.kv_layout);
   a.scale = p.scale;
   a.causal = o.is_causal;
   a.query_offset = o.causal_alignment == CausalAlignment::bottom_right ? p.k.T - p.q.T : 0;
@@ -158,6 +197,7 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
   if (q.dim() == 3) {  // [B, T, D]: one head
     SdpaOptions o = o_in;
     o.layout = HeadsLayout::bhtd;
+    o.kv_layout.reset();
     if (o.attn_mask.defined() && o.attn_mask.dim() == 3)
       o.attn_mask = unsqueeze(o.attn_mask, 1);  // [B, Tq, Tk]
     SdpaResult r =
@@ -167,8 +207,7 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
   }
   SdpaOptions o = o_in;
   const Prepared p = prepare(q, k, v, o);
-  Shape out_shape = p.layout == HeadsLayout::bhtd ? Shape{p.q.B, p.q.H, p.q.T, p.v.D}
-                                                  : Shape{p.q.B, p.q.T, p.q.H, p.v.D};
+  const Shape out_shape = shape_of({p.q.B, p.q.H, p.q.T, p.v.D}, p.layout);
   Tensor out = Tensor::empty(out_shape, q.dtype());
   Tensor lse = Tensor::empty(Shape{p.q.B, p.q.H, p.q.T}, q.dtype());
   kernels::DropoutStream rs;

@@ -11,9 +11,10 @@
 
 namespace gaze {
 
-// How q, k, v (and the output) are laid out: [B, H, T, D] as in PyTorch, or [B, T, H, D] as they
-// come out of a projection (no transpose needed).
-enum class HeadsLayout { bhtd, bthd };
+// How q, k, v (and the output) are laid out: [B, H, T, D] as in PyTorch's SDPA, [B, T, H, D] as
+// they come out of a batch-first projection, or [T, B, H, D] out of a sequence-first one (torch's
+// MultiheadAttention default). The kernel reads each directly: no transpose.
+enum class HeadsLayout { bhtd, bthd, tbhd };
 
 // Which keys a causal query sees when Tq != Tk: top_left (PyTorch's is_causal: query i sees keys
 // j <= i) or bottom_right (query i sees j <= i + Tk - Tq: the last query sees every key, as when
@@ -30,7 +31,8 @@ struct SdpaOptions {
   // true = padding, ignored, as nn.MultiheadAttention's key_padding_mask).
   Tensor key_lengths;
   Tensor key_padding_mask;
-  HeadsLayout layout = HeadsLayout::bhtd;
+  HeadsLayout layout = HeadsLayout::bhtd;  // of query and output
+  std::optional<HeadsLayout> kv_layout;    // of key and value, if different from the query's
   CausalAlignment causal_alignment = CausalAlignment::top_left;
   Tensor alibi_slopes;  // [H]: adds -slope_h * |query position - key position| inside the kernel
   // Return the attention probabilities [B, len(weight_heads), Tq, Tk] (all heads if empty). Only

@@ -11,6 +11,7 @@
 #include "gaze/ops/linalg.h"
 #include "gaze/ops/loss.h"
 #include "gaze/ops/norm.h"
+#include "gaze/ops/positional.h"
 #include "gaze/ops/random.h"
 #include "gaze/ops/reduce.h"
 #include "gaze/ops/shape_ops.h"

@@ -1,8 +1,13 @@
 #include "gaze/ops/softmax.h"
 
+#include <limits>
+
 #include "gaze/autograd/node.h"
+#include "gaze/core/error.h"
 #include "gaze/kernels/softmax.h"
+#include "gaze/ops/arith.h"
 #include "gaze/ops/checks.h"
+#include "gaze/ops/reduce.h"
 
 namespace gaze {
 namespace {
@@ -39,6 +44,32 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 }
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   return softmax_impl(x, dim, true, "log_softmax");
+}
+
+Tensor masked_softmax(const Tensor& x, const Tensor& mask, int64_t dim) {
+  ops_detail::check_floating(x, "masked_softmax");
+  ops_detail::check_dtype(mask, DType::b8, "masked_softmax", "mask");
+  const Shape full = broadcast_shapes(x.shape(), mask.shape(), "masked_softmax");
+  GAZE_CHECK(full == x.shape(), ValueError,
+             "masked_softmax: mask of shape {} does not broadcast to the input {}",
+             mask.shape_str(), x.shape_str());
+  const int d = wrap_dim(dim, x.dim(), "masked_softmax");
+  // A finite bias (lowest/2, the fp-safe masking constant) instead of -inf: a fully masked slice
+  // then softmaxes to a uniform row instead of NaN, and `valid` zeroes it.
+  Tensor m, valid;
+  {
+    NoGradGuard no_grad;
+    m = expand(mask.to_dtype(x.dtype()), x.shape());  // 1 keep, 0 drop
+    valid = max(m, d, true).values;                   // 1 where the slice keeps something
+  }
+  Tensor bias = Tensor::empty(x.shape(), x.dtype());
+  dispatch_floating(x.dtype(), "masked_softmax", [&]<typename T>() {
+    const T low = std::numeric_limits<T>::lowest() / 2;
+    const T* mp = m.data<T>();
+    T* bp = bias.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) bp[i] = mp[i] != T(0) ? T(0) : low;
+  });
+  return mul(softmax(add(x, bias), d), valid);
 }
 
 }  // namespace gaze

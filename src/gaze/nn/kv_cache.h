@@ -1,0 +1,41 @@
+// KVCache: keys and values of past positions for incremental decoding. Appending a step and
+// attending to the cache gives exactly (bit for bit) what full causal attention gives for that
+// step.
+#pragma once
+
+#include "gaze/ops/attention.h"
+
+namespace gaze::nn {
+
+class KVCache {
+ public:
+  // Room for `capacity` positions to start with; it doubles as needed.
+  KVCache(int64_t batch, int64_t num_kv_heads, int64_t head_dim, int64_t value_dim = -1,
+          int64_t capacity = 64, DType dtype = DType::f32);
+
+  // Appends t new positions: key [B, Hkv, t, D] and value [B, Hkv, t, Dv] (or the given layout).
+  void append(const Tensor& key, const Tensor& value, HeadsLayout layout = HeadsLayout::bhtd);
+  // Attention of query [B, H, t, D] (the last t positions; H a multiple of Hkv) over every cached
+  // position, causal with the queries aligned to the end. Inference only: no gradient.
+  Tensor attend(const Tensor& query, HeadsLayout layout = HeadsLayout::bhtd,
+                SdpaOptions options = {}) const;
+
+  int64_t length() const { return length_; }
+  int64_t capacity() const { return capacity_; }
+  void clear() { length_ = 0; }
+  // Keeps batch rows in the given order (beam search): new row b is old row indices[b].
+  void reorder(const std::vector<int64_t>& indices);
+
+  // The cached keys and values, [length, B, Hkv, D] (views of the cache).
+  Tensor keys() const;
+  Tensor values() const;
+
+ private:
+  void reserve(int64_t positions);
+
+  int64_t B_, H_, D_, Dv_, length_ = 0, capacity_ = 0;
+  DType dtype_;
+  Tensor k_, v_;  // [capacity, B, Hkv, D]: the filled prefix is contiguous
+};
+
+}  // namespace gaze::nn

@@ -1,0 +1,118 @@
+#include "gaze/nn/module.h"
+
+#include <set>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/error.h"
+
+namespace gaze::nn {
+
+Tensor find(const NamedTensors& d, const std::string& name) {
+  for (const auto& [k, v] : d)
+    if (k == name) return v;
+  return Tensor();
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  GAZE_CHECK(t.defined(), ValueError, "{}: parameter '{}' is undefined", type_, name);
+  GAZE_CHECK(!find(params_, name).defined(), ValueError, "{}: parameter '{}' registered twice",
+             type_, name);
+  t.set_requires_grad(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::collect(const std::string& prefix, bool params, bool recurse,
+                     NamedTensors& out) const {
+  for (const auto& [k, v] : params ? params_ : buffers_) out.emplace_back(prefix + k, v);
+  if (!recurse) return;
+  for (const auto& [k, m] : children_) m->collect(prefix + k + ".", params, recurse, out);
+}
+
+NamedTensors Module::named_parameters(bool recurse) const {
+  NamedTensors out;
+  collect("", true, recurse, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [k, v] : named_parameters(recurse)) out.push_back(v);
+  return out;
+}
+
+NamedTensors Module::named_buffers(bool recurse) const {
+  NamedTensors out;
+  collect("", false, recurse, out);
+  return out;
+}
+
+NamedTensors Module::state_dict(bool keep_vars) const {
+  NamedTensors out = named_parameters();
+  for (auto& kv : named_buffers()) out.push_back(kv);
+  if (!keep_vars)
+    for (auto& [k, v] : out) v = v.detach();
+  return out;
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  const NamedTensors mine = state_dict(/*keep_vars=*/true);
+  std::set<std::string> known;
+  std::vector<std::string> missing, unexpected, mismatched;
+  for (const auto& [k, v] : mine) {
+    known.insert(k);
+    const Tensor src = find(state, k);
+    if (!src.defined()) {
+      missing.push_back(k);
+    } else if (src.shape() != v.shape()) {
+      mismatched.push_back(
+          fmt::format("{} (expected {}, got {})", k, v.shape_str(), src.shape_str()));
+    }
+  }
+  for (const auto& [k, v] : state)
+    if (!known.count(k)) unexpected.push_back(k);
+  std::vector<std::string> problems;
+  if (!mismatched.empty())
+    problems.push_back(fmt::format("size mismatch for {}", fmt::join(mismatched, ", ")));
+  if (strict && !missing.empty())
+    problems.push_back(fmt::format("missing keys: {}", fmt::join(missing, ", ")));
+  if (strict && !unexpected.empty())
+    problems.push_back(fmt::format("unexpected keys: {}", fmt::join(unexpected, ", ")));
+  GAZE_CHECK(problems.empty(), ValueError, "load_state_dict ({}): {}", type_,
+             fmt::join(problems, "; "));
+  NoGradGuard no_grad;
+  for (const auto& [k, v] : mine) {
+    const Tensor src = find(state, k);
+    if (src.defined()) Tensor(v).copy_(src.dtype() == v.dtype() ? src : src.to_dtype(v.dtype()));
+  }
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [k, m] : children_) m->train(on);
+}
+
+void Module::to(DType dtype) {
+  for (auto* group : {&params_, &buffers_})
+    for (auto& [k, t] : *group) {
+      if (!t.defined() || t.dtype() == dtype || !is_floating(t.dtype())) continue;
+      const Tensor converted = t.to_dtype(dtype);
+      TensorImpl& impl = t.impl();
+      impl.storage = converted.storage();
+      impl.offset = 0;
+      impl.dtype = dtype;
+      impl.grad.reset();
+    }
+  for (auto& [k, m] : children_) m->to(dtype);
+}
+
+void Module::zero_grad() {
+  for (auto& [k, v] : named_parameters()) v.zero_grad();
+}
+
+}  // namespace gaze::nn

@@ -1,0 +1,45 @@
+// nn::MultiheadAttention, as torch.nn.MultiheadAttention: same constructor, forward, mask
+// polarities and state-dict keys, so a torch module's weights load unchanged; attention runs on the
+// fused kernel.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "gaze/nn/linear.h"
+#include "gaze/nn/module.h"
+
+namespace gaze::nn {
+
+struct MultiheadAttentionOutput {
+  Tensor output;   // [Tq, B, E] (or [B, Tq, E] with batch_first; [Tq, E] for unbatched input)
+  Tensor weights;  // [B, Tq, Tk] averaged over heads, [B, H, Tq, Tk] per head, or undefined
+};
+
+class MultiheadAttention : public Module {
+ public:
+  MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
+                     std::optional<int64_t> kdim = std::nullopt,
+                     std::optional<int64_t> vdim = std::nullopt, bool batch_first = false);
+
+  // Masks follow torch's MultiheadAttention: key_padding_mask [B, Tk] and a boolean attn_mask
+  // ([Tq, Tk] or [B*H, Tq, Tk]) mark positions that may NOT be attended (true = ignore); float
+  // masks are added to the scores. is_causal applies a causal mask (attn_mask may be omitted).
+  // need_weights builds the Tq x Tk weights (as torch, true by default); pass false for the
+  // memory-efficient path. Queries that can see no key give 0 (torch gives NaN).
+  MultiheadAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
+                                   const Tensor& key_padding_mask = Tensor(),
+                                   bool need_weights = true, const Tensor& attn_mask = Tensor(),
+                                   bool average_attn_weights = true, bool is_causal = false) const;
+
+  int64_t embed_dim, num_heads, head_dim, kdim, vdim;
+  double dropout;
+  bool batch_first;
+  // Either in_proj_weight [3E, E] (kdim == vdim == E) or q/k/v_proj_weight [E, E], [E, kdim], [E,
+  // vdim].
+  Tensor in_proj_weight, q_proj_weight, k_proj_weight, v_proj_weight;
+  Tensor in_proj_bias;  // [3E] or undefined
+  std::shared_ptr<Linear> out_proj;
+};
+
+}  // namespace gaze::nn

@@ -1,0 +1,195 @@
+// nn attention modules: KV-cache decoding against full causal attention, MultiheadAttention's
+// parameters and state dict, additive and Luong attention, positional encodings, module loading.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gaze/nn/kv_cache.h"
+#include "gaze/nn/multihead_attention.h"
+#include "gaze/nn/positional.h"
+#include "gaze/nn/rnn_attention.h"
+#include "gaze/ops/ops.h"
+#include "gradcheck.h"
+
+namespace gaze {
+namespace {
+
+using testing::gradcheck;
+using testing::rand_input;
+using V = std::vector<Tensor>;
+
+TEST(KVCache, StepByStepDecodingEqualsFullCausalAttentionBitwise) {
+  for (auto [H, Hkv, D] :
+       {std::tuple<int64_t, int64_t, int64_t>{4, 4, 64}, {6, 2, 40}, {2, 1, 17}}) {
+    SCOPED_TRACE(fmt::format("H{} Hkv{} D{}", H, Hkv, D));
+    const int64_t B = 2, T = 300;  // crosses several key blocks and the cache's doubling
+    Generator g(7);
+    const Tensor q = randn(Shape{B, H, T, D}, DType::f32, &g),
+                 k = randn(Shape{B, Hkv, T, D}, DType::f32, &g),
+                 v = randn(Shape{B, Hkv, T, D}, DType::f32, &g);
+    const Tensor full = scaled_dot_product_attention(q, k, v, {}, 0, true);
+    nn::KVCache cache(B, Hkv, D, -1, /*capacity=*/8);
+    int64_t t = 0;
+    for (int64_t step : {1, 1, 5, 1, 64, 1, 100, 1, 126}) {  // single tokens and prefills of chunks
+      cache.append(narrow(k, 2, t, step), narrow(v, 2, t, step));
+      const Tensor out = cache.attend(narrow(q, 2, t, step));
+      const Tensor want = narrow(full, 2, t, step);
+      ASSERT_EQ(out.shape(), want.shape());
+      ASSERT_EQ(out.to_vector<float>(), want.to_vector<float>())
+          << "positions " << t << ".." << t + step - 1;
+      t += step;
+    }
+    EXPECT_EQ(t, T);
+    EXPECT_EQ(cache.length(), T);
+    EXPECT_GE(cache.capacity(), T);
+  }
+}
+
+TEST(KVCache, ReorderFollowsBeamIndices) {
+  Generator g(8);
+  const Tensor k = randn(Shape{3, 2, 5, 4}, DType::f32, &g),
+               v = randn(Shape{3, 2, 5, 4}, DType::f32, &g);
+  nn::KVCache cache(3, 2, 4);
+  cache.append(k, v);
+  cache.reorder({2, 2, 0});
+  const Tensor kk = cache.keys();  // [T, B, H, D]
+  for (int64_t t = 0; t < 5; ++t)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t d = 0; d < 4; ++d) {
+        EXPECT_EQ(kk.data<float>()[((t * 3 + 1) * 2 + h) * 4 + d],
+                  k.data<float>()[((2 * 2 + h) * 5 + t) * 4 + d]);
+        EXPECT_EQ(kk.data<float>()[((t * 3 + 2) * 2 + h) * 4 + d],
+                  k.data<float>()[((0 * 2 + h) * 5 + t) * 4 + d]);
+      }
+  EXPECT_THROW(cache.reorder({0, 1}), ValueError);
+  EXPECT_THROW(cache.append(Tensor::ones(Shape{3, 2, 1, 5}), Tensor::ones(Shape{3, 2, 1, 4})),
+               ValueError);
+  nn::KVCache empty(1, 1, 4);
+  EXPECT_THROW(empty.attend(Tensor::ones(Shape{1, 1, 1, 4})), StateError);
+}
+
+TEST(MultiheadAttention, ParametersStateDictAndStrictLoading) {
+  nn::MultiheadAttention mha(8, 2);
+  std::vector<std::string> names;
+  for (const auto& [k, v] : mha.state_dict()) names.push_back(k + v.shape_str());
+  EXPECT_EQ(names, (std::vector<std::string>{"in_proj_weight[24, 8]", "in_proj_bias[24]",
+                                             "out_proj.weight[8, 8]", "out_proj.bias[8]"}));
+  nn::MultiheadAttention cross(8, 2, 0.0, true, 5, 3);
+  names.clear();
+  for (const auto& [k, v] : cross.state_dict()) names.push_back(k + v.shape_str());
+  EXPECT_EQ(names, (std::vector<std::string>{"q_proj_weight[8, 8]", "k_proj_weight[8, 5]",
+                                             "v_proj_weight[8, 3]", "in_proj_bias[24]",
+                                             "out_proj.weight[8, 8]", "out_proj.bias[8]"}));
+  nn::MultiheadAttention nobias(8, 2, 0.0, false);
+  EXPECT_EQ(nobias.state_dict().size(), 2u);
+  // Loading: values copied in; every problem reported at once.
+  nn::NamedTensors sd = mha.state_dict();
+  for (auto& [k, v] : sd) v = Tensor::full(v.shape(), 0.5);
+  mha.load_state_dict(sd);
+  EXPECT_EQ(mha.in_proj_weight.to_vector<float>()[0], 0.5f);
+  sd.erase(sd.begin());
+  sd.emplace_back("extra", Tensor::ones(Shape{1}));
+  sd[0].second = Tensor::ones(Shape{3});
+  try {
+    mha.load_state_dict(sd);
+    FAIL();
+  } catch (const ValueError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("missing keys: in_proj_weight"), std::string::npos) << m;
+    EXPECT_NE(m.find("unexpected keys: extra"), std::string::npos) << m;
+    EXPECT_NE(m.find("size mismatch for in_proj_bias (expected [24], got [3])"), std::string::npos)
+        << m;
+  }
+  EXPECT_THROW(nn::MultiheadAttention(10, 3), ValueError);
+}
+
+TEST(MultiheadAttention, LayoutsAgreeAndGradientsFlowToEveryParameter) {
+  manual_seed(1);
+  nn::MultiheadAttention seq(16, 4), batch(16, 4, 0.0, true, std::nullopt, std::nullopt, true);
+  batch.load_state_dict(seq.state_dict());
+  Generator g(2);
+  Tensor x = randn(Shape{5, 3, 16}, DType::f32, &g);  // [T, B, E]
+  const auto a = seq.forward(x, x, x);
+  const auto b = batch.forward(transpose(x, 0, 1), transpose(x, 0, 1), transpose(x, 0, 1));
+  const auto av = a.output.to_vector<float>(), bv = transpose(b.output, 0, 1).to_vector<float>();
+  for (size_t i = 0; i < av.size(); ++i) EXPECT_NEAR(av[i], bv[i], 1e-5);
+  EXPECT_EQ(a.weights.shape(), (Shape{3, 5, 5}));
+  sum(a.output).backward();
+  for (const auto& [k, p] : seq.named_parameters()) EXPECT_TRUE(p.grad().defined()) << k;
+}
+
+TEST(AdditiveAndLuongAttention, GradientsAndMasking) {
+  manual_seed(3);
+  auto to64 = [](nn::Module& m) { m.to(DType::f64); };  // float64 modules for finite differences
+  nn::AdditiveAttention add_attn(3, 4, 5);
+  to64(add_attn);
+  nn::SourceMask mask;
+  mask.lengths = Tensor::from_vector<int64_t>({6, 2}, Shape{2});
+  const Tensor s = rand_input({2, 3}, 4), h = rand_input({2, 6, 4}, 5),
+               vals = rand_input({2, 6, 2}, 6);
+  EXPECT_TRUE(gradcheck(
+      [&](const V& x) { return add_attn.forward(x[0], x[1], x[2], mask).context; }, {s, h, vals}));
+  const auto out = add_attn.forward(s, h, vals, mask);
+  const auto w = out.weights.to_vector<double>();
+  for (int64_t j = 2; j < 6; ++j) EXPECT_EQ(w[6 + j], 0.0);  // padding gets no weight
+  double total = 0;
+  for (int64_t j = 0; j < 6; ++j) total += w[j];
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  for (auto sc : {nn::LuongScore::dot, nn::LuongScore::general, nn::LuongScore::concat}) {
+    nn::LuongAttention lu(sc, 4, 4, 3);
+    to64(lu);
+    const Tensor q = rand_input({2, 3, 4}, 7);
+    EXPECT_TRUE(gradcheck([&](const V& x) { return lu.forward(x[0], x[1], x[2], mask).context; },
+                          {q, h, vals}))
+        << static_cast<int>(sc);
+  }
+  // A source with no position at all: zero weights and context, no NaN.
+  nn::SourceMask none;
+  none.lengths = Tensor::from_vector<int64_t>({0, 6}, Shape{2});
+  const auto z = add_attn.forward(s, h, vals, none);
+  for (double x : z.context.to_vector<double>()) EXPECT_FALSE(std::isnan(x));
+  EXPECT_EQ(z.context.to_vector<double>()[0], 0.0);
+  EXPECT_THROW(nn::LuongAttention(nn::LuongScore::dot, 3, 4), ValueError);
+}
+
+TEST(Positional, SinusoidalLearnedAndRotary) {
+  const Tensor pe = sinusoidal_positions(4, 6, 1, DType::f64);
+  EXPECT_NEAR(pe.data<double>()[0], std::sin(1.0), 1e-15);  // p=1, i=0
+  EXPECT_NEAR(pe.data<double>()[1 * 6 + 3], std::cos(2.0 * std::pow(10000, -2.0 / 6)),
+              1e-15);  // p=2, i=1
+  // RoPE gradients, both conventions, partial rotary dims and explicit positions.
+  const Tensor x = rand_input({2, 3, 5, 8}, 9);
+  for (bool inter : {false, true}) {
+    RotaryOptions o;
+    o.interleaved = inter;
+    o.offset = 7;
+    EXPECT_TRUE(gradcheck([&](const V& v) { return rotary_embedding(v[0], o); }, {x}));
+    o.rotary_dim = 4;
+    EXPECT_TRUE(gradcheck([&](const V& v) { return rotary_embedding(v[0], o); }, {x}));
+  }
+  // Rotation preserves norms; relative positions: <R(p)q, R(p+k)k> depends only on k.
+  RotaryOptions o;
+  const Tensor y = rotary_embedding(x, o);
+  EXPECT_NEAR(sum(mul(x, x)).item<double>(), sum(mul(y, y)).item<double>(), 1e-9);
+  o.layout = HeadsLayout::bthd;
+  o.positions = Tensor::from_vector<int64_t>({3, 1, 4, 1, 5}, Shape{5});
+  EXPECT_TRUE(gradcheck([&](const V& v) { return rotary_embedding(v[0], o); },
+                        {rand_input({2, 5, 3, 8}, 10)}));
+  nn::LearnedPositionalEmbedding lpe(10, 4);
+  EXPECT_THROW(lpe.forward(Tensor::ones(Shape{1, 8, 4}), 5), IndexError);
+  EXPECT_EQ(lpe.forward(Tensor::ones(Shape{1, 8, 4}), 2).shape(), (Shape{1, 8, 4}));
+}
+
+TEST(MaskedSoftmax, ZeroForMaskedAndEmptySlices) {
+  const Tensor x = rand_input({2, 4}, 11);
+  const Tensor m = Tensor::from_vector(
+      std::vector<bool>{true, false, true, false, false, false, false, false}, Shape{2, 4});
+  EXPECT_TRUE(gradcheck([&](const V& v) { return masked_softmax(v[0], m, 1); }, {x}));
+  const auto y = masked_softmax(x, m, 1).to_vector<double>();
+  EXPECT_EQ(y[1], 0.0);
+  EXPECT_NEAR(y[0] + y[2], 1.0, 1e-12);
+  for (int i = 4; i < 8; ++i) EXPECT_EQ(y[i], 0.0);
+}
+
+}  // namespace
+}  // namespace gaze
