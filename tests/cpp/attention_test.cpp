@@ -108,28 +108,26 @@ Tensor naive(const Case& c, const Tensor& q, const Tensor& k, const Tensor& v,
   return matmul(softmax(s, -1), repeat(v));
 }
 
-// A bhtd tensor in another layout, and back.
-Tensor to_layout(const Tensor& t, HeadsLayout l) {
+// A bhtd tensor in another layout, and back (the inverse permutation).
+std::vector<int64_t> layout_perm(HeadsLayout l) {
   switch (l) {
     case HeadsLayout::bhtd:
-      return t;
+      return {0, 1, 2, 3};
     case HeadsLayout::bthd:
-      return permute(t, {0, 2, 1, 3});
+      return {0, 2, 1, 3};
     case HeadsLayout::tbhd:
-      return permute(t, {2, 0, 1, 3});
+      return {2, 0, 1, 3};
   }
-  return t;
+  return {};
+}
+Tensor to_layout(const Tensor& t, HeadsLayout l) {
+  return permute(t, layout_perm(l));
 }
 Tensor from_layout(const Tensor& t, HeadsLayout l) {
-  switch (l) {
-    case HeadsLayout::bhtd:
-      return t;
-    case HeadsLayout::bthd:
-      return permute(t, {0, 2, 1, 3});
-    case HeadsLayout::tbhd:
-      return permute(t, {1, 2, 0, 3});
-  }
-  return t;
+  const auto p = layout_perm(l);
+  std::vector<int64_t> inv(4);
+  for (int64_t i = 0; i < 4; ++i) inv[p[i]] = i;
+  return permute(t, inv);
 }
 
 // Runs the fused op on (q, k, v) in the case's layouts, returning its output in bhtd.

@@ -32,6 +32,10 @@ constexpr size_t kMaxAcc = 12;
 #endif
 constexpr size_t kMaxNv = 4;
 
+inline size_t RoundUp(size_t n, size_t m) {
+  return (n + m - 1) / m * m;
+}
+
 // C[MR x NV*L] (+)= sum_k A(r, k) * B[k, :] with A(r, k) = A[r * a_rs + k * a_cs] (any strides, so
 // A may be a transposed view) and B packed: rows of ldb elements, NV*L of them used. Each C element
 // is one FMA chain over k in order, so its value does not depend on MR, NV or the tile position: a

@@ -24,19 +24,15 @@ namespace HWY_NAMESPACE {
 
 constexpr int64_t kBwdRows = 64, kBwdKeys = 64;
 
-inline size_t RoundUpB(size_t n, size_t m) {
-  return (n + m - 1) / m * m;
-}
-
 // Per-thread buffers. Q^T and dO^T of the current query head are packed once and serve every key
 // block; the score-shaped tiles are [keys x queries].
 template <typename T>
 struct BwdBuffers {
   BwdBuffers(const AttentionArgs<T>& a, size_t L, int64_t chunk_keys)
-      : dp(RoundUpB(a.D, L)),
-        dvp(RoundUpB(a.Dv, L)),
-        tqp(RoundUpB(a.Tq, L)),
-        brp(RoundUpB(kBwdRows, L)),
+      : dp(RoundUp(a.D, L)),
+        dvp(RoundUp(a.Dv, L)),
+        tqp(RoundUp(a.Tq, L)),
+        brp(RoundUp(kBwdRows, L)),
         qt(a.D * tqp),
         dot(a.Dv * tqp),
         qp(a.D % L ? a.Tq * dp : 1),
@@ -126,7 +122,7 @@ void BackwardTask(const AttentionArgs<T>& a, int64_t b, int64_t kvh, int64_t kb0
       const int64_t i_lo = a.causal ? std::clamp<int64_t>(j0 - a.query_offset, 0, a.Tq) : 0;
       for (int64_t i0 = i_lo / kBwdRows * kBwdRows; i0 < a.Tq; i0 += kBwdRows) {
         const size_t rows = static_cast<size_t>(std::min(kBwdRows, a.Tq - i0)),
-                     brp = RoundUpB(rows, L);
+                     brp = RoundUp(rows, L);
         // St = K Q^T (identical arithmetic to the forward's scores); dPt = V dO^T.
         MatmulPacked(d, krows_src, a.k_layout.t, 1, bc, a.D, w.qt.data() + i0, tqp, brp / L,
                      w.st.data(), brp, false);

@@ -24,10 +24,6 @@ namespace HWY_NAMESPACE {
 // (Q^T, the score tile, the output accumulator) stays in L1/L2.
 constexpr int64_t kFwdRows = 64, kFwdKeys = 128;
 
-inline size_t RoundUp(size_t n, size_t m) {
-  return (n + m - 1) / m * m;
-}
-
 template <typename T>
 struct FwdBuffers {
   FwdBuffers(size_t D, size_t brp, size_t dvp)
