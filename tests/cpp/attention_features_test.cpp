@@ -209,6 +209,22 @@ TEST(AttentionErrors, BadInputs) {
                ValueError);  // mask gradients unsupported
 }
 
+TEST(AttentionEdges, EmptyDimensionsAndLargeHeads) {
+  // Empty queries, empty keys (every query sees nothing: output 0), an empty batch, and D > 256.
+  for (auto [B, Tq, Tk, D] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{2, 0, 5, 8}, {2, 5, 0, 8}, {0, 5, 5, 8}, {1, 3, 4, 512}}) {
+    SCOPED_TRACE(fmt::format("B{} Tq{} Tk{} D{}", B, Tq, Tk, D));
+    Tensor q = rand_input({B, 2, Tq, D}, 1), k = rand_input({B, 2, Tk, D}, 2), v = rand_input({B, 2, Tk, D}, 3);
+    Tensor out = scaled_dot_product_attention(q, k, v);
+    out.backward(Tensor::ones(out.shape(), DType::f64));
+    EXPECT_EQ(out.shape(), (Shape{B, 2, Tq, D}));
+    for (double x : out.to_vector<double>()) ASSERT_TRUE(Tk > 0 || x == 0.0);
+    EXPECT_EQ(k.grad().shape(), k.shape());
+    for (double x : k.grad().to_vector<double>()) ASSERT_FALSE(std::isnan(x));
+  }
+  EXPECT_TRUE(gradcheck([](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); },
+                        {rand_input({1, 1, 2, 300}, 4), rand_input({1, 1, 3, 300}, 5), rand_input({1, 1, 3, 2}, 6)}));
+}
+
 TEST(AttentionNan, NanInputsPropagate) {
   Tensor q = Tensor::ones(Shape{1, 1, 2, 4}), k = Tensor::ones(Shape{1, 1, 3, 4}),
          v = Tensor::ones(Shape{1, 1, 3, 4});

@@ -189,6 +189,7 @@ TEST(MaskedSoftmax, ZeroForMaskedAndEmptySlices) {
   EXPECT_EQ(y[1], 0.0);
   EXPECT_NEAR(y[0] + y[2], 1.0, 1e-12);
   for (int i = 4; i < 8; ++i) EXPECT_EQ(y[i], 0.0);
+  EXPECT_EQ(masked_softmax(Tensor::zeros(Shape{3, 0}), Tensor::ones(Shape{3, 0}, DType::b8), 1).shape(), (Shape{3, 0}));
 }
 
 }  // namespace

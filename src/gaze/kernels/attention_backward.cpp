@@ -177,6 +177,7 @@ void BackwardImpl(const AttentionArgs<T>& a, const T* out, const T* dout, const 
   // Split a kv head's keys into chunks only when there are fewer kv heads than threads to keep
   // busy.
   const int64_t heads = a.B * a.Hkv;
+  if (heads == 0) return;  // an empty batch: nothing to write
   const int64_t chunks = std::min(kblocks, std::max<int64_t>(1, (2 * threads + heads - 1) / heads));
   const int64_t per_chunk = (kblocks + chunks - 1) / chunks;
   const int64_t tasks = heads * chunks;

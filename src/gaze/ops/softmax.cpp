@@ -54,6 +54,7 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask, int64_t dim) {
              "masked_softmax: mask of shape {} does not broadcast to the input {}",
              mask.shape_str(), x.shape_str());
   const int d = wrap_dim(dim, x.dim(), "masked_softmax");
+  if (x.numel() == 0) return softmax(x, d);  // nothing to normalise
   // A finite bias (lowest/2, the fp-safe masking constant) instead of -inf: a fully masked slice
   // then softmaxes to a uniform row instead of NaN, and `valid` zeroes it.
   Tensor m, valid;
