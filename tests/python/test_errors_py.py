@@ -51,3 +51,34 @@ def test_backward_twice_through_freed_buffers():
     y.backward()
     with pytest.raises(gaze.StateError, match="backward through the graph a second time"):
         y.backward()
+
+
+ZERO_SIZE = {
+    "add": lambda z, z2: z + 1, "mul": lambda z, z2: z * z, "exp": lambda z, z2: gaze.exp(z),
+    "gelu": lambda z, z2: F.gelu(z2), "sum": lambda z, z2: z.sum(0), "softmax": lambda z, z2: F.softmax(z2, 1),
+    "log_softmax": lambda z, z2: F.log_softmax(z, 0), "layer_norm": lambda z, z2: F.layer_norm(z, [4]),
+    "matmul": lambda z, z2: z @ gaze.ones([4, 2]), "matmul_k0": lambda z, z2: z2 @ gaze.zeros([0, 2]),
+    "linear": lambda z, z2: F.linear(z, gaze.ones([3, 4])), "permute": lambda z, z2: z.permute(1, 0),
+    "cat": lambda z, z2: gaze.cat([z, z], 0), "split": lambda z, z2: gaze.split(z2, 1, 1)[0] if z2.shape[1] else z2,
+    "slice": lambda z, z2: z[1:], "dropout": lambda z, z2: F.dropout(z, 0.5),
+    "embedding": lambda z, z2: F.embedding(gaze.tensor(np.zeros((0,), np.int64)), gaze.ones([5, 3])),
+    "masked_softmax": lambda z, z2: F.masked_softmax(z2, gaze.ones([3, 0], dtype=gaze.bool), 1),
+    "rope": lambda z, z2: F.rotary_embedding(gaze.zeros([1, 2, 0, 4])),
+    "sdpa_no_keys": lambda z, z2: F.scaled_dot_product_attention(gaze.ones([1, 2, 3, 4]), gaze.ones([1, 2, 0, 4]),
+                                                                 gaze.ones([1, 2, 0, 4])),
+    "sdpa_no_batch": lambda z, z2: F.scaled_dot_product_attention(*(gaze.ones([0, 2, 3, 4]) for _ in range(3))),
+    "mha_no_queries": lambda z, z2: gaze.nn.MultiheadAttention(4, 2, batch_first=True)(
+        gaze.zeros([2, 0, 4]), gaze.zeros([2, 3, 4]), gaze.zeros([2, 3, 4]))[0],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_SIZE))
+def test_zero_size_inputs_never_crash(name):
+    z, z2 = gaze.zeros([0, 4]), gaze.zeros([3, 0])
+    z.requires_grad = True
+    z2.requires_grad = True
+    out = ZERO_SIZE[name](z, z2)
+    s = out.sum()
+    if s.requires_grad:
+        s.backward()
+    assert out.numel() == 0 or np.isfinite(out.detach().numpy()).all()
