@@ -7,4 +7,5 @@ PYBIND11_MODULE(_C, m) {
   gaze::python::register_tensor(m);
   gaze::python::register_ops(m);
   gaze::python::register_nn(m);
+  gaze::python::register_nn_layers(m);
 }

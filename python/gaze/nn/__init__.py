@@ -15,6 +15,14 @@ SinusoidalPositionalEncoding = _nn.SinusoidalPositionalEncoding
 LearnedPositionalEmbedding = _nn.LearnedPositionalEmbedding
 RotaryEmbedding = _nn.RotaryEmbedding
 KVCache = _nn.KVCache
+Embedding = _nn.Embedding
+LayerNorm = _nn.LayerNorm
+Dropout = _nn.Dropout
+TransformerEncoderLayer = _nn.TransformerEncoderLayer
+TransformerDecoderLayer = _nn.TransformerDecoderLayer
+TransformerEncoder = _nn.TransformerEncoder
+TransformerDecoder = _nn.TransformerDecoder
+Transformer = _nn.Transformer
 
 
 def _call(self, *args, **kwargs):
@@ -39,4 +47,6 @@ def _nn_dtype():
 
 __all__ = ["Module", "Linear", "MultiheadAttention", "AdditiveAttention", "LuongAttention",
            "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "RotaryEmbedding", "KVCache",
+           "Embedding", "LayerNorm", "Dropout", "TransformerEncoderLayer", "TransformerDecoderLayer",
+           "TransformerEncoder", "TransformerDecoder", "Transformer",
            "functional"]

@@ -97,10 +97,8 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
     ready.pop_back();
     std::vector<Tensor> grads = std::move(pending[node.get()]);
     pending.erase(node.get());
-    grads.resize(node->num_outputs());
-    for (int i = 0; i < node->num_outputs(); ++i)
-      if (!grads[i].defined())
-        grads[i] = Tensor::zeros(node->outputs()[i].shape, node->outputs()[i].dtype);
+    grads.resize(
+        node->num_outputs());  // outputs that got no gradient stay undefined: zeros on demand
 
     std::vector<Tensor> grad_inputs = node->apply(grads);
     grads.clear();

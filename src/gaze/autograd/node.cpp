@@ -54,9 +54,19 @@ std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>& grad_outputs) {
              "to run it twice",
              name());
   std::vector<Tensor> grad_inputs(next_edges().size());
-  BackwardContext ctx(grad_outputs, grad_inputs, next_edges());
+  BackwardContext ctx(grad_outputs, grad_inputs, *this);
   fn_(ctx);
   return grad_inputs;
+}
+
+const Tensor& BackwardContext::grad(int i) const {
+  if (!gout_[i].defined()) {
+    const auto& meta = node_.outputs()[i];
+    gout_[i] = Tensor::zeros(meta.shape, meta.dtype);
+    filled_.resize(gout_.size(), false);
+    filled_[i] = true;
+  }
+  return gout_[i];
 }
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {

@@ -83,19 +83,22 @@ class SavedTensor {
 // to put them.
 class BackwardContext {
  public:
-  BackwardContext(std::vector<Tensor>& grad_outputs, std::vector<Tensor>& grad_inputs,
-                  const std::vector<Edge>& edges)
-      : gout_(grad_outputs), gin_(grad_inputs), edges_(edges) {}
-  // Gradient of output i (a zero tensor is materialised by the engine if none flowed).
-  const Tensor& grad(int i = 0) const { return gout_[i]; }
+  BackwardContext(std::vector<Tensor>& grad_outputs, std::vector<Tensor>& grad_inputs, Node& node)
+      : gout_(grad_outputs), gin_(grad_inputs), node_(node) {}
+  // Gradient of output i; zeros (made on first use) if none flowed into that output.
+  const Tensor& grad(int i = 0) const;
+  // Whether a gradient flowed into output i (ops may skip work for outputs nobody used).
+  bool has_grad(int i) const { return gout_[i].defined() && !zero_filled_(i); }
   int num_outputs() const { return static_cast<int>(gout_.size()); }
-  bool needs(int input) const { return edges_[input].fn != nullptr; }
+  bool needs(int input) const { return node_.next_edges()[input].fn != nullptr; }
   void set(int input, Tensor g) { gin_[input] = std::move(g); }
 
  private:
+  bool zero_filled_(int i) const { return static_cast<size_t>(i) < filled_.size() && filled_[i]; }
   std::vector<Tensor>& gout_;
   std::vector<Tensor>& gin_;
-  const std::vector<Edge>& edges_;
+  Node& node_;
+  mutable std::vector<bool> filled_;
 };
 
 using BackwardFn = std::function<void(BackwardContext&)>;

@@ -1,6 +1,7 @@
 #include "gaze/kernels/gemm.h"
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <dnnl.hpp>
 #include <mutex>
@@ -15,7 +16,7 @@ namespace {
 
 // ---- float32: oneDNN matmul ---------------------------------------------------------------------
 
-using Key = std::array<int64_t, 15>;
+using Key = std::array<int64_t, 17>;
 struct KeyHash {
   size_t operator()(const Key& k) const {
     size_t h = 0xcbf29ce484222325ull;
@@ -27,7 +28,7 @@ struct KeyHash {
 struct Primitive {
   dnnl::matmul prim;
   std::string impl;
-  dnnl::memory::desc a, b, c, scratch;
+  dnnl::memory::desc a, b, c, bias, scratch;
   size_t scratch_bytes = 0;
 };
 
@@ -50,13 +51,15 @@ class OneDnnGemm {
     return g;
   }
 
-  void run(const GemmArgs& g, const float* A, const float* B, float* C) {
+  void run(const GemmArgs& g, const float* A, const float* B, float* C, const float* bias) {
     const Primitive& p = lookup(g);
     thread_local dnnl::stream stream(engine_);
     dnnl::memory ma(p.a, engine_, const_cast<float*>(A)), mb(p.b, engine_, const_cast<float*>(B)),
         mc(p.c, engine_, C);
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+    if (g.bias)
+      args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, engine_, const_cast<float*>(bias)));
     // Scratch space comes from gaze's caching allocator, so repeated GEMMs do not call malloc.
     void* scratch = nullptr;
     if (p.scratch_bytes) {
@@ -76,12 +79,23 @@ class OneDnnGemm {
   const Primitive& lookup(const GemmArgs& g) {
     // oneDNN wants broadcast batch dims as size 1, not stride 0.
     const int64_t ba = g.stride_a == 0 ? 1 : g.batch, bb = g.stride_b == 0 ? 1 : g.batch;
-    const Key key{
-        ba,         bb,         g.batch,
-        g.M,        g.N,        g.K,
-        g.trans_a,  g.trans_b,  g.lda,
-        g.ldb,      g.ldc,      g.stride_a,
-        g.stride_b, g.stride_c, static_cast<int64_t>(g.beta != 0.0) | (g.alpha != 1.0 ? 2 : 0)};
+    const Key key{ba,
+                  bb,
+                  g.batch,
+                  g.M,
+                  g.N,
+                  g.K,
+                  g.trans_a,
+                  g.trans_b,
+                  g.lda,
+                  g.ldb,
+                  g.ldc,
+                  g.stride_a,
+                  g.stride_b,
+                  g.stride_c,
+                  static_cast<int64_t>(g.beta != 0.0) | (g.alpha != 1.0 ? 2 : 0),
+                  g.bias,
+                  static_cast<int64_t>(g.act)};
     return get(key, g, ba, bb);
   }
 
@@ -100,13 +114,22 @@ class OneDnnGemm {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (g.alpha != 1.0) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-    if (g.beta != 0.0) {
-      dnnl::post_ops po;
-      po.append_sum(static_cast<float>(g.beta));
-      attr.set_post_ops(po);
+    dnnl::post_ops po;
+    if (g.beta != 0.0) po.append_sum(static_cast<float>(g.beta));
+    if (g.act != GemmAct::none) {
+      const auto alg = g.act == GemmAct::relu   ? dnnl::algorithm::eltwise_relu
+                       : g.act == GemmAct::gelu ? dnnl::algorithm::eltwise_gelu_erf
+                                                : dnnl::algorithm::eltwise_gelu_tanh;
+      po.append_eltwise(1.0f, alg, 0.0f, 0.0f);
     }
+    attr.set_post_ops(po);
+    if (g.bias)
+      p.bias = dnnl::memory::desc({1, 1, g.N}, dnnl::memory::data_type::f32,
+                                  dnnl::memory::format_tag::abc);
     try {
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.a, p.b, p.c), attr, engine_);
+      dnnl::matmul::primitive_desc pd(
+          g.bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c) : dnnl::matmul::desc(p.a, p.b, p.c),
+          attr, engine_);
       p.scratch = pd.scratchpad_desc();
       p.impl = pd.impl_info_str();
       p.scratch_bytes = p.scratch.get_size();
@@ -128,7 +151,24 @@ class OneDnnGemm {
 
 // ---- float64: reference loops (gradient checks) ------------------------------------------------
 
-void gemm_reference(const GemmArgs& g, const double* A, const double* B, double* C) {
+double apply_act(GemmAct act, double x) {
+  switch (act) {
+    case GemmAct::none:
+      return x;
+    case GemmAct::relu:
+      return x < 0 ? 0.0 : x;
+    case GemmAct::gelu:
+      return x * 0.5 * std::erfc(-x * M_SQRT1_2);
+    case GemmAct::gelu_tanh: {
+      const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+      return x / (1.0 + std::exp(-2.0 * u));  // 0.5 x (1 + tanh u), as kernels/elementwise
+    }
+  }
+  return x;
+}
+
+void gemm_reference(const GemmArgs& g, const double* A, const double* B, double* C,
+                    const double* bias) {
   parallel_for(0, g.batch * g.M, 16, [&](int64_t lo, int64_t hi) {
     std::vector<double> row(g.N);
     for (int64_t it = lo; it < hi; ++it) {
@@ -147,7 +187,8 @@ void gemm_reference(const GemmArgs& g, const double* A, const double* B, double*
       }
       double* c = C + b * g.stride_c + i * g.ldc;
       for (int64_t j = 0; j < g.N; ++j)
-        c[j] = g.alpha * row[j] + (g.beta == 0.0 ? 0.0 : g.beta * c[j]);
+        c[j] = apply_act(g.act, g.alpha * row[j] + (g.beta == 0.0 ? 0.0 : g.beta * c[j]) +
+                                    (g.bias ? bias[j] : 0.0));
     }
   });
 }
@@ -155,23 +196,24 @@ void gemm_reference(const GemmArgs& g, const double* A, const double* B, double*
 }  // namespace
 
 template <typename T>
-void gemm(const GemmArgs& g, const T* A, const T* B, T* C) {
+void gemm(const GemmArgs& g, const T* A, const T* B, T* C, const T* bias) {
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
-  if (g.K == 0) {  // empty sum: C = beta * C
+  if (g.K == 0) {  // empty sum: C = act(beta * C + bias)
     for (int64_t b = 0; b < g.batch; ++b)
       for (int64_t i = 0; i < g.M; ++i) {
         T* c = C + b * g.stride_c + i * g.ldc;
         for (int64_t j = 0; j < g.N; ++j)
-          c[j] = g.beta == 0.0 ? T(0) : static_cast<T>(g.beta) * c[j];
+          c[j] = static_cast<T>(
+              apply_act(g.act, (g.beta == 0.0 ? 0.0 : g.beta * c[j]) + (g.bias ? bias[j] : 0.0)));
       }
     return;
   }
   if constexpr (sizeof(T) == 4) {
     GAZE_CHECK(g.beta == 0.0 || g.beta == 1.0, ValueError, "gemm: beta must be 0 or 1, got {}",
                g.beta);
-    OneDnnGemm::instance().run(g, A, B, C);
+    OneDnnGemm::instance().run(g, A, B, C, bias);
   } else {
-    gemm_reference(g, A, B, C);
+    gemm_reference(g, A, B, C, bias);
   }
 }
 
@@ -179,7 +221,7 @@ std::string gemm_implementation(const GemmArgs& g) {
   return OneDnnGemm::instance().lookup(g).impl;
 }
 
-template void gemm<float>(const GemmArgs&, const float*, const float*, float*);
-template void gemm<double>(const GemmArgs&, const double*, const double*, double*);
+template void gemm<float>(const GemmArgs&, const float*, const float*, float*, const float*);
+template void gemm<double>(const GemmArgs&, const double*, const double*, double*, const double*);
 
 }  // namespace gaze::kernels

@@ -13,12 +13,18 @@ namespace gaze::kernels {
 // with op(A[b]) of M x K, op(B[b]) of K x N and C[b] of M x N. A[b] starts at A + b * stride_a and
 // its stored rows are lda apart (likewise B, C). A stride of 0 broadcasts one matrix over the
 // batch. beta == 0 ignores the previous contents of C (NaN included).
+// Applied to each output element after the product and the bias, while it is still in registers.
+enum class GemmAct : int { none, relu, gelu, gelu_tanh };
+
 struct GemmArgs {
   int64_t batch = 1, M = 0, N = 0, K = 0;
   bool trans_a = false, trans_b = false;
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   double alpha = 1.0, beta = 0.0;
+  // Epilogue: C = act(alpha * op(A) op(B) + beta * C + bias), bias [N] broadcast over rows.
+  bool bias = false;
+  GemmAct act = GemmAct::none;
 
   // One product of dense row-major operands: op(A) M x K, op(B) K x N, C M x N.
   static GemmArgs dense(int64_t M, int64_t N, int64_t K, bool trans_a = false,
@@ -31,8 +37,9 @@ struct GemmArgs {
   }
 };
 
+// `bias` is read when g.bias is set (N values).
 template <typename T>
-void gemm(const GemmArgs& g, const T* A, const T* B, T* C);
+void gemm(const GemmArgs& g, const T* A, const T* B, T* C, const T* bias = nullptr);
 
 // The oneDNN implementation a float32 GEMM of this layout runs on (e.g. "brg:avx512_core"); tests
 // use it to catch layouts that fall back to oneDNN's slow reference kernel ("ref:...").

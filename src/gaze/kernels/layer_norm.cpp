@@ -97,6 +97,23 @@ void LayerNormRowBackwardImpl(const T* x, const T* w, T mean, T rstd, const T* g
     Map3(d, gy, gb_acc, gb_acc, gb_acc, n, [](auto, V g, V acc, V) { return hn::Add(acc, g); });
 }
 
+template <typename T>
+void AddLayerNormRowImpl(const T* x, const T* r, const T* w, const T* b, T* s, T* y, T* mean_out,
+                         T* rstd_out, size_t n, T eps) {
+  const hn::ScalableTag<T> d;
+  Map3(d, x, r, r, s, n, [](auto, auto a, auto c, auto) { return hn::Add(a, c); });
+  LayerNormRowImpl(s, w, b, y, mean_out, rstd_out, n, eps);  // s is still in L1
+}
+
+void AddLayerNormRowF32(const float* x, const float* r, const float* w, const float* b, float* s,
+                        float* y, float* m, float* rs, size_t n, float eps) {
+  AddLayerNormRowImpl(x, r, w, b, s, y, m, rs, n, eps);
+}
+void AddLayerNormRowF64(const double* x, const double* r, const double* w, const double* b,
+                        double* s, double* y, double* m, double* rs, size_t n, double eps) {
+  AddLayerNormRowImpl(x, r, w, b, s, y, m, rs, n, eps);
+}
+
 void LayerNormRowF32(const float* x, const float* w, const float* b, float* y, float* m, float* r,
                      size_t n, float eps) {
   LayerNormRowImpl(x, w, b, y, m, r, n, eps);
@@ -126,6 +143,8 @@ HWY_AFTER_NAMESPACE();
 
 namespace gaze::kernels {
 
+HWY_EXPORT(AddLayerNormRowF32);
+HWY_EXPORT(AddLayerNormRowF64);
 HWY_EXPORT(LayerNormRowF32);
 HWY_EXPORT(LayerNormRowF64);
 HWY_EXPORT(LayerNormRowBackwardF32);
@@ -144,6 +163,19 @@ void layer_norm(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int6
                  for (int64_t r = lo; r < hi; ++r)
                    row(x + r * n, w, b, y + r * n, mean + r, rstd + r, static_cast<size_t>(n),
                        static_cast<T>(eps));
+               });
+}
+
+template <typename T>
+void add_layer_norm(const T* x, const T* r, const T* w, const T* b, T* sum, T* y, T* mean, T* rstd,
+                    int64_t rows, int64_t n, double eps) {
+  auto row =
+      pick<T>(HWY_DYNAMIC_DISPATCH(AddLayerNormRowF32), HWY_DYNAMIC_DISPATCH(AddLayerNormRowF64));
+  parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t i = lo; i < hi; ++i)
+                   row(x + i * n, r + i * n, w, b, sum + i * n, y + i * n, mean + i, rstd + i,
+                       static_cast<size_t>(n), static_cast<T>(eps));
                });
 }
 
@@ -185,6 +217,10 @@ template void layer_norm<float>(const float*, const float*, const float*, float*
                                 int64_t, int64_t, double);
 template void layer_norm<double>(const double*, const double*, const double*, double*, double*,
                                  double*, int64_t, int64_t, double);
+template void add_layer_norm<float>(const float*, const float*, const float*, const float*, float*,
+                                    float*, float*, float*, int64_t, int64_t, double);
+template void add_layer_norm<double>(const double*, const double*, const double*, const double*,
+                                     double*, double*, double*, double*, int64_t, int64_t, double);
 template void layer_norm_backward<float>(const float*, const float*, const float*, const float*,
                                          const float*, float*, float*, float*, int64_t, int64_t);
 template void layer_norm_backward<double>(const double*, const double*, const double*,

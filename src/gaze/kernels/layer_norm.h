@@ -11,6 +11,12 @@ template <typename T>
 void layer_norm(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t n,
                 double eps);
 
+// The same on s = x + residual, which is also written to `sum` (one pass instead of add, then
+// norm).
+template <typename T>
+void add_layer_norm(const T* x, const T* residual, const T* w, const T* b, T* sum, T* y, T* mean,
+                    T* rstd, int64_t rows, int64_t n, double eps);
+
 // gx (may be null) = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = gy * w;
 // gw += sum_rows gy * xhat and gb += sum_rows gy (each may be null).
 template <typename T>

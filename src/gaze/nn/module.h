@@ -49,7 +49,7 @@ class Module {
   // references held by layers stay valid), as torch's module.to(dtype) / .double().
   void to(DType dtype);
 
- protected:
+  // Registration, public as in torch (also for modules assembled from outside, e.g. from Python).
   // Registers a parameter (requires_grad is set) and returns the stored handle.
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);

@@ -138,31 +138,36 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return matmul(a, b);
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  ops_detail::check_floating(x, "linear", "input");
-  ops_detail::check_floating(w, "linear", "weight");
-  ops_detail::check_same_dtype(x, w, "linear");
+namespace detail {
+LinearDims check_linear(const Tensor& x, const Tensor& w, const Tensor& bias, const char* op) {
+  ops_detail::check_floating(x, op, "input");
+  ops_detail::check_floating(w, op, "weight");
+  ops_detail::check_same_dtype(x, w, op);
   GAZE_CHECK(
       w.dim() == 2 && x.dim() >= 1 && x.shape()[x.dim() - 1] == w.shape()[1], ValueError,
-      "linear: input {} and weight {} do not fit: expected weight [out_features, in_features] with "
+      "{}: input {} and weight {} do not fit: expected weight [out_features, in_features] with "
       "in_features == input.size(-1)",
-      x.shape_str(), w.shape_str());
+      op, x.shape_str(), w.shape_str());
   const int64_t out_f = w.shape()[0], in_f = w.shape()[1];
   if (bias.defined()) {
-    ops_detail::check_same_dtype(x, bias, "linear");
+    ops_detail::check_same_dtype(x, bias, op);
     GAZE_CHECK(bias.dim() == 1 && bias.shape()[0] == out_f, ValueError,
-               "linear: bias has shape {}, expected [{}] (out_features)", bias.shape_str(), out_f);
+               "{}: bias has shape {}, expected [{}] (out_features)", op, bias.shape_str(), out_f);
   }
-  const int64_t rows = x.numel() / in_f;
+  return {x.numel() / in_f, in_f, out_f};
+}
+}  // namespace detail
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const auto [rows, in_f, out_f] = detail::check_linear(x, w, bias, "linear");
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;
   Tensor y = Tensor::empty(out, x.dtype());
   dispatch_floating(x.dtype(), "linear", [&]<typename T>() {
-    const auto g = kernels::GemmArgs::dense(rows, out_f, in_f, false, true);
-    kernels::gemm(g, x.data<T>(), w.data<T>(), y.data<T>());
-    if (bias.defined())
-      kernels::binary(kernels::BinaryOp::add, y.data<T>(), Shape{rows, out_f}, bias.data<T>(),
-                      bias.shape(), y.data<T>(), Shape{rows, out_f});
+    auto g = kernels::GemmArgs::dense(rows, out_f, in_f, false, true);
+    g.bias = bias.defined();  // added in the GEMM's epilogue: no second pass over the output
+    kernels::gemm(g, x.data<T>(), w.data<T>(), y.data<T>(),
+                  bias.defined() ? bias.data<T>() : nullptr);
   });
   if (any_requires_grad({&x, &w, &bias})) {
     std::vector<Tensor> inputs{x, w};

@@ -16,4 +16,13 @@ Tensor bmm(const Tensor& input, const Tensor& mat2);
 // undefined).
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
 
+namespace detail {
+// Checks linear's arguments (naming `op` in errors); returns {rows, in_features, out_features}.
+struct LinearDims {
+  int64_t rows, in_features, out_features;
+};
+LinearDims check_linear(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                        const char* op);
+}  // namespace detail
+
 }  // namespace gaze

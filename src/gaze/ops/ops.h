@@ -8,6 +8,7 @@
 #include "gaze/ops/attention.h"
 #include "gaze/ops/dropout.h"
 #include "gaze/ops/embedding.h"
+#include "gaze/ops/fused.h"
 #include "gaze/ops/linalg.h"
 #include "gaze/ops/loss.h"
 #include "gaze/ops/norm.h"

@@ -1,0 +1,245 @@
+#include "gaze/nn/transformer.h"
+
+#include <limits>
+
+#include "gaze/core/error.h"
+#include "gaze/nn/init.h"
+#include "gaze/ops/ops.h"
+
+namespace gaze::nn {
+namespace {
+
+void check_options(const TransformerLayerOptions& o, const char* who) {
+  GAZE_CHECK(o.d_model > 0 && o.nhead > 0 && o.d_model % o.nhead == 0, ValueError,
+             "{}: d_model ({}) must be a positive multiple of nhead ({})", who, o.d_model, o.nhead);
+  GAZE_CHECK(o.dim_feedforward > 0, ValueError, "{}: dim_feedforward must be positive, got {}", who,
+             o.dim_feedforward);
+}
+
+// The attention of a layer, with or without capturing its per-head weights.
+Tensor attend(const MultiheadAttention& mha, const Tensor& q, const Tensor& kv, const Tensor& mask,
+              const Tensor& padding, bool causal, Tensor* weights) {
+  auto r = mha.forward(q, kv, kv, padding, weights != nullptr, mask, /*average_attn_weights=*/false,
+                       causal);
+  if (weights) *weights = r.weights;
+  return r.output;
+}
+
+}  // namespace
+
+// --- encoder layer
+// ----------------------------------------------------------------------------------
+
+TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& o)
+    : Module("TransformerEncoderLayer"), options(o) {
+  check_options(o, "TransformerEncoderLayer");
+  self_attn = register_module(
+      "self_attn", std::make_shared<MultiheadAttention>(o.d_model, o.nhead, o.dropout, o.bias,
+                                                        std::nullopt, std::nullopt, o.batch_first));
+  linear1 =
+      register_module("linear1", std::make_shared<Linear>(o.d_model, o.dim_feedforward, o.bias));
+  dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
+  linear2 =
+      register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, o.d_model, o.bias));
+  norm1 = register_module(
+      "norm1", std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
+  norm2 = register_module(
+      "norm2", std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(o.dropout));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
+}
+
+Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) const {
+  // linear2(dropout(activation(linear1(x)))): bias and activation ride in linear1's GEMM.
+  const Tensor h = linear_activation(x, linear1->weight, linear1->bias, options.activation);
+  return dropout2->forward(linear2->forward(dropout->forward(h)));
+}
+
+Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& mask,
+                                        const Tensor& padding, bool causal, Tensor* weights) const {
+  const std::vector<int64_t> ns{options.d_model};
+  const double eps = options.layer_norm_eps;
+  if (options.norm_first) {
+    // x + sa(norm1(x)); the sum and norm2 of it come from one fused pass.
+    const Tensor h = norm1->forward(src);
+    const Tensor sa = dropout1->forward(attend(*self_attn, h, h, mask, padding, causal, weights));
+    const AddNorm a = add_layer_norm(src, sa, ns, norm2->weight, norm2->bias, eps);
+    return add(a.sum, feed_forward(a.out));
+  }
+  const Tensor sa = dropout1->forward(attend(*self_attn, src, src, mask, padding, causal, weights));
+  const Tensor x = add_layer_norm(src, sa, ns, norm1->weight, norm1->bias, eps).out;
+  return add_layer_norm(x, feed_forward(x), ns, norm2->weight, norm2->bias, eps).out;
+}
+
+// --- decoder layer
+// ----------------------------------------------------------------------------------
+
+TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& o)
+    : Module("TransformerDecoderLayer"), options(o) {
+  check_options(o, "TransformerDecoderLayer");
+  auto mha = [&] {
+    return std::make_shared<MultiheadAttention>(o.d_model, o.nhead, o.dropout, o.bias, std::nullopt,
+                                                std::nullopt, o.batch_first);
+  };
+  self_attn = register_module("self_attn", mha());
+  multihead_attn = register_module("multihead_attn", mha());
+  linear1 =
+      register_module("linear1", std::make_shared<Linear>(o.d_model, o.dim_feedforward, o.bias));
+  dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
+  linear2 =
+      register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, o.d_model, o.bias));
+  for (auto [name, n] :
+       {std::pair{"norm1", &norm1}, std::pair{"norm2", &norm2}, std::pair{"norm3", &norm3}})
+    *n = register_module(
+        name, std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
+  for (auto [name, d] : {std::pair{"dropout1", &dropout1}, std::pair{"dropout2", &dropout2},
+                         std::pair{"dropout3", &dropout3}})
+    *d = register_module(name, std::make_shared<Dropout>(o.dropout));
+}
+
+Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) const {
+  const Tensor h = linear_activation(x, linear1->weight, linear1->bias, options.activation);
+  return dropout3->forward(linear2->forward(dropout->forward(h)));
+}
+
+Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
+                                        const Tensor& tgt_mask, const Tensor& memory_mask,
+                                        const Tensor& tgt_padding, const Tensor& memory_padding,
+                                        bool tgt_causal, bool memory_causal, Tensor* self_weights,
+                                        Tensor* cross_weights) const {
+  const std::vector<int64_t> ns{options.d_model};
+  const double eps = options.layer_norm_eps;
+  if (options.norm_first) {
+    const Tensor h = norm1->forward(tgt);
+    const Tensor sa = dropout1->forward(
+        attend(*self_attn, h, h, tgt_mask, tgt_padding, tgt_causal, self_weights));
+    const AddNorm a = add_layer_norm(tgt, sa, ns, norm2->weight, norm2->bias, eps);
+    const Tensor ca = dropout2->forward(attend(*multihead_attn, a.out, memory, memory_mask,
+                                               memory_padding, memory_causal, cross_weights));
+    const AddNorm b = add_layer_norm(a.sum, ca, ns, norm3->weight, norm3->bias, eps);
+    return add(b.sum, feed_forward(b.out));
+  }
+  const Tensor sa = dropout1->forward(
+      attend(*self_attn, tgt, tgt, tgt_mask, tgt_padding, tgt_causal, self_weights));
+  const Tensor x = add_layer_norm(tgt, sa, ns, norm1->weight, norm1->bias, eps).out;
+  const Tensor ca = dropout2->forward(attend(*multihead_attn, x, memory, memory_mask,
+                                             memory_padding, memory_causal, cross_weights));
+  const Tensor y = add_layer_norm(x, ca, ns, norm2->weight, norm2->bias, eps).out;
+  return add_layer_norm(y, feed_forward(y), ns, norm3->weight, norm3->bias, eps).out;
+}
+
+// --- stacks
+// -------------------------------------------------------------------------------------------
+
+namespace {
+// torch builds a stack by deep-copying one layer: every layer starts with the same weights.
+template <class Layer>
+std::vector<std::shared_ptr<Layer>> make_layers(Module& owner, const TransformerLayerOptions& o,
+                                                int64_t n) {
+  GAZE_CHECK(n >= 1, ValueError, "num_layers must be at least 1, got {}", n);
+  std::vector<std::shared_ptr<Layer>> layers;
+  for (int64_t i = 0; i < n; ++i) {
+    auto layer = std::make_shared<Layer>(o);
+    if (i > 0) layer->load_state_dict(layers[0]->state_dict());
+    layers.push_back(owner.register_module("layers." + std::to_string(i), layer));
+  }
+  return layers;
+}
+}  // namespace
+
+TransformerEncoder::TransformerEncoder(const TransformerLayerOptions& o, int64_t n, bool final_norm)
+    : Module("TransformerEncoder") {
+  layers = make_layers<TransformerEncoderLayer>(*this, o, n);
+  if (final_norm)
+    norm = register_module(
+        "norm", std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
+}
+
+TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& proto, int64_t n,
+                                       const LayerNorm* final_norm)
+    : TransformerEncoder(proto.options, n, final_norm != nullptr) {
+  for (auto& layer : layers) layer->load_state_dict(proto.state_dict());
+  if (final_norm) norm->load_state_dict(final_norm->state_dict());
+}
+
+Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& padding,
+                                   bool causal, AttentionCapture* capture) const {
+  Tensor x = src;
+  for (const auto& layer : layers) {
+    Tensor w;
+    x = layer->forward(x, mask, padding, causal, capture ? &w : nullptr);
+    if (capture) capture->self_attention.push_back(w);
+  }
+  return norm ? norm->forward(x) : x;
+}
+
+TransformerDecoder::TransformerDecoder(const TransformerLayerOptions& o, int64_t n, bool final_norm)
+    : Module("TransformerDecoder") {
+  layers = make_layers<TransformerDecoderLayer>(*this, o, n);
+  if (final_norm)
+    norm = register_module(
+        "norm", std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
+}
+
+TransformerDecoder::TransformerDecoder(const TransformerDecoderLayer& proto, int64_t n,
+                                       const LayerNorm* final_norm)
+    : TransformerDecoder(proto.options, n, final_norm != nullptr) {
+  for (auto& layer : layers) layer->load_state_dict(proto.state_dict());
+  if (final_norm) norm->load_state_dict(final_norm->state_dict());
+}
+
+Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
+                                   const Tensor& memory_mask, const Tensor& tgt_padding,
+                                   const Tensor& memory_padding, bool tgt_causal,
+                                   AttentionCapture* capture) const {
+  Tensor x = tgt;
+  for (const auto& layer : layers) {
+    Tensor sw, cw;
+    x = layer->forward(x, memory, tgt_mask, memory_mask, tgt_padding, memory_padding, tgt_causal,
+                       false, capture ? &sw : nullptr, capture ? &cw : nullptr);
+    if (capture) {
+      capture->self_attention.push_back(sw);
+      capture->cross_attention.push_back(cw);
+    }
+  }
+  return norm ? norm->forward(x) : x;
+}
+
+// --- Transformer
+// ----------------------------------------------------------------------------------------
+
+Transformer::Transformer(const TransformerOptions& o) : Module("Transformer"), options(o) {
+  encoder = register_module(
+      "encoder", std::make_shared<TransformerEncoder>(o.layer, o.num_encoder_layers, true));
+  decoder = register_module(
+      "decoder", std::make_shared<TransformerDecoder>(o.layer, o.num_decoder_layers, true));
+  // torch.nn.Transformer._reset_parameters: xavier_uniform_ on every matrix.
+  for (auto& [name, p] : named_parameters())
+    if (p.dim() > 1) init::xavier_uniform_(p);
+}
+
+Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask,
+                            const Tensor& tgt_mask, const Tensor& memory_mask,
+                            const Tensor& src_padding, const Tensor& tgt_padding,
+                            const Tensor& memory_padding) const {
+  const int bdim = options.layer.batch_first ? 0 : 1;
+  GAZE_CHECK(src.dim() == tgt.dim() && (src.dim() == 2 || src.size(bdim) == tgt.size(bdim)),
+             ValueError, "Transformer: the batch sizes of src {} and tgt {} must be equal",
+             src.shape_str(), tgt.shape_str());
+  GAZE_CHECK(src.size(-1) == options.layer.d_model && tgt.size(-1) == options.layer.d_model,
+             ValueError,
+             "Transformer: the feature sizes of src {} and tgt {} must equal d_model {}",
+             src.shape_str(), tgt.shape_str(), options.layer.d_model);
+  const Tensor memory = encoder->forward(src, src_mask, src_padding);
+  return decoder->forward(tgt, memory, tgt_mask, memory_mask, tgt_padding, memory_padding);
+}
+
+Tensor Transformer::generate_square_subsequent_mask(int64_t sz, DType dtype) {
+  Tensor m = Tensor::zeros(Shape{sz, sz}, DType::f64);
+  for (int64_t i = 0; i < sz; ++i)
+    for (int64_t j = i + 1; j < sz; ++j)
+      m.data<double>()[i * sz + j] = -std::numeric_limits<double>::infinity();
+  return m.to_dtype(dtype);
+}
+
+}  // namespace gaze::nn

@@ -1,0 +1,124 @@
+// Transformer layers and stacks, as torch.nn.TransformerEncoderLayer / DecoderLayer /
+// TransformerEncoder / TransformerDecoder / Transformer: same arguments, structure and state-dict
+// keys.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gaze/nn/layer_norm.h"
+#include "gaze/nn/linear.h"
+#include "gaze/nn/multihead_attention.h"
+#include "gaze/ops/fused.h"
+
+namespace gaze::nn {
+
+struct TransformerLayerOptions {
+  int64_t d_model = 512, nhead = 8, dim_feedforward = 2048;
+  double dropout = 0.1;
+  Activation activation = Activation::relu;
+  double layer_norm_eps = 1e-5;
+  bool batch_first = false, norm_first = false, bias = true;
+};
+
+// Attention weights collected from a stack, one [B, H, Tq, Tk] tensor per layer (per head).
+struct AttentionCapture {
+  std::vector<Tensor> self_attention;   // encoder or decoder self-attention
+  std::vector<Tensor> cross_attention;  // decoder only
+};
+
+class TransformerEncoderLayer : public Module {
+ public:
+  explicit TransformerEncoderLayer(const TransformerLayerOptions& options);
+  // Masks as nn.MultiheadAttention's (boolean true = ignore). weights, if given, receives the
+  // self-attention weights per head.
+  Tensor forward(const Tensor& src, const Tensor& src_mask = Tensor(),
+                 const Tensor& src_key_padding_mask = Tensor(), bool is_causal = false,
+                 Tensor* weights = nullptr) const;
+
+  TransformerLayerOptions options;
+  std::shared_ptr<MultiheadAttention> self_attn;
+  std::shared_ptr<Linear> linear1, linear2;
+  std::shared_ptr<LayerNorm> norm1, norm2;
+  std::shared_ptr<Dropout> dropout, dropout1, dropout2;
+
+ private:
+  Tensor feed_forward(const Tensor& x) const;
+};
+
+class TransformerDecoderLayer : public Module {
+ public:
+  explicit TransformerDecoderLayer(const TransformerLayerOptions& options);
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor(),
+                 const Tensor& memory_mask = Tensor(),
+                 const Tensor& tgt_key_padding_mask = Tensor(),
+                 const Tensor& memory_key_padding_mask = Tensor(), bool tgt_is_causal = false,
+                 bool memory_is_causal = false, Tensor* self_weights = nullptr,
+                 Tensor* cross_weights = nullptr) const;
+
+  TransformerLayerOptions options;
+  std::shared_ptr<MultiheadAttention> self_attn, multihead_attn;
+  std::shared_ptr<Linear> linear1, linear2;
+  std::shared_ptr<LayerNorm> norm1, norm2, norm3;
+  std::shared_ptr<Dropout> dropout, dropout1, dropout2, dropout3;
+
+ private:
+  Tensor feed_forward(const Tensor& x) const;
+};
+
+class TransformerEncoder : public Module {
+ public:
+  // num_layers copies of one layer (identical initial weights, as torch's deepcopy), then an
+  // optional final LayerNorm ("norm").
+  TransformerEncoder(const TransformerLayerOptions& layer, int64_t num_layers,
+                     bool final_norm = false);
+  // torch's form: num_layers copies of `prototype` (its current weights) and a copy of
+  // `final_norm`.
+  TransformerEncoder(const TransformerEncoderLayer& prototype, int64_t num_layers,
+                     const LayerNorm* final_norm);
+  Tensor forward(const Tensor& src, const Tensor& mask = Tensor(),
+                 const Tensor& src_key_padding_mask = Tensor(), bool is_causal = false,
+                 AttentionCapture* capture = nullptr) const;
+
+  std::vector<std::shared_ptr<TransformerEncoderLayer>> layers;
+  std::shared_ptr<LayerNorm> norm;  // may be null
+};
+
+class TransformerDecoder : public Module {
+ public:
+  TransformerDecoder(const TransformerLayerOptions& layer, int64_t num_layers,
+                     bool final_norm = false);
+  TransformerDecoder(const TransformerDecoderLayer& prototype, int64_t num_layers,
+                     const LayerNorm* final_norm);
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor(),
+                 const Tensor& memory_mask = Tensor(),
+                 const Tensor& tgt_key_padding_mask = Tensor(),
+                 const Tensor& memory_key_padding_mask = Tensor(), bool tgt_is_causal = false,
+                 AttentionCapture* capture = nullptr) const;
+
+  std::vector<std::shared_ptr<TransformerDecoderLayer>> layers;
+  std::shared_ptr<LayerNorm> norm;
+};
+
+struct TransformerOptions {
+  TransformerLayerOptions layer;
+  int64_t num_encoder_layers = 6, num_decoder_layers = 6;
+};
+
+class Transformer : public Module {
+ public:
+  explicit Transformer(const TransformerOptions& options);
+  Tensor forward(const Tensor& src, const Tensor& tgt, const Tensor& src_mask = Tensor(),
+                 const Tensor& tgt_mask = Tensor(), const Tensor& memory_mask = Tensor(),
+                 const Tensor& src_key_padding_mask = Tensor(),
+                 const Tensor& tgt_key_padding_mask = Tensor(),
+                 const Tensor& memory_key_padding_mask = Tensor()) const;
+  // torch's helper: a float [sz, sz] mask with -inf above the diagonal.
+  static Tensor generate_square_subsequent_mask(int64_t sz, DType dtype = DType::f32);
+
+  TransformerOptions options;
+  std::shared_ptr<TransformerEncoder> encoder;
+  std::shared_ptr<TransformerDecoder> decoder;
+};
+
+}  // namespace gaze::nn
