@@ -4,6 +4,7 @@
 
 #include "bindings.h"
 #include "gaze/nn/embedding.h"
+#include "gaze/nn/rnn.h"
 #include "gaze/nn/transformer.h"
 
 namespace gaze::python {
@@ -168,6 +169,67 @@ void register_nn_layers(py::module_& m) {
       .def_static("generate_square_subsequent_mask",
                   &nn::Transformer::generate_square_subsequent_mask, "sz"_a,
                   "dtype"_a = DType::f32);
+
+  // --- recurrent layers ---
+  auto rnn_init = [](auto tag) {
+    using R = typename decltype(tag)::type;
+    return py::init([](int64_t in, int64_t hid, int64_t layers, bool bias, bool batch_first,
+                       double dropout, bool bidirectional) {
+      nn::RnnOptions o;
+      o.input_size = in, o.hidden_size = hid, o.num_layers = layers, o.bias = bias,
+      o.batch_first = batch_first;
+      o.dropout = dropout, o.bidirectional = bidirectional;
+      return std::make_shared<R>(o);
+    });
+  };
+  py::class_<nn::RnnBase, nn::Module, std::shared_ptr<nn::RnnBase>>(nn, "RNNBase");
+  py::class_<nn::LSTM, nn::RnnBase, std::shared_ptr<nn::LSTM>>(nn, "LSTM")
+      .def(rnn_init(std::type_identity<nn::LSTM>{}), "input_size"_a, "hidden_size"_a,
+           "num_layers"_a = 1, "bias"_a = true, "batch_first"_a = false, "dropout"_a = 0.0,
+           "bidirectional"_a = false)
+      .def(
+          "forward",
+          [](const nn::LSTM& m, const Tensor& input, std::optional<py::tuple> hx,
+             std::optional<Tensor> lengths) {
+            Tensor h0, c0;
+            if (hx) h0 = (*hx)[0].cast<Tensor>(), c0 = (*hx)[1].cast<Tensor>();
+            auto r = m.forward(input, opt(lengths), h0, c0);
+            return py::make_tuple(r.output, py::make_tuple(r.h_n, r.c_n));
+          },
+          "input"_a, "hx"_a = py::none(), "lengths"_a = py::none(),
+          "Returns (output, (h_n, c_n)) as torch. lengths (int64 [B]) gives packed-sequence "
+          "semantics.");
+  py::class_<nn::GRU, nn::RnnBase, std::shared_ptr<nn::GRU>>(nn, "GRU")
+      .def(rnn_init(std::type_identity<nn::GRU>{}), "input_size"_a, "hidden_size"_a,
+           "num_layers"_a = 1, "bias"_a = true, "batch_first"_a = false, "dropout"_a = 0.0,
+           "bidirectional"_a = false)
+      .def(
+          "forward",
+          [](const nn::GRU& m, const Tensor& input, std::optional<Tensor> hx,
+             std::optional<Tensor> lengths) {
+            auto r = m.forward(input, opt(lengths), opt(hx));
+            return py::make_tuple(r.output, r.h_n);
+          },
+          "input"_a, "hx"_a = py::none(), "lengths"_a = py::none());
+  py::class_<nn::LSTMCell, nn::Module, std::shared_ptr<nn::LSTMCell>>(nn, "LSTMCell")
+      .def(py::init<int64_t, int64_t, bool>(), "input_size"_a, "hidden_size"_a, "bias"_a = true)
+      .def(
+          "forward",
+          [](const nn::LSTMCell& m, const Tensor& input, std::optional<py::tuple> hx) {
+            Tensor h, c;
+            if (hx) h = (*hx)[0].cast<Tensor>(), c = (*hx)[1].cast<Tensor>();
+            auto [h1, c1] = m.forward(input, h, c);
+            return py::make_tuple(h1, c1);
+          },
+          "input"_a, "hx"_a = py::none());
+  py::class_<nn::GRUCell, nn::Module, std::shared_ptr<nn::GRUCell>>(nn, "GRUCell")
+      .def(py::init<int64_t, int64_t, bool>(), "input_size"_a, "hidden_size"_a, "bias"_a = true)
+      .def(
+          "forward",
+          [](const nn::GRUCell& m, const Tensor& input, std::optional<Tensor> hx) {
+            return m.forward(input, opt(hx));
+          },
+          "input"_a, "hx"_a = py::none());
 }
 
 }  // namespace gaze::python

@@ -23,6 +23,10 @@ TransformerDecoderLayer = _nn.TransformerDecoderLayer
 TransformerEncoder = _nn.TransformerEncoder
 TransformerDecoder = _nn.TransformerDecoder
 Transformer = _nn.Transformer
+LSTM = _nn.LSTM
+GRU = _nn.GRU
+LSTMCell = _nn.LSTMCell
+GRUCell = _nn.GRUCell
 
 
 def _call(self, *args, **kwargs):
@@ -48,5 +52,5 @@ def _nn_dtype():
 __all__ = ["Module", "Linear", "MultiheadAttention", "AdditiveAttention", "LuongAttention",
            "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "RotaryEmbedding", "KVCache",
            "Embedding", "LayerNorm", "Dropout", "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "TransformerEncoder", "TransformerDecoder", "Transformer",
+           "TransformerEncoder", "TransformerDecoder", "Transformer", "LSTM", "GRU", "LSTMCell", "GRUCell",
            "functional"]

@@ -15,6 +15,7 @@
 #include "gaze/ops/positional.h"
 #include "gaze/ops/random.h"
 #include "gaze/ops/reduce.h"
+#include "gaze/ops/rnn.h"
 #include "gaze/ops/shape_ops.h"
 #include "gaze/ops/softmax.h"
 #include "gaze/ops/unary.h"
