@@ -204,4 +204,4 @@ def _getitem(self, index):
 
 Tensor.__getitem__ = _getitem
 
-from . import nn  # noqa: E402  (needs the names above)
+from . import nn, optim, io, models  # noqa: E402  (need the names above)

@@ -8,4 +8,6 @@ PYBIND11_MODULE(_C, m) {
   gaze::python::register_ops(m);
   gaze::python::register_nn(m);
   gaze::python::register_nn_layers(m);
+  gaze::python::register_train(m);
+  gaze::python::register_models(m);
 }

@@ -4,7 +4,7 @@ Modules are called like torch's (``mha(q, k, v)`` runs ``forward``); ``state_dic
 tensors and ``load_state_dict`` accepts gaze tensors, numpy arrays or torch tensors.
 """
 from .._C import _nn
-from . import functional
+from . import functional, utils
 
 Module = _nn.Module
 Linear = _nn.Linear

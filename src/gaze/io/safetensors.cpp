@@ -1,0 +1,259 @@
+#include "gaze/io/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "gaze/core/error.h"
+
+namespace gaze::io {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint64_t kMaxHeader = 100ull << 20;  // the safetensors library's own limit
+
+const char* dtype_tag(DType t) {
+  switch (t) {
+    case DType::f32:
+      return "F32";
+    case DType::f64:
+      return "F64";
+    case DType::i64:
+      return "I64";
+    case DType::b8:
+      return "BOOL";
+  }
+  return "?";
+}
+
+// Writes bytes with a temporary file, fsync and rename; cleans up on failure.
+void write_atomic(const std::string& path,
+                  const std::vector<std::pair<const void*, size_t>>& parts) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  GAZE_CHECK(fd >= 0, DataError, "{}: cannot write ({})", path, std::strerror(errno));
+  bool ok = true;
+  for (const auto& [data, size] : parts) {
+    const char* p = static_cast<const char*>(data);
+    size_t left = size;
+    while (ok && left > 0) {
+      const ssize_t w = ::write(fd, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      ok = w > 0;
+      if (ok) p += w, left -= static_cast<size_t>(w);
+    }
+  }
+  const int err = errno;
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = ok ? errno : err;
+    ::unlink(tmp.c_str());
+    throw DataError(fmt::format("{}: write failed ({})", path, std::strerror(e)));
+  }
+}
+
+struct DtypeInfo {
+  size_t size;
+  DType to;  // what gaze stores it as
+};
+
+std::optional<DtypeInfo> dtype_info(const std::string& tag) {
+  if (tag == "F32") return DtypeInfo{4, DType::f32};
+  if (tag == "F64") return DtypeInfo{8, DType::f64};
+  if (tag == "I64") return DtypeInfo{8, DType::i64};
+  if (tag == "BOOL") return DtypeInfo{1, DType::b8};
+  if (tag == "F16" || tag == "BF16") return DtypeInfo{2, DType::f32};
+  if (tag == "I32") return DtypeInfo{4, DType::i64};
+  if (tag == "I16") return DtypeInfo{2, DType::i64};
+  if (tag == "I8" || tag == "U8") return DtypeInfo{1, DType::i64};
+  return std::nullopt;
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      uint32_t m = mant;
+      do {
+        ++e;
+        m <<= 1;
+      } while (!(m & 0x400));
+      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (m & 0x3ff) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | mant << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Decodes one tensor's bytes into a gaze tensor.
+Tensor decode(const std::string& tag, const DtypeInfo& info, const Shape& shape, const char* src) {
+  Tensor t = Tensor::empty(shape, info.to);
+  const int64_t n = shape.numel();
+  if (tag == "F32" || tag == "F64" || tag == "I64") {
+    std::memcpy(t.raw_data(), src, static_cast<size_t>(n) * info.size);
+  } else if (tag == "BOOL") {
+    for (int64_t i = 0; i < n; ++i) t.data<bool>()[i] = src[i] != 0;
+  } else if (tag == "F16" || tag == "BF16") {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      if (tag == "F16") {
+        t.data<float>()[i] = half_to_float(h);
+      } else {
+        const uint32_t bits = static_cast<uint32_t>(h) << 16;
+        std::memcpy(&t.data<float>()[i], &bits, 4);
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      // memcpy: the data of a tensor need not be aligned for its type.
+      int64_t v = 0;
+      if (tag == "I32") {
+        int32_t x;
+        std::memcpy(&x, src + 4 * i, 4);
+        v = x;
+      } else if (tag == "I16") {
+        int16_t x;
+        std::memcpy(&x, src + 2 * i, 2);
+        v = x;
+      } else if (tag == "I8") {
+        v = static_cast<int8_t>(src[i]);
+      } else {
+        v = static_cast<uint8_t>(src[i]);
+      }
+      t.data<int64_t>()[i] = v;
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  write_atomic(path, {{text.data(), text.size()}});
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  GAZE_CHECK(in, DataError, "{}: cannot open ({})", path, std::strerror(errno));
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  GAZE_CHECK(!in.bad(), DataError, "{}: read failed", path);
+  return s;
+}
+
+void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    GAZE_CHECK(t.defined(), ValueError, "{}: tensor '{}' is undefined", path, name);
+    GAZE_CHECK(name != "__metadata__" && !header.contains(name), ValueError,
+               "{}: duplicate or reserved tensor name '{}'", path, name);
+    header[name] = {{"dtype", dtype_tag(t.dtype())},
+                    {"shape", t.shape().vec()},
+                    {"data_offsets", {offset, offset + t.nbytes()}}};
+    offset += t.nbytes();
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8,
+           ' ');  // data starts 8-byte aligned, as the reference writer does
+  const uint64_t len = h.size();
+  unsigned char len_le[8];
+  for (int i = 0; i < 8; ++i) len_le[i] = static_cast<unsigned char>(len >> (8 * i));
+  std::vector<std::pair<const void*, size_t>> parts{{len_le, 8}, {h.data(), h.size()}};
+  for (const auto& [name, t] : tensors) parts.emplace_back(t.raw_data(), t.nbytes());
+  write_atomic(path, parts);
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  const std::string bytes = read_file(path);
+  GAZE_CHECK(bytes.size() >= 8, DataError,
+             "{}: {} bytes is too short for a safetensors file (truncated?)", path, bytes.size());
+  uint64_t len = 0;
+  for (int i = 0; i < 8; ++i)
+    len |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  GAZE_CHECK(len <= kMaxHeader && len <= bytes.size() - 8, DataError,
+             "{}: header length {} exceeds the file size {} (truncated, or not a safetensors file)",
+             path, len, bytes.size());
+  json header;
+  try {
+    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<ptrdiff_t>(len));
+  } catch (const json::exception& e) {
+    throw DataError(fmt::format("{}: the header is not valid JSON ({})", path, e.what()));
+  }
+  GAZE_CHECK(header.is_object(), DataError, "{}: the header must be a JSON object", path);
+  const char* data = bytes.data() + 8 + len;
+  const uint64_t data_size = bytes.size() - 8 - len;
+  SafetensorsFile out;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      GAZE_CHECK(v.is_object(), DataError, "{}: __metadata__ must be an object of strings", path);
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        GAZE_CHECK(m.value().is_string(), DataError, "{}: __metadata__ value '{}' is not a string",
+                   path, m.key());
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    GAZE_CHECK(v.is_object() && v.contains("dtype") && v.contains("shape") &&
+                   v.contains("data_offsets") && v["dtype"].is_string() && v["shape"].is_array() &&
+                   v["data_offsets"].is_array() && v["data_offsets"].size() == 2,
+               DataError, "{}: tensor '{}' needs \"dtype\", \"shape\" and two \"data_offsets\"",
+               path, name);
+    const std::string tag = v["dtype"].get<std::string>();
+    const auto info = dtype_info(tag);
+    GAZE_CHECK(info.has_value(), DataError, "{}: tensor '{}' has unsupported dtype {}", path, name,
+               tag);
+    std::vector<int64_t> dims;
+    for (const json& d : v["shape"]) {
+      GAZE_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
+                 DataError, "{}: tensor '{}' has an invalid shape {}", path, name,
+                 v["shape"].dump());
+      dims.push_back(d.get<int64_t>());
+    }
+    GAZE_CHECK(dims.size() <= static_cast<size_t>(Shape::kMaxDims), DataError,
+               "{}: tensor '{}' has {} dims (at most {})", path, name, dims.size(),
+               Shape::kMaxDims);
+    const Shape shape(dims);
+    const json& o = v["data_offsets"];
+    GAZE_CHECK(o[0].is_number_unsigned() && o[1].is_number_unsigned(), DataError,
+               "{}: tensor '{}' has invalid data_offsets {}", path, name, o.dump());
+    const uint64_t b = o[0].get<uint64_t>(), e = o[1].get<uint64_t>();
+    GAZE_CHECK(b <= e && e <= data_size, DataError,
+               "{}: tensor '{}' data [{}, {}) lies outside the {} bytes of data (truncated file?)",
+               path, name, b, e, data_size);
+    GAZE_CHECK(e - b == static_cast<uint64_t>(shape.numel()) * info->size, DataError,
+               "{}: tensor '{}' has {} bytes but {} {} needs {}", path, name, e - b, tag,
+               shape.str(), static_cast<uint64_t>(shape.numel()) * info->size);
+    ranges.emplace_back(b, e);
+    out.tensors.emplace_back(name, decode(tag, *info, shape, data + b));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    GAZE_CHECK(ranges[i].first >= ranges[i - 1].second, DataError,
+               "{}: tensor data ranges overlap at byte {}", path, ranges[i].first);
+  return out;
+}
+
+}  // namespace gaze::io

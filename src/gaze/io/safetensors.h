@@ -1,0 +1,34 @@
+// safetensors files (the Hugging Face format): an 8-byte little-endian header length, a JSON header
+// with each tensor's dtype, shape and data offsets (plus "__metadata__" strings), then the raw
+// data. Writes are atomic; reads validate everything and name the file and the problem.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "gaze/nn/module.h"
+
+namespace gaze::io {
+
+struct SafetensorsFile {
+  nn::NamedTensors tensors;                     // in file order
+  std::map<std::string, std::string> metadata;  // the "__metadata__" strings
+};
+
+// Writes `tensors` (float32, float64, int64 or bool) and `metadata` to `path`: first to a temporary
+// file beside it, flushed to disk, then renamed over `path`, so a crash never leaves a partial
+// file.
+void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Reads a file written by gaze or by the safetensors library. F16, BF16, I32, I16, I8 and U8
+// tensors are widened to float32 / int64. Throws DataError ("path: what is wrong") for anything
+// malformed: truncation, a header longer than the file, bad JSON, unknown dtypes, offsets out of
+// bounds or overlapping, sizes that disagree with the shapes.
+SafetensorsFile load_safetensors(const std::string& path);
+
+// Writes `text` to `path` atomically (temporary file, flush, rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path);
+
+}  // namespace gaze::io

@@ -1,0 +1,99 @@
+#include "gaze/models/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "gaze/core/error.h"
+
+namespace gaze::models::config {
+namespace {
+using json = nlohmann::json;
+
+json parse(const std::string& text, const std::string& where) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw DataError(fmt::format("{}: not valid JSON ({})", where, e.what()));
+  }
+}
+
+template <typename T>
+Field typed(const std::string& name, T& v, const char* type) {
+  return {name,
+          [&v, name, type](const std::string& text, const std::string& where) {
+            const json j = parse(text, where);
+            bool ok = false;
+            if constexpr (std::is_same_v<T, bool>)
+              ok = j.is_boolean();
+            else if constexpr (std::is_same_v<T, int64_t>)
+              ok = j.is_number_integer();
+            else
+              ok = j.is_number();
+            GAZE_CHECK(ok, DataError, "{}: '{}' must be {}, got {}", where, name, type, j.dump());
+            v = j.get<T>();
+          },
+          [&v] { return json(v).dump(); }};
+}
+}  // namespace
+
+Field field(const std::string& name, int64_t& v) {
+  return typed(name, v, "an integer");
+}
+Field field(const std::string& name, double& v) {
+  return typed(name, v, "a number");
+}
+Field field(const std::string& name, bool& v) {
+  return typed(name, v, "true or false");
+}
+
+Field field(const std::string& name, std::string& v, std::vector<std::string> allowed) {
+  return {name,
+          [&v, name, allowed](const std::string& text, const std::string& where) {
+            const json j = parse(text, where);
+            GAZE_CHECK(j.is_string(), DataError, "{}: '{}' must be a string, got {}", where, name,
+                       j.dump());
+            const std::string s = j.get<std::string>();
+            GAZE_CHECK(
+                allowed.empty() || std::find(allowed.begin(), allowed.end(), s) != allowed.end(),
+                DataError, "{}: '{}' must be one of {}, got '{}'", where, name,
+                fmt::join(allowed, ", "), s);
+            v = s;
+          },
+          [&v] { return json(v).dump(); }};
+}
+
+void read(const std::string& text, const std::string& type, const std::vector<Field>& fields) {
+  const std::string where = type + " config";
+  const json j = parse(text, where);
+  GAZE_CHECK(j.is_object(), DataError, "{}: expected a JSON object", where);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "model_type") {
+      GAZE_CHECK(it.value() == type, DataError, "{}: model_type is {}, expected \"{}\"", where,
+                 it.value().dump(), type);
+      continue;
+    }
+    auto f = std::find_if(fields.begin(), fields.end(),
+                          [&](const Field& x) { return x.name == it.key(); });
+    if (f == fields.end()) {
+      std::vector<std::string> names;
+      for (const Field& x : fields) names.push_back(x.name);
+      throw DataError(fmt::format("{}: unknown key '{}'; valid keys: {}", where, it.key(),
+                                  fmt::join(names, ", ")));
+    }
+    f->read(it.value().dump(), where);
+  }
+}
+
+std::string write(const std::string& type, const std::vector<Field>& fields) {
+  json j = {{"model_type", type}};
+  for (const Field& f : fields) j[f.name] = json::parse(f.write());
+  return j.dump(2);
+}
+
+std::string model_type(const std::string& text) {
+  const json j = parse(text, "config");
+  GAZE_CHECK(j.is_object() && j.contains("model_type") && j["model_type"].is_string(), DataError,
+             "config: missing \"model_type\"");
+  return j["model_type"].get<std::string>();
+}
+
+}  // namespace gaze::models::config

@@ -1,0 +1,64 @@
+// RnnSeq2Seq: the attention encoder-decoder of Bahdanau et al. (2015). A bidirectional LSTM/GRU
+// encodes the source; at each step the decoder attends with its previous state, c_t =
+// attention(s_{t-1}, H), then updates s_t = f(s_{t-1}, y_{t-1}, c_t) and predicts y_t from (s_t,
+// c_t, y_{t-1}). The attention score is additive (Bahdanau) or Luong's dot / general / concat.
+#pragma once
+
+#include "gaze/models/model.h"
+#include "gaze/nn/embedding.h"
+#include "gaze/nn/layer_norm.h"
+#include "gaze/nn/linear.h"
+#include "gaze/nn/rnn.h"
+#include "gaze/nn/rnn_attention.h"
+
+namespace gaze::models {
+
+struct RnnSeq2SeqConfig {
+  int64_t src_vocab_size = 0, tgt_vocab_size = 0, embed_dim = 256,
+          hidden_size = 256 /* per direction */, decoder_hidden_size = 512, num_encoder_layers = 1,
+          attention_dim = 256, readout_dim = 256, pad_id = 0;
+  double dropout = 0.1;
+  std::string cell = "lstm";           // lstm | gru
+  std::string attention = "additive";  // additive | dot | general | concat
+  bool share_embeddings = false;
+};
+
+// The decoder's state between steps (for step-by-step decoding).
+struct RnnDecoderState {
+  Tensor h, c;    // [B, decoder_hidden] (c: LSTM only)
+  Tensor memory;  // encoder states [B, S, 2*hidden]
+  Tensor keys;    // attention key projections (additive) or memory
+  nn::SourceMask mask;
+};
+
+class RnnSeq2Seq : public Model {
+ public:
+  explicit RnnSeq2Seq(const RnnSeq2SeqConfig& config);
+  // Teacher forcing: logits [B, T, tgt_vocab]. attention (optional) receives the weights [B, T, S].
+  Tensor forward(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
+                 Tensor* attention = nullptr) const;
+  RnnDecoderState encode(const Tensor& src, const Tensor& src_lengths) const;
+  // One decoder step for tokens y_prev [B]: returns logits [B, V] and advances the state.
+  Tensor step(RnnDecoderState& state, const Tensor& y_prev, Tensor* attention = nullptr) const;
+  std::string config_json() const override;
+  static RnnSeq2SeqConfig parse_config(const std::string& json);
+
+  RnnSeq2SeqConfig config;
+  std::shared_ptr<nn::Embedding> src_embedding, tgt_embedding;
+  std::shared_ptr<nn::RnnBase> encoder;
+  std::shared_ptr<nn::Linear> bridge;  // encoder final states -> decoder initial state
+  std::shared_ptr<nn::AdditiveAttention> additive;
+  std::shared_ptr<nn::LuongAttention> luong;
+  std::shared_ptr<nn::LSTMCell> lstm_cell;
+  std::shared_ptr<nn::GRUCell> gru_cell;
+  std::shared_ptr<nn::Linear> readout, generator;
+  std::shared_ptr<nn::Dropout> dropout;
+
+ private:
+  // The attention of state h over the source: (context [B, 2H], weights [B, S]).
+  nn::AttentionContext attend(const RnnDecoderState& s, const Tensor& h) const;
+  // One cell update from input x [B, E + 2H].
+  void advance(RnnDecoderState& s, const Tensor& x) const;
+};
+
+}  // namespace gaze::models

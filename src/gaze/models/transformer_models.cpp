@@ -1,0 +1,301 @@
+#include "gaze/models/transformer_models.h"
+
+#include <cmath>
+
+#include "gaze/core/error.h"
+#include "gaze/models/config.h"
+#include "gaze/ops/ops.h"
+
+namespace gaze::models {
+namespace {
+
+std::vector<config::Field> encoder_fields(EncoderConfig& c) {
+  using config::field;
+  return {field("vocab_size", c.vocab_size),
+          field("d_model", c.d_model),
+          field("nhead", c.nhead),
+          field("num_layers", c.num_layers),
+          field("dim_feedforward", c.dim_feedforward),
+          field("max_positions", c.max_positions),
+          field("pad_id", c.pad_id),
+          field("dropout", c.dropout),
+          field("layer_norm_eps", c.layer_norm_eps),
+          field("activation", c.activation, {"relu", "gelu", "gelu_tanh"}),
+          field("positions", c.positions, {"sinusoidal", "learned", "none"}),
+          field("norm_first", c.norm_first),
+          field("scale_embeddings", c.scale_embeddings)};
+}
+
+nn::TransformerLayerOptions layer_options(int64_t d, int64_t h, int64_t ff, double drop,
+                                          const std::string& act, double eps, bool norm_first) {
+  nn::TransformerLayerOptions o;
+  o.d_model = d, o.nhead = h, o.dim_feedforward = ff, o.dropout = drop;
+  o.activation = parse_activation(act);
+  o.layer_norm_eps = eps, o.batch_first = true, o.norm_first = norm_first;
+  return o;
+}
+
+void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, const char* who) {
+  GAZE_CHECK(tokens.defined() && tokens.dtype() == DType::i64 && tokens.dim() == 2, ValueError,
+             "{}: tokens must be int64 [B, T], got {}", who,
+             tokens.defined() ? tokens.shape_str() : "undefined");
+  GAZE_CHECK(!lengths.defined() ||
+                 (lengths.dtype() == DType::i64 && lengths.shape() == Shape{tokens.size(0)}),
+             ValueError, "{}: lengths must be int64 [B] = [{}], got {}", who, tokens.size(0),
+             lengths.shape_str());
+  (void)vocab;  // ids are range-checked by the embedding lookup, with the position named
+}
+
+// token embedding * scale + positions, then dropout.
+Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* learned,
+                    const std::string& kind, bool scale, const Tensor& tokens, int64_t offset,
+                    const nn::Dropout& drop) {
+  Tensor x = emb.forward(tokens);
+  if (scale) x = mul(x, std::sqrt(static_cast<double>(emb.embedding_dim)));
+  if (kind == "learned")
+    x = learned->forward(x, offset);
+  else if (kind == "sinusoidal")
+    x = add(x, unsqueeze(sinusoidal_positions(tokens.size(1), emb.embedding_dim, offset, x.dtype()),
+                         0));
+  return drop.forward(x);
+}
+
+}  // namespace
+
+Tensor padding_mask(const Tensor& lengths, int64_t T) {
+  if (!lengths.defined()) return Tensor();
+  const int64_t B = lengths.numel();
+  Tensor m = Tensor::empty(Shape{B, T}, DType::b8);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = lengths.data<int64_t>()[b];
+    GAZE_CHECK(len >= 0 && len <= T, IndexError,
+               "lengths[{}] = {} is outside [0, {}] (the sequence length)", b, len, T);
+    for (int64_t t = 0; t < T; ++t) m.data<bool>()[b * T + t] = t >= len;
+  }
+  return m;
+}
+
+// --- shared encoder body
+// ------------------------------------------------------------------------------
+
+TextEncoder::TextEncoder(nn::Module& owner, const EncoderConfig& c) : c_(c) {
+  GAZE_CHECK(c.vocab_size > 0, ValueError, "vocab_size must be positive, got {}", c.vocab_size);
+  GAZE_CHECK(c.pad_id >= 0 && c.pad_id < c.vocab_size, ValueError,
+             "pad_id {} must be a token id below vocab_size {}", c.pad_id, c.vocab_size);
+  embedding = owner.register_module(
+      "embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.d_model, c.pad_id));
+  if (c.positions == "learned")
+    positions = owner.register_module(
+        "positions", std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
+  encoder = owner.register_module(
+      "encoder", std::make_shared<nn::TransformerEncoder>(
+                     layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
+                                   c.layer_norm_eps, c.norm_first),
+                     c.num_layers, /*final_norm=*/c.norm_first));
+  dropout = owner.register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
+}
+
+Tensor TextEncoder::forward(const Tensor& tokens, const Tensor& lengths,
+                            nn::AttentionCapture* capture) const {
+  check_tokens(tokens, lengths, c_.vocab_size, "model");
+  GAZE_CHECK(c_.positions != "learned" || tokens.size(1) <= c_.max_positions, ValueError,
+             "model: {} tokens exceed max_positions {}; truncate the input", tokens.size(1),
+             c_.max_positions);
+  const Tensor x = embed_tokens(*embedding, positions.get(), c_.positions, c_.scale_embeddings,
+                                tokens, 0, *dropout);
+  return encoder->forward(x, Tensor(), padding_mask(lengths, tokens.size(1)), false, capture);
+}
+
+// --- classifier
+// --------------------------------------------------------------------------------------------
+
+TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
+    : Model("TransformerClassifier"), config(c), body(*this, c) {
+  GAZE_CHECK(c.num_classes >= 1, ValueError,
+             "TransformerClassifier: num_classes must be >= 1, got {}", c.num_classes);
+  head = register_module("head", std::make_shared<nn::Linear>(c.d_model, c.num_classes));
+}
+
+Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& lengths,
+                                      nn::AttentionCapture* capture) const {
+  const Tensor h = body.forward(tokens, lengths, capture);  // [B, T, d]
+  Tensor pooled;
+  if (config.pooling == "cls") {
+    pooled = select(h, 1, 0);
+  } else {  // mean over the non-padding tokens
+    const int64_t B = h.size(0), T = h.size(1);
+    Tensor w = Tensor::empty(Shape{B, T, 1}, h.dtype());
+    dispatch_floating(h.dtype(), "TransformerClassifier", [&]<typename T_>() {
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t len = lengths.defined() ? lengths.data<int64_t>()[b] : T;
+        for (int64_t t = 0; t < T; ++t)
+          w.data<T_>()[b * T + t] = t < len && len > 0 ? T_(1) / T_(len) : T_(0);
+      }
+    });
+    pooled = sum(mul(h, w), {1});
+  }
+  return head->forward(body.dropout->forward(pooled));
+}
+
+std::string TransformerClassifier::config_json() const {
+  ClassifierConfig c = config;
+  auto f = encoder_fields(c);
+  f.push_back(config::field("num_classes", c.num_classes));
+  f.push_back(config::field("pooling", c.pooling, {"mean", "cls"}));
+  return config::write("transformer_classifier", f);
+}
+
+ClassifierConfig TransformerClassifier::parse_config(const std::string& json) {
+  ClassifierConfig c;
+  auto f = encoder_fields(c);
+  f.push_back(config::field("num_classes", c.num_classes));
+  f.push_back(config::field("pooling", c.pooling, {"mean", "cls"}));
+  config::read(json, "transformer_classifier", f);
+  return c;
+}
+
+// --- tagger
+// ------------------------------------------------------------------------------------------------
+
+TransformerTagger::TransformerTagger(const TaggerConfig& c)
+    : Model("TransformerTagger"), config(c), body(*this, c) {
+  GAZE_CHECK(c.num_tags >= 1, ValueError, "TransformerTagger: num_tags must be >= 1, got {}",
+             c.num_tags);
+  head = register_module("head", std::make_shared<nn::Linear>(c.d_model, c.num_tags));
+}
+
+Tensor TransformerTagger::forward(const Tensor& tokens, const Tensor& lengths,
+                                  nn::AttentionCapture* capture) const {
+  return head->forward(body.dropout->forward(body.forward(tokens, lengths, capture)));
+}
+
+std::string TransformerTagger::config_json() const {
+  TaggerConfig c = config;
+  auto f = encoder_fields(c);
+  f.push_back(config::field("num_tags", c.num_tags));
+  return config::write("transformer_tagger", f);
+}
+
+TaggerConfig TransformerTagger::parse_config(const std::string& json) {
+  TaggerConfig c;
+  auto f = encoder_fields(c);
+  f.push_back(config::field("num_tags", c.num_tags));
+  config::read(json, "transformer_tagger", f);
+  return c;
+}
+
+// --- encoder-decoder
+// ---------------------------------------------------------------------------------------
+
+namespace {
+std::vector<config::Field> seq2seq_fields(Seq2SeqConfig& c) {
+  using config::field;
+  return {field("src_vocab_size", c.src_vocab_size),
+          field("tgt_vocab_size", c.tgt_vocab_size),
+          field("d_model", c.d_model),
+          field("nhead", c.nhead),
+          field("num_encoder_layers", c.num_encoder_layers),
+          field("num_decoder_layers", c.num_decoder_layers),
+          field("dim_feedforward", c.dim_feedforward),
+          field("max_positions", c.max_positions),
+          field("pad_id", c.pad_id),
+          field("dropout", c.dropout),
+          field("layer_norm_eps", c.layer_norm_eps),
+          field("activation", c.activation, {"relu", "gelu", "gelu_tanh"}),
+          field("positions", c.positions, {"sinusoidal", "learned", "none"}),
+          field("norm_first", c.norm_first),
+          field("share_embeddings", c.share_embeddings),
+          field("tie_output", c.tie_output),
+          field("scale_embeddings", c.scale_embeddings)};
+}
+}  // namespace
+
+TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
+    : Model("TransformerSeq2Seq"), config(c) {
+  GAZE_CHECK(c.src_vocab_size > 0 && c.tgt_vocab_size > 0, ValueError,
+             "TransformerSeq2Seq: vocab sizes must be positive");
+  GAZE_CHECK(!c.share_embeddings || c.src_vocab_size == c.tgt_vocab_size, ValueError,
+             "TransformerSeq2Seq: share_embeddings needs one vocabulary (src {} vs tgt {})",
+             c.src_vocab_size, c.tgt_vocab_size);
+  if (c.share_embeddings) {
+    src_embedding = tgt_embedding = register_module(
+        "embedding", std::make_shared<nn::Embedding>(c.src_vocab_size, c.d_model, c.pad_id));
+  } else {
+    src_embedding = register_module(
+        "src_embedding", std::make_shared<nn::Embedding>(c.src_vocab_size, c.d_model, c.pad_id));
+    tgt_embedding = register_module(
+        "tgt_embedding", std::make_shared<nn::Embedding>(c.tgt_vocab_size, c.d_model, c.pad_id));
+  }
+  if (c.positions == "learned") {
+    src_positions = register_module(
+        "src_positions",
+        std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
+    tgt_positions = register_module(
+        "tgt_positions",
+        std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
+  }
+  const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
+                                c.layer_norm_eps, c.norm_first);
+  encoder = register_module(
+      "encoder", std::make_shared<nn::TransformerEncoder>(lo, c.num_encoder_layers, c.norm_first));
+  decoder = register_module(
+      "decoder", std::make_shared<nn::TransformerDecoder>(lo, c.num_decoder_layers, c.norm_first));
+  if (!c.tie_output)
+    output = register_module("output", std::make_shared<nn::Linear>(c.d_model, c.tgt_vocab_size));
+  dropout = register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
+}
+
+Tensor TransformerSeq2Seq::embed(const nn::Embedding& emb,
+                                 const nn::LearnedPositionalEmbedding* pos, const Tensor& tokens,
+                                 int64_t offset) const {
+  GAZE_CHECK(config.positions != "learned" || offset + tokens.size(1) <= config.max_positions,
+             ValueError, "TransformerSeq2Seq: {} positions exceed max_positions {}",
+             offset + tokens.size(1), config.max_positions);
+  return embed_tokens(emb, pos, config.positions, config.scale_embeddings, tokens, offset,
+                      *dropout);
+}
+
+Tensor TransformerSeq2Seq::embed_target(const Tensor& tokens, int64_t offset) const {
+  return embed(*tgt_embedding, tgt_positions.get(), tokens, offset);
+}
+
+Tensor TransformerSeq2Seq::encode(const Tensor& src, const Tensor& src_lengths,
+                                  nn::AttentionCapture* capture) const {
+  check_tokens(src, src_lengths, config.src_vocab_size, "TransformerSeq2Seq");
+  return encoder->forward(embed(*src_embedding, src_positions.get(), src, 0), Tensor(),
+                          padding_mask(src_lengths, src.size(1)), false, capture);
+}
+
+Tensor TransformerSeq2Seq::output_logits(const Tensor& h) const {
+  return output ? output->forward(h) : linear(h, tgt_embedding->weight);
+}
+
+Tensor TransformerSeq2Seq::decode(const Tensor& tgt_in, const Tensor& memory,
+                                  const Tensor& src_lengths, const Tensor& tgt_lengths,
+                                  nn::AttentionCapture* capture) const {
+  check_tokens(tgt_in, tgt_lengths, config.tgt_vocab_size, "TransformerSeq2Seq");
+  const Tensor h = decoder->forward(
+      embed_target(tgt_in), memory, Tensor(), Tensor(), padding_mask(tgt_lengths, tgt_in.size(1)),
+      padding_mask(src_lengths, memory.size(1)), /*tgt_is_causal=*/true, capture);
+  return output_logits(h);
+}
+
+Tensor TransformerSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths,
+                                   const Tensor& tgt_in, const Tensor& tgt_lengths,
+                                   nn::AttentionCapture* enc_cap,
+                                   nn::AttentionCapture* dec_cap) const {
+  return decode(tgt_in, encode(src, src_lengths, enc_cap), src_lengths, tgt_lengths, dec_cap);
+}
+
+std::string TransformerSeq2Seq::config_json() const {
+  Seq2SeqConfig c = config;
+  return config::write("transformer_seq2seq", seq2seq_fields(c));
+}
+
+Seq2SeqConfig TransformerSeq2Seq::parse_config(const std::string& json) {
+  Seq2SeqConfig c;
+  config::read(json, "transformer_seq2seq", seq2seq_fields(c));
+  return c;
+}
+
+}  // namespace gaze::models
