@@ -126,12 +126,49 @@ def attention_table(build, peaks):
           f"(one T x T score matrix alone: {8 * 8192 * 8192 * 4 / 2**20:.0f} MiB)")
 
 
+def run_torch_models(threads, coretype):
+    env = dict(os.environ, OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    if threads > 1:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    res = subprocess.run([PYTHON, str(HERE / "torch_models.py"), str(threads)], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def models_table(build):
+    """TransformerClassifier training and inference: tokens/s (latency in ms), gaze vs torch."""
+    print()
+    print("TransformerClassifier (vocab 8000, d_model 256, 4 heads, ffn 1024, 4 layers, GELU, pre-norm, dropout 0.1)")
+    print("training = forward + cross-entropy + backward + AdamW step; inference = eval, no autograd")
+    print(f"{'thr':>3}  {'measure':<26} {'gaze':>10} {'torch':>10} {'ratio':>7} {'torch Haswell':>14} {'ratio':>7}")
+    for threads in (1, 2):
+        g, _ = run_gaze(build, threads, "Classifier")
+        t = {ct: run_torch_models(threads, ct) for ct in ("Haswell", "SkylakeX")}
+        for label, gkey, tkey, tokens in (("train tokens/s, 32x128", "ClassifierTrain/32/128", "train_s", 4096),
+                                          ("infer tokens/s, 32x128", "ClassifierInfer/32/128", "infer_32x128_s", 4096),
+                                          ("latency ms, 1x128", "ClassifierInfer/1/128", "infer_1x128_s", 0)):
+            gs = g[gkey]["seconds"]
+            best = min(r[tkey] for r in t.values())
+            hs = t["Haswell"][tkey]
+            if tokens:
+                print(f"{threads:>3}  {label:<26} {tokens / gs:10.0f} {tokens / best:10.0f} {best / gs:6.2f}x "
+                      f"{tokens / hs:14.0f} {hs / gs:6.2f}x")
+            else:
+                print(f"{threads:>3}  {label:<26} {gs * 1e3:10.2f} {best * 1e3:10.2f} {best / gs:6.2f}x "
+                      f"{hs * 1e3:14.2f} {hs / gs:6.2f}x")
+    print("ratio = how many times faster gaze is. torch: the same model (nn.TransformerEncoder, norm_first, final norm),")
+    print("torch.set_num_threads(thr), OMP_WAIT_POLICY=PASSIVE at 2 threads, the faster of OPENBLAS_CORETYPE=Haswell/SkylakeX;")
+    print("'torch Haswell' is torch under the OPENBLAS_CORETYPE=Haswell this environment sets (AVX2 GEMM kernels).")
+
+
 def main():
     build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
     only = sys.argv[2] if len(sys.argv) > 2 else "all"
     peaks = op_table(build)
     if only in ("all", "attention"):
         attention_table(build, peaks)
+    if only in ("all", "models"):
+        models_table(build)
 
 
 if __name__ == "__main__":

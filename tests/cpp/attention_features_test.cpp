@@ -129,6 +129,17 @@ TEST(AttentionDropout, StatisticsReproducibilityAndConsistency) {
     }
   }
   EXPECT_NEAR(static_cast<double>(kept) / a.weights.numel(), 0.7, 0.01);
+  // The documented counters: element (b, h, i, j) uses counter ((b*H + h)*Tk + j)*Tq + i of the
+  // generator's stream (a fresh generator starts at block 0).
+  const auto wa = a.weights.to_vector<float>();
+  for (int64_t h = 0; h < 4; ++h)
+    for (int64_t i = 0; i < 64; ++i)
+      for (int64_t j = 0; j < 256; ++j) {
+        const uint64_t ctr = static_cast<uint64_t>((h * 256 + j) * 64 + i);
+        const bool drop =
+            static_cast<double>(uniform_float(philox4x32(21, 0, ctr / 4)[ctr % 4])) < 0.3;
+        ASSERT_EQ(wa[(h * 64 + i) * 256 + j] == 0, drop) << h << " " << i << " " << j;
+      }
   // The returned (dropped-out) weights are exactly what multiplied v.
   const Tensor wv = matmul(a.weights, v);
   for (int64_t i = 0; i < wv.numel(); ++i)
@@ -211,9 +222,13 @@ TEST(AttentionErrors, BadInputs) {
 
 TEST(AttentionEdges, EmptyDimensionsAndLargeHeads) {
   // Empty queries, empty keys (every query sees nothing: output 0), an empty batch, and D > 256.
-  for (auto [B, Tq, Tk, D] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{2, 0, 5, 8}, {2, 5, 0, 8}, {0, 5, 5, 8}, {1, 3, 4, 512}}) {
+  for (auto [B, Tq, Tk, D] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{2, 0, 5, 8},
+                              {2, 5, 0, 8},
+                              {0, 5, 5, 8},
+                              {1, 3, 4, 512}}) {
     SCOPED_TRACE(fmt::format("B{} Tq{} Tk{} D{}", B, Tq, Tk, D));
-    Tensor q = rand_input({B, 2, Tq, D}, 1), k = rand_input({B, 2, Tk, D}, 2), v = rand_input({B, 2, Tk, D}, 3);
+    Tensor q = rand_input({B, 2, Tq, D}, 1), k = rand_input({B, 2, Tk, D}, 2),
+           v = rand_input({B, 2, Tk, D}, 3);
     Tensor out = scaled_dot_product_attention(q, k, v);
     out.backward(Tensor::ones(out.shape(), DType::f64));
     EXPECT_EQ(out.shape(), (Shape{B, 2, Tq, D}));
@@ -221,8 +236,9 @@ TEST(AttentionEdges, EmptyDimensionsAndLargeHeads) {
     EXPECT_EQ(k.grad().shape(), k.shape());
     for (double x : k.grad().to_vector<double>()) ASSERT_FALSE(std::isnan(x));
   }
-  EXPECT_TRUE(gradcheck([](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); },
-                        {rand_input({1, 1, 2, 300}, 4), rand_input({1, 1, 3, 300}, 5), rand_input({1, 1, 3, 2}, 6)}));
+  EXPECT_TRUE(gradcheck(
+      [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); },
+      {rand_input({1, 1, 2, 300}, 4), rand_input({1, 1, 3, 300}, 5), rand_input({1, 1, 3, 2}, 6)}));
 }
 
 TEST(AttentionNan, NanInputsPropagate) {

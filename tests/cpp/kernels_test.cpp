@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "gaze/core/rng.h"
 #include "gaze/core/simd.h"
+#include "gaze/kernels/dropout.h"
 #include "gaze/kernels/elementwise.h"
 #include "gaze/kernels/gemm.h"
 #include "gaze/kernels/layer_norm.h"
@@ -154,6 +156,34 @@ TEST_P(PerTarget, SoftmaxLayerNormAndSums) {
       expect_close(gx, gxd, 1e-3, 1e-5, GetParam() + " layer_norm backward x");
       expect_close(gw, gwd, 1e-4, 1e-4, GetParam() + " layer_norm backward w");
     }
+  }
+}
+
+TEST_P(PerTarget, PhiloxWordsEqualTheScalarGenerator) {
+  // Block counters that carry into the high word, odd counts (vector tails) and a full key.
+  for (const uint64_t first : {uint64_t{0}, uint64_t{0xFFFFFFFD}, ~uint64_t{0} - 40}) {
+    for (const int64_t n : {1, 3, 8, 17, 64}) {
+      std::vector<uint32_t> got(static_cast<size_t>(4 * n) + 1, 0xABCDu);
+      kernels::philox_words(0x299f31d0a4093822ull, 0x0370734413198a2eull, first, n, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const auto want = philox4x32(0x299f31d0a4093822ull, 0x0370734413198a2eull, first + i);
+        for (int k = 0; k < 4; ++k) ASSERT_EQ(got[4 * i + k], want[k]) << first << " " << n;
+      }
+      EXPECT_EQ(got.back(), 0xABCDu);  // nothing written past the end
+    }
+  }
+}
+
+TEST_P(PerTarget, DropoutKeepsExactlyTheCountersAboveP) {
+  const int64_t n = 4099;
+  const double p = 0.3;
+  std::vector<float> x(n, 2.0f), y(n);
+  const kernels::DropoutStream rs{5, 6, 7};
+  kernels::dropout(x.data(), y.data(), n, p, rs);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto w = philox4x32(5, 6, 7 + i / 4);
+    const bool drop = static_cast<double>(uniform_float(w[i % 4])) < p;
+    ASSERT_EQ(y[i], drop ? 0.0f : static_cast<float>(2.0 * (1 / (1 - p)))) << i;
   }
 }
 

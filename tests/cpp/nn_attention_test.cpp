@@ -175,6 +175,15 @@ TEST(Positional, SinusoidalLearnedAndRotary) {
   o.positions = Tensor::from_vector<int64_t>({3, 1, 4, 1, 5}, Shape{5});
   EXPECT_TRUE(gradcheck([&](const V& v) { return rotary_embedding(v[0], o); },
                         {rand_input({2, 5, 3, 8}, 10)}));
+  // The encoding module's cached rows and the rows past its cache equal the function's.
+  nn::SinusoidalPositionalEncoding enc(6, true, 4);
+  const Tensor zeros = Tensor::zeros(Shape{1, 5, 6});
+  for (int64_t offset : {0, 2, 9}) {
+    const auto got = enc.forward(zeros, offset).to_vector<float>();
+    const auto want = sinusoidal_positions(5, 6, offset).to_vector<float>();
+    EXPECT_EQ(got, want) << offset;
+  }
+  EXPECT_EQ(enc.state_dict().size(), 0u);
   nn::LearnedPositionalEmbedding lpe(10, 4);
   EXPECT_THROW(lpe.forward(Tensor::ones(Shape{1, 8, 4}), 5), IndexError);
   EXPECT_EQ(lpe.forward(Tensor::ones(Shape{1, 8, 4}), 2).shape(), (Shape{1, 8, 4}));
@@ -189,7 +198,9 @@ TEST(MaskedSoftmax, ZeroForMaskedAndEmptySlices) {
   EXPECT_EQ(y[1], 0.0);
   EXPECT_NEAR(y[0] + y[2], 1.0, 1e-12);
   for (int i = 4; i < 8; ++i) EXPECT_EQ(y[i], 0.0);
-  EXPECT_EQ(masked_softmax(Tensor::zeros(Shape{3, 0}), Tensor::ones(Shape{3, 0}, DType::b8), 1).shape(), (Shape{3, 0}));
+  EXPECT_EQ(
+      masked_softmax(Tensor::zeros(Shape{3, 0}), Tensor::ones(Shape{3, 0}, DType::b8), 1).shape(),
+      (Shape{3, 0}));
 }
 
 }  // namespace

@@ -19,12 +19,6 @@ int64_t Shape::size(int dim) const {
   return d_[wrap_dim(dim, n_, "size")];
 }
 
-int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int i = 0; i < n_; ++i) n *= d_[i];
-  return n;
-}
-
 void Shape::push_back(int64_t v) {
   GAZE_CHECK(n_ < kMaxDims, ValueError, "tensors have at most {} dimensions", kMaxDims);
   GAZE_CHECK(v >= 0, ValueError, "negative dimension {} in shape", v);

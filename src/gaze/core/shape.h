@@ -26,7 +26,11 @@ class Shape {
   int64_t& operator[](int i) { return d_[i]; }
   // Size of a dimension given PyTorch-style (possibly negative) index; throws IndexError.
   int64_t size(int dim) const;
-  int64_t numel() const;
+  int64_t numel() const {  // inline: loops bounded by numel() must be able to hoist it
+    int64_t n = 1;
+    for (int i = 0; i < n_; ++i) n *= d_[i];
+    return n;
+  }
   bool empty() const { return n_ == 0; }
 
   void push_back(int64_t v);

@@ -16,6 +16,7 @@
 
 #include "gaze/core/rng.h"
 #include "gaze/kernels/attention.h"
+#include "gaze/kernels/philox-inl.h"
 #include "gaze/kernels/simd-inl.h"
 #include "hwy/highway.h"
 
@@ -272,14 +273,16 @@ ExpArgs<T> exp_args(const AttentionArgs<T>& a) {
 template <typename T>
 void DropoutKeyRow(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t j, int64_t i0,
                    int64_t n, T* st) {
+  constexpr int64_t kChunk = 256;
   const T scale = static_cast<T>(1.0 / (1.0 - a.dropout_p));
+  const uint32_t threshold = DropThreshold(a.dropout_p);
   const uint64_t base = static_cast<uint64_t>(((b * a.H + h) * a.Tk + j) * a.Tq + i0);
-  int64_t c = 0;
-  while (c < n) {
-    const uint64_t idx = base + static_cast<uint64_t>(c);
-    const auto w = philox4x32(a.dropout.seed, a.dropout.stream, a.dropout.first_block + idx / 4);
-    for (uint64_t lane = idx % 4; lane < 4 && c < n; ++lane, ++c)
-      st[c] *= static_cast<double>(uniform_float(w[lane])) >= a.dropout_p ? scale : T(0);
+  HWY_ALIGN uint32_t buf[kChunk + 8];
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t m = std::min(kChunk, n - c);
+    const uint32_t* w = PhiloxRange(a.dropout.seed, a.dropout.stream, a.dropout.first_block,
+                                    base + static_cast<uint64_t>(c), m, buf);
+    ApplyDropout(st + c, st + c, w, m, threshold, scale);
   }
 }
 

@@ -46,17 +46,16 @@ void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, co
   (void)vocab;  // ids are range-checked by the embedding lookup, with the position named
 }
 
-// token embedding * scale + positions, then dropout.
+// token embedding * scale + positions (learned, sinusoidal or none), then dropout.
 Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* learned,
-                    const std::string& kind, bool scale, const Tensor& tokens, int64_t offset,
-                    const nn::Dropout& drop) {
+                    const nn::SinusoidalPositionalEncoding* sinusoidal, bool scale,
+                    const Tensor& tokens, int64_t offset, const nn::Dropout& drop) {
   Tensor x = emb.forward(tokens);
   if (scale) x = mul(x, std::sqrt(static_cast<double>(emb.embedding_dim)));
-  if (kind == "learned")
+  if (learned)
     x = learned->forward(x, offset);
-  else if (kind == "sinusoidal")
-    x = add(x, unsqueeze(sinusoidal_positions(tokens.size(1), emb.embedding_dim, offset, x.dtype()),
-                         0));
+  else if (sinusoidal)
+    x = sinusoidal->forward(x, offset);
   return drop.forward(x);
 }
 
@@ -87,6 +86,9 @@ TextEncoder::TextEncoder(nn::Module& owner, const EncoderConfig& c) : c_(c) {
   if (c.positions == "learned")
     positions = owner.register_module(
         "positions", std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
+  if (c.positions == "sinusoidal")
+    sinusoidal =
+        std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
   encoder = owner.register_module(
       "encoder", std::make_shared<nn::TransformerEncoder>(
                      layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
@@ -101,7 +103,7 @@ Tensor TextEncoder::forward(const Tensor& tokens, const Tensor& lengths,
   GAZE_CHECK(c_.positions != "learned" || tokens.size(1) <= c_.max_positions, ValueError,
              "model: {} tokens exceed max_positions {}; truncate the input", tokens.size(1),
              c_.max_positions);
-  const Tensor x = embed_tokens(*embedding, positions.get(), c_.positions, c_.scale_embeddings,
+  const Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
                                 tokens, 0, *dropout);
   return encoder->forward(x, Tensor(), padding_mask(lengths, tokens.size(1)), false, capture);
 }
@@ -126,10 +128,11 @@ Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& length
     const int64_t B = h.size(0), T = h.size(1);
     Tensor w = Tensor::empty(Shape{B, T, 1}, h.dtype());
     dispatch_floating(h.dtype(), "TransformerClassifier", [&]<typename T_>() {
+      T_* wp = w.data<T_>();
       for (int64_t b = 0; b < B; ++b) {
         const int64_t len = lengths.defined() ? lengths.data<int64_t>()[b] : T;
         for (int64_t t = 0; t < T; ++t)
-          w.data<T_>()[b * T + t] = t < len && len > 0 ? T_(1) / T_(len) : T_(0);
+          wp[b * T + t] = t < len && len > 0 ? T_(1) / T_(len) : T_(0);
       }
     });
     pooled = sum(mul(h, w), {1});
@@ -234,6 +237,9 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
         "tgt_positions",
         std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
   }
+  if (c.positions == "sinusoidal")
+    sinusoidal =
+        std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
   const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
                                 c.layer_norm_eps, c.norm_first);
   encoder = register_module(
@@ -251,7 +257,7 @@ Tensor TransformerSeq2Seq::embed(const nn::Embedding& emb,
   GAZE_CHECK(config.positions != "learned" || offset + tokens.size(1) <= config.max_positions,
              ValueError, "TransformerSeq2Seq: {} positions exceed max_positions {}",
              offset + tokens.size(1), config.max_positions);
-  return embed_tokens(emb, pos, config.positions, config.scale_embeddings, tokens, offset,
+  return embed_tokens(emb, pos, sinusoidal.get(), config.scale_embeddings, tokens, offset,
                       *dropout);
 }
 

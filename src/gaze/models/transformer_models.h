@@ -28,7 +28,8 @@ class TextEncoder {
   Tensor forward(const Tensor& tokens, const Tensor& lengths, nn::AttentionCapture* capture) const;
 
   std::shared_ptr<nn::Embedding> embedding;
-  std::shared_ptr<nn::LearnedPositionalEmbedding> positions;  // when learned
+  std::shared_ptr<nn::LearnedPositionalEmbedding> positions;     // when learned
+  std::shared_ptr<nn::SinusoidalPositionalEncoding> sinusoidal;  // when sinusoidal (no state)
   std::shared_ptr<nn::TransformerEncoder> encoder;
   std::shared_ptr<nn::Dropout> dropout;
 
@@ -100,6 +101,7 @@ class TransformerSeq2Seq : public Model {
   Seq2SeqConfig config;
   std::shared_ptr<nn::Embedding> src_embedding, tgt_embedding;  // the same module when shared
   std::shared_ptr<nn::LearnedPositionalEmbedding> src_positions, tgt_positions;
+  std::shared_ptr<nn::SinusoidalPositionalEncoding> sinusoidal;  // when sinusoidal (no state)
   std::shared_ptr<nn::TransformerEncoder> encoder;
   std::shared_ptr<nn::TransformerDecoder> decoder;
   std::shared_ptr<nn::Linear> output;  // null when tied to tgt_embedding

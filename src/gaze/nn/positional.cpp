@@ -19,16 +19,24 @@ void check_input(const Tensor& x, int64_t dim, const char* who) {
 }
 }  // namespace
 
-SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t d, bool bf)
+SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t d, bool bf, int64_t max_len)
     : Module("SinusoidalPositionalEncoding"), d_model(d), batch_first(bf) {
-  GAZE_CHECK(d > 0, ValueError, "SinusoidalPositionalEncoding: d_model must be positive, got {}",
-             d);
+  GAZE_CHECK(d > 0 && max_len >= 0, ValueError,
+             "SinusoidalPositionalEncoding: need d_model > 0 and max_len >= 0, got {}, {}", d,
+             max_len);
+  cache_ = sinusoidal_positions(max_len, d);
+}
+
+Tensor SinusoidalPositionalEncoding::table(int64_t n, int64_t offset, DType dtype) const {
+  if (dtype == cache_.dtype() && offset >= 0 && offset + n <= cache_.size(0))
+    return slice(cache_, 0, offset, offset + n);
+  return sinusoidal_positions(n, d_model, offset, dtype);
 }
 
 Tensor SinusoidalPositionalEncoding::forward(const Tensor& x, int64_t offset) const {
   check_input(x, d_model, "SinusoidalPositionalEncoding");
   const int64_t T = x.size(batch_first ? 1 : 0);
-  return add(x, along_batch(sinusoidal_positions(T, d_model, offset, x.dtype()), batch_first));
+  return add(x, along_batch(table(T, offset, x.dtype()), batch_first));
 }
 
 LearnedPositionalEmbedding::LearnedPositionalEmbedding(int64_t n, int64_t d, bool bf)

@@ -7,13 +7,20 @@
 
 namespace gaze::nn {
 
-// x + PE[offset : offset + T] for x [B, T, E] (batch_first) or [T, B, E].
+// x + PE[offset : offset + T] for x [B, T, E] (batch_first) or [T, B, E]. The first max_len rows
+// are computed once (float32, not part of the state dict); later positions on demand.
 class SinusoidalPositionalEncoding : public Module {
  public:
-  explicit SinusoidalPositionalEncoding(int64_t d_model, bool batch_first = true);
+  explicit SinusoidalPositionalEncoding(int64_t d_model, bool batch_first = true,
+                                        int64_t max_len = 512);
   Tensor forward(const Tensor& x, int64_t offset = 0) const;
+  // PE[offset : offset + n] as [n, d_model] of `dtype`.
+  Tensor table(int64_t n, int64_t offset, DType dtype) const;
   int64_t d_model;
   bool batch_first;
+
+ private:
+  Tensor cache_;
 };
 
 // x + weight[offset : offset + T]; weight [num_positions, dim] (state-dict key "weight").

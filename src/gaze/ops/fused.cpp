@@ -98,11 +98,8 @@ AddNorm add_layer_norm(const Tensor& x, const Tensor& r, const std::vector<int64
                            std::fill(gs.data<T>(), gs.data<T>() + gs.numel(), T(0));
                          }
                          // The sum's own gradient (a pre-norm residual stream) adds to the norm's.
-                         if (ctx.has_grad(0)) {
-                           const T* g0 = ctx.grad(0).data<T>();
-                           T* p = gs.data<T>();
-                           for (int64_t i = 0; i < gs.numel(); ++i) p[i] += g0[i];
-                         }
+                         if (ctx.has_grad(0))
+                           kernels::add_inplace(gs.data<T>(), ctx.grad(0).data<T>(), gs.numel());
                        });
                        if (ctx.needs(0)) ctx.set(0, gs);
                        if (ctx.needs(1))
