@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gaze/core/error.h"
+#include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
 
 namespace gaze::io {
@@ -69,7 +70,8 @@ void restore_training_state(const TrainingState& s, optim::Optimizer& opt,
 }
 
 void save_checkpoint(const std::string& dir_in, const nn::Module& model,
-                     const std::string& config_json, const TrainingState* training) {
+                     const std::string& config_json, const TrainingState* training,
+                     const std::function<void(const std::string&)>& write_extra) {
   const fs::path dir = fs::path(dir_in).lexically_normal();
   GAZE_CHECK(!dir.empty() && dir.filename() != "" && dir.filename() != ".", ValueError,
              "save_checkpoint: '{}' is not a usable directory name", dir_in);
@@ -102,6 +104,7 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
     save_safetensors((tmp / kTraining).string(), training->optimizer_tensors,
                      {{"format", kFormat}, {"training", meta.dump()}});
   }
+  if (write_extra) write_extra(tmp.string());
   // Swap: the old checkpoint stays complete (as `dir` or `dir.old`) until the new one is in place.
   fs::remove_all(old, ec);
   if (fs::exists(dir)) {

@@ -3,6 +3,7 @@
 // step, RNG states, the trainer's data position) so a resumed run continues exactly.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -32,8 +33,11 @@ void restore_training_state(const TrainingState& state, optim::Optimizer& optimi
 
 // Writes the checkpoint into `dir` atomically: everything goes to a temporary directory first, then
 // replaces `dir`. A crash at any point leaves the previous checkpoint loadable.
+// write_extra (optional) adds files of the caller's (a tokenizer, labels) to the temporary
+// directory before the swap, so they are part of the same atomic replacement.
 void save_checkpoint(const std::string& dir, const nn::Module& model,
-                     const std::string& config_json, const TrainingState* training = nullptr);
+                     const std::string& config_json, const TrainingState* training = nullptr,
+                     const std::function<void(const std::string& dir)>& write_extra = {});
 
 struct Checkpoint {
   std::string config_json;

@@ -27,8 +27,4 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
 // bounds or overlapping, sizes that disagree with the shapes.
 SafetensorsFile load_safetensors(const std::string& path);
 
-// Writes `text` to `path` atomically (temporary file, flush, rename).
-void write_file_atomic(const std::string& path, const std::string& text);
-std::string read_file(const std::string& path);
-
 }  // namespace gaze::io

@@ -2,7 +2,7 @@
 
 #include "gaze/core/error.h"
 #include "gaze/io/checkpoint.h"
-#include "gaze/models/config.h"
+#include "gaze/io/config.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
 

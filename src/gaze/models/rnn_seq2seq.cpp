@@ -1,13 +1,11 @@
 #include "gaze/models/rnn_seq2seq.h"
 
 #include "gaze/core/error.h"
-#include "gaze/models/config.h"
+#include "gaze/io/config.h"
 #include "gaze/ops/ops.h"
 
 namespace gaze::models {
-namespace {
-
-std::vector<config::Field> fields(RnnSeq2SeqConfig& c) {
+std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c) {
   using config::field;
   return {field("src_vocab_size", c.src_vocab_size),
           field("tgt_vocab_size", c.tgt_vocab_size),
@@ -24,7 +22,6 @@ std::vector<config::Field> fields(RnnSeq2SeqConfig& c) {
           field("share_embeddings", c.share_embeddings)};
 }
 
-}  // namespace
 
 RnnSeq2Seq::RnnSeq2Seq(const RnnSeq2SeqConfig& c) : Model("RnnSeq2Seq"), config(c) {
   GAZE_CHECK(c.src_vocab_size > 0 && c.tgt_vocab_size > 0, ValueError,
@@ -144,12 +141,12 @@ Tensor RnnSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths, const T
 
 std::string RnnSeq2Seq::config_json() const {
   RnnSeq2SeqConfig c = config;
-  return config::write("rnn_seq2seq", fields(c));
+  return config::write("rnn_seq2seq", config_fields(c));
 }
 
 RnnSeq2SeqConfig RnnSeq2Seq::parse_config(const std::string& json) {
   RnnSeq2SeqConfig c;
-  config::read(json, "rnn_seq2seq", fields(c));
+  config::read(json, "rnn_seq2seq", config_fields(c));
   return c;
 }
 

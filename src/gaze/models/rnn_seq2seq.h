@@ -4,6 +4,7 @@
 // c_t, y_{t-1}). The attention score is additive (Bahdanau) or Luong's dot / general / concat.
 #pragma once
 
+#include "gaze/io/config.h"
 #include "gaze/models/model.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/layer_norm.h"
@@ -22,6 +23,7 @@ struct RnnSeq2SeqConfig {
   std::string attention = "additive";  // additive | dot | general | concat
   bool share_embeddings = false;
 };
+std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c);
 
 // The decoder's state between steps (for step-by-step decoding).
 struct RnnDecoderState {

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "gaze/core/error.h"
-#include "gaze/models/config.h"
+#include "gaze/io/config.h"
 #include "gaze/ops/ops.h"
 
 namespace gaze::models {
@@ -140,20 +140,21 @@ Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& length
   return head->forward(body.dropout->forward(pooled));
 }
 
-std::string TransformerClassifier::config_json() const {
-  ClassifierConfig c = config;
+std::vector<config::Field> config_fields(ClassifierConfig& c) {
   auto f = encoder_fields(c);
   f.push_back(config::field("num_classes", c.num_classes));
   f.push_back(config::field("pooling", c.pooling, {"mean", "cls"}));
-  return config::write("transformer_classifier", f);
+  return f;
+}
+
+std::string TransformerClassifier::config_json() const {
+  ClassifierConfig c = config;
+  return config::write("transformer_classifier", config_fields(c));
 }
 
 ClassifierConfig TransformerClassifier::parse_config(const std::string& json) {
   ClassifierConfig c;
-  auto f = encoder_fields(c);
-  f.push_back(config::field("num_classes", c.num_classes));
-  f.push_back(config::field("pooling", c.pooling, {"mean", "cls"}));
-  config::read(json, "transformer_classifier", f);
+  config::read(json, "transformer_classifier", config_fields(c));
   return c;
 }
 
@@ -172,26 +173,27 @@ Tensor TransformerTagger::forward(const Tensor& tokens, const Tensor& lengths,
   return head->forward(body.dropout->forward(body.forward(tokens, lengths, capture)));
 }
 
-std::string TransformerTagger::config_json() const {
-  TaggerConfig c = config;
+std::vector<config::Field> config_fields(TaggerConfig& c) {
   auto f = encoder_fields(c);
   f.push_back(config::field("num_tags", c.num_tags));
-  return config::write("transformer_tagger", f);
+  return f;
+}
+
+std::string TransformerTagger::config_json() const {
+  TaggerConfig c = config;
+  return config::write("transformer_tagger", config_fields(c));
 }
 
 TaggerConfig TransformerTagger::parse_config(const std::string& json) {
   TaggerConfig c;
-  auto f = encoder_fields(c);
-  f.push_back(config::field("num_tags", c.num_tags));
-  config::read(json, "transformer_tagger", f);
+  config::read(json, "transformer_tagger", config_fields(c));
   return c;
 }
 
 // --- encoder-decoder
 // ---------------------------------------------------------------------------------------
 
-namespace {
-std::vector<config::Field> seq2seq_fields(Seq2SeqConfig& c) {
+std::vector<config::Field> config_fields(Seq2SeqConfig& c) {
   using config::field;
   return {field("src_vocab_size", c.src_vocab_size),
           field("tgt_vocab_size", c.tgt_vocab_size),
@@ -211,7 +213,6 @@ std::vector<config::Field> seq2seq_fields(Seq2SeqConfig& c) {
           field("tie_output", c.tie_output),
           field("scale_embeddings", c.scale_embeddings)};
 }
-}  // namespace
 
 TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
     : Model("TransformerSeq2Seq"), config(c) {
@@ -295,12 +296,12 @@ Tensor TransformerSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths,
 
 std::string TransformerSeq2Seq::config_json() const {
   Seq2SeqConfig c = config;
-  return config::write("transformer_seq2seq", seq2seq_fields(c));
+  return config::write("transformer_seq2seq", config_fields(c));
 }
 
 Seq2SeqConfig TransformerSeq2Seq::parse_config(const std::string& json) {
   Seq2SeqConfig c;
-  config::read(json, "transformer_seq2seq", seq2seq_fields(c));
+  config::read(json, "transformer_seq2seq", config_fields(c));
   return c;
 }
 

@@ -3,6 +3,7 @@
 // with lengths [B]; positions past a length are padding.
 #pragma once
 
+#include "gaze/io/config.h"
 #include "gaze/models/model.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/positional.h"
@@ -41,6 +42,8 @@ struct ClassifierConfig : EncoderConfig {
   int64_t num_classes = 2;
   std::string pooling = "mean";  // mean (over non-padding tokens) | cls (the first token)
 };
+// The configuration's fields bound to `c`, for reading and writing it (JSON, YAML).
+std::vector<config::Field> config_fields(ClassifierConfig& c);
 
 class TransformerClassifier : public Model {
  public:
@@ -58,6 +61,7 @@ class TransformerClassifier : public Model {
 struct TaggerConfig : EncoderConfig {
   int64_t num_tags = 2;
 };
+std::vector<config::Field> config_fields(TaggerConfig& c);
 
 class TransformerTagger : public Model {
  public:
@@ -79,6 +83,7 @@ struct Seq2SeqConfig {
   std::string activation = "relu", positions = "sinusoidal";
   bool norm_first = true, share_embeddings = false, tie_output = true, scale_embeddings = true;
 };
+std::vector<config::Field> config_fields(Seq2SeqConfig& c);
 
 class TransformerSeq2Seq : public Model {
  public:

@@ -1,24 +1,31 @@
-// Reading and writing model configurations: typed fields with defaults, strict about unknown keys
-// and wrong types (the message lists the valid keys), via nlohmann-json in the .cpp files only.
+// Configuration fields: typed variables with defaults, read and written as JSON text, strict about
+// unknown keys and wrong types (the message lists the valid keys). Models and YAML configs use them.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <vector>
 
-namespace gaze::models::config {
+namespace gaze::config {
 
-// A field of a configuration struct: its name and how to read and write it as JSON text.
+// A field of a configuration struct: its name, its type ("integer", "number", "boolean",
+// "string"), the values it allows (strings with a fixed set) and how to read and write it as JSON
+// text. `where` prefixes error messages (e.g. "run.yaml:12").
 struct Field {
   std::string name;
   std::function<void(const std::string& json_value, const std::string& where)> read;
   std::function<std::string()> write;
+  std::string type;
+  std::vector<std::string> allowed;
 };
 
 Field field(const std::string& name, int64_t& v);
 Field field(const std::string& name, double& v);
 Field field(const std::string& name, bool& v);
 Field field(const std::string& name, std::string& v, std::vector<std::string> allowed = {});
+// A field rejecting values below `min` (e.g. sizes that must be positive).
+Field field(const std::string& name, int64_t& v, int64_t min);
+Field field(const std::string& name, double& v, double min, double max);
 
 // Fills the fields from a JSON object (missing keys keep their defaults); `model_type` must match.
 void read(const std::string& json, const std::string& model_type, const std::vector<Field>& fields);
@@ -27,4 +34,4 @@ std::string write(const std::string& model_type, const std::vector<Field>& field
 // The "model_type" of a configuration.
 std::string model_type(const std::string& json);
 
-}  // namespace gaze::models::config
+}  // namespace gaze::config

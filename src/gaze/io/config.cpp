@@ -1,10 +1,12 @@
-#include "gaze/models/config.h"
+#include "gaze/io/config.h"
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 #include "gaze/core/error.h"
 
-namespace gaze::models::config {
+namespace gaze::config {
 namespace {
 using json = nlohmann::json;
 
@@ -16,10 +18,11 @@ json parse(const std::string& text, const std::string& where) {
   }
 }
 
+// A typed field whose values must also lie in [lo, hi].
 template <typename T>
-Field typed(const std::string& name, T& v, const char* type) {
+Field typed(const std::string& name, T& v, const char* type, const char* what, T lo, T hi) {
   return {name,
-          [&v, name, type](const std::string& text, const std::string& where) {
+          [&v, name, what, lo, hi](const std::string& text, const std::string& where) {
             const json j = parse(text, where);
             bool ok = false;
             if constexpr (std::is_same_v<T, bool>)
@@ -28,21 +31,35 @@ Field typed(const std::string& name, T& v, const char* type) {
               ok = j.is_number_integer();
             else
               ok = j.is_number();
-            GAZE_CHECK(ok, DataError, "{}: '{}' must be {}, got {}", where, name, type, j.dump());
-            v = j.get<T>();
+            GAZE_CHECK(ok, DataError, "{}: '{}' must be {}, got {}", where, name, what, j.dump());
+            const T x = j.get<T>();
+            GAZE_CHECK(x >= lo && x <= hi, DataError, "{}: '{}' must be in [{}, {}], got {}", where,
+                       name, lo, hi, x);
+            v = x;
           },
-          [&v] { return json(v).dump(); }};
+          [&v] { return json(v).dump(); },
+          type,
+          {}};
 }
 }  // namespace
 
 Field field(const std::string& name, int64_t& v) {
-  return typed(name, v, "an integer");
+  return typed<int64_t>(name, v, "integer", "an integer", std::numeric_limits<int64_t>::min(),
+                        std::numeric_limits<int64_t>::max());
+}
+Field field(const std::string& name, int64_t& v, int64_t min) {
+  return typed<int64_t>(name, v, "integer", "an integer", min,
+                        std::numeric_limits<int64_t>::max());
 }
 Field field(const std::string& name, double& v) {
-  return typed(name, v, "a number");
+  return typed<double>(name, v, "number", "a number", -std::numeric_limits<double>::infinity(),
+                       std::numeric_limits<double>::infinity());
+}
+Field field(const std::string& name, double& v, double min, double max) {
+  return typed<double>(name, v, "number", "a number", min, max);
 }
 Field field(const std::string& name, bool& v) {
-  return typed(name, v, "true or false");
+  return typed<bool>(name, v, "boolean", "true or false", false, true);
 }
 
 Field field(const std::string& name, std::string& v, std::vector<std::string> allowed) {
@@ -58,7 +75,9 @@ Field field(const std::string& name, std::string& v, std::vector<std::string> al
                 fmt::join(allowed, ", "), s);
             v = s;
           },
-          [&v] { return json(v).dump(); }};
+          [&v] { return json(v).dump(); },
+          "string",
+          allowed};
 }
 
 void read(const std::string& text, const std::string& type, const std::vector<Field>& fields) {
@@ -96,4 +115,4 @@ std::string model_type(const std::string& text) {
   return j["model_type"].get<std::string>();
 }
 
-}  // namespace gaze::models::config
+}  // namespace gaze::config

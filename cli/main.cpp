@@ -1,0 +1,62 @@
+// gaze: train, evaluate and run attention models from the command line. Errors become one line on
+// stderr and an exit code: 0 ok, 2 bad input (files, configs, arguments), 1 internal error,
+// 130 interrupted (a resumable checkpoint was saved).
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "gaze/core/error.h"
+
+namespace gaze::cli {
+
+std::string resolve_model_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(dir) / "config.json")) return dir;
+  if (fs::exists(fs::path(dir) / "best" / "config.json")) return (fs::path(dir) / "best").string();
+  throw DataError(fmt::format(
+      "{}: not a model folder (no config.json here or in {}/best); pass a run's output folder or "
+      "its best/ or last/",
+      dir, dir));
+}
+
+}  // namespace gaze::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"gaze: attention models for text - train, evaluate, predict"};
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  gaze train examples/classify/sentiment.yaml\n"
+      "  gaze train run.yaml --set train.lr=0.0005 --set model.num_layers=2\n"
+      "  gaze eval --model runs/sentiment --data test.tsv\n"
+      "  echo 'What a great phone!' | gaze predict --model runs/sentiment\n"
+      "Run `gaze COMMAND --help` for a command's options.");
+  gaze::cli::Action action;
+  auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
+  auto train_action = gaze::cli::add_train(*train);
+  auto* eval = app.add_subcommand("eval", "metrics of a trained model on a labelled file");
+  auto eval_action = gaze::cli::add_eval(*eval);
+  auto* predict = app.add_subcommand("predict", "predictions as JSON Lines");
+  auto predict_action = gaze::cli::add_predict(*predict);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "gaze: %s\n(run `gaze --help` or `gaze COMMAND --help`)\n", e.what());
+    return 2;
+  }
+  try {
+    if (train->parsed()) return train_action();
+    if (eval->parsed()) return eval_action();
+    return predict_action();
+  } catch (const gaze::StateError& e) {
+    std::fprintf(stderr, "gaze: error: %s\n", e.what());
+    return 1;
+  } catch (const gaze::Error& e) {
+    std::fprintf(stderr, "gaze: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gaze: internal error: %s\n", e.what());
+    return 1;
+  }
+}

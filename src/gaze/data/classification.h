@@ -1,0 +1,31 @@
+// Labelled texts for classification: TSV with a header row naming the columns, or JSON Lines with
+// one object per line; the text and label columns (fields) are named in the run's configuration.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gaze::data {
+
+struct ClassificationFormat {
+  std::string format = "auto";  // tsv | jsonl | auto (from the file name: .jsonl/.json -> jsonl)
+  std::string text_column = "text";
+  std::string label_column = "label";
+};
+
+struct LabeledText {
+  std::string text;
+  std::string label;  // empty when the file has no label column and labels are not required
+  int64_t line = 0;   // 1-based line in the file
+};
+
+// Reads every example. Malformed lines, missing columns, empty texts and (when require_labels)
+// missing labels are DataErrors naming `file:line`.
+std::vector<LabeledText> read_classification(const std::string& path,
+                                             const ClassificationFormat& format,
+                                             bool require_labels = true);
+
+// Unlabelled texts for prediction: one per line, or the text column/field of a TSV/JSONL file.
+std::vector<LabeledText> read_texts(const std::string& path, const ClassificationFormat& format);
+
+}  // namespace gaze::data

@@ -1,0 +1,58 @@
+// Tokenizers: text -> token ids and back. SentencePiece (trained from the training text or loaded
+// from a .model), word-level and character-level with vocabularies built from data. Every
+// tokenizer saves itself into a folder (tokenizer.json + its files) so a model folder is complete.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gaze::text {
+
+struct TokenizerOptions {
+  std::string kind = "sentencepiece";  // sentencepiece | word | char
+  std::string model;                   // sentencepiece: an existing .model to use instead of training
+  std::string model_type = "unigram";  // sentencepiece training: unigram | bpe
+  int64_t vocab_size = 4000;  // sentencepiece: target size; word/char: the most frequent kept (0: all)
+  int64_t min_count = 1;      // word/char: rarer tokens become <unk>
+  double character_coverage = 1.0;  // sentencepiece training: share of characters covered
+  bool lowercase = false;           // lower-case text before tokenizing
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::string kind() const = 0;
+  // Ids without special tokens.
+  virtual std::vector<int64_t> encode(std::string_view text) const = 0;
+  // The pieces encode() produces, as strings (for display and attention maps).
+  virtual std::vector<std::string> tokenize(std::string_view text) const = 0;
+  // Text from ids; special ids are skipped.
+  virtual std::string decode(std::span<const int64_t> ids) const = 0;
+  virtual std::string id_to_piece(int64_t id) const = 0;
+  // Size of the id space, special tokens included: the model's embedding rows.
+  virtual int64_t vocab_size() const = 0;
+  // Writes tokenizer.json and the tokenizer's own files into `dir` (which must exist).
+  virtual void save(const std::string& dir) const = 0;
+
+  int64_t pad_id() const { return pad_; }
+  int64_t unk_id() const { return unk_; }
+  int64_t bos_id() const { return bos_; }
+  int64_t eos_id() const { return eos_; }
+  bool is_special(int64_t id) const { return id == pad_ || id == unk_ || id == bos_ || id == eos_; }
+
+ protected:
+  int64_t pad_ = 0, unk_ = 1, bos_ = 2, eos_ = 3;
+};
+
+// Builds a tokenizer from training texts (sentencepiece trains a model unless options.model names
+// one; word/char count their vocabulary).
+std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& options,
+                                           const std::vector<std::string>& texts);
+// Loads the tokenizer saved in `dir`.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
+
+}  // namespace gaze::text

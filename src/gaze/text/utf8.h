@@ -1,0 +1,30 @@
+// UTF-8 text: validation (with the byte offset of the first bad sequence), splitting into code
+// points, and Unicode-aware lower-casing and character classes for the word tokenizer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gaze::text {
+
+// Returns the offset of the first invalid byte sequence (overlong forms, surrogates and code points
+// past U+10FFFF are invalid), or npos if `s` is valid UTF-8.
+size_t find_invalid_utf8(std::string_view s);
+
+// Decodes valid UTF-8 into code points.
+std::vector<char32_t> decode_utf8(std::string_view s);
+void append_utf8(std::string& out, char32_t c);
+
+// One string per code point.
+std::vector<std::string> split_chars(std::string_view s);
+
+// Unicode simple lower-casing (the C.UTF-8 locale's tables).
+std::string to_lower(std::string_view s);
+
+bool is_space(char32_t c);
+// Punctuation and symbols: split off as tokens of their own by the word tokenizer.
+bool is_punct(char32_t c);
+
+}  // namespace gaze::text

@@ -1,0 +1,229 @@
+#include "gaze/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "gaze/core/error.h"
+#include "gaze/core/threads.h"
+#include "gaze/data/batching.h"
+#include "gaze/io/checkpoint.h"
+#include "gaze/optim/optimizer.h"
+#include "gaze/optim/schedule.h"
+#include "gaze/train/interrupt.h"
+#include "gaze/train/progress.h"
+
+namespace gaze::train {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+bool higher_is_better(const std::string& metric) {
+  return metric != "loss" && metric.find("error") == std::string::npos &&
+         metric.find("wer") == std::string::npos && metric.find("per") != 0;
+}
+
+namespace {
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
+                                                 std::vector<Tensor> params) {
+  if (o.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SgdOptions{o.lr, o.momentum, 0.0, o.weight_decay});
+  const optim::AdamOptions a{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
+  GAZE_CHECK(o.optimizer == "adam" || o.optimizer == "adamw", DataError,
+             "train.optimizer must be adamw, adam or sgd, got '{}'", o.optimizer);
+  return std::make_unique<optim::Adam>(std::move(params), a, o.optimizer == "adamw");
+}
+
+// Where the loop stands; saved in the checkpoint so a resumed run picks up at the same batch.
+struct Position {
+  int64_t epoch = 0, batch = 0, step = 0;
+  double best = 0;
+  int64_t best_step = -1, bad_evals = 0;
+  json to_json() const {
+    return {{"epoch", epoch}, {"batch", batch},         {"step", step},
+            {"best", best},   {"best_step", best_step}, {"bad_evals", bad_evals}};
+  }
+  static Position from(const std::string& text) {
+    const json j = json::parse(text);
+    Position p;
+    p.epoch = j.at("epoch"), p.batch = j.at("batch"), p.step = j.at("step");
+    p.best = j.at("best"), p.best_step = j.at("best_step"), p.bad_evals = j.at("bad_evals");
+    return p;
+  }
+};
+
+class Loop {
+ public:
+  Loop(TrainableTask& task, const TrainOptions& o, std::string out, std::FILE* log)
+      : task_(task), o_(o), out_(std::move(out)), log_(log) {}
+
+  TrainResult run(const std::string& resume_dir) {
+    std::error_code ec;
+    fs::create_directories(out_, ec);
+    GAZE_CHECK(!ec, DataError, "{}: cannot create the run folder ({})", out_, ec.message());
+    if (o_.threads > 0) set_num_threads(static_cast<int>(o_.threads));
+    const std::vector<int64_t> lengths = task_.train_lengths();
+    GAZE_CHECK(!lengths.empty(), DataError, "no training examples");
+    const data::BatchOptions bo{o_.batch_tokens, o_.batch_size, true};
+    // The number of batches does not depend on the shuffle: sorted lengths fix the boundaries.
+    const auto per_epoch = static_cast<int64_t>(data::make_batches(lengths, {bo.max_tokens, bo.max_examples, false}, nullptr).size());
+    total_ = o_.max_steps > 0 ? std::min(o_.max_steps, per_epoch * o_.epochs) : per_epoch * o_.epochs;
+
+    auto& model = task_.model();
+    opt_ = make_optimizer(o_, model.parameters());
+    sched_ = std::make_unique<optim::LRScheduler>(
+        *opt_, optim::Schedule{optim::parse_schedule(o_.schedule), o_.warmup_steps, total_,
+                               o_.min_lr_ratio});
+    if (!resume_dir.empty()) resume(resume_dir);
+    else pos_.best = higher_is_better(o_.metric) ? -INFINITY : INFINITY;
+
+    Progress progress(log_, total_, o_.epochs, o_.log_every);
+    progress_ = &progress;
+    InterruptGuard guard;
+    TrainResult result;
+    model.train();
+    bool validated_now = false;
+    while (pos_.step < total_ && pos_.epoch < o_.epochs && !result.early_stopped) {
+      Generator gen(static_cast<uint64_t>(o_.seed), 1000 + static_cast<uint64_t>(pos_.epoch));
+      const auto batches = data::make_batches(lengths, bo, &gen);
+      for (; pos_.batch < static_cast<int64_t>(batches.size()) && pos_.step < total_; ++pos_.batch) {
+        if (InterruptGuard::requested()) return interrupted(progress, result);
+        train_step(batches[static_cast<size_t>(pos_.batch)]);
+        validated_now = false;
+        if (o_.eval_every > 0 && pos_.step % o_.eval_every == 0) {
+          ++pos_.batch;  // the checkpoint resumes after this batch
+          result.early_stopped = validate();
+          --pos_.batch;
+          validated_now = true;
+          if (result.early_stopped) break;
+        }
+      }
+      if (result.early_stopped) break;
+      if (pos_.batch >= static_cast<int64_t>(batches.size())) pos_ = next_epoch(pos_);
+      if (o_.eval_every == 0 && !validated_now) {
+        result.early_stopped = validate();
+        validated_now = true;
+      }
+    }
+    if (!validated_now) validate();
+    progress.finish();
+    result.steps = pos_.step;
+    result.best_metric = pos_.best;
+    result.best_step = pos_.best_step;
+    if (result.early_stopped)
+      std::fprintf(log_, "early stop: %s did not improve for %lld validations\n", o_.metric.c_str(),
+                   static_cast<long long>(o_.patience));
+    return result;
+  }
+
+ private:
+  static Position next_epoch(Position p) {
+    ++p.epoch;
+    p.batch = 0;
+    return p;
+  }
+
+  void train_step(const std::vector<int64_t>& batch) {
+    int64_t tokens = 0;
+    opt_->zero_grad();
+    Tensor loss = task_.loss(batch, o_.label_smoothing, &tokens);
+    const double value = loss.dtype() == DType::f64 ? loss.item<double>() : loss.item<float>();
+    GAZE_CHECK(std::isfinite(value), StateError,
+               "the training loss became {} at step {}; lower train.lr or set train.clip_norm",
+               value, pos_.step + 1);
+    loss.backward();
+    if (o_.clip_norm > 0) optim::clip_grad_norm_(opt_->params(), o_.clip_norm);
+    const double lr = opt_->lr();
+    opt_->step();
+    sched_->step();
+    ++pos_.step;
+    progress_->step(pos_.step, pos_.epoch, value, lr, tokens);
+  }
+
+  // Validates, logs, saves best/last; returns true when early stopping should end the run.
+  bool validate() {
+    auto& model = task_.model();
+    model.eval();
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::map<std::string, double> m = task_.validate();
+    model.train();
+    GAZE_CHECK(m.count(o_.metric), DataError, "train.metric '{}' is not computed by this task",
+               o_.metric);
+    const double v = m.at(o_.metric);
+    const bool better = higher_is_better(o_.metric) ? v > pos_.best : v < pos_.best;
+    if (better) {
+      pos_.best = v, pos_.best_step = pos_.step, pos_.bad_evals = 0;
+      save(out_ + "/best", false);
+    } else {
+      ++pos_.bad_evals;
+    }
+    json line = {{"step", pos_.step}, {"epoch", pos_.epoch}, {"lr", opt_->lr()}, {"best", better}};
+    for (const auto& [k, x] : m) line[k] = x;
+    line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+    std::string text = fmt::format("step {} (epoch {}) validation:", pos_.step, pos_.epoch + 1);
+    for (const auto& [k, x] : m) text += fmt::format(" {} {:.4f}", k, x);
+    progress_->message(text + (better ? "  (best so far, saved)" : ""));
+    save(out_ + "/last", true);
+    return o_.patience > 0 && pos_.bad_evals >= o_.patience;
+  }
+
+  void save(const std::string& dir, bool with_training) {
+    const io::TrainingState st = io::capture_training_state(*opt_, sched_.get(), pos_.to_json().dump());
+    io::save_checkpoint(dir, task_.model(), task_.model().config_json(),
+                        with_training ? &st : nullptr,
+                        [this](const std::string& tmp) { task_.save_assets(tmp); });
+  }
+
+  void resume(const std::string& dir) {
+    const io::Checkpoint ck = io::load_checkpoint(dir);
+    GAZE_CHECK(ck.training.has_value(), DataError,
+               "{}: this checkpoint has no training state (resume from a run's 'last' folder)",
+               dir);
+    io::restore_training_state(*ck.training, *opt_, sched_.get());
+    try {
+      pos_ = Position::from(ck.training->progress);
+    } catch (const json::exception& e) {
+      throw DataError(fmt::format("{}: the training position is unreadable ({})", dir, e.what()));
+    }
+    std::fprintf(log_, "resuming from %s at step %lld (epoch %lld)\n", dir.c_str(),
+                 static_cast<long long>(pos_.step), static_cast<long long>(pos_.epoch + 1));
+  }
+
+  TrainResult interrupted(Progress& progress, TrainResult r) {
+    save(out_ + "/last", true);
+    progress.message(fmt::format("interrupted at step {}: saved a resumable checkpoint in {}/last",
+                                 pos_.step, out_));
+    progress.finish();
+    r.interrupted = true;
+    r.steps = pos_.step;
+    r.best_metric = pos_.best;
+    r.best_step = pos_.best_step;
+    return r;
+  }
+
+  TrainableTask& task_;
+  const TrainOptions& o_;
+  std::string out_;
+  std::FILE* log_;
+  int64_t total_ = 0;
+  Position pos_;
+  std::unique_ptr<optim::Optimizer> opt_;
+  std::unique_ptr<optim::LRScheduler> sched_;
+  Progress* progress_ = nullptr;
+};
+
+}  // namespace
+
+TrainResult run_training(TrainableTask& task, const TrainOptions& options,
+                         const std::string& output_dir, const std::string& resume_dir,
+                         std::FILE* log) {
+  Loop loop(task, options, output_dir, log);
+  return loop.run(resume_dir);
+}
+
+}  // namespace gaze::train

@@ -1,0 +1,49 @@
+// The training loop shared by every task: length-bucketed batches shuffled per epoch from the
+// seed, AdamW/Adam/SGD with a warm-up schedule and clipping, validation every N steps or epochs,
+// the best and the last checkpoint in the run folder, early stopping, metrics.jsonl, progress
+// output, Ctrl-C -> a resumable checkpoint, and exact resumption from one.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "gaze/train/trainable.h"
+
+namespace gaze::train {
+
+struct TrainOptions {
+  int64_t seed = 1;
+  int64_t epochs = 10;
+  int64_t max_steps = 0;        // 0: as many as the epochs take
+  int64_t batch_tokens = 4096;  // padded tokens per batch
+  int64_t batch_size = 64;      // examples per batch at most
+  std::string optimizer = "adamw";  // adamw | adam | sgd
+  double lr = 1e-3, weight_decay = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double momentum = 0.9;            // sgd
+  std::string schedule = "linear";  // constant | linear | cosine | inverse_sqrt
+  int64_t warmup_steps = 100;
+  double min_lr_ratio = 0.0;
+  double clip_norm = 1.0;  // 0: no clipping
+  double label_smoothing = 0.0;
+  int64_t eval_every = 0;           // steps between validations; 0: at the end of every epoch
+  std::string metric = "accuracy";  // the validation metric that picks the best checkpoint
+  int64_t patience = 0;  // validations without improvement before stopping; 0: never stop early
+  int64_t log_every = 50;  // steps between log lines when not on a terminal
+  int64_t threads = 0;     // 0: GAZE_NUM_THREADS, else all cores
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double best_metric = 0;
+  int64_t best_step = -1;
+  bool interrupted = false, early_stopped = false;
+};
+
+// Runs (or, with resume_dir, continues) training; checkpoints go to output_dir/best and
+// output_dir/last, validations to output_dir/metrics.jsonl, progress to `log`. The task's model
+// must already hold the resumed weights when resuming.
+TrainResult run_training(TrainableTask& task, const TrainOptions& options,
+                         const std::string& output_dir, const std::string& resume_dir,
+                         std::FILE* log);
+
+}  // namespace gaze::train
