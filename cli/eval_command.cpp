@@ -19,7 +19,8 @@ int run_eval(const EvalArgs& a) {
   if (!a.label_column.empty()) f.label_column = a.label_column;
   const auto examples = data::read_classification(a.data, f);
   const auto r = task->evaluate(examples, a.data);
-  std::cout << (a.report == "json" ? metrics::to_json(r) + "\n" : metrics::to_text(r)) << std::flush;
+  std::cout << (a.report == "json" ? metrics::to_json(r) + "\n" : metrics::to_text(r))
+            << std::flush;
   return 0;
 }
 
@@ -27,7 +28,8 @@ int run_eval(const EvalArgs& a) {
 
 Action add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")->required();
+  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
+      ->required();
   app.add_option("--data", a->data, "a labelled file (TSV with a header row, or JSON Lines)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -35,8 +37,10 @@ Action add_eval(CLI::App& app) {
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--format", a->format, "tsv, jsonl or auto (default: as in training)")
       ->check(CLI::IsMember({"tsv", "jsonl", "auto"}));
-  app.add_option("--text-column", a->text_column, "the text column/field (default: as in training)");
-  app.add_option("--label-column", a->label_column, "the label column/field (default: as in training)");
+  app.add_option("--text-column", a->text_column,
+                 "the text column/field (default: as in training)");
+  app.add_option("--label-column", a->label_column,
+                 "the label column/field (default: as in training)");
   app.footer(
       "Examples:\n"
       "  gaze eval --model runs/sentiment --data data/sentiment/test.tsv\n"

@@ -57,13 +57,15 @@ int run_predict(const PredictArgs& a) {
 
 Action add_predict(CLI::App& app) {
   auto a = std::make_shared<PredictArgs>();
-  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")->required();
+  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
+      ->required();
   app.add_option("--input", a->input,
                  "texts: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
   app.add_option("--top-k", a->top_k, "print the K most likely labels as a list")
       ->check(CLI::PositiveNumber);
   app.footer(
-      "Output: one JSON object per input line, {\"label\": ..., \"score\": ...}, or with --top-k a\n"
+      "Output: one JSON object per input line, {\"label\": ..., \"score\": ...}, or with --top-k "
+      "a\n"
       "list of them, best first (the shape of Hugging Face's text-classification pipeline).\n"
       "Examples:\n"
       "  echo 'Best purchase ever.' | gaze predict --model runs/sentiment\n"

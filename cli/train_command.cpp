@@ -51,7 +51,8 @@ int run_train(const TrainArgs& a) {
                c.output.c_str());
   if (!task->test_examples().empty()) {
     auto best = tasks::ClassifyTask::load((fs::path(c.output) / "best").string());
-    const auto report = best->evaluate(task->test_examples(), c.data.test.empty() ? c.data.train : c.data.test);
+    const auto report =
+        best->evaluate(task->test_examples(), c.data.test.empty() ? c.data.train : c.data.test);
     io::write_file_atomic((fs::path(c.output) / "test_report.json").string(),
                           metrics::to_json(report) + "\n");
     std::cout << "test set (" << report.total << " examples), best checkpoint:\n"
@@ -64,7 +65,9 @@ int run_train(const TrainArgs& a) {
 
 Action add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  app.add_option("config", a->config, "the run configuration (YAML)")->required()->check(CLI::ExistingFile);
+  app.add_option("config", a->config, "the run configuration (YAML)")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--set", a->sets, "override a setting, e.g. --set train.lr=0.0005 (repeatable)")
       ->allow_extra_args(false);
   app.add_flag("--dump-config", a->dump, "print the fully resolved configuration and exit");

@@ -1,0 +1,129 @@
+// Data: the fixed split, length-bucketed batching (every example once, within the token budget,
+// reproducible from the seed), YAML configurations and the classification report.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "gaze/core/error.h"
+#include "gaze/data/batching.h"
+#include "gaze/data/split.h"
+#include "gaze/io/yaml_config.h"
+#include "gaze/metrics/classification.h"
+
+namespace gaze {
+namespace {
+
+TEST(Split, Modulo10) {
+  std::vector<int> rows(25);
+  for (int i = 0; i < 25; ++i) rows[static_cast<size_t>(i)] = i;
+  EXPECT_EQ(data::take_split(rows, data::Split::test), (std::vector<int>{0, 10, 20}));
+  EXPECT_EQ(data::take_split(rows, data::Split::dev), (std::vector<int>{1, 11, 21}));
+  EXPECT_EQ(data::take_split(rows, data::Split::train).size(), 19u);
+  EXPECT_THROW(data::parse_split("validation"), DataError);
+}
+
+TEST(Batching, EveryExampleOnceWithinBudgetAndReproducible) {
+  std::vector<int64_t> lengths;
+  for (int i = 0; i < 500; ++i) lengths.push_back(1 + (i * 37) % 90);
+  lengths.push_back(400);  // longer than the budget: a batch of its own
+  const data::BatchOptions o{256, 16, true};
+  Generator g1(5), g2(5), g3(6);
+  const auto a = data::make_batches(lengths, o, &g1), b = data::make_batches(lengths, o, &g2),
+             c = data::make_batches(lengths, o, &g3);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  std::multiset<int64_t> seen;
+  for (const auto& batch : a) {
+    int64_t longest = 0;
+    for (const int64_t i : batch) {
+      seen.insert(i);
+      longest = std::max(longest, lengths[static_cast<size_t>(i)]);
+    }
+    EXPECT_LE(batch.size(), 16u);
+    EXPECT_TRUE(longest * static_cast<int64_t>(batch.size()) <= 256 || batch.size() == 1);
+    // Bucketing: lengths within a batch are close (sorted before cutting).
+    int64_t shortest = longest;
+    for (const int64_t i : batch) shortest = std::min(shortest, lengths[static_cast<size_t>(i)]);
+    if (batch.size() > 1) EXPECT_LE(longest - shortest, 10);
+  }
+  EXPECT_EQ(seen.size(), lengths.size());
+  for (int64_t i = 0; i < static_cast<int64_t>(lengths.size()); ++i) EXPECT_EQ(seen.count(i), 1u);
+  // Without shuffling the count is the same (the trainer relies on it for the schedule).
+  EXPECT_EQ(data::make_batches(lengths, {256, 16, false}, nullptr).size(), a.size());
+}
+
+TEST(YamlConfig, StrictTypedOverridableAndClearMessages) {
+  int64_t epochs = 3;
+  double lr = 0.1;
+  bool lower = false;
+  std::string name = "x", kind = "a";
+  config::Section root;
+  root.fields = {config::field("name", name)};
+  root.add({"train",
+            {config::field("epochs", epochs, 1), config::field("lr", lr),
+             config::field("lowercase", lower), config::field("kind", kind, {"a", "b"})},
+            {}});
+  config::read_yaml("name: 123\ntrain:\n  epochs: 7\n  lr: .5e-3\n  lowercase: true\n  kind: b\n",
+                    "c.yaml", root);
+  EXPECT_EQ(name, "123");  // a string field keeps a plain scalar as text
+  EXPECT_EQ(epochs, 7);
+  EXPECT_DOUBLE_EQ(lr, 0.5e-3);
+  EXPECT_TRUE(lower);
+  EXPECT_EQ(kind, "b");
+  config::apply_override(root, "train.lr=2");
+  EXPECT_DOUBLE_EQ(lr, 2.0);
+  config::apply_override(root, "name='a b'");
+  EXPECT_EQ(name, "a b");
+  auto message = [&](const std::string& yaml) {
+    try {
+      config::read_yaml(yaml, "c.yaml", root);
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("train:\n  epoch: 2\n"),
+            "c.yaml:2: unknown key 'epoch' in train; valid keys: epochs, lr, lowercase, kind");
+  EXPECT_EQ(message("train:\n  epochs: 0\n"),
+            "c.yaml:2: 'epochs' must be in [1, 9223372036854775807], got 0");
+  EXPECT_EQ(message("train:\n  lowercase: 1\n"),
+            "c.yaml:2: 'lowercase' must be true or false, got 1");
+  EXPECT_EQ(message("train:\n  kind: c\n"), "c.yaml:2: 'kind' must be one of a, b, got 'c'");
+  EXPECT_EQ(message("train: 5\n"), "c.yaml:1: train must be a mapping of keys to values");
+  EXPECT_EQ(message("- 1\n- 2\n"), "c.yaml:1: the top level must be a mapping of keys to values");
+  EXPECT_NE(message("train: {epochs: [\n").find("c.yaml:"), std::string::npos);
+  const std::string dumped = config::dump_yaml(root);
+  EXPECT_EQ(dumped,
+            "name: \"a b\"\ntrain:\n  epochs: 7\n  lr: 2.0\n  lowercase: true\n  kind: \"b\"\n");
+  EXPECT_EQ(config::field_paths(root), (std::vector<std::string>{"name", "train.epochs", "train.lr",
+                                                                 "train.lowercase", "train.kind"}));
+}
+
+TEST(Metrics, HandWorkedReport) {
+  // gold:      a a a b b c
+  // predicted: a a b b c c
+  const std::vector<std::string> labels = {"a", "b", "c"};
+  const auto r = metrics::classification_report({0, 0, 0, 1, 1, 2}, {0, 0, 1, 1, 2, 2}, labels);
+  EXPECT_DOUBLE_EQ(r.accuracy, 4.0 / 6);
+  EXPECT_DOUBLE_EQ(r.per_class[0].precision, 1.0);
+  EXPECT_DOUBLE_EQ(r.per_class[0].recall, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(r.per_class[1].precision, 0.5);
+  EXPECT_DOUBLE_EQ(r.per_class[1].recall, 0.5);
+  EXPECT_DOUBLE_EQ(r.per_class[2].precision, 0.5);
+  EXPECT_DOUBLE_EQ(r.per_class[2].f1, 2 * 0.5 * 1.0 / 1.5);
+  EXPECT_DOUBLE_EQ(r.macro.recall, (2.0 / 3 + 0.5 + 1.0) / 3);
+  EXPECT_DOUBLE_EQ(r.weighted.precision, (3 * 1.0 + 2 * 0.5 + 1 * 0.5) / 6);
+  EXPECT_DOUBLE_EQ(r.micro.f1, 4.0 / 6);
+  EXPECT_EQ(r.confusion, (std::vector<std::vector<int64_t>>{{2, 1, 0}, {0, 1, 1}, {0, 0, 1}}));
+  // A class never predicted and never seen scores 0, not NaN.
+  const auto z = metrics::classification_report({0, 0}, {0, 0}, {"a", "b"});
+  EXPECT_EQ(z.per_class[1].precision, 0.0);
+  EXPECT_EQ(z.per_class[1].f1, 0.0);
+  EXPECT_NE(metrics::to_text(r).find("    accuracy                         0.6667         6"),
+            std::string::npos)
+      << metrics::to_text(r);
+}
+
+}  // namespace
+}  // namespace gaze

@@ -1,0 +1,136 @@
+"""End-to-end runs of `gaze train / eval / predict` on real sentences (the UCI sentiment data): the
+pipeline learns (loss falls, 64 sentences are memorised), its outputs have the documented shapes,
+its reports equal scikit-learn's on the same predictions, and Ctrl-C then --resume continues the run
+exactly."""
+import json
+import re
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn.metrics import classification_report
+
+from cli_helpers import GAZE, SENTIMENT, run, sentiment_rows, write_config, write_tsv
+
+pytestmark = pytest.mark.skipif(not SENTIMENT.exists(), reason="needs ../shared/data")
+
+
+def logged_losses(stderr):
+    return [float(x) for x in re.findall(r"step \d+/\d+ loss ([0-9.]+)", stderr)]
+
+
+def test_overfits_64_sentences_and_the_loss_falls(tmp_path):
+    rows = sentiment_rows()[:64]
+    data = write_tsv(tmp_path / "small.tsv", rows)
+    cfg = write_config(tmp_path / "run.yaml", data, data, tmp_path / "run",
+                       train={"epochs": 40, "lr": 0.003, "patience": 0})
+    res = run("train", cfg, check=0)
+    losses = logged_losses(res.stderr)
+    assert len(losses) >= 5 and losses[-1] < 0.5 * losses[0], losses
+    ev = run("eval", "--model", tmp_path / "run", "--data", data, "--report", "json", check=0)
+    assert json.loads(ev.stdout)["accuracy"] >= 0.95
+    for name in ("config.yaml", "metrics.jsonl", "best/model.safetensors", "best/tokenizer.json", "best/labels.json",
+                 "last/training.safetensors"):
+        assert (tmp_path / "run" / name).exists(), name
+    validations = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(validations) == 40 and {"step", "accuracy", "macro_f1", "loss"} <= set(validations[0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained briefly on 600 sentences with the fixed split and a SentencePiece vocabulary."""
+    tmp = tmp_path_factory.mktemp("sentiment")
+    data = write_tsv(tmp / "data.tsv", sentiment_rows()[:600])
+    cfg = write_config(tmp / "run.yaml", data, "", tmp / "run", data={"split": "modulo10", "dev": ""},
+                       tokenizer={"kind": "sentencepiece", "vocab_size": 400},
+                       train={"epochs": 4})
+    res = run("train", cfg, check=0)
+    return tmp, data, res
+
+
+def test_train_prints_the_test_report(trained):
+    tmp, _, res = trained
+    assert "test set (60 examples)" in res.stdout and "macro avg" in res.stdout
+    report = json.loads((tmp / "run" / "test_report.json").read_text())
+    assert report["support"] == 60
+    assert (tmp / "run" / "best" / "tokenizer.model").exists()
+    # The resolved configuration is written beside the checkpoints and reads back the same.
+    dumped = run("train", tmp / "run" / "config.yaml", "--dump-config", check=0).stdout
+    assert dumped == (tmp / "run" / "config.yaml").read_text()
+
+
+def test_predict_output_shapes(trained):
+    tmp, _, _ = trained
+    texts = "Great phone, works perfectly.\nTerrible food and rude staff.\n"
+    one = [json.loads(line) for line in run("predict", "--model", tmp / "run", stdin=texts, check=0).stdout.splitlines()]
+    assert len(one) == 2
+    for p in one:
+        assert set(p) == {"label", "score"} and p["label"] in ("0", "1") and 0.5 <= p["score"] <= 1
+    top = [json.loads(line) for line in
+           run("predict", "--model", tmp / "run" / "best", "--top-k", 2, stdin=texts, check=0).stdout.splitlines()]
+    for ranked, best in zip(top, one):
+        assert [r["label"] for r in ranked][0] == best["label"]
+        assert abs(sum(r["score"] for r in ranked) - 1) < 1e-5 and ranked[0]["score"] >= ranked[1]["score"]
+    # A file input (TSV with a text column) gives one line per row.
+    listed = run("predict", "--model", tmp / "run", "--input", tmp / "data.tsv", check=0).stdout.splitlines()
+    assert len(listed) == 600
+
+
+def test_eval_report_equals_sklearn(trained):
+    tmp, data, _ = trained
+    rows = sentiment_rows()[:600]
+    gold = [r[1] for r in rows]
+    texts = "\n".join(r[2] for r in rows) + "\n"
+    predicted = [json.loads(line)["label"] for line in run("predict", "--model", tmp / "run", stdin=texts,
+                                                           check=0).stdout.splitlines()]
+    ours = json.loads(run("eval", "--model", tmp / "run", "--data", data, "--report", "json", check=0).stdout)
+    ref = classification_report(gold, predicted, output_dict=True, zero_division=0)
+    assert abs(ours["accuracy"] - ref["accuracy"]) < 1e-12
+    for label in ("0", "1"):
+        for k in ("precision", "recall", "f1-score", "support"):
+            assert abs(ours["per_class"][label][k] - ref[label][k]) < 1e-12, (label, k)
+    for avg in ("macro avg", "weighted avg"):
+        for k in ("precision", "recall", "f1-score", "support"):
+            assert abs(ours[avg][k] - ref[avg][k]) < 1e-12, (avg, k)
+    cm = np.zeros((2, 2), int)
+    for g, p in zip(gold, predicted):
+        cm[int(g), int(p)] += 1
+    assert ours["confusion_matrix"] == cm.tolist()
+    # The text report is laid out as sklearn's (digits=4), followed by the confusion matrix.
+    text = run("eval", "--model", tmp / "run", "--data", data, check=0).stdout
+    assert text.startswith(classification_report(gold, predicted, digits=4, zero_division=0))
+
+
+def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path):
+    data = write_tsv(tmp_path / "data.tsv", sentiment_rows()[:400])
+    common = dict(data={"split": "modulo10", "dev": ""},
+                  model={"d_model": 32, "nhead": 2, "num_layers": 1, "dim_feedforward": 64, "dropout": 0.2},
+                  train={"epochs": 60, "eval_every": 10, "batch_size": 8})
+    straight = write_config(tmp_path / "a.yaml", data, "", tmp_path / "a", **common)
+    run("train", straight, check=0)
+    stopped = write_config(tmp_path / "b.yaml", data, "", tmp_path / "b", **common)
+    proc = subprocess.Popen([str(GAZE), "train", str(stopped)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={"GAZE_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    for line in proc.stderr:  # interrupt once training is under way
+        if "step 30 " in line and "validation" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "resumable checkpoint" in err and "--resume" in err
+    res = run("train", stopped, "--resume", tmp_path / "b", check=0)
+    assert "resuming from" in res.stderr
+
+    def validations(run_dir):
+        out = {}
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+            v = json.loads(line)
+            v.pop("seconds")
+            out[v["step"]] = v
+        return out
+
+    a, b = validations(tmp_path / "a"), validations(tmp_path / "b")
+    assert max(b) == max(a) and len(a) > 30
+    for step, v in b.items():  # every validation, before and after the interruption, is identical
+        assert v == a[step], step
