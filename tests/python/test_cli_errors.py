@@ -1,6 +1,7 @@
 """Bad input to the `gaze` command line: every case gives one clear line naming the file and line (or
 the setting), exit code 2, and never a crash; over-long texts are cut with a counted warning."""
 import json
+import pathlib
 import re
 
 import pytest
@@ -97,6 +98,8 @@ def test_over_long_texts_are_cut_with_a_counted_warning(good):
     ("task: classify\ndata:\n  dev: x.tsv\n", ["run.yaml: data.train is required"]),
     ("task: classify\ndata:\n  train: x.tsv\n", ["data.dev is required", "modulo10"]),
     ("task: summarize\n", ["task 'summarize' is not available"]),
+    ("data:\n  train: x.tsv\n  dev: x.tsv\n  max_length: 64\nmodel:\n  positions: learned\n  max_positions: 32\n",
+     ["data.max_length (64) exceeds model.max_positions (32)"]),
     ("task: classify\ndata: [1, 2\n", ["run.yaml:", "not valid YAML"]),
     ("task: classify\ntask: classify\ndata:\n  train: x.tsv\n  dev: x.tsv\n", ["run.yaml:2: 'task' appears twice"]),
     ("task: classify\ndata:\n  train: [a, b]\n  dev: x.tsv\n", ["run.yaml:3: 'data.train' must be a single value"]),
@@ -134,3 +137,19 @@ def test_model_folder_and_input_errors(good):
     assert run("--help", check=0).stdout.count("Examples") == 1
     out = run("predict", "--model", tmp_path / "ok" / "last", stdin="\n\n", check=0)
     assert out.stdout == "" and json.dumps  # blank lines give no predictions
+
+
+def test_every_configuration_key_is_documented(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("data:\n  train: x.tsv\n  dev: x.tsv\n")
+    dumped = run("train", cfg, "--dump-config", check=0).stdout
+    reference = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    section, keys = "", []
+    for line in dumped.splitlines():
+        if not line.startswith(" ") and line.endswith(":"):
+            section = line[:-1]
+        else:
+            key = line.strip().split(":")[0]
+            keys.append(f"{section}.{key}" if line.startswith(" ") else key)
+    missing = [k for k in keys if f"`{k}`" not in reference]
+    assert not missing, f"docs/config.md lacks {missing}"

@@ -48,8 +48,12 @@ void check(const RunConfig& c, const std::string& source) {
              "{}: data.split: modulo10 takes dev and test from data.train; remove data.dev and "
              "data.test",
              source);
-  GAZE_CHECK(!c.output.empty(), DataError, "{}: output (the run folder) must not be empty",
-             source);
+  GAZE_CHECK(!c.output.empty(), DataError, "{}: output (the run folder) must not be empty", source);
+  GAZE_CHECK(c.classifier.positions != "learned" || c.data.max_length <= c.classifier.max_positions,
+             DataError,
+             "{}: data.max_length ({}) exceeds model.max_positions ({}), the learned position "
+             "table; raise model.max_positions or lower data.max_length",
+             source, c.data.max_length, c.classifier.max_positions);
   const std::vector<std::string> metrics = {"accuracy", "macro_f1", "loss"};
   GAZE_CHECK(std::find(metrics.begin(), metrics.end(), c.train.metric) != metrics.end(), DataError,
              "{}: train.metric must be one of accuracy, macro_f1, loss; got '{}'", source,
