@@ -70,16 +70,20 @@ class Loop {
     GAZE_CHECK(!lengths.empty(), DataError, "no training examples");
     const data::BatchOptions bo{o_.batch_tokens, o_.batch_size, true};
     // The number of batches does not depend on the shuffle: sorted lengths fix the boundaries.
-    const auto per_epoch = static_cast<int64_t>(data::make_batches(lengths, {bo.max_tokens, bo.max_examples, false}, nullptr).size());
-    total_ = o_.max_steps > 0 ? std::min(o_.max_steps, per_epoch * o_.epochs) : per_epoch * o_.epochs;
+    const auto per_epoch = static_cast<int64_t>(
+        data::make_batches(lengths, {bo.max_tokens, bo.max_examples, false}, nullptr).size());
+    total_ =
+        o_.max_steps > 0 ? std::min(o_.max_steps, per_epoch * o_.epochs) : per_epoch * o_.epochs;
 
     auto& model = task_.model();
     opt_ = make_optimizer(o_, model.parameters());
     sched_ = std::make_unique<optim::LRScheduler>(
         *opt_, optim::Schedule{optim::parse_schedule(o_.schedule), o_.warmup_steps, total_,
                                o_.min_lr_ratio});
-    if (!resume_dir.empty()) resume(resume_dir);
-    else pos_.best = higher_is_better(o_.metric) ? -INFINITY : INFINITY;
+    if (!resume_dir.empty())
+      resume(resume_dir);
+    else
+      pos_.best = higher_is_better(o_.metric) ? -INFINITY : INFINITY;
 
     Progress progress(log_, total_, o_.epochs, o_.log_every);
     progress_ = &progress;
@@ -90,7 +94,8 @@ class Loop {
     while (pos_.step < total_ && pos_.epoch < o_.epochs && !result.early_stopped) {
       Generator gen(static_cast<uint64_t>(o_.seed), 1000 + static_cast<uint64_t>(pos_.epoch));
       const auto batches = data::make_batches(lengths, bo, &gen);
-      for (; pos_.batch < static_cast<int64_t>(batches.size()) && pos_.step < total_; ++pos_.batch) {
+      for (; pos_.batch < static_cast<int64_t>(batches.size()) && pos_.step < total_;
+           ++pos_.batch) {
         if (InterruptGuard::requested()) return interrupted(progress, result);
         train_step(batches[static_cast<size_t>(pos_.batch)]);
         validated_now = false;
@@ -161,11 +166,14 @@ class Loop {
     } else {
       ++pos_.bad_evals;
     }
-    json line = {{"step", pos_.step}, {"epoch", pos_.epoch}, {"lr", opt_->lr()}, {"best", better}};
+    // The epoch (1-based) of the last batch trained: an epoch-end validation runs after the
+    // position has moved to the next epoch's first batch.
+    const int64_t epoch = pos_.batch == 0 ? pos_.epoch : pos_.epoch + 1;
+    json line = {{"step", pos_.step}, {"epoch", epoch}, {"lr", opt_->lr()}, {"best", better}};
     for (const auto& [k, x] : m) line[k] = x;
     line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
-    std::string text = fmt::format("step {} (epoch {}) validation:", pos_.step, pos_.epoch + 1);
+    std::string text = fmt::format("step {} (epoch {}) validation:", pos_.step, epoch);
     for (const auto& [k, x] : m) text += fmt::format(" {} {:.4f}", k, x);
     progress_->message(text + (better ? "  (best so far, saved)" : ""));
     save(out_ + "/last", true);
@@ -173,7 +181,8 @@ class Loop {
   }
 
   void save(const std::string& dir, bool with_training) {
-    const io::TrainingState st = io::capture_training_state(*opt_, sched_.get(), pos_.to_json().dump());
+    const io::TrainingState st =
+        io::capture_training_state(*opt_, sched_.get(), pos_.to_json().dump());
     io::save_checkpoint(dir, task_.model(), task_.model().config_json(),
                         with_training ? &st : nullptr,
                         [this](const std::string& tmp) { task_.save_assets(tmp); });
