@@ -42,11 +42,12 @@ def run_gaze(build, threads, bench_filter):
     return best, data["context"].get("gaze_simd", "?")
 
 
-def run_torch(threads, coretype):
+def run_torch(threads, coretype, script="torch_ops.py"):
+    """Runs one of the torch scripts at `threads` with its best settings; returns its JSON."""
     env = dict(os.environ, OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     if threads > 1:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    res = subprocess.run([PYTHON, str(HERE / "torch_ops.py"), str(threads)], env=env, check=True,
+    res = subprocess.run([PYTHON, str(HERE / script), str(threads)], env=env, check=True,
                          capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -126,15 +127,6 @@ def attention_table(build, peaks):
           f"(one T x T score matrix alone: {8 * 8192 * 8192 * 4 / 2**20:.0f} MiB)")
 
 
-def run_torch_models(threads, coretype):
-    env = dict(os.environ, OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    if threads > 1:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-    res = subprocess.run([PYTHON, str(HERE / "torch_models.py"), str(threads)], env=env, check=True,
-                         capture_output=True, text=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
 def models_table(build):
     """TransformerClassifier training and inference: tokens/s (latency in ms), gaze vs torch."""
     print()
@@ -143,7 +135,7 @@ def models_table(build):
     print(f"{'thr':>3}  {'measure':<26} {'gaze':>10} {'torch':>10} {'ratio':>7} {'torch Haswell':>14} {'ratio':>7}")
     for threads in (1, 2):
         g, _ = run_gaze(build, threads, "Classifier")
-        t = {ct: run_torch_models(threads, ct) for ct in ("Haswell", "SkylakeX")}
+        t = {ct: run_torch(threads, ct, "torch_models.py") for ct in ("Haswell", "SkylakeX")}
         for label, gkey, tkey, tokens in (("train tokens/s, 32x128", "ClassifierTrain/32/128", "train_s", 4096),
                                           ("infer tokens/s, 32x128", "ClassifierInfer/32/128", "infer_32x128_s", 4096),
                                           ("latency ms, 1x128", "ClassifierInfer/1/128", "infer_1x128_s", 0)):

@@ -5,12 +5,12 @@ and inference (eval, no_grad, which lets torch take its fused encoder fast path)
 1 x 128. Usage: torch_models.py THREADS
 """
 import json
-import math
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from torch_ops import best_time  # the same timing rule as the op benchmarks
 
 
 class Classifier(torch.nn.Module):
@@ -33,21 +33,6 @@ class Classifier(torch.nn.Module):
         return self.head(self.dropout(self.encoder(x).mean(1)))
 
 
-def best_time(fn, min_time, repeats=3):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        n, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            el = time.perf_counter() - t0
-            if el >= min_time / repeats:
-                break
-        best = min(best, el / n)
-    return best
-
-
 def main(threads):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -62,12 +47,12 @@ def main(threads):
         opt.step()
 
     model.train()
-    out = {"train_s": best_time(train_step, 3.0)}
+    out = {"train_s": best_time(train_step, 3.0, repeats=3)}
     model.eval()
     with torch.no_grad():
-        out["infer_32x128_s"] = best_time(lambda: model(tokens), 1.0)
+        out["infer_32x128_s"] = best_time(lambda: model(tokens), 1.0, repeats=3)
         one = tokens[:1]
-        out["infer_1x128_s"] = best_time(lambda: model(one), 1.0)
+        out["infer_1x128_s"] = best_time(lambda: model(one), 1.0, repeats=3)
     return out
 
 
