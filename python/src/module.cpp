@@ -10,4 +10,5 @@ PYBIND11_MODULE(_C, m) {
   gaze::python::register_nn_layers(m);
   gaze::python::register_train(m);
   gaze::python::register_models(m);
+  gaze::python::register_metrics(m);
 }

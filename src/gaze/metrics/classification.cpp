@@ -14,7 +14,9 @@ double ratio(double a, double b) {
   return b > 0 ? a / b : 0.0;
 }
 
-ClassScores scores(double tp, double fp, double fn, int64_t support) {
+}  // namespace
+
+ClassScores scores_from_counts(double tp, double fp, double fn, int64_t support) {
   ClassScores s;
   s.precision = ratio(tp, tp + fp);
   s.recall = ratio(tp, tp + fn);
@@ -23,11 +25,10 @@ ClassScores scores(double tp, double fp, double fn, int64_t support) {
   return s;
 }
 
-nlohmann::json to_json(const ClassScores& s) {
-  return {{"precision", s.precision}, {"recall", s.recall}, {"f1-score", s.f1}, {"support", s.support}};
+nlohmann::json scores_json(const ClassScores& s) {
+  return {
+      {"precision", s.precision}, {"recall", s.recall}, {"f1-score", s.f1}, {"support", s.support}};
 }
-
-}  // namespace
 
 ClassificationReport classification_report(const std::vector<int64_t>& gold,
                                            const std::vector<int64_t>& predicted,
@@ -53,14 +54,15 @@ ClassificationReport classification_report(const std::vector<int64_t>& gold,
     int64_t support = 0;
     for (size_t o = 0; o < k; ++o) {
       support += r.confusion[c][o];
-      if (o != c) fp += static_cast<double>(r.confusion[o][c]), fn += static_cast<double>(r.confusion[c][o]);
+      if (o != c)
+        fp += static_cast<double>(r.confusion[o][c]), fn += static_cast<double>(r.confusion[c][o]);
     }
     correct += r.confusion[c][c];
     tp_all += tp, fp_all += fp, fn_all += fn;
-    r.per_class.push_back(scores(tp, fp, fn, support));
+    r.per_class.push_back(scores_from_counts(tp, fp, fn, support));
   }
   r.accuracy = ratio(static_cast<double>(correct), static_cast<double>(r.total));
-  r.micro = scores(tp_all, fp_all, fn_all, r.total);
+  r.micro = scores_from_counts(tp_all, fp_all, fn_all, r.total);
   for (const ClassScores& s : r.per_class) {
     const double w = ratio(static_cast<double>(s.support), static_cast<double>(r.total));
     r.macro.precision += s.precision / static_cast<double>(k);
@@ -74,23 +76,36 @@ ClassificationReport classification_report(const std::vector<int64_t>& gold,
   return r;
 }
 
-std::string to_text(const ClassificationReport& r, int digits) {
+std::string score_table(const std::vector<ScoreRow>& rows, const std::vector<ScoreRow>& summary,
+                        int digits) {
   // sklearn's layout: names right-aligned to the longest (at least "weighted avg"), then columns
   // of a space and 9 characters.
   int width = std::max(static_cast<int>(std::string("weighted avg").size()), digits);
-  for (const std::string& l : r.labels) width = std::max(width, static_cast<int>(l.size()));
+  for (const auto& [name, s] : rows) width = std::max(width, static_cast<int>(name.size()));
   auto row = [&](const std::string& name, const ClassScores& s) {
+    if (name == "accuracy")
+      return fmt::format("{:>{}}  {:>9} {:>9} {:>9.{}f} {:>9}\n", name, width, "", "", s.f1, digits,
+                         s.support);
     return fmt::format("{:>{}}  {:>9.{}f} {:>9.{}f} {:>9.{}f} {:>9}\n", name, width, s.precision,
                        digits, s.recall, digits, s.f1, digits, s.support);
   };
   std::string out = fmt::format("{:>{}}  {:>9} {:>9} {:>9} {:>9}\n\n", "", width, "precision",
                                 "recall", "f1-score", "support");
-  for (size_t c = 0; c < r.labels.size(); ++c) out += row(r.labels[c], r.per_class[c]);
+  for (const auto& [name, s] : rows) out += row(name, s);
   out += "\n";
-  out += fmt::format("{:>{}}  {:>9} {:>9} {:>9.{}f} {:>9}\n", "accuracy", width, "", "",
-                     r.accuracy, digits, r.total);
-  out += row("macro avg", r.macro);
-  out += row("weighted avg", r.weighted);
+  for (const auto& [name, s] : summary) out += row(name, s);
+  return out;
+}
+
+std::string to_text(const ClassificationReport& r, int digits) {
+  std::vector<ScoreRow> rows;
+  for (size_t c = 0; c < r.labels.size(); ++c) rows.emplace_back(r.labels[c], r.per_class[c]);
+  ClassScores acc;
+  acc.f1 = r.accuracy, acc.support = r.total;
+  std::string out = score_table(
+      rows, {{"accuracy", acc}, {"macro avg", r.macro}, {"weighted avg", r.weighted}}, digits);
+  int width = std::max(static_cast<int>(std::string("weighted avg").size()), digits);
+  for (const std::string& l : r.labels) width = std::max(width, static_cast<int>(l.size()));
   // Confusion matrix: rows are the gold labels, columns the predictions.
   int cell = 5;
   for (const std::string& l : r.labels) cell = std::max(cell, static_cast<int>(l.size()));
@@ -109,11 +124,11 @@ std::string to_text(const ClassificationReport& r, int digits) {
 
 std::string to_json(const ClassificationReport& r) {
   nlohmann::json per = nlohmann::json::object();
-  for (size_t c = 0; c < r.labels.size(); ++c) per[r.labels[c]] = to_json(r.per_class[c]);
+  for (size_t c = 0; c < r.labels.size(); ++c) per[r.labels[c]] = scores_json(r.per_class[c]);
   const nlohmann::json j = {{"accuracy", r.accuracy},
-                            {"macro avg", to_json(r.macro)},
-                            {"micro avg", to_json(r.micro)},
-                            {"weighted avg", to_json(r.weighted)},
+                            {"macro avg", scores_json(r.macro)},
+                            {"micro avg", scores_json(r.micro)},
+                            {"weighted avg", scores_json(r.weighted)},
                             {"per_class", per},
                             {"labels", r.labels},
                             {"confusion_matrix", r.confusion},

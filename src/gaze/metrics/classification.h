@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gaze::metrics {
@@ -29,6 +31,18 @@ ClassificationReport classification_report(const std::vector<int64_t>& gold,
                                            const std::vector<int64_t>& predicted,
                                            const std::vector<std::string>& labels);
 
+// Precision, recall and F1 from true positives, false positives and false negatives (0 when a
+// denominator is 0).
+ClassScores scores_from_counts(double tp, double fp, double fn, int64_t support);
+// {"precision", "recall", "f1-score", "support"}, as sklearn's output_dict.
+nlohmann::json scores_json(const ClassScores& s);
+
+// A row of a report: a name and its scores. A row named "accuracy" prints only f1 (the accuracy)
+// and support, as sklearn's does.
+using ScoreRow = std::pair<std::string, ClassScores>;
+// sklearn's table: a header, the per-label rows, a blank line, then the summary rows.
+std::string score_table(const std::vector<ScoreRow>& rows, const std::vector<ScoreRow>& summary,
+                        int digits);
 // sklearn's text layout (digits after the point), followed by the confusion matrix.
 std::string to_text(const ClassificationReport& r, int digits = 4);
 // {"accuracy", "macro avg", "micro avg", "weighted avg", "per_class": {label: {...}}, "labels",
