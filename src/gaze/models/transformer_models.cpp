@@ -1,6 +1,10 @@
 #include "gaze/models/transformer_models.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/nn/init.h"
 
 #include "gaze/core/error.h"
 #include "gaze/io/config.h"
@@ -229,6 +233,17 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
         "src_embedding", std::make_shared<nn::Embedding>(c.src_vocab_size, c.d_model, c.pad_id));
     tgt_embedding = register_module(
         "tgt_embedding", std::make_shared<nn::Embedding>(c.tgt_vocab_size, c.d_model, c.pad_id));
+  }
+  if (c.scale_embeddings) {
+    // Embeddings scaled by sqrt(d_model) start at N(0, 1/d_model), as in fairseq: the scaled
+    // inputs then have unit variance, and tied output logits start near unit scale (N(0, 1),
+    // torch's Embedding default, would make them ~sqrt(d_model) and the first losses enormous).
+    NoGradGuard no_grad;
+    for (nn::Embedding* e : {src_embedding.get(), tgt_embedding.get()}) {
+      nn::init::normal_(e->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(c.d_model)));
+      if (c.pad_id >= 0 && c.pad_id < e->weight.size(0))
+        std::fill_n(e->weight.data<float>() + c.pad_id * c.d_model, c.d_model, 0.0f);
+    }
   }
   if (c.positions == "learned") {
     src_positions = register_module(

@@ -62,7 +62,7 @@ class TransformerDecoderLayer : public Module {
   std::shared_ptr<LayerNorm> norm1, norm2, norm3;
   std::shared_ptr<Dropout> dropout, dropout1, dropout2, dropout3;
 
- private:
+  // linear2(dropout(activation(linear1(x)))); public for incremental decoding.
   Tensor feed_forward(const Tensor& x) const;
 };
 

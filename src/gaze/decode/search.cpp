@@ -1,0 +1,199 @@
+#include "gaze/decode/search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "gaze/core/error.h"
+
+namespace gaze::decode {
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+double normalized(double log_prob, int64_t length, double penalty) {
+  return log_prob / std::pow(static_cast<double>(std::max<int64_t>(length, 1)), penalty);
+}
+
+std::vector<float> row_of(const Tensor& a, int64_t r) {
+  const int64_t S = a.size(1);
+  const float* p = a.data<float>() + r * S;
+  return {p, p + S};
+}
+
+}  // namespace
+
+int64_t max_target_length(int64_t source_length, const SearchOptions& o) {
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(std::floor(o.max_length_ratio * static_cast<double>(source_length))) +
+             o.max_length_offset);
+}
+
+std::vector<Hypothesis> greedy_search(StepDecoder& dec, const std::vector<int64_t>& src_lengths,
+                                      int64_t bos, int64_t eos, const SearchOptions& o,
+                                      bool alignment) {
+  const auto R = static_cast<int64_t>(src_lengths.size());
+  GAZE_CHECK(dec.rows() == R, ValueError, "greedy_search: {} rows for {} sources", dec.rows(), R);
+  std::vector<Hypothesis> out(static_cast<size_t>(R));
+  std::vector<int64_t> limit, previous(static_cast<size_t>(R), bos);
+  int64_t longest = 0;
+  for (const int64_t l : src_lengths) {
+    limit.push_back(max_target_length(l, o));
+    longest = std::max(longest, limit.back());
+  }
+  std::vector<bool> done(static_cast<size_t>(R), false);
+  for (int64_t t = 0; t < longest; ++t) {
+    const Tensor logp = dec.step(previous);
+    const int64_t V = logp.size(1);
+    const Tensor a = alignment ? dec.alignment() : Tensor();
+    bool all_done = true;
+    for (int64_t r = 0; r < R; ++r) {
+      auto& h = out[static_cast<size_t>(r)];
+      if (done[static_cast<size_t>(r)]) continue;
+      const float* p = logp.data<float>() + r * V;
+      const int64_t best = std::max_element(p, p + V) - p;  // the first of equal maxima
+      h.log_prob += p[best];
+      if (alignment) h.alignment.push_back(row_of(a, r));
+      if (best == eos) {
+        h.finished = true;
+      } else {
+        h.tokens.push_back(best);
+      }
+      const auto length = static_cast<int64_t>(h.tokens.size()) + (h.finished ? 1 : 0);
+      if (h.finished || length >= limit[static_cast<size_t>(r)])
+        done[static_cast<size_t>(r)] = true;
+      h.score = normalized(h.log_prob, length, o.length_penalty);
+      previous[static_cast<size_t>(r)] = best;
+      all_done = all_done && done[static_cast<size_t>(r)];
+    }
+    if (all_done) break;
+  }
+  return out;
+}
+
+std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
+                                                 const std::vector<int64_t>& src_lengths,
+                                                 int64_t bos, int64_t eos, const SearchOptions& o,
+                                                 bool alignment) {
+  const int64_t K = o.beam_size;
+  const auto N = static_cast<int64_t>(src_lengths.size());
+  GAZE_CHECK(K >= 1, ValueError, "beam_search: beam_size must be at least 1, got {}", K);
+  GAZE_CHECK(dec.rows() == N * K, ValueError,
+             "beam_search: the decoder has {} rows; expected {} sources x beam {}", dec.rows(), N,
+             K);
+  const int64_t R = N * K;
+  // Live beams, one per row: their tokens, summed log-probability (-inf: unused) and alignment.
+  std::vector<Hypothesis> live(static_cast<size_t>(R));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 1; j < K; ++j) live[static_cast<size_t>(n * K + j)].log_prob = kNegInf;
+  std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(N));
+  std::vector<bool> done(static_cast<size_t>(N), false);
+  std::vector<int64_t> limit, previous(static_cast<size_t>(R), bos);
+  int64_t longest = 0;
+  for (const int64_t l : src_lengths) {
+    limit.push_back(max_target_length(l, o));
+    longest = std::max(longest, limit.back());
+  }
+  auto add_finished = [&](int64_t n, Hypothesis h) {
+    auto& f = finished[static_cast<size_t>(n)];
+    f.push_back(std::move(h));
+    std::stable_sort(f.begin(), f.end(),
+                     [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
+    if (static_cast<int64_t>(f.size()) > K) f.pop_back();
+  };
+  for (int64_t t = 0; t < longest; ++t) {
+    const Tensor logp = dec.step(previous);
+    const int64_t V = logp.size(1);
+    const Tensor a = alignment ? dec.alignment() : Tensor();
+    std::vector<int64_t> order(static_cast<size_t>(R));
+    std::vector<Hypothesis> next(static_cast<size_t>(R));
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t base = n * K;
+      if (done[static_cast<size_t>(n)]) {  // keep the rows as they are; their output is unused
+        for (int64_t j = 0; j < K; ++j) {
+          order[static_cast<size_t>(base + j)] = base + j;
+          next[static_cast<size_t>(base + j)] = std::move(live[static_cast<size_t>(base + j)]);
+        }
+        continue;
+      }
+      // The 2K best (beam, token) continuations, ties to the lower beam and token.
+      struct Cand {
+        double lp;
+        int64_t beam, token;
+      };
+      std::vector<Cand> cands;
+      cands.reserve(static_cast<size_t>(K * V));
+      for (int64_t j = 0; j < K; ++j) {
+        const double base_lp = live[static_cast<size_t>(base + j)].log_prob;
+        if (base_lp == kNegInf) continue;
+        const float* p = logp.data<float>() + (base + j) * V;
+        for (int64_t v = 0; v < V; ++v) cands.push_back({base_lp + p[v], j, v});
+      }
+      const auto top = std::min<size_t>(cands.size(), static_cast<size_t>(2 * K));
+      std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(top),
+                        cands.end(), [](const Cand& x, const Cand& y) {
+                          if (x.lp != y.lp) return x.lp > y.lp;
+                          return x.beam != y.beam ? x.beam < y.beam : x.token < y.token;
+                        });
+      int64_t filled = 0;
+      const int64_t step_length = t + 1;
+      const bool at_limit = step_length >= limit[static_cast<size_t>(n)];
+      for (size_t rank = 0; rank < top && filled < K; ++rank) {
+        const Cand& c = cands[rank];
+        const auto& parent = live[static_cast<size_t>(base + c.beam)];
+        Hypothesis h;
+        h.tokens = parent.tokens;
+        h.log_prob = c.lp;
+        if (alignment) {
+          h.alignment = parent.alignment;
+          h.alignment.push_back(row_of(a, base + c.beam));
+        }
+        if (c.token == eos) {
+          // As Hugging Face: an EOS counts only among the K best candidates.
+          if (static_cast<int64_t>(rank) >= K) continue;
+          h.finished = true;
+          h.score = normalized(h.log_prob, step_length, o.length_penalty);
+          add_finished(n, std::move(h));
+          continue;
+        }
+        h.tokens.push_back(c.token);
+        h.score = normalized(h.log_prob, step_length, o.length_penalty);
+        order[static_cast<size_t>(base + filled)] = base + c.beam;
+        next[static_cast<size_t>(base + filled)] = std::move(h);
+        ++filled;
+      }
+      for (int64_t j = filled; j < K; ++j) {  // fewer candidates than beams (tiny vocabularies)
+        order[static_cast<size_t>(base + j)] = base;
+        next[static_cast<size_t>(base + j)].log_prob = kNegInf;
+      }
+      // Done when the best live beam, scored now, cannot beat the worst of K finished ones, or at
+      // the length limit (the live beams are then finished as they are).
+      auto& f = finished[static_cast<size_t>(n)];
+      const double best_live = filled > 0 ? next[static_cast<size_t>(base)].score : kNegInf;
+      if (at_limit) {
+        for (int64_t j = 0; j < filled; ++j) add_finished(n, next[static_cast<size_t>(base + j)]);
+        done[static_cast<size_t>(n)] = true;
+      } else if (filled == 0 ||
+                 (static_cast<int64_t>(f.size()) >= K && best_live <= f.back().score)) {
+        done[static_cast<size_t>(n)] = true;
+      }
+    }
+    live = std::move(next);
+    for (int64_t r = 0; r < R; ++r) {
+      const auto& h = live[static_cast<size_t>(r)];
+      previous[static_cast<size_t>(r)] = h.tokens.empty() ? bos : h.tokens.back();
+    }
+    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
+    dec.reorder(order);
+  }
+  std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(N));
+  const auto keep = static_cast<size_t>(std::clamp<int64_t>(o.nbest, 1, K));
+  for (int64_t n = 0; n < N; ++n) {
+    auto& f = finished[static_cast<size_t>(n)];
+    if (f.size() > keep) f.resize(keep);
+    out[static_cast<size_t>(n)] = std::move(f);
+  }
+  return out;
+}
+
+}  // namespace gaze::decode

@@ -1,0 +1,48 @@
+// Search for the most likely target sequence: greedy (the best token at every step) and beam
+// search (the best `beam_size` prefixes at every step, finished hypotheses ranked by their
+// log-probability divided by length^length_penalty), batched over sources, with n-best lists and
+// the attention alignment of each hypothesis on request.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gaze/decode/step_decoder.h"
+
+namespace gaze::decode {
+
+struct SearchOptions {
+  std::string method = "beam";  // beam | greedy
+  int64_t beam_size = 4;
+  double length_penalty = 1.0;    // score = log p / length^length_penalty
+  double max_length_ratio = 2.0;  // at most ratio * source length + offset target tokens
+  int64_t max_length_offset = 10;
+  int64_t nbest = 1;  // hypotheses returned per source (at most beam_size)
+};
+
+struct Hypothesis {
+  std::vector<int64_t> tokens;  // without BOS and EOS
+  double log_prob = 0;          // sum over the generated tokens (EOS included when reached)
+  double score = 0;             // log_prob / length^length_penalty (length counts EOS)
+  bool finished = false;        // ended with EOS (else cut at the maximum length)
+  std::vector<std::vector<float>> alignment;  // per generated token, its attention over the source
+};
+
+// The maximum number of generated tokens (EOS included) for a source of `source_length` tokens.
+int64_t max_target_length(int64_t source_length, const SearchOptions& options);
+
+// decoder: made with rows_per_source 1. One hypothesis per source.
+std::vector<Hypothesis> greedy_search(StepDecoder& decoder,
+                                      const std::vector<int64_t>& source_lengths, int64_t bos,
+                                      int64_t eos, const SearchOptions& options,
+                                      bool alignment = false);
+// decoder: made with rows_per_source == options.beam_size. Up to nbest hypotheses per source,
+// best first.
+std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& decoder,
+                                                 const std::vector<int64_t>& source_lengths,
+                                                 int64_t bos, int64_t eos,
+                                                 const SearchOptions& options,
+                                                 bool alignment = false);
+
+}  // namespace gaze::decode

@@ -1,0 +1,117 @@
+#include "gaze/nn/incremental_decoder.h"
+
+#include <cstring>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/error.h"
+#include "gaze/ops/ops.h"
+
+namespace gaze::nn {
+namespace {
+
+// The rows [start, start + E) of a packed in-projection ([3E, E] weight, [3E] bias).
+std::pair<Tensor, Tensor> projection(const MultiheadAttention& mha, int64_t part) {
+  const int64_t E = mha.embed_dim;
+  const Tensor w = mha.in_proj_weight.defined() ? narrow(mha.in_proj_weight, 0, part * E, E)
+                                                : (part == 0   ? mha.q_proj_weight
+                                                   : part == 1 ? mha.k_proj_weight
+                                                               : mha.v_proj_weight);
+  const Tensor b = mha.in_proj_bias.defined() ? narrow(mha.in_proj_bias, 0, part * E, E) : Tensor();
+  return {w, b};
+}
+
+Tensor project(const MultiheadAttention& mha, const Tensor& x, int64_t part) {
+  const auto [w, b] = projection(mha, part);
+  return linear(x, w, b);
+}
+
+// [B, T, E] -> [B, T, H, D]
+Tensor heads(const Tensor& x, int64_t H) {
+  return reshape(x, Shape{x.size(0), x.size(1), H, x.size(2) / H});
+}
+
+}  // namespace
+
+Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows) {
+  const Tensor& c = x;  // gaze tensors are contiguous
+  Shape shape = c.shape();
+  const int64_t n = c.size(0);
+  shape[0] = static_cast<int64_t>(rows.size());
+  Tensor out = Tensor::empty(shape, c.dtype());
+  const size_t row = n > 0 ? c.nbytes() / static_cast<size_t>(n) : 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    GAZE_CHECK(rows[r] >= 0 && rows[r] < n, IndexError, "gather_rows: row {} out of range [0, {})",
+               rows[r], n);
+    std::memcpy(static_cast<char*>(out.raw_data()) + r * row,
+                static_cast<const char*>(c.raw_data()) + static_cast<size_t>(rows[r]) * row, row);
+  }
+  return out;
+}
+
+IncrementalDecoder::IncrementalDecoder(const TransformerDecoder& decoder, const Tensor& memory,
+                                       const Tensor& memory_lengths)
+    : decoder_(decoder), memory_lengths_(memory_lengths) {
+  NoGradGuard no_grad;
+  GAZE_CHECK(!decoder.layers.empty() && decoder.layers[0]->options.batch_first, ValueError,
+             "IncrementalDecoder: the decoder must be batch-first");
+  GAZE_CHECK(memory.dim() == 3, ValueError, "IncrementalDecoder: memory must be [B, S, E], got {}",
+             memory.shape_str());
+  const auto& first = *decoder.layers[0]->self_attn;
+  B_ = memory.size(0), H_ = first.num_heads, D_ = first.head_dim;
+  for (const auto& layer : decoder.layers) {
+    caches_.emplace_back(B_, H_, D_);
+    cross_k_.push_back(heads(project(*layer->multihead_attn, memory, 1), H_));
+    cross_v_.push_back(heads(project(*layer->multihead_attn, memory, 2), H_));
+  }
+}
+
+Tensor IncrementalDecoder::step(const Tensor& x_in, std::vector<Tensor>* cross_weights) {
+  NoGradGuard no_grad;
+  GAZE_CHECK(x_in.dim() == 3 && x_in.size(0) == B_ && x_in.size(1) == 1, ValueError,
+             "IncrementalDecoder.step: expected [B={}, 1, E], got {}", B_, x_in.shape_str());
+  if (cross_weights) cross_weights->clear();
+  Tensor x = x_in;
+  const int64_t E = H_ * D_;
+  for (size_t l = 0; l < decoder_.layers.size(); ++l) {
+    const TransformerDecoderLayer& layer = *decoder_.layers[l];
+    const bool pre = layer.options.norm_first;
+    auto self_block = [&](const Tensor& h) {
+      const MultiheadAttention& m = *layer.self_attn;
+      caches_[l].append(heads(project(m, h, 1), H_), heads(project(m, h, 2), H_),
+                        HeadsLayout::bthd);
+      const Tensor a = caches_[l].attend(heads(project(m, h, 0), H_), HeadsLayout::bthd);
+      return m.out_proj->forward(reshape(a, Shape{B_, 1, E}));
+    };
+    auto cross_block = [&](const Tensor& h) {
+      const MultiheadAttention& m = *layer.multihead_attn;
+      SdpaOptions o;
+      o.layout = HeadsLayout::bthd;
+      o.key_lengths = memory_lengths_;
+      o.need_weights = cross_weights != nullptr;
+      const SdpaResult r =
+          scaled_dot_product_attention(heads(project(m, h, 0), H_), cross_k_[l], cross_v_[l], o);
+      if (cross_weights) cross_weights->push_back(r.weights);
+      return m.out_proj->forward(reshape(r.output, Shape{B_, 1, E}));
+    };
+    if (pre) {
+      x = add(x, self_block(layer.norm1->forward(x)));
+      x = add(x, cross_block(layer.norm2->forward(x)));
+      x = add(x, layer.feed_forward(layer.norm3->forward(x)));
+    } else {
+      x = layer.norm1->forward(add(x, self_block(x)));
+      x = layer.norm2->forward(add(x, cross_block(x)));
+      x = layer.norm3->forward(add(x, layer.feed_forward(x)));
+    }
+  }
+  return decoder_.norm ? decoder_.norm->forward(x) : x;
+}
+
+void IncrementalDecoder::reorder(const std::vector<int64_t>& rows, bool same_memory) {
+  for (auto& c : caches_) c.reorder(rows);
+  if (same_memory) return;
+  for (auto& k : cross_k_) k = gather_rows(k, rows);
+  for (auto& v : cross_v_) v = gather_rows(v, rows);
+  memory_lengths_ = gather_rows(memory_lengths_, rows);
+}
+
+}  // namespace gaze::nn

@@ -1,0 +1,38 @@
+// Incremental decoding with a TransformerDecoder: one target position at a time, each layer
+// keeping the keys and values of past positions in a KVCache and the source's keys and values
+// projected once, so a step costs O(t) instead of recomputing the whole prefix.
+#pragma once
+
+#include <vector>
+
+#include "gaze/nn/kv_cache.h"
+#include "gaze/nn/transformer.h"
+
+namespace gaze::nn {
+
+class IncrementalDecoder {
+ public:
+  // memory [B, S, E] (batch-first) with source lengths [B] (int64).
+  IncrementalDecoder(const TransformerDecoder& decoder, const Tensor& memory,
+                     const Tensor& memory_lengths);
+  // x: the embedded next position [B, 1, E]; returns the decoder output for it [B, 1, E] (after
+  // the final norm). cross_weights (optional) receives each layer's cross-attention [B, H, 1, S].
+  Tensor step(const Tensor& x, std::vector<Tensor>* cross_weights = nullptr);
+  // Keeps batch rows in the given order (new row b = old row rows[b]), as for beam search.
+  // same_memory: new row b and old row rows[b] decode the same source (beams of one source
+  // reordered among themselves), so the source's keys and values stay where they are.
+  void reorder(const std::vector<int64_t>& rows, bool same_memory = false);
+  int64_t length() const { return caches_.empty() ? 0 : caches_[0].length(); }
+
+ private:
+  const TransformerDecoder& decoder_;
+  int64_t B_, H_, D_;
+  Tensor memory_lengths_;
+  std::vector<KVCache> caches_;
+  std::vector<Tensor> cross_k_, cross_v_;  // per layer [B, S, H, D]
+};
+
+// Rows of x (dim 0) in the given order, as a new contiguous tensor.
+Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows);
+
+}  // namespace gaze::nn

@@ -1,0 +1,208 @@
+// Decoding: the incremental (KV-cached) Transformer decoder equals the full causal decoder, beam
+// search of size 1 equals greedy search, beam search with the cache equals beam search recomputing
+// every prefix, and every hypothesis' log-probability equals teacher forcing of its tokens.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/rng.h"
+#include "gaze/decode/search.h"
+#include "gaze/decode/step_decoder.h"
+#include "gaze/models/rnn_seq2seq.h"
+#include "gaze/models/transformer_models.h"
+#include "gaze/nn/incremental_decoder.h"
+#include "gaze/ops/ops.h"
+
+namespace gaze {
+namespace {
+
+constexpr int64_t kBos = 2, kEos = 3, kVocab = 13;
+
+Tensor ids(std::vector<int64_t> v, int64_t rows) {
+  const int64_t cols = static_cast<int64_t>(v.size()) / rows;
+  return Tensor::from_vector(v, Shape{rows, cols});
+}
+
+std::shared_ptr<models::TransformerSeq2Seq> transformer(bool norm_first, uint64_t seed = 7) {
+  manual_seed(seed);
+  models::Seq2SeqConfig c;
+  c.src_vocab_size = c.tgt_vocab_size = kVocab;
+  c.d_model = 16, c.nhead = 4, c.num_encoder_layers = 2, c.num_decoder_layers = 2;
+  c.dim_feedforward = 24, c.dropout = 0.0, c.norm_first = norm_first;
+  auto m = std::make_shared<models::TransformerSeq2Seq>(c);
+  m->eval();
+  return m;
+}
+
+std::shared_ptr<models::RnnSeq2Seq> rnn(const char* attention) {
+  manual_seed(11);
+  models::RnnSeq2SeqConfig c;
+  c.src_vocab_size = c.tgt_vocab_size = kVocab;
+  c.embed_dim = 8, c.hidden_size = 6, c.decoder_hidden_size = 10, c.attention_dim = 7;
+  c.readout_dim = 9, c.dropout = 0.0, c.attention = attention;
+  auto m = std::make_shared<models::RnnSeq2Seq>(c);
+  m->eval();
+  return m;
+}
+
+// Three sources of different lengths (padding 0).
+struct Batch {
+  Tensor src = ids({5, 6, 7, 8, 9, 3, 4, 5, 3, 0, 0, 0, 10, 11, 12, 4, 3, 0}, 3);
+  Tensor lengths = Tensor::from_vector(std::vector<int64_t>{6, 3, 5}, Shape{3});
+  std::vector<int64_t> lens{6, 3, 5};
+};
+
+// Sum of log p(token) of `h` (and EOS when it finished) under teacher forcing of source `row`.
+double teacher_forced_log_prob(const models::Model& model, const Batch& b, int64_t row,
+                               const decode::Hypothesis& h) {
+  NoGradGuard no_grad;
+  std::vector<int64_t> in{kBos};
+  in.insert(in.end(), h.tokens.begin(), h.tokens.end());
+  std::vector<int64_t> out = h.tokens;
+  if (h.finished)
+    out.push_back(kEos);
+  else
+    in.pop_back();
+  const Tensor src = narrow(b.src, 0, row, 1);
+  const Tensor len = narrow(b.lengths, 0, row, 1);
+  const Tensor tgt = ids(in, 1);
+  Tensor logits;
+  if (const auto* t = dynamic_cast<const models::TransformerSeq2Seq*>(&model))
+    logits =
+        t->forward(src, len, tgt, Tensor::from_vector(std::vector<int64_t>{tgt.size(1)}, Shape{1}));
+  else
+    logits = static_cast<const models::RnnSeq2Seq&>(model).forward(src, len, tgt);
+  const Tensor lp = log_softmax(logits, -1);
+  double sum = 0;
+  for (size_t t = 0; t < out.size(); ++t)
+    sum += lp.data<float>()[static_cast<int64_t>(t) * kVocab + out[t]];
+  return sum;
+}
+
+TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
+  for (const bool pre : {true, false}) {
+    SCOPED_TRACE(pre ? "pre-norm" : "post-norm");
+    auto m = transformer(pre);
+    NoGradGuard no_grad;
+    const Batch b;
+    const Tensor memory = m->encode(b.src, b.lengths);
+    const Tensor tgt = ids({2, 5, 6, 7, 2, 8, 9, 10, 2, 4, 4, 4}, 3);
+    nn::AttentionCapture cap;
+    const Tensor full =
+        m->decoder->forward(m->embed_target(tgt), memory, Tensor(), Tensor(), Tensor(),
+                            models::padding_mask(b.lengths, memory.size(1)), true, &cap);
+    nn::IncrementalDecoder inc(*m->decoder, memory, b.lengths);
+    for (int64_t t = 0; t < 4; ++t) {
+      std::vector<Tensor> cross;
+      const Tensor step = inc.step(m->embed_target(narrow(tgt, 1, t, 1), t), &cross);
+      const auto a = step.to_vector<float>(), f = narrow(full, 1, t, 1).to_vector<float>();
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], f[i], 2e-5) << "step " << t;
+      // The last layer's cross-attention of this step, per head.
+      const auto w = cross[1].to_vector<float>();
+      const auto wf = narrow(cap.cross_attention[1], 2, t, 1).to_vector<float>();
+      for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(w[i], wf[i], 1e-5);
+    }
+  }
+}
+
+TEST(Search, BeamOfOneEqualsGreedy) {
+  const Batch b;
+  std::vector<std::shared_ptr<models::Model>> ms = {transformer(true), transformer(false),
+                                                    rnn("additive"), rnn("general")};
+  for (const auto& m : ms) {
+    decode::SearchOptions o;
+    o.beam_size = 1, o.max_length_ratio = 1.5, o.max_length_offset = 3;
+    auto g = decode::start_decoding(*m, b.src, b.lengths, {});
+    const auto greedy = decode::greedy_search(*g, b.lens, kBos, kEos, o);
+    auto d = decode::start_decoding(*m, b.src, b.lengths, {});
+    const auto beam = decode::beam_search(*d, b.lens, kBos, kEos, o);
+    for (size_t i = 0; i < greedy.size(); ++i) {
+      ASSERT_EQ(beam[i].size(), 1u);
+      EXPECT_EQ(beam[i][0].tokens, greedy[i].tokens);
+      EXPECT_EQ(beam[i][0].finished, greedy[i].finished);
+      EXPECT_NEAR(beam[i][0].log_prob, greedy[i].log_prob, 1e-9);
+    }
+  }
+}
+
+TEST(Search, BeamWithTheCacheEqualsRecomputingEveryPrefix) {
+  const Batch b;
+  for (const bool pre : {true, false}) {
+    auto m = transformer(pre, 21);
+    decode::SearchOptions o;
+    o.beam_size = 4, o.nbest = 4, o.max_length_ratio = 1.0, o.max_length_offset = 4;
+    decode::StepOptions cached, fresh;
+    cached.rows_per_source = fresh.rows_per_source = 4;
+    cached.alignment = fresh.alignment = true;
+    fresh.use_cache = false;
+    auto d1 = decode::start_decoding(*m, b.src, b.lengths, cached);
+    auto d2 = decode::start_decoding(*m, b.src, b.lengths, fresh);
+    const auto a = decode::beam_search(*d1, b.lens, kBos, kEos, o, true);
+    const auto c = decode::beam_search(*d2, b.lens, kBos, kEos, o, true);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i].size(), c[i].size());
+      for (size_t k = 0; k < a[i].size(); ++k) {
+        EXPECT_EQ(a[i][k].tokens, c[i][k].tokens);
+        EXPECT_NEAR(a[i][k].score, c[i][k].score, 1e-4);
+        ASSERT_EQ(a[i][k].alignment.size(), c[i][k].alignment.size());
+        for (size_t t = 0; t < a[i][k].alignment.size(); ++t)
+          for (size_t s = 0; s < a[i][k].alignment[t].size(); ++s)
+            EXPECT_NEAR(a[i][k].alignment[t][s], c[i][k].alignment[t][s], 1e-5);
+      }
+    }
+  }
+}
+
+TEST(Search, HypothesesAreRankedAndScoredAsTeacherForcingScoresThem) {
+  const Batch b;
+  // Untrained models end with EOS always or never: scale the EOS logit so that both endings (EOS,
+  // the length limit) occur.
+  auto t = transformer(true, 5);
+  auto r_eos = rnn("additive"), r_cut = rnn("additive");
+  {
+    NoGradGuard no_grad;
+    float* e = t->tgt_embedding->weight.data<float>() + kEos * t->config.d_model;
+    for (int64_t i = 0; i < t->config.d_model; ++i) e[i] *= 3.0f;
+    r_cut->generator->bias.data<float>()[kEos] -= 3.0f;
+  }
+  int finished = 0, cut = 0;
+  std::vector<std::shared_ptr<models::Model>> ms = {t, r_eos, r_cut};
+  for (const auto& m : ms) {
+    decode::SearchOptions o;
+    o.beam_size = 5, o.nbest = 3, o.length_penalty = 0.6, o.max_length_offset = 5;
+    decode::StepOptions so;
+    so.rows_per_source = 5;
+    so.alignment = true;
+    auto d = decode::start_decoding(*m, b.src, b.lengths, so);
+    const auto hyps = decode::beam_search(*d, b.lens, kBos, kEos, o, true);
+    ASSERT_EQ(hyps.size(), 3u);
+    for (const auto& list : hyps)
+      for (const auto& h : list) (h.finished ? finished : cut) += 1;
+    for (size_t i = 0; i < hyps.size(); ++i) {
+      ASSERT_EQ(hyps[i].size(), 3u);
+      for (size_t k = 0; k < hyps[i].size(); ++k) {
+        const auto& h = hyps[i][k];
+        if (k > 0) EXPECT_GE(hyps[i][k - 1].score, h.score);
+        const auto length = static_cast<double>(h.tokens.size() + (h.finished ? 1 : 0));
+        EXPECT_NEAR(h.score, h.log_prob / std::pow(length, 0.6), 1e-9);
+        EXPECT_NEAR(h.log_prob, teacher_forced_log_prob(*m, b, static_cast<int64_t>(i), h), 1e-4);
+        EXPECT_LE(static_cast<int64_t>(length), decode::max_target_length(b.lens[i], o));
+        ASSERT_EQ(h.alignment.size(), static_cast<size_t>(length));
+        for (const auto& row : h.alignment) {  // a distribution over the real source positions
+          double sum = 0;
+          for (size_t s = 0; s < row.size(); ++s) {
+            sum += row[s];
+            if (static_cast<int64_t>(s) >= b.lens[i]) EXPECT_EQ(row[s], 0.0f);
+          }
+          EXPECT_NEAR(sum, 1.0, 1e-5);
+        }
+      }
+    }
+  }
+  EXPECT_GT(finished, 0);
+  EXPECT_GT(cut, 0);
+}
+
+}  // namespace
+}  // namespace gaze
