@@ -5,7 +5,10 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
+
+#include "gaze/decode/search.h"
 
 namespace gaze::cli {
 
@@ -14,8 +17,19 @@ using Action = std::function<int()>;  // returns the exit code
 Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_predict(CLI::App& app);
+Action add_translate(CLI::App& app);
 
 // A model folder: DIR itself if it holds config.json, else DIR/best (a run folder).
 std::string resolve_model_dir(const std::string& dir);
+
+// Decoding options of a translation model, each left as the model folder says unless given.
+struct DecodeArgs {
+  std::optional<std::string> method;
+  std::optional<int64_t> beam_size, nbest, max_length_offset;
+  std::optional<double> length_penalty, max_length_ratio;
+  void add_to(CLI::App& app);
+  // The model's options with the given ones applied (nullopt when none was given).
+  std::optional<decode::SearchOptions> apply(const decode::SearchOptions& model_default) const;
+};
 
 }  // namespace gaze::cli

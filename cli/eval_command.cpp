@@ -1,26 +1,23 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "gaze/metrics/classification.h"
-#include "gaze/tasks/classify.h"
+#include "gaze/tasks/task.h"
 
 namespace gaze::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, data, report = "text", format, text_column, label_column;
+  std::string model, data, report = "text";
+  tasks::EvalOptions options;
+  DecodeArgs decode;
 };
 
 int run_eval(const EvalArgs& a) {
-  auto task = tasks::ClassifyTask::load(resolve_model_dir(a.model));
-  data::ClassificationFormat f = task->format();
-  if (!a.format.empty()) f.format = a.format;
-  if (!a.text_column.empty()) f.text_column = a.text_column;
-  if (!a.label_column.empty()) f.label_column = a.label_column;
-  const auto examples = data::read_classification(a.data, f);
-  const auto r = task->evaluate(examples, a.data);
-  std::cout << (a.report == "json" ? metrics::to_json(r) + "\n" : metrics::to_text(r))
-            << std::flush;
+  auto task = tasks::load_task(resolve_model_dir(a.model));
+  tasks::EvalOptions o = a.options;
+  if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
+  const tasks::Report r = task->evaluate_file(a.data, o);
+  std::cout << (a.report == "json" ? r.json + "\n" : r.text) << std::flush;
   return 0;
 }
 
@@ -30,21 +27,30 @@ Action add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
       ->required();
-  app.add_option("--data", a->data, "a labelled file (TSV with a header row, or JSON Lines)")
+  app.add_option("--data", a->data,
+                 "labelled data: TSV/JSONL (classification, translation pairs) or CoNLL (tagging); "
+                 "translation: the source file when --target is given")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--report", a->report, "text (scikit-learn's layout) or json")
+  app.add_option("--report", a->report, "text (the reference tools' layouts) or json")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--format", a->format, "tsv, jsonl or auto (default: as in training)")
+  app.add_option("--format", a->options.format, "tsv, jsonl or auto (default: as in training)")
       ->check(CLI::IsMember({"tsv", "jsonl", "auto"}));
-  app.add_option("--text-column", a->text_column,
-                 "the text column/field (default: as in training)");
-  app.add_option("--label-column", a->label_column,
-                 "the label column/field (default: as in training)");
+  app.add_option("--text-column", a->options.text_column,
+                 "classification: the text column/field (default: as in training)");
+  app.add_option("--label-column", a->options.label_column,
+                 "classification: the label column/field (default: as in training)");
+  app.add_option("--target", a->options.target_file,
+                 "translation: the target file, aligned line by line with --data")
+      ->check(CLI::ExistingFile);
+  a->decode.add_to(app);
   app.footer(
+      "Reports: classification as scikit-learn's classification_report; tagging as seqeval's\n"
+      "(entities) plus token accuracy; translation as sacreBLEU (BLEU, chrF) plus error rates.\n"
       "Examples:\n"
       "  gaze eval --model runs/sentiment --data data/sentiment/test.tsv\n"
-      "  gaze eval --model runs/sentiment/best --data dev.jsonl --report json");
+      "  gaze eval --model runs/wnut17 --data data/wnut17/test.conll --report json\n"
+      "  gaze eval --model runs/g2p --data data/cmudict/test.tsv --beam-size 8");
   return [a] { return run_eval(*a); };
 }
 

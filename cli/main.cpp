@@ -22,7 +22,7 @@ std::string resolve_model_dir(const std::string& dir) {
 }  // namespace gaze::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"gaze: attention models for text - train, evaluate, predict"};
+  CLI::App app{"gaze: attention models for text - train, evaluate, predict, translate"};
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       "  gaze train run.yaml --set train.lr=0.0005 --set model.num_layers=2\n"
       "  gaze eval --model runs/sentiment --data test.tsv\n"
       "  echo 'What a great phone!' | gaze predict --model runs/sentiment\n"
+      "  echo 'hello world' | gaze translate --model runs/bible\n"
       "Run `gaze COMMAND --help` for a command's options.");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   auto eval_action = gaze::cli::add_eval(*eval);
   auto* predict = app.add_subcommand("predict", "predictions as JSON Lines");
   auto predict_action = gaze::cli::add_predict(*predict);
+  auto* translate = app.add_subcommand("translate", "translate stdin line by line (plain text)");
+  auto translate_action = gaze::cli::add_translate(*translate);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   try {
     if (train->parsed()) return train_action();
     if (eval->parsed()) return eval_action();
+    if (translate->parsed()) return translate_action();
     return predict_action();
   } catch (const gaze::StateError& e) {
     std::fprintf(stderr, "gaze: error: %s\n", e.what());

@@ -3,37 +3,27 @@
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
-#include "gaze/tasks/classify.h"
+#include "gaze/tasks/task.h"
 #include "gaze/text/utf8.h"
 
 namespace gaze::cli {
 namespace {
 
 struct PredictArgs {
-  std::string model, input = "-";
+  std::string model, input = "-", aggregation = "simple";
   int64_t top_k = 0;
+  bool scores = false, alignment = false;
+  DecodeArgs decode;
 };
 
-// Hugging Face's text-classification pipeline shape: {"label", "score"}, or a list of the top k.
-void write(const std::vector<tasks::Prediction>& preds, int64_t top_k) {
-  for (const auto& p : preds) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& [label, score] : p.top) j.push_back({{"label", label}, {"score", score}});
-    std::cout << (top_k > 0 ? j : j[0]).dump() << "\n";
-  }
+void write(const std::vector<nlohmann::json>& out) {
+  for (const auto& j : out) std::cout << j.dump() << "\n";
   std::cout << std::flush;
 }
 
-int run_predict(const PredictArgs& a) {
-  auto task = tasks::ClassifyTask::load(resolve_model_dir(a.model));
-  const int64_t k = a.top_k > 0 ? a.top_k : 1;
-  if (a.input != "-") {
-    std::vector<std::string> texts;
-    for (auto& e : data::read_texts(a.input, task->format())) texts.push_back(std::move(e.text));
-    write(task->predict(texts, k), a.top_k);
-    return 0;
-  }
-  // stdin: one text per line, answered in chunks so a long stream is not held in memory.
+// Lines of stdin, checked as UTF-8, handed over in chunks so a long stream is not held in memory;
+// `chunk` is how many lines make a chunk.
+void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std::string>&)>& f) {
   std::vector<std::string> chunk;
   int64_t number = 0;
   for (std::string line; std::getline(std::cin, line);) {
@@ -44,12 +34,47 @@ int run_predict(const PredictArgs& a) {
                bad + 1);
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     chunk.push_back(std::move(line));
-    if (chunk.size() == 256) {
-      write(task->predict(chunk, k), a.top_k);
+    if (chunk.size() == chunk_size) {
+      f(chunk);
       chunk.clear();
     }
   }
-  if (!chunk.empty()) write(task->predict(chunk, k), a.top_k);
+  if (!chunk.empty()) f(chunk);
+}
+
+int run_predict(const PredictArgs& a) {
+  auto task = tasks::load_task(resolve_model_dir(a.model));
+  tasks::PredictOptions o;
+  o.top_k = a.top_k, o.aggregation = a.aggregation, o.scores = a.scores, o.alignment = a.alignment;
+  if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
+  if (a.input != "-") {
+    write(task->predict(task->read_inputs(a.input), o));
+    return 0;
+  }
+  for_each_chunk(256, [&](std::vector<std::string>& lines) { write(task->predict(lines, o)); });
+  return 0;
+}
+
+struct TranslateArgs {
+  std::string model;
+  DecodeArgs decode;
+};
+
+// Plain text in, plain text out, one line at a time: each translation is written (and flushed)
+// as soon as it is ready, so gaze translate works in a pipe or interactively.
+int run_translate(const TranslateArgs& a) {
+  auto task = tasks::load_task(resolve_model_dir(a.model));
+  const auto d = task->default_search();
+  GAZE_CHECK(d.has_value(), DataError,
+             "{}: gaze translate needs a translation model; this one is for task '{}' (use gaze "
+             "predict)",
+             a.model, task->name());
+  tasks::PredictOptions o;
+  o.search = a.decode.apply(*d);
+  for_each_chunk(1, [&](std::vector<std::string>& lines) {
+    std::cout << task->predict(lines, o)[0]["translation_text"].get<std::string>() << "\n"
+              << std::flush;
+  });
   return 0;
 }
 
@@ -60,17 +85,42 @@ Action add_predict(CLI::App& app) {
   app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
       ->required();
   app.add_option("--input", a->input,
-                 "texts: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
-  app.add_option("--top-k", a->top_k, "print the K most likely labels as a list")
+                 "inputs: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
+  app.add_option("--top-k", a->top_k, "classification: print the K most likely labels as a list")
       ->check(CLI::PositiveNumber);
+  app.add_option("--aggregation", a->aggregation,
+                 "tagging: how a word's pieces decide its tag: simple, first, average or max")
+      ->check(CLI::IsMember({"simple", "first", "average", "max"}));
+  app.add_flag("--scores", a->scores, "translation: add the hypothesis score and log-probability");
+  app.add_flag("--alignment", a->alignment,
+               "translation: add the source-target alignment (attention weights and argmax)");
+  a->decode.add_to(app);
   app.footer(
-      "Output: one JSON object per input line, {\"label\": ..., \"score\": ...}, or with --top-k "
-      "a\n"
-      "list of them, best first (the shape of Hugging Face's text-classification pipeline).\n"
+      "Output: one JSON object per input line, shaped like Hugging Face pipeline results:\n"
+      "  classification  {\"label\", \"score\"} (with --top-k a list of them, best first)\n"
+      "  tagging         {\"words\", \"tags\", \"scores\", \"entities\": [{\"entity_group\", "
+      "\"score\",\n"
+      "                  \"word\", \"start\", \"end\"}]} (entities for BIO/BIOES tagsets)\n"
+      "  translation     {\"translation_text\"} (+ \"score\", \"nbest\", \"alignment\" on "
+      "request)\n"
       "Examples:\n"
       "  echo 'Best purchase ever.' | gaze predict --model runs/sentiment\n"
-      "  gaze predict --model runs/austen --input paragraphs.txt --top-k 3");
+      "  gaze predict --model runs/austen --input paragraphs.txt --top-k 3\n"
+      "  echo 'Jane Austen lived in Bath' | gaze predict --model runs/wnut17\n"
+      "  echo 'hello' | gaze predict --model runs/g2p --nbest 3 --alignment");
   return [a] { return run_predict(*a); };
+}
+
+Action add_translate(CLI::App& app) {
+  auto a = std::make_shared<TranslateArgs>();
+  app.add_option("--model", a->model, "a translation model folder (a run folder or its best/)")
+      ->required();
+  a->decode.add_to(app);
+  app.footer(
+      "Reads sentences from stdin, one per line, and writes each translation as soon as it is\n"
+      "ready.\nExample:\n  echo 'In the beginning was the Word.' | gaze translate --model "
+      "runs/bible");
+  return [a] { return run_translate(*a); };
 }
 
 }  // namespace gaze::cli

@@ -5,8 +5,7 @@
 #include "cli/commands.h"
 #include "gaze/core/error.h"
 #include "gaze/io/files.h"
-#include "gaze/metrics/classification.h"
-#include "gaze/tasks/classify.h"
+#include "gaze/tasks/task.h"
 #include "gaze/train/progress.h"
 
 namespace gaze::cli {
@@ -35,8 +34,8 @@ int run_train(const TrainArgs& a) {
   if (!resume.empty() && !fs::exists(fs::path(resume) / "config.json") &&
       fs::exists(fs::path(resume) / "last" / "config.json"))
     resume = (fs::path(resume) / "last").string();
-  auto task = resume.empty() ? tasks::ClassifyTask::create(c, stderr)
-                             : tasks::ClassifyTask::resume(c, resume, stderr);
+  auto task =
+      resume.empty() ? tasks::create_task(c, stderr) : tasks::resume_task(c, resume, stderr);
   const auto t0 = std::chrono::steady_clock::now();
   const train::TrainResult r = train::run_training(*task, c.train, c.output, resume, stderr);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -49,14 +48,11 @@ int run_train(const TrainArgs& a) {
                static_cast<long long>(r.steps), train::format_duration(secs).c_str(),
                c.train.metric.c_str(), r.best_metric, static_cast<long long>(r.best_step),
                c.output.c_str());
-  if (!task->test_examples().empty()) {
-    auto best = tasks::ClassifyTask::load((fs::path(c.output) / "best").string());
-    const auto report =
-        best->evaluate(task->test_examples(), c.data.test.empty() ? c.data.train : c.data.test);
-    io::write_file_atomic((fs::path(c.output) / "test_report.json").string(),
-                          metrics::to_json(report) + "\n");
-    std::cout << "test set (" << report.total << " examples), best checkpoint:\n"
-              << metrics::to_text(report) << std::flush;
+  task->load_weights((fs::path(c.output) / "best").string());
+  if (const auto report = task->test_report()) {
+    io::write_file_atomic((fs::path(c.output) / "test_report.json").string(), report->json + "\n");
+    std::cout << "test set (" << report->examples << " examples), best checkpoint:\n"
+              << report->text << std::flush;
   }
   return 0;
 }
@@ -75,6 +71,8 @@ Action add_train(CLI::App& app) {
   app.footer(
       "Examples:\n"
       "  gaze train examples/classify/sentiment.yaml\n"
+      "  gaze train examples/tag/wnut17.yaml\n"
+      "  gaze train examples/translate/g2p_transformer.yaml\n"
       "  gaze train run.yaml --set model.d_model=128 --set train.epochs=5\n"
       "  gaze train run.yaml --dump-config\n"
       "  gaze train run.yaml --resume runs/sentiment/last\n"

@@ -46,6 +46,12 @@ def write_config(path, train_file, dev_file, output, **sections):
         "model": {"d_model": 32, "nhead": 2, "num_layers": 1, "dim_feedforward": 64, "dropout": 0.0},
         "train": {"epochs": 5, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "log_every": 5},
     }
+    return write_yaml(path, base, **sections)
+
+
+def write_yaml(path, base, **sections):
+    """Writes `base` (two levels of keys) as YAML, with sections overriding/extending its keys."""
+    base = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
     for key, value in sections.items():
         if isinstance(value, dict):
             base.setdefault(key, {}).update(value)
@@ -59,4 +65,28 @@ def write_config(path, train_file, dev_file, output, **sections):
         else:
             lines.append(f"{key}: {json.dumps(value)}")
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def conll_sentences(path, n=None):
+    """(words, tags) of the first n sentences of a CoNLL file (token and tag: first and last column)."""
+    sents, words, tags = [], [], []
+    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            continue
+        if line.strip():
+            cols = line.split("\t")
+            words.append(cols[0])
+            tags.append(cols[-1])
+        elif words:
+            sents.append((words, tags))
+            words, tags = [], []
+    if words:
+        sents.append((words, tags))
+    return sents[:n] if n else sents
+
+
+def write_conll(path, sentences):
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n",
+                    encoding="utf-8")
     return path

@@ -139,10 +139,14 @@ def test_model_folder_and_input_errors(good):
     assert out.stdout == "" and json.dumps  # blank lines give no predictions
 
 
-def test_every_configuration_key_is_documented(tmp_path):
+@pytest.mark.parametrize("task,architecture", [("classify", ""), ("tag", ""), ("translate", "transformer"),
+                                               ("translate", "rnn")])
+def test_every_configuration_key_is_documented(tmp_path, task, architecture):
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("data:\n  train: x.tsv\n  dev: x.tsv\n")
+    cfg.write_text(f"task: {task}\ndata:\n  train: x.tsv\n  dev: x.tsv\n"
+                   + (f"model:\n  architecture: {architecture}\n" if architecture else ""))
     dumped = run("train", cfg, "--dump-config", check=0).stdout
+    assert f'task: "{task}"' in dumped
     reference = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     section, keys = "", []
     for line in dumped.splitlines():

@@ -19,29 +19,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-constexpr const char* kTaskFile = "task.json";
 constexpr const char* kLabelsFile = "labels.json";
-
-// Switches a module to eval mode for the scope, restoring the previous mode.
-class EvalScope {
- public:
-  explicit EvalScope(nn::Module& m) : m_(m), was_(m.is_training()) { m_.eval(); }
-  ~EvalScope() { m_.train(was_); }
-
- private:
-  nn::Module& m_;
-  bool was_;
-};
-
-json read_json(const std::string& path) {
-  try {
-    return json::parse(io::read_file(path));
-  } catch (const json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON ({})", path, e.what()));
-  }
-}
-
 }  // namespace
 
 void ClassifyTask::read_data(const RunConfig& c, std::FILE* log) {
@@ -57,7 +35,10 @@ void ClassifyTask::read_data(const RunConfig& c, std::FILE* log) {
     if (!d.dev.empty()) dev_ = data::read_classification(d.dev, format_);
     if (!d.test.empty()) test_ = data::read_classification(d.test, format_);
   }
-  GAZE_CHECK(!dev_.empty(), DataError, "{}: no validation examples", d.dev.empty() ? d.train : d.dev);
+  dev_source_ = d.dev.empty() ? d.train : d.dev;
+  test_source_ = d.test.empty() ? d.train : d.test;
+  GAZE_CHECK(!dev_.empty(), DataError, "{}: no validation examples",
+             d.dev.empty() ? d.train : d.dev);
   std::fprintf(log, "data: %zu train, %zu dev, %zu test examples\n", train_.size(), dev_.size(),
                test_.size());
 }
@@ -87,7 +68,8 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
   t->model_ = std::make_shared<models::TransformerClassifier>(mc);
   int64_t params = 0;
   for (const Tensor& p : t->model_->parameters()) params += p.numel();
-  std::fprintf(log, "model: TransformerClassifier, %lld parameters\n", static_cast<long long>(params));
+  std::fprintf(log, "model: TransformerClassifier, %lld parameters\n",
+               static_cast<long long>(params));
   t->train_enc_ = t->encode(t->train_, c.data.train, true);
   t->dev_enc_ = t->encode(t->dev_, c.data.dev.empty() ? c.data.train : c.data.dev, true);
   if (t->train_enc_.truncated + t->dev_enc_.truncated > 0)
@@ -99,14 +81,12 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
 
 std::unique_ptr<ClassifyTask> ClassifyTask::load(const std::string& dir) {
   std::unique_ptr<ClassifyTask> t(new ClassifyTask());
-  const json task = read_json((fs::path(dir) / kTaskFile).string());
-  GAZE_CHECK(task.value("task", "") == "classify", DataError,
-             "{}: this model folder is for task '{}', not classify", dir, task.value("task", "?"));
+  const json task = read_task_file(dir, "classify");
   t->format_ = {task.value("format", "auto"), task.value("text_column", "text"),
                 task.value("label_column", "label")};
   t->max_length_ = task.value("max_length", 256);
   t->batch_tokens_ = task.value("batch_tokens", 4096);
-  const json labels = read_json((fs::path(dir) / kLabelsFile).string());
+  const json labels = read_json_file((fs::path(dir) / kLabelsFile).string());
   GAZE_CHECK(labels.is_array() && labels.size() >= 2, DataError, "{}/{}: expected a list of labels",
              dir, kLabelsFile);
   for (const auto& l : labels) t->labels_.push_back(l.get<std::string>());
@@ -158,18 +138,9 @@ Encoded ClassifyTask::encode(const std::vector<data::LabeledText>& ex, const std
 
 std::pair<Tensor, Tensor> ClassifyTask::batch_tensors(const Encoded& enc,
                                                       const std::vector<int64_t>& batch) const {
-  int64_t T = 1;
-  for (const int64_t i : batch) T = std::max<int64_t>(T, static_cast<int64_t>(enc.ids[static_cast<size_t>(i)].size()));
-  const auto B = static_cast<int64_t>(batch.size());
-  Tensor tokens = Tensor::full(Shape{B, T}, static_cast<double>(tokenizer_->pad_id()), DType::i64);
-  Tensor lengths = Tensor::empty(Shape{B}, DType::i64);
-  int64_t* tp = tokens.data<int64_t>();
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& ids = enc.ids[static_cast<size_t>(batch[static_cast<size_t>(b)])];
-    std::copy(ids.begin(), ids.end(), tp + b * T);
-    lengths.data<int64_t>()[b] = static_cast<int64_t>(ids.size());
-  }
-  return {tokens, lengths};
+  std::vector<const std::vector<int64_t>*> seqs;
+  for (const int64_t i : batch) seqs.push_back(&enc.ids[static_cast<size_t>(i)]);
+  return pad_batch(seqs, tokenizer_->pad_id());
 }
 
 std::vector<int64_t> ClassifyTask::train_lengths() const {
@@ -212,8 +183,7 @@ std::vector<std::vector<float>> ClassifyTask::probabilities(const Encoded& enc) 
 }
 
 metrics::ClassificationReport ClassifyTask::evaluate(const std::vector<data::LabeledText>& ex,
-                                                     const std::string& source,
-                                                     double* mean_loss) {
+                                                     const std::string& source, double* mean_loss) {
   const Encoded enc = encode(ex, source, true);
   const auto probs = probabilities(enc);
   std::vector<int64_t> predicted;
@@ -229,15 +199,17 @@ metrics::ClassificationReport ClassifyTask::evaluate(const std::vector<data::Lab
 
 std::map<std::string, double> ClassifyTask::validate() {
   double loss = 0;
-  const auto r = evaluate(dev_, "dev", &loss);
+  const auto r = evaluate(dev_, dev_source_, &loss);
   return {{"accuracy", r.accuracy}, {"macro_f1", r.macro.f1}, {"loss", loss}};
 }
 
-std::vector<Prediction> ClassifyTask::predict(const std::vector<std::string>& texts, int64_t top_k) {
+std::vector<Prediction> ClassifyTask::predict_labels(const std::vector<std::string>& texts,
+                                                     int64_t top_k) {
   std::vector<data::LabeledText> ex;
   for (const auto& t : texts) ex.push_back({t, "", 0});
   const auto probs = probabilities(encode(ex, "input", false));
-  const auto k = static_cast<size_t>(std::clamp<int64_t>(top_k, 1, static_cast<int64_t>(labels_.size())));
+  const auto k =
+      static_cast<size_t>(std::clamp<int64_t>(top_k, 1, static_cast<int64_t>(labels_.size())));
   std::vector<Prediction> out;
   for (const auto& p : probs) {
     std::vector<size_t> order(p.size());
@@ -259,7 +231,39 @@ void ClassifyTask::save_assets(const std::string& dir) const {
                      {"label_column", format_.label_column},
                      {"max_length", max_length_},
                      {"batch_tokens", batch_tokens_}};
-  io::write_file_atomic((fs::path(dir) / kTaskFile).string(), task.dump(2) + "\n");
+  write_task_file(dir, task);
+}
+
+std::optional<Report> ClassifyTask::test_report() {
+  if (test_.empty()) return std::nullopt;
+  const auto r = evaluate(test_, test_source_);
+  return Report{metrics::to_text(r), metrics::to_json(r), r.total};
+}
+
+Report ClassifyTask::evaluate_file(const std::string& path, const EvalOptions& o) {
+  data::ClassificationFormat f = format_;
+  if (!o.format.empty()) f.format = o.format;
+  if (!o.text_column.empty()) f.text_column = o.text_column;
+  if (!o.label_column.empty()) f.label_column = o.label_column;
+  const auto r = evaluate(data::read_classification(path, f), path);
+  return Report{metrics::to_text(r), metrics::to_json(r), r.total};
+}
+
+std::vector<std::string> ClassifyTask::read_inputs(const std::string& path) const {
+  std::vector<std::string> texts;
+  for (auto& e : data::read_texts(path, format_)) texts.push_back(std::move(e.text));
+  return texts;
+}
+
+std::vector<json> ClassifyTask::predict(const std::vector<std::string>& texts,
+                                        const PredictOptions& o) {
+  std::vector<json> out;
+  for (const auto& p : predict_labels(texts, o.top_k > 0 ? o.top_k : 1)) {
+    json j = json::array();
+    for (const auto& [label, score] : p.top) j.push_back({{"label", label}, {"score", score}});
+    out.push_back(o.top_k > 0 ? j : j[0]);
+  }
+  return out;
 }
 
 }  // namespace gaze::tasks

@@ -9,9 +9,8 @@
 #include "gaze/data/classification.h"
 #include "gaze/metrics/classification.h"
 #include "gaze/models/transformer_models.h"
-#include "gaze/tasks/run_config.h"
+#include "gaze/tasks/task.h"
 #include "gaze/text/tokenizer.h"
-#include "gaze/train/trainable.h"
 
 namespace gaze::tasks {
 
@@ -25,7 +24,7 @@ struct Prediction {
   std::vector<std::pair<std::string, double>> top;  // (label, probability), best first
 };
 
-class ClassifyTask : public train::TrainableTask {
+class ClassifyTask : public Task {
  public:
   // A new run: reads the data, builds the tokenizer (training it if needed), the label set and a
   // freshly initialised model. Notes (sizes, truncations) go to `log`.
@@ -41,11 +40,18 @@ class ClassifyTask : public train::TrainableTask {
   Tensor loss(const std::vector<int64_t>& batch, double label_smoothing, int64_t* tokens) override;
   std::map<std::string, double> validate() override;
   void save_assets(const std::string& dir) const override;
+  std::string name() const override { return "classify"; }
+  std::optional<Report> test_report() override;
+  Report evaluate_file(const std::string& path, const EvalOptions& options) override;
+  std::vector<std::string> read_inputs(const std::string& path) const override;
+  // {"label", "score"}, or with top_k a list of the k best, as Hugging Face's pipeline.
+  std::vector<nlohmann::json> predict(const std::vector<std::string>& texts,
+                                      const PredictOptions& options) override;
 
   // Metrics on labelled examples (labels must be known to the model).
   metrics::ClassificationReport evaluate(const std::vector<data::LabeledText>& examples,
                                          const std::string& source, double* mean_loss = nullptr);
-  std::vector<Prediction> predict(const std::vector<std::string>& texts, int64_t top_k);
+  std::vector<Prediction> predict_labels(const std::vector<std::string>& texts, int64_t top_k);
   // Whole-run helpers for the CLI.
   const std::vector<data::LabeledText>& test_examples() const { return test_; }
   const std::vector<std::string>& labels() const { return labels_; }
@@ -58,7 +64,8 @@ class ClassifyTask : public train::TrainableTask {
   Encoded encode(const std::vector<data::LabeledText>& ex, const std::string& source,
                  bool labelled) const;
   // Padded token ids [B, T] and lengths [B] of the examples `batch` of `enc`.
-  std::pair<Tensor, Tensor> batch_tensors(const Encoded& enc, const std::vector<int64_t>& batch) const;
+  std::pair<Tensor, Tensor> batch_tensors(const Encoded& enc,
+                                          const std::vector<int64_t>& batch) const;
   // Class probabilities [N, C] of encoded texts, in batches, without autograd.
   std::vector<std::vector<float>> probabilities(const Encoded& enc);
 
@@ -67,6 +74,7 @@ class ClassifyTask : public train::TrainableTask {
   std::vector<std::string> labels_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   std::shared_ptr<models::TransformerClassifier> model_;
+  std::string dev_source_ = "dev", test_source_ = "test";  // file names for messages
   std::vector<data::LabeledText> train_, dev_, test_;
   Encoded train_enc_, dev_enc_;
 };

@@ -1,0 +1,91 @@
+#include "gaze/tasks/task.h"
+
+#include <filesystem>
+
+#include "gaze/core/error.h"
+#include "gaze/data/text_file.h"
+#include "gaze/io/checkpoint.h"
+#include "gaze/io/files.h"
+#include "gaze/tasks/classify.h"
+#include "gaze/tasks/tag.h"
+#include "gaze/tasks/translate.h"
+
+namespace gaze::tasks {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+constexpr const char* kTaskFile = "task.json";
+}
+
+json read_json_file(const std::string& path) {
+  try {
+    return json::parse(io::read_file(path));
+  } catch (const json::exception& e) {
+    throw DataError(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  }
+}
+
+json read_task_file(const std::string& dir, const std::string& task) {
+  const json j = read_json_file((fs::path(dir) / kTaskFile).string());
+  GAZE_CHECK(j.is_object() && j.value("task", "") == task, DataError,
+             "{}: this model folder is for task '{}', not {}", dir,
+             j.is_object() ? j.value("task", "?") : "?", task);
+  return j;
+}
+
+void write_task_file(const std::string& dir, const json& task) {
+  io::write_file_atomic((fs::path(dir) / kTaskFile).string(), task.dump(2) + "\n");
+}
+
+std::vector<std::string> Task::read_inputs(const std::string& path) const {
+  const data::TextFile f(path);
+  std::vector<std::string> out;
+  for (const auto& l : f.lines())
+    if (l.text.find_first_not_of(" \t") != std::string_view::npos) out.emplace_back(l.text);
+  return out;
+}
+
+void Task::load_weights(const std::string& dir) {
+  const io::Checkpoint ck = io::load_checkpoint(dir);
+  model().load_state_dict(ck.model);
+}
+
+std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
+                                    int64_t pad_id) {
+  int64_t T = 1;
+  for (const auto* s : seqs) T = std::max<int64_t>(T, static_cast<int64_t>(s->size()));
+  const auto B = static_cast<int64_t>(seqs.size());
+  Tensor tokens = Tensor::full(Shape{B, T}, static_cast<double>(pad_id), DType::i64);
+  Tensor lengths = Tensor::empty(Shape{B}, DType::i64);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& ids = *seqs[static_cast<size_t>(b)];
+    std::copy(ids.begin(), ids.end(), tokens.data<int64_t>() + b * T);
+    lengths.data<int64_t>()[b] = static_cast<int64_t>(ids.size());
+  }
+  return {tokens, lengths};
+}
+
+std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log) {
+  if (c.task == "tag") return TagTask::create(c, log);
+  if (c.task == "translate") return TranslateTask::create(c, log);
+  return ClassifyTask::create(c, log);
+}
+
+std::unique_ptr<Task> load_task(const std::string& dir) {
+  const json j = read_json_file((fs::path(dir) / kTaskFile).string());
+  const std::string task = j.is_object() ? j.value("task", "") : "";
+  if (task == "tag") return TagTask::load(dir);
+  if (task == "translate") return TranslateTask::load(dir);
+  if (task == "classify") return ClassifyTask::load(dir);
+  throw DataError(fmt::format("{}/{}: unknown task '{}' (expected classify, tag or translate)", dir,
+                              kTaskFile, task));
+}
+
+std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, std::FILE* log) {
+  if (c.task == "tag") return TagTask::resume(c, dir, log);
+  if (c.task == "translate") return TranslateTask::resume(c, dir, log);
+  return ClassifyTask::resume(c, dir, log);
+}
+
+}  // namespace gaze::tasks
