@@ -43,6 +43,10 @@ Action add_eval(CLI::App& app) {
   app.add_option("--target", a->options.target_file,
                  "translation: the target file, aligned line by line with --data")
       ->check(CLI::ExistingFile);
+  app.add_option("--unknown-tags", a->options.unknown_tags,
+                 "tagging: gold tags the model was not trained on are an error (default) or "
+                 "scored as wrong predictions")
+      ->check(CLI::IsMember({"error", "wrong"}));
   a->decode.add_to(app);
   app.footer(
       "Reports: classification as scikit-learn's classification_report; tagging as seqeval's\n"

@@ -121,6 +121,10 @@ def test_tagging_bad_input(overfit, tmp_path):
     unknown.write_text("Paris\tB-location\nrocks\tB-CITY\n", encoding="utf-8")
     r = run("eval", "--model", d / "run", "--data", unknown, check=2)
     assert f"{unknown}:2: tag 'B-CITY' is not one the model was trained on" in r.stderr
+    scored = run("eval", "--model", d / "run", "--data", unknown, "--unknown-tags", "wrong", "--report", "json",
+                 check=0)
+    assert json.loads(scored.stdout)["token_accuracy"] <= 0.5  # B-CITY cannot be predicted
+    assert "1 tokens have tags the model was not trained on" in scored.stderr
     empty_tag = tmp_path / "empty_tag.conll"
     empty_tag.write_text("Paris\t \n", encoding="utf-8")
     assert ":1: the tag (column 1) is empty" in run("eval", "--model", d / "run", "--data", empty_tag, check=2).stderr

@@ -137,6 +137,7 @@ config::Section run_schema(RunConfig& c) {
               {field("train", d.train), field("dev", d.dev), field("test", d.test),
                field("token_column", d.token_column), field("tag_column", d.tag_column),
                field("scheme", d.scheme, {"auto", "iob2", "bioes", "none"}),
+               field("unknown_tags", d.unknown_tags, {"error", "wrong"}),
                field("max_length", d.max_length, 1)},
               {}});
   } else {

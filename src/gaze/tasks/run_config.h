@@ -23,6 +23,7 @@ struct DataConfig {
   std::string text_column = "text", label_column = "label";  // classify
   int64_t token_column = 0, tag_column = -1;                 // tag: CoNLL columns (0-based)
   std::string scheme = "auto";  // tag: auto | iob2 | bioes | none (no entities: token accuracy)
+  std::string unknown_tags = "error";  // tag: gold tags of dev/test not in training: error | wrong
   std::string source_column = "source", target_column = "target";  // translate: TSV/JSONL
   std::string train_target, dev_target, test_target;  // translate: target files aligned by line
   int64_t max_length = 256;                           // tokens per text (translate: per source)

@@ -21,6 +21,7 @@ using json = nlohmann::json;
 namespace {
 
 constexpr const char* kTagsFile = "tags.json";
+constexpr int64_t kUnknownTag = -2;  // a gold tag outside the model's tagset
 
 std::string resolve_scheme(const std::string& configured, const std::vector<std::string>& tags,
                            const std::string& source) {
@@ -57,6 +58,7 @@ std::unique_ptr<TagTask> TagTask::create(const RunConfig& c, std::FILE* log) {
   std::unique_ptr<TagTask> t(new TagTask());
   t->max_length_ = c.data.max_length;
   t->batch_tokens_ = c.train.batch_tokens;
+  t->unknown_tags_ = c.data.unknown_tags;
   t->read_data(c, log);
   std::map<std::string, int64_t> counts;
   for (const auto& s : t->train_)
@@ -128,6 +130,7 @@ std::unique_ptr<TagTask> TagTask::load(const std::string& dir) {
 std::unique_ptr<TagTask> TagTask::resume(const RunConfig& c, const std::string& dir,
                                          std::FILE* log) {
   std::unique_ptr<TagTask> t = load(dir);
+  t->unknown_tags_ = c.data.unknown_tags;
   t->max_length_ = c.data.max_length;
   t->batch_tokens_ = c.train.batch_tokens;
   t->read_data(c, log);
@@ -160,10 +163,17 @@ TagEncoded TagTask::encode(const std::vector<data::TaggedSentence>& sentences,
         continue;
       }
       auto it = std::find(tags_.begin(), tags_.end(), s.tags[w]);
+      if (it == tags_.end() && unknown_tags_ == "wrong") {  // scored as a wrong prediction
+        tags.push_back(kUnknownTag);
+        ++enc.unknown;
+        continue;
+      }
       GAZE_CHECK(
           it != tags_.end(), DataError,
-          "{}:{}: tag '{}' is not one the model was trained on ({} tags: {})", source,
-          s.lines.empty() ? s.line : s.lines[w], s.tags[w], tags_.size(),
+          "{}:{}: tag '{}' is not one the model was trained on ({} tags: {}); to score "
+          "such tags as errors instead, set data.unknown_tags: wrong (gaze eval: "
+          "--unknown-tags wrong)",
+          source, s.lines.empty() ? s.line : s.lines[w], s.tags[w], tags_.size(),
           fmt::join(tags_.begin(), tags_.begin() + std::min<size_t>(tags_.size(), 20), ", "));
       tags.push_back(it - tags_.begin());
     }
@@ -287,7 +297,7 @@ metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>
     for (const auto& [k, score] : word_tags(enc, s, probs[s], "first"))
       p.push_back(tags_[static_cast<size_t>(k)]);
     for (size_t w = 0; w < enc.first[s].size(); ++w) {
-      if (enc.first[s][w] < 0) continue;
+      if (enc.first[s][w] < 0 || enc.tags[s][w] == kUnknownTag) continue;
       const float q =
           probs[s][static_cast<size_t>(enc.first[s][w])][static_cast<size_t>(enc.tags[s][w])];
       nll -= std::log(std::max(1e-30, static_cast<double>(q)));
@@ -297,6 +307,11 @@ metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>
     pred.push_back(std::move(p));
   }
   if (mean_loss) *mean_loss = n > 0 ? nll / static_cast<double>(n) : 0.0;
+  if (enc.unknown > 0)
+    std::fprintf(stderr,
+                 "note: %s: %lld tokens have tags the model was not trained on (scored as "
+                 "errors)\n",
+                 source.c_str(), static_cast<long long>(enc.unknown));
   return metrics::tagging_report(gold, pred, entities_);
 }
 
@@ -398,7 +413,8 @@ std::optional<Report> TagTask::test_report() {
   return Report{metrics::to_text(r), metrics::to_json(r), r.sentences};
 }
 
-Report TagTask::evaluate_file(const std::string& path, const EvalOptions&) {
+Report TagTask::evaluate_file(const std::string& path, const EvalOptions& o) {
+  if (!o.unknown_tags.empty()) unknown_tags_ = o.unknown_tags;
   const auto r = evaluate(data::read_conll(path, format_), path);
   return Report{metrics::to_text(r), metrics::to_json(r), r.sentences};
 }

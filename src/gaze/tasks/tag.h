@@ -19,6 +19,7 @@ struct TagEncoded {
   std::vector<std::vector<int64_t>> first;  // per word: its first piece, -1 when cut off
   std::vector<std::vector<int64_t>> tags;   // per word: tag index (-1: unlabelled)
   int64_t truncated = 0;                    // sentences cut to max_length pieces
+  int64_t unknown = 0;  // gold tags the model does not know (with unknown_tags: wrong)
 };
 
 class TagTask : public Task {
@@ -61,7 +62,8 @@ class TagTask : public Task {
                                                    const std::string& aggregation) const;
 
   data::ConllFormat format_;
-  std::string scheme_ = "none";  // iob2 | bioes | none, resolved from the training tags
+  std::string scheme_ = "none";         // iob2 | bioes | none, resolved from the training tags
+  std::string unknown_tags_ = "error";  // gold tags outside the tagset: error | wrong
   bool entities_ = false;
   int64_t max_length_ = 256, batch_tokens_ = 4096, fallback_tag_ = 0;
   std::vector<std::string> tags_;

@@ -25,7 +25,9 @@ struct Report {
 struct EvalOptions {
   std::string format, text_column, label_column;  // classify
   std::string target_file;                        // translate: the aligned target file
-  std::optional<decode::SearchOptions> search;    // translate
+  std::string
+      unknown_tags;  // tag: gold tags the model does not know: error | wrong (default: as run)
+  std::optional<decode::SearchOptions> search;  // translate
 };
 
 struct PredictOptions {
