@@ -1,15 +1,23 @@
 // Data: the fixed split, length-bucketed batching (every example once, within the token budget,
-// reproducible from the seed), YAML configurations and the classification report.
+// reproducible from the seed), YAML configurations, the classification report, CoNLL and parallel
+// readers, and class weights.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include <algorithm>
 #include <set>
 
 #include "gaze/core/error.h"
 #include "gaze/data/batching.h"
+#include "gaze/data/conll.h"
+#include "gaze/data/parallel.h"
 #include "gaze/data/split.h"
 #include "gaze/io/yaml_config.h"
 #include "gaze/metrics/classification.h"
+#include "gaze/tasks/task.h"
 
 namespace gaze {
 namespace {
@@ -123,6 +131,68 @@ TEST(Metrics, HandWorkedReport) {
   EXPECT_NE(metrics::to_text(r).find("    accuracy                         0.6667         6"),
             std::string::npos)
       << metrics::to_text(r);
+}
+
+}  // namespace
+}  // namespace gaze
+
+namespace gaze {
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& content) {
+  const auto path = (std::filesystem::temp_directory_path() / name).string();
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+TEST(Conll, ColumnsCommentsAndSeparators) {
+  const auto path = write_temp("gaze_conll_test.conll",
+                               "-DOCSTART- -X- O O\n\n# doc = ca01\tgenre = press\n"
+                               "#tag\tX\tO\nEU\tNNP\tB-ORG\n\n\n"
+                               "rejects VBZ O\n# a comment\nGerman JJ B-MISC\n");
+  const auto s = data::read_conll(path, {0, -1});
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].words,
+            (std::vector<std::string>{"#tag", "EU"}));  // "#tag" is a token, "# " a comment
+  EXPECT_EQ(s[0].tags, (std::vector<std::string>{"O", "B-ORG"}));
+  EXPECT_EQ(s[0].line, 4);
+  EXPECT_EQ(s[1].words, (std::vector<std::string>{"rejects", "German"}));  // space-separated lines
+  EXPECT_EQ(s[1].tags, (std::vector<std::string>{"O", "B-MISC"}));
+  EXPECT_EQ(s[1].lines, (std::vector<int64_t>{8, 10}));
+  const auto pos = data::read_conll(path, {0, 1});
+  EXPECT_EQ(pos[0].tags, (std::vector<std::string>{"X", "NNP"}));
+  EXPECT_THROW(data::read_conll(path, {0, 5}), DataError);
+}
+
+TEST(Conll, SplitWordsKeepsCodePointOffsets) {
+  const auto w = data::split_words("  Zoë  visited\tMünchen ");
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0].word, "Zoë");
+  EXPECT_EQ(std::make_pair(w[0].start, w[0].end), std::make_pair(int64_t{2}, int64_t{5}));
+  EXPECT_EQ(std::make_pair(w[2].start, w[2].end), std::make_pair(int64_t{15}, int64_t{22}));
+}
+
+TEST(Parallel, AlignedFilesMustMatch) {
+  const auto src = write_temp("gaze_par.en", "a b\nc d\n\n");  // a trailing empty line is fine
+  const auto tgt = write_temp("gaze_par.es", "x y\nz w\n");
+  const auto pairs = data::read_parallel(src, tgt);
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[1].source, "c d");
+  EXPECT_EQ(pairs[1].target, "z w");
+  const auto short_tgt = write_temp("gaze_par_short.es", "x y\n");
+  EXPECT_THROW(data::read_parallel(src, short_tgt), DataError);
+}
+
+TEST(ClassWeights, BalancedAndSqrt) {
+  const std::vector<int64_t> counts{90, 10, 0};
+  EXPECT_FALSE(tasks::class_weights(counts, "none").defined());
+  const auto b = tasks::class_weights(counts, "balanced").to_vector<float>();
+  EXPECT_NEAR(b[0], 100.0 / (3 * 90), 1e-6);  // scikit-learn: n_samples / (n_classes * count)
+  EXPECT_NEAR(b[1], 100.0 / (3 * 10), 1e-6);
+  EXPECT_EQ(b[2], 0.0f);
+  const auto s = tasks::class_weights(counts, "sqrt").to_vector<float>();
+  EXPECT_NEAR(s[1], std::sqrt(100.0 / 30), 1e-6);
+  EXPECT_THROW(tasks::class_weights(counts, "heavy"), DataError);
 }
 
 }  // namespace

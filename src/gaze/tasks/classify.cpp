@@ -72,6 +72,7 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
                static_cast<long long>(params));
   t->train_enc_ = t->encode(t->train_, c.data.train, true);
   t->dev_enc_ = t->encode(t->dev_, c.data.dev.empty() ? c.data.train : c.data.dev, true);
+  t->set_class_weights(c.train.class_weights);
   if (t->train_enc_.truncated + t->dev_enc_.truncated > 0)
     std::fprintf(log, "warning: %lld texts longer than data.max_length (%lld tokens) were cut\n",
                  static_cast<long long>(t->train_enc_.truncated + t->dev_enc_.truncated),
@@ -108,6 +109,7 @@ std::unique_ptr<ClassifyTask> ClassifyTask::resume(const RunConfig& c, const std
   t->read_data(c, log);
   t->train_enc_ = t->encode(t->train_, c.data.train, true);
   t->dev_enc_ = t->encode(t->dev_, c.data.dev.empty() ? c.data.train : c.data.dev, true);
+  t->set_class_weights(c.train.class_weights);
   t->model_->train();
   return t;
 }
@@ -143,6 +145,12 @@ std::pair<Tensor, Tensor> ClassifyTask::batch_tensors(const Encoded& enc,
   return pad_batch(seqs, tokenizer_->pad_id());
 }
 
+void ClassifyTask::set_class_weights(const std::string& mode) {
+  std::vector<int64_t> counts(labels_.size(), 0);
+  for (const int64_t k : train_enc_.labels) ++counts[static_cast<size_t>(k)];
+  class_weight_ = class_weights(counts, mode);
+}
+
 std::vector<int64_t> ClassifyTask::train_lengths() const {
   std::vector<int64_t> out;
   for (const auto& ids : train_enc_.ids) out.push_back(static_cast<int64_t>(ids.size()));
@@ -160,6 +168,7 @@ Tensor ClassifyTask::loss(const std::vector<int64_t>& batch, double label_smooth
   }
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
+  o.weight = class_weight_;
   return cross_entropy(model_->forward(ids, lengths), target, o);
 }
 

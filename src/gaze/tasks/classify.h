@@ -61,6 +61,7 @@ class ClassifyTask : public Task {
  private:
   ClassifyTask() = default;
   void read_data(const RunConfig& c, std::FILE* log);
+  void set_class_weights(const std::string& mode);
   Encoded encode(const std::vector<data::LabeledText>& ex, const std::string& source,
                  bool labelled) const;
   // Padded token ids [B, T] and lengths [B] of the examples `batch` of `enc`.
@@ -77,6 +78,7 @@ class ClassifyTask : public Task {
   std::string dev_source_ = "dev", test_source_ = "test";  // file names for messages
   std::vector<data::LabeledText> train_, dev_, test_;
   Encoded train_enc_, dev_enc_;
+  Tensor class_weight_;  // [C] loss weights (train.class_weights), or undefined
 };
 
 }  // namespace gaze::tasks

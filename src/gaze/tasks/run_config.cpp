@@ -85,6 +85,9 @@ void check(const RunConfig& c, const std::string& source) {
   GAZE_CHECK(std::find(metrics.begin(), metrics.end(), c.train.metric) != metrics.end(), DataError,
              "{}: train.metric must be one of {} for task {}; got '{}'", source,
              fmt::join(metrics, ", "), c.task, c.train.metric);
+  GAZE_CHECK(c.task != "translate" || c.train.class_weights == "none", DataError,
+             "{}: train.class_weights applies to classification and tagging, not translation",
+             source);
   GAZE_CHECK(c.decode.nbest <= c.decode.beam_size, DataError,
              "{}: decode.nbest ({}) cannot exceed decode.beam_size ({})", source, c.decode.nbest,
              c.decode.beam_size);
@@ -183,6 +186,7 @@ config::Section run_schema(RunConfig& c) {
              field("min_lr_ratio", r.min_lr_ratio, 0.0, 1.0),
              field("clip_norm", r.clip_norm, 0.0, 1e9),
              field("label_smoothing", r.label_smoothing, 0.0, 1.0),
+             field("class_weights", r.class_weights, {"none", "sqrt", "balanced"}),
              field("eval_every", r.eval_every, 0),
              field("metric", r.metric, task_metrics(c.task)),
              field("patience", r.patience, 0),

@@ -94,6 +94,7 @@ std::unique_ptr<TagTask> TagTask::create(const RunConfig& c, std::FILE* log) {
   std::fprintf(log, "model: TransformerTagger, %lld parameters\n", static_cast<long long>(params));
   t->train_enc_ = t->encode(t->train_, c.data.train, true);
   t->dev_enc_ = t->encode(t->dev_, c.data.dev, true);
+  t->set_class_weights(c.train.class_weights);
   if (t->train_enc_.truncated + t->dev_enc_.truncated > 0)
     std::fprintf(log,
                  "warning: %lld sentences longer than data.max_length (%lld pieces) were cut\n",
@@ -136,6 +137,7 @@ std::unique_ptr<TagTask> TagTask::resume(const RunConfig& c, const std::string& 
   t->read_data(c, log);
   t->train_enc_ = t->encode(t->train_, c.data.train, true);
   t->dev_enc_ = t->encode(t->dev_, c.data.dev, true);
+  t->set_class_weights(c.train.class_weights);
   t->model_->train();
   return t;
 }
@@ -185,6 +187,13 @@ TagEncoded TagTask::encode(const std::vector<data::TaggedSentence>& sentences,
   return enc;
 }
 
+void TagTask::set_class_weights(const std::string& mode) {
+  std::vector<int64_t> counts(tags_.size(), 0);
+  for (const auto& sentence : train_enc_.tags)
+    for (const int64_t k : sentence) ++counts[static_cast<size_t>(k)];
+  class_weight_ = class_weights(counts, mode);
+}
+
 std::vector<int64_t> TagTask::train_lengths() const {
   std::vector<int64_t> out;
   for (const auto& ids : train_enc_.ids) out.push_back(static_cast<int64_t>(ids.size()));
@@ -209,6 +218,7 @@ Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, 
   const Tensor logits = model_->forward(ids, lengths);
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
+  o.weight = class_weight_;
   return cross_entropy(reshape(logits, Shape{B * T, logits.size(2)}), target, o);
 }
 

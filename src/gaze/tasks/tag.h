@@ -52,6 +52,7 @@ class TagTask : public Task {
  private:
   TagTask() = default;
   void read_data(const RunConfig& c, std::FILE* log);
+  void set_class_weights(const std::string& mode);
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,
                     bool labelled) const;
   // Tag probabilities of every piece, [sentence][piece][tag], without autograd.
@@ -72,6 +73,7 @@ class TagTask : public Task {
   std::string dev_source_ = "dev", test_source_ = "test";  // file names for messages
   std::vector<data::TaggedSentence> train_, dev_, test_;
   TagEncoded train_enc_, dev_enc_;
+  Tensor class_weight_;  // [K] loss weights (train.class_weights), or undefined
 };
 
 // Hugging Face's entity grouping over words (tag, score, character span): consecutive words of one

@@ -1,5 +1,6 @@
 #include "gaze/tasks/task.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "gaze/core/error.h"
@@ -49,6 +50,21 @@ std::vector<std::string> Task::read_inputs(const std::string& path) const {
 void Task::load_weights(const std::string& dir) {
   const io::Checkpoint ck = io::load_checkpoint(dir);
   model().load_state_dict(ck.model);
+}
+
+Tensor class_weights(const std::vector<int64_t>& counts, const std::string& mode) {
+  if (mode == "none") return Tensor();
+  GAZE_CHECK(mode == "sqrt" || mode == "balanced", DataError,
+             "train.class_weights must be none, sqrt or balanced, got '{}'", mode);
+  double total = 0;
+  for (const int64_t n : counts) total += static_cast<double>(n);
+  const auto k = static_cast<double>(counts.size());
+  Tensor w = Tensor::empty(Shape{static_cast<int64_t>(counts.size())}, DType::f32);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const double balanced = counts[i] > 0 ? total / (k * static_cast<double>(counts[i])) : 0.0;
+    w.data<float>()[i] = static_cast<float>(mode == "sqrt" ? std::sqrt(balanced) : balanced);
+  }
+  return w;
 }
 
 std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,

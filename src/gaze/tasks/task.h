@@ -80,6 +80,10 @@ class EvalScope {
   bool was_;
 };
 
+// Loss weights [K] from per-class training counts (train.class_weights: none -> undefined, sqrt,
+// balanced). Classes absent from training get weight 0 (they never occur as targets).
+Tensor class_weights(const std::vector<int64_t>& counts, const std::string& mode);
+
 // Padded token ids [B, T] (pad_id past each length) and lengths [B] of the given sequences.
 std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
                                     int64_t pad_id);

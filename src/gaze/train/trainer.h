@@ -14,9 +14,9 @@ namespace gaze::train {
 struct TrainOptions {
   int64_t seed = 1;
   int64_t epochs = 10;
-  int64_t max_steps = 0;        // 0: as many as the epochs take
-  int64_t batch_tokens = 4096;  // padded tokens per batch
-  int64_t batch_size = 64;      // examples per batch at most
+  int64_t max_steps = 0;            // 0: as many as the epochs take
+  int64_t batch_tokens = 4096;      // padded tokens per batch
+  int64_t batch_size = 64;          // examples per batch at most
   std::string optimizer = "adamw";  // adamw | adam | sgd
   double lr = 1e-3, weight_decay = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double momentum = 0.9;            // sgd
@@ -25,9 +25,12 @@ struct TrainOptions {
   double min_lr_ratio = 0.0;
   double clip_norm = 1.0;  // 0: no clipping
   double label_smoothing = 0.0;
+  // Loss weight per class/tag from the training counts: none, sqrt ((N / (K n_k))^0.5) or
+  // balanced (N / (K n_k), scikit-learn's "balanced"). Classification and tagging.
+  std::string class_weights = "none";
   int64_t eval_every = 0;           // steps between validations; 0: at the end of every epoch
   std::string metric = "accuracy";  // the validation metric that picks the best checkpoint
-  int64_t patience = 0;  // validations without improvement before stopping; 0: never stop early
+  int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
   int64_t log_every = 50;  // steps between log lines when not on a terminal
   int64_t threads = 0;     // 0: GAZE_NUM_THREADS, else all cores
 };
