@@ -11,7 +11,7 @@ namespace {
 
 struct PredictArgs {
   std::string model, input = "-", aggregation = "simple";
-  int64_t top_k = 0;
+  int64_t top_k = 0, alignment_layer = -1;
   bool scores = false, alignment = false;
   DecodeArgs decode;
 };
@@ -46,6 +46,7 @@ int run_predict(const PredictArgs& a) {
   auto task = tasks::load_task(resolve_model_dir(a.model));
   tasks::PredictOptions o;
   o.top_k = a.top_k, o.aggregation = a.aggregation, o.scores = a.scores, o.alignment = a.alignment;
+  o.alignment_layer = a.alignment_layer;
   if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
   if (a.input != "-") {
     write(task->predict(task->read_inputs(a.input), o));
@@ -94,6 +95,9 @@ Action add_predict(CLI::App& app) {
   app.add_flag("--scores", a->scores, "translation: add the hypothesis score and log-probability");
   app.add_flag("--alignment", a->alignment,
                "translation: add the source-target alignment (attention weights and argmax)");
+  app.add_option("--alignment-layer", a->alignment_layer,
+                 "translation, Transformer: the decoder layer whose cross-attention (averaged over "
+                 "heads) is the alignment; negative counts from the end (default -1: the last)");
   a->decode.add_to(app);
   app.footer(
       "Output: one JSON object per input line, shaped like Hugging Face pipeline results:\n"

@@ -88,6 +88,13 @@ def test_predict_and_translate_outputs(copy_model):
         for row, h in zip(a["weights"], a["hard"]):
             assert len(row) == len(a["source_tokens"]) and abs(sum(row) - 1) < 1e-4
             assert row[h] == max(row)
+    if "transformer" in str(d):  # another layer's cross-attention: same translation, other weights
+        first = [json.loads(x) for x in run("predict", "--model", d / "run", "--alignment", "--alignment-layer", "0",
+                                            stdin=src, check=0).stdout.splitlines()]
+        assert [o["translation_text"] for o in first] == [o["translation_text"] for o in rich]
+        assert first[0]["alignment"]["weights"] != rich[0]["alignment"]["weights"]
+        bad = run("predict", "--model", d / "run", "--alignment", "--alignment-layer", "7", stdin=src, check=2)
+        assert "alignment layer 7 out of range for a decoder of 2 layers" in bad.stderr
 
 
 def test_g2p_with_several_pronunciations(tmp_path):

@@ -35,6 +35,7 @@ struct PredictOptions {
   std::string aggregation = "simple";  // tag: simple | first | average | max
   std::optional<decode::SearchOptions> search;  // translate (default: the run's decode section)
   bool scores = false, alignment = false;       // translate: add scores / the alignment
+  int64_t alignment_layer = -1;  // translate, Transformer: the decoder layer (negative: from the end)
 };
 
 class Task : public train::TrainableTask {

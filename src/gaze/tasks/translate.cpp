@@ -257,7 +257,8 @@ double TranslateTask::mean_loss(const PairEncoded& enc) {
 }
 
 std::vector<std::vector<decode::Hypothesis>> TranslateTask::translate(
-    const std::vector<std::string>& sources, const decode::SearchOptions& o, bool alignment) {
+    const std::vector<std::string>& sources, const decode::SearchOptions& o, bool alignment,
+    int64_t alignment_layer) {
   GAZE_CHECK(o.method == "greedy" || o.method == "beam", DataError,
              "decode.method must be beam or greedy, got '{}'", o.method);
   EvalScope eval(*model_);
@@ -285,6 +286,7 @@ std::vector<std::vector<decode::Hypothesis>> TranslateTask::translate(
     decode::StepOptions so;
     so.rows_per_source = rows;
     so.alignment = alignment;
+    so.alignment_layer = alignment_layer;
     auto dec = decode::start_decoding(*model_, ids, len_t, so);
     const int64_t bos = tgt_tok_->bos_id(), eos = tgt_tok_->eos_id();
     if (greedy) {
@@ -376,7 +378,7 @@ Report TranslateTask::evaluate_file(const std::string& path, const EvalOptions& 
 std::vector<json> TranslateTask::predict(const std::vector<std::string>& sources,
                                          const PredictOptions& o) {
   const decode::SearchOptions so = o.search ? *o.search : search_;
-  const auto hyps = translate(sources, so, o.alignment);
+  const auto hyps = translate(sources, so, o.alignment, o.alignment_layer);
   std::vector<json> out;
   for (size_t i = 0; i < sources.size(); ++i) {
     const auto& best = hyps[i].front();

@@ -50,7 +50,8 @@ class TranslateTask : public Task {
   // Hypotheses (best first) for every source text.
   std::vector<std::vector<decode::Hypothesis>> translate(const std::vector<std::string>& sources,
                                                          const decode::SearchOptions& options,
-                                                         bool alignment = false);
+                                                         bool alignment = false,
+                                                         int64_t alignment_layer = -1);
   TranslationScores score(const std::vector<data::SentencePair>& pairs,
                           const decode::SearchOptions& options, double* mean_loss = nullptr);
   std::string detokenize(const std::vector<int64_t>& ids) const { return tgt_tok_->decode(ids); }
