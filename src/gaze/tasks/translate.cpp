@@ -381,6 +381,10 @@ std::vector<json> TranslateTask::predict(const std::vector<std::string>& sources
   const auto hyps = translate(sources, so, o.alignment, o.alignment_layer);
   std::vector<json> out;
   for (size_t i = 0; i < sources.size(); ++i) {
+    if (hyps[i].empty()) {  // only with degenerate vocabularies: nothing but EOS past rank K
+      out.push_back({{"translation_text", ""}});
+      continue;
+    }
     const auto& best = hyps[i].front();
     json j = {{"translation_text", detokenize(best.tokens)}};
     if (o.scores) j["score"] = best.score, j["log_prob"] = best.log_prob;
