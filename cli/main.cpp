@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       "  gaze train run.yaml --set train.lr=0.0005 --set model.num_layers=2\n"
       "  gaze eval --model runs/sentiment --data test.tsv\n"
       "  echo 'What a great phone!' | gaze predict --model runs/sentiment\n"
-      "  echo 'hello world' | gaze translate --model runs/bible\n"
+      "  echo 'hello world' | gaze translate --model runs/bible_en_es\n"
       "Run `gaze COMMAND --help` for a command's options.");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");

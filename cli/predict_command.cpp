@@ -123,7 +123,7 @@ Action add_translate(CLI::App& app) {
   app.footer(
       "Reads sentences from stdin, one per line, and writes each translation as soon as it is\n"
       "ready.\nExample:\n  echo 'In the beginning was the Word.' | gaze translate --model "
-      "runs/bible");
+      "runs/bible_en_es");
   return [a] { return run_translate(*a); };
 }
 
