@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
+#include "gaze/data/text_file.h"
 #include "gaze/tasks/task.h"
 #include "gaze/text/utf8.h"
 
@@ -32,7 +33,7 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
     const size_t bad = text::find_invalid_utf8(line);
     GAZE_CHECK(bad == std::string::npos, DataError, "stdin:{}: invalid UTF-8 at byte {}", number,
                bad + 1);
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (data::is_blank(line)) continue;
     chunk.push_back(std::move(line));
     if (chunk.size() == chunk_size) {
       f(chunk);

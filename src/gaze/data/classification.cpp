@@ -19,10 +19,6 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
   }
 }
 
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t") == std::string_view::npos;
-}
-
 std::string resolve_format(const std::string& path, const std::string& format) {
   if (format != "auto") {
     GAZE_CHECK(format == "tsv" || format == "jsonl", DataError,
@@ -55,16 +51,17 @@ std::vector<LabeledText> read_tsv(const TextFile& f, const ClassificationFormat&
   std::vector<LabeledText> out;
   for (size_t i = 1; i < lines.size(); ++i) {
     const Line& l = lines[i];
-    if (blank(l.text)) continue;
+    if (is_blank(l.text)) continue;
     const auto fields = split_tabs(l.text);
     GAZE_CHECK(fields.size() == header.size(), DataError,
                "{}: expected {} tab-separated fields (as in the header), found {}",
                f.where(l.number), header.size(), fields.size());
     LabeledText ex{std::string(fields[static_cast<size_t>(ti)]),
-                   li >= 0 ? std::string(fields[static_cast<size_t>(li)]) : std::string(), l.number};
-    GAZE_CHECK(!blank(ex.text), DataError, "{}: the text ('{}' column) is empty", f.where(l.number),
-               fmt.text_column);
-    GAZE_CHECK(!require_labels || !blank(ex.label), DataError,
+                   li >= 0 ? std::string(fields[static_cast<size_t>(li)]) : std::string(),
+                   l.number};
+    GAZE_CHECK(!is_blank(ex.text), DataError, "{}: the text ('{}' column) is empty",
+               f.where(l.number), fmt.text_column);
+    GAZE_CHECK(!require_labels || !is_blank(ex.label), DataError,
                "{}: the label ('{}' column) is empty", f.where(l.number), fmt.label_column);
     out.push_back(std::move(ex));
   }
@@ -83,7 +80,7 @@ std::vector<LabeledText> read_jsonl(const TextFile& f, const ClassificationForma
                                     bool require_labels) {
   std::vector<LabeledText> out;
   for (const Line& l : f.lines()) {
-    if (blank(l.text)) continue;
+    if (is_blank(l.text)) continue;
     const std::string where = f.where(l.number);
     nlohmann::json j;
     try {
@@ -97,9 +94,9 @@ std::vector<LabeledText> read_jsonl(const TextFile& f, const ClassificationForma
     LabeledText ex{json_string(j[fmt.text_column], where, fmt.text_column), "", l.number};
     if (j.contains(fmt.label_column) && !j[fmt.label_column].is_null())
       ex.label = json_string(j[fmt.label_column], where, fmt.label_column);
-    GAZE_CHECK(!blank(ex.text), DataError, "{}: the text ('{}' field) is empty", where,
+    GAZE_CHECK(!is_blank(ex.text), DataError, "{}: the text ('{}' field) is empty", where,
                fmt.text_column);
-    GAZE_CHECK(!require_labels || !blank(ex.label), DataError,
+    GAZE_CHECK(!require_labels || !is_blank(ex.label), DataError,
                "{}: no label ('{}' field; set data.label_column)", where, fmt.label_column);
     out.push_back(std::move(ex));
   }
@@ -127,7 +124,7 @@ std::vector<LabeledText> read_texts(const std::string& path, const Classificatio
     return read_tsv(f, format, false);
   std::vector<LabeledText> out;
   for (const Line& l : f.lines())
-    if (!blank(l.text)) out.push_back({std::string(l.text), "", l.number});
+    if (!is_blank(l.text)) out.push_back({std::string(l.text), "", l.number});
   return out;
 }
 

@@ -30,10 +30,6 @@ std::vector<std::string_view> columns(std::string_view line) {
   return out;
 }
 
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t") == std::string_view::npos;
-}
-
 int64_t resolve(int64_t column, size_t n) {
   return column < 0 ? static_cast<int64_t>(n) + column : column;
 }
@@ -52,7 +48,7 @@ std::vector<TaggedSentence> read_conll(const std::string& path, const ConllForma
     cur = TaggedSentence();
   };
   for (const Line& l : f.lines()) {
-    if (blank(l.text)) {
+    if (is_blank(l.text)) {
       flush();
       continue;
     }
@@ -73,14 +69,15 @@ std::vector<TaggedSentence> read_conll(const std::string& path, const ConllForma
                "{}: no tag column {} (the line has {} columns; set data.tag_column)",
                f.where(l.number), format.tag_column, cols.size());
     const auto token = cols[static_cast<size_t>(ti)];
-    GAZE_CHECK(!blank(token), DataError, "{}: the token (column {}) is empty", f.where(l.number),
+    GAZE_CHECK(!is_blank(token), DataError, "{}: the token (column {}) is empty", f.where(l.number),
                ti);
     if (cur.words.empty()) cur.line = l.number;
     cur.words.emplace_back(token);
     cur.lines.push_back(l.number);
     if (has_tag) {
       const auto tag = cols[static_cast<size_t>(gi)];
-      GAZE_CHECK(!blank(tag), DataError, "{}: the tag (column {}) is empty", f.where(l.number), gi);
+      GAZE_CHECK(!is_blank(tag), DataError, "{}: the tag (column {}) is empty", f.where(l.number),
+                 gi);
       cur.tags.emplace_back(tag);
     }
   }

@@ -7,10 +7,6 @@
 namespace gaze::data {
 namespace {
 
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t") == std::string_view::npos;
-}
-
 // A file's lines, without trailing empty lines at the end of the file.
 std::vector<Line> content_lines(const TextFile& f) {
   std::vector<Line> lines = f.lines();
@@ -39,9 +35,9 @@ std::vector<SentencePair> read_parallel(const std::string& source_path,
              s.size(), target_path, t.size());
   std::vector<SentencePair> out;
   for (size_t i = 0; i < s.size(); ++i) {
-    GAZE_CHECK(!blank(s[i].text), DataError, "{}: empty line (every line is a sentence)",
+    GAZE_CHECK(!is_blank(s[i].text), DataError, "{}: empty line (every line is a sentence)",
                src.where(s[i].number));
-    GAZE_CHECK(!blank(t[i].text), DataError, "{}: empty line (every line is a sentence)",
+    GAZE_CHECK(!is_blank(t[i].text), DataError, "{}: empty line (every line is a sentence)",
                tgt.where(t[i].number));
     out.push_back({std::string(s[i].text), std::string(t[i].text), s[i].number});
   }

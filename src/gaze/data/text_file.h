@@ -9,6 +9,11 @@
 
 namespace gaze::data {
 
+// Whether a line (or field) holds nothing but spaces and tabs.
+inline bool is_blank(std::string_view s) {
+  return s.find_first_not_of(" \t") == std::string_view::npos;
+}
+
 struct Line {
   std::string_view text;
   int64_t number;  // 1-based

@@ -43,7 +43,7 @@ std::vector<std::string> Task::read_inputs(const std::string& path) const {
   const data::TextFile f(path);
   std::vector<std::string> out;
   for (const auto& l : f.lines())
-    if (l.text.find_first_not_of(" \t") != std::string_view::npos) out.emplace_back(l.text);
+    if (!data::is_blank(l.text)) out.emplace_back(l.text);
   return out;
 }
 
