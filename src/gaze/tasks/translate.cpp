@@ -307,7 +307,7 @@ std::vector<std::vector<decode::Hypothesis>> TranslateTask::translate(
 }
 
 TranslationScores TranslateTask::score(const std::vector<data::SentencePair>& pairs,
-                                       const decode::SearchOptions& o, double* loss) {
+                                       const decode::SearchOptions& o) {
   const auto groups = group_sources(pairs);
   std::vector<std::string> sources;
   std::vector<std::vector<std::string>> refs;
@@ -326,13 +326,12 @@ TranslationScores TranslateTask::score(const std::vector<data::SentencePair>& pa
   s.errors = metrics::error_rates(hyps, refs);
   s.sources = static_cast<int64_t>(sources.size());
   s.pairs = static_cast<int64_t>(pairs.size());
-  if (loss) *loss = mean_loss(encode(pairs));
   return s;
 }
 
 std::map<std::string, double> TranslateTask::validate() {
-  double loss = 0;
-  const TranslationScores s = score(dev_, search_, &loss);
+  const TranslationScores s = score(dev_, search_);
+  const double loss = mean_loss(dev_enc_);  // the dev pairs are encoded once, at start-up
   return {{"bleu", s.bleu.score},
           {"chrf", s.chrf},
           {"wer", s.errors.wer},

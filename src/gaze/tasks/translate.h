@@ -53,7 +53,7 @@ class TranslateTask : public Task {
                                                          bool alignment = false,
                                                          int64_t alignment_layer = -1);
   TranslationScores score(const std::vector<data::SentencePair>& pairs,
-                          const decode::SearchOptions& options, double* mean_loss = nullptr);
+                          const decode::SearchOptions& options);
   std::string detokenize(const std::vector<int64_t>& ids) const { return tgt_tok_->decode(ids); }
   std::optional<decode::SearchOptions> default_search() const override { return search_; }
 
