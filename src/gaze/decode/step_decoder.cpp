@@ -61,6 +61,7 @@ class TransformerStep : public StepDecoder {
       const Tensor tgt = tokens_tensor(flat, t);
       const Tensor tgt_lengths = Tensor::full(Shape{R_}, static_cast<double>(t), DType::i64);
       nn::AttentionCapture cap;
+      cap.layers = {layer_};
       const Tensor h = m_.decoder->forward(
           m_.embed_target(tgt), memory_, Tensor(), Tensor(), models::padding_mask(tgt_lengths, t),
           models::padding_mask(lengths_, memory_.size(1)), true, o_.alignment ? &cap : nullptr);

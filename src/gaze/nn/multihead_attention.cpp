@@ -68,7 +68,8 @@ Tensor additive(const Tensor& m, DType dtype) {
 
 MultiheadAttentionOutput MultiheadAttention::forward(
     const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& key_padding_mask,
-    bool need_weights, const Tensor& attn_mask, bool average_attn_weights, bool is_causal) const {
+    bool need_weights, const Tensor& attn_mask, bool average_attn_weights, bool is_causal,
+    const std::vector<int64_t>& weight_heads) const {
   for (const auto& [t, n] :
        {std::pair{&query, "query"}, std::pair{&key, "key"}, std::pair{&value, "value"}})
     GAZE_CHECK(t->defined() && (t->dim() == 2 || t->dim() == 3), ValueError,
@@ -82,7 +83,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(
     MultiheadAttentionOutput r =
         forward(unsqueeze(query, bd), unsqueeze(key, bd), unsqueeze(value, bd),
                 key_padding_mask.defined() ? unsqueeze(key_padding_mask, 0) : Tensor(),
-                need_weights, attn_mask, average_attn_weights, is_causal);
+                need_weights, attn_mask, average_attn_weights, is_causal, weight_heads);
     r.output = squeeze(r.output, bd);
     if (r.weights.defined()) r.weights = squeeze(r.weights, 0);
     return r;
@@ -149,6 +150,13 @@ MultiheadAttentionOutput MultiheadAttention::forward(
   }
   o.attn_mask = mask;
   o.need_weights = need_weights;
+  if (!weight_heads.empty()) {
+    GAZE_CHECK(!average_attn_weights, ValueError,
+               "{}: weight_heads selects per-head weights: pass average_attn_weights=false", kOp);
+    for (int64_t h : weight_heads)
+      GAZE_CHECK(h >= 0 && h < H, IndexError, "{}: head {} out of range for {} heads", kOp, h, H);
+    o.weight_heads = weight_heads;
+  }
   SdpaResult r = scaled_dot_product_attention(heads(q, Tq), heads(k, Tk), heads(v, Tk), o);
   MultiheadAttentionOutput out;
   out.output =

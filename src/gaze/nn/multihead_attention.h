@@ -26,11 +26,14 @@ class MultiheadAttention : public Module {
   // ([Tq, Tk] or [B*H, Tq, Tk]) mark positions that may NOT be attended (true = ignore); float
   // masks are added to the scores. is_causal applies a causal mask (attn_mask may be omitted).
   // need_weights builds the Tq x Tk weights (as torch, true by default); pass false for the
-  // memory-efficient path. Queries that can see no key give 0 (torch gives NaN).
+  // memory-efficient path. Queries that can see no key give 0 (torch gives NaN). weight_heads (a
+  // gaze extension) limits the per-head weights (average_attn_weights false) to the listed heads,
+  // in that order: only their Tq x Tk matrices are built.
   MultiheadAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                    const Tensor& key_padding_mask = Tensor(),
                                    bool need_weights = true, const Tensor& attn_mask = Tensor(),
-                                   bool average_attn_weights = true, bool is_causal = false) const;
+                                   bool average_attn_weights = true, bool is_causal = false,
+                                   const std::vector<int64_t>& weight_heads = {}) const;
 
   int64_t embed_dim, num_heads, head_dim, kdim, vdim;
   double dropout;

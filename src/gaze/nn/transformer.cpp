@@ -18,14 +18,27 @@ void check_options(const TransformerLayerOptions& o, const char* who) {
 
 // The attention of a layer, with or without capturing its per-head weights.
 Tensor attend(const MultiheadAttention& mha, const Tensor& q, const Tensor& kv, const Tensor& mask,
-              const Tensor& padding, bool causal, Tensor* weights) {
+              const Tensor& padding, bool causal, Tensor* weights,
+              const std::vector<int64_t>& heads) {
   auto r = mha.forward(q, kv, kv, padding, weights != nullptr, mask, /*average_attn_weights=*/false,
-                       causal);
+                       causal, weights ? heads : std::vector<int64_t>{});
   if (weights) *weights = r.weights;
   return r.output;
 }
 
 }  // namespace
+
+bool AttentionCapture::wants(int64_t i, int64_t n) const {
+  for (int64_t l : layers)
+    GAZE_CHECK(l >= -n && l < n, IndexError,
+               "attention capture: layer {} out of range for a stack of {} layers (0..{}, or "
+               "negative from the end)",
+               l, n, n - 1);
+  if (layers.empty()) return true;
+  for (int64_t l : layers)
+    if ((l < 0 ? l + n : l) == i) return true;
+  return false;
+}
 
 // --- encoder layer
 // ----------------------------------------------------------------------------------
@@ -56,17 +69,20 @@ Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) const {
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& mask,
-                                        const Tensor& padding, bool causal, Tensor* weights) const {
+                                        const Tensor& padding, bool causal, Tensor* weights,
+                                        const std::vector<int64_t>& heads) const {
   const std::vector<int64_t> ns{options.d_model};
   const double eps = options.layer_norm_eps;
   if (options.norm_first) {
     // x + sa(norm1(x)); the sum and norm2 of it come from one fused pass.
     const Tensor h = norm1->forward(src);
-    const Tensor sa = dropout1->forward(attend(*self_attn, h, h, mask, padding, causal, weights));
+    const Tensor sa =
+        dropout1->forward(attend(*self_attn, h, h, mask, padding, causal, weights, heads));
     const AddNorm a = add_layer_norm(src, sa, ns, norm2->weight, norm2->bias, eps);
     return add(a.sum, feed_forward(a.out));
   }
-  const Tensor sa = dropout1->forward(attend(*self_attn, src, src, mask, padding, causal, weights));
+  const Tensor sa =
+      dropout1->forward(attend(*self_attn, src, src, mask, padding, causal, weights, heads));
   const Tensor x = add_layer_norm(src, sa, ns, norm1->weight, norm1->bias, eps).out;
   return add_layer_norm(x, feed_forward(x), ns, norm2->weight, norm2->bias, eps).out;
 }
@@ -106,24 +122,26 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
                                         const Tensor& tgt_mask, const Tensor& memory_mask,
                                         const Tensor& tgt_padding, const Tensor& memory_padding,
                                         bool tgt_causal, bool memory_causal, Tensor* self_weights,
-                                        Tensor* cross_weights) const {
+                                        Tensor* cross_weights,
+                                        const std::vector<int64_t>& heads) const {
   const std::vector<int64_t> ns{options.d_model};
   const double eps = options.layer_norm_eps;
   if (options.norm_first) {
     const Tensor h = norm1->forward(tgt);
     const Tensor sa = dropout1->forward(
-        attend(*self_attn, h, h, tgt_mask, tgt_padding, tgt_causal, self_weights));
+        attend(*self_attn, h, h, tgt_mask, tgt_padding, tgt_causal, self_weights, heads));
     const AddNorm a = add_layer_norm(tgt, sa, ns, norm2->weight, norm2->bias, eps);
-    const Tensor ca = dropout2->forward(attend(*multihead_attn, a.out, memory, memory_mask,
-                                               memory_padding, memory_causal, cross_weights));
+    const Tensor ca =
+        dropout2->forward(attend(*multihead_attn, a.out, memory, memory_mask, memory_padding,
+                                 memory_causal, cross_weights, heads));
     const AddNorm b = add_layer_norm(a.sum, ca, ns, norm3->weight, norm3->bias, eps);
     return add(b.sum, feed_forward(b.out));
   }
   const Tensor sa = dropout1->forward(
-      attend(*self_attn, tgt, tgt, tgt_mask, tgt_padding, tgt_causal, self_weights));
+      attend(*self_attn, tgt, tgt, tgt_mask, tgt_padding, tgt_causal, self_weights, heads));
   const Tensor x = add_layer_norm(tgt, sa, ns, norm1->weight, norm1->bias, eps).out;
   const Tensor ca = dropout2->forward(attend(*multihead_attn, x, memory, memory_mask,
-                                             memory_padding, memory_causal, cross_weights));
+                                             memory_padding, memory_causal, cross_weights, heads));
   const Tensor y = add_layer_norm(x, ca, ns, norm2->weight, norm2->bias, eps).out;
   return add_layer_norm(y, feed_forward(y), ns, norm3->weight, norm3->bias, eps).out;
 }
@@ -165,9 +183,12 @@ TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& proto, int
 Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& padding,
                                    bool causal, AttentionCapture* capture) const {
   Tensor x = src;
-  for (const auto& layer : layers) {
+  const auto n = static_cast<int64_t>(layers.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const bool want = capture && capture->wants(i, n);
     Tensor w;
-    x = layer->forward(x, mask, padding, causal, capture ? &w : nullptr);
+    x = layers[i]->forward(x, mask, padding, causal, want ? &w : nullptr,
+                           want ? capture->heads : std::vector<int64_t>{});
     if (capture) capture->self_attention.push_back(w);
   }
   return norm ? norm->forward(x) : x;
@@ -193,10 +214,13 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
                                    const Tensor& memory_padding, bool tgt_causal,
                                    AttentionCapture* capture) const {
   Tensor x = tgt;
-  for (const auto& layer : layers) {
+  const auto n = static_cast<int64_t>(layers.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const bool want = capture && capture->wants(i, n);
     Tensor sw, cw;
-    x = layer->forward(x, memory, tgt_mask, memory_mask, tgt_padding, memory_padding, tgt_causal,
-                       false, capture ? &sw : nullptr, capture ? &cw : nullptr);
+    x = layers[i]->forward(x, memory, tgt_mask, memory_mask, tgt_padding, memory_padding,
+                           tgt_causal, false, want ? &sw : nullptr, want ? &cw : nullptr,
+                           want ? capture->heads : std::vector<int64_t>{});
     if (capture) {
       capture->self_attention.push_back(sw);
       capture->cross_attention.push_back(cw);

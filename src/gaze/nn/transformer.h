@@ -21,20 +21,27 @@ struct TransformerLayerOptions {
   bool batch_first = false, norm_first = false, bias = true;
 };
 
-// Attention weights collected from a stack, one [B, H, Tq, Tk] tensor per layer (per head).
+// Attention weights collected from a stack: self_attention[i] (and cross_attention[i], decoders
+// only) is layer i's [B, H', Tq, Tk]. `layers` and `heads` choose what is captured (empty = all;
+// negative layers count from the end; heads in the order given): a layer not chosen holds an
+// undefined tensor, and only the chosen heads' Tq x Tk weights are ever built.
 struct AttentionCapture {
+  std::vector<int64_t> layers, heads;
   std::vector<Tensor> self_attention;   // encoder or decoder self-attention
   std::vector<Tensor> cross_attention;  // decoder only
+
+  // Whether layer i of a stack of n is chosen (checks the choice against n).
+  bool wants(int64_t i, int64_t n) const;
 };
 
 class TransformerEncoderLayer : public Module {
  public:
   explicit TransformerEncoderLayer(const TransformerLayerOptions& options);
   // Masks as nn.MultiheadAttention's (boolean true = ignore). weights, if given, receives the
-  // self-attention weights per head.
+  // self-attention weights per head (all, or those listed in weight_heads).
   Tensor forward(const Tensor& src, const Tensor& src_mask = Tensor(),
                  const Tensor& src_key_padding_mask = Tensor(), bool is_causal = false,
-                 Tensor* weights = nullptr) const;
+                 Tensor* weights = nullptr, const std::vector<int64_t>& weight_heads = {}) const;
 
   TransformerLayerOptions options;
   std::shared_ptr<MultiheadAttention> self_attn;
@@ -54,7 +61,8 @@ class TransformerDecoderLayer : public Module {
                  const Tensor& tgt_key_padding_mask = Tensor(),
                  const Tensor& memory_key_padding_mask = Tensor(), bool tgt_is_causal = false,
                  bool memory_is_causal = false, Tensor* self_weights = nullptr,
-                 Tensor* cross_weights = nullptr) const;
+                 Tensor* cross_weights = nullptr,
+                 const std::vector<int64_t>& weight_heads = {}) const;
 
   TransformerLayerOptions options;
   std::shared_ptr<MultiheadAttention> self_attn, multihead_attn;

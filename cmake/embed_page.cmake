@@ -1,0 +1,17 @@
+# Writes OUT, a C++ source defining gaze::explain::kPageHtml/Css/Js from DIR/page.{html,css,js} as
+# raw string literals (run by the build whenever one of them changes).
+set(body "// Generated from src/gaze/explain/page by cmake/embed_page.cmake: edit those files.\n")
+string(APPEND body "#include \"gaze/explain/page_assets.h\"\n\nnamespace gaze::explain {\n")
+foreach(pair "Html;html" "Css;css" "Js;js")
+  list(GET pair 0 name)
+  list(GET pair 1 ext)
+  file(READ "${DIR}/page.${ext}" text)
+  string(FIND "${text}" ")GAZE_PAGE\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "page.${ext} contains the raw-string delimiter )GAZE_PAGE\"")
+  endif()
+  string(APPEND body "const char* const kPage${name} = R\"GAZE_PAGE(${text})GAZE_PAGE\";\n")
+endforeach()
+string(APPEND body "}  // namespace gaze::explain\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")

@@ -1,0 +1,40 @@
+#include "gaze/explain/explanation.h"
+
+#include <fmt/ranges.h>
+
+#include "gaze/core/error.h"
+#include "gaze/explain/aggregate.h"
+
+namespace gaze::explain {
+
+const AttentionBlock* Explanation::block(const std::string& name) const {
+  for (const auto& b : blocks)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+void finish(Explanation& e) {
+  if (const AttentionBlock* enc = e.block("encoder"); enc && !enc->weights.empty()) {
+    std::vector<Tensor> means;
+    for (const Tensor& w : enc->weights) means.push_back(mean_heads(w));
+    e.rollout = rollout(means);
+    if (e.task == "classify") e.importance = token_importance(e.rollout, e.pooling);
+  }
+  if (const AttentionBlock* cross = e.block("cross")) {
+    const int64_t L = cross->num_layers;
+    const int64_t layer = e.alignment_layer < 0 ? e.alignment_layer + L : e.alignment_layer;
+    GAZE_CHECK(layer >= 0 && layer < L, IndexError,
+               "explain: alignment layer {} out of range for a decoder of {} layers",
+               e.alignment_layer, L);
+    size_t at = 0;
+    while (at < cross->layers.size() && cross->layers[at] != layer) ++at;
+    GAZE_CHECK(at < cross->layers.size(), ValueError,
+               "explain: the alignment layer {} was not captured (captured layers: {})", layer,
+               fmt::join(cross->layers, ", "));
+    e.alignment_layer = layer;
+    e.alignment = mean_heads(cross->weights[at]);
+    e.hard_alignment = argmax_rows(e.alignment);
+  }
+}
+
+}  // namespace gaze::explain

@@ -1,0 +1,55 @@
+// What `gaze explain` shows for one input: the attention captured per block, layer and head in
+// bertviz's layout, the model's prediction, and the aggregations (head means, rollout, alignment).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gaze/core/tensor.h"
+
+namespace gaze::explain {
+
+// Which layers and heads to capture (empty = all; negative layers count from the end).
+struct CaptureOptions {
+  std::vector<int64_t> layers, heads;
+};
+
+// One attention block of a model: an encoder's or decoder's self-attention, a decoder's
+// cross-attention, or an RNN decoder's attention over the source (one layer, one head).
+struct AttentionBlock {
+  std::string name;                       // encoder | decoder | cross
+  std::vector<int64_t> layers;            // the captured layers (indices into the model's stack)
+  std::vector<int64_t> heads;             // the captured heads, in capture order
+  std::vector<Tensor> weights;            // one f32 [heads.size(), Tq, Tk] per captured layer
+  int64_t num_layers = 0, num_heads = 0;  // of the model
+  bool self = true;                       // queries and keys are the same tokens (rollout applies)
+};
+
+struct Explanation {
+  std::string task, architecture;          // classify | tag | translate; transformer | rnn
+  std::string text;                        // the input
+  std::vector<std::string> tokens;         // the encoder's input pieces
+  std::vector<std::string> target_tokens;  // translate: the decoder's input pieces (BOS, output)
+  std::vector<std::string> output_tokens;  // translate: the pieces each decoder step predicts
+  std::vector<int64_t> token_ids, target_token_ids;  // the ids of tokens and target_tokens
+  std::vector<AttentionBlock> blocks;      // encoder [, decoder, cross]; RNN: cross only
+  nlohmann::json prediction;               // as `gaze predict` prints it
+
+  // Aggregations (see aggregate.h), filled by finish().
+  Tensor rollout;                 // [T, T] of the encoder's captured layers; undefined for RNNs
+  std::vector<float> importance;  // classify: each token's share of the pooled representation
+  std::string pooling;            // classify: mean | cls (how importance reads the rollout)
+  Tensor alignment;  // translate: [output tokens, source tokens] (row t: predicting token t)
+  std::vector<int64_t> hard_alignment;  // translate: the argmax source token of each target token
+  int64_t alignment_layer = -1;         // translate, Transformer: the cross-attention layer used
+
+  const AttentionBlock* block(const std::string& name) const;
+};
+
+// Computes the aggregations from the captured blocks (alignment_layer indexes the cross block's
+// model layers and must have been captured).
+void finish(Explanation& e);
+
+}  // namespace gaze::explain

@@ -1,0 +1,27 @@
+// PNG heatmaps of attention matrices with token labels (stb_image_write), for reports and papers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gaze/core/tensor.h"
+
+namespace gaze::explain {
+
+// The layout of heatmap_png, so callers and tests can predict the image size: each matrix cell is
+// a square of `cell` pixels, cell = clamp(800 / max(rows, cols), 2, 24) (integer division); row
+// labels fill a strip of kLabelStrip pixels on the left, column labels (rotated) a strip of the
+// same height on top, and a margin of kMargin pixels closes the right and bottom. Width =
+// kLabelStrip + cols * cell + kMargin, height = kLabelStrip + rows * cell + kMargin. When cells are
+// small, only every ceil(10 / cell)-th token is labelled.
+inline constexpr int kLabelStrip = 100, kMargin = 8;
+int heatmap_cell_size(int64_t rows, int64_t cols);
+
+// An RGB PNG (the file's bytes) of matrix [rows, cols]: white for 0 to dark blue for the matrix's
+// largest value; marks (optional, one column per row, -1 for none) are outlined in orange, e.g. a
+// hard alignment. Labels are drawn in ASCII (Latin-1 letters lose their accents, others become ?).
+std::string heatmap_png(const Tensor& matrix, const std::vector<std::string>& row_labels,
+                        const std::vector<std::string>& col_labels,
+                        const std::vector<int64_t>& marks = {});
+
+}  // namespace gaze::explain

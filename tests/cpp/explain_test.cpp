@@ -1,0 +1,172 @@
+// gaze/explain: capture filters (only the chosen layers and heads, same outputs), rollout, argmax
+// alignments, token importance, and PNG heatmaps (decoded back with stb_image: documented size,
+// colours and orange marks).
+#include <gtest/gtest.h>
+#include <stb_image.h>
+
+#include <memory>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/explain/aggregate.h"
+#include "gaze/explain/png.h"
+#include "gaze/nn/transformer.h"
+#include "gaze/ops/ops.h"
+
+namespace gaze {
+namespace {
+
+nn::TransformerLayerOptions layer_options() {
+  nn::TransformerLayerOptions o;
+  o.d_model = 32, o.nhead = 4, o.dim_feedforward = 48, o.dropout = 0.0, o.batch_first = true;
+  o.norm_first = true;
+  return o;
+}
+
+// Head h of a [B, H, Tq, Tk] capture.
+std::vector<float> head(const Tensor& w, int64_t h) {
+  return select(w, 1, h).to_vector<float>();
+}
+
+TEST(ExplainCapture, ChosenLayersAndHeadsAreSlicesOfTheFullCaptureAndOutputsDoNotChange) {
+  manual_seed(3);
+  nn::TransformerEncoder enc(layer_options(), 3);
+  enc.eval();
+  NoGradGuard no_grad;
+  Generator g(5);
+  const Tensor x = randn(Shape{2, 9, 32}, DType::f32, &g);
+  Tensor padding = Tensor::zeros(Shape{2, 9}, DType::b8);
+  for (int64_t j = 6; j < 9; ++j) padding.data<bool>()[9 + j] = true;
+  nn::AttentionCapture all, some;
+  some.layers = {-1, 0};
+  some.heads = {3, 1};
+  const Tensor plain = enc.forward(x, Tensor(), padding);
+  const Tensor with_all = enc.forward(x, Tensor(), padding, false, &all);
+  const Tensor with_some = enc.forward(x, Tensor(), padding, false, &some);
+  EXPECT_EQ(plain.to_vector<float>(), with_all.to_vector<float>());
+  EXPECT_EQ(plain.to_vector<float>(), with_some.to_vector<float>());
+  ASSERT_EQ(some.self_attention.size(), 3u);
+  EXPECT_FALSE(some.self_attention[1].defined());  // not chosen: never built
+  for (int layer : {0, 2}) {
+    const Tensor& w = some.self_attention[size_t(layer)];
+    ASSERT_EQ(w.shape(), (Shape{2, 2, 9, 9}));
+    EXPECT_EQ(head(w, 0), head(all.self_attention[size_t(layer)], 3)) << "layer " << layer;
+    EXPECT_EQ(head(w, 1), head(all.self_attention[size_t(layer)], 1)) << "layer " << layer;
+  }
+}
+
+TEST(ExplainCapture, DecoderCrossAttentionFiltersAndBadChoicesFail) {
+  manual_seed(4);
+  nn::TransformerDecoder dec(layer_options(), 2);
+  dec.eval();
+  NoGradGuard no_grad;
+  Generator g(6);
+  const Tensor tgt = randn(Shape{1, 5, 32}, DType::f32, &g),
+               mem = randn(Shape{1, 7, 32}, DType::f32, &g);
+  nn::AttentionCapture all, some;
+  some.layers = {1};
+  some.heads = {2};
+  dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &all);
+  dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &some);
+  EXPECT_FALSE(some.cross_attention[0].defined());
+  ASSERT_EQ(some.cross_attention[1].shape(), (Shape{1, 1, 5, 7}));
+  EXPECT_EQ(head(some.cross_attention[1], 0), head(all.cross_attention[1], 2));
+  EXPECT_EQ(head(some.self_attention[1], 0), head(all.self_attention[1], 2));
+
+  nn::AttentionCapture bad_layer, bad_head;
+  bad_layer.layers = {2};
+  EXPECT_THROW(dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &bad_layer),
+               IndexError);
+  bad_head.heads = {4};
+  EXPECT_THROW(dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &bad_head),
+               IndexError);
+}
+
+Tensor matrix(std::vector<float> v, int64_t rows, int64_t cols) {
+  return Tensor::from_vector(v, Shape{rows, cols});
+}
+
+TEST(ExplainAggregate, RolloutOfTwoLayersWorkedByHand) {
+  // A1 = [[1, 0], [0.5, 0.5]] -> (A1 + I) / 2 = [[1, 0], [0.25, 0.75]] (rows already sum to 1).
+  // A2 = [[0, 1], [0, 1]]     -> [[0.5, 0.5], [0, 1]].
+  // R = A2' A1' = [[0.5 + 0.125, 0.375], [0.25, 0.75]].
+  const Tensor r = explain::rollout({matrix({1, 0, 0.5, 0.5}, 2, 2), matrix({0, 1, 0, 1}, 2, 2)});
+  const std::vector<float> want = {0.625f, 0.375f, 0.25f, 0.75f};
+  const auto got = r.to_vector<float>();
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+  // One layer: just the residual-adjusted, row-normalised weights.
+  const auto one = explain::rollout({matrix({0.2f, 0.8f, 0.6f, 0.4f}, 2, 2)}).to_vector<float>();
+  EXPECT_NEAR(one[0], 0.6, 1e-6);
+  EXPECT_NEAR(one[1], 0.4, 1e-6);
+  EXPECT_THROW(explain::rollout({matrix({1, 0, 0, 1}, 2, 2), matrix({1, 0, 0, 1, 0, 0}, 2, 3)}),
+               ValueError);
+}
+
+TEST(ExplainAggregate, MeanHeadsArgmaxAndImportance) {
+  const Tensor w = Tensor::from_vector(std::vector<float>{1, 0, 0, 1, 0, 1, 1, 0}, Shape{2, 2, 2});
+  EXPECT_EQ(explain::mean_heads(w).to_vector<float>(), (std::vector<float>{0.5, 0.5, 0.5, 0.5}));
+  EXPECT_EQ(explain::argmax_rows(matrix({0.1f, 0.7f, 0.2f, 0.5f, 0.5f, 0.0f}, 2, 3)),
+            (std::vector<int64_t>{1, 0}));  // ties: the first
+  const Tensor r = matrix({0.5f, 0.5f, 0.1f, 0.9f}, 2, 2);
+  const auto cls = explain::token_importance(r, "cls"), mean = explain::token_importance(r, "mean");
+  EXPECT_NEAR(cls[0], 0.5, 1e-6);
+  EXPECT_NEAR(mean[0], 0.3, 1e-6);
+  EXPECT_NEAR(mean[1], 0.7, 1e-6);
+  EXPECT_THROW(explain::token_importance(r, "max"), ValueError);
+}
+
+struct Decoded {
+  int width = 0, height = 0;
+  std::unique_ptr<unsigned char, void (*)(void*)> pixels{nullptr, stbi_image_free};
+  std::array<int, 3> at(int x, int y) const {
+    const unsigned char* p = pixels.get() + 3 * (static_cast<size_t>(y) * width + x);
+    return {p[0], p[1], p[2]};
+  }
+};
+
+Decoded decode(const std::string& png) {
+  Decoded d;
+  int channels = 0;
+  d.pixels.reset(stbi_load_from_memory(reinterpret_cast<const unsigned char*>(png.data()),
+                                       static_cast<int>(png.size()), &d.width, &d.height, &channels,
+                                       3));
+  EXPECT_NE(d.pixels, nullptr) << stbi_failure_reason();
+  return d;
+}
+
+TEST(ExplainPng, HasTheDocumentedSizeColoursAndMarks) {
+  const Tensor m = matrix({0.0f, 1.0f, 0.5f, 0.25f, 0.0f, 0.0f}, 2, 3);
+  const std::vector<std::string> rows = {"ax", "t"}, cols = {"a", "▁día", "</s>"};
+  const Decoded d = decode(explain::heatmap_png(m, rows, cols, {1, -1}));
+  const int cell = explain::heatmap_cell_size(2, 3);
+  EXPECT_EQ(cell, 24);  // 800 / 3 capped at 24
+  EXPECT_EQ(d.width, explain::kLabelStrip + 3 * cell + explain::kMargin);
+  EXPECT_EQ(d.height, explain::kLabelStrip + 2 * cell + explain::kMargin);
+  auto centre = [&](int i, int j) {
+    return d.at(explain::kLabelStrip + j * cell + cell / 2,
+                explain::kLabelStrip + i * cell + cell / 2);
+  };
+  EXPECT_EQ(centre(0, 1), (std::array<int, 3>{8, 48, 107}));     // the maximum: dark blue
+  EXPECT_EQ(centre(0, 0), (std::array<int, 3>{247, 251, 255}));  // zero: white
+  const auto quarter = centre(1, 0);  // 0.25 of the way from white to dark blue
+  EXPECT_NEAR(quarter[0], 247 + (8 - 247) * 0.25, 0.5);
+  EXPECT_NEAR(quarter[2], 255 + (107 - 255) * 0.25, 0.5);
+  // The mark on row 0, column 1: an orange outline at the cell's edge.
+  EXPECT_EQ(d.at(explain::kLabelStrip + cell + cell / 2, explain::kLabelStrip),
+            (std::array<int, 3>{240, 120, 0}));
+  // Labels put dark pixels into the left strip.
+  int dark = 0;
+  for (int y = explain::kLabelStrip; y < explain::kLabelStrip + 2 * cell; ++y)
+    for (int x = 0; x < explain::kLabelStrip; ++x) dark += d.at(x, y)[0] < 100;
+  EXPECT_GT(dark, 10);
+
+  // 512 tokens: 2-pixel cells, and the image stays bounded.
+  EXPECT_EQ(explain::heatmap_cell_size(512, 512), 2);
+  const Tensor big = Tensor::full(Shape{512, 512}, 0.5);
+  const Decoded b = decode(explain::heatmap_png(big, std::vector<std::string>(512, "tok"),
+                                                std::vector<std::string>(512, "tok")));
+  EXPECT_EQ(b.width, explain::kLabelStrip + 1024 + explain::kMargin);
+  EXPECT_THROW(explain::heatmap_png(m, rows, {"a"}), ValueError);
+}
+
+}  // namespace
+}  // namespace gaze
