@@ -18,6 +18,7 @@ Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_predict(CLI::App& app);
 Action add_translate(CLI::App& app);
+Action add_explain(CLI::App& app);
 
 // A model folder: DIR itself if it holds config.json, else DIR/best (a run folder).
 std::string resolve_model_dir(const std::string& dir);

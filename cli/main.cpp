@@ -22,7 +22,7 @@ std::string resolve_model_dir(const std::string& dir) {
 }  // namespace gaze::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"gaze: attention models for text - train, evaluate, predict, translate"};
+  CLI::App app{"gaze: attention models for text - train, evaluate, predict, translate, explain"};
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
       "  gaze eval --model runs/sentiment --data test.tsv\n"
       "  echo 'What a great phone!' | gaze predict --model runs/sentiment\n"
       "  echo 'hello world' | gaze translate --model runs/bible_en_es\n"
+      "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"
       "Run `gaze COMMAND --help` for a command's options.");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
   auto predict_action = gaze::cli::add_predict(*predict);
   auto* translate = app.add_subcommand("translate", "translate stdin line by line (plain text)");
   auto translate_action = gaze::cli::add_translate(*translate);
+  auto* explain = app.add_subcommand(
+      "explain", "what a model attends to: HTML page, PNG heatmaps and JSON of its attention");
+  auto explain_action = gaze::cli::add_explain(*explain);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -52,6 +56,7 @@ int main(int argc, char** argv) {
     if (train->parsed()) return train_action();
     if (eval->parsed()) return eval_action();
     if (translate->parsed()) return translate_action();
+    if (explain->parsed()) return explain_action();
     return predict_action();
   } catch (const gaze::StateError& e) {
     std::fprintf(stderr, "gaze: error: %s\n", e.what());

@@ -205,3 +205,4 @@ def _getitem(self, index):
 Tensor.__getitem__ = _getitem
 
 from . import nn, optim, io, models  # noqa: E402  (need the names above)
+from .pipelines import Pipeline, load, explain  # noqa: E402

@@ -19,6 +19,7 @@ void register_nn_layers(py::module_& m);
 void register_train(py::module_& m);
 void register_models(py::module_& m);
 void register_metrics(py::module_& m);
+void register_tasks(py::module_& m);
 
 // numpy array -> tensor, sharing memory when the array is C-contiguous, writeable and of a gaze
 // dtype; otherwise a copy.

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_C, m) {
   gaze::python::register_train(m);
   gaze::python::register_models(m);
   gaze::python::register_metrics(m);
+  gaze::python::register_tasks(m);
 }

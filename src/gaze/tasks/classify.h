@@ -47,6 +47,7 @@ class ClassifyTask : public Task {
   // {"label", "score"}, or with top_k a list of the k best, as Hugging Face's pipeline.
   std::vector<nlohmann::json> predict(const std::vector<std::string>& texts,
                                       const PredictOptions& options) override;
+  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   // Metrics on labelled examples (labels must be known to the model).
   metrics::ClassificationReport evaluate(const std::vector<data::LabeledText>& examples,

@@ -41,6 +41,7 @@ class TagTask : public Task {
   // {"words", "tags", "scores", "entities": [{"entity_group", "score", "word", "start", "end"}]}
   std::vector<nlohmann::json> predict(const std::vector<std::string>& lines,
                                       const PredictOptions& options) override;
+  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   metrics::TaggingReport evaluate(const std::vector<data::TaggedSentence>& sentences,
                                   const std::string& source, double* mean_loss = nullptr);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gaze/decode/search.h"
+#include "gaze/explain/explanation.h"
 #include "gaze/tasks/run_config.h"
 #include "gaze/train/trainable.h"
 
@@ -35,7 +36,16 @@ struct PredictOptions {
   std::string aggregation = "simple";  // tag: simple | first | average | max
   std::optional<decode::SearchOptions> search;  // translate (default: the run's decode section)
   bool scores = false, alignment = false;       // translate: add scores / the alignment
-  int64_t alignment_layer = -1;  // translate, Transformer: the decoder layer (negative: from the end)
+  int64_t alignment_layer =
+      -1;  // translate, Transformer: the decoder layer (negative: from the end)
+};
+
+struct ExplainOptions {
+  explain::CaptureOptions capture;              // layers and heads (empty = all)
+  std::optional<decode::SearchOptions> search;  // translate (default: the run's decode section)
+  // translate, Transformer: the cross-attention layer of the alignment (negative: from the end;
+  // -1 with a layer filter: the last layer captured). Its captured heads are averaged.
+  int64_t alignment_layer = -1;
 };
 
 class Task : public train::TrainableTask {
@@ -50,6 +60,8 @@ class Task : public train::TrainableTask {
   // One JSON value per input text.
   virtual std::vector<nlohmann::json> predict(const std::vector<std::string>& inputs,
                                               const PredictOptions& options) = 0;
+  // The attention the model pays on one input, with its prediction (see gaze/explain).
+  virtual explain::Explanation explain(const std::string& text, const ExplainOptions& options) = 0;
   // The decoding options of a sequence-to-sequence model (as trained); nullopt for other tasks.
   virtual std::optional<decode::SearchOptions> default_search() const { return std::nullopt; }
   // Replaces the model's weights by those of a checkpoint folder of the same run (e.g. best/).

@@ -46,6 +46,7 @@ class TranslateTask : public Task {
   // {"translation_text"}, plus "score"/"log_prob", "nbest" and "alignment" on request.
   std::vector<nlohmann::json> predict(const std::vector<std::string>& sources,
                                       const PredictOptions& options) override;
+  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   // Hypotheses (best first) for every source text.
   std::vector<std::vector<decode::Hypothesis>> translate(const std::vector<std::string>& sources,

@@ -1,0 +1,140 @@
+// gaze explain: the attention a model pays on an input, written as a self-contained HTML page, PNG
+// heatmaps and JSON (bertviz's data contract) into an output folder.
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "gaze/core/error.h"
+#include "gaze/explain/aggregate.h"
+#include "gaze/explain/html.h"
+#include "gaze/explain/json_export.h"
+#include "gaze/explain/png.h"
+#include "gaze/io/files.h"
+#include "gaze/ops/ops.h"
+#include "gaze/tasks/task.h"
+
+namespace gaze::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ExplainArgs {
+  std::string model, input, out;
+  std::vector<int64_t> layers, heads;
+  std::vector<std::string> formats = {"html", "png", "json"};
+  int64_t alignment_layer = -1;
+  DecodeArgs decode;
+};
+
+// Writes files atomically and remembers their paths, to print them at the end.
+struct Writer {
+  std::vector<std::string> written;
+  void operator()(const fs::path& path, const std::string& bytes) {
+    io::write_file_atomic(path.string(), bytes);
+    written.push_back(path.string());
+  }
+};
+
+bool wants(const ExplainArgs& a, const std::string& format) {
+  return std::find(a.formats.begin(), a.formats.end(), format) != a.formats.end();
+}
+
+void write_pngs(Writer& write, const explain::Explanation& e, const fs::path& dir, bool per_head) {
+  using explain::heatmap_png;
+  if (e.rollout.defined()) write(dir / "rollout.png", heatmap_png(e.rollout, e.tokens, e.tokens));
+  if (e.alignment.defined())
+    write(dir / "alignment.png",
+          heatmap_png(e.alignment, e.output_tokens, e.tokens, e.hard_alignment));
+  for (const auto& b : e.blocks) {
+    if (e.architecture == "rnn") break;  // its one map is the alignment
+    const auto& rows = b.name == "encoder" ? e.tokens : e.target_tokens;
+    const auto& cols = b.name == "decoder" ? e.target_tokens : e.tokens;
+    for (size_t l = 0; l < b.layers.size(); ++l) {
+      const std::string stem = fmt::format("{}-layer{}", b.name, b.layers[l]);
+      write(dir / (stem + ".png"), heatmap_png(explain::mean_heads(b.weights[l]), rows, cols));
+      if (!per_head) continue;
+      for (size_t h = 0; h < b.heads.size(); ++h)
+        write(dir / fmt::format("{}-head{}.png", stem, b.heads[h]),
+              heatmap_png(gaze::select(b.weights[l], 0, static_cast<int64_t>(h)), rows, cols));
+    }
+  }
+}
+
+void write_explanation(Writer& write, const ExplainArgs& a, const explain::Explanation& e,
+                       const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder: {}", dir.string(), ec.message());
+  if (wants(a, "html")) write(dir / "explanation.html", explain::to_html(e));
+  if (wants(a, "json")) write(dir / "attention.json", explain::to_json(e));
+  if (wants(a, "png")) write_pngs(write, e, dir, !a.heads.empty());
+}
+
+int run_explain(const ExplainArgs& a) {
+  auto task = tasks::load_task(resolve_model_dir(a.model));
+  tasks::ExplainOptions o;
+  o.capture.layers = a.layers;
+  o.capture.heads = a.heads;
+  o.alignment_layer = a.alignment_layer;
+  if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
+  // --input names a file if one exists at that path; otherwise it is the text itself.
+  std::vector<std::string> inputs;
+  std::error_code ec;  // a long text is no file name: the non-throwing form
+  if (fs::is_regular_file(a.input, ec))
+    inputs = task->read_inputs(a.input);
+  else
+    inputs = {a.input};
+  GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", a.input);
+  Writer write;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const fs::path dir =
+        inputs.size() == 1 ? fs::path(a.out) : fs::path(a.out) / fmt::format("{:04d}", i + 1);
+    write_explanation(write, a, task->explain(inputs[i], o), dir);
+  }
+  for (const auto& path : write.written) std::cout << path << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Action add_explain(CLI::App& app) {
+  auto a = std::make_shared<ExplainArgs>();
+  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
+      ->required();
+  app.add_option("--input", a->input,
+                 "the text to explain, or a file of inputs (one per line, or the text column of "
+                 "a TSV/JSONL file)")
+      ->required();
+  app.add_option("--out", a->out,
+                 "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")
+      ->required();
+  app.add_option("--layers", a->layers,
+                 "layers to capture, e.g. 0,2 or -1 for the last (default: all)")
+      ->delimiter(',');
+  app.add_option("--heads", a->heads,
+                 "heads to capture, e.g. 1,3 (default: all); also writes one PNG per head")
+      ->delimiter(',');
+  app.add_option("--format", a->formats, "what to write: html, png, json (default: all three)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"html", "png", "json"}));
+  app.add_option("--alignment-layer", a->alignment_layer,
+                 "translation, Transformer: the decoder layer whose cross-attention (averaged over "
+                 "the captured heads) is the alignment; negative counts from the end (default: "
+                 "the last captured)");
+  a->decode.add_to(app);
+  app.footer(
+      "Writes into the output folder:\n"
+      "  explanation.html  one self-contained page: head view, model view (layer x head),\n"
+      "                    rollout, prediction, token importance or alignment\n"
+      "  attention.json    raw weights and tokens (bertviz's head_view/model_view contract)\n"
+      "  *.png             heatmaps with token labels: rollout.png, alignment.png,\n"
+      "                    BLOCK-layerL.png (mean over heads), BLOCK-layerL-headH.png (--heads)\n"
+      "and prints the paths written.\n"
+      "Examples:\n"
+      "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"
+      "  gaze explain --model runs/wnut17 --input sentences.txt --out explain/ --layers -1\n"
+      "  gaze explain --model runs/g2p_rnn --input 'attention' --out explain/ --format png");
+  return [a] { return run_explain(*a); };
+}
+
+}  // namespace gaze::cli

@@ -1,0 +1,69 @@
+"""Trained model folders from Python: ``gaze.load(dir)`` and ``gaze.explain(model, text)``.
+
+The same code paths as ``gaze predict`` and ``gaze explain``: a model folder (a run folder, or its
+best/ or last/) holds the task, tokenizers and weights.
+"""
+import os as _os
+
+from ._C import _tasks
+
+
+def _model_dir(path):
+    path = _os.fspath(path)
+    if not _os.path.exists(_os.path.join(path, "config.json")) and _os.path.exists(
+            _os.path.join(path, "best", "config.json")):
+        return _os.path.join(path, "best")
+    return path
+
+
+class Pipeline:
+    """A trained model folder loaded for prediction and explanation."""
+
+    def __init__(self, path):
+        self.path = _model_dir(path)
+        self._task = _tasks.load(self.path)
+
+    @property
+    def task(self):
+        """classify, tag or translate."""
+        return self._task.task
+
+    def __call__(self, texts, top_k=0, aggregation="simple"):
+        """Predictions shaped as ``gaze predict`` prints them: one per text (a dict, or a list with
+        top_k), or a single one when ``texts`` is a string."""
+        single = isinstance(texts, str)
+        out = self._task.predict([texts] if single else list(texts), top_k, aggregation)
+        return out[0] if single else out
+
+    def explain(self, text, layers=None, heads=None, alignment_layer=-1):
+        """See :func:`gaze.explain`."""
+        return self._task.explain(text, list(layers or []), list(heads or []), alignment_layer)
+
+    def __repr__(self):
+        return f"gaze.Pipeline(task={self.task!r}, path={self.path!r})"
+
+
+def load(path):
+    """Loads a trained model folder (a run folder, or its best/ or last/)."""
+    return Pipeline(path)
+
+
+def explain(model, text, layers=None, heads=None, alignment_layer=-1):
+    """The attention ``model`` (a :class:`Pipeline` or a model folder path) pays on ``text``.
+
+    Returns a dict of numpy arrays and token lists, with the keys of ``gaze explain``'s JSON:
+    encoders give ``tokens`` and ``attention`` [layers, heads, T, T]; encoder-decoders give
+    ``encoder_tokens``, ``decoder_tokens``, ``output_tokens`` and ``encoder_attention``,
+    ``decoder_attention``, ``cross_attention``. ``layers``/``heads`` (lists of indices; negative
+    layers count from the end) choose what is captured, and name the captured ones in the result.
+    Aggregations: ``rollout`` [T, T], ``token_importance`` [T] (classifiers), ``alignment``
+    [outputs, sources] with ``hard_alignment`` and ``alignment_layer`` (translation). Also
+    ``prediction`` (as ``gaze predict``), ``task``, ``architecture``, ``text`` and the token ids
+    (``token_ids``; ``encoder_token_ids``, ``decoder_token_ids``).
+    """
+    if not isinstance(model, Pipeline):
+        model = Pipeline(model)
+    return model.explain(text, layers, heads, alignment_layer)
+
+
+__all__ = ["Pipeline", "load", "explain"]

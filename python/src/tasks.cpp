@@ -1,0 +1,97 @@
+// gaze._C._tasks: trained model folders (any task) loaded for prediction and attention
+// explanations, the same code paths as `gaze predict` and `gaze explain`.
+#include <nlohmann/json.hpp>
+
+#include "bindings.h"
+#include "gaze/tasks/task.h"
+
+namespace gaze::python {
+namespace {
+
+py::object from_json(const nlohmann::json& j) {
+  return py::module_::import("json").attr("loads")(j.dump());
+}
+
+py::array stack_layers(const explain::AttentionBlock& b) {
+  // [layers, heads, Tq, Tk], copied out of the per-layer tensors.
+  const Tensor& w0 = b.weights.at(0);
+  const int64_t L = static_cast<int64_t>(b.weights.size()), n = w0.numel();
+  py::array_t<float> out({L, w0.size(0), w0.size(1), w0.size(2)});
+  float* dst = out.mutable_data();
+  for (int64_t l = 0; l < L; ++l) std::copy_n(b.weights[size_t(l)].data<float>(), n, dst + l * n);
+  return out;
+}
+
+py::dict to_python(const explain::Explanation& e) {
+  py::dict d;
+  d["task"] = e.task;
+  d["architecture"] = e.architecture;
+  d["text"] = e.text;
+  d["prediction"] = from_json(e.prediction);
+  const bool seq2seq = e.task == "translate";
+  py::dict layers;
+  for (const auto& b : e.blocks) {
+    layers[py::str(b.name)] = b.layers;
+    d[py::str(seq2seq ? b.name + "_attention" : "attention")] =
+        b.weights.empty() ? py::object(py::none()) : py::object(stack_layers(b));
+  }
+  d["layers"] = layers;
+  d["heads"] = e.blocks.empty() ? std::vector<int64_t>{} : e.blocks[0].heads;
+  if (seq2seq) {
+    d["encoder_tokens"] = e.tokens;
+    d["decoder_tokens"] = e.target_tokens;
+    d["encoder_token_ids"] = e.token_ids;
+    d["decoder_token_ids"] = e.target_token_ids;
+    d["output_tokens"] = e.output_tokens;
+  } else {
+    d["tokens"] = e.tokens;
+    d["token_ids"] = e.token_ids;
+  }
+  if (e.rollout.defined()) d["rollout"] = to_numpy(e.rollout);
+  if (!e.importance.empty())
+    d["token_importance"] =
+        py::array_t<float>(static_cast<py::ssize_t>(e.importance.size()), e.importance.data());
+  if (e.alignment.defined()) {
+    d["alignment"] = to_numpy(e.alignment);
+    d["hard_alignment"] = py::array_t<int64_t>(static_cast<py::ssize_t>(e.hard_alignment.size()),
+                                               e.hard_alignment.data());
+    d["alignment_layer"] = e.alignment_layer;
+  }
+  return d;
+}
+
+}  // namespace
+
+void register_tasks(py::module_& m) {
+  py::module_ tm = m.def_submodule("_tasks", "trained model folders");
+  py::class_<tasks::Task>(tm, "Task")
+      .def_property_readonly("task", &tasks::Task::name)
+      .def(
+          "predict",
+          [](tasks::Task& t, const std::vector<std::string>& texts, int64_t top_k,
+             const std::string& aggregation) {
+            tasks::PredictOptions o;
+            o.top_k = top_k;
+            o.aggregation = aggregation;
+            py::list out;
+            for (const auto& j : t.predict(texts, o)) out.append(from_json(j));
+            return out;
+          },
+          py::arg("texts"), py::arg("top_k") = 0, py::arg("aggregation") = "simple")
+      .def(
+          "explain",
+          [](tasks::Task& t, const std::string& text, const std::vector<int64_t>& layers,
+             const std::vector<int64_t>& heads, int64_t alignment_layer) {
+            tasks::ExplainOptions o;
+            o.capture.layers = layers;
+            o.capture.heads = heads;
+            o.alignment_layer = alignment_layer;
+            return to_python(t.explain(text, o));
+          },
+          py::arg("text"), py::arg("layers") = std::vector<int64_t>{},
+          py::arg("heads") = std::vector<int64_t>{}, py::arg("alignment_layer") = -1);
+  tm.def(
+      "load", [](const std::string& dir) { return tasks::load_task(dir); }, py::arg("dir"));
+}
+
+}  // namespace gaze::python
