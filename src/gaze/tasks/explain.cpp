@@ -17,23 +17,31 @@ std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<in
   return out;
 }
 
-void check_input(const std::string& text) {
+explain::Explanation begin(const std::string& task, const std::string& text) {
   GAZE_CHECK(!text.empty(), DataError, "explain: the input text is empty");
+  explain::Explanation e;
+  e.task = task;
+  e.text = text;
+  return e;
+}
+
+// The encoder block of a classifier or tagger on token ids `ids`.
+template <class Model>
+void capture_encoder(explain::Explanation& e, const Model& model, const text::Tokenizer& tok,
+                     const std::vector<int64_t>& ids, const explain::CaptureOptions& c) {
+  e.architecture = "transformer";
+  e.tokens = pieces(tok, ids);
+  e.token_ids = ids;
+  e.blocks = {explain::capture(model, ids, c)};
 }
 
 }  // namespace
 
 explain::Explanation ClassifyTask::explain(const std::string& text, const ExplainOptions& o) {
-  check_input(text);
+  explain::Explanation e = begin(name(), text);
   EvalScope eval(*model_);
-  explain::Explanation e;
-  e.task = name();
-  e.architecture = "transformer";
-  e.text = text;
-  const std::vector<int64_t> ids = encode({{text, "", 0}}, "input", false).ids[0];
-  e.tokens = pieces(*tokenizer_, ids);
-  e.token_ids = ids;
-  e.blocks = {explain::capture(*model_, ids, o.capture)};
+  capture_encoder(e, *model_, *tokenizer_, encode({{text, "", 0}}, "input", false).ids[0],
+                  o.capture);
   PredictOptions p;
   p.top_k = std::min<int64_t>(5, static_cast<int64_t>(labels_.size()));
   e.prediction = predict({text}, p)[0];
@@ -43,30 +51,20 @@ explain::Explanation ClassifyTask::explain(const std::string& text, const Explai
 }
 
 explain::Explanation TagTask::explain(const std::string& text, const ExplainOptions& o) {
-  check_input(text);
+  explain::Explanation e = begin(name(), text);
   EvalScope eval(*model_);
-  explain::Explanation e;
-  e.task = name();
-  e.architecture = "transformer";
-  e.text = text;
   data::TaggedSentence s;
   for (const auto& w : data::split_words(text)) s.words.push_back(w.word);
   GAZE_CHECK(!s.words.empty(), DataError, "explain: the input has no words");
-  const std::vector<int64_t> ids = encode({s}, "input", false).ids[0];
-  e.tokens = pieces(*tokenizer_, ids);
-  e.token_ids = ids;
-  e.blocks = {explain::capture(*model_, ids, o.capture)};
+  capture_encoder(e, *model_, *tokenizer_, encode({s}, "input", false).ids[0], o.capture);
   e.prediction = predict({text}, {})[0];
   explain::finish(e);
   return e;
 }
 
 explain::Explanation TranslateTask::explain(const std::string& text, const ExplainOptions& o) {
-  check_input(text);
+  explain::Explanation e = begin(name(), text);
   EvalScope eval(*model_);
-  explain::Explanation e;
-  e.task = name();
-  e.text = text;
   const decode::SearchOptions so = o.search ? *o.search : search_;
   const auto hyps = translate({text}, so);
   e.prediction = hyps[0].empty()
