@@ -55,6 +55,7 @@ try {
     model_view_layers: new Set([...document.querySelectorAll(".mv-cell")].map((c) => c.dataset.layer)).size,
     model_view_heads: new Set([...document.querySelectorAll(".mv-cell")].map((c) => c.dataset.head)).size,
     drawn_cells: [...document.querySelectorAll(".mv-cell")].filter((c) => c.width > 0).length,
+    mean_cells: [...document.querySelectorAll(".mv-mean")].filter((c) => c.width > 0).length,
     query_tokens: document.querySelectorAll('.hv-token[data-side="q"]').length,
     key_tokens: document.querySelectorAll('.hv-token[data-side="k"]').length,
     pagers: document.querySelectorAll("#pagers button").length,

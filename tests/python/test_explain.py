@@ -361,7 +361,7 @@ def test_page_in_chromium_short_sentence(classifier, tmp_path):
     check_clean(r)
     assert r["blocks"] == ["encoder"] and r["layer_options"] == 2 and r["head_swatches"] == 2
     assert (r["model_view_cells"], r["model_view_layers"], r["model_view_heads"]) == (4, 2, 2)
-    assert r["drawn_cells"] == 4
+    assert r["drawn_cells"] == 4 and r["mean_cells"] == 2  # and a mean over the heads per layer
     assert r["query_tokens"] == r["key_tokens"] == 5 and r["importance_tokens"] == 5
     assert r["hover_changes_drawing"] and r["leave_restores_drawing"] and r["focused_tokens"] == 1
     assert r["visible_heads_after_click"] == 1
@@ -395,3 +395,4 @@ def test_page_in_chromium_encoder_decoder(g2p, tmp_path):
         assert r["rollout_shown"]
     else:
         assert r["blocks"] == ["cross"] and r["model_view_cells"] == 1 and not r["rollout_shown"]
+        assert r["mean_cells"] == 0  # one head: nothing to average

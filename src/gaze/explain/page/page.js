@@ -351,9 +351,11 @@
     const b = block();
     const grid = $("model-view");
     grid.replaceChildren();
-    grid.style.gridTemplateColumns = `auto repeat(${b.heads.length}, auto)`;
+    const withMean = b.heads.length > 1;
+    grid.style.gridTemplateColumns = `auto repeat(${b.heads.length + (withMean ? 1 : 0)}, auto)`;
     grid.appendChild(el("span", { className: "axis" }, "layer \\ head"));
     for (const h of b.heads) grid.appendChild(el("span", { className: "axis" }, String(h)));
+    if (withMean) grid.appendChild(el("span", { className: "axis" }, "mean"));
     const todo = [];
     b.layers.forEach((l, li) => {
       grid.appendChild(el("span", { className: "axis" }, String(l)));
@@ -372,6 +374,12 @@
         grid.appendChild(c);
         todo.push(() => paint(c, matrix(b.weights[li], hi), THUMB));
       });
+      if (withMean) {
+        const c = el("canvas", { className: "mv-mean", title: `layer ${l}, mean over the captured heads` });
+        c.dataset.layer = l;
+        grid.appendChild(c);
+        todo.push(() => paint(c, meanOverHeads(b.weights[li]), THUMB));
+      }
     });
     markSelected();
     // A few thumbnails per frame: a 512-token model keeps the page responsive while they appear.
@@ -385,6 +393,20 @@
       };
       requestAnimationFrame(step);
     });
+  }
+
+  // The mean of a layer's heads, re-quantised like the others (scaled to its own maximum).
+  function meanOverHeads(q) {
+    const n = q.rows * q.cols, sum = new Float32Array(n);
+    for (let h = 0; h < q.count; h++) {
+      const m = matrix(q, h);
+      for (let i = 0; i < n; i++) sum[i] += (m.v[i] / 255) * m.max / q.count;
+    }
+    let top = 1e-30;
+    for (let i = 0; i < n; i++) top = Math.max(top, sum[i]);
+    const v = new Uint8Array(n);
+    for (let i = 0; i < n; i++) v[i] = Math.round((255 * sum[i]) / top);
+    return { rows: q.rows, cols: q.cols, max: top, v };
   }
 
   function markSelected() {
