@@ -321,10 +321,23 @@ def test_cli_errors_are_one_line(classifier, g2p, tmp_path):
         assert message in res.stderr and len(res.stderr.strip().splitlines()) <= 2, res.stderr
 
 
+def peak_bytes(fn):
+    gaze.reset_peak_memory()
+    start = gaze.allocator_stats()["bytes_in_use"]
+    fn()
+    return gaze.allocator_stats()["peak_bytes_in_use"] - start
+
+
 def test_a_512_token_input(classifier, tmp_path):
     text = long_text()
-    e = gaze.explain(classifier, text, layers=[-1], heads=[0])
+    model = gaze.load(classifier)
+    e = model.explain(text, layers=[-1], heads=[0])
     assert e["attention"].shape == (1, 1, LONG_WORDS, LONG_WORDS)
+    # Only the chosen head's 512 x 512 weights are built: the full capture (2 layers x 2 heads) holds
+    # three more such matrices (and a second head mean) at its peak.
+    one, full = peak_bytes(lambda: model.explain(text, layers=[-1], heads=[0])), peak_bytes(lambda: model.explain(text))
+    matrix = LONG_WORDS * LONG_WORDS * 4
+    assert full - one >= 3 * matrix, (one, full)
     res = run("explain", "--model", classifier, "--input", text, "--out", tmp_path / "x", check=0)
     w, h, _ = read_png(tmp_path / "x" / "rollout.png")
     assert (w, h) == png_size(LONG_WORDS, LONG_WORDS) == (100 + 1024 + 8, 100 + 1024 + 8)
