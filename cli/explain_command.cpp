@@ -89,7 +89,12 @@ int run_explain(const ExplainArgs& a) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const fs::path dir =
         inputs.size() == 1 ? fs::path(a.out) : fs::path(a.out) / fmt::format("{:04d}", i + 1);
-    write_explanation(write, a, task->explain(inputs[i], o), dir);
+    const explain::Explanation e = task->explain(inputs[i], o);
+    if (e.truncated)
+      std::cerr << "gaze explain: warning: input " << i + 1
+                << " was cut to the model's maximum length (" << e.tokens.size()
+                << " tokens); the explanation covers what the model read\n";
+    write_explanation(write, a, e, dir);
   }
   for (const auto& path : write.written) std::cout << path << "\n";
   return 0;

@@ -58,7 +58,8 @@ def explain(model, text, layers=None, heads=None, alignment_layer=-1):
     layers count from the end) choose what is captured, and name the captured ones in the result.
     Aggregations: ``rollout`` [T, T], ``token_importance`` [T] (classifiers), ``alignment``
     [outputs, sources] with ``hard_alignment`` and ``alignment_layer`` (translation). Also
-    ``prediction`` (as ``gaze predict``), ``task``, ``architecture``, ``text`` and the token ids
+    ``prediction`` (as ``gaze predict``), ``task``, ``architecture``, ``text``, ``truncated`` (the
+    input was cut to the model's maximum length) and the token ids
     (``token_ids``; ``encoder_token_ids``, ``decoder_token_ids``).
     """
     if not isinstance(model, Pipeline):

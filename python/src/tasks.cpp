@@ -27,6 +27,7 @@ py::dict to_python(const explain::Explanation& e) {
   d["task"] = e.task;
   d["architecture"] = e.architecture;
   d["text"] = e.text;
+  d["truncated"] = e.truncated;
   d["prediction"] = from_json(e.prediction);
   const bool seq2seq = e.task == "translate";
   py::dict layers;

@@ -63,6 +63,7 @@ try {
     rollout_shown: !document.getElementById("rollout-section").hidden,
     alignment_shown: !document.getElementById("alignment-section").hidden,
     prediction_text: document.getElementById("prediction").textContent,
+    title: document.title,
   })));
 
   // Hovering a query token focuses its lines: the drawing must change, and come back on leaving.

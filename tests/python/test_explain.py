@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import gaze
-from cli_helpers import ROOT, SHARED, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
+from cli_helpers import GAZE, ROOT, SHARED, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
 from parity import REDUCTION, assert_close
 from reference_models import TorchClassifier, TorchRnnSeq2Seq, TorchTransformerSeq2Seq, record_attention
 
@@ -321,6 +321,19 @@ def test_cli_errors_are_one_line(classifier, g2p, tmp_path):
         assert message in res.stderr and len(res.stderr.strip().splitlines()) <= 2, res.stderr
 
 
+def test_invalid_utf8_and_truncated_inputs(classifier, tmp_path):
+    res = subprocess.run([str(GAZE), "explain", "--model", str(classifier), "--input", b"caf\xe9 ok",
+                          "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert res.returncode == 2 and "not valid UTF-8 (byte 4)" in res.stderr, res.stderr
+    text = long_text(700)  # the model reads at most 600 tokens
+    res = run("explain", "--model", classifier, "--input", text, "--out", tmp_path / "x", "--format", "json",
+              check=0)
+    assert "was cut to the model's maximum length (600 tokens)" in res.stderr
+    j = json.loads((tmp_path / "x" / "attention.json").read_text())
+    assert j["truncated"] is True and len(j["tokens"]) == 600 and len(j["attention"][0][0]) == 600
+    assert gaze.explain(classifier, "short and sweet")["truncated"] is False
+
+
 def peak_bytes(fn):
     gaze.reset_peak_memory()
     start = gaze.allocator_stats()["bytes_in_use"]
@@ -381,6 +394,15 @@ def test_page_in_chromium_short_sentence(classifier, tmp_path):
     assert r["rollout_shown"] and not r["alignment_shown"]
     w, h, _ = read_png(tmp_path / "shot.png")
     assert w == 1200 and h > 900
+
+
+def test_page_in_chromium_hostile_text(classifier, tmp_path):
+    text = 'a </script><script>document.title="pwned"</script> <!-- <script> b & "c"'
+    run("explain", "--model", classifier, "--input", text, "--out", tmp_path, check=0)
+    r = open_in_chromium(tmp_path / "explanation.html", tmp_path / "shot.png")
+    check_clean(r)
+    assert r["prediction_text"].startswith(text)  # shown as text, never run
+    assert r["title"].startswith("gaze explain: a </script>")
 
 
 def test_page_in_chromium_512_tokens(classifier, tmp_path):

@@ -34,8 +34,9 @@ struct Explanation {
   std::vector<std::string> target_tokens;  // translate: the decoder's input pieces (BOS, output)
   std::vector<std::string> output_tokens;  // translate: the pieces each decoder step predicts
   std::vector<int64_t> token_ids, target_token_ids;  // the ids of tokens and target_tokens
-  std::vector<AttentionBlock> blocks;      // encoder [, decoder, cross]; RNN: cross only
-  nlohmann::json prediction;               // as `gaze predict` prints it
+  std::vector<AttentionBlock> blocks;                // encoder [, decoder, cross]; RNN: cross only
+  nlohmann::json prediction;                         // as `gaze predict` prints it
+  bool truncated = false;  // the input was cut to the model's max_length (as predict cuts it)
 
   // Aggregations (see aggregate.h), filled by finish().
   Tensor rollout;                 // [T, T] of the encoder's captured layers; undefined for RNNs

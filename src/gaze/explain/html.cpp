@@ -55,7 +55,8 @@ nlohmann::json page_data(const Explanation& e) {
                       {"prediction", e.prediction},
                       {"tokens", e.tokens},
                       {"target_tokens", e.target_tokens},
-                      {"output_tokens", e.output_tokens}};
+                      {"output_tokens", e.output_tokens},
+                      {"truncated", e.truncated}};
   nlohmann::json blocks = nlohmann::json::array();
   for (const auto& b : e.blocks) {
     nlohmann::json layers = nlohmann::json::array();
@@ -115,10 +116,18 @@ std::string escape_html(const std::string& s) {
 }  // namespace
 
 std::string to_html(const Explanation& e) {
-  // Inside <script>, "</" could close the element: JSON allows "<\/" in strings for exactly this.
-  std::string data = page_data(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  for (size_t at = 0; (at = data.find("</", at)) != std::string::npos; at += 3)
-    data.replace(at, 2, "<\\/");
+  // Inside <script>, "</script" or "<!--" in user text could end or confuse the element. '<' only
+  // occurs inside JSON strings, where \u003c stands for the same character.
+  const std::string json =
+      page_data(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string data;
+  data.reserve(json.size());
+  for (const char c : json) {
+    if (c == '<')
+      data += "\\u003c";
+    else
+      data += c;
+  }
   std::string title = e.text;
   if (title.size() > 60) {  // cut at a character boundary
     size_t cut = 57;

@@ -47,11 +47,9 @@ void key(std::string& out, const char* name) {
 
 std::string to_json(const Explanation& e) {
   std::string out = "{";
-  const nlohmann::json head = {{"format", "gaze-explain/1"},
-                               {"task", e.task},
-                               {"architecture", e.architecture},
-                               {"text", e.text},
-                               {"prediction", e.prediction}};
+  const nlohmann::json head = {{"format", "gaze-explain/1"},     {"task", e.task},
+                               {"architecture", e.architecture}, {"text", e.text},
+                               {"truncated", e.truncated},       {"prediction", e.prediction}};
   for (const auto& [k, v] : head.items()) {
     key(out, k.c_str());
     out += v.dump();

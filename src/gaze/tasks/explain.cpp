@@ -7,6 +7,7 @@
 #include "gaze/tasks/classify.h"
 #include "gaze/tasks/tag.h"
 #include "gaze/tasks/translate.h"
+#include "gaze/text/utf8.h"
 
 namespace gaze::tasks {
 namespace {
@@ -19,6 +20,9 @@ std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<in
 
 explain::Explanation begin(const std::string& task, const std::string& text) {
   GAZE_CHECK(!text.empty(), DataError, "explain: the input text is empty");
+  const size_t bad = text::find_invalid_utf8(text);
+  GAZE_CHECK(bad == std::string::npos, DataError, "explain: the input is not valid UTF-8 (byte {})",
+             bad + 1);
   explain::Explanation e;
   e.task = task;
   e.text = text;
@@ -40,8 +44,9 @@ void capture_encoder(explain::Explanation& e, const Model& model, const text::To
 explain::Explanation ClassifyTask::explain(const std::string& text, const ExplainOptions& o) {
   explain::Explanation e = begin(name(), text);
   EvalScope eval(*model_);
-  capture_encoder(e, *model_, *tokenizer_, encode({{text, "", 0}}, "input", false).ids[0],
-                  o.capture);
+  const Encoded enc = encode({{text, "", 0}}, "input", false);
+  e.truncated = enc.truncated > 0;
+  capture_encoder(e, *model_, *tokenizer_, enc.ids[0], o.capture);
   PredictOptions p;
   p.top_k = std::min<int64_t>(5, static_cast<int64_t>(labels_.size()));
   e.prediction = predict({text}, p)[0];
@@ -56,7 +61,9 @@ explain::Explanation TagTask::explain(const std::string& text, const ExplainOpti
   data::TaggedSentence s;
   for (const auto& w : data::split_words(text)) s.words.push_back(w.word);
   GAZE_CHECK(!s.words.empty(), DataError, "explain: the input has no words");
-  capture_encoder(e, *model_, *tokenizer_, encode({s}, "input", false).ids[0], o.capture);
+  const TagEncoded enc = encode({s}, "input", false);
+  e.truncated = enc.truncated > 0;
+  capture_encoder(e, *model_, *tokenizer_, enc.ids[0], o.capture);
   e.prediction = predict({text}, {})[0];
   explain::finish(e);
   return e;
@@ -80,7 +87,9 @@ explain::Explanation TranslateTask::explain(const std::string& text, const Expla
   std::vector<int64_t> tgt_in = {tgt_tok_->bos_id()};
   tgt_in.insert(tgt_in.end(), out.begin(), out.end() - 1);
 
-  const std::vector<int64_t> src = encode_source(text);
+  bool cut = false;
+  const std::vector<int64_t> src = encode_source(text, &cut);
+  e.truncated = cut;
   e.tokens = pieces(*src_tok_, src);
   e.token_ids = src;
   e.target_tokens = pieces(*tgt_tok_, tgt_in);

@@ -62,6 +62,10 @@
         b.num_heads + " heads").join(", ") : "");
     const box = $("prediction");
     box.appendChild(el("p", {}, D.text));
+    if (D.truncated) {
+      box.appendChild(el("p", { className: "note" },
+        "The input was cut to the model's maximum length: the model read only the tokens below."));
+    }
     const p = D.prediction;
     if (D.task === "classify") {
       const top = Array.isArray(p) ? p : [p];
