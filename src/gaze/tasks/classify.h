@@ -60,6 +60,8 @@ class ClassifyTask : public Task {
   const text::Tokenizer& tokenizer() const { return *tokenizer_; }
 
  private:
+  // The report of examples already encoded (validation reuses the dev encoding).
+  metrics::ClassificationReport evaluate(const Encoded& enc, double* mean_loss);
   ClassifyTask() = default;
   void read_data(const RunConfig& c, std::FILE* log);
   void set_class_weights(const std::string& mode);

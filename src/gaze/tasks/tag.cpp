@@ -297,7 +297,12 @@ std::vector<std::pair<int64_t, float>> TagTask::word_tags(
 
 metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>& sentences,
                                          const std::string& source, double* mean_loss) {
-  const TagEncoded enc = encode(sentences, source, true);
+  return evaluate(sentences, encode(sentences, source, true), source, mean_loss);
+}
+
+metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>& sentences,
+                                         const TagEncoded& enc, const std::string& source,
+                                         double* mean_loss) {
   const auto probs = probabilities(enc);
   std::vector<std::vector<std::string>> gold, pred;
   double nll = 0;
@@ -327,7 +332,7 @@ metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>
 
 std::map<std::string, double> TagTask::validate() {
   double loss = 0;
-  const auto r = evaluate(dev_, dev_source_, &loss);
+  const auto r = evaluate(dev_, dev_enc_, dev_source_, &loss);  // encoded once, at start-up
   std::map<std::string, double> m = {{"accuracy", r.token_accuracy}, {"loss", loss}};
   if (entities_) m["f1"] = r.micro.f1;
   return m;

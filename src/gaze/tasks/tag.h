@@ -51,6 +51,10 @@ class TagTask : public Task {
   bool has_entities() const { return entities_; }
 
  private:
+  // The report of sentences already encoded as `enc` (validation reuses the dev encoding).
+  metrics::TaggingReport evaluate(const std::vector<data::TaggedSentence>& sentences,
+                                  const TagEncoded& enc, const std::string& source,
+                                  double* mean_loss);
   TagTask() = default;
   void read_data(const RunConfig& c, std::FILE* log);
   void set_class_weights(const std::string& mode);
