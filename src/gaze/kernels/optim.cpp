@@ -23,13 +23,8 @@ void AdamImpl(float* p, const float* g, float* m, float* v, size_t n, const Adam
              rbc2 = hn::Set(d, 1.0f / std::sqrt(s.bias_correction2));
   for (size_t i = 0; i < n; i += L) {
     const size_t k = std::min(L, n - i);
-    auto ld = [&](const float* x) { return k == L ? hn::LoadU(d, x + i) : LoadTail(d, x + i, k); };
-    auto st = [&](auto val, float* x) {
-      if (k == L)
-        hn::StoreU(val, d, x + i);
-      else
-        StoreTail(val, d, x + i, k);
-    };
+    auto ld = [&](const float* x) { return LoadUpTo(d, x + i, k); };
+    auto st = [&](auto val, float* x) { StoreUpTo(val, d, x + i, k); };
     auto pv = ld(p), gv = ld(g);
     if (s.weight_decay != 0) {
       if (s.decoupled)
@@ -54,13 +49,8 @@ void SgdImpl(float* p, const float* g, float* buf, size_t n, const SgdStep& s) {
              damp = hn::Set(d, s.one_minus_dampening), wd = hn::Set(d, s.weight_decay);
   for (size_t i = 0; i < n; i += L) {
     const size_t k = std::min(L, n - i);
-    auto ld = [&](const float* x) { return k == L ? hn::LoadU(d, x + i) : LoadTail(d, x + i, k); };
-    auto st = [&](auto val, float* x) {
-      if (k == L)
-        hn::StoreU(val, d, x + i);
-      else
-        StoreTail(val, d, x + i, k);
-    };
+    auto ld = [&](const float* x) { return LoadUpTo(d, x + i, k); };
+    auto st = [&](auto val, float* x) { StoreUpTo(val, d, x + i, k); };
     const auto pv = ld(p);
     auto dp = ld(g);
     if (s.weight_decay != 0) dp = hn::MulAdd(wd, pv, dp);

@@ -38,6 +38,20 @@ HWY_INLINE void StoreTail(VecT<D> v, D d, T* p, size_t n) {
   hn::BlendedStore(v, hn::FirstN(d, n), d, p);
 }
 
+// The `n` elements at p (n <= Lanes): a full vector when n == Lanes, else a tail (loops whose
+// body runs for the last, partial vector too).
+template <class D, typename T>
+HWY_INLINE VecT<D> LoadUpTo(D d, const T* p, size_t n) {
+  return n == hn::Lanes(d) ? hn::LoadU(d, p) : LoadTail(d, p, n);
+}
+template <class D, typename T>
+HWY_INLINE void StoreUpTo(VecT<D> v, D d, T* p, size_t n) {
+  if (n == hn::Lanes(d))
+    hn::StoreU(v, d, p);
+  else
+    StoreTail(v, d, p, n);
+}
+
 template <class D>
 HWY_INLINE hn::TFromD<D> SumLanes(D d, VecT<D> v) {
   return hn::GetLane(hn::SumOfLanes(d, v));
