@@ -1,5 +1,6 @@
 // Configuration fields: typed variables with defaults, read and written as JSON text, strict about
-// unknown keys and wrong types (the message lists the valid keys). Models and YAML configs use them.
+// unknown keys and wrong types (the message lists the valid keys). Models and YAML configs use
+// them.
 #pragma once
 
 #include <functional>
@@ -31,6 +32,18 @@ Field field(const std::string& name, double& v, double min, double max);
 void read(const std::string& json, const std::string& model_type, const std::vector<Field>& fields);
 // {"model_type": ..., fields...}
 std::string write(const std::string& model_type, const std::vector<Field>& fields);
+
+// A configuration struct C through its config_fields(C&) (found by argument-dependent lookup).
+template <class C>
+std::string write_config(const std::string& model_type, C c) {
+  return write(model_type, config_fields(c));
+}
+template <class C>
+C read_config(const std::string& json, const std::string& model_type) {
+  C c;
+  read(json, model_type, config_fields(c));
+  return c;
+}
 // The "model_type" of a configuration.
 std::string model_type(const std::string& json);
 

@@ -22,7 +22,6 @@ std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c) {
           field("share_embeddings", c.share_embeddings)};
 }
 
-
 RnnSeq2Seq::RnnSeq2Seq(const RnnSeq2SeqConfig& c) : Model("RnnSeq2Seq"), config(c) {
   GAZE_CHECK(c.src_vocab_size > 0 && c.tgt_vocab_size > 0, ValueError,
              "RnnSeq2Seq: vocab sizes must be positive");
@@ -140,14 +139,11 @@ Tensor RnnSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths, const T
 }
 
 std::string RnnSeq2Seq::config_json() const {
-  RnnSeq2SeqConfig c = config;
-  return config::write("rnn_seq2seq", config_fields(c));
+  return config::write_config("rnn_seq2seq", config);
 }
 
 RnnSeq2SeqConfig RnnSeq2Seq::parse_config(const std::string& json) {
-  RnnSeq2SeqConfig c;
-  config::read(json, "rnn_seq2seq", config_fields(c));
-  return c;
+  return config::read_config<RnnSeq2SeqConfig>(json, "rnn_seq2seq");
 }
 
 }  // namespace gaze::models

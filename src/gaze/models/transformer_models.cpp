@@ -152,14 +152,11 @@ std::vector<config::Field> config_fields(ClassifierConfig& c) {
 }
 
 std::string TransformerClassifier::config_json() const {
-  ClassifierConfig c = config;
-  return config::write("transformer_classifier", config_fields(c));
+  return config::write_config("transformer_classifier", config);
 }
 
 ClassifierConfig TransformerClassifier::parse_config(const std::string& json) {
-  ClassifierConfig c;
-  config::read(json, "transformer_classifier", config_fields(c));
-  return c;
+  return config::read_config<ClassifierConfig>(json, "transformer_classifier");
 }
 
 // --- tagger
@@ -184,14 +181,11 @@ std::vector<config::Field> config_fields(TaggerConfig& c) {
 }
 
 std::string TransformerTagger::config_json() const {
-  TaggerConfig c = config;
-  return config::write("transformer_tagger", config_fields(c));
+  return config::write_config("transformer_tagger", config);
 }
 
 TaggerConfig TransformerTagger::parse_config(const std::string& json) {
-  TaggerConfig c;
-  config::read(json, "transformer_tagger", config_fields(c));
-  return c;
+  return config::read_config<TaggerConfig>(json, "transformer_tagger");
 }
 
 // --- encoder-decoder
@@ -310,14 +304,11 @@ Tensor TransformerSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths,
 }
 
 std::string TransformerSeq2Seq::config_json() const {
-  Seq2SeqConfig c = config;
-  return config::write("transformer_seq2seq", config_fields(c));
+  return config::write_config("transformer_seq2seq", config);
 }
 
 Seq2SeqConfig TransformerSeq2Seq::parse_config(const std::string& json) {
-  Seq2SeqConfig c;
-  config::read(json, "transformer_seq2seq", config_fields(c));
-  return c;
+  return config::read_config<Seq2SeqConfig>(json, "transformer_seq2seq");
 }
 
 }  // namespace gaze::models
