@@ -58,8 +58,8 @@
   // --- header and prediction ----------------------------------------------------------------------
   function renderPrediction() {
     $("meta").textContent = D.task + " · " + D.architecture +
-      (blocks.length ? " · " + blocks.map((b) => b.name + " " + b.num_layers + " layers × " +
-        b.num_heads + " heads").join(", ") : "");
+      (blocks.length ? " · " + blocks.map((b) => `${b.name} ${count(b.num_layers, "layer")} × ` +
+        count(b.num_heads, "head")).join(", ") : "");
     const box = $("prediction");
     box.appendChild(el("p", {}, D.text));
     if (D.truncated) {
@@ -94,6 +94,7 @@
       box.appendChild(el("p", {}, "→ " + (p.translation_text || "")));
     }
   }
+  const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
   function hash(s) {
     let h = 0;
     for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
