@@ -134,3 +134,34 @@ def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path):
     assert max(b) == max(a) and len(a) > 30
     for step, v in b.items():  # every validation, before and after the interruption, is identical
         assert v == a[step], step
+
+
+def test_init_from_copies_matching_weights_and_keeps_a_new_head_fresh(tmp_path):
+    """train.init_from: a run over other labels starts from a trained model's encoder; with lr 0
+    its saved weights are exactly the source's, except the head (another shape), which is fresh."""
+    import gaze
+    rows = sentiment_rows(120)
+    a_data = write_tsv(tmp_path / "a.tsv", rows)
+    cfg_a = write_config(tmp_path / "a.yaml", a_data, a_data, tmp_path / "a", train={"epochs": 2})
+    run("train", cfg_a, check=0)
+    three = [(s, "neutral" if i % 3 == 0 else label, text) for i, (s, label, text) in enumerate(rows)]
+    b_data = write_tsv(tmp_path / "b.tsv", three)
+    cfg_b = write_config(tmp_path / "b.yaml", b_data, b_data, tmp_path / "b",
+                         train={"epochs": 1, "max_steps": 1, "lr": 0.0, "init_from": str(tmp_path / "a")})
+    res = run("train", cfg_b, check=0)
+    assert re.search(r"init_from .*/a/best: \d+ tensors \(\d+ values\) copied; kept fresh: "
+                     r"head.weight \(\[2, 32\] there, \[3, 32\] here\), head.bias", res.stderr), res.stderr
+    a = gaze.io.load_safetensors(str(tmp_path / "a" / "best" / "model.safetensors"))[0]
+    b = gaze.io.load_safetensors(str(tmp_path / "b" / "best" / "model.safetensors"))[0]
+    assert a.keys() == b.keys()
+    for name in a:
+        if name.startswith("head."):
+            assert a[name].shape != b[name].shape
+        else:
+            np.testing.assert_array_equal(a[name].numpy(), b[name].numpy(), err_msg=name)
+    # A model with nothing in common is refused.
+    cfg_c = write_config(tmp_path / "c.yaml", b_data, b_data, tmp_path / "c",
+                         model={"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 8},
+                         train={"epochs": 1, "init_from": str(tmp_path / "a")})
+    res = run("train", cfg_c)
+    assert res.returncode == 2 and "no weight of that model has a name and shape" in res.stderr

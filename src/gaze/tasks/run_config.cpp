@@ -187,6 +187,7 @@ config::Section run_schema(RunConfig& c) {
              field("clip_norm", r.clip_norm, 0.0, 1e9),
              field("label_smoothing", r.label_smoothing, 0.0, 1.0),
              field("class_weights", r.class_weights, {"none", "sqrt", "balanced"}),
+             field("init_from", r.init_from),
              field("eval_every", r.eval_every, 0),
              field("metric", r.metric, task_metrics(c.task)),
              field("patience", r.patience, 0),

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include <fmt/ranges.h>
+
+#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
 #include "gaze/data/text_file.h"
 #include "gaze/io/checkpoint.h"
@@ -52,6 +55,37 @@ void Task::load_weights(const std::string& dir) {
   model().load_state_dict(ck.model);
 }
 
+void Task::init_from(const std::string& dir, std::FILE* log) {
+  std::string folder = dir;
+  if (!fs::exists(fs::path(dir) / "config.json") &&
+      fs::exists(fs::path(dir) / "best" / "config.json"))
+    folder = (fs::path(dir) / "best").string();
+  const io::Checkpoint ck = io::load_checkpoint(folder);
+  std::vector<std::string> copied, fresh;
+  int64_t values = 0;
+  NoGradGuard no_grad;
+  for (auto& [name, param] : model().state_dict()) {
+    const Tensor* from = nullptr;
+    for (const auto& [n, t] : ck.model)
+      if (n == name) from = &t;
+    if (from && from->shape() == param.shape() && from->dtype() == param.dtype()) {
+      param.copy_(*from);
+      copied.push_back(name);
+      values += param.numel();
+    } else {
+      fresh.push_back(
+          from ? fmt::format("{} ({} there, {} here)", name, from->shape_str(), param.shape_str())
+               : name);
+    }
+  }
+  GAZE_CHECK(!copied.empty(), DataError,
+             "train.init_from {}: no weight of that model has a name and shape of this one's",
+             folder);
+  std::fprintf(log, "init_from %s: %zu tensors (%lld values) copied; kept fresh: %s\n",
+               folder.c_str(), copied.size(), static_cast<long long>(values),
+               fresh.empty() ? "none" : fmt::format("{}", fmt::join(fresh, ", ")).c_str());
+}
+
 Tensor class_weights(const std::vector<int64_t>& counts, const std::string& mode) {
   if (mode == "none") return Tensor();
   GAZE_CHECK(mode == "sqrt" || mode == "balanced", DataError,
@@ -83,9 +117,15 @@ std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>
 }
 
 std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log) {
-  if (c.task == "tag") return TagTask::create(c, log);
-  if (c.task == "translate") return TranslateTask::create(c, log);
-  return ClassifyTask::create(c, log);
+  std::unique_ptr<Task> t;
+  if (c.task == "tag")
+    t = TagTask::create(c, log);
+  else if (c.task == "translate")
+    t = TranslateTask::create(c, log);
+  else
+    t = ClassifyTask::create(c, log);
+  if (!c.train.init_from.empty()) t->init_from(c.train.init_from, log);
+  return t;
 }
 
 std::unique_ptr<Task> load_task(const std::string& dir) {

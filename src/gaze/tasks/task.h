@@ -66,6 +66,10 @@ class Task : public train::TrainableTask {
   virtual std::optional<decode::SearchOptions> default_search() const { return std::nullopt; }
   // Replaces the model's weights by those of a checkpoint folder of the same run (e.g. best/).
   void load_weights(const std::string& dir);
+  // train.init_from: copies every weight of another model folder (or run folder: its best/) whose
+  // name and shape match this model's (e.g. the encoder of a model trained on another task with
+  // the same tokenizer); the others keep their fresh initialisation. Notes go to `log`.
+  void init_from(const std::string& dir, std::FILE* log);
 };
 
 // A new run for c.task (reads data, builds tokenizers and a fresh model; notes go to `log`).

@@ -28,6 +28,9 @@ struct TrainOptions {
   // Loss weight per class/tag from the training counts: none, sqrt ((N / (K n_k))^0.5) or
   // balanced (N / (K n_k), scikit-learn's "balanced"). Classification and tagging.
   std::string class_weights = "none";
+  // A model folder (or run folder) to start from: the weights whose names and shapes match are
+  // copied before training (tasks::Task::init_from). Empty: a fresh model.
+  std::string init_from;
   int64_t eval_every = 0;           // steps between validations; 0: at the end of every epoch
   std::string metric = "accuracy";  // the validation metric that picks the best checkpoint
   int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
