@@ -80,7 +80,9 @@ int run_explain(const ExplainArgs& a) {
   // --input names a file if one exists at that path; otherwise it is the text itself.
   std::vector<std::string> inputs;
   std::error_code ec;  // a long text is no file name: the non-throwing form
-  if (fs::is_regular_file(a.input, ec))
+  if (a.input == "-")
+    inputs = task->read_inputs("/dev/stdin");
+  else if (fs::is_regular_file(a.input, ec))
     inputs = task->read_inputs(a.input);
   else
     inputs = {a.input};
@@ -107,8 +109,8 @@ Action add_explain(CLI::App& app) {
   app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
       ->required();
   app.add_option("--input", a->input,
-                 "the text to explain, or a file of inputs (one per line, or the text column of "
-                 "a TSV/JSONL file)")
+                 "the text to explain, a file of inputs (one per line, or the text column of a "
+                 "TSV/JSONL file), or - for the lines of stdin")
       ->required();
   app.add_option("--out", a->out,
                  "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")

@@ -431,3 +431,10 @@ def test_page_in_chromium_encoder_decoder(g2p, tmp_path):
     else:
         assert r["blocks"] == ["cross"] and r["model_view_cells"] == 1 and not r["rollout_shown"]
         assert r["mean_cells"] == 0  # one head: nothing to average
+
+
+def test_cli_reads_stdin_lines(classifier, tmp_path):
+    res = run("explain", "--model", classifier, "--input", "-", "--out", tmp_path, "--format", "json",
+              stdin="great phone\n\nawful case\n", check=0)
+    assert res.stdout.split() == [str(tmp_path / "0001" / "attention.json"), str(tmp_path / "0002" / "attention.json")]
+    assert json.loads((tmp_path / "0002" / "attention.json").read_text())["text"] == "awful case"
