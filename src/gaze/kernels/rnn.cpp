@@ -19,19 +19,6 @@ HWY_INLINE VecT<D> Sigmoid(D d, VecT<D> x) {
   return hn::Div(one, hn::Add(one, ExpSafe(d, hn::Neg(x))));
 }
 
-// Loads n (<= Lanes) elements, or a full vector.
-template <class D, typename T>
-HWY_INLINE VecT<D> Ld(D d, const T* p, size_t n) {
-  return n == hn::Lanes(d) ? hn::LoadU(d, p) : LoadTail(d, p, n);
-}
-template <class D, typename T>
-HWY_INLINE void St(VecT<D> v, D d, T* p, size_t n) {
-  if (n == hn::Lanes(d))
-    hn::StoreU(v, d, p);
-  else
-    StoreTail(v, d, p, n);
-}
-
 // One batch row of the LSTM cell.
 template <typename T>
 void LstmRowImpl(const T* xg, const T* hg, const T* c_prev, size_t H, T* act, T* h, T* c) {
@@ -39,17 +26,19 @@ void LstmRowImpl(const T* xg, const T* hg, const T* c_prev, size_t H, T* act, T*
   const size_t L = hn::Lanes(d);
   for (size_t k = 0; k < H; k += L) {
     const size_t n = std::min(L, H - k);
-    const auto i = Sigmoid(d, hn::Add(Ld(d, xg + k, n), Ld(d, hg + k, n)));
-    const auto f = Sigmoid(d, hn::Add(Ld(d, xg + H + k, n), Ld(d, hg + H + k, n)));
-    const auto g = hn::Tanh(d, hn::Add(Ld(d, xg + 2 * H + k, n), Ld(d, hg + 2 * H + k, n)));
-    const auto o = Sigmoid(d, hn::Add(Ld(d, xg + 3 * H + k, n), Ld(d, hg + 3 * H + k, n)));
-    const auto cn = hn::MulAdd(f, Ld(d, c_prev + k, n), hn::Mul(i, g));
-    St(i, d, act + k, n);
-    St(f, d, act + H + k, n);
-    St(g, d, act + 2 * H + k, n);
-    St(o, d, act + 3 * H + k, n);
-    St(cn, d, c + k, n);
-    St(hn::Mul(o, hn::Tanh(d, cn)), d, h + k, n);
+    const auto i = Sigmoid(d, hn::Add(LoadUpTo(d, xg + k, n), LoadUpTo(d, hg + k, n)));
+    const auto f = Sigmoid(d, hn::Add(LoadUpTo(d, xg + H + k, n), LoadUpTo(d, hg + H + k, n)));
+    const auto g =
+        hn::Tanh(d, hn::Add(LoadUpTo(d, xg + 2 * H + k, n), LoadUpTo(d, hg + 2 * H + k, n)));
+    const auto o =
+        Sigmoid(d, hn::Add(LoadUpTo(d, xg + 3 * H + k, n), LoadUpTo(d, hg + 3 * H + k, n)));
+    const auto cn = hn::MulAdd(f, LoadUpTo(d, c_prev + k, n), hn::Mul(i, g));
+    StoreUpTo(i, d, act + k, n);
+    StoreUpTo(f, d, act + H + k, n);
+    StoreUpTo(g, d, act + 2 * H + k, n);
+    StoreUpTo(o, d, act + 3 * H + k, n);
+    StoreUpTo(cn, d, c + k, n);
+    StoreUpTo(hn::Mul(o, hn::Tanh(d, cn)), d, h + k, n);
   }
 }
 
@@ -61,18 +50,20 @@ void LstmRowBackwardImpl(const T* act, const T* c_prev, const T* c, const T* dh,
   const auto one = hn::Set(d, T(1));
   for (size_t k = 0; k < H; k += L) {
     const size_t n = std::min(L, H - k);
-    const auto i = Ld(d, act + k, n), f = Ld(d, act + H + k, n), g = Ld(d, act + 2 * H + k, n),
-               o = Ld(d, act + 3 * H + k, n);
-    const auto tc = hn::Tanh(d, Ld(d, c + k, n));
-    const auto dhv = Ld(d, dh + k, n);
+    const auto i = LoadUpTo(d, act + k, n), f = LoadUpTo(d, act + H + k, n),
+               g = LoadUpTo(d, act + 2 * H + k, n), o = LoadUpTo(d, act + 3 * H + k, n);
+    const auto tc = hn::Tanh(d, LoadUpTo(d, c + k, n));
+    const auto dhv = LoadUpTo(d, dh + k, n);
     // dc_total = dc + dh o (1 - tanh(c)^2)
-    const auto dct = hn::MulAdd(hn::Mul(dhv, o), hn::NegMulAdd(tc, tc, one), Ld(d, dc + k, n));
-    St(hn::Mul(hn::Mul(dct, g), hn::Mul(i, hn::Sub(one, i))), d, dg + k, n);  // di
-    St(hn::Mul(hn::Mul(dct, Ld(d, c_prev + k, n)), hn::Mul(f, hn::Sub(one, f))), d, dg + H + k,
-       n);                                                                             // df
-    St(hn::Mul(hn::Mul(dct, i), hn::NegMulAdd(g, g, one)), d, dg + 2 * H + k, n);      // dg
-    St(hn::Mul(hn::Mul(dhv, tc), hn::Mul(o, hn::Sub(one, o))), d, dg + 3 * H + k, n);  // do
-    St(hn::Mul(dct, f), d, dc_prev + k, n);
+    const auto dct =
+        hn::MulAdd(hn::Mul(dhv, o), hn::NegMulAdd(tc, tc, one), LoadUpTo(d, dc + k, n));
+    StoreUpTo(hn::Mul(hn::Mul(dct, g), hn::Mul(i, hn::Sub(one, i))), d, dg + k, n);  // di
+    StoreUpTo(hn::Mul(hn::Mul(dct, LoadUpTo(d, c_prev + k, n)), hn::Mul(f, hn::Sub(one, f))), d,
+              dg + H + k,
+              n);                                                                             // df
+    StoreUpTo(hn::Mul(hn::Mul(dct, i), hn::NegMulAdd(g, g, one)), d, dg + 2 * H + k, n);      // dg
+    StoreUpTo(hn::Mul(hn::Mul(dhv, tc), hn::Mul(o, hn::Sub(one, o))), d, dg + 3 * H + k, n);  // do
+    StoreUpTo(hn::Mul(dct, f), d, dc_prev + k, n);
   }
 }
 
@@ -82,14 +73,15 @@ void GruRowImpl(const T* xg, const T* hg, const T* h_prev, size_t H, T* act, T* 
   const size_t L = hn::Lanes(d);
   for (size_t k = 0; k < H; k += L) {
     const size_t n = std::min(L, H - k);
-    const auto r = Sigmoid(d, hn::Add(Ld(d, xg + k, n), Ld(d, hg + k, n)));
-    const auto z = Sigmoid(d, hn::Add(Ld(d, xg + H + k, n), Ld(d, hg + H + k, n)));
-    const auto nn = hn::Tanh(d, hn::MulAdd(r, Ld(d, hg + 2 * H + k, n), Ld(d, xg + 2 * H + k, n)));
-    St(r, d, act + k, n);
-    St(z, d, act + H + k, n);
-    St(nn, d, act + 2 * H + k, n);
+    const auto r = Sigmoid(d, hn::Add(LoadUpTo(d, xg + k, n), LoadUpTo(d, hg + k, n)));
+    const auto z = Sigmoid(d, hn::Add(LoadUpTo(d, xg + H + k, n), LoadUpTo(d, hg + H + k, n)));
+    const auto nn =
+        hn::Tanh(d, hn::MulAdd(r, LoadUpTo(d, hg + 2 * H + k, n), LoadUpTo(d, xg + 2 * H + k, n)));
+    StoreUpTo(r, d, act + k, n);
+    StoreUpTo(z, d, act + H + k, n);
+    StoreUpTo(nn, d, act + 2 * H + k, n);
     // (1 - z) n + z h_prev = n + z (h_prev - n)
-    St(hn::MulAdd(z, hn::Sub(Ld(d, h_prev + k, n), nn), nn), d, h + k, n);
+    StoreUpTo(hn::MulAdd(z, hn::Sub(LoadUpTo(d, h_prev + k, n), nn), nn), d, h + k, n);
   }
 }
 
@@ -101,19 +93,21 @@ void GruRowBackwardImpl(const T* act, const T* hg, const T* h_prev, const T* dh,
   const auto one = hn::Set(d, T(1));
   for (size_t k = 0; k < H; k += L) {
     const size_t n = std::min(L, H - k);
-    const auto r = Ld(d, act + k, n), z = Ld(d, act + H + k, n), nn = Ld(d, act + 2 * H + k, n);
-    const auto dhv = Ld(d, dh + k, n), hp = Ld(d, h_prev + k, n), hn_ = Ld(d, hg + 2 * H + k, n);
+    const auto r = LoadUpTo(d, act + k, n), z = LoadUpTo(d, act + H + k, n),
+               nn = LoadUpTo(d, act + 2 * H + k, n);
+    const auto dhv = LoadUpTo(d, dh + k, n), hp = LoadUpTo(d, h_prev + k, n),
+               hn_ = LoadUpTo(d, hg + 2 * H + k, n);
     const auto dnpre =
         hn::Mul(hn::Mul(dhv, hn::Sub(one, z)), hn::NegMulAdd(nn, nn, one));  // through tanh
     const auto dz = hn::Mul(hn::Mul(dhv, hn::Sub(hp, nn)), hn::Mul(z, hn::Sub(one, z)));
     const auto dr = hn::Mul(hn::Mul(dnpre, hn_), hn::Mul(r, hn::Sub(one, r)));
-    St(dr, d, dxg + k, n);
-    St(dz, d, dxg + H + k, n);
-    St(dnpre, d, dxg + 2 * H + k, n);
-    St(dr, d, dhg + k, n);
-    St(dz, d, dhg + H + k, n);
-    St(hn::Mul(dnpre, r), d, dhg + 2 * H + k, n);
-    St(hn::Mul(dhv, z), d, dh_prev + k, n);
+    StoreUpTo(dr, d, dxg + k, n);
+    StoreUpTo(dz, d, dxg + H + k, n);
+    StoreUpTo(dnpre, d, dxg + 2 * H + k, n);
+    StoreUpTo(dr, d, dhg + k, n);
+    StoreUpTo(dz, d, dhg + H + k, n);
+    StoreUpTo(hn::Mul(dnpre, r), d, dhg + 2 * H + k, n);
+    StoreUpTo(hn::Mul(dhv, z), d, dh_prev + k, n);
   }
 }
 
