@@ -20,9 +20,6 @@ Action add_predict(CLI::App& app);
 Action add_translate(CLI::App& app);
 Action add_explain(CLI::App& app);
 
-// A model folder: DIR itself if it holds config.json, else DIR/best (a run folder).
-std::string resolve_model_dir(const std::string& dir);
-
 // Decoding options of a translation model, each left as the model folder says unless given.
 struct DecodeArgs {
   std::optional<std::string> method;

@@ -13,7 +13,7 @@ struct EvalArgs {
 };
 
 int run_eval(const EvalArgs& a) {
-  auto task = tasks::load_task(resolve_model_dir(a.model));
+  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
   tasks::EvalOptions o = a.options;
   if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
   const tasks::Report r = task->evaluate_file(a.data, o);

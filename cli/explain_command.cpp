@@ -71,7 +71,7 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
 }
 
 int run_explain(const ExplainArgs& a) {
-  auto task = tasks::load_task(resolve_model_dir(a.model));
+  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
   tasks::ExplainOptions o;
   o.capture.layers = a.layers;
   o.capture.heads = a.heads;

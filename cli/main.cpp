@@ -2,24 +2,9 @@
 // stderr and an exit code: 0 ok, 2 bad input (files, configs, arguments), 1 internal error,
 // 130 interrupted (a resumable checkpoint was saved).
 #include <cstdio>
-#include <filesystem>
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
-
-namespace gaze::cli {
-
-std::string resolve_model_dir(const std::string& dir) {
-  namespace fs = std::filesystem;
-  if (fs::exists(fs::path(dir) / "config.json")) return dir;
-  if (fs::exists(fs::path(dir) / "best" / "config.json")) return (fs::path(dir) / "best").string();
-  throw DataError(fmt::format(
-      "{}: not a model folder (no config.json here or in {}/best); pass a run's output folder or "
-      "its best/ or last/",
-      dir, dir));
-}
-
-}  // namespace gaze::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"gaze: attention models for text - train, evaluate, predict, translate, explain"};

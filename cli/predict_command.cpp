@@ -44,7 +44,7 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
 }
 
 int run_predict(const PredictArgs& a) {
-  auto task = tasks::load_task(resolve_model_dir(a.model));
+  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
   tasks::PredictOptions o;
   o.top_k = a.top_k, o.aggregation = a.aggregation, o.scores = a.scores, o.alignment = a.alignment;
   o.alignment_layer = a.alignment_layer;
@@ -65,7 +65,7 @@ struct TranslateArgs {
 // Plain text in, plain text out, one line at a time: each translation is written (and flushed)
 // as soon as it is ready, so gaze translate works in a pipe or interactively.
 int run_translate(const TranslateArgs& a) {
-  auto task = tasks::load_task(resolve_model_dir(a.model));
+  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
   const auto d = task->default_search();
   GAZE_CHECK(d.has_value(), DataError,
              "{}: gaze translate needs a translation model; this one is for task '{}' (use gaze "

@@ -8,19 +8,11 @@ import os as _os
 from ._C import _tasks
 
 
-def _model_dir(path):
-    path = _os.fspath(path)
-    if not _os.path.exists(_os.path.join(path, "config.json")) and _os.path.exists(
-            _os.path.join(path, "best", "config.json")):
-        return _os.path.join(path, "best")
-    return path
-
-
 class Pipeline:
     """A trained model folder loaded for prediction and explanation."""
 
     def __init__(self, path):
-        self.path = _model_dir(path)
+        self.path = _tasks.resolve_model_dir(_os.fspath(path))
         self._task = _tasks.load(self.path)
 
     @property

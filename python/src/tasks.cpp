@@ -93,6 +93,7 @@ void register_tasks(py::module_& m) {
           py::arg("heads") = std::vector<int64_t>{}, py::arg("alignment_layer") = -1);
   tm.def(
       "load", [](const std::string& dir) { return tasks::load_task(dir); }, py::arg("dir"));
+  tm.def("resolve_model_dir", &tasks::resolve_model_dir, py::arg("dir"));
 }
 
 }  // namespace gaze::python

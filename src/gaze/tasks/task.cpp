@@ -10,6 +10,7 @@
 #include "gaze/data/text_file.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
+#include "gaze/nn/module.h"
 #include "gaze/tasks/classify.h"
 #include "gaze/tasks/tag.h"
 #include "gaze/tasks/translate.h"
@@ -56,26 +57,21 @@ void Task::load_weights(const std::string& dir) {
 }
 
 void Task::init_from(const std::string& dir, std::FILE* log) {
-  std::string folder = dir;
-  if (!fs::exists(fs::path(dir) / "config.json") &&
-      fs::exists(fs::path(dir) / "best" / "config.json"))
-    folder = (fs::path(dir) / "best").string();
+  const std::string folder = resolve_model_dir(dir);
   const io::Checkpoint ck = io::load_checkpoint(folder);
   std::vector<std::string> copied, fresh;
   int64_t values = 0;
   NoGradGuard no_grad;
   for (auto& [name, param] : model().state_dict()) {
-    const Tensor* from = nullptr;
-    for (const auto& [n, t] : ck.model)
-      if (n == name) from = &t;
-    if (from && from->shape() == param.shape() && from->dtype() == param.dtype()) {
-      param.copy_(*from);
+    const Tensor from = nn::find(ck.model, name);
+    if (from.defined() && from.shape() == param.shape() && from.dtype() == param.dtype()) {
+      param.copy_(from);
       copied.push_back(name);
       values += param.numel();
     } else {
-      fresh.push_back(
-          from ? fmt::format("{} ({} there, {} here)", name, from->shape_str(), param.shape_str())
-               : name);
+      fresh.push_back(from.defined() ? fmt::format("{} ({} there, {} here)", name, from.shape_str(),
+                                                   param.shape_str())
+                                     : name);
     }
   }
   GAZE_CHECK(!copied.empty(), DataError,
@@ -114,6 +110,15 @@ std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>
     lengths.data<int64_t>()[b] = static_cast<int64_t>(ids.size());
   }
   return {tokens, lengths};
+}
+
+std::string resolve_model_dir(const std::string& dir) {
+  if (fs::exists(fs::path(dir) / "config.json")) return dir;
+  if (fs::exists(fs::path(dir) / "best" / "config.json")) return (fs::path(dir) / "best").string();
+  throw DataError(fmt::format(
+      "{}: not a model folder (no config.json here or in {}/best); pass a run's output folder or "
+      "its best/ or last/",
+      dir, dir));
 }
 
 std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log) {

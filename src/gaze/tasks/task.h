@@ -72,6 +72,9 @@ class Task : public train::TrainableTask {
   void init_from(const std::string& dir, std::FILE* log);
 };
 
+// A model folder: DIR itself if it holds config.json, else DIR/best (a run folder); DataError
+// otherwise.
+std::string resolve_model_dir(const std::string& dir);
 // A new run for c.task (reads data, builds tokenizers and a fresh model; notes go to `log`).
 std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log);
 // A trained model folder (task.json names the task).
