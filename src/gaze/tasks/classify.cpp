@@ -37,8 +37,7 @@ void ClassifyTask::read_data(const RunConfig& c, std::FILE* log) {
   }
   dev_source_ = d.dev.empty() ? d.train : d.dev;
   test_source_ = d.test.empty() ? d.train : d.test;
-  GAZE_CHECK(!dev_.empty(), DataError, "{}: no validation examples",
-             d.dev.empty() ? d.train : d.dev);
+  GAZE_CHECK(!dev_.empty(), DataError, "{}: no validation examples", dev_source_);
   std::fprintf(log, "data: %zu train, %zu dev, %zu test examples\n", train_.size(), dev_.size(),
                test_.size());
 }
@@ -70,9 +69,7 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
   for (const Tensor& p : t->model_->parameters()) params += p.numel();
   std::fprintf(log, "model: TransformerClassifier, %lld parameters\n",
                static_cast<long long>(params));
-  t->train_enc_ = t->encode(t->train_, c.data.train, true);
-  t->dev_enc_ = t->encode(t->dev_, c.data.dev.empty() ? c.data.train : c.data.dev, true);
-  t->set_class_weights(c.train.class_weights);
+  t->encode_data(c);
   if (t->train_enc_.truncated + t->dev_enc_.truncated > 0)
     std::fprintf(log, "warning: %lld texts longer than data.max_length (%lld tokens) were cut\n",
                  static_cast<long long>(t->train_enc_.truncated + t->dev_enc_.truncated),
@@ -107,9 +104,7 @@ std::unique_ptr<ClassifyTask> ClassifyTask::resume(const RunConfig& c, const std
   t->max_length_ = c.data.max_length;
   t->batch_tokens_ = c.train.batch_tokens;
   t->read_data(c, log);
-  t->train_enc_ = t->encode(t->train_, c.data.train, true);
-  t->dev_enc_ = t->encode(t->dev_, c.data.dev.empty() ? c.data.train : c.data.dev, true);
-  t->set_class_weights(c.train.class_weights);
+  t->encode_data(c);
   t->model_->train();
   return t;
 }
@@ -145,10 +140,12 @@ std::pair<Tensor, Tensor> ClassifyTask::batch_tensors(const Encoded& enc,
   return pad_batch(seqs, tokenizer_->pad_id());
 }
 
-void ClassifyTask::set_class_weights(const std::string& mode) {
+void ClassifyTask::encode_data(const RunConfig& c) {
+  train_enc_ = encode(train_, c.data.train, true);
+  dev_enc_ = encode(dev_, dev_source_, true);
   std::vector<int64_t> counts(labels_.size(), 0);
   for (const int64_t k : train_enc_.labels) ++counts[static_cast<size_t>(k)];
-  class_weight_ = class_weights(counts, mode);
+  class_weight_ = class_weights(counts, c.train.class_weights);
 }
 
 std::vector<int64_t> ClassifyTask::train_lengths() const {

@@ -64,7 +64,8 @@ class ClassifyTask : public Task {
   metrics::ClassificationReport evaluate(const Encoded& enc, double* mean_loss);
   ClassifyTask() = default;
   void read_data(const RunConfig& c, std::FILE* log);
-  void set_class_weights(const std::string& mode);
+  // Encodes the training and dev examples and sets the loss weights (train.class_weights).
+  void encode_data(const RunConfig& c);
   Encoded encode(const std::vector<data::LabeledText>& ex, const std::string& source,
                  bool labelled) const;
   // Padded token ids [B, T] and lengths [B] of the examples `batch` of `enc`.

@@ -92,9 +92,7 @@ std::unique_ptr<TagTask> TagTask::create(const RunConfig& c, std::FILE* log) {
   int64_t params = 0;
   for (const Tensor& p : t->model_->parameters()) params += p.numel();
   std::fprintf(log, "model: TransformerTagger, %lld parameters\n", static_cast<long long>(params));
-  t->train_enc_ = t->encode(t->train_, c.data.train, true);
-  t->dev_enc_ = t->encode(t->dev_, c.data.dev, true);
-  t->set_class_weights(c.train.class_weights);
+  t->encode_data(c);
   if (t->train_enc_.truncated + t->dev_enc_.truncated > 0)
     std::fprintf(log,
                  "warning: %lld sentences longer than data.max_length (%lld pieces) were cut\n",
@@ -135,9 +133,7 @@ std::unique_ptr<TagTask> TagTask::resume(const RunConfig& c, const std::string& 
   t->max_length_ = c.data.max_length;
   t->batch_tokens_ = c.train.batch_tokens;
   t->read_data(c, log);
-  t->train_enc_ = t->encode(t->train_, c.data.train, true);
-  t->dev_enc_ = t->encode(t->dev_, c.data.dev, true);
-  t->set_class_weights(c.train.class_weights);
+  t->encode_data(c);
   t->model_->train();
   return t;
 }
@@ -187,11 +183,13 @@ TagEncoded TagTask::encode(const std::vector<data::TaggedSentence>& sentences,
   return enc;
 }
 
-void TagTask::set_class_weights(const std::string& mode) {
+void TagTask::encode_data(const RunConfig& c) {
+  train_enc_ = encode(train_, c.data.train, true);
+  dev_enc_ = encode(dev_, dev_source_, true);
   std::vector<int64_t> counts(tags_.size(), 0);
   for (const auto& sentence : train_enc_.tags)
     for (const int64_t k : sentence) ++counts[static_cast<size_t>(k)];
-  class_weight_ = class_weights(counts, mode);
+  class_weight_ = class_weights(counts, c.train.class_weights);
 }
 
 std::vector<int64_t> TagTask::train_lengths() const {

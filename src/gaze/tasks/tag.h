@@ -57,7 +57,8 @@ class TagTask : public Task {
                                   double* mean_loss);
   TagTask() = default;
   void read_data(const RunConfig& c, std::FILE* log);
-  void set_class_weights(const std::string& mode);
+  // Encodes the training and dev sentences and sets the loss weights (train.class_weights).
+  void encode_data(const RunConfig& c);
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,
                     bool labelled) const;
   // Tag probabilities of every piece, [sentence][piece][tag], without autograd.
