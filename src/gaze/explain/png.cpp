@@ -7,6 +7,7 @@
 #include <array>
 
 #include "gaze/core/error.h"
+#include "gaze/text/utf8.h"
 
 namespace gaze::explain {
 namespace {
@@ -26,25 +27,18 @@ struct Image {
 // Latin-1 letters without their accents (U+00C0..U+00FF), so Spanish tokens stay readable.
 constexpr const char* kLatin1 = "AAAAAAACEEEEIIIIDNOOOOOxOUUUUYTsaaaaaaaceeeeiiiidnooooo/ouuuuyty";
 
+// Labels are tokenizer pieces of validated UTF-8 text.
 std::string ascii(const std::string& s) {
   std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out += c >= 0x20 ? static_cast<char>(c) : '?';
-      ++i;
-      continue;
-    }
-    int n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    uint32_t cp = c & (0xFF >> (n + 1));
-    for (int k = 1; k < n && i + k < s.size(); ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
-    if (cp >= 0xC0 && cp <= 0xFF)
+  for (const char32_t cp : text::decode_utf8(s)) {
+    if (cp < 0x80)
+      out += cp >= 0x20 ? static_cast<char>(cp) : '?';
+    else if (cp >= 0xC0 && cp <= 0xFF)
       out += kLatin1[cp - 0xC0];
     else if (cp == 0x2581)  // SentencePiece's word boundary
       out += '_';
     else
       out += '?';
-    i += static_cast<size_t>(n);
   }
   return out;
 }

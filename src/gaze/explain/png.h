@@ -19,7 +19,8 @@ int heatmap_cell_size(int64_t rows, int64_t cols);
 
 // An RGB PNG (the file's bytes) of matrix [rows, cols]: white for 0 to dark blue for the matrix's
 // largest value; marks (optional, one column per row, -1 for none) are outlined in orange, e.g. a
-// hard alignment. Labels are drawn in ASCII (Latin-1 letters lose their accents, others become ?).
+// hard alignment. Labels (valid UTF-8) are drawn in ASCII (Latin-1 letters lose their accents,
+// others become ?).
 std::string heatmap_png(const Tensor& matrix, const std::vector<std::string>& row_labels,
                         const std::vector<std::string>& col_labels,
                         const std::vector<int64_t>& marks = {});
