@@ -19,6 +19,7 @@ import gaze
 from cli_helpers import GAZE, ROOT, SHARED, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
 from parity import REDUCTION, assert_close
 from reference_models import TorchClassifier, TorchRnnSeq2Seq, TorchTransformerSeq2Seq, record_attention
+from test_models import load_into_torch
 
 CMUDICT = SHARED / "translation" / "cmudict04_g2p.tsv.gz"
 WNUT = SHARED / "tagging" / "wnut17"
@@ -96,7 +97,7 @@ def torch_model(run_dir, cls):
     m = gaze.models.load_model(str(run_dir / "best"))
     c = json.loads(m.config) if isinstance(m.config, str) else dict(m.config)
     t = cls(c)
-    t.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+    load_into_torch(m, t)
     # Left in training mode (the models use dropout 0): in eval mode torch's encoder takes its fused
     # fast path, which never calls the attention modules whose explicit weights are compared.
     assert c["dropout"] == 0.0
