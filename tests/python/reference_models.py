@@ -35,6 +35,18 @@ def record_attention(mha, store):
     mha.forward = with_weights
 
 
+def record_seq2seq_attention(t):
+    """Makes every attention module of a torch encoder-decoder `t` record its per-head weights;
+    returns the (encoder, decoder, cross) lists they are appended to, one entry per layer."""
+    enc, dec, cross = [], [], []
+    for layer in t.encoder.layers:
+        record_attention(layer.self_attn, enc)
+    for layer in t.decoder.layers:
+        record_attention(layer.self_attn, dec)
+        record_attention(layer.multihead_attn, cross)
+    return enc, dec, cross
+
+
 def layer_kwargs(c, d):
     return dict(d_model=d, nhead=c["nhead"], dim_feedforward=c["dim_feedforward"], dropout=0.0,
                 activation=c.get("activation", "gelu"), batch_first=True, norm_first=c.get("norm_first", True))

@@ -18,8 +18,8 @@ import torch
 import gaze
 from cli_helpers import GAZE, ROOT, SHARED, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
 from parity import REDUCTION, assert_close
-from reference_models import TorchClassifier, TorchRnnSeq2Seq, TorchTransformerSeq2Seq, record_attention
-from test_models import load_into_torch
+from reference_models import TorchClassifier, TorchRnnSeq2Seq, TorchTransformerSeq2Seq, record_seq2seq_attention
+from test_models import capture_torch_encoder, load_into_torch
 
 CMUDICT = SHARED / "translation" / "cmudict04_g2p.tsv.gz"
 WNUT = SHARED / "tagging" / "wnut17"
@@ -110,9 +110,7 @@ def test_classifier_capture_equals_torch_explicit_attention(classifier):
     e = gaze.explain(classifier, "the plot was dull but the actors were wonderful")
     ids = np.array([e["token_ids"]])
     t = torch_model(classifier, TorchClassifier)
-    want = []
-    for layer in t.encoder.layers:
-        record_attention(layer.self_attn, want)
+    want = capture_torch_encoder(t)
     with torch.no_grad():
         logits = t(torch.tensor(ids), torch.tensor([ids.shape[1]]))
     assert e["attention"].shape == (2, 2, ids.shape[1], ids.shape[1])
@@ -141,12 +139,7 @@ def test_seq2seq_capture_equals_torch_explicit_attention(g2p):
         assert "encoder_attention" not in e and "rollout" not in e
         return
     t = torch_model(run_dir, TorchTransformerSeq2Seq)
-    enc, dec, cross = [], [], []
-    for layer in t.encoder.layers:
-        record_attention(layer.self_attn, enc)
-    for layer in t.decoder.layers:
-        record_attention(layer.self_attn, dec)
-        record_attention(layer.multihead_attn, cross)
+    enc, dec, cross = record_seq2seq_attention(t)
     with torch.no_grad():
         t(torch.tensor(src), torch.tensor([src.shape[1]]), torch.tensor(tgt), torch.tensor([tgt.shape[1]]))
     for key, want in (("encoder", enc), ("decoder", dec), ("cross", cross)):

@@ -10,7 +10,7 @@ import torch
 import gaze
 from parity import REDUCTION, assert_close, rng
 from reference_models import (PAD, TorchClassifier, TorchRnnSeq2Seq, TorchTagger, TorchTransformerSeq2Seq,
-                              record_attention)
+                              record_attention, record_seq2seq_attention)
 
 
 def tokens_and_lengths(seed, B, T, vocab, lengths):
@@ -102,12 +102,7 @@ def test_seq2seq_matches_reference_with_every_attention_map():
     g = gaze.models.TransformerSeq2Seq(**c)
     t = TorchTransformerSeq2Seq(c)
     load_into_torch(g, t)
-    enc_w, dec_w, cross_w = [], [], []
-    for layer in t.encoder.layers:
-        record_attention(layer.self_attn, enc_w)
-    for layer in t.decoder.layers:
-        record_attention(layer.self_attn, dec_w)
-        record_attention(layer.multihead_attn, cross_w)
+    enc_w, dec_w, cross_w = record_seq2seq_attention(t)
     src, src_len = tokens_and_lengths(11, 3, 7, 23, [7, 5, 2])
     tgt, tgt_len = tokens_and_lengths(12, 3, 6, 19, [6, 6, 3])
     g_out, att = g.forward(gaze.tensor(src), gaze.tensor(src_len), gaze.tensor(tgt), gaze.tensor(tgt_len),
