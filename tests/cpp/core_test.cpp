@@ -126,6 +126,34 @@ TEST(Allocator, TracksPeakAndEmptiesCache) {
   EXPECT_EQ(allocator::stats().bytes_cached, 0u);
 }
 
+TEST(Allocator, EvictsTheLeastRecentlyCachedBlocksFirst) {
+  allocator::empty_cache();
+  allocator::set_cache_limit(size_t{3} << 20);
+  const Shape one_mib{1 << 18};  // 2^18 floats: exactly a size class
+  auto system_allocs = [] { return allocator::stats().system_allocs; };
+  // Blocks of 1, 1.25, 1.5 and 1.75 MiB in turn, each freed at once: to cache the last, the
+  // three before it must go, oldest first.
+  for (int64_t extra : {0, 1, 2, 3}) {
+    Tensor t = Tensor::empty(Shape{(1 << 18) + extra * (1 << 16)});
+  }
+  EXPECT_LE(allocator::stats().bytes_cached, size_t{3} << 20);
+  uint64_t before = system_allocs();
+  { Tensor t = Tensor::empty(Shape{(1 << 18) + 3 * (1 << 16)}); }  // newest: still cached
+  EXPECT_EQ(system_allocs(), before);
+  before = system_allocs();
+  { Tensor t = Tensor::empty(one_mib); }  // oldest: evicted
+  EXPECT_EQ(system_allocs(), before + 1);
+  // A block larger than the whole cache is given straight back.
+  const uint64_t frees = allocator::stats().system_frees;
+  { Tensor t = Tensor::empty(Shape{1 << 20}); }
+  EXPECT_EQ(allocator::stats().system_frees, frees + 1);
+  EXPECT_LE(allocator::stats().bytes_cached, size_t{3} << 20);
+  allocator::set_cache_limit(0);  // nothing is kept
+  { Tensor t = Tensor::empty(one_mib); }
+  EXPECT_EQ(allocator::stats().bytes_cached, 0u);
+  allocator::reset_cache_limit();
+}
+
 TEST(Rng, PhiloxKnownAnswers) {
   // Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors).
   auto w = philox4x32(0, 0, 0);

@@ -29,8 +29,13 @@ AllocatorStats stats();
 void reset_peak();
 // Gives every cached block back to the system.
 void empty_cache();
-// Upper bound on cached bytes (default 4 GiB or GAZE_ALLOC_CACHE_MB); excess blocks are freed.
+// A fixed upper bound on cached bytes (0: cache nothing). When a freed block does not fit, the
+// least recently cached blocks are freed to make room. Without one (the default, unless
+// GAZE_ALLOC_CACHE_MB is set) the bound is the peak of live tensor storage so far, at least
+// 256 MiB: about one training step's working set.
 void set_cache_limit(size_t bytes);
+// Back to the default bound that follows the working set.
+void reset_cache_limit();
 
 }  // namespace allocator
 }  // namespace gaze
