@@ -20,6 +20,14 @@ Action add_predict(CLI::App& app);
 Action add_translate(CLI::App& app);
 Action add_explain(CLI::App& app);
 
+// The required --model option of the commands that load a trained model (the folder is resolved
+// by tasks::resolve_model_dir).
+inline CLI::Option* add_model_option(
+    CLI::App& app, std::string& model,
+    const std::string& help = "a model folder (a run folder, or its best/ or last/)") {
+  return app.add_option("--model", model, help)->required();
+}
+
 // Decoding options of a translation model, each left as the model folder says unless given.
 struct DecodeArgs {
   std::optional<std::string> method;

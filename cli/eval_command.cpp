@@ -25,8 +25,7 @@ int run_eval(const EvalArgs& a) {
 
 Action add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
-      ->required();
+  add_model_option(app, a->model);
   app.add_option("--data", a->data,
                  "labelled data: TSV/JSONL (classification, translation pairs) or CoNLL (tagging); "
                  "translation: the source file when --target is given")

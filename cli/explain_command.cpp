@@ -106,8 +106,7 @@ int run_explain(const ExplainArgs& a) {
 
 Action add_explain(CLI::App& app) {
   auto a = std::make_shared<ExplainArgs>();
-  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
-      ->required();
+  add_model_option(app, a->model);
   app.add_option("--input", a->input,
                  "the text to explain, a file of inputs (one per line, or the text column of a "
                  "TSV/JSONL file), or - for the lines of stdin")

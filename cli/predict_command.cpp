@@ -84,8 +84,7 @@ int run_translate(const TranslateArgs& a) {
 
 Action add_predict(CLI::App& app) {
   auto a = std::make_shared<PredictArgs>();
-  app.add_option("--model", a->model, "a model folder (a run folder, or its best/ or last/)")
-      ->required();
+  add_model_option(app, a->model);
   app.add_option("--input", a->input,
                  "inputs: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
   app.add_option("--top-k", a->top_k, "classification: print the K most likely labels as a list")
@@ -118,8 +117,7 @@ Action add_predict(CLI::App& app) {
 
 Action add_translate(CLI::App& app) {
   auto a = std::make_shared<TranslateArgs>();
-  app.add_option("--model", a->model, "a translation model folder (a run folder or its best/)")
-      ->required();
+  add_model_option(app, a->model, "a translation model folder (a run folder or its best/)");
   a->decode.add_to(app);
   app.footer(
       "Reads sentences from stdin, one per line, and writes each translation as soon as it is\n"
