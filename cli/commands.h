@@ -5,10 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
-#include <optional>
 #include <string>
-
-#include "gaze/decode/search.h"
 
 namespace gaze::cli {
 
@@ -27,15 +24,5 @@ inline CLI::Option* add_model_option(
     const std::string& help = "a model folder (a run folder, or its best/ or last/)") {
   return app.add_option("--model", model, help)->required();
 }
-
-// Decoding options of a translation model, each left as the model folder says unless given.
-struct DecodeArgs {
-  std::optional<std::string> method;
-  std::optional<int64_t> beam_size, nbest, max_length_offset;
-  std::optional<double> length_penalty, max_length_ratio;
-  void add_to(CLI::App& app);
-  // The model's options with the given ones applied (nullopt when none was given).
-  std::optional<decode::SearchOptions> apply(const decode::SearchOptions& model_default) const;
-};
 
 }  // namespace gaze::cli

@@ -1,23 +1,27 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/field_flags.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::cli {
 namespace {
 
+enum class ReportFormat { text, json };
+GAZE_ENUM_NAMES(ReportFormat, {ReportFormat::text, "text"}, {ReportFormat::json, "json"})
+
 struct EvalArgs {
-  std::string model, data, report = "text";
-  tasks::EvalOptions options;
-  DecodeArgs decode;
+  std::string model, data;
+  ReportFormat report = ReportFormat::text;
+  FieldFlags options;  // tasks::EvalOptions
 };
 
 int run_eval(const EvalArgs& a) {
   auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  tasks::EvalOptions o = a.options;
-  if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
+  tasks::EvalOptions o = task->eval_defaults();
+  a.options.apply(tasks::config_fields(o, task->kind()), "a " + task->name() + " model");
   const tasks::Report r = task->evaluate_file(a.data, o);
-  std::cout << (a.report == "json" ? r.json + "\n" : r.text) << std::flush;
+  std::cout << (a.report == ReportFormat::json ? r.json + "\n" : r.text) << std::flush;
   return 0;
 }
 
@@ -31,22 +35,12 @@ Action add_eval(CLI::App& app) {
                  "translation: the source file when --target is given")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--report", a->report, "text (the reference tools' layouts) or json")
-      ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--format", a->options.format, "tsv, jsonl or auto (default: as in training)")
-      ->check(CLI::IsMember({"tsv", "jsonl", "auto"}));
-  app.add_option("--text-column", a->options.text_column,
-                 "classification: the text column/field (default: as in training)");
-  app.add_option("--label-column", a->options.label_column,
-                 "classification: the label column/field (default: as in training)");
-  app.add_option("--target", a->options.target_file,
-                 "translation: the target file, aligned line by line with --data")
-      ->check(CLI::ExistingFile);
-  app.add_option("--unknown-tags", a->options.unknown_tags,
-                 "tagging: gold tags the model was not trained on are an error (default) or "
-                 "scored as wrong predictions")
-      ->check(CLI::IsMember({"error", "wrong"}));
-  a->decode.add_to(app);
+  add_enum_option(app, "--report", a->report, "text (the reference tools' layouts) or json");
+  // Each task's keys (default: as in training); a key of another task's is an error.
+  tasks::EvalOptions proto;
+  a->options.add(app, tasks::config_fields(proto, tasks::TaskKind::classify), "classification: ");
+  a->options.add(app, tasks::config_fields(proto, tasks::TaskKind::tag), "tagging: ");
+  a->options.add(app, tasks::config_fields(proto, tasks::TaskKind::translate), "translation: ");
   app.footer(
       "Reports: classification as scikit-learn's classification_report; tagging as seqeval's\n"
       "(entities) plus token accuracy; translation as sacreBLEU (BLEU, chrF) plus error rates.\n"

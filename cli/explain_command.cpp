@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/field_flags.h"
 #include "gaze/core/error.h"
 #include "gaze/explain/aggregate.h"
 #include "gaze/explain/html.h"
@@ -18,12 +19,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+enum class OutputFormat { html, png, json };
+GAZE_ENUM_NAMES(OutputFormat, {OutputFormat::html, "html"}, {OutputFormat::png, "png"},
+                {OutputFormat::json, "json"})
+
 struct ExplainArgs {
   std::string model, input, out;
-  std::vector<int64_t> layers, heads;
-  std::vector<std::string> formats = {"html", "png", "json"};
-  int64_t alignment_layer = -1;
-  DecodeArgs decode;
+  std::vector<OutputFormat> formats = {OutputFormat::html, OutputFormat::png, OutputFormat::json};
+  FieldFlags options;  // tasks::ExplainOptions
 };
 
 // Writes files atomically and remembers their paths, to print them at the end.
@@ -35,7 +38,7 @@ struct Writer {
   }
 };
 
-bool wants(const ExplainArgs& a, const std::string& format) {
+bool wants(const ExplainArgs& a, OutputFormat format) {
   return std::find(a.formats.begin(), a.formats.end(), format) != a.formats.end();
 }
 
@@ -46,11 +49,12 @@ void write_pngs(Writer& write, const explain::Explanation& e, const fs::path& di
     write(dir / "alignment.png",
           heatmap_png(e.alignment, e.output_tokens, e.tokens, e.hard_alignment));
   for (const auto& b : e.blocks) {
-    if (e.architecture == "rnn") break;  // its one map is the alignment
-    const auto& rows = b.name == "encoder" ? e.tokens : e.target_tokens;
-    const auto& cols = b.name == "decoder" ? e.target_tokens : e.tokens;
+    if (!e.block(explain::Stack::encoder)) break;  // an RNN: its one map is the alignment
+    const bool encoder = b.stack == explain::Stack::encoder;
+    const auto& rows = encoder ? e.tokens : e.target_tokens;
+    const auto& cols = b.stack == explain::Stack::decoder ? e.target_tokens : e.tokens;
     for (size_t l = 0; l < b.layers.size(); ++l) {
-      const std::string stem = fmt::format("{}-layer{}", b.name, b.layers[l]);
+      const std::string stem = fmt::format("{}-layer{}", b.name(), b.layers[l]);
       write(dir / (stem + ".png"), heatmap_png(explain::mean_heads(b.weights[l]), rows, cols));
       if (!per_head) continue;
       for (size_t h = 0; h < b.heads.size(); ++h)
@@ -61,29 +65,27 @@ void write_pngs(Writer& write, const explain::Explanation& e, const fs::path& di
 }
 
 void write_explanation(Writer& write, const ExplainArgs& a, const explain::Explanation& e,
-                       const fs::path& dir) {
+                       const fs::path& dir, bool per_head) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder: {}", dir.string(), ec.message());
-  if (wants(a, "html")) write(dir / "explanation.html", explain::to_html(e));
-  if (wants(a, "json")) write(dir / "attention.json", explain::to_json(e));
-  if (wants(a, "png")) write_pngs(write, e, dir, !a.heads.empty());
+  if (wants(a, OutputFormat::html)) write(dir / "explanation.html", explain::to_html(e));
+  if (wants(a, OutputFormat::json)) write(dir / "attention.json", explain::to_json(e));
+  if (wants(a, OutputFormat::png)) write_pngs(write, e, dir, per_head);
 }
 
 int run_explain(const ExplainArgs& a) {
   auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  tasks::ExplainOptions o;
-  o.capture.layers = a.layers;
-  o.capture.heads = a.heads;
-  o.alignment_layer = a.alignment_layer;
-  if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
+  tasks::Predictor& p = task->predictor();
+  tasks::ExplainOptions o = p.explain_defaults();
+  a.options.apply(tasks::config_fields(o), "gaze explain");
   // --input names a file if one exists at that path; otherwise it is the text itself.
   std::vector<std::string> inputs;
   std::error_code ec;  // a long text is no file name: the non-throwing form
   if (a.input == "-")
-    inputs = task->read_inputs("/dev/stdin");
+    inputs = p.read_inputs("/dev/stdin");
   else if (fs::is_regular_file(a.input, ec))
-    inputs = task->read_inputs(a.input);
+    inputs = p.read_inputs(a.input);
   else
     inputs = {a.input};
   GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", a.input);
@@ -91,12 +93,12 @@ int run_explain(const ExplainArgs& a) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const fs::path dir =
         inputs.size() == 1 ? fs::path(a.out) : fs::path(a.out) / fmt::format("{:04d}", i + 1);
-    const explain::Explanation e = task->explain(inputs[i], o);
+    const explain::Explanation e = p.explain(inputs[i], o);
     if (e.truncated)
       std::cerr << "gaze explain: warning: input " << i + 1
                 << " was cut to the model's maximum length (" << e.tokens.size()
                 << " tokens); the explanation covers what the model read\n";
-    write_explanation(write, a, e, dir);
+    write_explanation(write, a, e, dir, !o.heads.empty());
   }
   for (const auto& path : write.written) std::cout << path << "\n";
   return 0;
@@ -114,20 +116,12 @@ Action add_explain(CLI::App& app) {
   app.add_option("--out", a->out,
                  "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")
       ->required();
-  app.add_option("--layers", a->layers,
-                 "layers to capture, e.g. 0,2 or -1 for the last (default: all)")
-      ->delimiter(',');
-  app.add_option("--heads", a->heads,
-                 "heads to capture, e.g. 1,3 (default: all); also writes one PNG per head")
-      ->delimiter(',');
-  app.add_option("--format", a->formats, "what to write: html, png, json (default: all three)")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"html", "png", "json"}));
-  app.add_option("--alignment-layer", a->alignment_layer,
-                 "translation, Transformer: the decoder layer whose cross-attention (averaged over "
-                 "the captured heads) is the alignment; negative counts from the end (default: "
-                 "the last captured)");
-  a->decode.add_to(app);
+  tasks::ExplainOptions proto;
+  a->options.add(app, decode::config_fields(proto.search), "translation: ");
+  a->options.add(app, tasks::config_fields(proto));
+  add_enum_option(app, "--format", a->formats,
+                  "what to write: html, png, json (default: all three)");
+
   app.footer(
       "Writes into the output folder:\n"
       "  explanation.html  one self-contained page: head view, model view (layer x head),\n"

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/field_flags.h"
 #include "gaze/core/error.h"
 #include "gaze/data/text_file.h"
 #include "gaze/tasks/task.h"
@@ -11,10 +12,8 @@ namespace gaze::cli {
 namespace {
 
 struct PredictArgs {
-  std::string model, input = "-", aggregation = "simple";
-  int64_t top_k = 0, alignment_layer = -1;
-  bool scores = false, alignment = false;
-  DecodeArgs decode;
+  std::string model, input = "-";
+  FieldFlags options;  // tasks::PredictOptions
 };
 
 void write(const std::vector<nlohmann::json>& out) {
@@ -45,36 +44,35 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
 
 int run_predict(const PredictArgs& a) {
   auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  tasks::PredictOptions o;
-  o.top_k = a.top_k, o.aggregation = a.aggregation, o.scores = a.scores, o.alignment = a.alignment;
-  o.alignment_layer = a.alignment_layer;
-  if (const auto d = task->default_search()) o.search = a.decode.apply(*d);
+  tasks::Predictor& p = task->predictor();
+  tasks::PredictOptions o = p.predict_defaults();
+  a.options.apply(tasks::config_fields(o), "gaze predict");
   if (a.input != "-") {
-    write(task->predict(task->read_inputs(a.input), o));
+    write(p.predict(p.read_inputs(a.input), o));
     return 0;
   }
-  for_each_chunk(256, [&](std::vector<std::string>& lines) { write(task->predict(lines, o)); });
+  for_each_chunk(256, [&](std::vector<std::string>& lines) { write(p.predict(lines, o)); });
   return 0;
 }
 
 struct TranslateArgs {
   std::string model;
-  DecodeArgs decode;
+  FieldFlags options;  // decode::SearchOptions
 };
 
 // Plain text in, plain text out, one line at a time: each translation is written (and flushed)
 // as soon as it is ready, so gaze translate works in a pipe or interactively.
 int run_translate(const TranslateArgs& a) {
   auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  const auto d = task->default_search();
-  GAZE_CHECK(d.has_value(), DataError,
+  GAZE_CHECK(task->kind() == tasks::TaskKind::translate, DataError,
              "{}: gaze translate needs a translation model; this one is for task '{}' (use gaze "
              "predict)",
              a.model, task->name());
-  tasks::PredictOptions o;
-  o.search = a.decode.apply(*d);
+  tasks::Predictor& p = task->predictor();
+  tasks::PredictOptions o = p.predict_defaults();
+  a.options.apply(decode::config_fields(o.search), "gaze translate");
   for_each_chunk(1, [&](std::vector<std::string>& lines) {
-    std::cout << task->predict(lines, o)[0]["translation_text"].get<std::string>() << "\n"
+    std::cout << p.predict(lines, o)[0]["translation_text"].get<std::string>() << "\n"
               << std::flush;
   });
   return 0;
@@ -87,18 +85,9 @@ Action add_predict(CLI::App& app) {
   add_model_option(app, a->model);
   app.add_option("--input", a->input,
                  "inputs: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
-  app.add_option("--top-k", a->top_k, "classification: print the K most likely labels as a list")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--aggregation", a->aggregation,
-                 "tagging: how a word's pieces decide its tag: simple, first, average or max")
-      ->check(CLI::IsMember({"simple", "first", "average", "max"}));
-  app.add_flag("--scores", a->scores, "translation: add the hypothesis score and log-probability");
-  app.add_flag("--alignment", a->alignment,
-               "translation: add the source-target alignment (attention weights and argmax)");
-  app.add_option("--alignment-layer", a->alignment_layer,
-                 "translation, Transformer: the decoder layer whose cross-attention (averaged over "
-                 "heads) is the alignment; negative counts from the end (default -1: the last)");
-  a->decode.add_to(app);
+  tasks::PredictOptions proto;
+  a->options.add(app, decode::config_fields(proto.search), "translation: ");
+  a->options.add(app, tasks::config_fields(proto));
   app.footer(
       "Output: one JSON object per input line, shaped like Hugging Face pipeline results:\n"
       "  classification  {\"label\", \"score\"} (with --top-k a list of them, best first)\n"
@@ -118,7 +107,8 @@ Action add_predict(CLI::App& app) {
 Action add_translate(CLI::App& app) {
   auto a = std::make_shared<TranslateArgs>();
   add_model_option(app, a->model, "a translation model folder (a run folder or its best/)");
-  a->decode.add_to(app);
+  decode::SearchOptions proto;
+  a->options.add(app, decode::config_fields(proto));
   app.footer(
       "Reads sentences from stdin, one per line, and writes each translation as soon as it is\n"
       "ready.\nExample:\n  echo 'In the beginning was the Word.' | gaze translate --model "

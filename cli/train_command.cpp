@@ -46,8 +46,8 @@ int run_train(const TrainArgs& a) {
   }
   std::fprintf(stderr, "trained %lld steps in %s; best %s %.4f at step %lld -> %s/best\n",
                static_cast<long long>(r.steps), train::format_duration(secs).c_str(),
-               c.train.metric.c_str(), r.best_metric, static_cast<long long>(r.best_step),
-               c.output.c_str());
+               enum_name(c.train.metric).c_str(), r.best_metric,
+               static_cast<long long>(r.best_step), c.output.c_str());
   task->load_weights((fs::path(c.output) / "best").string());
   if (const auto report = task->test_report()) {
     io::write_file_atomic((fs::path(c.output) / "test_report.json").string(), report->json + "\n");

@@ -3,6 +3,7 @@
 The same code paths as ``gaze predict`` and ``gaze explain``: a model folder (a run folder, or its
 best/ or last/) holds the task, tokenizers and weights.
 """
+import json as _json
 import os as _os
 
 from ._C import _tasks
@@ -20,16 +21,20 @@ class Pipeline:
         """classify, tag or translate."""
         return self._task.task
 
-    def __call__(self, texts, top_k=0, aggregation="simple"):
+    def __call__(self, texts, **options):
         """Predictions shaped as ``gaze predict`` prints them: one per text (a dict, or a list with
-        top_k), or a single one when ``texts`` is a string."""
+        top_k), or a single one when ``texts`` is a string. ``options`` are ``gaze predict``'s
+        (``top_k``, ``aggregation``, ``scores``, ``alignment``, ``alignment_layer`` and the
+        decoding options ``method``, ``beam_size``, ``nbest``, ``max_length``, ...); left out, they
+        keep the model's settings."""
         single = isinstance(texts, str)
-        out = self._task.predict([texts] if single else list(texts), top_k, aggregation)
+        out = self._task.predict([texts] if single else list(texts), _json.dumps(options))
         return out[0] if single else out
 
-    def explain(self, text, layers=None, heads=None, alignment_layer=-1):
+    def explain(self, text, **options):
         """See :func:`gaze.explain`."""
-        return self._task.explain(text, list(layers or []), list(heads or []), alignment_layer)
+        options = {k: list(v) if k in ("layers", "heads") else v for k, v in options.items() if v is not None}
+        return self._task.explain(text, _json.dumps(options))
 
     def __repr__(self):
         return f"gaze.Pipeline(task={self.task!r}, path={self.path!r})"
@@ -40,7 +45,7 @@ def load(path):
     return Pipeline(path)
 
 
-def explain(model, text, layers=None, heads=None, alignment_layer=-1):
+def explain(model, text, layers=None, heads=None, alignment_layer=-1, **options):
     """The attention ``model`` (a :class:`Pipeline` or a model folder path) pays on ``text``.
 
     Returns a dict of numpy arrays and token lists, with the keys of ``gaze explain``'s JSON:
@@ -52,11 +57,12 @@ def explain(model, text, layers=None, heads=None, alignment_layer=-1):
     [outputs, sources] with ``hard_alignment`` and ``alignment_layer`` (translation). Also
     ``prediction`` (as ``gaze predict``), ``task``, ``architecture``, ``text``, ``truncated`` (the
     input was cut to the model's maximum length) and the token ids
-    (``token_ids``; ``encoder_token_ids``, ``decoder_token_ids``).
+    (``token_ids``; ``encoder_token_ids``, ``decoder_token_ids``). Other ``options`` are the
+    decoding options of ``gaze explain`` (``beam_size``, ...).
     """
     if not isinstance(model, Pipeline):
         model = Pipeline(model)
-    return model.explain(text, layers, heads, alignment_layer)
+    return model.explain(text, layers=layers, heads=heads, alignment_layer=alignment_layer, **options)
 
 
 __all__ = ["Pipeline", "load", "explain"]

@@ -36,7 +36,8 @@ void register_metrics(py::module_& m) {
       "corpus_bleu",
       [](const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
          const std::string& smooth) {
-        const auto b = metrics::corpus_bleu(hyps, refs, smooth);
+        const auto b = metrics::corpus_bleu(
+            hyps, refs, parse_enum<metrics::BleuSmoothing>(smooth, "corpus_bleu: smooth"));
         py::dict d;
         d["score"] = b.score;
         d["precisions"] = std::vector<double>(b.precisions.begin(), b.precisions.end());

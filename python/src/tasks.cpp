@@ -29,11 +29,11 @@ py::dict to_python(const explain::Explanation& e) {
   d["text"] = e.text;
   d["truncated"] = e.truncated;
   d["prediction"] = from_json(e.prediction);
-  const bool seq2seq = e.task == "translate";
+  const bool seq2seq = e.seq2seq();
   py::dict layers;
   for (const auto& b : e.blocks) {
-    layers[py::str(b.name)] = b.layers;
-    d[py::str(seq2seq ? b.name + "_attention" : "attention")] =
+    layers[py::str(b.name())] = b.layers;
+    d[py::str(seq2seq ? b.name() + "_attention" : "attention")] =
         b.weights.empty() ? py::object(py::none()) : py::object(stack_layers(b));
   }
   d["layers"] = layers;
@@ -65,32 +65,30 @@ py::dict to_python(const explain::Explanation& e) {
 
 void register_tasks(py::module_& m) {
   py::module_ tm = m.def_submodule("_tasks", "trained model folders");
+  // Keyword options arrive as one JSON object and are read through the options' declarations
+  // (tasks::config_fields), as the CLI flags are: unknown names and wrong types are errors.
   py::class_<tasks::Task>(tm, "Task")
       .def_property_readonly("task", &tasks::Task::name)
       .def(
           "predict",
-          [](tasks::Task& t, const std::vector<std::string>& texts, int64_t top_k,
-             const std::string& aggregation) {
-            tasks::PredictOptions o;
-            o.top_k = top_k;
-            o.aggregation = aggregation;
+          [](tasks::Task& t, const std::vector<std::string>& texts, const std::string& options) {
+            tasks::Predictor& p = t.predictor();
+            tasks::PredictOptions o = p.predict_defaults();
+            config::read_object(options, tasks::config_fields(o), "predict");
             py::list out;
-            for (const auto& j : t.predict(texts, o)) out.append(from_json(j));
+            for (const auto& j : p.predict(texts, o)) out.append(from_json(j));
             return out;
           },
-          py::arg("texts"), py::arg("top_k") = 0, py::arg("aggregation") = "simple")
+          py::arg("texts"), py::arg("options") = "{}")
       .def(
           "explain",
-          [](tasks::Task& t, const std::string& text, const std::vector<int64_t>& layers,
-             const std::vector<int64_t>& heads, int64_t alignment_layer) {
-            tasks::ExplainOptions o;
-            o.capture.layers = layers;
-            o.capture.heads = heads;
-            o.alignment_layer = alignment_layer;
-            return to_python(t.explain(text, o));
+          [](tasks::Task& t, const std::string& text, const std::string& options) {
+            tasks::Predictor& p = t.predictor();
+            tasks::ExplainOptions o = p.explain_defaults();
+            config::read_object(options, tasks::config_fields(o), "explain");
+            return to_python(p.explain(text, o));
           },
-          py::arg("text"), py::arg("layers") = std::vector<int64_t>{},
-          py::arg("heads") = std::vector<int64_t>{}, py::arg("alignment_layer") = -1);
+          py::arg("text"), py::arg("options") = "{}");
   tm.def(
       "load", [](const std::string& dir) { return tasks::load_task(dir); }, py::arg("dir"));
   tm.def("resolve_model_dir", &tasks::resolve_model_dir, py::arg("dir"));

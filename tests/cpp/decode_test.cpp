@@ -8,7 +8,6 @@
 #include "gaze/autograd/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/decode/search.h"
-#include "gaze/decode/step_decoder.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/nn/incremental_decoder.h"
@@ -35,7 +34,7 @@ std::shared_ptr<models::TransformerSeq2Seq> transformer(bool norm_first, uint64_
   return m;
 }
 
-std::shared_ptr<models::RnnSeq2Seq> rnn(const char* attention) {
+std::shared_ptr<models::RnnSeq2Seq> rnn(models::RnnAttention attention) {
   manual_seed(11);
   models::RnnSeq2SeqConfig c;
   c.src_vocab_size = c.tgt_vocab_size = kVocab;
@@ -54,7 +53,7 @@ struct Batch {
 };
 
 // Sum of log p(token) of `h` (and EOS when it finished) under teacher forcing of source `row`.
-double teacher_forced_log_prob(const models::Model& model, const Batch& b, int64_t row,
+double teacher_forced_log_prob(const models::Seq2SeqModel& model, const Batch& b, int64_t row,
                                const decode::Hypothesis& h) {
   NoGradGuard no_grad;
   std::vector<int64_t> in{kBos};
@@ -67,12 +66,8 @@ double teacher_forced_log_prob(const models::Model& model, const Batch& b, int64
   const Tensor src = narrow(b.src, 0, row, 1);
   const Tensor len = narrow(b.lengths, 0, row, 1);
   const Tensor tgt = ids(in, 1);
-  Tensor logits;
-  if (const auto* t = dynamic_cast<const models::TransformerSeq2Seq*>(&model))
-    logits =
-        t->forward(src, len, tgt, Tensor::from_vector(std::vector<int64_t>{tgt.size(1)}, Shape{1}));
-  else
-    logits = static_cast<const models::RnnSeq2Seq&>(model).forward(src, len, tgt);
+  const Tensor logits =
+      model.logits(src, len, tgt, Tensor::from_vector(std::vector<int64_t>{tgt.size(1)}, Shape{1}));
   const Tensor lp = log_softmax(logits, -1);
   double sum = 0;
   for (size_t t = 0; t < out.size(); ++t)
@@ -108,14 +103,15 @@ TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
 
 TEST(Search, BeamOfOneEqualsGreedy) {
   const Batch b;
-  std::vector<std::shared_ptr<models::Model>> ms = {transformer(true), transformer(false),
-                                                    rnn("additive"), rnn("general")};
+  std::vector<std::shared_ptr<models::Seq2SeqModel>> ms = {transformer(true), transformer(false),
+                                                           rnn(models::RnnAttention::additive),
+                                                           rnn(models::RnnAttention::general)};
   for (const auto& m : ms) {
     decode::SearchOptions o;
     o.beam_size = 1, o.max_length_ratio = 1.5, o.max_length_offset = 3;
-    auto g = decode::start_decoding(*m, b.src, b.lengths, {});
+    auto g = m->start_decoding(b.src, b.lengths, {});
     const auto greedy = decode::greedy_search(*g, b.lens, kBos, kEos, o);
-    auto d = decode::start_decoding(*m, b.src, b.lengths, {});
+    auto d = m->start_decoding(b.src, b.lengths, {});
     const auto beam = decode::beam_search(*d, b.lens, kBos, kEos, o);
     for (size_t i = 0; i < greedy.size(); ++i) {
       ASSERT_EQ(beam[i].size(), 1u);
@@ -132,12 +128,12 @@ TEST(Search, BeamWithTheCacheEqualsRecomputingEveryPrefix) {
     auto m = transformer(pre, 21);
     decode::SearchOptions o;
     o.beam_size = 4, o.nbest = 4, o.max_length_ratio = 1.0, o.max_length_offset = 4;
-    decode::StepOptions cached, fresh;
+    models::StepOptions cached, fresh;
     cached.rows_per_source = fresh.rows_per_source = 4;
     cached.alignment = fresh.alignment = true;
     fresh.use_cache = false;
-    auto d1 = decode::start_decoding(*m, b.src, b.lengths, cached);
-    auto d2 = decode::start_decoding(*m, b.src, b.lengths, fresh);
+    auto d1 = m->start_decoding(b.src, b.lengths, cached);
+    auto d2 = m->start_decoding(b.src, b.lengths, fresh);
     const auto a = decode::beam_search(*d1, b.lens, kBos, kEos, o, true);
     const auto c = decode::beam_search(*d2, b.lens, kBos, kEos, o, true);
     for (size_t i = 0; i < a.size(); ++i) {
@@ -159,7 +155,7 @@ TEST(Search, HypothesesAreRankedAndScoredAsTeacherForcingScoresThem) {
   // Untrained models end with EOS always or never: scale the EOS logit so that both endings (EOS,
   // the length limit) occur.
   auto t = transformer(true, 5);
-  auto r_eos = rnn("additive"), r_cut = rnn("additive");
+  auto r_eos = rnn(models::RnnAttention::additive), r_cut = rnn(models::RnnAttention::additive);
   {
     NoGradGuard no_grad;
     float* e = t->tgt_embedding->weight.data<float>() + kEos * t->config.d_model;
@@ -167,14 +163,14 @@ TEST(Search, HypothesesAreRankedAndScoredAsTeacherForcingScoresThem) {
     r_cut->generator->bias.data<float>()[kEos] -= 3.0f;
   }
   int finished = 0, cut = 0;
-  std::vector<std::shared_ptr<models::Model>> ms = {t, r_eos, r_cut};
+  std::vector<std::shared_ptr<models::Seq2SeqModel>> ms = {t, r_eos, r_cut};
   for (const auto& m : ms) {
     decode::SearchOptions o;
     o.beam_size = 5, o.nbest = 3, o.length_penalty = 0.6, o.max_length_offset = 5;
-    decode::StepOptions so;
+    models::StepOptions so;
     so.rows_per_source = 5;
     so.alignment = true;
-    auto d = decode::start_decoding(*m, b.src, b.lengths, so);
+    auto d = m->start_decoding(b.src, b.lengths, so);
     const auto hyps = decode::beam_search(*d, b.lens, kBos, kEos, o, true);
     ASSERT_EQ(hyps.size(), 3u);
     for (const auto& list : hyps)

@@ -107,11 +107,11 @@ TEST(ExplainAggregate, MeanHeadsArgmaxAndImportance) {
   EXPECT_EQ(explain::argmax_rows(matrix({0.1f, 0.7f, 0.2f, 0.5f, 0.5f, 0.0f}, 2, 3)),
             (std::vector<int64_t>{1, 0}));  // ties: the first
   const Tensor r = matrix({0.5f, 0.5f, 0.1f, 0.9f}, 2, 2);
-  const auto cls = explain::token_importance(r, "cls"), mean = explain::token_importance(r, "mean");
+  const auto cls = explain::token_importance(r, models::Pooling::cls),
+             mean = explain::token_importance(r, models::Pooling::mean);
   EXPECT_NEAR(cls[0], 0.5, 1e-6);
   EXPECT_NEAR(mean[0], 0.3, 1e-6);
   EXPECT_NEAR(mean[1], 0.7, 1e-6);
-  EXPECT_THROW(explain::token_importance(r, "max"), ValueError);
 }
 
 struct Decoded {

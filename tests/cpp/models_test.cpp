@@ -35,8 +35,9 @@ TEST(RnnSeq2Seq, StepByStepDecodingEqualsTeacherForcing) {
       manual_seed(3);
       models::RnnSeq2SeqConfig c;
       c.src_vocab_size = 15, c.tgt_vocab_size = 11, c.embed_dim = 6, c.hidden_size = 5;
-      c.decoder_hidden_size = 10, c.attention_dim = 7, c.readout_dim = 8, c.cell = cell;
-      c.attention = att, c.num_encoder_layers = 2;
+      c.decoder_hidden_size = 10, c.attention_dim = 7, c.readout_dim = 8;
+      c.cell = *enum_from_name<nn::RnnBase::Mode>(cell);
+      c.attention = *enum_from_name<models::RnnAttention>(att), c.num_encoder_layers = 2;
       models::RnnSeq2Seq m(c);
       m.eval();
       NoGradGuard no_grad;
@@ -82,7 +83,7 @@ TEST(TransformerSeq2Seq, TheDecoderNeverLooksAhead) {
 TEST(Models, ConfigurationsRoundTripAndRejectUnknownKeys) {
   models::ClassifierConfig c;
   c.vocab_size = 50, c.d_model = 8, c.nhead = 2, c.num_layers = 1, c.dim_feedforward = 16;
-  c.num_classes = 4, c.pooling = "cls", c.positions = "learned";
+  c.num_classes = 4, c.pooling = models::Pooling::cls, c.positions = models::Positions::learned;
   models::TransformerClassifier m(c);
   const std::string json = m.config_json();
   const auto back = models::build_model(json);
@@ -109,15 +110,16 @@ TEST(Models, ClassifierGradientsInFloat64) {
   const Tensor tokens = ids({1, 2, 3, 4, 5, 6, 0, 0}, 2);
   const Tensor lengths = Tensor::from_vector(std::vector<int64_t>{4, 2}, Shape{2});
   // The embedding table and the head's weight as inputs: gradients flow through every layer.
-  const Tensor emb = m.body.embedding->weight, head = m.head->weight;
+  auto& body = static_cast<models::TransformerBackbone&>(*m.backbone);  // the default backbone
+  const Tensor emb = body.embedding->weight, head = m.head->weight;
   EXPECT_TRUE(testing::gradcheck(
       [&](const std::vector<Tensor>& x) {
-        m.body.embedding->weight = x[0];
+        body.embedding->weight = x[0];
         m.head->weight = x[1];
         return m.forward(tokens, lengths);
       },
       {emb.detach().set_requires_grad(), head.detach().set_requires_grad()}));
-  m.body.embedding->weight = emb, m.head->weight = head;
+  body.embedding->weight = emb, m.head->weight = head;
 }
 
 }  // namespace

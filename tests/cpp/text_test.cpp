@@ -53,7 +53,7 @@ TEST(Utf8, LowerCaseAndSplitting) {
 
 TEST(VocabTokenizer, CountsMinCountMaxSizeAndRoundTrips) {
   TokenizerOptions o;
-  o.kind = "word";
+  o.kind = TokenizerKind::word;
   o.min_count = 2;
   const std::vector<std::string> texts = {"the cat sat", "the dog sat", "The end"};
   auto t = train_tokenizer(o, texts);
@@ -73,7 +73,7 @@ TEST(VocabTokenizer, CountsMinCountMaxSizeAndRoundTrips) {
   auto back = load_tokenizer(dir.string());
   EXPECT_EQ(back->kind(), "word");
   EXPECT_EQ(back->encode("THE SAT dog"), t->encode("THE SAT dog"));
-  o.kind = "char";
+  o.kind = TokenizerKind::character;
   o.vocab_size = 0;
   auto c = train_tokenizer(o, {"ab ba"});
   EXPECT_EQ(c->tokenize("abc a"), (std::vector<std::string>{"a", "b", "<unk>", " ", "a"}));
@@ -106,7 +106,7 @@ TEST(SentencePiece, TrainsFromTextsDeterministicallyAndSavesItself) {
     if (!l.empty()) lines.push_back(l);
   TokenizerOptions o;
   o.vocab_size = 500;
-  o.model_type = "bpe";
+  o.model_type = PieceModel::bpe;
   auto a = train_tokenizer(o, lines), b = train_tokenizer(o, lines);
   EXPECT_EQ(a->vocab_size(), 500);
   EXPECT_EQ(a->pad_id(), 0);
@@ -140,8 +140,11 @@ TEST(Tokenizer, BadFilesAndOptionsAreReported) {
       << "{\"kind\": \"sentencepiece\", \"model\": \"tokenizer.model\"}";
   EXPECT_THROW(load_tokenizer(dir.string()), DataError);
   TokenizerOptions o;
-  o.kind = "bytes";
-  EXPECT_THROW(train_tokenizer(o, {"x"}), DataError);
+  const auto fields = config_fields(o);
+  EXPECT_THROW(fields[0].read("\"bytes\"", "test"), DataError);  // kind: not a tokenizer
+  o.kind = TokenizerKind::word;
+  o.model = "x.model";
+  EXPECT_THROW(train_tokenizer(o, {"x"}), DataError);  // a .model with a word tokenizer
 }
 
 }  // namespace

@@ -19,19 +19,6 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
   }
 }
 
-std::string resolve_format(const std::string& path, const std::string& format) {
-  if (format != "auto") {
-    GAZE_CHECK(format == "tsv" || format == "jsonl", DataError,
-               "data.format must be tsv, jsonl or auto, got '{}'", format);
-    return format;
-  }
-  const auto ends = [&](const char* s) {
-    const std::string x(s);
-    return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0;
-  };
-  return ends(".jsonl") || ends(".json") ? "jsonl" : "tsv";
-}
-
 std::vector<LabeledText> read_tsv(const TextFile& f, const ClassificationFormat& fmt,
                                   bool require_labels) {
   const auto& lines = f.lines();
@@ -106,18 +93,27 @@ std::vector<LabeledText> read_jsonl(const TextFile& f, const ClassificationForma
 
 }  // namespace
 
+FileFormat resolve_format(const std::string& path, FileFormat format) {
+  if (format != FileFormat::detect) return format;
+  const auto ends = [&](const char* s) {
+    const std::string x(s);
+    return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0;
+  };
+  return ends(".jsonl") || ends(".json") ? FileFormat::jsonl : FileFormat::tsv;
+}
+
 std::vector<LabeledText> read_classification(const std::string& path,
                                              const ClassificationFormat& format,
                                              bool require_labels) {
   const TextFile f(path);
-  return resolve_format(path, format.format) == "jsonl" ? read_jsonl(f, format, require_labels)
-                                                        : read_tsv(f, format, require_labels);
+  return resolve_format(path, format.format) == FileFormat::jsonl
+             ? read_jsonl(f, format, require_labels)
+             : read_tsv(f, format, require_labels);
 }
 
 std::vector<LabeledText> read_texts(const std::string& path, const ClassificationFormat& format) {
   const TextFile f(path);
-  const std::string kind = resolve_format(path, format.format);
-  if (kind == "jsonl") return read_jsonl(f, format, false);
+  if (resolve_format(path, format.format) == FileFormat::jsonl) return read_jsonl(f, format, false);
   // A TSV whose header row names the text column, else plain text: one example per line.
   const auto header = split_tabs(f.lines()[0].text);
   if (std::find(header.begin(), header.end(), format.text_column) != header.end())

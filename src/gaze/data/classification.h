@@ -5,10 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "gaze/core/enums.h"
+
 namespace gaze::data {
 
+// A table's file format; detect: from the file name (.jsonl/.json -> jsonl, else tsv).
+enum class FileFormat { detect, tsv, jsonl };
+GAZE_ENUM_NAMES(FileFormat, {FileFormat::detect, "auto"}, {FileFormat::tsv, "tsv"},
+                {FileFormat::jsonl, "jsonl"})
+// The format of `path`: `format`, or what its name says when `format` is detect.
+FileFormat resolve_format(const std::string& path, FileFormat format);
+
 struct ClassificationFormat {
-  std::string format = "auto";  // tsv | jsonl | auto (from the file name: .jsonl/.json -> jsonl)
+  FileFormat format = FileFormat::detect;
   std::string text_column = "text";
   std::string label_column = "label";
 };

@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "gaze/data/classification.h"
+
 namespace gaze::data {
 
 struct ParallelFormat {
-  std::string format = "auto";  // tsv | jsonl | auto (from the file name)
+  FileFormat format = FileFormat::detect;
   std::string source_column = "source", target_column = "target";
 };
 

@@ -5,10 +5,9 @@
 namespace gaze::data {
 
 Split parse_split(const std::string& name) {
-  if (name == "train") return Split::train;
-  if (name == "dev") return Split::dev;
-  if (name == "test") return Split::test;
-  throw DataError(fmt::format("unknown split '{}': expected train, dev or test", name));
+  const auto s = enum_from_name<Split>(name);
+  GAZE_CHECK(s.has_value(), DataError, "unknown split '{}': expected train, dev or test", name);
+  return *s;
 }
 
 }  // namespace gaze::data

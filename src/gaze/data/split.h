@@ -5,9 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "gaze/core/enums.h"
+
 namespace gaze::data {
 
 enum class Split { train, dev, test };
+GAZE_ENUM_NAMES(Split, {Split::train, "train"}, {Split::dev, "dev"}, {Split::test, "test"})
 
 inline Split split_of(size_t index) {
   return index % 10 == 0 ? Split::test : index % 10 == 1 ? Split::dev : Split::train;

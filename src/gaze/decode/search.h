@@ -8,18 +8,30 @@
 #include <string>
 #include <vector>
 
-#include "gaze/decode/step_decoder.h"
+#include "gaze/io/config.h"
+#include "gaze/models/seq2seq.h"
 
 namespace gaze::decode {
 
+using models::StepDecoder;
+
+enum class SearchMethod { beam, greedy };
+GAZE_ENUM_NAMES(SearchMethod, {SearchMethod::beam, "beam"}, {SearchMethod::greedy, "greedy"})
+
 struct SearchOptions {
-  std::string method = "beam";  // beam | greedy
+  SearchMethod method = SearchMethod::beam;
   int64_t beam_size = 4;
   double length_penalty = 1.0;    // score = log p / length^length_penalty
   double max_length_ratio = 2.0;  // at most ratio * source length + offset target tokens
   int64_t max_length_offset = 10;
-  int64_t nbest = 1;  // hypotheses returned per source (at most beam_size)
+  int64_t max_length = 0;  // and never more than this many (0: no absolute cap)
+  int64_t nbest = 1;       // hypotheses returned per source (at most beam_size)
 };
+// The decoding options, declared once: the `decode` section of a run, task.json, the CLI flags
+// (--beam-size, ...) and Python keyword arguments all come from this list.
+config::Fields config_fields(SearchOptions& o);
+// Raises beam_size to nbest when asked for more hypotheses than beams (a front end's convenience).
+void widen_beam(SearchOptions& o);
 
 struct Hypothesis {
   std::vector<int64_t> tokens;  // without BOS and EOS

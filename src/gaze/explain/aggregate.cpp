@@ -67,12 +67,10 @@ std::vector<int64_t> argmax_rows(const Tensor& m) {
   return best;
 }
 
-std::vector<float> token_importance(const Tensor& r, const std::string& pooling) {
-  GAZE_CHECK(pooling == "mean" || pooling == "cls", ValueError,
-             "token_importance: pooling must be mean or cls, got '{}'", pooling);
+std::vector<float> token_importance(const Tensor& r, models::Pooling pooling) {
   const int64_t T = r.size(0);
   std::vector<double> acc(static_cast<size_t>(T), 0.0);
-  const int64_t rows = pooling == "cls" ? 1 : T;
+  const int64_t rows = pooling == models::Pooling::cls ? 1 : T;
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < T; ++j) acc[size_t(j)] += r.data<float>()[i * T + j];
   double total = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gaze/core/tensor.h"
+#include "gaze/models/transformer_models.h"
 
 namespace gaze::explain {
 
@@ -23,6 +24,6 @@ std::vector<int64_t> argmax_rows(const Tensor& matrix);
 
 // Each token's share of a pooled representation from the rollout [T, T]: row 0 for `cls` pooling,
 // the mean of the rows for `mean` pooling. Sums to 1.
-std::vector<float> token_importance(const Tensor& rollout, const std::string& pooling);
+std::vector<float> token_importance(const Tensor& rollout, models::Pooling pooling);
 
 }  // namespace gaze::explain

@@ -25,10 +25,10 @@ nn::AttentionCapture make_capture(const CaptureOptions& o) {
 }
 
 // A block from one stack's captured tensors ([1, H', Tq, Tk] per layer, undefined if skipped).
-AttentionBlock block_from(const std::string& name, const std::vector<Tensor>& captured,
-                          int64_t num_heads, const CaptureOptions& o, bool self) {
+AttentionBlock block_from(Stack stack, const std::vector<Tensor>& captured, int64_t num_heads,
+                          const CaptureOptions& o, bool self) {
   AttentionBlock b;
-  b.name = name;
+  b.stack = stack;
   b.self = self;
   b.num_layers = static_cast<int64_t>(captured.size());
   b.num_heads = num_heads;
@@ -45,52 +45,29 @@ AttentionBlock block_from(const std::string& name, const std::vector<Tensor>& ca
   return b;
 }
 
-template <class Model>
-AttentionBlock capture_encoder(const Model& m, const std::vector<int64_t>& ids,
-                               const CaptureOptions& o, Tensor* output) {
+}  // namespace
+
+AttentionBlock capture(const models::EncoderModel& m, const std::vector<int64_t>& ids,
+                       const CaptureOptions& o, Tensor* output) {
   NoGradGuard no_grad;
   nn::AttentionCapture cap = make_capture(o);
   const Tensor out = m.forward(batch_of_one(ids), length_of(ids), &cap);
   if (output) *output = out;
-  return block_from("encoder", cap.self_attention, m.config.nhead, o, true);
+  return block_from(Stack::encoder, cap.self_attention, m.backbone->num_heads(), o, true);
 }
 
-}  // namespace
-
-AttentionBlock capture(const models::TransformerClassifier& m, const std::vector<int64_t>& ids,
-                       const CaptureOptions& o, Tensor* output) {
-  return capture_encoder(m, ids, o, output);
-}
-
-AttentionBlock capture(const models::TransformerTagger& m, const std::vector<int64_t>& ids,
-                       const CaptureOptions& o, Tensor* output) {
-  return capture_encoder(m, ids, o, output);
-}
-
-std::vector<AttentionBlock> capture(const models::TransformerSeq2Seq& m,
-                                    const std::vector<int64_t>& src,
+std::vector<AttentionBlock> capture(const models::Seq2SeqModel& m, const std::vector<int64_t>& src,
                                     const std::vector<int64_t>& tgt_in, const CaptureOptions& o) {
   NoGradGuard no_grad;
-  nn::AttentionCapture enc = make_capture(o), dec = make_capture(o);
-  m.forward(batch_of_one(src), length_of(src), batch_of_one(tgt_in), length_of(tgt_in), &enc, &dec);
-  const int64_t H = m.config.nhead;
-  return {block_from("encoder", enc.self_attention, H, o, true),
-          block_from("decoder", dec.self_attention, H, o, true),
-          block_from("cross", dec.cross_attention, H, o, false)};
-}
-
-AttentionBlock capture(const models::RnnSeq2Seq& m, const std::vector<int64_t>& src,
-                       const std::vector<int64_t>& tgt_in) {
-  NoGradGuard no_grad;
-  Tensor weights;  // [1, T, S]
-  m.forward(batch_of_one(src), length_of(src), batch_of_one(tgt_in), &weights);
-  AttentionBlock b;
-  b.name = "cross";
-  b.self = false;
-  b.num_layers = b.num_heads = 1;
-  b.layers = b.heads = {0};
-  b.weights = {weights};  // [1 head, T, S]
-  return b;
+  const models::Seq2SeqAttention a = m.attention(
+      batch_of_one(src), length_of(src), batch_of_one(tgt_in), length_of(tgt_in), make_capture(o));
+  std::vector<AttentionBlock> out;
+  if (!a.encoder.empty())
+    out.push_back(block_from(Stack::encoder, a.encoder, a.num_heads, o, true));
+  if (!a.decoder.empty())
+    out.push_back(block_from(Stack::decoder, a.decoder, a.num_heads, o, true));
+  out.push_back(block_from(Stack::cross, a.cross, a.num_heads, o, false));
+  return out;
 }
 
 }  // namespace gaze::explain

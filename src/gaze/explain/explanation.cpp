@@ -7,20 +7,20 @@
 
 namespace gaze::explain {
 
-const AttentionBlock* Explanation::block(const std::string& name) const {
+const AttentionBlock* Explanation::block(Stack stack) const {
   for (const auto& b : blocks)
-    if (b.name == name) return &b;
+    if (b.stack == stack) return &b;
   return nullptr;
 }
 
 void finish(Explanation& e) {
-  if (const AttentionBlock* enc = e.block("encoder"); enc && !enc->weights.empty()) {
+  if (const AttentionBlock* enc = e.block(Stack::encoder); enc && !enc->weights.empty()) {
     std::vector<Tensor> means;
     for (const Tensor& w : enc->weights) means.push_back(mean_heads(w));
     e.rollout = rollout(means);
-    if (e.task == "classify") e.importance = token_importance(e.rollout, e.pooling);
+    if (e.pooling) e.importance = token_importance(e.rollout, *e.pooling);
   }
-  if (const AttentionBlock* cross = e.block("cross")) {
+  if (const AttentionBlock* cross = e.block(Stack::cross)) {
     const int64_t L = cross->num_layers;
     const int64_t layer = e.alignment_layer < 0 ? e.alignment_layer + L : e.alignment_layer;
     GAZE_CHECK(layer >= 0 && layer < L, IndexError,

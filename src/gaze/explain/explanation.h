@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "gaze/core/enums.h"
 #include "gaze/core/tensor.h"
+#include "gaze/models/transformer_models.h"
 
 namespace gaze::explain {
 
@@ -16,10 +19,16 @@ struct CaptureOptions {
   std::vector<int64_t> layers, heads;
 };
 
+// Which attention a block holds.
+enum class Stack { encoder, decoder, cross };
+GAZE_ENUM_NAMES(Stack, {Stack::encoder, "encoder"}, {Stack::decoder, "decoder"},
+                {Stack::cross, "cross"})
+
 // One attention block of a model: an encoder's or decoder's self-attention, a decoder's
 // cross-attention, or an RNN decoder's attention over the source (one layer, one head).
 struct AttentionBlock {
-  std::string name;                       // encoder | decoder | cross
+  Stack stack = Stack::encoder;
+  std::string name() const { return enum_name(stack); }
   std::vector<int64_t> layers;            // the captured layers (indices into the model's stack)
   std::vector<int64_t> heads;             // the captured heads, in capture order
   std::vector<Tensor> weights;            // one f32 [heads.size(), Tq, Tk] per captured layer
@@ -41,12 +50,14 @@ struct Explanation {
   // Aggregations (see aggregate.h), filled by finish().
   Tensor rollout;                 // [T, T] of the encoder's captured layers; undefined for RNNs
   std::vector<float> importance;  // classify: each token's share of the pooled representation
-  std::string pooling;            // classify: mean | cls (how importance reads the rollout)
+  std::optional<models::Pooling> pooling;  // classify: how importance reads the rollout
   Tensor alignment;  // translate: [output tokens, source tokens] (row t: predicting token t)
   std::vector<int64_t> hard_alignment;  // translate: the argmax source token of each target token
   int64_t alignment_layer = -1;         // translate, Transformer: the cross-attention layer used
 
-  const AttentionBlock* block(const std::string& name) const;
+  const AttentionBlock* block(Stack stack) const;
+  // An encoder-decoder's explanation (it has a cross-attention block).
+  bool seq2seq() const { return block(Stack::cross) != nullptr; }
 };
 
 // Computes the aggregations from the captured blocks (alignment_layer indexes the cross block's

@@ -63,14 +63,14 @@ nlohmann::json page_data(const Explanation& e) {
     for (const Tensor& w : b.weights)
       layers.push_back(quantised(w.data<float>(), w.size(0), w.size(1), w.size(2)));
     // Which token list labels the queries and the keys.
-    const bool decoder_side = b.name == "decoder" || b.name == "cross";
-    blocks.push_back({{"name", b.name},
+    const bool decoder_side = b.stack != Stack::encoder;
+    blocks.push_back({{"name", b.name()},
                       {"layers", b.layers},
                       {"heads", b.heads},
                       {"num_layers", b.num_layers},
                       {"num_heads", b.num_heads},
                       {"queries", decoder_side ? "target_tokens" : "tokens"},
-                      {"keys", b.name == "decoder" ? "target_tokens" : "tokens"},
+                      {"keys", b.stack == Stack::decoder ? "target_tokens" : "tokens"},
                       {"weights", layers}});
   }
   d["blocks"] = blocks;

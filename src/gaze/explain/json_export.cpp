@@ -55,12 +55,12 @@ std::string to_json(const Explanation& e) {
     out += v.dump();
   }
   nlohmann::json layers = nlohmann::json::object();
-  for (const auto& b : e.blocks) layers[b.name] = b.layers;
+  for (const auto& b : e.blocks) layers[b.name()] = b.layers;
   key(out, "layers");
   out += layers.dump();
   key(out, "heads");
   out += nlohmann::json(e.blocks.empty() ? std::vector<int64_t>{} : e.blocks[0].heads).dump();
-  const bool seq2seq = e.task == "translate";
+  const bool seq2seq = e.seq2seq();
   if (seq2seq) {
     key(out, "encoder_tokens");
     out += nlohmann::json(e.tokens).dump();
@@ -73,7 +73,7 @@ std::string to_json(const Explanation& e) {
     out += nlohmann::json(e.tokens).dump();
   }
   for (const auto& b : e.blocks) {
-    key(out, seq2seq ? (b.name + "_attention").c_str() : "attention");
+    key(out, seq2seq ? (b.name() + "_attention").c_str() : "attention");
     write_block(out, b);
   }
   if (e.rollout.defined()) {

@@ -20,7 +20,7 @@ json parse(const std::string& text, const std::string& where) {
 
 // A typed field whose values must also lie in [lo, hi].
 template <typename T>
-Field typed(const std::string& name, T& v, const char* type, const char* what, T lo, T hi) {
+Field typed(const std::string& name, T& v, FieldType type, const char* what, T lo, T hi) {
   return {name,
           [&v, name, what, lo, hi](const std::string& text, const std::string& where) {
             const json j = parse(text, where);
@@ -44,22 +44,23 @@ Field typed(const std::string& name, T& v, const char* type, const char* what, T
 }  // namespace
 
 Field field(const std::string& name, int64_t& v) {
-  return typed<int64_t>(name, v, "integer", "an integer", std::numeric_limits<int64_t>::min(),
-                        std::numeric_limits<int64_t>::max());
+  return typed<int64_t>(name, v, FieldType::integer, "an integer",
+                        std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
 }
 Field field(const std::string& name, int64_t& v, int64_t min) {
-  return typed<int64_t>(name, v, "integer", "an integer", min,
+  return typed<int64_t>(name, v, FieldType::integer, "an integer", min,
                         std::numeric_limits<int64_t>::max());
 }
 Field field(const std::string& name, double& v) {
-  return typed<double>(name, v, "number", "a number", -std::numeric_limits<double>::infinity(),
+  return typed<double>(name, v, FieldType::number, "a number",
+                       -std::numeric_limits<double>::infinity(),
                        std::numeric_limits<double>::infinity());
 }
 Field field(const std::string& name, double& v, double min, double max) {
-  return typed<double>(name, v, "number", "a number", min, max);
+  return typed<double>(name, v, FieldType::number, "a number", min, max);
 }
 Field field(const std::string& name, bool& v) {
-  return typed<bool>(name, v, "boolean", "true or false", false, true);
+  return typed<bool>(name, v, FieldType::boolean, "true or false", false, true);
 }
 
 Field field(const std::string& name, std::string& v, std::vector<std::string> allowed) {
@@ -75,9 +76,88 @@ Field field(const std::string& name, std::string& v, std::vector<std::string> al
                 fmt::join(allowed, ", "), s);
             v = s;
           },
+          [&v] { return json(v).dump(); }, FieldType::string, allowed};
+}
+
+Field field(const std::string& name, std::vector<int64_t>& v) {
+  return {name,
+          [&v, name](const std::string& text, const std::string& where) {
+            const json j = parse(text, where);
+            bool ok = j.is_array();
+            for (const auto& x : j) ok = ok && x.is_number_integer();
+            GAZE_CHECK(ok, DataError, "{}: '{}' must be a list of integers, got {}", where, name,
+                       j.dump());
+            v = j.get<std::vector<int64_t>>();
+          },
           [&v] { return json(v).dump(); },
-          "string",
-          allowed};
+          FieldType::integers,
+          {}};
+}
+
+Field object_field(const std::string& name, std::vector<Field> fields) {
+  return {name,
+          [fields, name](const std::string& text, const std::string& where) {
+            read_object(text, fields, where + ": " + name);
+          },
+          [fields] { return write_object(fields); },
+          FieldType::object,
+          {}};
+}
+
+Field named_field(const std::string& name, std::function<void(const std::string&)> set,
+                  std::function<std::string()> get, std::vector<std::string> allowed) {
+  return {name,
+          [set, name, allowed](const std::string& text, const std::string& where) {
+            const json j = parse(text, where);
+            GAZE_CHECK(j.is_string(), DataError, "{}: '{}' must be one of {}, got {}", where, name,
+                       fmt::join(allowed, ", "), j.dump());
+            const std::string s = j.get<std::string>();
+            GAZE_CHECK(std::find(allowed.begin(), allowed.end(), s) != allowed.end(), DataError,
+                       "{}: '{}' must be one of {}, got '{}'", where, name,
+                       fmt::join(allowed, ", "), s);
+            set(s);
+          },
+          [get] { return json(get()).dump(); }, FieldType::string, allowed};
+}
+
+Fields select(const Fields& all, const std::vector<std::string>& names) {
+  Fields out;
+  for (const std::string& n : names) {
+    auto f = std::find_if(all.begin(), all.end(), [&](const Field& x) { return x.name == n; });
+    GAZE_CHECK(f != all.end(), StateError, "config::select: no field '{}'", n);
+    out.push_back(*f);
+  }
+  return out;
+}
+
+Fields join(Fields fields, const Fields& more) {
+  fields.insert(fields.end(), more.begin(), more.end());
+  return fields;
+}
+
+std::string write_object(const Fields& fields) {
+  json j = json::object();
+  for (const Field& f : fields) j[f.name] = json::parse(f.write());
+  return j.dump();
+}
+
+void read_object(const std::string& text, const Fields& fields, const std::string& where,
+                 bool ignore_unknown) {
+  const json j = parse(text, where);
+  GAZE_CHECK(j.is_object(), DataError, "{}: expected a JSON object, got {}", where, j.dump());
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    auto f = std::find_if(fields.begin(), fields.end(),
+                          [&](const Field& x) { return x.name == it.key(); });
+    if (f != fields.end()) {
+      f->read(it.value().dump(), where);
+      continue;
+    }
+    if (ignore_unknown) continue;
+    std::vector<std::string> names;
+    for (const Field& x : fields) names.push_back(x.name);
+    throw DataError(fmt::format("{}: unknown key '{}'; valid keys: {}", where, it.key(),
+                                fmt::join(names, ", ")));
+  }
 }
 
 void read(const std::string& text, const std::string& type, const std::vector<Field>& fields) {

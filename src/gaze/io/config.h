@@ -7,18 +7,34 @@
 #include <string>
 #include <vector>
 
+#include "gaze/core/enums.h"
+
 namespace gaze::config {
 
-// A field of a configuration struct: its name, its type ("integer", "number", "boolean",
-// "string"), the values it allows (strings with a fixed set) and how to read and write it as JSON
-// text. `where` prefixes error messages (e.g. "run.yaml:12").
+// A field's JSON type: integers (a list of integers) and object (nested fields) never come from
+// YAML scalars.
+enum class FieldType { integer, number, boolean, string, integers, object };
+GAZE_ENUM_NAMES(FieldType, {FieldType::integer, "integer"}, {FieldType::number, "number"},
+                {FieldType::boolean, "boolean"}, {FieldType::string, "string"},
+                {FieldType::integers, "integers"}, {FieldType::object, "object"})
+
+// A field of a configuration struct: its name, its type, the values it allows (strings with a
+// fixed set) and how to read and write it as JSON text. `where` prefixes error messages (e.g.
+// "run.yaml:12").
 struct Field {
   std::string name;
   std::function<void(const std::string& json_value, const std::string& where)> read;
   std::function<std::string()> write;
-  std::string type;
+  FieldType type = FieldType::string;
   std::vector<std::string> allowed;
+  std::string help;  // one line for --help and the docs (CLI flags need it)
+
+  Field&& describe(std::string text) && {
+    help = std::move(text);
+    return std::move(*this);
+  }
 };
+using Fields = std::vector<Field>;
 
 Field field(const std::string& name, int64_t& v);
 Field field(const std::string& name, double& v);
@@ -27,6 +43,34 @@ Field field(const std::string& name, std::string& v, std::vector<std::string> al
 // A field rejecting values below `min` (e.g. sizes that must be positive).
 Field field(const std::string& name, int64_t& v, int64_t min);
 Field field(const std::string& name, double& v, double min, double max);
+
+// A list of integers (type "integers"; JSON arrays, CLI "0,2").
+Field field(const std::string& name, std::vector<int64_t>& v);
+// A nested JSON object of `fields` (type "object"; task.json's "decode").
+Field object_field(const std::string& name, std::vector<Field> fields);
+
+// A string field restricted to `allowed`, stored through set/get (enums use it).
+Field named_field(const std::string& name, std::function<void(const std::string&)> set,
+                  std::function<std::string()> get, std::vector<std::string> allowed);
+// An enumerated field, read and written by name; `allowed` narrows the values (default: all).
+template <NamedEnum E>
+Field field(const std::string& name, E& v, const std::vector<E>& allowed = {}) {
+  return named_field(
+      name, [&v](const std::string& s) { v = *enum_from_name<E>(s); },
+      [&v] { return enum_name(v); }, enum_name_list<E>(allowed));
+}
+
+// The fields named in `names`, in that order (a subset of a declaration, e.g. what task.json
+// keeps).
+Fields select(const Fields& all, const std::vector<std::string>& names);
+// `fields` with `more` appended.
+Fields join(Fields fields, const Fields& more);
+
+// A JSON object of the fields, and its reverse: missing keys keep their values; unknown keys are
+// errors (with the valid keys) unless ignore_unknown. `where` starts messages.
+std::string write_object(const Fields& fields);
+void read_object(const std::string& json, const Fields& fields, const std::string& where,
+                 bool ignore_unknown = false);
 
 // Fills the fields from a JSON object (missing keys keep their defaults); `model_type` must match.
 void read(const std::string& json, const std::string& model_type, const std::vector<Field>& fields);

@@ -31,7 +31,7 @@ std::string quote_json(const std::string& s) {
 // A YAML scalar as JSON text, resolved by YAML 1.2's core schema (quoted scalars and string fields
 // stay strings).
 std::string scalar_json(const std::string& value, bool quoted, const Field& f) {
-  if (quoted || f.type == "string") return quote_json(value);
+  if (quoted || f.type == FieldType::string) return quote_json(value);
   static const std::regex integer("[-+]?[0-9]+");
   static const std::regex number("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
   if (std::regex_match(value, integer)) return value[0] == '+' ? value.substr(1) : value;
@@ -83,7 +83,8 @@ void read_section(const YAML::Node& node, const std::string& source, const Secti
                           [&](const Field& x) { return x.name == key; });
     if (f != s.fields.end()) {
       GAZE_CHECK(kv.second.IsScalar() || kv.second.IsNull(), DataError,
-                 "{}: '{}' must be a single value ({}), not a list or mapping", at, full, f->type);
+                 "{}: '{}' must be a single value ({}), not a list or mapping", at, full,
+                 enum_name(f->type));
       const bool quoted = kv.second.IsScalar() && kv.second.Tag() == "!";
       f->read(scalar_json(kv.second.IsScalar() ? kv.second.Scalar() : "", quoted, *f), at);
       continue;
@@ -137,8 +138,8 @@ void read_yaml_file(const std::string& path, const Section& root) {
 void apply_override(const Section& root, const std::string& assignment) {
   const std::string where = fmt::format("--set {}", assignment);
   const size_t eq = assignment.find('=');
-  GAZE_CHECK(eq != std::string::npos && eq > 0, DataError, "{}: expected key=value, e.g. train.lr=0.001",
-             where);
+  GAZE_CHECK(eq != std::string::npos && eq > 0, DataError,
+             "{}: expected key=value, e.g. train.lr=0.001", where);
   const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   const Section* s = &root;
   std::string rest = key, path;

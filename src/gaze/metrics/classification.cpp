@@ -83,7 +83,7 @@ std::string score_table(const std::vector<ScoreRow>& rows, const std::vector<Sco
   int width = std::max(static_cast<int>(std::string("weighted avg").size()), digits);
   for (const auto& [name, s] : rows) width = std::max(width, static_cast<int>(name.size()));
   auto row = [&](const std::string& name, const ClassScores& s) {
-    if (name == "accuracy")
+    if (s.accuracy_row)
       return fmt::format("{:>{}}  {:>9} {:>9} {:>9.{}f} {:>9}\n", name, width, "", "", s.f1, digits,
                          s.support);
     return fmt::format("{:>{}}  {:>9.{}f} {:>9.{}f} {:>9.{}f} {:>9}\n", name, width, s.precision,
@@ -101,7 +101,7 @@ std::string to_text(const ClassificationReport& r, int digits) {
   std::vector<ScoreRow> rows;
   for (size_t c = 0; c < r.labels.size(); ++c) rows.emplace_back(r.labels[c], r.per_class[c]);
   ClassScores acc;
-  acc.f1 = r.accuracy, acc.support = r.total;
+  acc.f1 = r.accuracy, acc.support = r.total, acc.accuracy_row = true;
   std::string out = score_table(
       rows, {{"accuracy", acc}, {"macro avg", r.macro}, {"weighted avg", r.weighted}}, digits);
   int width = std::max(static_cast<int>(std::string("weighted avg").size()), digits);

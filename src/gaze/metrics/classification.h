@@ -14,6 +14,7 @@ namespace gaze::metrics {
 struct ClassScores {
   double precision = 0, recall = 0, f1 = 0;
   int64_t support = 0;
+  bool accuracy_row = false;  // a report's accuracy line: f1 holds the accuracy, no P/R
 };
 
 struct ClassificationReport {

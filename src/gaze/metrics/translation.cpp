@@ -122,12 +122,9 @@ std::string tokenize_13a(std::string_view input) {
 }
 
 BleuScore corpus_bleu(const std::vector<std::string>& hyps,
-                      const std::vector<std::vector<std::string>>& refs,
-                      const std::string& smooth) {
+                      const std::vector<std::vector<std::string>>& refs, BleuSmoothing smooth) {
   GAZE_CHECK(hyps.size() == refs.size(), ValueError,
              "corpus_bleu: {} hypotheses but {} reference lists", hyps.size(), refs.size());
-  GAZE_CHECK(smooth == "none" || smooth == "exp", ValueError,
-             "corpus_bleu: smooth must be none or exp, got '{}'", smooth);
   BleuScore b;
   for (size_t i = 0; i < hyps.size(); ++i) {
     GAZE_CHECK(!refs[i].empty(), ValueError, "corpus_bleu: hypothesis {} has no reference", i + 1);
@@ -165,7 +162,7 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps,
       zero = true;  // sacreBLEU stops here: the remaining precisions stay 0
       break;
     }
-    if (b.counts[n] == 0 && smooth == "exp") {
+    if (b.counts[n] == 0 && smooth == BleuSmoothing::exp) {
       smooth_mteval *= 2;
       b.precisions[n] = 100.0 / (smooth_mteval * static_cast<double>(b.totals[n]));
     } else {

@@ -3,6 +3,8 @@
 // 6-grams, beta 2); plus the error rates of transcription tasks such as spelling -> phonemes.
 #pragma once
 
+#include "gaze/core/enums.h"
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -22,11 +24,15 @@ struct BleuScore {
   int64_t sys_len = 0, ref_len = 0;
 };
 
+// sacreBLEU's smoothing: none, or exp (each zero n-gram count halves a running 1).
+enum class BleuSmoothing { none, exp };
+GAZE_ENUM_NAMES(BleuSmoothing, {BleuSmoothing::none, "none"}, {BleuSmoothing::exp, "exp"})
+
 // references[i]: the references of hypothesis i (one or more). smooth "exp" is sacreBLEU's
 // default (a zero n-gram count gets 1/2^k); "none" leaves it 0 (and the score 0).
 BleuScore corpus_bleu(const std::vector<std::string>& hypotheses,
                       const std::vector<std::vector<std::string>>& references,
-                      const std::string& smooth = "none");
+                      BleuSmoothing smooth = BleuSmoothing::none);
 // "BLEU = 12.34 45.6/20.1/10.2/5.1 (BP = 1.000 ratio = 1.012 hyp_len = 123 ref_len = 121)"
 std::string to_string(const BleuScore& b);
 

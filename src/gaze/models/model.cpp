@@ -1,5 +1,6 @@
 #include "gaze/models/model.h"
 
+#include "gaze/core/enums.h"
 #include "gaze/core/error.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/config.h"
@@ -7,27 +8,38 @@
 #include "gaze/models/transformer_models.h"
 
 namespace gaze::models {
+namespace {
 
-std::shared_ptr<Model> build_model(const std::string& json) {
+// config.json's "model_type": which class a model folder holds.
+enum class ModelType {
+  transformer_classifier,
+  transformer_tagger,
+  transformer_seq2seq,
+  rnn_seq2seq
+};
+GAZE_ENUM_NAMES(ModelType, {ModelType::transformer_classifier, "transformer_classifier"},
+                {ModelType::transformer_tagger, "transformer_tagger"},
+                {ModelType::transformer_seq2seq, "transformer_seq2seq"},
+                {ModelType::rnn_seq2seq, "rnn_seq2seq"})
+
+ModelType model_type(const std::string& json) {
   const std::string type = config::model_type(json);
-  if (type == "transformer_classifier")
-    return std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(json));
-  if (type == "transformer_tagger")
-    return std::make_shared<TransformerTagger>(TransformerTagger::parse_config(json));
-  if (type == "transformer_seq2seq")
-    return std::make_shared<TransformerSeq2Seq>(TransformerSeq2Seq::parse_config(json));
-  if (type == "rnn_seq2seq") return std::make_shared<RnnSeq2Seq>(RnnSeq2Seq::parse_config(json));
-  throw DataError(fmt::format(
-      "config: unknown model_type '{}'; known: transformer_classifier, transformer_tagger, "
-      "transformer_seq2seq, rnn_seq2seq",
-      type));
+  const auto t = enum_from_name<ModelType>(type);
+  GAZE_CHECK(t.has_value(), DataError, "config: unknown model_type '{}'; known: {}", type,
+             fmt::join(enum_name_list<ModelType>(), ", "));
+  return *t;
 }
 
-std::shared_ptr<Model> load_model(const std::string& dir) {
-  const io::Checkpoint ck = io::load_checkpoint(dir);
+io::Checkpoint read_folder(const std::string& dir) {
+  io::Checkpoint ck = io::load_checkpoint(dir);
   GAZE_CHECK(!ck.config_json.empty(), DataError,
              "{}: missing config.json (the model's configuration)", dir);
-  std::shared_ptr<Model> m = build_model(ck.config_json);
+  return ck;
+}
+
+template <class M>
+std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
+                                const std::string& dir) {
   try {
     m->load_state_dict(ck.model);
   } catch (const ValueError& e) {
@@ -35,6 +47,69 @@ std::shared_ptr<Model> load_model(const std::string& dir) {
         fmt::format("{}: the weights do not fit the model in config.json: {}", dir, e.what()));
   }
   return m;
+}
+
+[[noreturn]] void wrong_kind(const std::string& dir, const std::string& json, const char* wanted) {
+  throw DataError(
+      fmt::format("{}: the model is a {}, not {}", dir, config::model_type(json), wanted));
+}
+
+}  // namespace
+
+std::shared_ptr<Model> build_model(const std::string& json) {
+  switch (model_type(json)) {
+    case ModelType::transformer_classifier:
+      return std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(json));
+    case ModelType::transformer_tagger:
+      return std::make_shared<TransformerTagger>(TransformerTagger::parse_config(json));
+    case ModelType::transformer_seq2seq:
+    case ModelType::rnn_seq2seq:
+      return build_seq2seq(json);
+  }
+  throw StateError("build_model: unhandled model type");
+}
+
+std::shared_ptr<Seq2SeqModel> build_seq2seq(const std::string& json) {
+  switch (model_type(json)) {
+    case ModelType::transformer_seq2seq:
+      return std::make_shared<TransformerSeq2Seq>(TransformerSeq2Seq::parse_config(json));
+    case ModelType::rnn_seq2seq:
+      return std::make_shared<RnnSeq2Seq>(RnnSeq2Seq::parse_config(json));
+    default:
+      throw DataError(fmt::format("config: model_type '{}' is not an encoder-decoder",
+                                  config::model_type(json)));
+  }
+}
+
+std::shared_ptr<Model> load_model(const std::string& dir) {
+  const io::Checkpoint ck = read_folder(dir);
+  return with_weights(build_model(ck.config_json), ck, dir);
+}
+
+std::shared_ptr<TransformerClassifier> load_classifier(const std::string& dir) {
+  const io::Checkpoint ck = read_folder(dir);
+  if (model_type(ck.config_json) != ModelType::transformer_classifier)
+    wrong_kind(dir, ck.config_json, "a classifier");
+  return with_weights(
+      std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(ck.config_json)),
+      ck, dir);
+}
+
+std::shared_ptr<TransformerTagger> load_tagger(const std::string& dir) {
+  const io::Checkpoint ck = read_folder(dir);
+  if (model_type(ck.config_json) != ModelType::transformer_tagger)
+    wrong_kind(dir, ck.config_json, "a tagger");
+  return with_weights(
+      std::make_shared<TransformerTagger>(TransformerTagger::parse_config(ck.config_json)), ck,
+      dir);
+}
+
+std::shared_ptr<Seq2SeqModel> load_seq2seq(const std::string& dir) {
+  const io::Checkpoint ck = read_folder(dir);
+  const ModelType t = model_type(ck.config_json);
+  if (t != ModelType::transformer_seq2seq && t != ModelType::rnn_seq2seq)
+    wrong_kind(dir, ck.config_json, "an encoder-decoder");
+  return with_weights(build_seq2seq(ck.config_json), ck, dir);
 }
 
 }  // namespace gaze::models

@@ -1,7 +1,9 @@
 #include "gaze/models/rnn_seq2seq.h"
 
+#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
 #include "gaze/io/config.h"
+#include "gaze/nn/incremental_decoder.h"
 #include "gaze/ops/ops.h"
 
 namespace gaze::models {
@@ -17,16 +19,14 @@ std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c) {
           field("readout_dim", c.readout_dim),
           field("pad_id", c.pad_id),
           field("dropout", c.dropout),
-          field("cell", c.cell, {"lstm", "gru"}),
-          field("attention", c.attention, {"additive", "dot", "general", "concat"}),
+          field("cell", c.cell),
+          field("attention", c.attention),
           field("share_embeddings", c.share_embeddings)};
 }
 
-RnnSeq2Seq::RnnSeq2Seq(const RnnSeq2SeqConfig& c) : Model("RnnSeq2Seq"), config(c) {
+RnnSeq2Seq::RnnSeq2Seq(const RnnSeq2SeqConfig& c) : Seq2SeqModel("RnnSeq2Seq"), config(c) {
   GAZE_CHECK(c.src_vocab_size > 0 && c.tgt_vocab_size > 0, ValueError,
              "RnnSeq2Seq: vocab sizes must be positive");
-  GAZE_CHECK(c.cell == "lstm" || c.cell == "gru", ValueError,
-             "RnnSeq2Seq: cell must be 'lstm' or 'gru', got '{}'", c.cell);
   GAZE_CHECK(!c.share_embeddings || c.src_vocab_size == c.tgt_vocab_size, ValueError,
              "RnnSeq2Seq: share_embeddings needs one vocabulary");
   const int64_t ctx = 2 * c.hidden_size, H = c.decoder_hidden_size;
@@ -42,25 +42,25 @@ RnnSeq2Seq::RnnSeq2Seq(const RnnSeq2SeqConfig& c) : Model("RnnSeq2Seq"), config(
   nn::RnnOptions ro;
   ro.input_size = c.embed_dim, ro.hidden_size = c.hidden_size, ro.num_layers = c.num_encoder_layers;
   ro.batch_first = true, ro.bidirectional = true, ro.dropout = c.dropout;
-  if (c.cell == "lstm")
+  if (c.cell == nn::RnnBase::Mode::lstm)
     encoder = register_module("encoder", std::make_shared<nn::LSTM>(ro));
   else
     encoder = register_module("encoder", std::make_shared<nn::GRU>(ro));
   bridge = register_module("bridge", std::make_shared<nn::Linear>(ctx, H));
-  if (c.attention == "additive") {
+  if (c.attention == RnnAttention::additive) {
     additive = register_module("attention",
                                std::make_shared<nn::AdditiveAttention>(H, ctx, c.attention_dim));
   } else {
-    const nn::LuongScore s = c.attention == "dot"       ? nn::LuongScore::dot
-                             : c.attention == "general" ? nn::LuongScore::general
-                                                        : nn::LuongScore::concat;
+    const nn::LuongScore s = c.attention == RnnAttention::dot       ? nn::LuongScore::dot
+                             : c.attention == RnnAttention::general ? nn::LuongScore::general
+                                                                    : nn::LuongScore::concat;
     GAZE_CHECK(s != nn::LuongScore::dot || H == ctx, ValueError,
                "RnnSeq2Seq: dot attention needs decoder_hidden_size == 2 * hidden_size ({} vs {})",
                H, ctx);
     luong = register_module("attention",
                             std::make_shared<nn::LuongAttention>(s, H, ctx, c.attention_dim));
   }
-  if (c.cell == "lstm")
+  if (c.cell == nn::RnnBase::Mode::lstm)
     lstm_cell = register_module("decoder", std::make_shared<nn::LSTMCell>(c.embed_dim + ctx, H));
   else
     gru_cell = register_module("decoder", std::make_shared<nn::GRUCell>(c.embed_dim + ctx, H));
@@ -76,16 +76,14 @@ RnnDecoderState RnnSeq2Seq::encode(const Tensor& src, const Tensor& src_lengths)
              "RnnSeq2Seq: src must be int64 [B, S], got {}",
              src.defined() ? src.shape_str() : "undefined");
   const Tensor x = dropout->forward(src_embedding->forward(src));
-  const nn::RnnOutput enc = config.cell == "lstm"
-                                ? static_cast<const nn::LSTM&>(*encoder).forward(x, src_lengths)
-                                : static_cast<const nn::GRU&>(*encoder).forward(x, src_lengths);
+  const nn::RnnOutput enc = encoder->run(x, src_lengths, Tensor(), Tensor());
   RnnDecoderState s;
   s.memory = enc.output;  // [B, S, 2H]
   s.mask.lengths = src_lengths;
   // s_0 = tanh(W [h_fwd_last; h_bwd_first]) from the top encoder layer's two directions.
   const int64_t L = 2 * config.num_encoder_layers;
   s.h = tanh(bridge->forward(cat({select(enc.h_n, 0, L - 2), select(enc.h_n, 0, L - 1)}, 1)));
-  if (config.cell == "lstm") s.c = Tensor::zeros(s.h.shape(), s.h.dtype());
+  if (lstm_cell) s.c = Tensor::zeros(s.h.shape(), s.h.dtype());
   s.keys = additive ? additive->project_keys(s.memory) : s.memory;
   return s;
 }
@@ -136,6 +134,71 @@ Tensor RnnSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths, const T
   // The readout and the output projection run once over every step: two GEMMs instead of 2T.
   const Tensor r = tanh(readout->forward(cat(feats, 1)));
   return generator->forward(dropout->forward(r));
+}
+
+namespace {
+
+// The RNN decoder one step at a time: its state is (h, c) per row; the source side is encoded once.
+class RnnStep : public StepDecoder {
+ public:
+  RnnStep(const RnnSeq2Seq& m, const Tensor& src, const Tensor& lengths, const StepOptions& o)
+      : m_(m), o_(o) {
+    NoGradGuard no_grad;
+    const auto rows = expand_rows(src.size(0), o.rows_per_source);
+    s_ = m.encode(src, lengths);
+    for (Tensor* t : {&s_.h, &s_.c, &s_.memory, &s_.keys, &s_.mask.lengths, &s_.mask.padding})
+      if (t->defined()) *t = nn::gather_rows(*t, rows);
+    R_ = s_.h.size(0);
+  }
+
+  Tensor step(const std::vector<int64_t>& previous) override {
+    NoGradGuard no_grad;
+    GAZE_CHECK(static_cast<int64_t>(previous.size()) == R_, ValueError,
+               "StepDecoder.step: {} tokens for {} rows", previous.size(), R_);
+    Tensor y = Tensor::empty(Shape{R_}, DType::i64);
+    std::copy(previous.begin(), previous.end(), y.data<int64_t>());
+    const Tensor logits = m_.step(s_, y, o_.alignment ? &alignment_ : nullptr);
+    return log_softmax(logits, -1);
+  }
+
+  void reorder(const std::vector<int64_t>& rows) override {
+    // The source side (memory, keys, mask) is the same for every row of a source.
+    s_.h = nn::gather_rows(s_.h, rows);
+    if (s_.c.defined()) s_.c = nn::gather_rows(s_.c, rows);
+  }
+  Tensor alignment() const override { return alignment_; }
+  int64_t rows() const override { return R_; }
+
+ private:
+  const RnnSeq2Seq& m_;
+  StepOptions o_;
+  RnnDecoderState s_;
+  Tensor alignment_;
+  int64_t R_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<StepDecoder> RnnSeq2Seq::start_decoding(const Tensor& src,
+                                                        const Tensor& src_lengths,
+                                                        const StepOptions& o) const {
+  NoGradGuard no_grad;
+  GAZE_CHECK(o.rows_per_source >= 1, ValueError, "rows_per_source must be at least 1, got {}",
+             o.rows_per_source);
+  return std::make_unique<RnnStep>(*this, src, src_lengths, o);
+}
+
+Seq2SeqAttention RnnSeq2Seq::attention(const Tensor& src, const Tensor& src_lengths,
+                                       const Tensor& tgt_in, const Tensor& tgt_lengths,
+                                       const nn::AttentionCapture& which) const {
+  GAZE_CHECK(which.layers.empty() && which.heads.empty(), ValueError,
+             "explain: an RNN model has one attention (no layers or heads to choose)");
+  Tensor weights;  // [B, T, S]
+  forward(src, src_lengths, tgt_in, &weights);
+  Seq2SeqAttention a;
+  a.cross = {unsqueeze(weights, 1)};  // one head
+  a.num_heads = 1;
+  return a;
 }
 
 std::string RnnSeq2Seq::config_json() const {

@@ -6,6 +6,7 @@
 
 #include "gaze/io/config.h"
 #include "gaze/models/model.h"
+#include "gaze/models/seq2seq.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/layer_norm.h"
 #include "gaze/nn/linear.h"
@@ -14,13 +15,18 @@
 
 namespace gaze::models {
 
+// The decoder's attention score: Bahdanau's additive one or Luong's dot / general / concat.
+enum class RnnAttention { additive, dot, general, concat };
+GAZE_ENUM_NAMES(RnnAttention, {RnnAttention::additive, "additive"}, {RnnAttention::dot, "dot"},
+                {RnnAttention::general, "general"}, {RnnAttention::concat, "concat"})
+
 struct RnnSeq2SeqConfig {
   int64_t src_vocab_size = 0, tgt_vocab_size = 0, embed_dim = 256,
           hidden_size = 256 /* per direction */, decoder_hidden_size = 512, num_encoder_layers = 1,
           attention_dim = 256, readout_dim = 256, pad_id = 0;
   double dropout = 0.1;
-  std::string cell = "lstm";           // lstm | gru
-  std::string attention = "additive";  // additive | dot | general | concat
+  nn::RnnBase::Mode cell = nn::RnnBase::Mode::lstm;
+  RnnAttention attention = RnnAttention::additive;
   bool share_embeddings = false;
 };
 std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c);
@@ -33,9 +39,20 @@ struct RnnDecoderState {
   nn::SourceMask mask;
 };
 
-class RnnSeq2Seq : public Model {
+class RnnSeq2Seq : public Seq2SeqModel {
  public:
   explicit RnnSeq2Seq(const RnnSeq2SeqConfig& config);
+  Seq2SeqArchitecture architecture() const override { return Seq2SeqArchitecture::rnn; }
+  Tensor logits(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
+                const Tensor& tgt_lengths) const override {
+    return forward(src, src_lengths, tgt_in);
+  }
+  std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,
+                                              const StepOptions& options) const override;
+  // One cross-attention "layer" of one head; `which` must not choose layers or heads.
+  Seq2SeqAttention attention(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
+                             const Tensor& tgt_lengths,
+                             const nn::AttentionCapture& which) const override;
   // Teacher forcing: logits [B, T, tgt_vocab]. attention (optional) receives the weights [B, T, S].
   Tensor forward(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                  Tensor* attention = nullptr) const;

@@ -13,6 +13,9 @@
 namespace gaze::models {
 namespace {
 
+const std::vector<Activation> kActivations = {Activation::relu, Activation::gelu,
+                                              Activation::gelu_tanh};
+
 std::vector<config::Field> encoder_fields(EncoderConfig& c) {
   using config::field;
   return {field("vocab_size", c.vocab_size),
@@ -24,17 +27,18 @@ std::vector<config::Field> encoder_fields(EncoderConfig& c) {
           field("pad_id", c.pad_id),
           field("dropout", c.dropout),
           field("layer_norm_eps", c.layer_norm_eps),
-          field("activation", c.activation, {"relu", "gelu", "gelu_tanh"}),
-          field("positions", c.positions, {"sinusoidal", "learned", "none"}),
+          field("activation", c.activation, kActivations),
+          field("positions", c.positions),
           field("norm_first", c.norm_first),
-          field("scale_embeddings", c.scale_embeddings)};
+          field("scale_embeddings", c.scale_embeddings),
+          field("backbone", c.backbone)};
 }
 
 nn::TransformerLayerOptions layer_options(int64_t d, int64_t h, int64_t ff, double drop,
-                                          const std::string& act, double eps, bool norm_first) {
+                                          Activation act, double eps, bool norm_first) {
   nn::TransformerLayerOptions o;
   o.d_model = d, o.nhead = h, o.dim_feedforward = ff, o.dropout = drop;
-  o.activation = parse_activation(act);
+  o.activation = act;
   o.layer_norm_eps = eps, o.batch_first = true, o.norm_first = norm_first;
   return o;
 }
@@ -78,19 +82,34 @@ Tensor padding_mask(const Tensor& lengths, int64_t T) {
   return m;
 }
 
-// --- shared encoder body
-// ------------------------------------------------------------------------------
+std::vector<int64_t> expand_rows(int64_t B, int64_t k) {
+  std::vector<int64_t> rows;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < k; ++j) rows.push_back(b);
+  return rows;
+}
 
-TextEncoder::TextEncoder(nn::Module& owner, const EncoderConfig& c) : c_(c) {
+// --- backbones
+// ---------------------------------------------------------------------------------------------
+
+std::unique_ptr<Backbone> make_backbone(nn::Module& owner, const EncoderConfig& c) {
+  switch (c.backbone) {
+    case BackboneKind::transformer:
+      return std::make_unique<TransformerBackbone>(owner, c);
+  }
+  throw ValueError("unknown backbone");
+}
+
+TransformerBackbone::TransformerBackbone(nn::Module& owner, const EncoderConfig& c) : c_(c) {
   GAZE_CHECK(c.vocab_size > 0, ValueError, "vocab_size must be positive, got {}", c.vocab_size);
   GAZE_CHECK(c.pad_id >= 0 && c.pad_id < c.vocab_size, ValueError,
              "pad_id {} must be a token id below vocab_size {}", c.pad_id, c.vocab_size);
   embedding = owner.register_module(
       "embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.d_model, c.pad_id));
-  if (c.positions == "learned")
+  if (c.positions == Positions::learned)
     positions = owner.register_module(
         "positions", std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
-  if (c.positions == "sinusoidal")
+  if (c.positions == Positions::sinusoidal)
     sinusoidal =
         std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
   encoder = owner.register_module(
@@ -101,10 +120,10 @@ TextEncoder::TextEncoder(nn::Module& owner, const EncoderConfig& c) : c_(c) {
   dropout = owner.register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
 }
 
-Tensor TextEncoder::forward(const Tensor& tokens, const Tensor& lengths,
-                            nn::AttentionCapture* capture) const {
+Tensor TransformerBackbone::forward(const Tensor& tokens, const Tensor& lengths,
+                                    nn::AttentionCapture* capture) const {
   check_tokens(tokens, lengths, c_.vocab_size, "model");
-  GAZE_CHECK(c_.positions != "learned" || tokens.size(1) <= c_.max_positions, ValueError,
+  GAZE_CHECK(c_.positions != Positions::learned || tokens.size(1) <= c_.max_positions, ValueError,
              "model: {} tokens exceed max_positions {}; truncate the input", tokens.size(1),
              c_.max_positions);
   const Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
@@ -116,17 +135,23 @@ Tensor TextEncoder::forward(const Tensor& tokens, const Tensor& lengths,
 // --------------------------------------------------------------------------------------------
 
 TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
-    : Model("TransformerClassifier"), config(c), body(*this, c) {
+    : EncoderModel("TransformerClassifier"), config(c) {
+  backbone = make_backbone(*this, c);
   GAZE_CHECK(c.num_classes >= 1, ValueError,
              "TransformerClassifier: num_classes must be >= 1, got {}", c.num_classes);
-  head = register_module("head", std::make_shared<nn::Linear>(c.d_model, c.num_classes));
+  head =
+      register_module("head", std::make_shared<nn::Linear>(backbone->hidden_size(), c.num_classes));
+}
+
+int64_t TransformerClassifier::max_tokens() const {
+  return config.positions == Positions::learned ? config.max_positions : -1;
 }
 
 Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& lengths,
                                       nn::AttentionCapture* capture) const {
-  const Tensor h = body.forward(tokens, lengths, capture);  // [B, T, d]
+  const Tensor h = backbone->forward(tokens, lengths, capture);  // [B, T, d]
   Tensor pooled;
-  if (config.pooling == "cls") {
+  if (config.pooling == Pooling::cls) {
     pooled = select(h, 1, 0);
   } else {  // mean over the non-padding tokens
     const int64_t B = h.size(0), T = h.size(1);
@@ -141,13 +166,13 @@ Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& length
     });
     pooled = sum(mul(h, w), {1});
   }
-  return head->forward(body.dropout->forward(pooled));
+  return head->forward(backbone->output_dropout(pooled));
 }
 
 std::vector<config::Field> config_fields(ClassifierConfig& c) {
   auto f = encoder_fields(c);
   f.push_back(config::field("num_classes", c.num_classes));
-  f.push_back(config::field("pooling", c.pooling, {"mean", "cls"}));
+  f.push_back(config::field("pooling", c.pooling));
   return f;
 }
 
@@ -163,15 +188,20 @@ ClassifierConfig TransformerClassifier::parse_config(const std::string& json) {
 // ------------------------------------------------------------------------------------------------
 
 TransformerTagger::TransformerTagger(const TaggerConfig& c)
-    : Model("TransformerTagger"), config(c), body(*this, c) {
+    : EncoderModel("TransformerTagger"), config(c) {
+  backbone = make_backbone(*this, c);
   GAZE_CHECK(c.num_tags >= 1, ValueError, "TransformerTagger: num_tags must be >= 1, got {}",
              c.num_tags);
-  head = register_module("head", std::make_shared<nn::Linear>(c.d_model, c.num_tags));
+  head = register_module("head", std::make_shared<nn::Linear>(backbone->hidden_size(), c.num_tags));
+}
+
+int64_t TransformerTagger::max_tokens() const {
+  return config.positions == Positions::learned ? config.max_positions : -1;
 }
 
 Tensor TransformerTagger::forward(const Tensor& tokens, const Tensor& lengths,
                                   nn::AttentionCapture* capture) const {
-  return head->forward(body.dropout->forward(body.forward(tokens, lengths, capture)));
+  return head->forward(backbone->output_dropout(backbone->forward(tokens, lengths, capture)));
 }
 
 std::vector<config::Field> config_fields(TaggerConfig& c) {
@@ -204,8 +234,8 @@ std::vector<config::Field> config_fields(Seq2SeqConfig& c) {
           field("pad_id", c.pad_id),
           field("dropout", c.dropout),
           field("layer_norm_eps", c.layer_norm_eps),
-          field("activation", c.activation, {"relu", "gelu", "gelu_tanh"}),
-          field("positions", c.positions, {"sinusoidal", "learned", "none"}),
+          field("activation", c.activation, kActivations),
+          field("positions", c.positions),
           field("norm_first", c.norm_first),
           field("share_embeddings", c.share_embeddings),
           field("tie_output", c.tie_output),
@@ -213,7 +243,7 @@ std::vector<config::Field> config_fields(Seq2SeqConfig& c) {
 }
 
 TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
-    : Model("TransformerSeq2Seq"), config(c) {
+    : Seq2SeqModel("TransformerSeq2Seq"), config(c) {
   GAZE_CHECK(c.src_vocab_size > 0 && c.tgt_vocab_size > 0, ValueError,
              "TransformerSeq2Seq: vocab sizes must be positive");
   GAZE_CHECK(!c.share_embeddings || c.src_vocab_size == c.tgt_vocab_size, ValueError,
@@ -239,7 +269,7 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
         std::fill_n(e->weight.data<float>() + c.pad_id * c.d_model, c.d_model, 0.0f);
     }
   }
-  if (c.positions == "learned") {
+  if (c.positions == Positions::learned) {
     src_positions = register_module(
         "src_positions",
         std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
@@ -247,7 +277,7 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
         "tgt_positions",
         std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
   }
-  if (c.positions == "sinusoidal")
+  if (c.positions == Positions::sinusoidal)
     sinusoidal =
         std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
   const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
@@ -264,9 +294,10 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
 Tensor TransformerSeq2Seq::embed(const nn::Embedding& emb,
                                  const nn::LearnedPositionalEmbedding* pos, const Tensor& tokens,
                                  int64_t offset) const {
-  GAZE_CHECK(config.positions != "learned" || offset + tokens.size(1) <= config.max_positions,
-             ValueError, "TransformerSeq2Seq: {} positions exceed max_positions {}",
-             offset + tokens.size(1), config.max_positions);
+  GAZE_CHECK(
+      config.positions != Positions::learned || offset + tokens.size(1) <= config.max_positions,
+      ValueError, "TransformerSeq2Seq: {} positions exceed max_positions {}",
+      offset + tokens.size(1), config.max_positions);
   return embed_tokens(emb, pos, sinusoidal.get(), config.scale_embeddings, tokens, offset,
                       *dropout);
 }
@@ -301,6 +332,14 @@ Tensor TransformerSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths,
                                    nn::AttentionCapture* enc_cap,
                                    nn::AttentionCapture* dec_cap) const {
   return decode(tgt_in, encode(src, src_lengths, enc_cap), src_lengths, tgt_lengths, dec_cap);
+}
+
+Seq2SeqAttention TransformerSeq2Seq::attention(const Tensor& src, const Tensor& src_lengths,
+                                               const Tensor& tgt_in, const Tensor& tgt_lengths,
+                                               const nn::AttentionCapture& which) const {
+  nn::AttentionCapture enc = which, dec = which;
+  forward(src, src_lengths, tgt_in, tgt_lengths, &enc, &dec);
+  return {enc.self_attention, dec.self_attention, dec.cross_attention, config.nhead};
 }
 
 std::string TransformerSeq2Seq::config_json() const {

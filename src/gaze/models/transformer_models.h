@@ -5,28 +5,61 @@
 
 #include "gaze/io/config.h"
 #include "gaze/models/model.h"
+#include "gaze/models/seq2seq.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/positional.h"
 #include "gaze/nn/transformer.h"
+#include "gaze/ops/fused.h"
 
 namespace gaze::models {
 
+enum class Positions { sinusoidal, learned, none };
+GAZE_ENUM_NAMES(Positions, {Positions::sinusoidal, "sinusoidal"}, {Positions::learned, "learned"},
+                {Positions::none, "none"})
+enum class Pooling { mean, cls };
+GAZE_ENUM_NAMES(Pooling, {Pooling::mean, "mean"}, {Pooling::cls, "cls"})
+// The backbones a classifier or tagger can sit on.
+enum class BackboneKind { transformer };
+GAZE_ENUM_NAMES(BackboneKind, {BackboneKind::transformer, "transformer"})
+
 struct EncoderConfig {
+  BackboneKind backbone = BackboneKind::transformer;
   int64_t vocab_size = 0, d_model = 256, nhead = 4, num_layers = 4, dim_feedforward = 1024;
   int64_t max_positions = 512, pad_id = 0;
   double dropout = 0.1, layer_norm_eps = 1e-5;
-  std::string activation = "gelu";
-  std::string positions = "sinusoidal";  // sinusoidal | learned | none
-  bool norm_first = true;                // pre-norm layers (then a final LayerNorm)
-  bool scale_embeddings = false;         // multiply token embeddings by sqrt(d_model)
+  Activation activation = Activation::gelu;
+  Positions positions = Positions::sinusoidal;
+  bool norm_first = true;         // pre-norm layers (then a final LayerNorm)
+  bool scale_embeddings = false;  // multiply token embeddings by sqrt(d_model)
 };
 
-// Token embedding + positions + TransformerEncoder, shared by the classifier and the tagger.
-class TextEncoder {
+// A backbone turns token ids [B, T] into contextual vectors [B, T, hidden_size()]; the heads on it
+// (classifier, tagger) know nothing of which backbone it is. It registers its modules on the model
+// that holds it, so state-dict names stay flat ("embedding.weight", "encoder.layers.0. ...").
+class Backbone {
  public:
-  TextEncoder(nn::Module& owner, const EncoderConfig& c);
-  // [B, T, d_model]; capture (optional) receives each layer's attention weights.
-  Tensor forward(const Tensor& tokens, const Tensor& lengths, nn::AttentionCapture* capture) const;
+  virtual ~Backbone() = default;
+  // capture (optional) receives each layer's attention weights.
+  virtual Tensor forward(const Tensor& tokens, const Tensor& lengths,
+                         nn::AttentionCapture* capture) const = 0;
+  virtual int64_t hidden_size() const = 0;
+  virtual int64_t num_heads() const = 0;
+  // The dropout heads apply to the backbone's output (train mode only).
+  virtual Tensor output_dropout(const Tensor& x) const = 0;
+};
+
+// The backbone config.backbone names, registered on `owner`.
+std::unique_ptr<Backbone> make_backbone(nn::Module& owner, const EncoderConfig& config);
+
+// gaze's own: token embedding + positions + TransformerEncoder.
+class TransformerBackbone : public Backbone {
+ public:
+  TransformerBackbone(nn::Module& owner, const EncoderConfig& c);
+  Tensor forward(const Tensor& tokens, const Tensor& lengths,
+                 nn::AttentionCapture* capture) const override;
+  int64_t hidden_size() const override { return c_.d_model; }
+  int64_t num_heads() const override { return c_.nhead; }
+  Tensor output_dropout(const Tensor& x) const override { return dropout->forward(x); }
 
   std::shared_ptr<nn::Embedding> embedding;
   std::shared_ptr<nn::LearnedPositionalEmbedding> positions;     // when learned
@@ -38,23 +71,34 @@ class TextEncoder {
   EncoderConfig c_;
 };
 
+// A backbone with a head: the classifier ([B, C]) or the tagger ([B, T, K]).
+class EncoderModel : public Model {
+ public:
+  using Model::Model;
+  virtual Tensor forward(const Tensor& tokens, const Tensor& lengths,
+                         nn::AttentionCapture* capture = nullptr) const = 0;
+  // The most tokens one input may have (-1: no limit).
+  virtual int64_t max_tokens() const = 0;
+  std::unique_ptr<Backbone> backbone;
+};
+
 struct ClassifierConfig : EncoderConfig {
   int64_t num_classes = 2;
-  std::string pooling = "mean";  // mean (over non-padding tokens) | cls (the first token)
+  Pooling pooling = Pooling::mean;  // mean (over non-padding tokens) | cls (the first token)
 };
 // The configuration's fields bound to `c`, for reading and writing it (JSON, YAML).
 std::vector<config::Field> config_fields(ClassifierConfig& c);
 
-class TransformerClassifier : public Model {
+class TransformerClassifier : public EncoderModel {
  public:
   explicit TransformerClassifier(const ClassifierConfig& config);
   Tensor forward(const Tensor& tokens, const Tensor& lengths,
-                 nn::AttentionCapture* capture = nullptr) const;  // [B, C]
+                 nn::AttentionCapture* capture = nullptr) const override;  // [B, C]
+  int64_t max_tokens() const override;
   std::string config_json() const override;
   static ClassifierConfig parse_config(const std::string& json);
 
   ClassifierConfig config;
-  TextEncoder body;
   std::shared_ptr<nn::Linear> head;
 };
 
@@ -63,16 +107,16 @@ struct TaggerConfig : EncoderConfig {
 };
 std::vector<config::Field> config_fields(TaggerConfig& c);
 
-class TransformerTagger : public Model {
+class TransformerTagger : public EncoderModel {
  public:
   explicit TransformerTagger(const TaggerConfig& config);
   Tensor forward(const Tensor& tokens, const Tensor& lengths,
-                 nn::AttentionCapture* capture = nullptr) const;  // [B, T, K]
+                 nn::AttentionCapture* capture = nullptr) const override;  // [B, T, K]
+  int64_t max_tokens() const override;
   std::string config_json() const override;
   static TaggerConfig parse_config(const std::string& json);
 
   TaggerConfig config;
-  TextEncoder body;
   std::shared_ptr<nn::Linear> head;
 };
 
@@ -80,14 +124,25 @@ struct Seq2SeqConfig {
   int64_t src_vocab_size = 0, tgt_vocab_size = 0, d_model = 256, nhead = 4, num_encoder_layers = 3,
           num_decoder_layers = 3, dim_feedforward = 1024, max_positions = 512, pad_id = 0;
   double dropout = 0.1, layer_norm_eps = 1e-5;
-  std::string activation = "relu", positions = "sinusoidal";
+  Activation activation = Activation::relu;
+  Positions positions = Positions::sinusoidal;
   bool norm_first = true, share_embeddings = false, tie_output = true, scale_embeddings = true;
 };
 std::vector<config::Field> config_fields(Seq2SeqConfig& c);
 
-class TransformerSeq2Seq : public Model {
+class TransformerSeq2Seq : public Seq2SeqModel {
  public:
   explicit TransformerSeq2Seq(const Seq2SeqConfig& config);
+  Seq2SeqArchitecture architecture() const override { return Seq2SeqArchitecture::transformer; }
+  Tensor logits(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
+                const Tensor& tgt_lengths) const override {
+    return forward(src, src_lengths, tgt_in, tgt_lengths);
+  }
+  std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,
+                                              const StepOptions& options) const override;
+  Seq2SeqAttention attention(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
+                             const Tensor& tgt_lengths,
+                             const nn::AttentionCapture& which) const override;
   // Teacher forcing: logits [B, T, tgt_vocab] for decoder inputs tgt_in [B, T].
   Tensor forward(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                  const Tensor& tgt_lengths, nn::AttentionCapture* encoder_capture = nullptr,

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "gaze/core/enums.h"
 #include "gaze/nn/module.h"
 
 namespace gaze::nn {
@@ -27,9 +28,9 @@ class RnnBase : public Module {
   enum class Mode { lstm, gru };
   RnnBase(Mode mode, const RnnOptions& options);
   RnnOptions options;
-
- protected:
-  // lengths: int64 [B] or undefined; h0/c0: [num_layers*D, B, H] or undefined (zeros).
+  Mode mode() const { return mode_; }
+  // Either cell's forward: lengths int64 [B] or undefined; h0/c0: [num_layers*D, B, H] or
+  // undefined (zeros); c0 is ignored by a GRU.
   RnnOutput run(const Tensor& input, const Tensor& lengths, const Tensor& h0,
                 const Tensor& c0) const;
 
@@ -40,6 +41,8 @@ class RnnBase : public Module {
   Mode mode_;
   std::vector<Weights> w_;  // [layer * directions + direction]
 };
+
+GAZE_ENUM_NAMES(RnnBase::Mode, {RnnBase::Mode::lstm, "lstm"}, {RnnBase::Mode::gru, "gru"})
 
 class LSTM : public RnnBase {
  public:

@@ -12,12 +12,7 @@
 namespace gaze {
 
 Activation parse_activation(std::string_view name) {
-  if (name == "none") return Activation::none;
-  if (name == "relu") return Activation::relu;
-  if (name == "gelu") return Activation::gelu;
-  if (name == "gelu_tanh") return Activation::gelu_tanh;
-  throw ValueError(
-      fmt::format("activation must be 'relu', 'gelu', 'gelu_tanh' or 'none', got '{}'", name));
+  return parse_enum<Activation>(name, "activation");
 }
 
 Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {

@@ -5,11 +5,14 @@
 #include <string_view>
 #include <vector>
 
+#include "gaze/core/enums.h"
 #include "gaze/core/tensor.h"
 
 namespace gaze {
 
 enum class Activation { none, relu, gelu, gelu_tanh };
+GAZE_ENUM_NAMES(Activation, {Activation::none, "none"}, {Activation::relu, "relu"},
+                {Activation::gelu, "gelu"}, {Activation::gelu_tanh, "gelu_tanh"})
 // "none" | "relu" | "gelu" | "gelu_tanh" (torch's activation names; "gelu_tanh" =
 // gelu(approximate="tanh"))
 Activation parse_activation(std::string_view name);

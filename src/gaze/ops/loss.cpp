@@ -13,10 +13,7 @@
 namespace gaze {
 
 Reduction parse_reduction(std::string_view s) {
-  if (s == "none") return Reduction::none;
-  if (s == "mean") return Reduction::mean;
-  if (s == "sum") return Reduction::sum;
-  throw ValueError(fmt::format("reduction must be 'none', 'mean' or 'sum', got '{}'", s));
+  return parse_enum<Reduction>(s, "reduction");
 }
 
 namespace {

@@ -4,11 +4,14 @@
 
 #include <string_view>
 
+#include "gaze/core/enums.h"
 #include "gaze/core/tensor.h"
 
 namespace gaze {
 
 enum class Reduction { none, mean, sum };
+GAZE_ENUM_NAMES(Reduction, {Reduction::none, "none"}, {Reduction::mean, "mean"},
+                {Reduction::sum, "sum"})
 Reduction parse_reduction(std::string_view s);  // "none" | "mean" | "sum"
 
 struct CrossEntropyOptions {

@@ -1,6 +1,7 @@
 #include "gaze/ops/unary.h"
 
 #include "gaze/autograd/node.h"
+#include "gaze/core/enums.h"
 #include "gaze/core/error.h"
 #include "gaze/ops/checks.h"
 
@@ -59,11 +60,16 @@ Tensor log(const Tensor& x) {
   return detail::unary(UnaryOp::log, x, "log");
 }
 
+namespace {
+enum class GeluApproximation { none, tanh };
+GAZE_ENUM_NAMES(GeluApproximation, {GeluApproximation::none, "none"},
+                {GeluApproximation::tanh, "tanh"})
+}  // namespace
+
 Tensor gelu(const Tensor& x, std::string_view approximate) {
-  if (approximate == "none") return detail::unary(UnaryOp::gelu, x, "gelu");
-  if (approximate == "tanh") return detail::unary(UnaryOp::gelu_tanh, x, "gelu");
-  throw ValueError(
-      fmt::format("gelu: approximate must be 'none' or 'tanh', got '{}'", approximate));
+  const bool tanh =
+      parse_enum<GeluApproximation>(approximate, "gelu: approximate") == GeluApproximation::tanh;
+  return detail::unary(tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu, x, "gelu");
 }
 
 }  // namespace gaze

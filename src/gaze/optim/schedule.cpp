@@ -8,12 +8,7 @@
 namespace gaze::optim {
 
 ScheduleKind parse_schedule(std::string_view s) {
-  if (s == "constant") return ScheduleKind::constant;
-  if (s == "linear") return ScheduleKind::linear;
-  if (s == "cosine") return ScheduleKind::cosine;
-  if (s == "inverse_sqrt") return ScheduleKind::inverse_sqrt;
-  throw ValueError(fmt::format(
-      "schedule must be 'constant', 'linear', 'cosine' or 'inverse_sqrt', got '{}'", s));
+  return parse_enum<ScheduleKind>(s, "schedule");
 }
 
 double Schedule::factor(int64_t step) const {

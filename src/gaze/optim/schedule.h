@@ -5,11 +5,15 @@
 
 #include <string_view>
 
+#include "gaze/core/enums.h"
 #include "gaze/optim/optimizer.h"
 
 namespace gaze::optim {
 
 enum class ScheduleKind { constant, linear, cosine, inverse_sqrt };
+GAZE_ENUM_NAMES(ScheduleKind, {ScheduleKind::constant, "constant"},
+                {ScheduleKind::linear, "linear"}, {ScheduleKind::cosine, "cosine"},
+                {ScheduleKind::inverse_sqrt, "inverse_sqrt"})
 ScheduleKind parse_schedule(
     std::string_view name);  // "constant" | "linear" | "cosine" | "inverse_sqrt"
 

@@ -7,7 +7,6 @@
 
 #include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
-#include "gaze/data/text_file.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/nn/module.h"
@@ -21,7 +20,15 @@ using json = nlohmann::json;
 
 namespace {
 constexpr const char* kTaskFile = "task.json";
+
+TaskKind task_of(const json& j, const std::string& path) {
+  const std::string name = j.is_object() ? j.value("task", "") : "";
+  const auto kind = enum_from_name<TaskKind>(name);
+  GAZE_CHECK(kind.has_value(), DataError, "{}: unknown task '{}' (expected {})", path, name,
+             fmt::join(enum_name_list<TaskKind>(), ", "));
+  return *kind;
 }
+}  // namespace
 
 json read_json_file(const std::string& path) {
   try {
@@ -31,24 +38,24 @@ json read_json_file(const std::string& path) {
   }
 }
 
-json read_task_file(const std::string& dir, const std::string& task) {
-  const json j = read_json_file((fs::path(dir) / kTaskFile).string());
-  GAZE_CHECK(j.is_object() && j.value("task", "") == task, DataError,
-             "{}: this model folder is for task '{}', not {}", dir,
-             j.is_object() ? j.value("task", "?") : "?", task);
-  return j;
+void write_json_file(const std::string& path, const json& value) {
+  io::write_file_atomic(path, value.dump(2) + "\n");
 }
 
-void write_task_file(const std::string& dir, const json& task) {
-  io::write_file_atomic((fs::path(dir) / kTaskFile).string(), task.dump(2) + "\n");
+void read_task_file(const std::string& dir, TaskKind task, const config::Fields& fields) {
+  const std::string path = (fs::path(dir) / kTaskFile).string();
+  json j = read_json_file(path);
+  const TaskKind found = task_of(j, path);
+  GAZE_CHECK(found == task, DataError, "{}: this model folder is for task '{}', not {}", dir,
+             enum_name(found), enum_name(task));
+  j.erase("task");
+  config::read_object(j.dump(), fields, path);
 }
 
-std::vector<std::string> Task::read_inputs(const std::string& path) const {
-  const data::TextFile f(path);
-  std::vector<std::string> out;
-  for (const auto& l : f.lines())
-    if (!data::is_blank(l.text)) out.emplace_back(l.text);
-  return out;
+void write_task_file(const std::string& dir, TaskKind task, const config::Fields& fields) {
+  json j = {{"task", enum_name(task)}};
+  j.update(json::parse(config::write_object(fields)));
+  write_json_file((fs::path(dir) / kTaskFile).string(), j);
 }
 
 void Task::load_weights(const std::string& dir) {
@@ -82,34 +89,24 @@ void Task::init_from(const std::string& dir, std::FILE* log) {
                fresh.empty() ? "none" : fmt::format("{}", fmt::join(fresh, ", ")).c_str());
 }
 
-Tensor class_weights(const std::vector<int64_t>& counts, const std::string& mode) {
-  if (mode == "none") return Tensor();
-  GAZE_CHECK(mode == "sqrt" || mode == "balanced", DataError,
-             "train.class_weights must be none, sqrt or balanced, got '{}'", mode);
+Tensor class_weights(const std::vector<int64_t>& counts, train::ClassWeights mode) {
+  if (mode == train::ClassWeights::none) return Tensor();
   double total = 0;
   for (const int64_t n : counts) total += static_cast<double>(n);
   const auto k = static_cast<double>(counts.size());
   Tensor w = Tensor::empty(Shape{static_cast<int64_t>(counts.size())}, DType::f32);
   for (size_t i = 0; i < counts.size(); ++i) {
     const double balanced = counts[i] > 0 ? total / (k * static_cast<double>(counts[i])) : 0.0;
-    w.data<float>()[i] = static_cast<float>(mode == "sqrt" ? std::sqrt(balanced) : balanced);
+    w.data<float>()[i] =
+        static_cast<float>(mode == train::ClassWeights::sqrt ? std::sqrt(balanced) : balanced);
   }
   return w;
 }
 
-std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
-                                    int64_t pad_id) {
-  int64_t T = 1;
-  for (const auto* s : seqs) T = std::max<int64_t>(T, static_cast<int64_t>(s->size()));
-  const auto B = static_cast<int64_t>(seqs.size());
-  Tensor tokens = Tensor::full(Shape{B, T}, static_cast<double>(pad_id), DType::i64);
-  Tensor lengths = Tensor::empty(Shape{B}, DType::i64);
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& ids = *seqs[static_cast<size_t>(b)];
-    std::copy(ids.begin(), ids.end(), tokens.data<int64_t>() + b * T);
-    lengths.data<int64_t>()[b] = static_cast<int64_t>(ids.size());
-  }
-  return {tokens, lengths};
+int64_t parameter_count(nn::Module& model) {
+  int64_t n = 0;
+  for (const Tensor& p : model.parameters()) n += p.numel();
+  return n;
 }
 
 std::string resolve_model_dir(const std::string& dir) {
@@ -123,30 +120,44 @@ std::string resolve_model_dir(const std::string& dir) {
 
 std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log) {
   std::unique_ptr<Task> t;
-  if (c.task == "tag")
-    t = TagTask::create(c, log);
-  else if (c.task == "translate")
-    t = TranslateTask::create(c, log);
-  else
-    t = ClassifyTask::create(c, log);
+  switch (c.task) {
+    case TaskKind::classify:
+      t = ClassifyTask::create(c, log);
+      break;
+    case TaskKind::tag:
+      t = TagTask::create(c, log);
+      break;
+    case TaskKind::translate:
+      t = TranslateTask::create(c, log);
+      break;
+  }
   if (!c.train.init_from.empty()) t->init_from(c.train.init_from, log);
   return t;
 }
 
 std::unique_ptr<Task> load_task(const std::string& dir) {
-  const json j = read_json_file((fs::path(dir) / kTaskFile).string());
-  const std::string task = j.is_object() ? j.value("task", "") : "";
-  if (task == "tag") return TagTask::load(dir);
-  if (task == "translate") return TranslateTask::load(dir);
-  if (task == "classify") return ClassifyTask::load(dir);
-  throw DataError(fmt::format("{}/{}: unknown task '{}' (expected classify, tag or translate)", dir,
-                              kTaskFile, task));
+  const std::string path = (fs::path(dir) / kTaskFile).string();
+  switch (task_of(read_json_file(path), path)) {
+    case TaskKind::classify:
+      return ClassifyTask::load(dir);
+    case TaskKind::tag:
+      return TagTask::load(dir);
+    case TaskKind::translate:
+      return TranslateTask::load(dir);
+  }
+  throw StateError("load_task: unhandled task");
 }
 
 std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, std::FILE* log) {
-  if (c.task == "tag") return TagTask::resume(c, dir, log);
-  if (c.task == "translate") return TranslateTask::resume(c, dir, log);
-  return ClassifyTask::resume(c, dir, log);
+  switch (c.task) {
+    case TaskKind::classify:
+      return ClassifyTask::resume(c, dir, log);
+    case TaskKind::tag:
+      return TagTask::resume(c, dir, log);
+    case TaskKind::translate:
+      return TranslateTask::resume(c, dir, log);
+  }
+  throw StateError("resume_task: unhandled task");
 }
 
 }  // namespace gaze::tasks

@@ -63,12 +63,11 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::train(
     const TokenizerOptions& o, const std::vector<std::string>& texts) {
   GAZE_CHECK(!texts.empty(), DataError, "sentencepiece: no training text");
-  GAZE_CHECK(o.vocab_size > 4, DataError, "tokenizer.vocab_size must be > 4, got {}",
-             o.vocab_size);
+  GAZE_CHECK(o.vocab_size > 4, DataError, "tokenizer.vocab_size must be > 4, got {}", o.vocab_size);
   TextIterator it(texts, o.lowercase);
   std::string proto;
   const std::unordered_map<std::string, std::string> args{
-      {"model_type", o.model_type},
+      {"model_type", enum_name(o.model_type)},
       {"vocab_size", std::to_string(o.vocab_size)},
       // A small corpus may not support the requested size: take what it supports.
       {"hard_vocab_limit", "false"},
@@ -132,7 +131,8 @@ std::string SentencePieceTokenizer::id_to_piece(int64_t id) const {
 void SentencePieceTokenizer::save(const std::string& dir) const {
   const std::filesystem::path d(dir);
   io::write_file_atomic((d / kModelFile).string(), serialized_);
-  const nlohmann::json j = {{"kind", "sentencepiece"}, {"model", kModelFile}, {"lowercase", lowercase_}};
+  const nlohmann::json j = {
+      {"kind", "sentencepiece"}, {"model", kModelFile}, {"lowercase", lowercase_}};
   io::write_file_atomic((d / "tokenizer.json").string(), j.dump(2) + "\n");
 }
 

@@ -10,19 +10,37 @@
 
 namespace gaze::text {
 
+config::Fields config_fields(TokenizerOptions& t, bool shared) {
+  using config::field;
+  std::vector<TokenizerKind> kinds = {TokenizerKind::sentencepiece, TokenizerKind::word,
+                                      TokenizerKind::character};
+  if (shared) kinds.insert(kinds.begin(), TokenizerKind::shared);
+  return {field("kind", t.kind, kinds),
+          field("model", t.model),
+          field("model_type", t.model_type),
+          field("vocab_size", t.vocab_size, 0),
+          field("min_count", t.min_count, 1),
+          field("character_coverage", t.character_coverage, 0.5, 1.0),
+          field("lowercase", t.lowercase)};
+}
+
 std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& o,
                                            const std::vector<std::string>& texts) {
-  if (o.kind == "sentencepiece") {
-    if (!o.model.empty()) return SentencePieceTokenizer::load_model_file(o.model, o.lowercase);
-    return SentencePieceTokenizer::train(o, texts);
+  GAZE_CHECK(o.kind == TokenizerKind::sentencepiece || o.model.empty(), DataError,
+             "tokenizer.model names a SentencePiece model, but tokenizer.kind is '{}'",
+             enum_name(o.kind));
+  switch (o.kind) {
+    case TokenizerKind::sentencepiece:
+      if (!o.model.empty()) return SentencePieceTokenizer::load_model_file(o.model, o.lowercase);
+      return SentencePieceTokenizer::train(o, texts);
+    case TokenizerKind::word:
+      return VocabTokenizer::train(VocabTokenizer::Unit::word, o, texts);
+    case TokenizerKind::character:
+      return VocabTokenizer::train(VocabTokenizer::Unit::character, o, texts);
+    case TokenizerKind::shared:
+      break;
   }
-  GAZE_CHECK(o.model.empty(), DataError,
-             "tokenizer.model names a SentencePiece model, but tokenizer.kind is '{}'", o.kind);
-  if (o.kind == "word")
-    return VocabTokenizer::train(VocabTokenizer::Unit::word, o, texts);
-  if (o.kind == "char")
-    return VocabTokenizer::train(VocabTokenizer::Unit::character, o, texts);
-  throw DataError(fmt::format("tokenizer.kind must be sentencepiece, word or char, got '{}'", o.kind));
+  throw StateError("train_tokenizer: kind shared names another tokenizer; resolve it first");
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
@@ -36,18 +54,19 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   }
   GAZE_CHECK(j.is_object() && j.contains("kind") && j["kind"].is_string(), DataError,
              "{}: expected an object with a \"kind\"", path);
-  const std::string kind = j["kind"];
+  const auto kind = enum_from_name<TokenizerKind>(j["kind"].get<std::string>());
+  GAZE_CHECK(kind && kind != TokenizerKind::shared, DataError, "{}: unknown tokenizer kind {}",
+             path, j["kind"].dump());
   const bool lower = j.value("lowercase", false);
   auto file = [&](const char* key) {
     GAZE_CHECK(j.contains(key) && j[key].is_string(), DataError, "{}: missing \"{}\"", path, key);
     return (d / j[key].get<std::string>()).string();
   };
-  if (kind == "sentencepiece") return SentencePieceTokenizer::load_model_file(file("model"), lower);
-  if (kind == "word")
-    return VocabTokenizer::load(VocabTokenizer::Unit::word, file("vocab"), lower);
-  if (kind == "char")
-    return VocabTokenizer::load(VocabTokenizer::Unit::character, file("vocab"), lower);
-  throw DataError(fmt::format("{}: unknown tokenizer kind '{}'", path, kind));
+  if (*kind == TokenizerKind::sentencepiece)
+    return SentencePieceTokenizer::load_model_file(file("model"), lower);
+  return VocabTokenizer::load(
+      *kind == TokenizerKind::word ? VocabTokenizer::Unit::word : VocabTokenizer::Unit::character,
+      file("vocab"), lower);
 }
 
 }  // namespace gaze::text

@@ -10,14 +10,25 @@
 #include <string_view>
 #include <vector>
 
+#include "gaze/io/config.h"
+
 namespace gaze::text {
 
+// shared: a translation target side that uses the source tokenizer.
+enum class TokenizerKind { shared, sentencepiece, word, character };
+GAZE_ENUM_NAMES(TokenizerKind, {TokenizerKind::shared, "shared"},
+                {TokenizerKind::sentencepiece, "sentencepiece"}, {TokenizerKind::word, "word"},
+                {TokenizerKind::character, "char"})
+enum class PieceModel { unigram, bpe };
+GAZE_ENUM_NAMES(PieceModel, {PieceModel::unigram, "unigram"}, {PieceModel::bpe, "bpe"})
+
 struct TokenizerOptions {
-  std::string kind = "sentencepiece";  // sentencepiece | word | char
-  std::string model;                   // sentencepiece: an existing .model to use instead of training
-  std::string model_type = "unigram";  // sentencepiece training: unigram | bpe
-  int64_t vocab_size = 4000;  // sentencepiece: target size; word/char: the most frequent kept (0: all)
-  int64_t min_count = 1;      // word/char: rarer tokens become <unk>
+  TokenizerKind kind = TokenizerKind::sentencepiece;
+  std::string model;  // sentencepiece: an existing .model to use instead of training
+  PieceModel model_type = PieceModel::unigram;  // sentencepiece training
+  int64_t vocab_size =
+      4000;               // sentencepiece: target size; word/char: the most frequent kept (0: all)
+  int64_t min_count = 1;  // word/char: rarer tokens become <unk>
   double character_coverage = 1.0;  // sentencepiece training: share of characters covered
   bool lowercase = false;           // lower-case text before tokenizing
 };
@@ -47,6 +58,9 @@ class Tokenizer {
  protected:
   int64_t pad_ = 0, unk_ = 1, bos_ = 2, eos_ = 3;
 };
+
+// The `tokenizer` section's keys; `shared` allows kind: shared (a translation target side).
+config::Fields config_fields(TokenizerOptions& o, bool shared = false);
 
 // Builds a tokenizer from training texts (sentencepiece trains a model unless options.model names
 // one; word/char count their vocabulary).

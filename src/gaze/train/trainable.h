@@ -27,7 +27,4 @@ class TrainableTask {
   virtual void save_assets(const std::string& dir) const = 0;
 };
 
-// Whether a larger value of the metric is better ("loss" and error rates are lower-is-better).
-bool higher_is_better(const std::string& metric);
-
 }  // namespace gaze::train

@@ -20,22 +20,47 @@ namespace gaze::train {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-bool higher_is_better(const std::string& metric) {
-  return metric != "loss" && metric.find("error") == std::string::npos &&
-         metric.find("wer") == std::string::npos && metric.find("per") != 0;
+bool higher_is_better(Metric m) {
+  return m != Metric::loss && m != Metric::wer && m != Metric::per;
+}
+
+config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics) {
+  using config::field;
+  return {field("seed", r.seed, 0),
+          field("epochs", r.epochs, 1),
+          field("max_steps", r.max_steps, 0),
+          field("batch_tokens", r.batch_tokens, 1),
+          field("batch_size", r.batch_size, 1),
+          field("optimizer", r.optimizer),
+          field("lr", r.lr, 0.0, 10.0),
+          field("weight_decay", r.weight_decay, 0.0, 10.0),
+          field("beta1", r.beta1, 0.0, 1.0),
+          field("beta2", r.beta2, 0.0, 1.0),
+          field("eps", r.eps, 0.0, 1.0),
+          field("momentum", r.momentum, 0.0, 1.0),
+          field("schedule", r.schedule),
+          field("warmup_steps", r.warmup_steps, 0),
+          field("min_lr_ratio", r.min_lr_ratio, 0.0, 1.0),
+          field("clip_norm", r.clip_norm, 0.0, 1e9),
+          field("label_smoothing", r.label_smoothing, 0.0, 1.0),
+          field("class_weights", r.class_weights),
+          field("init_from", r.init_from),
+          field("eval_every", r.eval_every, 0),
+          field("metric", r.metric, metrics),
+          field("patience", r.patience, 0),
+          field("log_every", r.log_every, 1),
+          field("threads", r.threads, 0)};
 }
 
 namespace {
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
                                                  std::vector<Tensor> params) {
-  if (o.optimizer == "sgd")
+  if (o.optimizer == OptimizerKind::sgd)
     return std::make_unique<optim::SGD>(std::move(params),
                                         optim::SgdOptions{o.lr, o.momentum, 0.0, o.weight_decay});
   const optim::AdamOptions a{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
-  GAZE_CHECK(o.optimizer == "adam" || o.optimizer == "adamw", DataError,
-             "train.optimizer must be adamw, adam or sgd, got '{}'", o.optimizer);
-  return std::make_unique<optim::Adam>(std::move(params), a, o.optimizer == "adamw");
+  return std::make_unique<optim::Adam>(std::move(params), a, o.optimizer == OptimizerKind::adamw);
 }
 
 // Where the loop stands; saved in the checkpoint so a resumed run picks up at the same batch.
@@ -78,8 +103,7 @@ class Loop {
     auto& model = task_.model();
     opt_ = make_optimizer(o_, model.parameters());
     sched_ = std::make_unique<optim::LRScheduler>(
-        *opt_, optim::Schedule{optim::parse_schedule(o_.schedule), o_.warmup_steps, total_,
-                               o_.min_lr_ratio});
+        *opt_, optim::Schedule{o_.schedule, o_.warmup_steps, total_, o_.min_lr_ratio});
     if (!resume_dir.empty())
       resume(resume_dir);
     else
@@ -120,8 +144,8 @@ class Loop {
     result.best_metric = pos_.best;
     result.best_step = pos_.best_step;
     if (result.early_stopped)
-      std::fprintf(log_, "early stop: %s did not improve for %lld validations\n", o_.metric.c_str(),
-                   static_cast<long long>(o_.patience));
+      std::fprintf(log_, "early stop: %s did not improve for %lld validations\n",
+                   enum_name(o_.metric).c_str(), static_cast<long long>(o_.patience));
     return result;
   }
 
@@ -156,9 +180,10 @@ class Loop {
     const auto t0 = std::chrono::steady_clock::now();
     const std::map<std::string, double> m = task_.validate();
     model.train();
-    GAZE_CHECK(m.count(o_.metric), DataError, "train.metric '{}' is not computed by this task",
-               o_.metric);
-    const double v = m.at(o_.metric);
+    const std::string metric = enum_name(o_.metric);
+    GAZE_CHECK(m.count(metric), DataError, "train.metric '{}' is not computed by this task",
+               metric);
+    const double v = m.at(metric);
     const bool better = higher_is_better(o_.metric) ? v > pos_.best : v < pos_.best;
     if (better) {
       pos_.best = v, pos_.best_step = pos_.step, pos_.bad_evals = 0;

@@ -7,36 +7,55 @@
 #include <cstdio>
 #include <string>
 
+#include "gaze/io/config.h"
+#include "gaze/optim/schedule.h"
 #include "gaze/train/trainable.h"
 
 namespace gaze::train {
 
+enum class OptimizerKind { adamw, adam, sgd };
+GAZE_ENUM_NAMES(OptimizerKind, {OptimizerKind::adamw, "adamw"}, {OptimizerKind::adam, "adam"},
+                {OptimizerKind::sgd, "sgd"})
+// Loss weight per class/tag from the training counts: none, sqrt ((N / (K n_k))^0.5) or balanced
+// (N / (K n_k), scikit-learn's "balanced").
+enum class ClassWeights { none, sqrt, balanced };
+GAZE_ENUM_NAMES(ClassWeights, {ClassWeights::none, "none"}, {ClassWeights::sqrt, "sqrt"},
+                {ClassWeights::balanced, "balanced"})
+// The validation metrics of the tasks (each task offers some; see tasks::task_metrics).
+enum class Metric { accuracy, macro_f1, f1, bleu, chrf, wer, per, loss };
+GAZE_ENUM_NAMES(Metric, {Metric::accuracy, "accuracy"}, {Metric::macro_f1, "macro_f1"},
+                {Metric::f1, "f1"}, {Metric::bleu, "bleu"}, {Metric::chrf, "chrf"},
+                {Metric::wer, "wer"}, {Metric::per, "per"}, {Metric::loss, "loss"})
+bool higher_is_better(Metric m);
+
 struct TrainOptions {
   int64_t seed = 1;
   int64_t epochs = 10;
-  int64_t max_steps = 0;            // 0: as many as the epochs take
-  int64_t batch_tokens = 4096;      // padded tokens per batch
-  int64_t batch_size = 64;          // examples per batch at most
-  std::string optimizer = "adamw";  // adamw | adam | sgd
+  int64_t max_steps = 0;        // 0: as many as the epochs take
+  int64_t batch_tokens = 4096;  // padded tokens per batch
+  int64_t batch_size = 64;      // examples per batch at most
+  OptimizerKind optimizer = OptimizerKind::adamw;
   double lr = 1e-3, weight_decay = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double momentum = 0.9;            // sgd
-  std::string schedule = "linear";  // constant | linear | cosine | inverse_sqrt
+  double momentum = 0.9;  // sgd
+  optim::ScheduleKind schedule = optim::ScheduleKind::linear;
   int64_t warmup_steps = 100;
   double min_lr_ratio = 0.0;
   double clip_norm = 1.0;  // 0: no clipping
   double label_smoothing = 0.0;
-  // Loss weight per class/tag from the training counts: none, sqrt ((N / (K n_k))^0.5) or
-  // balanced (N / (K n_k), scikit-learn's "balanced"). Classification and tagging.
-  std::string class_weights = "none";
+  ClassWeights class_weights = ClassWeights::none;  // classification and tagging
   // A model folder (or run folder) to start from: the weights whose names and shapes match are
   // copied before training (tasks::Task::init_from). Empty: a fresh model.
   std::string init_from;
-  int64_t eval_every = 0;           // steps between validations; 0: at the end of every epoch
-  std::string metric = "accuracy";  // the validation metric that picks the best checkpoint
+  int64_t eval_every = 0;            // steps between validations; 0: at the end of every epoch
+  Metric metric = Metric::accuracy;  // the validation metric that picks the best checkpoint
   int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
   int64_t log_every = 50;  // steps between log lines when not on a terminal
   int64_t threads = 0;     // 0: GAZE_NUM_THREADS, else all cores
 };
+
+// The `train` section's keys, declared once (YAML, --dump-config, Python); `metrics` narrows
+// train.metric to those a task offers.
+config::Fields config_fields(TrainOptions& o, const std::vector<Metric>& metrics = {});
 
 struct TrainResult {
   int64_t steps = 0;

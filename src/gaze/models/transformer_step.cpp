@@ -1,22 +1,16 @@
-#include "gaze/decode/step_decoder.h"
-
+// TransformerSeq2Seq decoded one step at a time: the encoder runs once, the decoder reads a KV cache
+// of its own past (or, for tests, recomputes every prefix), and the alignment is one decoder
+// layer's cross-attention averaged over heads.
 #include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
-#include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/nn/incremental_decoder.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/reduce.h"
+#include "gaze/ops/shape_ops.h"
+#include "gaze/ops/softmax.h"
 
-namespace gaze::decode {
+namespace gaze::models {
 namespace {
-
-// Row r of the expanded batch decodes source r / k.
-std::vector<int64_t> expand_rows(int64_t B, int64_t k) {
-  std::vector<int64_t> rows;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t j = 0; j < k; ++j) rows.push_back(b);
-  return rows;
-}
 
 Tensor tokens_tensor(const std::vector<int64_t>& tokens, int64_t cols) {
   const auto R = static_cast<int64_t>(tokens.size()) / cols;
@@ -27,7 +21,7 @@ Tensor tokens_tensor(const std::vector<int64_t>& tokens, int64_t cols) {
 
 class TransformerStep : public StepDecoder {
  public:
-  TransformerStep(const models::TransformerSeq2Seq& m, const Tensor& src, const Tensor& lengths,
+  TransformerStep(const TransformerSeq2Seq& m, const Tensor& src, const Tensor& lengths,
                   const StepOptions& o)
       : m_(m), o_(o) {
     const auto rows = expand_rows(src.size(0), o.rows_per_source);
@@ -44,7 +38,8 @@ class TransformerStep : public StepDecoder {
 
   Tensor step(const std::vector<int64_t>& previous) override {
     NoGradGuard no_grad;
-    check(previous);
+    GAZE_CHECK(static_cast<int64_t>(previous.size()) == R_, ValueError,
+               "StepDecoder.step: {} tokens for {} rows", previous.size(), R_);
     for (int64_t r = 0; r < R_; ++r)
       history_[static_cast<size_t>(r)].push_back(previous[static_cast<size_t>(r)]);
     const auto t = static_cast<int64_t>(history_[0].size());
@@ -63,8 +58,8 @@ class TransformerStep : public StepDecoder {
       nn::AttentionCapture cap;
       cap.layers = {layer_};
       const Tensor h = m_.decoder->forward(
-          m_.embed_target(tgt), memory_, Tensor(), Tensor(), models::padding_mask(tgt_lengths, t),
-          models::padding_mask(lengths_, memory_.size(1)), true, o_.alignment ? &cap : nullptr);
+          m_.embed_target(tgt), memory_, Tensor(), Tensor(), padding_mask(tgt_lengths, t),
+          padding_mask(lengths_, memory_.size(1)), true, o_.alignment ? &cap : nullptr);
       hidden = narrow(h, 1, t - 1, 1);
       if (o_.alignment)
         alignment_ = select(mean(cap.cross_attention[static_cast<size_t>(layer_)], {1}), 1, t - 1);
@@ -83,12 +78,7 @@ class TransformerStep : public StepDecoder {
   int64_t rows() const override { return R_; }
 
  private:
-  void check(const std::vector<int64_t>& previous) const {
-    GAZE_CHECK(static_cast<int64_t>(previous.size()) == R_, ValueError,
-               "StepDecoder.step: {} tokens for {} rows", previous.size(), R_);
-  }
-
-  const models::TransformerSeq2Seq& m_;
+  const TransformerSeq2Seq& m_;
   StepOptions o_;
   Tensor memory_, lengths_, alignment_;
   int64_t R_ = 0, layer_ = 0;
@@ -96,59 +86,15 @@ class TransformerStep : public StepDecoder {
   std::vector<std::vector<int64_t>> history_;  // the tokens fed so far, per row
 };
 
-class RnnStep : public StepDecoder {
- public:
-  RnnStep(const models::RnnSeq2Seq& m, const Tensor& src, const Tensor& lengths,
-          const StepOptions& o)
-      : m_(m), o_(o) {
-    NoGradGuard no_grad;
-    const auto rows = expand_rows(src.size(0), o.rows_per_source);
-    s_ = m.encode(src, lengths);
-    for (Tensor* t : {&s_.h, &s_.c, &s_.memory, &s_.keys, &s_.mask.lengths, &s_.mask.padding})
-      if (t->defined()) *t = nn::gather_rows(*t, rows);
-    R_ = s_.h.size(0);
-  }
-
-  Tensor step(const std::vector<int64_t>& previous) override {
-    NoGradGuard no_grad;
-    GAZE_CHECK(static_cast<int64_t>(previous.size()) == R_, ValueError,
-               "StepDecoder.step: {} tokens for {} rows", previous.size(), R_);
-    Tensor y = Tensor::empty(Shape{R_}, DType::i64);
-    std::copy(previous.begin(), previous.end(), y.data<int64_t>());
-    const Tensor logits = m_.step(s_, y, o_.alignment ? &alignment_ : nullptr);
-    return log_softmax(logits, -1);
-  }
-
-  void reorder(const std::vector<int64_t>& rows) override {
-    // The source side (memory, keys, mask) is the same for every row of a source.
-    s_.h = nn::gather_rows(s_.h, rows);
-    if (s_.c.defined()) s_.c = nn::gather_rows(s_.c, rows);
-  }
-  Tensor alignment() const override { return alignment_; }
-  int64_t rows() const override { return R_; }
-
- private:
-  const models::RnnSeq2Seq& m_;
-  StepOptions o_;
-  models::RnnDecoderState s_;
-  Tensor alignment_;
-  int64_t R_ = 0;
-};
-
 }  // namespace
 
-std::unique_ptr<StepDecoder> start_decoding(const models::Model& model, const Tensor& src,
-                                            const Tensor& src_lengths, const StepOptions& o) {
+std::unique_ptr<StepDecoder> TransformerSeq2Seq::start_decoding(const Tensor& src,
+                                                                const Tensor& src_lengths,
+                                                                const StepOptions& o) const {
   NoGradGuard no_grad;
   GAZE_CHECK(o.rows_per_source >= 1, ValueError, "rows_per_source must be at least 1, got {}",
              o.rows_per_source);
-  if (const auto* t = dynamic_cast<const models::TransformerSeq2Seq*>(&model))
-    return std::make_unique<TransformerStep>(*t, src, src_lengths, o);
-  if (const auto* r = dynamic_cast<const models::RnnSeq2Seq*>(&model))
-    return std::make_unique<RnnStep>(*r, src, src_lengths, o);
-  throw ValueError(
-      "start_decoding: the model is not an encoder-decoder (TransformerSeq2Seq or "
-      "RnnSeq2Seq)");
+  return std::make_unique<TransformerStep>(*this, src, src_lengths, o);
 }
 
-}  // namespace gaze::decode
+}  // namespace gaze::models

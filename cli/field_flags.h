@@ -1,0 +1,51 @@
+// Command-line flags made from an options declaration (config::Fields): field beam_size becomes
+// --beam-size with the field's help and allowed values. Values are kept as typed and applied after
+// the model is loaded, onto options that start from the model's own, so a flag left out keeps the
+// model's setting and a new option needs no edit here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
+
+#include "gaze/io/config.h"
+
+namespace gaze::cli {
+
+class FieldFlags {
+ public:
+  // A flag per field (booleans as switches, integer lists as "0,2"); `scope` prefixes the help
+  // ("translation: "). Fields whose flag is already registered are skipped.
+  void add(CLI::App& app, const config::Fields& fields, const std::string& scope = "");
+  // Reads every given flag into the field of the same name; a given flag with no field in `fields`
+  // is a DataError ("--unknown-tags does not apply to <what>").
+  void apply(const config::Fields& fields, const std::string& what) const;
+  bool any() const { return !given_.empty(); }
+
+ private:
+  std::map<std::string, std::string> given_;  // field name -> the value as typed
+};
+
+// --beam-size for field beam_size.
+std::string flag_name(const std::string& field);
+
+// An option taking an enum's names (or, for a vector, a comma-separated list of them).
+template <NamedEnum E>
+CLI::CheckedTransformer enum_names_of() {
+  std::map<std::string, E> m;
+  for (const auto& n : enum_names(E{})) m.emplace(n.name, n.value);
+  return CLI::CheckedTransformer(m);
+}
+template <NamedEnum E>
+CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, E& v,
+                             const std::string& help) {
+  return app.add_option(flag, v, help)->transform(enum_names_of<E>());
+}
+template <NamedEnum E>
+CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, std::vector<E>& v,
+                             const std::string& help) {
+  return app.add_option(flag, v, help)->transform(enum_names_of<E>())->delimiter(',');
+}
+
+}  // namespace gaze::cli

@@ -1,0 +1,58 @@
+// Classification inference: texts -> token ids (cut to max_length) -> batches by tokens -> class
+// probabilities -> {"label", "score"} (top-k lists as Hugging Face's pipeline), and explanations.
+// A model folder holds the tokenizer, labels.json, task.json, config.json and the weights.
+#pragma once
+
+#include <memory>
+
+#include "gaze/data/classification.h"
+#include "gaze/models/transformer_models.h"
+#include "gaze/tasks/predictor.h"
+
+namespace gaze::tasks {
+
+struct Encoded {
+  std::vector<std::vector<int64_t>> ids;
+  std::vector<int64_t> labels;  // indices into the labels; -1 when unlabelled
+  int64_t truncated = 0;        // texts cut to max_length
+};
+
+class ClassifyPredictor : public Predictor {
+ public:
+  ClassifyPredictor(std::shared_ptr<text::Tokenizer> tokenizer, std::vector<std::string> labels,
+                    std::shared_ptr<models::TransformerClassifier> model, const DataConfig& data,
+                    int64_t batch_tokens);
+  static std::unique_ptr<ClassifyPredictor> load(const std::string& dir);
+  // The model folder's files besides config.json and the weights.
+  void save(const std::string& dir) const;
+
+  TaskKind kind() const override { return TaskKind::classify; }
+  std::vector<std::string> read_inputs(const std::string& path) const override;
+  std::vector<nlohmann::json> predict(const std::vector<std::string>& texts,
+                                      const PredictOptions& options) override;
+  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
+
+  // Labelled examples must have labels the model knows (DataError naming source:line otherwise).
+  Encoded encode(const std::vector<data::LabeledText>& examples, const std::string& source,
+                 bool labelled) const;
+  // Padded token ids [B, T] and lengths [B] of the examples `batch` of `enc`.
+  std::pair<Tensor, Tensor> batch(const Encoded& enc, const std::vector<int64_t>& batch) const;
+  // Class probabilities [N][C] of encoded texts, in batches, without autograd.
+  std::vector<std::vector<float>> probabilities(const Encoded& enc);
+
+  // The data settings of the run (format, columns, max_length) and its batch size in tokens.
+  const DataConfig& data() const { return data_; }
+  void set_data(const DataConfig& data, int64_t batch_tokens);
+  int64_t batch_tokens() const { return batch_tokens_; }
+  const std::vector<std::string>& labels() const { return labels_; }
+  models::TransformerClassifier& model() { return *model_; }
+
+ private:
+  std::shared_ptr<text::Tokenizer> tokenizer_;
+  std::vector<std::string> labels_;
+  std::shared_ptr<models::TransformerClassifier> model_;
+  DataConfig data_;
+  int64_t batch_tokens_ = 4096;
+};
+
+}  // namespace gaze::tasks

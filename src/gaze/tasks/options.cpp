@@ -1,0 +1,81 @@
+#include "gaze/tasks/options.h"
+
+namespace gaze::tasks {
+
+using config::field;
+
+config::Fields config_fields(DataConfig& d, TaskKind task) {
+  const auto format = field("format", d.format).describe("tsv, jsonl or auto (by file name)");
+  const config::Fields files = {field("train", d.train), field("dev", d.dev),
+                                field("test", d.test)};
+  const auto max_length = field("max_length", d.max_length, 1);
+  switch (task) {
+    case TaskKind::classify:
+      return config::join(
+          config::join({format}, files),
+          {field("split", d.split),
+           field("text_column", d.text_column).describe("the text column/field"),
+           field("label_column", d.label_column).describe("the label column/field"), max_length});
+    case TaskKind::tag:
+      return config::join(
+          files,
+          {field("token_column", d.token_column), field("tag_column", d.tag_column),
+           field("scheme", d.scheme),
+           field("unknown_tags", d.unknown_tags)
+               .describe("gold tags the model was not trained on: error, or scored as wrong"),
+           max_length});
+    case TaskKind::translate:
+      return config::join(
+          config::join({format}, files),
+          {field("train_target", d.train_target), field("dev_target", d.dev_target),
+           field("test_target", d.test_target), field("source_column", d.source_column),
+           field("target_column", d.target_column), max_length,
+           field("max_target_length", d.max_target_length, 1)});
+  }
+  return {};
+}
+
+config::Fields config_fields(PredictOptions& o) {
+  return config::join(
+      {field("top_k", o.top_k, 1).describe("classification: the K most likely labels, as a list"),
+       field("aggregation", o.aggregation).describe("tagging: how a word's pieces decide its tag"),
+       field("scores", o.scores)
+           .describe("translation: add the hypothesis score and log-probability"),
+       field("alignment", o.alignment)
+           .describe("translation: add the source-target alignment (attention and argmax)"),
+       field("alignment_layer", o.alignment_layer)
+           .describe("translation, Transformer: the decoder layer whose cross-attention is the "
+                     "alignment; negative counts from the end")},
+      decode::config_fields(o.search));
+}
+
+config::Fields config_fields(ExplainOptions& o) {
+  return config::join(
+      {field("layers", o.layers).describe("layers to capture, e.g. 0,2 or -1 (default: all)"),
+       field("heads", o.heads)
+           .describe("heads to capture, e.g. 1,3 (default: all); also one PNG per head"),
+       field("alignment_layer", o.alignment_layer)
+           .describe("translation, Transformer: the cross-attention layer of the alignment "
+                     "(default: the last captured)")},
+      decode::config_fields(o.search));
+}
+
+config::Fields config_fields(EvalOptions& o, TaskKind task) {
+  config::Fields data = config_fields(o.data, task);
+  switch (task) {
+    case TaskKind::classify:
+      return config::select(data, {"format", "text_column", "label_column"});
+    case TaskKind::tag:
+      return config::select(data, {"unknown_tags"});
+    case TaskKind::translate:
+      return config::join(
+          config::join(
+              config::select(data, {"format", "source_column", "target_column"}),
+              {field("target", o.target)
+                   .describe("translation: the target file, aligned by line with the data")}),
+          decode::config_fields(o.search));
+  }
+  return {};
+}
+
+}  // namespace gaze::tasks

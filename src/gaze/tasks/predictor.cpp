@@ -1,0 +1,61 @@
+#include "gaze/tasks/predictor.h"
+
+#include "gaze/core/error.h"
+#include "gaze/data/batching.h"
+#include "gaze/data/text_file.h"
+#include "gaze/text/utf8.h"
+
+namespace gaze::tasks {
+
+ExplainOptions Predictor::explain_defaults() const {
+  ExplainOptions o;
+  o.search = predict_defaults().search;
+  return o;
+}
+
+std::vector<std::string> Predictor::read_inputs(const std::string& path) const {
+  const data::TextFile f(path);
+  std::vector<std::string> out;
+  for (const auto& l : f.lines())
+    if (!data::is_blank(l.text)) out.emplace_back(l.text);
+  return out;
+}
+
+std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
+                                    int64_t pad_id) {
+  int64_t T = 1;
+  for (const auto* s : seqs) T = std::max<int64_t>(T, static_cast<int64_t>(s->size()));
+  const auto B = static_cast<int64_t>(seqs.size());
+  Tensor tokens = Tensor::full(Shape{B, T}, static_cast<double>(pad_id), DType::i64);
+  Tensor lengths = Tensor::empty(Shape{B}, DType::i64);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& ids = *seqs[static_cast<size_t>(b)];
+    std::copy(ids.begin(), ids.end(), tokens.data<int64_t>() + b * T);
+    lengths.data<int64_t>()[b] = static_cast<int64_t>(ids.size());
+  }
+  return {tokens, lengths};
+}
+
+std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,
+                                                int64_t batch_tokens) {
+  return data::make_batches(lengths, {batch_tokens, 0, false}, nullptr);
+}
+
+explain::Explanation begin_explanation(TaskKind task, const std::string& text) {
+  GAZE_CHECK(!text.empty(), DataError, "explain: the input text is empty");
+  const size_t bad = text::find_invalid_utf8(text);
+  GAZE_CHECK(bad == std::string::npos, DataError, "explain: the input is not valid UTF-8 (byte {})",
+             bad + 1);
+  explain::Explanation e;
+  e.task = enum_name(task);
+  e.text = text;
+  return e;
+}
+
+std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<int64_t>& ids) {
+  std::vector<std::string> out;
+  for (const int64_t id : ids) out.push_back(tok.id_to_piece(id));
+  return out;
+}
+
+}  // namespace gaze::tasks

@@ -1,0 +1,59 @@
+// Batched inference of a trained model: the one place where inputs become batches and batches
+// become outputs, for `gaze predict`, `eval`, `translate` and `explain`, Python and the server.
+// Each task has one (ClassifyPredictor, TagPredictor, TranslatePredictor).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gaze/explain/explanation.h"
+#include "gaze/nn/module.h"
+#include "gaze/tasks/options.h"
+#include "gaze/text/tokenizer.h"
+
+namespace gaze::tasks {
+
+class Predictor {
+ public:
+  virtual ~Predictor() = default;
+  virtual TaskKind kind() const = 0;
+  // The options the model predicts with unless told otherwise (translate: its decode section).
+  virtual PredictOptions predict_defaults() const { return {}; }
+  ExplainOptions explain_defaults() const;
+  // The inputs of a file for prediction (one text per line, or the text column of a table).
+  virtual std::vector<std::string> read_inputs(const std::string& path) const;
+  // One JSON value per input text, shaped like Hugging Face's pipeline outputs.
+  virtual std::vector<nlohmann::json> predict(const std::vector<std::string>& inputs,
+                                              const PredictOptions& options) = 0;
+  // The attention the model pays on one input, with its prediction (see gaze/explain).
+  virtual explain::Explanation explain(const std::string& text, const ExplainOptions& options) = 0;
+};
+
+// Padded token ids [B, T] (pad_id past each length) and lengths [B] of the given sequences.
+std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
+                                    int64_t pad_id);
+// Groups of indices into `lengths` holding at most `batch_tokens` padded tokens each.
+std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,
+                                                int64_t batch_tokens);
+
+// An explanation of `text` for a task, after checking the text (non-empty, UTF-8).
+explain::Explanation begin_explanation(TaskKind task, const std::string& text);
+// The pieces of token ids, for display.
+std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<int64_t>& ids);
+
+// Switches a module to eval mode for the scope, restoring the previous mode.
+class EvalScope {
+ public:
+  explicit EvalScope(nn::Module& m) : m_(m), was_(m.is_training()) { m_.eval(); }
+  ~EvalScope() { m_.train(was_); }
+  EvalScope(const EvalScope&) = delete;
+  EvalScope& operator=(const EvalScope&) = delete;
+
+ private:
+  nn::Module& m_;
+  bool was_;
+};
+
+}  // namespace gaze::tasks

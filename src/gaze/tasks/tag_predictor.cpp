@@ -1,0 +1,290 @@
+#include "gaze/tasks/tag_predictor.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/error.h"
+#include "gaze/explain/capture.h"
+#include "gaze/ops/softmax.h"
+#include "gaze/tasks/task.h"
+#include "gaze/text/utf8.h"
+
+namespace gaze::tasks {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+constexpr const char* kTagsFile = "tags.json";
+
+// What task.json keeps of the run (scheme: as resolved from the training tags).
+config::Fields saved_fields(DataConfig& d, int64_t& batch_tokens, int64_t& fallback_tag) {
+  return config::join(config::select(config_fields(d, TaskKind::tag),
+                                     {"token_column", "tag_column", "scheme", "max_length"}),
+                      {config::field("batch_tokens", batch_tokens, 1),
+                       config::field("fallback_tag", fallback_tag, 0)});
+}
+
+std::pair<int64_t, float> argmax(const std::vector<float>& p) {
+  const auto it = std::max_element(p.begin(), p.end());
+  return {it - p.begin(), *it};
+}
+}  // namespace
+
+TagPredictor::TagPredictor(std::shared_ptr<text::Tokenizer> tokenizer,
+                           std::vector<std::string> tags,
+                           std::shared_ptr<models::TransformerTagger> model, TagScheme scheme,
+                           int64_t fallback_tag, const DataConfig& data, int64_t batch_tokens)
+    : tokenizer_(std::move(tokenizer)),
+      tags_(std::move(tags)),
+      model_(std::move(model)),
+      scheme_(scheme),
+      fallback_tag_(fallback_tag),
+      data_(data),
+      batch_tokens_(batch_tokens) {}
+
+std::unique_ptr<TagPredictor> TagPredictor::load(const std::string& dir) {
+  DataConfig data;
+  data.scheme = TagScheme::none;
+  int64_t batch_tokens = 4096, fallback = 0;
+  read_task_file(dir, TaskKind::tag, saved_fields(data, batch_tokens, fallback));
+  const json list = read_json_file((fs::path(dir) / kTagsFile).string());
+  GAZE_CHECK(list.is_array() && list.size() >= 2, DataError, "{}/{}: expected a list of tags", dir,
+             kTagsFile);
+  std::vector<std::string> tags;
+  for (const auto& x : list) {
+    GAZE_CHECK(x.is_string(), DataError, "{}/{}: tags must be strings", dir, kTagsFile);
+    tags.push_back(x.get<std::string>());
+  }
+  auto model = models::load_tagger(dir);
+  GAZE_CHECK(model->config.num_tags == static_cast<int64_t>(tags.size()), DataError,
+             "{}: the model has {} tags but {} lists {}", dir, model->config.num_tags, kTagsFile,
+             tags.size());
+  GAZE_CHECK(fallback < static_cast<int64_t>(tags.size()), DataError,
+             "{}: task.json's fallback_tag is out of range", dir);
+  GAZE_CHECK(data.scheme != TagScheme::detect, DataError,
+             "{}: task.json's scheme must be iob2, bioes or none", dir);
+  model->eval();
+  return std::make_unique<TagPredictor>(text::load_tokenizer(dir), std::move(tags),
+                                        std::move(model), data.scheme, fallback, data,
+                                        batch_tokens);
+}
+
+void TagPredictor::save(const std::string& dir) const {
+  tokenizer_->save(dir);
+  write_json_file((fs::path(dir) / kTagsFile).string(), tags_);
+  DataConfig d = data_;
+  d.scheme = scheme_;
+  int64_t batch_tokens = batch_tokens_, fallback = fallback_tag_;
+  write_task_file(dir, TaskKind::tag, saved_fields(d, batch_tokens, fallback));
+}
+
+void TagPredictor::set_data(const DataConfig& data, int64_t batch_tokens) {
+  data_ = data;
+  batch_tokens_ = batch_tokens;
+}
+
+TagEncoded TagPredictor::encode(const std::vector<data::TaggedSentence>& sentences,
+                                const std::string& source, bool labelled) const {
+  const auto max_length = static_cast<size_t>(data_.max_length);
+  TagEncoded enc;
+  for (const auto& s : sentences) {
+    std::vector<int64_t> ids, first, tags;
+    bool cut = false;
+    for (size_t w = 0; w < s.words.size(); ++w) {
+      std::vector<int64_t> pieces = tokenizer_->encode(s.words[w]);
+      if (pieces.empty()) pieces.push_back(tokenizer_->unk_id());
+      if (ids.size() >= max_length) {
+        first.push_back(-1);
+        cut = true;
+      } else {
+        first.push_back(static_cast<int64_t>(ids.size()));
+        const size_t room = max_length - ids.size();
+        if (pieces.size() > room) pieces.resize(room), cut = true;
+        ids.insert(ids.end(), pieces.begin(), pieces.end());
+      }
+      if (!labelled) {
+        tags.push_back(-1);
+        continue;
+      }
+      auto it = std::find(tags_.begin(), tags_.end(), s.tags[w]);
+      if (it == tags_.end() && data_.unknown_tags == UnknownTags::wrong) {
+        tags.push_back(kUnknownTag);  // scored as a wrong prediction
+        ++enc.unknown;
+        continue;
+      }
+      GAZE_CHECK(
+          it != tags_.end(), DataError,
+          "{}:{}: tag '{}' is not one the model was trained on ({} tags: {}); to score "
+          "such tags as errors instead, set data.unknown_tags: wrong (gaze eval: "
+          "--unknown-tags wrong)",
+          source, s.lines.empty() ? s.line : s.lines[w], s.tags[w], tags_.size(),
+          fmt::join(tags_.begin(), tags_.begin() + std::min<size_t>(tags_.size(), 20), ", "));
+      tags.push_back(it - tags_.begin());
+    }
+    enc.truncated += cut;
+    enc.ids.push_back(std::move(ids));
+    enc.first.push_back(std::move(first));
+    enc.tags.push_back(std::move(tags));
+  }
+  return enc;
+}
+
+std::vector<std::vector<std::vector<float>>> TagPredictor::probabilities(const TagEncoded& enc) {
+  EvalScope eval(*model_);
+  NoGradGuard no_grad;
+  std::vector<int64_t> lengths;
+  for (const auto& ids : enc.ids)
+    lengths.push_back(std::max<int64_t>(1, static_cast<int64_t>(ids.size())));
+  const auto K = static_cast<int64_t>(tags_.size());
+  std::vector<std::vector<std::vector<float>>> out(enc.ids.size());
+  const std::vector<int64_t> unk{tokenizer_->unk_id()};
+  for (const auto& batch : token_batches(lengths, batch_tokens_)) {
+    std::vector<const std::vector<int64_t>*> seqs;
+    for (const int64_t i : batch) {
+      const auto& ids = enc.ids[static_cast<size_t>(i)];
+      seqs.push_back(ids.empty() ? &unk : &ids);
+    }
+    const auto [ids, lens] = pad_batch(seqs, tokenizer_->pad_id());
+    const Tensor p = softmax(model_->forward(ids, lens), -1);
+    const int64_t T = ids.size(1);
+    for (size_t b = 0; b < batch.size(); ++b) {
+      auto& rows = out[static_cast<size_t>(batch[b])];
+      for (int64_t t = 0; t < lens.data<int64_t>()[b]; ++t) {
+        const float* row = p.data<float>() + (static_cast<int64_t>(b) * T + t) * K;
+        rows.emplace_back(row, row + K);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<int64_t, float>> TagPredictor::word_tags(
+    const TagEncoded& enc, size_t s, const std::vector<std::vector<float>>& probs,
+    Aggregation aggregation) const {
+  const auto& first = enc.first[s];
+  const auto pieces = static_cast<int64_t>(enc.ids[s].size());
+  std::vector<std::pair<int64_t, float>> out;
+  for (size_t w = 0; w < first.size(); ++w) {
+    if (first[w] < 0) {
+      out.emplace_back(fallback_tag_, 0.0f);
+      continue;
+    }
+    // The word's pieces: from its first piece to the next word's (or the end).
+    int64_t end = pieces;
+    for (size_t v = w + 1; v < first.size(); ++v)
+      if (first[v] >= 0) {
+        end = first[v];
+        break;
+      }
+    const auto begin = static_cast<size_t>(first[w]), stop = static_cast<size_t>(end);
+    switch (aggregation) {
+      case Aggregation::average: {
+        std::vector<float> mean(probs[begin].size(), 0.0f);
+        for (auto p = begin; p < stop; ++p)
+          for (size_t k = 0; k < mean.size(); ++k) mean[k] += probs[p][k];
+        for (float& m : mean) m /= static_cast<float>(stop - begin);
+        out.push_back(argmax(mean));
+        break;
+      }
+      case Aggregation::max: {
+        std::pair<int64_t, float> best{0, -1.0f};
+        for (auto p = begin; p < stop; ++p) {
+          const auto c = argmax(probs[p]);
+          if (c.second > best.second) best = c;
+        }
+        out.push_back(best);
+        break;
+      }
+      case Aggregation::simple:
+      case Aggregation::first:  // the first piece decides, as the model was trained
+        out.push_back(argmax(probs[begin]));
+        break;
+    }
+  }
+  return out;
+}
+
+json group_entities(const std::string& text, const std::vector<data::WordSpan>& words,
+                    const std::vector<std::string>& tags, const std::vector<float>& scores) {
+  // Code-point offsets -> byte offsets, to cut the group's text out of the line.
+  std::vector<size_t> byte_at;
+  size_t pos = 0;
+  for (const std::string& ch : text::split_chars(text)) byte_at.push_back(pos), pos += ch.size();
+  byte_at.push_back(pos);
+  auto split = [](const std::string& tag) -> std::pair<char, std::string> {
+    if (tag.size() > 2 && tag[1] == '-' && std::string("BIES").find(tag[0]) != std::string::npos)
+      return {tag[0] == 'B' || tag[0] == 'S' ? 'B' : 'I', tag.substr(2)};
+    return {'I', tag};  // not in B-/I- form: a continuation, as Hugging Face reads it
+  };
+  json out = json::array();
+  size_t g = 0;
+  while (g < words.size()) {
+    const auto [bi, type] = split(tags[g]);
+    size_t e = g + 1;
+    while (e < words.size()) {
+      const auto [nbi, ntype] = split(tags[e]);
+      if (ntype != type || nbi == 'B') break;
+      ++e;
+    }
+    if (type != "O") {
+      double score = 0;
+      for (size_t w = g; w < e; ++w) score += scores[w];
+      const auto start = static_cast<size_t>(words[g].start),
+                 end = static_cast<size_t>(words[e - 1].end);
+      out.push_back({{"entity_group", type},
+                     {"score", score / static_cast<double>(e - g)},
+                     {"word", text.substr(byte_at[start], byte_at[end] - byte_at[start])},
+                     {"start", words[g].start},
+                     {"end", words[e - 1].end}});
+    }
+    g = e;
+  }
+  return out;
+}
+
+std::vector<json> TagPredictor::predict(const std::vector<std::string>& lines,
+                                        const PredictOptions& o) {
+  std::vector<std::vector<data::WordSpan>> spans;
+  std::vector<data::TaggedSentence> sentences;
+  for (const auto& line : lines) {
+    spans.push_back(data::split_words(line));
+    data::TaggedSentence s;
+    for (const auto& w : spans.back()) s.words.push_back(w.word);
+    sentences.push_back(std::move(s));
+  }
+  const TagEncoded enc = encode(sentences, "input", false);
+  const auto probs = probabilities(enc);
+  std::vector<json> out;
+  for (size_t s = 0; s < lines.size(); ++s) {
+    std::vector<std::string> tags;
+    std::vector<float> scores;
+    for (const auto& [k, score] : word_tags(enc, s, probs[s], o.aggregation)) {
+      tags.push_back(tags_[static_cast<size_t>(k)]);
+      scores.push_back(score);
+    }
+    json j = {{"words", sentences[s].words}, {"tags", tags}, {"scores", scores}};
+    if (entities()) j["entities"] = group_entities(lines[s], spans[s], tags, scores);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+explain::Explanation TagPredictor::explain(const std::string& text, const ExplainOptions& o) {
+  explain::Explanation e = begin_explanation(kind(), text);
+  EvalScope eval(*model_);
+  data::TaggedSentence s;
+  for (const auto& w : data::split_words(text)) s.words.push_back(w.word);
+  GAZE_CHECK(!s.words.empty(), DataError, "explain: the input has no words");
+  const TagEncoded enc = encode({s}, "input", false);
+  e.truncated = enc.truncated > 0;
+  e.architecture = "transformer";
+  e.tokens = pieces(*tokenizer_, enc.ids[0]);
+  e.token_ids = enc.ids[0];
+  e.blocks = {explain::capture(*model_, enc.ids[0], {o.layers, o.heads})};
+  e.prediction = predict({text}, {})[0];
+  explain::finish(e);
+  return e;
+}
+
+}  // namespace gaze::tasks

@@ -1,0 +1,228 @@
+#include "gaze/tasks/translate_predictor.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/error.h"
+#include "gaze/explain/capture.h"
+#include "gaze/tasks/task.h"
+
+namespace gaze::tasks {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+constexpr const char* kTargetTokenizerDir = "target_tokenizer";
+
+// What task.json keeps of the run.
+config::Fields saved_fields(DataConfig& d, int64_t& batch_tokens, bool& shared_vocab,
+                            decode::SearchOptions& search) {
+  return config::join(
+      config::select(
+          config_fields(d, TaskKind::translate),
+          {"format", "source_column", "target_column", "max_length", "max_target_length"}),
+      {config::field("batch_tokens", batch_tokens, 1), config::field("shared_vocab", shared_vocab),
+       config::object_field("decode", decode::config_fields(search))});
+}
+}  // namespace
+
+TranslatePredictor::TranslatePredictor(std::shared_ptr<text::Tokenizer> source,
+                                       std::shared_ptr<text::Tokenizer> target,
+                                       std::shared_ptr<models::Seq2SeqModel> model,
+                                       const DataConfig& data, int64_t batch_tokens,
+                                       const decode::SearchOptions& search)
+    : src_(std::move(source)),
+      tgt_(std::move(target)),
+      model_(std::move(model)),
+      data_(data),
+      batch_tokens_(batch_tokens),
+      search_(search) {}
+
+std::unique_ptr<TranslatePredictor> TranslatePredictor::load(const std::string& dir) {
+  DataConfig data;
+  int64_t batch_tokens = 4096;
+  bool shared = true;
+  decode::SearchOptions search;
+  read_task_file(dir, TaskKind::translate, saved_fields(data, batch_tokens, shared, search));
+  std::shared_ptr<text::Tokenizer> src = text::load_tokenizer(dir);
+  std::shared_ptr<text::Tokenizer> tgt =
+      shared ? src : text::load_tokenizer((fs::path(dir) / kTargetTokenizerDir).string());
+  auto model = models::load_seq2seq(dir);
+  model->eval();
+  return std::make_unique<TranslatePredictor>(src, tgt, std::move(model), data, batch_tokens,
+                                              search);
+}
+
+void TranslatePredictor::save(const std::string& dir) const {
+  src_->save(dir);
+  bool shared = src_ == tgt_;
+  if (!shared) {
+    const fs::path sub = fs::path(dir) / kTargetTokenizerDir;
+    fs::create_directories(sub);
+    tgt_->save(sub.string());
+  }
+  DataConfig d = data_;
+  int64_t batch_tokens = batch_tokens_;
+  decode::SearchOptions search = search_;
+  write_task_file(dir, TaskKind::translate, saved_fields(d, batch_tokens, shared, search));
+}
+
+void TranslatePredictor::set_data(const DataConfig& data, int64_t batch_tokens,
+                                  const decode::SearchOptions& search) {
+  data_ = data;
+  batch_tokens_ = batch_tokens;
+  search_ = search;
+}
+
+PredictOptions TranslatePredictor::predict_defaults() const {
+  PredictOptions o;
+  o.search = search_;
+  return o;
+}
+
+std::vector<int64_t> TranslatePredictor::encode_source(const std::string& text, bool* cut) const {
+  std::vector<int64_t> ids = src_->encode(text);
+  if (ids.empty()) ids.push_back(src_->unk_id());
+  if (static_cast<int64_t>(ids.size()) > data_.max_length) {
+    ids.resize(static_cast<size_t>(data_.max_length));
+    if (cut) *cut = true;
+  }
+  ids.push_back(src_->eos_id());
+  return ids;
+}
+
+PairEncoded TranslatePredictor::encode(const std::vector<data::SentencePair>& pairs) const {
+  PairEncoded enc;
+  for (const auto& p : pairs) {
+    bool cut = false;
+    enc.src.push_back(encode_source(p.source, &cut));
+    std::vector<int64_t> tgt = tgt_->encode(p.target);
+    if (static_cast<int64_t>(tgt.size()) > data_.max_target_length) {
+      tgt.resize(static_cast<size_t>(data_.max_target_length));
+      cut = true;
+    }
+    enc.tgt.push_back(std::move(tgt));
+    enc.truncated += cut;
+  }
+  return enc;
+}
+
+std::vector<std::vector<decode::Hypothesis>> TranslatePredictor::translate(
+    const std::vector<std::string>& sources, const decode::SearchOptions& o, bool alignment,
+    int64_t alignment_layer) {
+  EvalScope eval(*model_);
+  NoGradGuard no_grad;
+  std::vector<std::vector<int64_t>> src;
+  std::vector<int64_t> lengths;
+  for (const auto& s : sources) {
+    src.push_back(encode_source(s));
+    lengths.push_back(static_cast<int64_t>(src.back().size()));
+  }
+  const bool greedy = o.method == decode::SearchMethod::greedy;
+  const int64_t rows = greedy ? 1 : o.beam_size;
+  // Each source takes `rows` decoder rows: batches hold at most batch_tokens source tokens in all.
+  const auto batches = token_batches(lengths, std::max<int64_t>(1, batch_tokens_ / rows));
+  std::vector<std::vector<decode::Hypothesis>> out(sources.size());
+  const int64_t bos = tgt_->bos_id(), eos = tgt_->eos_id();
+  for (const auto& batch : batches) {
+    std::vector<const std::vector<int64_t>*> seqs;
+    std::vector<int64_t> lens;
+    for (const int64_t i : batch) {
+      seqs.push_back(&src[static_cast<size_t>(i)]);
+      lens.push_back(lengths[static_cast<size_t>(i)]);
+    }
+    const auto [ids, len_t] = pad_batch(seqs, src_->pad_id());
+    models::StepOptions so;
+    so.rows_per_source = rows;
+    so.alignment = alignment;
+    so.alignment_layer = alignment_layer;
+    auto dec = model_->start_decoding(ids, len_t, so);
+    if (greedy) {
+      auto hyps = decode::greedy_search(*dec, lens, bos, eos, o, alignment);
+      for (size_t b = 0; b < batch.size(); ++b)
+        out[static_cast<size_t>(batch[b])] = {std::move(hyps[b])};
+    } else {
+      auto hyps = decode::beam_search(*dec, lens, bos, eos, o, alignment);
+      for (size_t b = 0; b < batch.size(); ++b)
+        out[static_cast<size_t>(batch[b])] = std::move(hyps[b]);
+    }
+    if (alignment)  // drop the padding columns of each source
+      for (size_t b = 0; b < batch.size(); ++b)
+        for (auto& h : out[static_cast<size_t>(batch[b])])
+          for (auto& row : h.alignment) row.resize(static_cast<size_t>(lens[b]));
+  }
+  return out;
+}
+
+std::vector<json> TranslatePredictor::predict(const std::vector<std::string>& sources,
+                                              const PredictOptions& o) {
+  decode::SearchOptions so = o.search;
+  decode::widen_beam(so);
+  const auto hyps = translate(sources, so, o.alignment, o.alignment_layer);
+  std::vector<json> out;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (hyps[i].empty()) {  // only with degenerate vocabularies: nothing but EOS past rank K
+      out.push_back({{"translation_text", ""}});
+      continue;
+    }
+    const auto& best = hyps[i].front();
+    json j = {{"translation_text", detokenize(best.tokens)}};
+    if (o.scores) j["score"] = best.score, j["log_prob"] = best.log_prob;
+    if (so.nbest > 1) {
+      json list = json::array();
+      for (const auto& h : hyps[i])
+        list.push_back({{"translation_text", detokenize(h.tokens)}, {"score", h.score}});
+      j["nbest"] = list;
+    }
+    if (o.alignment) {
+      std::vector<std::string> tgt_pieces = pieces(*tgt_, best.tokens);
+      if (best.finished) tgt_pieces.push_back(tgt_->id_to_piece(tgt_->eos_id()));
+      std::vector<int64_t> hard;
+      for (const auto& row : best.alignment)
+        hard.push_back(std::max_element(row.begin(), row.end()) - row.begin());
+      j["alignment"] = {{"source_tokens", pieces(*src_, encode_source(sources[i]))},
+                        {"target_tokens", tgt_pieces},
+                        {"weights", best.alignment},
+                        {"hard", hard}};
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+explain::Explanation TranslatePredictor::explain(const std::string& text, const ExplainOptions& o) {
+  explain::Explanation e = begin_explanation(kind(), text);
+  EvalScope eval(*model_);
+  decode::SearchOptions so = o.search;
+  decode::widen_beam(so);
+  const auto hyps = translate({text}, so);
+  e.prediction = hyps[0].empty() ? json{{"translation_text", ""}}
+                                 : json{{"translation_text", detokenize(hyps[0][0].tokens)},
+                                        {"score", hyps[0][0].score}};
+  // Teacher-force the best hypothesis: decoder input BOS + its tokens (the last one only when EOS
+  // followed it), each row predicting the next output token.
+  std::vector<int64_t> out = hyps[0].empty() ? std::vector<int64_t>{} : hyps[0][0].tokens;
+  const bool finished = hyps[0].empty() || hyps[0][0].finished;
+  if (finished || out.empty()) out.push_back(tgt_->eos_id());
+  std::vector<int64_t> tgt_in = {tgt_->bos_id()};
+  tgt_in.insert(tgt_in.end(), out.begin(), out.end() - 1);
+  bool cut = false;
+  const std::vector<int64_t> src = encode_source(text, &cut);
+  e.truncated = cut;
+  e.architecture = enum_name(model_->architecture());
+  e.tokens = pieces(*src_, src);
+  e.token_ids = src;
+  e.target_tokens = pieces(*tgt_, tgt_in);
+  e.target_token_ids = tgt_in;
+  e.output_tokens = pieces(*tgt_, out);
+  e.blocks = explain::capture(*model_, src, tgt_in, {o.layers, o.heads});
+  // An RNN has one attention; a Transformer's alignment is by default the last layer captured.
+  e.alignment_layer = model_->architecture() == models::Seq2SeqArchitecture::rnn ? 0
+                      : o.alignment_layer == -1 && !o.layers.empty()             ? o.layers.back()
+                                                                     : o.alignment_layer;
+  explain::finish(e);
+  return e;
+}
+
+}  // namespace gaze::tasks
