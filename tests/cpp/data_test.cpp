@@ -108,6 +108,49 @@ TEST(YamlConfig, StrictTypedOverridableAndClearMessages) {
                                                                  "train.lowercase", "train.kind"}));
 }
 
+// Enumerated options are enums read and written by name, with the valid names in messages; one
+// declaration serves YAML, JSON objects (task.json, Python keyword arguments) and nested objects.
+TEST(ConfigFields, EnumsListsAndObjectsByName) {
+  decode::SearchOptions search;
+  tasks::PredictOptions predict;
+  config::Section root{"", {}, {}};
+  root.add({"decode", decode::config_fields(search), {}});
+  config::read_yaml("decode:\n  method: greedy\n  max_length: 7\n", "d.yaml", root);
+  EXPECT_EQ(search.method, decode::SearchMethod::greedy);
+  EXPECT_EQ(search.max_length, 7);
+  try {
+    config::read_yaml("decode:\n  method: beem\n", "d.yaml", root);
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), "d.yaml:2: 'method' must be one of beam, greedy, got 'beem'");
+  }
+  EXPECT_NE(config::dump_yaml(root).find("method: \"greedy\""), std::string::npos);
+  // A JSON object through the same fields (what Python keyword arguments become).
+  config::read_object(R"({"aggregation": "max", "beam_size": 2, "nbest": 2})",
+                      tasks::config_fields(predict), "predict");
+  EXPECT_EQ(predict.aggregation, tasks::Aggregation::max);
+  EXPECT_EQ(predict.search.beam_size, 2);
+  EXPECT_THROW(config::read_object(R"({"beamsize": 2})", tasks::config_fields(predict), "p"),
+               DataError);
+  EXPECT_THROW(config::read_object(R"({"top_k": 0})", tasks::config_fields(predict), "p"),
+               DataError);
+  // Integer lists and nested objects.
+  tasks::ExplainOptions ex;
+  config::read_object(R"({"layers": [0, -1], "heads": []})", tasks::config_fields(ex), "e");
+  EXPECT_EQ(ex.layers, (std::vector<int64_t>{0, -1}));
+  EXPECT_THROW(config::read_object(R"({"layers": [0.5]})", tasks::config_fields(ex), "e"),
+               DataError);
+  decode::SearchOptions nested;
+  const config::Fields outer = {config::object_field("decode", decode::config_fields(nested))};
+  config::read_object(R"({"decode": {"method": "greedy", "nbest": 1}})", outer, "task.json");
+  EXPECT_EQ(nested.method, decode::SearchMethod::greedy);
+  EXPECT_EQ(nested.max_length, 0);  // an older task.json without the key keeps the default
+  EXPECT_NE(config::write_object(outer).find(R"("max_length":0)"), std::string::npos);
+  EXPECT_EQ(enum_name(data::FileFormat::detect), "auto");
+  EXPECT_EQ(enum_from_name<tasks::TagScheme>("auto"), tasks::TagScheme::detect);
+  EXPECT_FALSE(enum_from_name<tasks::TagScheme>("bio").has_value());
+}
+
 TEST(Metrics, HandWorkedReport) {
   // gold:      a a a b b c
   // predicted: a a b b c c

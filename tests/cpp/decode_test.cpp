@@ -101,6 +101,32 @@ TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
   }
 }
 
+TEST(Search, MaxLengthCapsTheRatio) {
+  decode::SearchOptions o;
+  o.max_length_ratio = 2.0, o.max_length_offset = 10;
+  EXPECT_EQ(decode::max_target_length(5, o), 20);
+  o.max_length = 7;
+  EXPECT_EQ(decode::max_target_length(5, o), 7);
+  EXPECT_EQ(decode::max_target_length(0, o), 7);
+  o.max_length = 50;  // the ratio is the tighter bound
+  EXPECT_EQ(decode::max_target_length(5, o), 20);
+  // Greedy and beam search stop there: at most 2 tokens, EOS included, from any source.
+  const Batch b;
+  for (auto m : std::vector<std::shared_ptr<models::Seq2SeqModel>>{
+           transformer(true), rnn(models::RnnAttention::additive)}) {
+    decode::SearchOptions capped;
+    capped.max_length = 2, capped.beam_size = 3, capped.nbest = 3;
+    auto g = m->start_decoding(b.src, b.lengths, {});
+    for (const auto& h : decode::greedy_search(*g, b.lens, kBos, kEos, capped))
+      EXPECT_LE(h.tokens.size() + (h.finished ? 1 : 0), 2u);
+    models::StepOptions so;
+    so.rows_per_source = 3;
+    auto d = m->start_decoding(b.src, b.lengths, so);
+    for (const auto& hyps : decode::beam_search(*d, b.lens, kBos, kEos, capped))
+      for (const auto& h : hyps) EXPECT_LE(h.tokens.size() + (h.finished ? 1 : 0), 2u);
+  }
+}
+
 TEST(Search, BeamOfOneEqualsGreedy) {
   const Batch b;
   std::vector<std::shared_ptr<models::Seq2SeqModel>> ms = {transformer(true), transformer(false),
