@@ -96,7 +96,7 @@ void BM_MhaForward(benchmark::State& state) {
   const Tensor x = gaze::randn(Shape{8, t, 512}, gaze::DType::f32, &g);
   gaze::NoGradGuard no_grad;
   for (auto _ : state)
-    benchmark::DoNotOptimize(mha.forward(x, x, x, Tensor(), false).output.raw_data());
+    benchmark::DoNotOptimize(mha.forward(x, x, x, {.need_weights = false}).output.raw_data());
   const double flops =
       4 * 2.0 * 8 * t * 512 * 512 + 4.0 * 8 * 8 * t * t * 64;  // 4 projections + attention
   state.counters["GFLOP/s"] = benchmark::Counter(

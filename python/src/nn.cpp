@@ -110,8 +110,12 @@ void register_nn(py::module_& m) {
           [](const nn::MultiheadAttention& self, const Tensor& q, const Tensor& k, const Tensor& v,
              std::optional<Tensor> key_padding_mask, bool need_weights,
              std::optional<Tensor> attn_mask, bool average_attn_weights, bool is_causal) {
-            auto r = self.forward(q, k, v, opt(key_padding_mask), need_weights, opt(attn_mask),
-                                  average_attn_weights, is_causal);
+            auto r = self.forward(q, k, v,
+                                  {.key_padding_mask = opt(key_padding_mask),
+                                   .need_weights = need_weights,
+                                   .attn_mask = opt(attn_mask),
+                                   .average_attn_weights = average_attn_weights,
+                                   .is_causal = is_causal});
             return py::make_tuple(r.output, r.weights.defined() ? py::cast(r.weights) : py::none());
           },
           "query"_a, "key"_a, "value"_a, "key_padding_mask"_a = py::none(), "need_weights"_a = true,

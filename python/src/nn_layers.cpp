@@ -74,8 +74,11 @@ void register_nn_layers(py::module_& m) {
       .def(
           "forward",
           [](const nn::TransformerEncoderLayer& l, const Tensor& src,
-             std::optional<Tensor> src_mask, std::optional<Tensor> kpm,
-             bool is_causal) { return l.forward(src, opt(src_mask), opt(kpm), is_causal); },
+             std::optional<Tensor> src_mask, std::optional<Tensor> kpm, bool is_causal) {
+            return l.forward(
+                src,
+                {.mask = opt(src_mask), .src_key_padding_mask = opt(kpm), .is_causal = is_causal});
+          },
           "src"_a, "src_mask"_a = py::none(), "src_key_padding_mask"_a = py::none(),
           "is_causal"_a = false)
       .def_readonly("self_attn", &nn::TransformerEncoderLayer::self_attn);
@@ -91,8 +94,13 @@ void register_nn_layers(py::module_& m) {
              std::optional<Tensor> tgt_mask, std::optional<Tensor> memory_mask,
              std::optional<Tensor> tgt_kpm, std::optional<Tensor> mem_kpm, bool tgt_is_causal,
              bool memory_is_causal) {
-            return l.forward(tgt, memory, opt(tgt_mask), opt(memory_mask), opt(tgt_kpm),
-                             opt(mem_kpm), tgt_is_causal, memory_is_causal);
+            return l.forward(tgt, memory,
+                             {.tgt_mask = opt(tgt_mask),
+                              .memory_mask = opt(memory_mask),
+                              .tgt_key_padding_mask = opt(tgt_kpm),
+                              .memory_key_padding_mask = opt(mem_kpm),
+                              .tgt_is_causal = tgt_is_causal,
+                              .memory_is_causal = memory_is_causal});
           },
           "tgt"_a, "memory"_a, "tgt_mask"_a = py::none(), "memory_mask"_a = py::none(),
           "tgt_key_padding_mask"_a = py::none(), "memory_key_padding_mask"_a = py::none(),
@@ -109,8 +117,10 @@ void register_nn_layers(py::module_& m) {
           [](const nn::TransformerEncoder& e, const Tensor& src, std::optional<Tensor> mask,
              std::optional<Tensor> kpm, bool is_causal, bool return_attention) -> py::object {
             nn::AttentionCapture cap;
-            Tensor out =
-                e.forward(src, opt(mask), opt(kpm), is_causal, return_attention ? &cap : nullptr);
+            Tensor out = e.forward(src, {.mask = opt(mask),
+                                         .src_key_padding_mask = opt(kpm),
+                                         .is_causal = is_causal,
+                                         .capture = return_attention ? &cap : nullptr});
             if (!return_attention) return py::cast(out);
             return py::make_tuple(out, weights_or_none(cap.self_attention));
           },
@@ -130,9 +140,13 @@ void register_nn_layers(py::module_& m) {
              std::optional<Tensor> tgt_kpm, std::optional<Tensor> mem_kpm, bool tgt_is_causal,
              bool return_attention) -> py::object {
             nn::AttentionCapture cap;
-            Tensor out =
-                dcd.forward(tgt, memory, opt(tgt_mask), opt(memory_mask), opt(tgt_kpm),
-                            opt(mem_kpm), tgt_is_causal, return_attention ? &cap : nullptr);
+            Tensor out = dcd.forward(tgt, memory,
+                                     {.tgt_mask = opt(tgt_mask),
+                                      .memory_mask = opt(memory_mask),
+                                      .tgt_key_padding_mask = opt(tgt_kpm),
+                                      .memory_key_padding_mask = opt(mem_kpm),
+                                      .tgt_is_causal = tgt_is_causal,
+                                      .capture = return_attention ? &cap : nullptr});
             if (!return_attention) return py::cast(out);
             return py::make_tuple(out, weights_or_none(cap.self_attention),
                                   weights_or_none(cap.cross_attention));

@@ -84,17 +84,20 @@ TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
     const Tensor memory = m->encode(b.src, b.lengths);
     const Tensor tgt = ids({2, 5, 6, 7, 2, 8, 9, 10, 2, 4, 4, 4}, 3);
     nn::AttentionCapture cap;
-    const Tensor full =
-        m->decoder->forward(m->embed_target(tgt), memory, Tensor(), Tensor(), Tensor(),
-                            models::padding_mask(b.lengths, memory.size(1)), true, &cap);
+    const Tensor full = m->decoder->forward(
+        m->embed_target(tgt), memory,
+        {.memory_key_padding_mask = models::padding_mask(b.lengths, memory.size(1)),
+         .tgt_is_causal = true,
+         .capture = &cap});
     nn::IncrementalDecoder inc(*m->decoder, memory, b.lengths);
     for (int64_t t = 0; t < 4; ++t) {
-      std::vector<Tensor> cross;
+      nn::AttentionCapture cross;  // the same capture mechanism as the full decoder's
       const Tensor step = inc.step(m->embed_target(narrow(tgt, 1, t, 1), t), &cross);
       const auto a = step.to_vector<float>(), f = narrow(full, 1, t, 1).to_vector<float>();
       for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], f[i], 2e-5) << "step " << t;
       // The last layer's cross-attention of this step, per head.
-      const auto w = cross[1].to_vector<float>();
+      ASSERT_EQ(cross.cross_attention.size(), 2u);
+      const auto w = cross.cross_attention[1].to_vector<float>();
       const auto wf = narrow(cap.cross_attention[1], 2, t, 1).to_vector<float>();
       for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(w[i], wf[i], 1e-5);
     }

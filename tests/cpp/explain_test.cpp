@@ -39,9 +39,9 @@ TEST(ExplainCapture, ChosenLayersAndHeadsAreSlicesOfTheFullCaptureAndOutputsDoNo
   nn::AttentionCapture all, some;
   some.layers = {-1, 0};
   some.heads = {3, 1};
-  const Tensor plain = enc.forward(x, Tensor(), padding);
-  const Tensor with_all = enc.forward(x, Tensor(), padding, false, &all);
-  const Tensor with_some = enc.forward(x, Tensor(), padding, false, &some);
+  const Tensor plain = enc.forward(x, {.src_key_padding_mask = padding});
+  const Tensor with_all = enc.forward(x, {.src_key_padding_mask = padding, .capture = &all});
+  const Tensor with_some = enc.forward(x, {.src_key_padding_mask = padding, .capture = &some});
   EXPECT_EQ(plain.to_vector<float>(), with_all.to_vector<float>());
   EXPECT_EQ(plain.to_vector<float>(), with_some.to_vector<float>());
   ASSERT_EQ(some.self_attention.size(), 3u);
@@ -65,8 +65,8 @@ TEST(ExplainCapture, DecoderCrossAttentionFiltersAndBadChoicesFail) {
   nn::AttentionCapture all, some;
   some.layers = {1};
   some.heads = {2};
-  dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &all);
-  dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &some);
+  dec.forward(tgt, mem, {.tgt_is_causal = true, .capture = &all});
+  dec.forward(tgt, mem, {.tgt_is_causal = true, .capture = &some});
   EXPECT_FALSE(some.cross_attention[0].defined());
   ASSERT_EQ(some.cross_attention[1].shape(), (Shape{1, 1, 5, 7}));
   EXPECT_EQ(head(some.cross_attention[1], 0), head(all.cross_attention[1], 2));
@@ -74,11 +74,9 @@ TEST(ExplainCapture, DecoderCrossAttentionFiltersAndBadChoicesFail) {
 
   nn::AttentionCapture bad_layer, bad_head;
   bad_layer.layers = {2};
-  EXPECT_THROW(dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &bad_layer),
-               IndexError);
+  EXPECT_THROW(dec.forward(tgt, mem, {.tgt_is_causal = true, .capture = &bad_layer}), IndexError);
   bad_head.heads = {4};
-  EXPECT_THROW(dec.forward(tgt, mem, Tensor(), Tensor(), Tensor(), Tensor(), true, &bad_head),
-               IndexError);
+  EXPECT_THROW(dec.forward(tgt, mem, {.tgt_is_causal = true, .capture = &bad_head}), IndexError);
 }
 
 Tensor matrix(std::vector<float> v, int64_t rows, int64_t cols) {

@@ -128,7 +128,8 @@ Tensor TransformerBackbone::forward(const Tensor& tokens, const Tensor& lengths,
              c_.max_positions);
   const Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
                                 tokens, 0, *dropout);
-  return encoder->forward(x, Tensor(), padding_mask(lengths, tokens.size(1)), false, capture);
+  return encoder->forward(
+      x, {.src_key_padding_mask = padding_mask(lengths, tokens.size(1)), .capture = capture});
 }
 
 // --- classifier
@@ -309,8 +310,9 @@ Tensor TransformerSeq2Seq::embed_target(const Tensor& tokens, int64_t offset) co
 Tensor TransformerSeq2Seq::encode(const Tensor& src, const Tensor& src_lengths,
                                   nn::AttentionCapture* capture) const {
   check_tokens(src, src_lengths, config.src_vocab_size, "TransformerSeq2Seq");
-  return encoder->forward(embed(*src_embedding, src_positions.get(), src, 0), Tensor(),
-                          padding_mask(src_lengths, src.size(1)), false, capture);
+  return encoder->forward(
+      embed(*src_embedding, src_positions.get(), src, 0),
+      {.src_key_padding_mask = padding_mask(src_lengths, src.size(1)), .capture = capture});
 }
 
 Tensor TransformerSeq2Seq::output_logits(const Tensor& h) const {
@@ -321,9 +323,12 @@ Tensor TransformerSeq2Seq::decode(const Tensor& tgt_in, const Tensor& memory,
                                   const Tensor& src_lengths, const Tensor& tgt_lengths,
                                   nn::AttentionCapture* capture) const {
   check_tokens(tgt_in, tgt_lengths, config.tgt_vocab_size, "TransformerSeq2Seq");
-  const Tensor h = decoder->forward(
-      embed_target(tgt_in), memory, Tensor(), Tensor(), padding_mask(tgt_lengths, tgt_in.size(1)),
-      padding_mask(src_lengths, memory.size(1)), /*tgt_is_causal=*/true, capture);
+  const Tensor h =
+      decoder->forward(embed_target(tgt_in), memory,
+                       {.tgt_key_padding_mask = padding_mask(tgt_lengths, tgt_in.size(1)),
+                        .memory_key_padding_mask = padding_mask(src_lengths, memory.size(1)),
+                        .tgt_is_causal = true,
+                        .capture = capture});
   return output_logits(h);
 }
 

@@ -1,5 +1,5 @@
-// TransformerSeq2Seq decoded one step at a time: the encoder runs once, the decoder reads a KV cache
-// of its own past (or, for tests, recomputes every prefix), and the alignment is one decoder
+// TransformerSeq2Seq decoded one step at a time: the encoder runs once, the decoder reads a KV
+// cache of its own past (or, for tests, recomputes every prefix), and the alignment is one decoder
 // layer's cross-attention averaged over heads.
 #include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
@@ -45,10 +45,12 @@ class TransformerStep : public StepDecoder {
     const auto t = static_cast<int64_t>(history_[0].size());
     Tensor hidden;  // [R, 1, E]
     if (inc_) {
-      std::vector<Tensor> cross;
+      nn::AttentionCapture cap;
+      cap.layers = {layer_};
       hidden = inc_->step(m_.embed_target(tokens_tensor(previous, 1), t - 1),
-                          o_.alignment ? &cross : nullptr);
-      if (o_.alignment) alignment_ = squeeze(mean(cross[static_cast<size_t>(layer_)], {1}), 1);
+                          o_.alignment ? &cap : nullptr);
+      if (o_.alignment)
+        alignment_ = squeeze(mean(cap.cross_attention[static_cast<size_t>(layer_)], {1}), 1);
     } else {
       // Recompute the whole prefix (no cache): the reference the cached path must equal.
       std::vector<int64_t> flat;
@@ -57,9 +59,12 @@ class TransformerStep : public StepDecoder {
       const Tensor tgt_lengths = Tensor::full(Shape{R_}, static_cast<double>(t), DType::i64);
       nn::AttentionCapture cap;
       cap.layers = {layer_};
-      const Tensor h = m_.decoder->forward(
-          m_.embed_target(tgt), memory_, Tensor(), Tensor(), padding_mask(tgt_lengths, t),
-          padding_mask(lengths_, memory_.size(1)), true, o_.alignment ? &cap : nullptr);
+      const Tensor h =
+          m_.decoder->forward(m_.embed_target(tgt), memory_,
+                              {.tgt_key_padding_mask = padding_mask(tgt_lengths, t),
+                               .memory_key_padding_mask = padding_mask(lengths_, memory_.size(1)),
+                               .tgt_is_causal = true,
+                               .capture = o_.alignment ? &cap : nullptr});
       hidden = narrow(h, 1, t - 1, 1);
       if (o_.alignment)
         alignment_ = select(mean(cap.cross_attention[static_cast<size_t>(layer_)], {1}), 1, t - 1);

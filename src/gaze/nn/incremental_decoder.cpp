@@ -65,16 +65,18 @@ IncrementalDecoder::IncrementalDecoder(const TransformerDecoder& decoder, const 
   }
 }
 
-Tensor IncrementalDecoder::step(const Tensor& x_in, std::vector<Tensor>* cross_weights) {
+Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
   NoGradGuard no_grad;
   GAZE_CHECK(x_in.dim() == 3 && x_in.size(0) == B_ && x_in.size(1) == 1, ValueError,
              "IncrementalDecoder.step: expected [B={}, 1, E], got {}", B_, x_in.shape_str());
-  if (cross_weights) cross_weights->clear();
+  if (capture) capture->cross_attention.clear();
+  const auto n = static_cast<int64_t>(decoder_.layers.size());
   Tensor x = x_in;
   const int64_t E = H_ * D_;
   for (size_t l = 0; l < decoder_.layers.size(); ++l) {
     const TransformerDecoderLayer& layer = *decoder_.layers[l];
     const bool pre = layer.options.norm_first;
+    const bool want = capture && capture->wants(static_cast<int64_t>(l), n);
     auto self_block = [&](const Tensor& h) {
       const MultiheadAttention& m = *layer.self_attn;
       caches_[l].append(heads(project(m, h, 1), H_), heads(project(m, h, 2), H_),
@@ -87,10 +89,11 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, std::vector<Tensor>* cross_w
       SdpaOptions o;
       o.layout = HeadsLayout::bthd;
       o.key_lengths = memory_lengths_;
-      o.need_weights = cross_weights != nullptr;
+      o.need_weights = want;
+      if (want) o.weight_heads = capture->heads;
       const SdpaResult r =
           scaled_dot_product_attention(heads(project(m, h, 0), H_), cross_k_[l], cross_v_[l], o);
-      if (cross_weights) cross_weights->push_back(r.weights);
+      if (capture) capture->cross_attention.push_back(r.weights);
       return m.out_proj->forward(reshape(r.output, Shape{B_, 1, E}));
     };
     if (pre) {

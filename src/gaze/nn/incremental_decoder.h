@@ -16,8 +16,9 @@ class IncrementalDecoder {
   IncrementalDecoder(const TransformerDecoder& decoder, const Tensor& memory,
                      const Tensor& memory_lengths);
   // x: the embedded next position [B, 1, E]; returns the decoder output for it [B, 1, E] (after
-  // the final norm). cross_weights (optional) receives each layer's cross-attention [B, H, 1, S].
-  Tensor step(const Tensor& x, std::vector<Tensor>* cross_weights = nullptr);
+  // the final norm). capture (optional) receives the cross-attention [B, H', 1, S] of the layers
+  // and heads it chooses (undefined for the others); the cached self-attention is not captured.
+  Tensor step(const Tensor& x, AttentionCapture* capture = nullptr);
   // Keeps batch rows in the given order (new row b = old row rows[b]), as for beam search.
   // same_memory: new row b and old row rows[b] decode the same source (beams of one source
   // reordered among themselves), so the source's keys and values stay where they are.

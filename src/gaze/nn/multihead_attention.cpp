@@ -66,10 +66,12 @@ Tensor additive(const Tensor& m, DType dtype) {
 
 }  // namespace
 
-MultiheadAttentionOutput MultiheadAttention::forward(
-    const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& key_padding_mask,
-    bool need_weights, const Tensor& attn_mask, bool average_attn_weights, bool is_causal,
-    const std::vector<int64_t>& weight_heads) const {
+MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& key,
+                                                     const Tensor& value,
+                                                     const AttentionArgs& args) const {
+  const Tensor& key_padding_mask = args.key_padding_mask;
+  const Tensor& attn_mask = args.attn_mask;
+  const std::vector<int64_t>& weight_heads = args.weight_heads;
   for (const auto& [t, n] :
        {std::pair{&query, "query"}, std::pair{&key, "key"}, std::pair{&value, "value"}})
     GAZE_CHECK(t->defined() && (t->dim() == 2 || t->dim() == 3), ValueError,
@@ -80,10 +82,10 @@ MultiheadAttentionOutput MultiheadAttention::forward(
              query.shape_str(), key.shape_str(), value.shape_str());
   if (query.dim() == 2) {  // unbatched: a batch of one
     const int bd = batch_first ? 0 : 1;
+    AttentionArgs batched = args;
+    if (key_padding_mask.defined()) batched.key_padding_mask = unsqueeze(key_padding_mask, 0);
     MultiheadAttentionOutput r =
-        forward(unsqueeze(query, bd), unsqueeze(key, bd), unsqueeze(value, bd),
-                key_padding_mask.defined() ? unsqueeze(key_padding_mask, 0) : Tensor(),
-                need_weights, attn_mask, average_attn_weights, is_causal, weight_heads);
+        forward(unsqueeze(query, bd), unsqueeze(key, bd), unsqueeze(value, bd), batched);
     r.output = squeeze(r.output, bd);
     if (r.weights.defined()) r.weights = squeeze(r.weights, 0);
     return r;
@@ -115,7 +117,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(
 
   SdpaOptions o;
   o.layout = batch_first ? HeadsLayout::bthd : HeadsLayout::tbhd;
-  o.is_causal = is_causal;
+  o.is_causal = args.is_causal;
   o.dropout_p = is_training() ? dropout : 0.0;
   Tensor mask;  // SDPA polarity, broadcastable to [B, H, Tq, Tk]
   if (attn_mask.defined()) {
@@ -149,9 +151,9 @@ MultiheadAttentionOutput MultiheadAttention::forward(
     }
   }
   o.attn_mask = mask;
-  o.need_weights = need_weights;
+  o.need_weights = args.need_weights;
   if (!weight_heads.empty()) {
-    GAZE_CHECK(!average_attn_weights, ValueError,
+    GAZE_CHECK(!args.average_attn_weights, ValueError,
                "{}: weight_heads selects per-head weights: pass average_attn_weights=false", kOp);
     for (int64_t h : weight_heads)
       GAZE_CHECK(h >= 0 && h < H, IndexError, "{}: head {} out of range for {} heads", kOp, h, H);
@@ -161,7 +163,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(
   MultiheadAttentionOutput out;
   out.output =
       out_proj->forward(reshape(r.output, batch_first ? Shape{B, Tq, E} : Shape{Tq, B, E}));
-  if (need_weights) out.weights = average_attn_weights ? mean(r.weights, {1}) : r.weights;
+  if (args.need_weights) out.weights = args.average_attn_weights ? mean(r.weights, {1}) : r.weights;
   return out;
 }
 

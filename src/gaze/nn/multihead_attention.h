@@ -16,24 +16,31 @@ struct MultiheadAttentionOutput {
   Tensor weights;  // [B, Tq, Tk] averaged over heads, [B, H, Tq, Tk] per head, or undefined
 };
 
+// torch.nn.MultiheadAttention.forward's keyword arguments after query, key and value. Masks follow
+// torch: key_padding_mask [B, Tk] and a boolean attn_mask ([Tq, Tk] or [B*H, Tq, Tk]) mark
+// positions that may NOT be attended (true = ignore); float masks are added to the scores.
+// is_causal applies a causal mask (attn_mask may be omitted). need_weights builds the Tq x Tk
+// weights (as torch, true by default); pass false for the memory-efficient path.
+struct AttentionArgs {
+  Tensor key_padding_mask;
+  bool need_weights = true;
+  Tensor attn_mask;
+  bool average_attn_weights = true;
+  bool is_causal = false;
+  // gaze: the per-head weights (average_attn_weights false) of only these heads, in this order:
+  // only their Tq x Tk matrices are built.
+  std::vector<int64_t> weight_heads;
+};
+
 class MultiheadAttention : public Module {
  public:
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
                      std::optional<int64_t> kdim = std::nullopt,
                      std::optional<int64_t> vdim = std::nullopt, bool batch_first = false);
 
-  // Masks follow torch's MultiheadAttention: key_padding_mask [B, Tk] and a boolean attn_mask
-  // ([Tq, Tk] or [B*H, Tq, Tk]) mark positions that may NOT be attended (true = ignore); float
-  // masks are added to the scores. is_causal applies a causal mask (attn_mask may be omitted).
-  // need_weights builds the Tq x Tk weights (as torch, true by default); pass false for the
-  // memory-efficient path. Queries that can see no key give 0 (torch gives NaN). weight_heads (a
-  // gaze extension) limits the per-head weights (average_attn_weights false) to the listed heads,
-  // in that order: only their Tq x Tk matrices are built.
+  // Queries that can see no key give 0 (torch gives NaN).
   MultiheadAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
-                                   const Tensor& key_padding_mask = Tensor(),
-                                   bool need_weights = true, const Tensor& attn_mask = Tensor(),
-                                   bool average_attn_weights = true, bool is_causal = false,
-                                   const std::vector<int64_t>& weight_heads = {}) const;
+                                   const AttentionArgs& args = {}) const;
 
   int64_t embed_dim, num_heads, head_dim, kdim, vdim;
   double dropout;

@@ -16,13 +16,17 @@ void check_options(const TransformerLayerOptions& o, const char* who) {
              o.dim_feedforward);
 }
 
-// The attention of a layer, with or without capturing its per-head weights.
+// The attention of a layer; with a capture, its per-head weights (the capture's heads) are
+// appended to `captured`.
 Tensor attend(const MultiheadAttention& mha, const Tensor& q, const Tensor& kv, const Tensor& mask,
-              const Tensor& padding, bool causal, Tensor* weights,
-              const std::vector<int64_t>& heads) {
-  auto r = mha.forward(q, kv, kv, padding, weights != nullptr, mask, /*average_attn_weights=*/false,
-                       causal, weights ? heads : std::vector<int64_t>{});
-  if (weights) *weights = r.weights;
+              const Tensor& padding, bool causal, const AttentionCapture* capture,
+              std::vector<Tensor>* captured) {
+  AttentionArgs a;
+  a.key_padding_mask = padding, a.attn_mask = mask, a.is_causal = causal;
+  a.need_weights = capture != nullptr, a.average_attn_weights = false;
+  if (capture) a.weight_heads = capture->heads;
+  auto r = mha.forward(q, kv, kv, a);
+  if (capture) captured->push_back(r.weights);
   return r.output;
 }
 
@@ -68,21 +72,21 @@ Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) const {
   return dropout2->forward(linear2->forward(dropout->forward(h)));
 }
 
-Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& mask,
-                                        const Tensor& padding, bool causal, Tensor* weights,
-                                        const std::vector<int64_t>& heads) const {
+Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderArgs& args) const {
   const std::vector<int64_t> ns{options.d_model};
   const double eps = options.layer_norm_eps;
+  AttentionCapture* cap = args.capture;
+  auto self = [&](const Tensor& x) {
+    return dropout1->forward(attend(*self_attn, x, x, args.mask, args.src_key_padding_mask,
+                                    args.is_causal, cap, cap ? &cap->self_attention : nullptr));
+  };
   if (options.norm_first) {
     // x + sa(norm1(x)); the sum and norm2 of it come from one fused pass.
-    const Tensor h = norm1->forward(src);
-    const Tensor sa =
-        dropout1->forward(attend(*self_attn, h, h, mask, padding, causal, weights, heads));
-    const AddNorm a = add_layer_norm(src, sa, ns, norm2->weight, norm2->bias, eps);
+    const AddNorm a =
+        add_layer_norm(src, self(norm1->forward(src)), ns, norm2->weight, norm2->bias, eps);
     return add(a.sum, feed_forward(a.out));
   }
-  const Tensor sa =
-      dropout1->forward(attend(*self_attn, src, src, mask, padding, causal, weights, heads));
+  const Tensor sa = self(src);
   const Tensor x = add_layer_norm(src, sa, ns, norm1->weight, norm1->bias, eps).out;
   return add_layer_norm(x, feed_forward(x), ns, norm2->weight, norm2->bias, eps).out;
 }
@@ -119,29 +123,28 @@ Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) const {
 }
 
 Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
-                                        const Tensor& tgt_mask, const Tensor& memory_mask,
-                                        const Tensor& tgt_padding, const Tensor& memory_padding,
-                                        bool tgt_causal, bool memory_causal, Tensor* self_weights,
-                                        Tensor* cross_weights,
-                                        const std::vector<int64_t>& heads) const {
+                                        const DecoderArgs& args) const {
   const std::vector<int64_t> ns{options.d_model};
   const double eps = options.layer_norm_eps;
+  AttentionCapture* cap = args.capture;
+  auto self = [&](const Tensor& x) {
+    return dropout1->forward(attend(*self_attn, x, x, args.tgt_mask, args.tgt_key_padding_mask,
+                                    args.tgt_is_causal, cap, cap ? &cap->self_attention : nullptr));
+  };
+  auto cross = [&](const Tensor& x) {
+    return dropout2->forward(attend(*multihead_attn, x, memory, args.memory_mask,
+                                    args.memory_key_padding_mask, args.memory_is_causal, cap,
+                                    cap ? &cap->cross_attention : nullptr));
+  };
   if (options.norm_first) {
-    const Tensor h = norm1->forward(tgt);
-    const Tensor sa = dropout1->forward(
-        attend(*self_attn, h, h, tgt_mask, tgt_padding, tgt_causal, self_weights, heads));
-    const AddNorm a = add_layer_norm(tgt, sa, ns, norm2->weight, norm2->bias, eps);
-    const Tensor ca =
-        dropout2->forward(attend(*multihead_attn, a.out, memory, memory_mask, memory_padding,
-                                 memory_causal, cross_weights, heads));
-    const AddNorm b = add_layer_norm(a.sum, ca, ns, norm3->weight, norm3->bias, eps);
+    const AddNorm a =
+        add_layer_norm(tgt, self(norm1->forward(tgt)), ns, norm2->weight, norm2->bias, eps);
+    const AddNorm b = add_layer_norm(a.sum, cross(a.out), ns, norm3->weight, norm3->bias, eps);
     return add(b.sum, feed_forward(b.out));
   }
-  const Tensor sa = dropout1->forward(
-      attend(*self_attn, tgt, tgt, tgt_mask, tgt_padding, tgt_causal, self_weights, heads));
+  const Tensor sa = self(tgt);
   const Tensor x = add_layer_norm(tgt, sa, ns, norm1->weight, norm1->bias, eps).out;
-  const Tensor ca = dropout2->forward(attend(*multihead_attn, x, memory, memory_mask,
-                                             memory_padding, memory_causal, cross_weights, heads));
+  const Tensor ca = cross(x);
   const Tensor y = add_layer_norm(x, ca, ns, norm2->weight, norm2->bias, eps).out;
   return add_layer_norm(y, feed_forward(y), ns, norm3->weight, norm3->bias, eps).out;
 }
@@ -180,16 +183,16 @@ TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& proto, int
   if (final_norm) norm->load_state_dict(final_norm->state_dict());
 }
 
-Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& padding,
-                                   bool causal, AttentionCapture* capture) const {
+Tensor TransformerEncoder::forward(const Tensor& src, const EncoderArgs& args) const {
   Tensor x = src;
   const auto n = static_cast<int64_t>(layers.size());
+  AttentionCapture* capture = args.capture;
+  EncoderArgs layer = args;
   for (int64_t i = 0; i < n; ++i) {
     const bool want = capture && capture->wants(i, n);
-    Tensor w;
-    x = layers[i]->forward(x, mask, padding, causal, want ? &w : nullptr,
-                           want ? capture->heads : std::vector<int64_t>{});
-    if (capture) capture->self_attention.push_back(w);
+    layer.capture = want ? capture : nullptr;
+    x = layers[i]->forward(x, layer);
+    if (capture && !want) capture->self_attention.emplace_back();
   }
   return norm ? norm->forward(x) : x;
 }
@@ -209,21 +212,19 @@ TransformerDecoder::TransformerDecoder(const TransformerDecoderLayer& proto, int
   if (final_norm) norm->load_state_dict(final_norm->state_dict());
 }
 
-Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask,
-                                   const Tensor& memory_mask, const Tensor& tgt_padding,
-                                   const Tensor& memory_padding, bool tgt_causal,
-                                   AttentionCapture* capture) const {
+Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory,
+                                   const DecoderArgs& args) const {
   Tensor x = tgt;
   const auto n = static_cast<int64_t>(layers.size());
+  AttentionCapture* capture = args.capture;
+  DecoderArgs layer = args;
   for (int64_t i = 0; i < n; ++i) {
     const bool want = capture && capture->wants(i, n);
-    Tensor sw, cw;
-    x = layers[i]->forward(x, memory, tgt_mask, memory_mask, tgt_padding, memory_padding,
-                           tgt_causal, false, want ? &sw : nullptr, want ? &cw : nullptr,
-                           want ? capture->heads : std::vector<int64_t>{});
-    if (capture) {
-      capture->self_attention.push_back(sw);
-      capture->cross_attention.push_back(cw);
+    layer.capture = want ? capture : nullptr;
+    x = layers[i]->forward(x, memory, layer);
+    if (capture && !want) {
+      capture->self_attention.emplace_back();
+      capture->cross_attention.emplace_back();
     }
   }
   return norm ? norm->forward(x) : x;
@@ -254,8 +255,13 @@ Tensor Transformer::forward(const Tensor& src, const Tensor& tgt, const Tensor& 
              ValueError,
              "Transformer: the feature sizes of src {} and tgt {} must equal d_model {}",
              src.shape_str(), tgt.shape_str(), options.layer.d_model);
-  const Tensor memory = encoder->forward(src, src_mask, src_padding);
-  return decoder->forward(tgt, memory, tgt_mask, memory_mask, tgt_padding, memory_padding);
+  const Tensor memory =
+      encoder->forward(src, {.mask = src_mask, .src_key_padding_mask = src_padding});
+  return decoder->forward(tgt, memory,
+                          {.tgt_mask = tgt_mask,
+                           .memory_mask = memory_mask,
+                           .tgt_key_padding_mask = tgt_padding,
+                           .memory_key_padding_mask = memory_padding});
 }
 
 Tensor Transformer::generate_square_subsequent_mask(int64_t sz, DType dtype) {

@@ -34,14 +34,29 @@ struct AttentionCapture {
   bool wants(int64_t i, int64_t n) const;
 };
 
+// torch's TransformerEncoder(Layer).forward arguments after src (mask is the layer's src_mask),
+// and the capture: a layer appends its self-attention weights (per head, the capture's heads) to
+// capture->self_attention; a stack passes it to the layers it chooses and appends an undefined
+// tensor for the others, so index i is layer i.
+struct EncoderArgs {
+  Tensor mask, src_key_padding_mask;
+  bool is_causal = false;
+  AttentionCapture* capture = nullptr;
+};
+
+// torch's TransformerDecoder(Layer).forward arguments after tgt and memory, and the capture
+// (self_attention and cross_attention, as EncoderArgs').
+struct DecoderArgs {
+  Tensor tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask;
+  bool tgt_is_causal = false, memory_is_causal = false;
+  AttentionCapture* capture = nullptr;
+};
+
 class TransformerEncoderLayer : public Module {
  public:
   explicit TransformerEncoderLayer(const TransformerLayerOptions& options);
-  // Masks as nn.MultiheadAttention's (boolean true = ignore). weights, if given, receives the
-  // self-attention weights per head (all, or those listed in weight_heads).
-  Tensor forward(const Tensor& src, const Tensor& src_mask = Tensor(),
-                 const Tensor& src_key_padding_mask = Tensor(), bool is_causal = false,
-                 Tensor* weights = nullptr, const std::vector<int64_t>& weight_heads = {}) const;
+  // Masks as nn.MultiheadAttention's (boolean true = ignore).
+  Tensor forward(const Tensor& src, const EncoderArgs& args = {}) const;
 
   TransformerLayerOptions options;
   std::shared_ptr<MultiheadAttention> self_attn;
@@ -56,13 +71,7 @@ class TransformerEncoderLayer : public Module {
 class TransformerDecoderLayer : public Module {
  public:
   explicit TransformerDecoderLayer(const TransformerLayerOptions& options);
-  Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor(),
-                 const Tensor& memory_mask = Tensor(),
-                 const Tensor& tgt_key_padding_mask = Tensor(),
-                 const Tensor& memory_key_padding_mask = Tensor(), bool tgt_is_causal = false,
-                 bool memory_is_causal = false, Tensor* self_weights = nullptr,
-                 Tensor* cross_weights = nullptr,
-                 const std::vector<int64_t>& weight_heads = {}) const;
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const DecoderArgs& args = {}) const;
 
   TransformerLayerOptions options;
   std::shared_ptr<MultiheadAttention> self_attn, multihead_attn;
@@ -84,9 +93,7 @@ class TransformerEncoder : public Module {
   // `final_norm`.
   TransformerEncoder(const TransformerEncoderLayer& prototype, int64_t num_layers,
                      const LayerNorm* final_norm);
-  Tensor forward(const Tensor& src, const Tensor& mask = Tensor(),
-                 const Tensor& src_key_padding_mask = Tensor(), bool is_causal = false,
-                 AttentionCapture* capture = nullptr) const;
+  Tensor forward(const Tensor& src, const EncoderArgs& args = {}) const;
 
   std::vector<std::shared_ptr<TransformerEncoderLayer>> layers;
   std::shared_ptr<LayerNorm> norm;  // may be null
@@ -98,11 +105,7 @@ class TransformerDecoder : public Module {
                      bool final_norm = false);
   TransformerDecoder(const TransformerDecoderLayer& prototype, int64_t num_layers,
                      const LayerNorm* final_norm);
-  Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& tgt_mask = Tensor(),
-                 const Tensor& memory_mask = Tensor(),
-                 const Tensor& tgt_key_padding_mask = Tensor(),
-                 const Tensor& memory_key_padding_mask = Tensor(), bool tgt_is_causal = false,
-                 AttentionCapture* capture = nullptr) const;
+  Tensor forward(const Tensor& tgt, const Tensor& memory, const DecoderArgs& args = {}) const;
 
   std::vector<std::shared_ptr<TransformerDecoderLayer>> layers;
   std::shared_ptr<LayerNorm> norm;
