@@ -3,7 +3,7 @@
 // and run for inference at 32 x 128 and 1 x 128. compare_torch.py runs the same model in torch.
 #include <benchmark/benchmark.h>
 
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/ops/ops.h"

@@ -11,7 +11,7 @@
 #include "gaze/explain/json_export.h"
 #include "gaze/explain/png.h"
 #include "gaze/io/files.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/shape_ops.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::cli {

@@ -37,7 +37,7 @@ Tensor value_arg(const py::handle& v) {
   return from_numpy(py::module_::import("numpy").attr("asarray")(obj).cast<py::array>(), true);
 }
 
-py::object named(const nn::NamedTensors& d) {
+py::object named(const NamedTensors& d) {
   py::object od = py::module_::import("collections").attr("OrderedDict")();
   for (const auto& [k, v] : d) od[py::str(k)] = v;
   return od;
@@ -63,7 +63,7 @@ void register_nn(py::module_& m) {
       .def(
           "load_state_dict",
           [](nn::Module& self, const py::dict& state, bool strict) {
-            nn::NamedTensors sd;
+            NamedTensors sd;
             for (auto [k, v] : state) sd.emplace_back(k.cast<std::string>(), value_arg(v));
             self.load_state_dict(sd, strict);
           },

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "bindings.h"
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/autograd/node.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 
 namespace gaze::python {
 namespace {

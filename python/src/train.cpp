@@ -6,6 +6,7 @@
 #include "gaze/core/error.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/safetensors.h"
+#include "gaze/nn/module.h"
 #include "gaze/optim/schedule.h"
 
 namespace gaze::python {
@@ -13,8 +14,8 @@ namespace {
 
 using namespace pybind11::literals;
 
-nn::NamedTensors to_named(const py::dict& d) {
-  nn::NamedTensors out;
+NamedTensors to_named(const py::dict& d) {
+  NamedTensors out;
   for (auto [k, v] : d) {
     Tensor t =
         py::isinstance<Tensor>(v)
@@ -25,7 +26,7 @@ nn::NamedTensors to_named(const py::dict& d) {
   return out;
 }
 
-py::object to_dict(const nn::NamedTensors& d) {
+py::object to_dict(const NamedTensors& d) {
   py::object od = py::module_::import("collections").attr("OrderedDict")();
   for (const auto& [k, v] : d) od[py::str(k)] = v;
   return od;

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/decode/search.h"
 #include "gaze/models/rnn_seq2seq.h"

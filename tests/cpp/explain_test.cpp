@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/explain/aggregate.h"
 #include "gaze/explain/png.h"
 #include "gaze/nn/transformer.h"

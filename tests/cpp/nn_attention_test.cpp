@@ -83,7 +83,7 @@ TEST(MultiheadAttention, ParametersStateDictAndStrictLoading) {
   nn::MultiheadAttention nobias(8, 2, 0.0, false);
   EXPECT_EQ(nobias.state_dict().size(), 2u);
   // Loading: values copied in; every problem reported at once.
-  nn::NamedTensors sd = mha.state_dict();
+  NamedTensors sd = mha.state_dict();
   for (auto& [k, v] : sd) v = Tensor::full(v.shape(), 0.5);
   mha.load_state_dict(sd);
   EXPECT_EQ(mha.in_proj_weight.to_vector<float>()[0], 0.5f);

@@ -3,9 +3,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/autograd/node.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/kernels/elementwise.h"
 
 namespace gaze::autograd {

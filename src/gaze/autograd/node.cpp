@@ -2,8 +2,8 @@
 
 #include <atomic>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 
 namespace gaze::autograd {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/tensor.h"
 
 namespace gaze::autograd {

@@ -2,9 +2,9 @@
 
 #include <numeric>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
-#include "gaze/ops/ops.h"
+#include "gaze/core/grad_mode.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::explain {
 namespace {

@@ -8,6 +8,7 @@
 #include "gaze/core/error.h"
 #include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
+#include "gaze/nn/module.h"
 
 namespace gaze::io {
 namespace {

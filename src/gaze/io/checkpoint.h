@@ -7,9 +7,13 @@
 #include <optional>
 #include <string>
 
+#include "gaze/core/named_tensors.h"
 #include "gaze/core/rng.h"
-#include "gaze/nn/module.h"
 #include "gaze/optim/schedule.h"
+
+namespace gaze::nn {
+class Module;
+}
 
 namespace gaze::io {
 
@@ -17,7 +21,7 @@ struct TrainingState {
   std::string optimizer;  // "SGD", "Adam", "AdamW"
   int64_t optimizer_steps = 0;
   double lr = 0;
-  nn::NamedTensors optimizer_tensors;
+  NamedTensors optimizer_tensors;
   int64_t scheduler_step = 0;
   Generator::State rng_init, rng_dropout, rng_data;
   std::string progress = "{}";  // the trainer's own position (JSON): epoch, batch, best metric, ...
@@ -41,7 +45,7 @@ void save_checkpoint(const std::string& dir, const nn::Module& model,
 
 struct Checkpoint {
   std::string config_json;
-  nn::NamedTensors model;
+  NamedTensors model;
   std::optional<TrainingState> training;
 };
 // Reads and validates a checkpoint (DataError naming the file on anything malformed).

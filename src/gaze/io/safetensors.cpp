@@ -117,7 +117,7 @@ Tensor decode(const std::string& tag, const DtypeInfo& info, const Shape& shape,
 
 }  // namespace
 
-void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;

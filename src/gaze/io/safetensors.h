@@ -6,19 +6,19 @@
 #include <map>
 #include <string>
 
-#include "gaze/nn/module.h"
+#include "gaze/core/named_tensors.h"
 
 namespace gaze::io {
 
 struct SafetensorsFile {
-  nn::NamedTensors tensors;                     // in file order
+  NamedTensors tensors;                         // in file order
   std::map<std::string, std::string> metadata;  // the "__metadata__" strings
 };
 
 // Writes `tensors` (float32, float64, int64 or bool) and `metadata` to `path`: first to a temporary
 // file beside it, flushed to disk, then renamed over `path`, so a crash never leaves a partial
 // file.
-void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads a file written by gaze or by the safetensors library. F16, BF16, I32, I16, I8 and U8

@@ -1,10 +1,12 @@
 #include "gaze/models/rnn_seq2seq.h"
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/io/config.h"
 #include "gaze/nn/incremental_decoder.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/shape_ops.h"
+#include "gaze/ops/softmax.h"
+#include "gaze/ops/unary.h"
 
 namespace gaze::models {
 std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c) {

@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/nn/init.h"
 
 #include "gaze/core/error.h"
 #include "gaze/io/config.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/fused.h"
+#include "gaze/ops/linalg.h"
+#include "gaze/ops/reduce.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::models {
 namespace {

@@ -1,8 +1,8 @@
 // TransformerSeq2Seq decoded one step at a time: the encoder runs once, the decoder reads a KV
 // cache of its own past (or, for tests, recomputes every prefix), and the alignment is one decoder
 // layer's cross-attention averaged over heads.
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/nn/incremental_decoder.h"
 #include "gaze/ops/reduce.h"

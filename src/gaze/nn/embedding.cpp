@@ -1,7 +1,7 @@
 #include "gaze/nn/embedding.h"
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/nn/init.h"
 #include "gaze/ops/embedding.h"
 #include "gaze/ops/shape_ops.h"

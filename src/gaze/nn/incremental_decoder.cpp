@@ -2,9 +2,12 @@
 
 #include <cstring>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
-#include "gaze/ops/ops.h"
+#include "gaze/core/grad_mode.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/attention.h"
+#include "gaze/ops/linalg.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/ops/random.h"
 
 namespace gaze::nn::init {

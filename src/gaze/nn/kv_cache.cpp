@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {

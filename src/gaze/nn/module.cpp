@@ -2,16 +2,10 @@
 
 #include <set>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 
 namespace gaze::nn {
-
-Tensor find(const NamedTensors& d, const std::string& name) {
-  for (const auto& [k, v] : d)
-    if (k == name) return v;
-  return Tensor();
-}
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   GAZE_CHECK(t.defined(), ValueError, "{}: parameter '{}' is undefined", type_, name);

@@ -7,15 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "gaze/core/named_tensors.h"
 #include "gaze/core/tensor.h"
 
 namespace gaze::nn {
-
-// Ordered (registration order) name -> tensor pairs, as torch's OrderedDict state dicts.
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-
-// The tensor stored under `name`, or an undefined tensor.
-Tensor find(const NamedTensors& d, const std::string& name);
 
 class Module {
  public:

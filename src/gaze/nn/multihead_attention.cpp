@@ -1,8 +1,14 @@
 #include "gaze/nn/multihead_attention.h"
 
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/nn/init.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/attention.h"
+#include "gaze/ops/dropout.h"
+#include "gaze/ops/linalg.h"
+#include "gaze/ops/reduce.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {
 

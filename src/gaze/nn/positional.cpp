@@ -2,7 +2,10 @@
 
 #include "gaze/core/error.h"
 #include "gaze/nn/init.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/attention.h"
+#include "gaze/ops/positional.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {
 

@@ -4,7 +4,11 @@
 
 #include "gaze/core/error.h"
 #include "gaze/nn/init.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/dropout.h"
+#include "gaze/ops/linalg.h"
+#include "gaze/ops/rnn.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {
 namespace {

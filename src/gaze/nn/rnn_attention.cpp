@@ -1,7 +1,11 @@
 #include "gaze/nn/rnn_attention.h"
 
 #include "gaze/core/error.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/linalg.h"
+#include "gaze/ops/shape_ops.h"
+#include "gaze/ops/softmax.h"
+#include "gaze/ops/unary.h"
 
 namespace gaze::nn {
 namespace {

@@ -4,7 +4,8 @@
 
 #include "gaze/core/error.h"
 #include "gaze/nn/init.h"
-#include "gaze/ops/ops.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/fused.h"
 
 namespace gaze::nn {
 namespace {

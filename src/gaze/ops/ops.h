@@ -2,7 +2,7 @@
 // matmul/linear, softmax, layer_norm, embedding, dropout, losses and random tensors.
 #pragma once
 
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/tensor.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/attention.h"

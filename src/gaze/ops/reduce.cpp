@@ -1,8 +1,8 @@
 #include "gaze/ops/reduce.h"
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/autograd/node.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/kernels/reduce.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/checks.h"

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/kernels/optim.h"
 
 namespace gaze::optim {
@@ -48,15 +48,15 @@ Tensor& Optimizer::state(const std::string& kind, size_t i) {
   return state_.back().second;
 }
 
-nn::NamedTensors Optimizer::state_tensors() const {
-  nn::NamedTensors out = state_;
+NamedTensors Optimizer::state_tensors() const {
+  NamedTensors out = state_;
   out.emplace_back(
       "param_steps",
       Tensor::from_vector(param_steps_, Shape{static_cast<int64_t>(param_steps_.size())}));
   return out;
 }
 
-void Optimizer::load_state(const nn::NamedTensors& tensors, int64_t steps) {
+void Optimizer::load_state(const NamedTensors& tensors, int64_t steps) {
   GAZE_CHECK(steps >= 0, ValueError, "{}: invalid step count {}", name_, steps);
   std::vector<std::pair<std::string, Tensor>> fresh;
   std::vector<int64_t> counts(params_.size(), steps);

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "gaze/nn/module.h"
+#include "gaze/core/named_tensors.h"
 
 namespace gaze::optim {
 
@@ -32,8 +32,8 @@ class Optimizer {
 
   // The optimizer's tensors ("<kind>.<param index>", plus "param_steps" int64 [n]) and its step
   // count, for checkpoints.
-  nn::NamedTensors state_tensors() const;
-  void load_state(const nn::NamedTensors& tensors, int64_t steps);
+  NamedTensors state_tensors() const;
+  void load_state(const NamedTensors& tensors, int64_t steps);
 
  protected:
   virtual void update(size_t i, Tensor& p, const Tensor& g) = 0;

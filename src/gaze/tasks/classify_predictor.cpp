@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/explain/capture.h"
 #include "gaze/ops/softmax.h"
 #include "gaze/tasks/task.h"

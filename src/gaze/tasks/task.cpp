@@ -5,8 +5,8 @@
 
 #include <fmt/ranges.h>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/nn/module.h"
@@ -70,7 +70,7 @@ void Task::init_from(const std::string& dir, std::FILE* log) {
   int64_t values = 0;
   NoGradGuard no_grad;
   for (auto& [name, param] : model().state_dict()) {
-    const Tensor from = nn::find(ck.model, name);
+    const Tensor from = find(ck.model, name);
     if (from.defined() && from.shape() == param.shape() && from.dtype() == param.dtype()) {
       param.copy_(from);
       copied.push_back(name);

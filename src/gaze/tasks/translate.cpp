@@ -2,8 +2,8 @@
 
 #include <map>
 
-#include "gaze/autograd/grad_mode.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"

@@ -1,5 +1,6 @@
 // Grad mode: whether ops record backward nodes. NoGradGuard turns recording off in a scope (per
-// thread), so inference builds no nodes and saves no tensors.
+// thread), so inference builds no nodes and saves no tensors. In core/ because tensors consult it
+// (in-place writes to leaves that require grad); autograd/ builds on it.
 #pragma once
 
 namespace gaze::autograd {

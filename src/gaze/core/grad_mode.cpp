@@ -1,4 +1,4 @@
-#include "gaze/autograd/grad_mode.h"
+#include "gaze/core/grad_mode.h"
 
 namespace gaze::autograd {
 namespace {
