@@ -7,8 +7,8 @@
 #include "gaze/core/grad_mode.h"
 #include "gaze/explain/capture.h"
 #include "gaze/ops/softmax.h"
+#include "gaze/tasks/entity_groups.h"
 #include "gaze/tasks/task.h"
-#include "gaze/text/utf8.h"
 
 namespace gaze::tasks {
 namespace fs = std::filesystem;
@@ -23,11 +23,6 @@ config::Fields saved_fields(DataConfig& d, int64_t& batch_tokens, int64_t& fallb
                                      {"token_column", "tag_column", "scheme", "max_length"}),
                       {config::field("batch_tokens", batch_tokens, 1),
                        config::field("fallback_tag", fallback_tag, 0)});
-}
-
-std::pair<int64_t, float> argmax(const std::vector<float>& p) {
-  const auto it = std::max_element(p.begin(), p.end());
-  return {it - p.begin(), *it};
 }
 }  // namespace
 
@@ -86,48 +81,8 @@ void TagPredictor::set_data(const DataConfig& data, int64_t batch_tokens) {
 
 TagEncoded TagPredictor::encode(const std::vector<data::TaggedSentence>& sentences,
                                 const std::string& source, bool labelled) const {
-  const auto max_length = static_cast<size_t>(data_.max_length);
-  TagEncoded enc;
-  for (const auto& s : sentences) {
-    std::vector<int64_t> ids, first, tags;
-    bool cut = false;
-    for (size_t w = 0; w < s.words.size(); ++w) {
-      std::vector<int64_t> pieces = tokenizer_->encode(s.words[w]);
-      if (pieces.empty()) pieces.push_back(tokenizer_->unk_id());
-      if (ids.size() >= max_length) {
-        first.push_back(-1);
-        cut = true;
-      } else {
-        first.push_back(static_cast<int64_t>(ids.size()));
-        const size_t room = max_length - ids.size();
-        if (pieces.size() > room) pieces.resize(room), cut = true;
-        ids.insert(ids.end(), pieces.begin(), pieces.end());
-      }
-      if (!labelled) {
-        tags.push_back(-1);
-        continue;
-      }
-      auto it = std::find(tags_.begin(), tags_.end(), s.tags[w]);
-      if (it == tags_.end() && data_.unknown_tags == UnknownTags::wrong) {
-        tags.push_back(kUnknownTag);  // scored as a wrong prediction
-        ++enc.unknown;
-        continue;
-      }
-      GAZE_CHECK(
-          it != tags_.end(), DataError,
-          "{}:{}: tag '{}' is not one the model was trained on ({} tags: {}); to score "
-          "such tags as errors instead, set data.unknown_tags: wrong (gaze eval: "
-          "--unknown-tags wrong)",
-          source, s.lines.empty() ? s.line : s.lines[w], s.tags[w], tags_.size(),
-          fmt::join(tags_.begin(), tags_.begin() + std::min<size_t>(tags_.size(), 20), ", "));
-      tags.push_back(it - tags_.begin());
-    }
-    enc.truncated += cut;
-    enc.ids.push_back(std::move(ids));
-    enc.first.push_back(std::move(first));
-    enc.tags.push_back(std::move(tags));
-  }
-  return enc;
+  return encode_words(*tokenizer_, sentences, labelled ? &tags_ : nullptr, data_.max_length,
+                      data_.unknown_tags, source);
 }
 
 std::vector<std::vector<std::vector<float>>> TagPredictor::probabilities(const TagEncoded& enc) {
@@ -162,85 +117,8 @@ std::vector<std::vector<std::vector<float>>> TagPredictor::probabilities(const T
 std::vector<std::pair<int64_t, float>> TagPredictor::word_tags(
     const TagEncoded& enc, size_t s, const std::vector<std::vector<float>>& probs,
     Aggregation aggregation) const {
-  const auto& first = enc.first[s];
-  const auto pieces = static_cast<int64_t>(enc.ids[s].size());
-  std::vector<std::pair<int64_t, float>> out;
-  for (size_t w = 0; w < first.size(); ++w) {
-    if (first[w] < 0) {
-      out.emplace_back(fallback_tag_, 0.0f);
-      continue;
-    }
-    // The word's pieces: from its first piece to the next word's (or the end).
-    int64_t end = pieces;
-    for (size_t v = w + 1; v < first.size(); ++v)
-      if (first[v] >= 0) {
-        end = first[v];
-        break;
-      }
-    const auto begin = static_cast<size_t>(first[w]), stop = static_cast<size_t>(end);
-    switch (aggregation) {
-      case Aggregation::average: {
-        std::vector<float> mean(probs[begin].size(), 0.0f);
-        for (auto p = begin; p < stop; ++p)
-          for (size_t k = 0; k < mean.size(); ++k) mean[k] += probs[p][k];
-        for (float& m : mean) m /= static_cast<float>(stop - begin);
-        out.push_back(argmax(mean));
-        break;
-      }
-      case Aggregation::max: {
-        std::pair<int64_t, float> best{0, -1.0f};
-        for (auto p = begin; p < stop; ++p) {
-          const auto c = argmax(probs[p]);
-          if (c.second > best.second) best = c;
-        }
-        out.push_back(best);
-        break;
-      }
-      case Aggregation::simple:
-      case Aggregation::first:  // the first piece decides, as the model was trained
-        out.push_back(argmax(probs[begin]));
-        break;
-    }
-  }
-  return out;
-}
-
-json group_entities(const std::string& text, const std::vector<data::WordSpan>& words,
-                    const std::vector<std::string>& tags, const std::vector<float>& scores) {
-  // Code-point offsets -> byte offsets, to cut the group's text out of the line.
-  std::vector<size_t> byte_at;
-  size_t pos = 0;
-  for (const std::string& ch : text::split_chars(text)) byte_at.push_back(pos), pos += ch.size();
-  byte_at.push_back(pos);
-  auto split = [](const std::string& tag) -> std::pair<char, std::string> {
-    if (tag.size() > 2 && tag[1] == '-' && std::string("BIES").find(tag[0]) != std::string::npos)
-      return {tag[0] == 'B' || tag[0] == 'S' ? 'B' : 'I', tag.substr(2)};
-    return {'I', tag};  // not in B-/I- form: a continuation, as Hugging Face reads it
-  };
-  json out = json::array();
-  size_t g = 0;
-  while (g < words.size()) {
-    const auto [bi, type] = split(tags[g]);
-    size_t e = g + 1;
-    while (e < words.size()) {
-      const auto [nbi, ntype] = split(tags[e]);
-      if (ntype != type || nbi == 'B') break;
-      ++e;
-    }
-    if (type != "O") {
-      double score = 0;
-      for (size_t w = g; w < e; ++w) score += scores[w];
-      const auto start = static_cast<size_t>(words[g].start),
-                 end = static_cast<size_t>(words[e - 1].end);
-      out.push_back({{"entity_group", type},
-                     {"score", score / static_cast<double>(e - g)},
-                     {"word", text.substr(byte_at[start], byte_at[end] - byte_at[start])},
-                     {"start", words[g].start},
-                     {"end", words[e - 1].end}});
-    }
-    g = e;
-  }
-  return out;
+  return tasks::word_tags(enc.first[s], static_cast<int64_t>(enc.ids[s].size()), probs, aggregation,
+                          fallback_tag_);
 }
 
 std::vector<json> TagPredictor::predict(const std::vector<std::string>& lines,

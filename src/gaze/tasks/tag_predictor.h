@@ -8,17 +8,9 @@
 #include "gaze/data/conll.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/tasks/predictor.h"
+#include "gaze/tasks/word_pieces.h"
 
 namespace gaze::tasks {
-
-struct TagEncoded {
-  std::vector<std::vector<int64_t>> ids;    // subword pieces of each sentence
-  std::vector<std::vector<int64_t>> first;  // per word: its first piece, -1 when cut off
-  std::vector<std::vector<int64_t>> tags;   // per word: tag index (-1: unlabelled)
-  int64_t truncated = 0;                    // sentences cut to max_length pieces
-  int64_t unknown = 0;  // gold tags the model does not know (with unknown_tags: wrong)
-};
-constexpr int64_t kUnknownTag = -2;  // a gold tag outside the model's tagset
 
 class TagPredictor : public Predictor {
  public:
@@ -61,12 +53,5 @@ class TagPredictor : public Predictor {
   DataConfig data_;
   int64_t batch_tokens_ = 4096;
 };
-
-// Hugging Face's entity grouping over words (tag, score, character span): consecutive words of one
-// type form a group unless a word starts a new entity (B- or S-); O words end groups and are
-// dropped. The group's score is the mean of its words'; `text` gives the group's word.
-nlohmann::json group_entities(const std::string& text, const std::vector<data::WordSpan>& words,
-                              const std::vector<std::string>& tags,
-                              const std::vector<float>& scores);
 
 }  // namespace gaze::tasks

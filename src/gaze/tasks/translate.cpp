@@ -1,7 +1,5 @@
 #include "gaze/tasks/translate.h"
 
-#include <map>
-
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
@@ -14,19 +12,6 @@ namespace gaze::tasks {
 using json = nlohmann::json;
 
 namespace {
-
-// Unique sources in order of first appearance, with the indices of their pairs.
-std::vector<std::pair<std::string, std::vector<size_t>>> group_sources(
-    const std::vector<data::SentencePair>& pairs) {
-  std::vector<std::pair<std::string, std::vector<size_t>>> groups;
-  std::map<std::string, size_t> index;
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    auto [it, fresh] = index.emplace(pairs[i].source, groups.size());
-    if (fresh) groups.push_back({pairs[i].source, {}});
-    groups[it->second].second.push_back(i);
-  }
-  return groups;
-}
 
 std::shared_ptr<models::Seq2SeqModel> build_model(const RunConfig& c, int64_t src_vocab,
                                                   int64_t tgt_vocab, int64_t pad_id, bool shared) {
@@ -168,30 +153,8 @@ double TranslateTask::mean_loss(const PairEncoded& enc) {
   return count > 0 ? total / static_cast<double>(count) : 0.0;
 }
 
-TranslationScores TranslateTask::score(const std::vector<data::SentencePair>& pairs,
-                                       const decode::SearchOptions& o) {
-  std::vector<std::string> sources;
-  std::vector<std::vector<std::string>> refs;
-  for (const auto& [src, idx] : group_sources(pairs)) {
-    sources.push_back(src);
-    std::vector<std::string> r;
-    for (const size_t i : idx) r.push_back(pairs[i].target);
-    refs.push_back(std::move(r));
-  }
-  std::vector<std::string> hyps;
-  for (const auto& h : p_->translate(sources, o))
-    hyps.push_back(h.empty() ? std::string() : p_->detokenize(h[0].tokens));
-  TranslationScores s;
-  s.bleu = metrics::corpus_bleu(hyps, refs);
-  s.chrf = metrics::corpus_chrf(hyps, refs);
-  s.errors = metrics::error_rates(hyps, refs);
-  s.sources = static_cast<int64_t>(sources.size());
-  s.pairs = static_cast<int64_t>(pairs.size());
-  return s;
-}
-
 std::map<std::string, double> TranslateTask::validate() {
-  const TranslationScores s = score(dev_, p_->search());
+  const TranslationScores s = score_translations(*p_, dev_, p_->search());
   const double loss = mean_loss(dev_enc_);  // the dev pairs are encoded once, at start-up
   return {{"bleu", s.bleu.score},
           {"chrf", s.chrf},
@@ -200,35 +163,9 @@ std::map<std::string, double> TranslateTask::validate() {
           {"loss", loss}};
 }
 
-Report TranslateTask::make_report(const TranslationScores& s,
-                                  const decode::SearchOptions& search) const {
-  const bool beam = search.method == decode::SearchMethod::beam;
-  const std::string text = fmt::format(
-      "{}\nchrF2 = {:.2f}\nWER = {:.2f} (outputs equal to no reference, of {} sources)\nPER = "
-      "{:.2f} (token edit distance / {} reference tokens)\n{} pairs, {} distinct sources; "
-      "decoding: {}{}\n",
-      metrics::to_string(s.bleu), s.chrf, s.errors.wer, s.errors.examples, s.errors.per,
-      s.errors.reference_tokens, s.pairs, s.sources, enum_name(search.method),
-      beam ? fmt::format(" (beam {}, length penalty {})", search.beam_size, search.length_penalty)
-           : "");
-  decode::SearchOptions copy = search;
-  const json j = {{"bleu", s.bleu.score},
-                  {"bleu_precisions", s.bleu.precisions},
-                  {"bleu_bp", s.bleu.bp},
-                  {"sys_len", s.bleu.sys_len},
-                  {"ref_len", s.bleu.ref_len},
-                  {"chrf", s.chrf},
-                  {"wer", s.errors.wer},
-                  {"per", s.errors.per},
-                  {"pairs", s.pairs},
-                  {"sources", s.sources},
-                  {"decode", json::parse(config::write_object(decode::config_fields(copy)))}};
-  return Report{text, j.dump(2), s.pairs};
-}
-
 std::optional<Report> TranslateTask::test_report() {
   if (test_.empty()) return std::nullopt;
-  return make_report(score(test_, p_->search()), p_->search());
+  return translation_report(score_translations(*p_, test_, p_->search()), p_->search());
 }
 
 EvalOptions TranslateTask::eval_defaults() const {
@@ -241,7 +178,8 @@ EvalOptions TranslateTask::eval_defaults() const {
 Report TranslateTask::evaluate_file(const std::string& path, const EvalOptions& o) {
   decode::SearchOptions search = o.search;
   decode::widen_beam(search);
-  return make_report(score(read_pairs(path, o.target, o.data), search), search);
+  return translation_report(score_translations(*p_, read_pairs(path, o.target, o.data), search),
+                            search);
 }
 
 }  // namespace gaze::tasks

@@ -7,18 +7,11 @@
 
 #include <memory>
 
-#include "gaze/metrics/translation.h"
 #include "gaze/tasks/task.h"
 #include "gaze/tasks/translate_predictor.h"
+#include "gaze/tasks/translate_report.h"
 
 namespace gaze::tasks {
-
-struct TranslationScores {
-  metrics::BleuScore bleu;
-  double chrf = 0;
-  metrics::ErrorRates errors;
-  int64_t sources = 0, pairs = 0;
-};
 
 class TranslateTask : public Task {
  public:
@@ -39,9 +32,6 @@ class TranslateTask : public Task {
   EvalOptions eval_defaults() const override;
   Report evaluate_file(const std::string& path, const EvalOptions& options) override;
 
-  TranslationScores score(const std::vector<data::SentencePair>& pairs,
-                          const decode::SearchOptions& options);
-
  private:
   explicit TranslateTask(std::unique_ptr<TranslatePredictor> p) : p_(std::move(p)) {}
   void use_data(const RunConfig& c, std::FILE* log);
@@ -49,7 +39,6 @@ class TranslateTask : public Task {
   Tensor logits(const PairEncoded& enc, const std::vector<int64_t>& batch, Tensor* target,
                 int64_t* tokens) const;
   double mean_loss(const PairEncoded& enc);
-  Report make_report(const TranslationScores& s, const decode::SearchOptions& search) const;
 
   std::vector<data::SentencePair> dev_, test_;
   PairEncoded train_enc_, dev_enc_;

@@ -1,0 +1,109 @@
+#include "gaze/tasks/word_pieces.h"
+
+#include <algorithm>
+
+#include "gaze/core/error.h"
+
+namespace gaze::tasks {
+namespace {
+
+std::pair<int64_t, float> argmax(const std::vector<float>& p) {
+  const auto it = std::max_element(p.begin(), p.end());
+  return {it - p.begin(), *it};
+}
+
+}  // namespace
+
+TagEncoded encode_words(const text::Tokenizer& tokenizer,
+                        const std::vector<data::TaggedSentence>& sentences,
+                        const std::vector<std::string>* tagset, int64_t max_length_,
+                        UnknownTags unknown_tags, const std::string& source) {
+  const auto max_length = static_cast<size_t>(max_length_);
+  TagEncoded enc;
+  for (const auto& s : sentences) {
+    std::vector<int64_t> ids, first, tags;
+    bool cut = false;
+    for (size_t w = 0; w < s.words.size(); ++w) {
+      std::vector<int64_t> pieces = tokenizer.encode(s.words[w]);
+      if (pieces.empty()) pieces.push_back(tokenizer.unk_id());
+      if (ids.size() >= max_length) {
+        first.push_back(-1);
+        cut = true;
+      } else {
+        first.push_back(static_cast<int64_t>(ids.size()));
+        const size_t room = max_length - ids.size();
+        if (pieces.size() > room) pieces.resize(room), cut = true;
+        ids.insert(ids.end(), pieces.begin(), pieces.end());
+      }
+      if (!tagset) {
+        tags.push_back(-1);
+        continue;
+      }
+      auto it = std::find(tagset->begin(), tagset->end(), s.tags[w]);
+      if (it == tagset->end() && unknown_tags == UnknownTags::wrong) {
+        tags.push_back(kUnknownTag);  // scored as a wrong prediction
+        ++enc.unknown;
+        continue;
+      }
+      GAZE_CHECK(
+          it != tagset->end(), DataError,
+          "{}:{}: tag '{}' is not one the model was trained on ({} tags: {}); to score "
+          "such tags as errors instead, set data.unknown_tags: wrong (gaze eval: "
+          "--unknown-tags wrong)",
+          source, s.lines.empty() ? s.line : s.lines[w], s.tags[w], tagset->size(),
+          fmt::join(tagset->begin(), tagset->begin() + std::min<size_t>(tagset->size(), 20), ", "));
+      tags.push_back(it - tagset->begin());
+    }
+    enc.truncated += cut;
+    enc.ids.push_back(std::move(ids));
+    enc.first.push_back(std::move(first));
+    enc.tags.push_back(std::move(tags));
+  }
+  return enc;
+}
+
+std::vector<std::pair<int64_t, float>> word_tags(const std::vector<int64_t>& first, int64_t pieces,
+                                                 const std::vector<std::vector<float>>& probs,
+                                                 Aggregation aggregation, int64_t fallback) {
+  std::vector<std::pair<int64_t, float>> out;
+  for (size_t w = 0; w < first.size(); ++w) {
+    if (first[w] < 0) {
+      out.emplace_back(fallback, 0.0f);
+      continue;
+    }
+    // The word's pieces: from its first piece to the next word's (or the end).
+    int64_t end = pieces;
+    for (size_t v = w + 1; v < first.size(); ++v)
+      if (first[v] >= 0) {
+        end = first[v];
+        break;
+      }
+    const auto begin = static_cast<size_t>(first[w]), stop = static_cast<size_t>(end);
+    switch (aggregation) {
+      case Aggregation::average: {
+        std::vector<float> mean(probs[begin].size(), 0.0f);
+        for (auto p = begin; p < stop; ++p)
+          for (size_t k = 0; k < mean.size(); ++k) mean[k] += probs[p][k];
+        for (float& m : mean) m /= static_cast<float>(stop - begin);
+        out.push_back(argmax(mean));
+        break;
+      }
+      case Aggregation::max: {
+        std::pair<int64_t, float> best{0, -1.0f};
+        for (auto p = begin; p < stop; ++p) {
+          const auto c = argmax(probs[p]);
+          if (c.second > best.second) best = c;
+        }
+        out.push_back(best);
+        break;
+      }
+      case Aggregation::simple:
+      case Aggregation::first:  // the first piece decides, as the model was trained
+        out.push_back(argmax(probs[begin]));
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace gaze::tasks

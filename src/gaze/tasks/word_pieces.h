@@ -1,0 +1,39 @@
+// Words <-> subword pieces for tagging: each word's pieces are concatenated (cut at max_length),
+// the model is trained and read on each word's first piece, and predictions come back to words by
+// Hugging Face's aggregation strategies.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "gaze/data/conll.h"
+#include "gaze/tasks/options.h"
+#include "gaze/text/tokenizer.h"
+
+namespace gaze::tasks {
+
+struct TagEncoded {
+  std::vector<std::vector<int64_t>> ids;    // subword pieces of each sentence
+  std::vector<std::vector<int64_t>> first;  // per word: its first piece, -1 when cut off
+  std::vector<std::vector<int64_t>> tags;   // per word: tag index (-1: unlabelled)
+  int64_t truncated = 0;                    // sentences cut to max_length pieces
+  int64_t unknown = 0;  // gold tags the model does not know (with unknown_tags: wrong)
+};
+constexpr int64_t kUnknownTag = -2;  // a gold tag outside the model's tagset
+
+// The pieces of every sentence, at most max_length each. With a tagset, the sentences' tags
+// become indices; a tag outside it is a DataError naming source:line, or kUnknownTag with
+// UnknownTags::wrong. Without one (nullptr), tags are -1.
+TagEncoded encode_words(const text::Tokenizer& tokenizer,
+                        const std::vector<data::TaggedSentence>& sentences,
+                        const std::vector<std::string>* tagset, int64_t max_length,
+                        UnknownTags unknown_tags, const std::string& source);
+
+// Per word of one sentence (`first`: its words' first pieces, of `pieces` in all): (tag index,
+// score) from the piece probabilities as `aggregation` says; words cut off get `fallback` with
+// score 0.
+std::vector<std::pair<int64_t, float>> word_tags(const std::vector<int64_t>& first, int64_t pieces,
+                                                 const std::vector<std::vector<float>>& probs,
+                                                 Aggregation aggregation, int64_t fallback);
+
+}  // namespace gaze::tasks
