@@ -54,19 +54,23 @@ std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
       fmt::format("{}: the model is a {}, not {}", dir, config::model_type(json), wanted));
 }
 
+// A model folder that must hold an M (config.json's model_type is `type`).
+template <class M>
+std::shared_ptr<M> load_as(const std::string& dir, ModelType type, const char* what) {
+  const io::Checkpoint ck = read_folder(dir);
+  if (model_type(ck.config_json) != type) wrong_kind(dir, ck.config_json, what);
+  return with_weights(std::make_shared<M>(M::parse_config(ck.config_json)), ck, dir);
+}
+
 }  // namespace
 
 std::shared_ptr<Model> build_model(const std::string& json) {
-  switch (model_type(json)) {
-    case ModelType::transformer_classifier:
-      return std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(json));
-    case ModelType::transformer_tagger:
-      return std::make_shared<TransformerTagger>(TransformerTagger::parse_config(json));
-    case ModelType::transformer_seq2seq:
-    case ModelType::rnn_seq2seq:
-      return build_seq2seq(json);
-  }
-  throw StateError("build_model: unhandled model type");
+  const ModelType type = model_type(json);
+  if (type == ModelType::transformer_classifier)
+    return std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(json));
+  if (type == ModelType::transformer_tagger)
+    return std::make_shared<TransformerTagger>(TransformerTagger::parse_config(json));
+  return build_seq2seq(json);
 }
 
 std::shared_ptr<Seq2SeqModel> build_seq2seq(const std::string& json) {
@@ -87,21 +91,11 @@ std::shared_ptr<Model> load_model(const std::string& dir) {
 }
 
 std::shared_ptr<TransformerClassifier> load_classifier(const std::string& dir) {
-  const io::Checkpoint ck = read_folder(dir);
-  if (model_type(ck.config_json) != ModelType::transformer_classifier)
-    wrong_kind(dir, ck.config_json, "a classifier");
-  return with_weights(
-      std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(ck.config_json)),
-      ck, dir);
+  return load_as<TransformerClassifier>(dir, ModelType::transformer_classifier, "a classifier");
 }
 
 std::shared_ptr<TransformerTagger> load_tagger(const std::string& dir) {
-  const io::Checkpoint ck = read_folder(dir);
-  if (model_type(ck.config_json) != ModelType::transformer_tagger)
-    wrong_kind(dir, ck.config_json, "a tagger");
-  return with_weights(
-      std::make_shared<TransformerTagger>(TransformerTagger::parse_config(ck.config_json)), ck,
-      dir);
+  return load_as<TransformerTagger>(dir, ModelType::transformer_tagger, "a tagger");
 }
 
 std::shared_ptr<Seq2SeqModel> load_seq2seq(const std::string& dir) {

@@ -181,12 +181,8 @@ class RnnStep : public StepDecoder {
 
 }  // namespace
 
-std::unique_ptr<StepDecoder> RnnSeq2Seq::start_decoding(const Tensor& src,
-                                                        const Tensor& src_lengths,
-                                                        const StepOptions& o) const {
-  NoGradGuard no_grad;
-  GAZE_CHECK(o.rows_per_source >= 1, ValueError, "rows_per_source must be at least 1, got {}",
-             o.rows_per_source);
+std::unique_ptr<StepDecoder> RnnSeq2Seq::make_decoder(const Tensor& src, const Tensor& src_lengths,
+                                                      const StepOptions& o) const {
   return std::make_unique<RnnStep>(*this, src, src_lengths, o);
 }
 

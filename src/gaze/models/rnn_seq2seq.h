@@ -47,8 +47,6 @@ class RnnSeq2Seq : public Seq2SeqModel {
                 const Tensor& tgt_lengths) const override {
     return forward(src, src_lengths, tgt_in);
   }
-  std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,
-                                              const StepOptions& options) const override;
   // One cross-attention "layer" of one head; `which` must not choose layers or heads.
   Seq2SeqAttention attention(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                              const Tensor& tgt_lengths,
@@ -74,6 +72,8 @@ class RnnSeq2Seq : public Seq2SeqModel {
   std::shared_ptr<nn::Dropout> dropout;
 
  private:
+  std::unique_ptr<StepDecoder> make_decoder(const Tensor& src, const Tensor& src_lengths,
+                                            const StepOptions& options) const override;
   // The attention of state h over the source: (context [B, 2H], weights [B, S]).
   nn::AttentionContext attend(const RnnDecoderState& s, const Tensor& h) const;
   // One cell update from input x [B, E + 2H].

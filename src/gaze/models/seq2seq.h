@@ -53,13 +53,19 @@ class Seq2SeqModel : public Model {
   // Teacher forcing: logits [B, T, tgt_vocab] for decoder inputs tgt_in [B, T] (BOS + target).
   virtual Tensor logits(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                         const Tensor& tgt_lengths) const = 0;
-  // Encodes src [B, S] (lengths [B]) and returns a decoder over B * rows_per_source rows.
-  virtual std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,
-                                                      const StepOptions& options) const = 0;
+  // Encodes src [B, S] (lengths [B]) and returns a decoder over B * rows_per_source rows (no
+  // autograd).
+  std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,
+                                              const StepOptions& options) const;
   // The attention of the teacher-forced pass, for the layers and heads `which` chooses.
   virtual Seq2SeqAttention attention(const Tensor& src, const Tensor& src_lengths,
                                      const Tensor& tgt_in, const Tensor& tgt_lengths,
                                      const nn::AttentionCapture& which) const = 0;
+
+ protected:
+  // start_decoding's model-specific part, with the options checked.
+  virtual std::unique_ptr<StepDecoder> make_decoder(const Tensor& src, const Tensor& src_lengths,
+                                                    const StepOptions& options) const = 0;
 };
 
 // Row r of a batch expanded k times decodes source r / k.

@@ -86,13 +86,6 @@ Tensor padding_mask(const Tensor& lengths, int64_t T) {
   return m;
 }
 
-std::vector<int64_t> expand_rows(int64_t B, int64_t k) {
-  std::vector<int64_t> rows;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t j = 0; j < k; ++j) rows.push_back(b);
-  return rows;
-}
-
 // --- backbones
 // ---------------------------------------------------------------------------------------------
 

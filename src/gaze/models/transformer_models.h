@@ -138,8 +138,6 @@ class TransformerSeq2Seq : public Seq2SeqModel {
                 const Tensor& tgt_lengths) const override {
     return forward(src, src_lengths, tgt_in, tgt_lengths);
   }
-  std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,
-                                              const StepOptions& options) const override;
   Seq2SeqAttention attention(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                              const Tensor& tgt_lengths,
                              const nn::AttentionCapture& which) const override;
@@ -168,6 +166,8 @@ class TransformerSeq2Seq : public Seq2SeqModel {
   std::shared_ptr<nn::Dropout> dropout;
 
  private:
+  std::unique_ptr<StepDecoder> make_decoder(const Tensor& src, const Tensor& src_lengths,
+                                            const StepOptions& options) const override;
   Tensor embed(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* pos,
                const Tensor& tokens, int64_t offset) const;
 };

@@ -38,14 +38,7 @@ std::unique_ptr<ClassifyPredictor> ClassifyPredictor::load(const std::string& di
   DataConfig data;
   int64_t batch_tokens = 4096;
   read_task_file(dir, TaskKind::classify, saved_fields(data, batch_tokens));
-  const json labels = read_json_file((fs::path(dir) / kLabelsFile).string());
-  GAZE_CHECK(labels.is_array() && labels.size() >= 2, DataError, "{}/{}: expected a list of labels",
-             dir, kLabelsFile);
-  std::vector<std::string> names;
-  for (const auto& l : labels) {
-    GAZE_CHECK(l.is_string(), DataError, "{}/{}: labels must be strings", dir, kLabelsFile);
-    names.push_back(l.get<std::string>());
-  }
+  std::vector<std::string> names = read_names(dir, kLabelsFile, "labels");
   auto model = models::load_classifier(dir);
   GAZE_CHECK(model->config.num_classes == static_cast<int64_t>(names.size()), DataError,
              "{}: the model has {} classes but labels.json lists {}", dir,

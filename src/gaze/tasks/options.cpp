@@ -35,6 +35,20 @@ config::Fields config_fields(DataConfig& d, TaskKind task) {
   return {};
 }
 
+namespace {
+// What predict and explain share for translation: the alignment's layer and the decoding options.
+config::Fields translation_fields(int64_t& alignment_layer, const char* layer_default,
+                                  decode::SearchOptions& search) {
+  return config::join({field("alignment_layer", alignment_layer)
+                           .describe(std::string("translation, Transformer: the decoder layer "
+                                                 "whose cross-attention (averaged over heads) is "
+                                                 "the alignment; negative counts from the end "
+                                                 "(default: ") +
+                                     layer_default + ")")},
+                      decode::config_fields(search));
+}
+}  // namespace
+
 config::Fields config_fields(PredictOptions& o) {
   return config::join(
       {field("top_k", o.top_k, 1).describe("classification: the K most likely labels, as a list"),
@@ -42,22 +56,16 @@ config::Fields config_fields(PredictOptions& o) {
        field("scores", o.scores)
            .describe("translation: add the hypothesis score and log-probability"),
        field("alignment", o.alignment)
-           .describe("translation: add the source-target alignment (attention and argmax)"),
-       field("alignment_layer", o.alignment_layer)
-           .describe("translation, Transformer: the decoder layer whose cross-attention is the "
-                     "alignment; negative counts from the end")},
-      decode::config_fields(o.search));
+           .describe("translation: add the source-target alignment (attention and argmax)")},
+      translation_fields(o.alignment_layer, "the last", o.search));
 }
 
 config::Fields config_fields(ExplainOptions& o) {
   return config::join(
       {field("layers", o.layers).describe("layers to capture, e.g. 0,2 or -1 (default: all)"),
        field("heads", o.heads)
-           .describe("heads to capture, e.g. 1,3 (default: all); also one PNG per head"),
-       field("alignment_layer", o.alignment_layer)
-           .describe("translation, Transformer: the cross-attention layer of the alignment "
-                     "(default: the last captured)")},
-      decode::config_fields(o.search));
+           .describe("heads to capture, e.g. 1,3 (default: all); also one PNG per head")},
+      translation_fields(o.alignment_layer, "the last captured", o.search));
 }
 
 config::Fields config_fields(EvalOptions& o, TaskKind task) {

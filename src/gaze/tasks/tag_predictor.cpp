@@ -43,14 +43,7 @@ std::unique_ptr<TagPredictor> TagPredictor::load(const std::string& dir) {
   data.scheme = TagScheme::none;
   int64_t batch_tokens = 4096, fallback = 0;
   read_task_file(dir, TaskKind::tag, saved_fields(data, batch_tokens, fallback));
-  const json list = read_json_file((fs::path(dir) / kTagsFile).string());
-  GAZE_CHECK(list.is_array() && list.size() >= 2, DataError, "{}/{}: expected a list of tags", dir,
-             kTagsFile);
-  std::vector<std::string> tags;
-  for (const auto& x : list) {
-    GAZE_CHECK(x.is_string(), DataError, "{}/{}: tags must be strings", dir, kTagsFile);
-    tags.push_back(x.get<std::string>());
-  }
+  std::vector<std::string> tags = read_names(dir, kTagsFile, "tags");
   auto model = models::load_tagger(dir);
   GAZE_CHECK(model->config.num_tags == static_cast<int64_t>(tags.size()), DataError,
              "{}: the model has {} tags but {} lists {}", dir, model->config.num_tags, kTagsFile,

@@ -38,6 +38,19 @@ json read_json_file(const std::string& path) {
   }
 }
 
+std::vector<std::string> read_names(const std::string& dir, const std::string& file,
+                                    const std::string& what) {
+  const json list = read_json_file((fs::path(dir) / file).string());
+  GAZE_CHECK(list.is_array() && list.size() >= 2, DataError, "{}/{}: expected a list of {}", dir,
+             file, what);
+  std::vector<std::string> names;
+  for (const auto& x : list) {
+    GAZE_CHECK(x.is_string(), DataError, "{}/{}: {} must be strings", dir, file, what);
+    names.push_back(x.get<std::string>());
+  }
+  return names;
+}
+
 void write_json_file(const std::string& path, const json& value) {
   io::write_file_atomic(path, value.dump(2) + "\n");
 }

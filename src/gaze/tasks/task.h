@@ -54,8 +54,11 @@ std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, st
 // other key through `fields` (missing keys keep their values, unknown keys are errors).
 void write_task_file(const std::string& dir, TaskKind task, const config::Fields& fields);
 void read_task_file(const std::string& dir, TaskKind task, const config::Fields& fields);
-// A JSON file of a model folder (labels.json, tags.json), with a DataError naming it if invalid.
+// A JSON file of a model folder, with a DataError naming it if invalid.
 nlohmann::json read_json_file(const std::string& path);
+// labels.json, tags.json: a list of at least two names (`what`: "labels").
+std::vector<std::string> read_names(const std::string& dir, const std::string& file,
+                                    const std::string& what);
 void write_json_file(const std::string& path, const nlohmann::json& value);
 
 // Loss weights [K] from per-class training counts (train.class_weights: none -> undefined, sqrt,
