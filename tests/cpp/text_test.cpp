@@ -16,7 +16,7 @@ namespace gaze::text {
 namespace {
 
 namespace fs = std::filesystem;
-const fs::path kShared = GAZE_SHARED_DATA;
+const fs::path kData = GAZE_TEST_DATA;  // tests/data
 
 fs::path temp_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("gaze_text_test_" + name);
@@ -81,10 +81,10 @@ TEST(VocabTokenizer, CountsMinCountMaxSizeAndRoundTrips) {
 }
 
 TEST(SentencePiece, MatchesSpmEncodeOnItsTestModel) {
-  const fs::path model = kShared / "tokenizers/sentencepiece_test/test_model.model";
-  if (!fs::exists(model)) GTEST_SKIP() << "needs " << model;
+  const fs::path model = kData / "sentencepiece/test_model.model";
+  ASSERT_TRUE(fs::exists(model)) << model;
   auto t = SentencePieceTokenizer::load_model_file(model.string(), false);
-  std::ifstream in(kShared / "tokenizers/sentencepiece_test/reference_encodings.json");
+  std::ifstream in(kData / "sentencepiece/reference_encodings.json");
   const auto ref = nlohmann::json::parse(in);
   for (const auto& item : ref["items"]) {
     const std::string text = item["text"];
@@ -98,8 +98,8 @@ TEST(SentencePiece, MatchesSpmEncodeOnItsTestModel) {
 }
 
 TEST(SentencePiece, TrainsFromTextsDeterministicallyAndSavesItself) {
-  const fs::path text = kShared / "tokenizers/sentencepiece_test/botchan.txt";
-  if (!fs::exists(text)) GTEST_SKIP() << "needs " << text;
+  const fs::path text = kData / "sentencepiece/botchan.txt";
+  ASSERT_TRUE(fs::exists(text)) << text;
   std::ifstream in(text);
   std::vector<std::string> lines;
   for (std::string l; std::getline(in, l);)

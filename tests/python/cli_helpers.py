@@ -1,5 +1,5 @@
-"""Helpers for the end-to-end tests of the `gaze` command line: where the binary and the shared data
-are, running it, and writing small run configurations."""
+"""Helpers for the end-to-end tests of the `gaze` command line: where the binary and the test data
+(tests/data) are, running it, and writing small run configurations."""
 import json
 import os
 import pathlib
@@ -8,8 +8,8 @@ import subprocess
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("GAZE_BUILD_DIR", ROOT / "build"))
 GAZE = BUILD / "gaze"
-SHARED = ROOT.parent / "shared" / "data"
-SENTIMENT = SHARED / "classification" / "uci_sentiment_sentences.tsv"
+DATA = ROOT / "tests" / "data"  # small licensed slices of real data sets (see its README.md)
+SENTIMENT = DATA / "sentiment" / "uci_sentiment_sentences.tsv"
 
 
 def run(*args, stdin=None, threads=1, check=None, timeout=600):

@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report
 
-from cli_helpers import GAZE, SENTIMENT, run, sentiment_rows, write_config, write_tsv
-
-pytestmark = pytest.mark.skipif(not SENTIMENT.exists(), reason="needs ../shared/data")
+from cli_helpers import GAZE, run, sentiment_rows, write_config, write_tsv
 
 
 def logged_losses(stderr):

@@ -6,9 +6,7 @@ import re
 
 import pytest
 
-from cli_helpers import SENTIMENT, run, sentiment_rows, write_config, write_tsv
-
-pytestmark = pytest.mark.skipif(not SENTIMENT.exists(), reason="needs ../shared/data")
+from cli_helpers import run, sentiment_rows, write_config, write_tsv
 
 
 def fails_with(res, *patterns):

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from cli_helpers import SHARED, conll_sentences, run, write_conll, write_yaml
+from cli_helpers import DATA, conll_sentences, run, write_conll, write_yaml
 from test_task_metrics import ref_report
 
-WNUT = SHARED / "tagging" / "wnut17"
+WNUT = DATA / "wnut17"
 
 
 def tag_config(path, train_file, dev_file, output, **sections):
@@ -95,7 +95,7 @@ def test_predict_entities_in_hugging_face_shape(overfit, aggregation):
 
 
 def test_pos_tagging_reports_token_accuracy(tmp_path):
-    with gzip.open(SHARED / "tagging/brown_pos/brown_tagged.conll.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(DATA / "brown/brown_tagged.conll.gz", "rt", encoding="utf-8") as f:
         lines = [next(f) for _ in range(3000)]
     (tmp_path / "brown.conll").write_text("".join(lines), encoding="utf-8")  # with "# doc" comments
     sents = conll_sentences(tmp_path / "brown.conll")

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from cli_helpers import SHARED, run, write_yaml
+from cli_helpers import DATA, run, write_yaml
 
-BIBLE = SHARED / "translation" / "bible_en-kjv_es-rv1909.tsv.gz"
-CMUDICT = SHARED / "translation" / "cmudict04_g2p.tsv.gz"
+BIBLE = DATA / "bible" / "bible_en-kjv_es-rv1909.tsv.gz"
+CMUDICT = DATA / "cmudict" / "cmudict04_g2p.tsv.gz"
 
 
 def bible_rows(n):

@@ -16,13 +16,13 @@ import pytest
 import torch
 
 import gaze
-from cli_helpers import GAZE, ROOT, SHARED, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
+from cli_helpers import DATA, GAZE, ROOT, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
 from parity import REDUCTION, assert_close
 from reference_models import TorchClassifier, TorchRnnSeq2Seq, TorchTransformerSeq2Seq, record_seq2seq_attention
 from test_models import capture_torch_encoder, load_into_torch
 
-CMUDICT = SHARED / "translation" / "cmudict04_g2p.tsv.gz"
-WNUT = SHARED / "tagging" / "wnut17"
+CMUDICT = DATA / "cmudict" / "cmudict04_g2p.tsv.gz"
+WNUT = DATA / "wnut17"
 LONG_WORDS = 512
 
 

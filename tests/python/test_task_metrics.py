@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 import gaze.metrics as gm
-from cli_helpers import SHARED
+from cli_helpers import DATA
 
 # --- entities -------------------------------------------------------------------------------------
 
@@ -98,7 +98,9 @@ def test_entity_report_equals_reference_on_random_sequences():
 
 def test_wnut17_gold_against_itself_and_entity_count():
     sents, cur = [], []
-    for line in (SHARED / "tagging/wnut17/test.conll").read_text(encoding="utf-8").splitlines():
+    with gzip.open(DATA / "wnut17/test.conll.gz", "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for line in lines:
         if line.strip():
             cur.append(line.split("\t")[-1])
         elif cur:
@@ -211,7 +213,7 @@ def test_13a_tokenization(line):
 
 
 def bible_pairs(n):
-    with gzip.open(SHARED / "translation/bible_en-kjv_es-rv1909.tsv.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(DATA / "bible/bible_en-kjv_es-rv1909.tsv.gz", "rt", encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for _, line in zip(range(n + 1), f)][1:]
     return [(en, es) for _, en, es in rows]
 
