@@ -22,14 +22,14 @@ struct MultiheadAttentionOutput {
 // is_causal applies a causal mask (attn_mask may be omitted). need_weights builds the Tq x Tk
 // weights (as torch, true by default); pass false for the memory-efficient path.
 struct AttentionArgs {
-  Tensor key_padding_mask;
+  Tensor key_padding_mask{};  // {}: designated initialisers may leave any member out
   bool need_weights = true;
-  Tensor attn_mask;
+  Tensor attn_mask{};
   bool average_attn_weights = true;
   bool is_causal = false;
   // gaze: the per-head weights (average_attn_weights false) of only these heads, in this order:
   // only their Tq x Tk matrices are built.
-  std::vector<int64_t> weight_heads;
+  std::vector<int64_t> weight_heads{};
 };
 
 class MultiheadAttention : public Module {

@@ -39,7 +39,8 @@ struct AttentionCapture {
 // capture->self_attention; a stack passes it to the layers it chooses and appends an undefined
 // tensor for the others, so index i is layer i.
 struct EncoderArgs {
-  Tensor mask, src_key_padding_mask;
+  // {} initialisers: designated initialisers may leave any member out.
+  Tensor mask{}, src_key_padding_mask{};
   bool is_causal = false;
   AttentionCapture* capture = nullptr;
 };
@@ -47,7 +48,7 @@ struct EncoderArgs {
 // torch's TransformerDecoder(Layer).forward arguments after tgt and memory, and the capture
 // (self_attention and cross_attention, as EncoderArgs').
 struct DecoderArgs {
-  Tensor tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask;
+  Tensor tgt_mask{}, memory_mask{}, tgt_key_padding_mask{}, memory_key_padding_mask{};
   bool tgt_is_causal = false, memory_is_causal = false;
   AttentionCapture* capture = nullptr;
 };
