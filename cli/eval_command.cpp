@@ -38,9 +38,10 @@ Action add_eval(CLI::App& app) {
   add_enum_option(app, "--report", a->report, "text (the reference tools' layouts) or json");
   // Each task's keys (default: as in training); a key of another task's is an error.
   tasks::EvalOptions proto;
-  a->options.add(app, tasks::config_fields(proto, tasks::TaskKind::classify), "classification: ");
-  a->options.add(app, tasks::config_fields(proto, tasks::TaskKind::tag), "tagging: ");
-  a->options.add(app, tasks::config_fields(proto, tasks::TaskKind::translate), "translation: ");
+  a->options.add(app, decode::config_fields(proto.search), "translation: ");
+  for (const auto task :
+       {tasks::TaskKind::classify, tasks::TaskKind::tag, tasks::TaskKind::translate})
+    a->options.add(app, tasks::config_fields(proto, task));
   app.footer(
       "Reports: classification as scikit-learn's classification_report; tagging as seqeval's\n"
       "(entities) plus token accuracy; translation as sacreBLEU (BLEU, chrF) plus error rates.\n"

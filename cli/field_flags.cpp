@@ -46,8 +46,7 @@ void FieldFlags::add(CLI::App& app, const config::Fields& fields, const std::str
   for (const config::Field& f : fields) {
     const std::string flag = flag_name(f.name);
     if (app.get_option_no_throw(flag)) continue;
-    std::string help = scope + f.help;
-    if (!f.allowed.empty()) help += fmt::format(" ({})", fmt::join(f.allowed, ", "));
+    const std::string help = scope + f.help;
     const std::string name = f.name;
     if (f.type == config::FieldType::boolean) {
       app.add_flag_callback(
@@ -59,11 +58,17 @@ void FieldFlags::add(CLI::App& app, const config::Fields& fields, const std::str
                given_[name] = nlohmann::json(v).dump();
              },
              help)
-          ->delimiter(',');
+          ->delimiter(',')
+          ->type_name("INT");
     } else {
       auto* o = app.add_option_function<std::string>(
           flag, [this, name](const std::string& v) { given_[name] = v; }, help);
-      if (!f.allowed.empty()) o->check(CLI::IsMember(f.allowed));
+      if (!f.allowed.empty())
+        o->check(CLI::IsMember(f.allowed));
+      else
+        o->type_name(f.type == config::FieldType::integer  ? "INT"
+                     : f.type == config::FieldType::number ? "NUMBER"
+                                                           : "TEXT");
     }
   }
 }

@@ -35,17 +35,28 @@ template <NamedEnum E>
 CLI::CheckedTransformer enum_names_of() {
   std::map<std::string, E> m;
   for (const auto& n : enum_names(E{})) m.emplace(n.name, n.value);
-  return CLI::CheckedTransformer(m);
+  CLI::CheckedTransformer t(m);
+  t.description("");  // the names go in the type, as CLI::IsMember shows them
+  return t;
+}
+template <NamedEnum E>
+std::string enum_type_name() {
+  return fmt::format("{{{}}}", fmt::join(enum_name_list<E>(), ","));
 }
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, E& v,
                              const std::string& help) {
-  return app.add_option(flag, v, help)->transform(enum_names_of<E>());
+  return app.add_option(flag, v, help)
+      ->transform(enum_names_of<E>())
+      ->type_name(enum_type_name<E>());
 }
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, std::vector<E>& v,
                              const std::string& help) {
-  return app.add_option(flag, v, help)->transform(enum_names_of<E>())->delimiter(',');
+  return app.add_option(flag, v, help)
+      ->transform(enum_names_of<E>())
+      ->delimiter(',')
+      ->type_name(enum_type_name<E>());
 }
 
 }  // namespace gaze::cli

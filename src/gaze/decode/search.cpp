@@ -23,20 +23,6 @@ std::vector<float> row_of(const Tensor& a, int64_t r) {
 
 }  // namespace
 
-config::Fields config_fields(SearchOptions& o) {
-  using config::field;
-  return {field("method", o.method).describe("beam or greedy"),
-          field("beam_size", o.beam_size, 1).describe("hypotheses kept per step"),
-          field("length_penalty", o.length_penalty, -10.0, 10.0)
-              .describe("scores are log p / length^penalty"),
-          field("max_length_ratio", o.max_length_ratio, 0.0, 1000.0)
-              .describe("at most ratio x source length + offset output tokens"),
-          field("max_length_offset", o.max_length_offset, 0).describe("see max_length_ratio"),
-          field("max_length", o.max_length, 0)
-              .describe("an absolute cap on output tokens, EOS included (0: none)"),
-          field("nbest", o.nbest, 1).describe("hypotheses returned per input (<= beam size)")};
-}
-
 void widen_beam(SearchOptions& o) {
   o.beam_size = std::max(o.beam_size, o.nbest);
 }

@@ -18,6 +18,9 @@ using models::StepDecoder;
 enum class SearchMethod { beam, greedy };
 GAZE_ENUM_NAMES(SearchMethod, {SearchMethod::beam, "beam"}, {SearchMethod::greedy, "greedy"})
 
+// The decoding options, declared once: each is a member and its field below, which the `decode`
+// section of a run, task.json, the CLI flags (--beam-size, ...) and Python keyword arguments all
+// read. A new option is a member, a field, and its use.
 struct SearchOptions {
   SearchMethod method = SearchMethod::beam;
   int64_t beam_size = 4;
@@ -27,10 +30,20 @@ struct SearchOptions {
   int64_t max_length = 0;  // and never more than this many (0: no absolute cap)
   int64_t nbest = 1;       // hypotheses returned per source (at most beam_size)
 };
-// The decoding options, declared once: the `decode` section of a run, task.json, the CLI flags
-// (--beam-size, ...) and Python keyword arguments all come from this list.
-config::Fields config_fields(SearchOptions& o);
-// Raises beam_size to nbest when asked for more hypotheses than beams (a front end's convenience).
+inline config::Fields config_fields(SearchOptions& o) {
+  using config::field;
+  return {field("method", o.method).describe("beam or greedy"),
+          field("beam_size", o.beam_size, 1).describe("hypotheses kept per step"),
+          field("length_penalty", o.length_penalty, -10.0, 10.0)
+              .describe("scores are log p / length^penalty"),
+          field("max_length_ratio", o.max_length_ratio, 0.0, 1000.0)
+              .describe("at most ratio x source length + offset output tokens"),
+          field("max_length_offset", o.max_length_offset, 0).describe("see max_length_ratio"),
+          field("max_length", o.max_length, 0)
+              .describe("an absolute cap on output tokens, EOS included (0: none)"),
+          field("nbest", o.nbest, 1).describe("hypotheses returned per input (<= beam size)")};
+}
+// Raises beam_size to nbest when asked for more hypotheses than beams (front ends' convenience).
 void widen_beam(SearchOptions& o);
 
 struct Hypothesis {

@@ -27,7 +27,7 @@ struct Field {
   std::function<std::string()> write;
   FieldType type = FieldType::string;
   std::vector<std::string> allowed;
-  std::string help;  // one line for --help and the docs (CLI flags need it)
+  std::string help{};  // one line for --help and the docs ({}: initialisers may leave it out)
 
   Field&& describe(std::string text) && {
     help = std::move(text);

@@ -14,23 +14,25 @@ config::Fields config_fields(DataConfig& d, TaskKind task) {
       return config::join(
           config::join({format}, files),
           {field("split", d.split),
-           field("text_column", d.text_column).describe("the text column/field"),
-           field("label_column", d.label_column).describe("the label column/field"), max_length});
+           field("text_column", d.text_column).describe("classification: the text column/field"),
+           field("label_column", d.label_column).describe("classification: the label column/field"),
+           max_length});
     case TaskKind::tag:
       return config::join(
-          files,
-          {field("token_column", d.token_column), field("tag_column", d.tag_column),
-           field("scheme", d.scheme),
-           field("unknown_tags", d.unknown_tags)
-               .describe("gold tags the model was not trained on: error, or scored as wrong"),
-           max_length});
+          files, {field("token_column", d.token_column), field("tag_column", d.tag_column),
+                  field("scheme", d.scheme),
+                  field("unknown_tags", d.unknown_tags)
+                      .describe("tagging: gold tags the model was not trained on are an error, or "
+                                "scored as wrong predictions"),
+                  max_length});
     case TaskKind::translate:
       return config::join(
           config::join({format}, files),
           {field("train_target", d.train_target), field("dev_target", d.dev_target),
-           field("test_target", d.test_target), field("source_column", d.source_column),
-           field("target_column", d.target_column), max_length,
-           field("max_target_length", d.max_target_length, 1)});
+           field("test_target", d.test_target),
+           field("source_column", d.source_column).describe("translation: the source column/field"),
+           field("target_column", d.target_column).describe("translation: the target column/field"),
+           max_length, field("max_target_length", d.max_target_length, 1)});
   }
   return {};
 }
@@ -80,7 +82,7 @@ config::Fields config_fields(EvalOptions& o, TaskKind task) {
           config::join(
               config::select(data, {"format", "source_column", "target_column"}),
               {field("target", o.target)
-                   .describe("translation: the target file, aligned by line with the data")}),
+                   .describe("translation: the target file, aligned line by line with --data")}),
           decode::config_fields(o.search));
   }
   return {};
