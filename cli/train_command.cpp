@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
+#include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/tasks/task.h"
 #include "gaze/train/progress.h"
@@ -26,14 +27,22 @@ int run_train(const TrainArgs& a) {
     std::cout << tasks::dump_run_config(c);
     return 0;
   }
+  // The run's checkpoints go to best/ and last/: refuse before training, not after it, when
+  // something else is there.
+  for (const char* sub : {"best", "last"})
+    io::check_checkpoint_target((fs::path(c.output) / sub).string());
   std::error_code ec;
   fs::create_directories(c.output, ec);
   GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder ({})", c.output, ec.message());
   io::write_file_atomic((fs::path(c.output) / "config.yaml").string(), tasks::dump_run_config(c));
   std::string resume = a.resume;
-  if (!resume.empty() && !fs::exists(fs::path(resume) / "config.json") &&
-      fs::exists(fs::path(resume) / "last" / "config.json"))
-    resume = (fs::path(resume) / "last").string();
+  // A run folder resumes from its last/ (or where an interrupted save left it).
+  if (!resume.empty()) {
+    if (const auto found = io::find_checkpoint(resume))
+      resume = *found;
+    else if (const auto last = io::find_checkpoint((fs::path(resume) / "last").string()))
+      resume = *last;
+  }
   auto task =
       resume.empty() ? tasks::create_task(c, stderr) : tasks::resume_task(c, resume, stderr);
   const auto t0 = std::chrono::steady_clock::now();

@@ -4,6 +4,8 @@ AdamW, a warm-up schedule and clipping, saving or resuming checkpoints, and prin
     resume_worker.py train STEPS [SAVE_DIR]     train from scratch, optionally save at the end
     resume_worker.py resume DIR STEPS           load DIR in this fresh process and train STEPS more
     resume_worker.py save_twice DIR             save a checkpoint, then save again (used with fault injection)
+    resume_worker.py save_two DIR               save a checkpoint, train 2 steps, save it again; prints a
+                                                fingerprint (sum of |weights|) of each
 """
 import json
 import os
@@ -60,6 +62,14 @@ def main():
         _, opt, sched = setup(model)
         progress = json.loads(gaze.io.restore_training(sys.argv[2], opt, sched))
         print(json.dumps(train(model, opt, sched, progress["next_step"], int(sys.argv[3]))))
+    elif mode == "save_two":
+        model, opt, sched = setup()
+        firsts = []
+        for _ in range(2):
+            firsts.append(round(sum(float(np.abs(t.numpy()).sum()) for t in model.state_dict().values()), 3))
+            gaze.io.save_checkpoint(sys.argv[2], model, opt, sched)
+            train(model, opt, sched, 0, 2)
+        print(json.dumps(firsts))
     elif mode == "save_twice":
         model, opt, sched = setup()
         gaze.io.save_checkpoint(sys.argv[2], model, opt, sched)

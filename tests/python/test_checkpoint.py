@@ -148,3 +148,83 @@ def test_resume_in_a_fresh_process_continues_exactly(tmp_path):
     second = worker("resume", tmp_path / "ck", 6)
     assert second.returncode == 0, second.stderr
     assert json.loads(first.stdout) + json.loads(second.stdout) == json.loads(full.stdout)
+
+
+RENAMES = "rename,renameat,renameat2"
+
+
+def fingerprint(ck):
+    """A number that tells two checkpoints' weights apart."""
+    return round(sum(float(np.abs(t.numpy()).sum()) for t in gaze.models.load_model(str(ck)).state_dict().values()), 3)
+
+
+@pytest.mark.parametrize("fault", ["", "no_rename_exchange"])
+def test_a_kill_at_any_rename_of_a_save_leaves_a_complete_checkpoint(tmp_path, fault):
+    """strace kills the worker at its N-th rename-family call, for every N of the second save: the
+    checkpoint is then always the first or the second one, complete, and loads by its path, from the
+    run folder (`best`) and through the CLI. no_rename_exchange takes the two-rename path of file
+    systems without RENAME_EXCHANGE, whose gap load_checkpoint and the next save recover from."""
+    env = {"GAZE_FAULT_INJECT": fault} if fault else {}
+    log = tmp_path / "trace"
+    traced = subprocess.run(["strace", "-f", "-o", str(log), "-e", f"trace={RENAMES}", sys.executable,
+                             str(WORKER), "save_two", str(tmp_path / "full" / "best")],
+                            capture_output=True, text=True, env=dict(
+                                os.environ, GAZE_PYTHONPATH=gaze.__path__[0] + "/..", GAZE_NUM_THREADS="1", **env))
+    assert traced.returncode == 0, traced.stderr
+    firsts = json.loads(traced.stdout)
+    calls = [line for line in log.read_text().splitlines() if "rename" in line and "resumed" not in line]
+    # Each save's first rename puts its config.json in place: the second save's calls follow the second.
+    starts = [i for i, c in enumerate(calls) if 'config.json") = 0' in c]
+    assert len(starts) == 2 and len(calls) - starts[1] >= 4, calls
+    swaps = [c for c in calls[starts[1]:] if ".tmp-" not in c]  # the directory renames of the swap
+    if fault:
+        assert len(swaps) == 2, swaps
+    else:
+        assert len(swaps) == 1 and "renameat2" in swaps[0] and "RENAME_EXCHANGE" in swaps[0], swaps
+    names = [c.split()[1].split("(")[0] for c in calls]  # "PID renameat2(...": the syscall
+    for n in range(starts[1], len(calls)):
+        # strace counts each syscall's calls on its own: kill at this call of this syscall.
+        name, nth = names[n], names[:n + 1].count(names[n])
+        run_dir = tmp_path / f"kill{n}"
+        ck = run_dir / "best"
+        r = subprocess.run(["strace", "-f", "-o", "/dev/null", "-e", f"inject={name}:signal=SIGKILL:when={nth}",
+                            sys.executable, str(WORKER), "save_two", str(ck)], capture_output=True, text=True,
+                           env=dict(os.environ, GAZE_PYTHONPATH=gaze.__path__[0] + "/..", GAZE_NUM_THREADS="1",
+                                    **env))
+        assert r.returncode != 0, f"{calls[n]}: the worker was not killed"
+        assert fingerprint(ck) in firsts, n
+        assert gaze.io.load_checkpoint(str(ck))["has_training_state"]
+        # the run folder resolves to the surviving checkpoint
+        assert pathlib.Path(gaze._C._tasks.resolve_model_dir(str(run_dir))).name in ("best", "best.old")
+        # and the next save into it recovers, leaving one complete checkpoint and no leftovers
+        again = worker("save_two", ck, env_extra=env)
+        assert again.returncode == 0, again.stderr
+        assert sorted(p.name for p in run_dir.iterdir()) == ["best"], n
+        assert fingerprint(ck) == firsts[1]
+
+
+def test_save_checkpoint_replaces_only_checkpoints(tmp_path):
+    model = gaze.models.build_model(json.dumps({"model_type": "transformer_classifier", "vocab_size": 10,
+                                                "d_model": 8, "nhead": 2, "num_layers": 1, "dim_feedforward": 8}))
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("{}\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (run, notes, run / "best"):  # a run folder, a user's file, a folder of other things
+        (run / "best" / "x.txt").write_text("keep")
+        with pytest.raises(gaze.DataError, match="is not a gaze checkpoint; refusing to replace it"):
+            gaze.io.save_checkpoint(str(target), model)
+    assert (run / "metrics.jsonl").read_text() == "{}\n" and notes.read_text() == "mine"
+    assert (run / "best" / "x.txt").read_text() == "keep"
+    # leftovers named like a save's temporaries are removed only when they are gaze's own
+    (tmp_path / "ck.tmp").write_text("a user's file")
+    with pytest.raises(gaze.DataError, match="ck.tmp: exists and is not a gaze checkpoint; refusing to remove"):
+        gaze.io.save_checkpoint(str(tmp_path / "ck"), model)
+    assert (tmp_path / "ck.tmp").read_text() == "a user's file"
+    (tmp_path / "ck.tmp").unlink()
+    gaze.io.save_checkpoint(str(tmp_path / "ck"), model)
+    gaze.io.save_checkpoint(str(tmp_path / "ck"), model)  # replacing its own checkpoint is fine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "notes.txt", "run"]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [".gaze-checkpoint", "config.json",
+                                                                    "model.safetensors"]

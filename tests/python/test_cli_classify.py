@@ -163,3 +163,16 @@ def test_init_from_copies_matching_weights_and_keeps_a_new_head_fresh(tmp_path):
                          train={"epochs": 1, "init_from": str(tmp_path / "a")})
     res = run("train", cfg_c)
     assert res.returncode == 2 and "no weight of that model has a name and shape" in res.stderr
+
+
+def test_a_user_file_where_a_checkpoint_goes_is_never_replaced(tmp_path):
+    rows = sentiment_rows(120)
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:100]), write_tsv(tmp_path / "dev.tsv", rows[100:])
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last").write_text("my notes")  # a file named like the run's checkpoint folder
+    cfg = write_config(tmp_path / "run.yaml", train, dev, out, train={"epochs": 1})
+    res = run("train", cfg, check=2)
+    assert "last: exists and is not a gaze checkpoint; refusing to replace it" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert (out / "last").read_text() == "my notes"

@@ -1,7 +1,13 @@
 #include "gaze/io/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +26,49 @@ constexpr const char* kModel = "model.safetensors";
 constexpr const char* kTraining = "training.safetensors";
 constexpr const char* kConfig = "config.json";
 constexpr const char* kFormat = "gaze-checkpoint-1";
+// Written first into every checkpoint directory: what marks a directory as one gaze may replace.
+constexpr const char* kMarker = ".gaze-checkpoint";
+
+// A directory gaze wrote as a checkpoint (its marker, or a model.safetensors from before markers),
+// or an empty one (a save killed before it wrote the marker).
+bool is_checkpoint_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(fs::symlink_status(p, ec)) &&
+         (fs::exists(p / kMarker, ec) || fs::exists(p / kModel, ec) || fs::is_empty(p, ec));
+}
+
+// The marker goes in first, by a plain create: from then on the directory is recognisably gaze's.
+void write_marker(const fs::path& dir) {
+  std::FILE* f = std::fopen((dir / kMarker).c_str(), "w");
+  GAZE_CHECK(f, DataError, "{}: cannot write ({})", (dir / kMarker).string(), std::strerror(errno));
+  std::fputs(kFormat, f);
+  std::fclose(f);
+}
+
+bool occupied(const fs::path& p) {
+  std::error_code ec;
+  return fs::symlink_status(p, ec).type() != fs::file_type::not_found;
+}
+
+// Removes a checkpoint directory gaze left at `p`; anything else there is refused, never removed.
+void remove_leftover(const fs::path& p, const std::string& target) {
+  if (!occupied(p)) return;
+  GAZE_CHECK(is_checkpoint_dir(p), DataError,
+             "{}: exists and is not a gaze checkpoint; refusing to remove it to save {} (move it "
+             "away or save elsewhere)",
+             p.string(), target);
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  GAZE_CHECK(!ec, DataError, "{}: cannot remove ({})", p.string(), ec.message());
+}
+
+// Makes the renames in `dir` durable.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
 
 json rng_json(const Generator::State& s) {
   return {{"seed", s.seed}, {"stream", s.stream}, {"offset", s.offset}};
@@ -34,11 +83,22 @@ Generator::State rng_from(const json& j, const std::string& where) {
   }
 }
 
-// Test hook: GAZE_FAULT_INJECT=checkpoint_save kills the process half-way through a save, so tests
-// can check that the previous checkpoint survives a crash.
-void maybe_crash() {
+// Test hooks (GAZE_FAULT_INJECT): checkpoint_save kills the process half-way through a save, so
+// tests can check that the previous checkpoint survives a crash; no_rename_exchange takes the path
+// of file systems without RENAME_EXCHANGE.
+bool fault(const char* name) {
   const char* f = std::getenv("GAZE_FAULT_INJECT");
-  if (f && std::string(f) == "checkpoint_save") std::raise(SIGKILL);
+  return f && std::string(f) == name;
+}
+void maybe_crash() {
+  if (fault("checkpoint_save")) std::raise(SIGKILL);
+}
+int exchange(const fs::path& a, const fs::path& b) {
+  if (fault("no_rename_exchange")) {
+    errno = EINVAL;
+    return -1;
+  }
+  return ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
 }
 
 }  // namespace
@@ -84,11 +144,16 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
         fmt::format("save_checkpoint: the model config is not valid JSON ({})", e.what()));
   }
   const fs::path tmp = dir.string() + ".tmp", old = dir.string() + ".old";
+  // Left by a save interrupted between the fallback's two renames: old is the last checkpoint.
   std::error_code ec;
-  fs::remove_all(tmp, ec);  // a stale one from an interrupted save
+  if (!occupied(dir) && is_checkpoint_dir(old)) fs::rename(old, dir, ec);
+  check_checkpoint_target(dir.string());
+  remove_leftover(tmp, dir.string());  // a stale one from an interrupted save
+  remove_leftover(old, dir.string());
   fs::create_directories(tmp, ec);
   GAZE_CHECK(!ec, DataError, "{}: cannot create ({})", tmp.string(), ec.message());
 
+  write_marker(tmp);
   write_file_atomic((tmp / kConfig).string(), cfg.dump(2) + "\n");
   save_safetensors((tmp / kModel).string(), model.state_dict(), {{"format", kFormat}});
   maybe_crash();
@@ -106,9 +171,20 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
                      {{"format", kFormat}, {"training", meta.dump()}});
   }
   if (write_extra) write_extra(tmp.string());
-  // Swap: the old checkpoint stays complete (as `dir` or `dir.old`) until the new one is in place.
-  fs::remove_all(old, ec);
-  if (fs::exists(dir)) {
+  sync_directory(tmp);
+  const fs::path parent = dir.parent_path();
+  if (occupied(dir)) {
+    // One atomic step: tmp and dir trade places, so dir is complete before and after.
+    if (exchange(tmp, dir) == 0) {
+      sync_directory(parent);
+      fs::remove_all(tmp, ec);  // now the previous checkpoint
+      return;
+    }
+    GAZE_CHECK(errno == EINVAL || errno == ENOSYS || errno == ENOTSUP, DataError,
+               "{}: cannot replace the previous checkpoint ({})", dir.string(),
+               std::strerror(errno));
+    // No RENAME_EXCHANGE here: the previous checkpoint stays complete as dir.old until the new
+    // one is in place (load_checkpoint and the next save recover from a crash in between).
     fs::rename(dir, old, ec);
     GAZE_CHECK(!ec, DataError, "{}: cannot replace the previous checkpoint ({})", dir.string(),
                ec.message());
@@ -116,15 +192,29 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
   fs::rename(tmp, dir, ec);
   GAZE_CHECK(!ec, DataError, "{}: cannot move the new checkpoint in place ({})", dir.string(),
              ec.message());
+  sync_directory(parent);
   fs::remove_all(old, ec);
+}
+
+void check_checkpoint_target(const std::string& dir) {
+  GAZE_CHECK(!occupied(dir) || is_checkpoint_dir(dir), DataError,
+             "{}: exists and is not a gaze checkpoint; refusing to replace it (save the checkpoint "
+             "into a folder of its own, e.g. RUN/last)",
+             fs::path(dir).lexically_normal().string());
+}
+
+std::optional<std::string> find_checkpoint(const std::string& dir_in) {
+  const fs::path dir = fs::path(dir_in).lexically_normal();
+  std::error_code ec;
+  if (fs::exists(dir / kModel, ec)) return dir.string();
+  const fs::path old = dir.string() + ".old";
+  if (!occupied(dir) && fs::exists(old / kModel, ec)) return old.string();
+  return std::nullopt;
 }
 
 Checkpoint load_checkpoint(const std::string& dir_in) {
   fs::path dir = fs::path(dir_in).lexically_normal();
-  // A crash between the two renames of a save leaves only `dir.old`: that is the last good
-  // checkpoint.
-  if (!fs::exists(dir / kModel) && fs::exists(fs::path(dir.string() + ".old") / kModel))
-    dir = dir.string() + ".old";
+  if (const auto found = find_checkpoint(dir_in)) dir = *found;
   GAZE_CHECK(fs::is_directory(dir), DataError, "{}: no such checkpoint directory", dir_in);
   GAZE_CHECK(fs::exists(dir / kModel), DataError, "{}: missing {} (not a gaze checkpoint?)", dir_in,
              kModel);
@@ -132,7 +222,7 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
   if (fs::exists(dir / kConfig)) {
     ck.config_json = read_file((dir / kConfig).string());
     try {
-      (void)json::parse(ck.config_json);
+      [[maybe_unused]] const json parsed = json::parse(ck.config_json);
     } catch (const json::exception& e) {
       throw DataError(fmt::format("{}: not valid JSON ({})", (dir / kConfig).string(), e.what()));
     }

@@ -35,13 +35,21 @@ TrainingState capture_training_state(const optim::Optimizer& optimizer,
 void restore_training_state(const TrainingState& state, optim::Optimizer& optimizer,
                             optim::LRScheduler* scheduler);
 
-// Writes the checkpoint into `dir` atomically: everything goes to a temporary directory first, then
-// replaces `dir`. A crash at any point leaves the previous checkpoint loadable.
+// Writes the checkpoint into `dir` atomically: everything goes to `dir.tmp` first, which then
+// trades places with `dir` in one atomic rename (RENAME_EXCHANGE; where the file system lacks it,
+// two renames whose gap load_checkpoint recovers from). A crash at any point leaves a complete
+// checkpoint at `dir`. Only gaze checkpoints are ever replaced or removed: an existing `dir` (or a
+// leftover `dir.tmp`, `dir.old`) that is not one, e.g. a run folder or a user's file, is a
+// DataError and stays untouched.
 // write_extra (optional) adds files of the caller's (a tokenizer, labels) to the temporary
 // directory before the swap, so they are part of the same atomic replacement.
 void save_checkpoint(const std::string& dir, const nn::Module& model,
                      const std::string& config_json, const TrainingState* training = nullptr,
                      const std::function<void(const std::string& dir)>& write_extra = {});
+
+// The check save_checkpoint makes before writing anything: DataError unless `dir` is absent or a
+// gaze checkpoint (callers about to spend time training check their targets first).
+void check_checkpoint_target(const std::string& dir);
 
 struct Checkpoint {
   std::string config_json;
@@ -50,5 +58,9 @@ struct Checkpoint {
 };
 // Reads and validates a checkpoint (DataError naming the file on anything malformed).
 Checkpoint load_checkpoint(const std::string& dir);
+// The directory that holds the checkpoint saved as `dir`: `dir`, or `dir.old` when a save on a
+// file system without RENAME_EXCHANGE was interrupted between its two renames; nullopt if neither
+// holds one.
+std::optional<std::string> find_checkpoint(const std::string& dir);
 
 }  // namespace gaze::io

@@ -124,7 +124,11 @@ int64_t parameter_count(nn::Module& model) {
 
 std::string resolve_model_dir(const std::string& dir) {
   if (fs::exists(fs::path(dir) / "config.json")) return dir;
-  if (fs::exists(fs::path(dir) / "best" / "config.json")) return (fs::path(dir) / "best").string();
+  // A checkpoint interrupted mid-swap is found where it survived (see io::find_checkpoint).
+  for (const fs::path& d : {fs::path(dir), fs::path(dir) / "best"})
+    if (const auto found = io::find_checkpoint(d.string());
+        found && fs::exists(fs::path(*found) / "config.json"))
+      return *found;
   throw DataError(fmt::format(
       "{}: not a model folder (no config.json here or in {}/best); pass a run's output folder or "
       "its best/ or last/",
