@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "gaze/nn/crf.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/rnn.h"
 #include "gaze/nn/transformer.h"
@@ -35,6 +36,28 @@ py::object weights_or_none(const std::vector<Tensor>& ws) {
 
 void register_nn_layers(py::module_& m) {
   py::module_ nn = m.attr("_nn");
+  py::class_<nn::CRF, nn::Module, std::shared_ptr<nn::CRF>>(nn, "CRF")
+      .def(py::init<int64_t, bool>(), "num_tags"_a, "batch_first"_a = false)
+      .def(
+          "forward",
+          [](const nn::CRF& c, const Tensor& emissions, const Tensor& tags,
+             std::optional<Tensor> mask, const std::string& reduction) {
+            return c.forward(emissions, tags, opt(mask),
+                             parse_enum<nn::CrfReduction>(reduction, "CRF: reduction"));
+          },
+          "emissions"_a, "tags"_a, "mask"_a = py::none(), "reduction"_a = "sum")
+      .def(
+          "decode",
+          [](const nn::CRF& c, const Tensor& emissions, std::optional<Tensor> mask) {
+            return c.decode(emissions, opt(mask));
+          },
+          "emissions"_a, "mask"_a = py::none())
+      .def_readonly("num_tags", &nn::CRF::num_tags)
+      .def_readonly("batch_first", &nn::CRF::batch_first)
+      .def_property_readonly("start_transitions",
+                             [](const nn::CRF& c) { return c.start_transitions; })
+      .def_property_readonly("end_transitions", [](const nn::CRF& c) { return c.end_transitions; })
+      .def_property_readonly("transitions", [](const nn::CRF& c) { return c.transitions; });
   py::class_<nn::Embedding, nn::Module, std::shared_ptr<nn::Embedding>>(nn, "Embedding")
       .def(py::init<int64_t, int64_t, std::optional<int64_t>>(), "num_embeddings"_a,
            "embedding_dim"_a, "padding_idx"_a = py::none())

@@ -1,6 +1,7 @@
 // Gradient checks (finite differences in float64, see gradcheck.h) for every differentiable op.
 #include <gtest/gtest.h>
 
+#include "gaze/ops/crf.h"
 #include "gaze/ops/ops.h"
 #include "gradcheck.h"
 
@@ -247,6 +248,51 @@ TEST(Gradcheck, CrossEntropy) {
       {z3}));
   EXPECT_TRUE(gradcheck([&](const V& v) { return cross_entropy(v[0], idx({2}, {})); },
                         {rand_input({4}, 33)}));
+}
+
+TEST(Gradcheck, CrfNll) {
+  // Three sequences (lengths 4, 1, 3) of 3 tags: emissions, start, end and transitions.
+  manual_seed(11);
+  const Tensor e = randn(Shape{3, 4, 3}, DType::f64).set_requires_grad();
+  const Tensor start = randn(Shape{3}, DType::f64).set_requires_grad();
+  const Tensor end = randn(Shape{3}, DType::f64).set_requires_grad();
+  const Tensor trans = randn(Shape{3, 3}, DType::f64).set_requires_grad();
+  const Tensor tags = Tensor::from_vector(std::vector<int64_t>{0, 2, 1, 1, 2, 9, 9, 9, 1, 0, 2, 5},
+                                          Shape{3, 4});  // entries past a length are ignored
+  const Tensor lengths = Tensor::from_vector(std::vector<int64_t>{4, 1, 3}, Shape{3});
+  EXPECT_TRUE(gradcheck(
+      [&](const V& x) {
+        return crf_nll(x[0], tags, lengths, {x[1], x[2], x[3]});
+      },
+      {e, start, end, trans}));
+  // The NLL of every path sums to one: sum over all 3^3 tag sequences of exp(-nll) = 1.
+  const Tensor e3 = narrow(e.detach(), 1, 0, 3), one = Tensor::full(Shape{1}, 3.0, DType::i64);
+  double total = 0;
+  for (int64_t p = 0; p < 27; ++p) {
+    const Tensor y =
+        Tensor::from_vector(std::vector<int64_t>{p / 9, (p / 3) % 3, p % 3}, Shape{1, 3});
+    total += std::exp(
+        -crf_nll(narrow(e3, 0, 0, 1), y, one, {start.detach(), end.detach(), trans.detach()})
+             .item<double>());
+  }
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  // Viterbi finds the path of least NLL.
+  const auto best =
+      crf_decode(narrow(e3, 0, 0, 1), one, {start.detach(), end.detach(), trans.detach()});
+  double least = 1e300;
+  std::vector<int64_t> arg;
+  for (int64_t p = 0; p < 27; ++p) {
+    const std::vector<int64_t> path{p / 9, (p / 3) % 3, p % 3};
+    const double nll = crf_nll(narrow(e3, 0, 0, 1), Tensor::from_vector(path, Shape{1, 3}), one,
+                               {start.detach(), end.detach(), trans.detach()})
+                           .item<double>();
+    if (nll < least) least = nll, arg = path;
+  }
+  EXPECT_EQ(best[0], arg);
+  EXPECT_THROW(
+      crf_nll(e.detach(), tags, Tensor::from_vector(std::vector<int64_t>{4, 0, 3}, Shape{3}),
+              {start, end, trans}),
+      ValueError);
 }
 
 TEST(Gradcheck, MseLoss) {

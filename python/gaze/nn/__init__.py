@@ -27,6 +27,7 @@ LSTM = _nn.LSTM
 GRU = _nn.GRU
 LSTMCell = _nn.LSTMCell
 GRUCell = _nn.GRUCell
+CRF = _nn.CRF
 
 
 def _call(self, *args, **kwargs):
@@ -53,4 +54,4 @@ __all__ = ["Module", "Linear", "MultiheadAttention", "AdditiveAttention", "Luong
            "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "RotaryEmbedding", "KVCache",
            "Embedding", "LayerNorm", "Dropout", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder", "Transformer", "LSTM", "GRU", "LSTMCell", "GRUCell",
-           "functional"]
+           "CRF", "functional"]
