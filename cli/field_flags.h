@@ -30,33 +30,29 @@ class FieldFlags {
 // --beam-size for field beam_size.
 std::string flag_name(const std::string& field);
 
-// An option taking an enum's names (or, for a vector, a comma-separated list of them).
-template <NamedEnum E>
-CLI::CheckedTransformer enum_names_of() {
-  std::map<std::string, E> m;
-  for (const auto& n : enum_names(E{})) m.emplace(n.name, n.value);
-  CLI::CheckedTransformer t(m);
-  t.description("");  // the names go in the type, as CLI::IsMember shows them
-  return t;
-}
-template <NamedEnum E>
-std::string enum_type_name() {
-  return fmt::format("{{{}}}", fmt::join(enum_name_list<E>(), ","));
-}
+// An option taking an enum's names (or, for a vector, a comma-separated list of them); only the
+// names are accepted, as CLI::IsMember checks them.
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, E& v,
                              const std::string& help) {
-  return app.add_option(flag, v, help)
-      ->transform(enum_names_of<E>())
-      ->type_name(enum_type_name<E>());
+  return app
+      .add_option_function<std::string>(
+          flag, [&v](const std::string& s) { v = *enum_from_name<E>(s); }, help)
+      ->check(CLI::IsMember(enum_name_list<E>()));
 }
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, std::vector<E>& v,
                              const std::string& help) {
-  return app.add_option(flag, v, help)
-      ->transform(enum_names_of<E>())
-      ->delimiter(',')
-      ->type_name(enum_type_name<E>());
+  return app
+      .add_option_function<std::vector<std::string>>(
+          flag,
+          [&v](const std::vector<std::string>& names) {
+            v.clear();
+            for (const auto& s : names) v.push_back(*enum_from_name<E>(s));
+          },
+          help)
+      ->check(CLI::IsMember(enum_name_list<E>()))
+      ->delimiter(',');
 }
 
 }  // namespace gaze::cli

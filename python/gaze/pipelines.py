@@ -6,7 +6,22 @@ best/ or last/) holds the task, tokenizers and weights.
 import json as _json
 import os as _os
 
-from ._C import _tasks
+from ._C import DataError, _tasks
+
+
+def _plain(value):
+    """numpy scalars and arrays as the Python values JSON knows."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not a valid option value")
+
+
+def _options(options):
+    """Keyword options as the JSON object the options' declarations read (types checked there)."""
+    try:
+        return _json.dumps({k: v for k, v in options.items() if v is not None}, default=_plain, allow_nan=False)
+    except ValueError as e:  # NaN or infinity
+        raise DataError(f"options: {e}") from None
 
 
 class Pipeline:
@@ -21,20 +36,23 @@ class Pipeline:
         """classify, tag or translate."""
         return self._task.task
 
-    def __call__(self, texts, **options):
+    def __call__(self, texts, top_k=0, aggregation=None, **options):
         """Predictions shaped as ``gaze predict`` prints them: one per text (a dict, or a list with
-        top_k), or a single one when ``texts`` is a string. ``options`` are ``gaze predict``'s
-        (``top_k``, ``aggregation``, ``scores``, ``alignment``, ``alignment_layer`` and the
-        decoding options ``method``, ``beam_size``, ``nbest``, ``max_length``, ...); left out, they
-        keep the model's settings."""
+        top_k > 0), or a single one when ``texts`` is a string. ``options`` are ``gaze predict``'s
+        (``scores``, ``alignment``, ``alignment_layer`` and the decoding options ``method``,
+        ``beam_size``, ``nbest``, ``max_length``, ...); left out, they keep the model's settings."""
+        if top_k:
+            options["top_k"] = top_k
+        if aggregation is not None:
+            options["aggregation"] = aggregation
         single = isinstance(texts, str)
-        out = self._task.predict([texts] if single else list(texts), _json.dumps(options))
+        out = self._task.predict([texts] if single else list(texts), _options(options))
         return out[0] if single else out
 
-    def explain(self, text, **options):
+    def explain(self, text, layers=None, heads=None, alignment_layer=-1, **options):
         """See :func:`gaze.explain`."""
-        options = {k: list(v) if k in ("layers", "heads") else v for k, v in options.items() if v is not None}
-        return self._task.explain(text, _json.dumps(options))
+        options.update(layers=list(layers or []), heads=list(heads or []), alignment_layer=alignment_layer)
+        return self._task.explain(text, _options(options))
 
     def __repr__(self):
         return f"gaze.Pipeline(task={self.task!r}, path={self.path!r})"

@@ -228,3 +228,23 @@ def test_save_checkpoint_replaces_only_checkpoints(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "notes.txt", "run"]
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [".gaze-checkpoint", "config.json",
                                                                     "model.safetensors"]
+    # A folder with a model.safetensors of someone else's (a Hugging Face download) is not gaze's,
+    # nor is one named like a leftover of a save.
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    gaze.io.save_safetensors(str(hf / "model.safetensors"), {"w": gaze.ones([2])}, {"format": "pt"})
+    (hf / "README.md").write_text("model card")
+    with pytest.raises(gaze.DataError, match="hf: exists and is not a gaze checkpoint"):
+        gaze.io.save_checkpoint(str(hf), model)
+    (tmp_path / "mine.old").mkdir()
+    gaze.io.save_safetensors(str(tmp_path / "mine.old" / "model.safetensors"), {"w": gaze.ones([2])}, {})
+    with pytest.raises(gaze.DataError, match="mine.old: exists and is not a gaze checkpoint"):
+        gaze.io.save_checkpoint(str(tmp_path / "mine"), model)
+    assert (hf / "README.md").exists() and (tmp_path / "mine.old" / "model.safetensors").exists()
+    # A checkpoint written before markers (gaze's format in its header) is still replaced, and a
+    # symlink to a checkpoint is replaced as a link, its target untouched.
+    (tmp_path / "ck" / ".gaze-checkpoint").unlink()
+    gaze.io.save_checkpoint(str(tmp_path / "ck"), model)
+    (tmp_path / "link").symlink_to(tmp_path / "ck")
+    gaze.io.save_checkpoint(str(tmp_path / "link"), model)
+    assert (tmp_path / "ck" / "model.safetensors").exists()

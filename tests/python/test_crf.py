@@ -2,6 +2,8 @@
 et al. 2001; the algorithm and API of pytorch-crf's torchcrf.CRF): log-likelihoods for every reduction,
 masks and layouts, gradients of the emissions and of the three score tables, Viterbi paths, and bad
 input."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,34 @@ def test_bad_input(call, error, pattern):
     e, t = gaze.tensor(np.zeros((1, 3, 3))), gaze.tensor(np.array([[0, 1, 2]]))
     with pytest.raises(error, match=pattern):
         call(crf, e, t)
+
+
+def test_a_crf_tagger_trains_predicts_evaluates_and_explains(tmp_path):
+    from cli_helpers import DATA, conll_sentences, run, write_conll, write_yaml
+    sents = conll_sentences(DATA / "wnut17" / "train.conll", 40)
+    train = write_conll(tmp_path / "train.conll", sents)
+    cfg = write_yaml(tmp_path / "run.yaml", {
+        "task": "tag", "output": str(tmp_path / "run"),
+        "data": {"train": str(train), "dev": str(train)},
+        "tokenizer": {"kind": "word", "lowercase": True},
+        "model": {"d_model": 32, "nhead": 2, "num_layers": 1, "dim_feedforward": 64, "dropout": 0.0, "crf": True},
+        "train": {"epochs": 40, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "metric": "accuracy",
+                  "log_every": 100},
+    })
+    res = run("train", cfg, threads=2, check=0)
+    losses = [float(line.split("loss ")[1].split()[0]) for line in res.stderr.splitlines() if "validation:" in line]
+    assert losses[-1] < 0.5 * losses[0], losses  # the CRF's NLL per word falls
+    folder = tmp_path / "run" / "best"
+    assert json.loads((folder / "config.json").read_text())["crf"] is True
+    names = [k for k, _ in gaze.models.load_model(str(folder)).named_parameters()]
+    assert {"crf.start_transitions", "crf.end_transitions", "crf.transitions"} <= set(names)
+    report = json.loads(run("eval", "--model", folder, "--data", train, "--report", "json", check=0).stdout)
+    assert report["token_accuracy"] >= 0.9, report["token_accuracy"]
+    lines = "".join(" ".join(w) + "\n" for w, _ in sents[:5])
+    out = [json.loads(x) for x in run("predict", "--model", folder, stdin=lines, check=0).stdout.splitlines()]
+    assert [len(o["tags"]) for o in out] == [len(w) for w, _ in sents[:5]]
+    assert all(0 <= s <= 1 for o in out for s in o["scores"])
+    run("explain", "--model", folder, "--input", lines.splitlines()[0], "--out", tmp_path / "ex", check=0)
+    # the CRF replaces the per-token loss: its options are refused together
+    bad = run("train", cfg, "--set", "train.class_weights=sqrt", check=2)
+    assert "model.crf trains by the CRF's likelihood" in bad.stderr

@@ -29,20 +29,42 @@ constexpr const char* kFormat = "gaze-checkpoint-1";
 // Written first into every checkpoint directory: what marks a directory as one gaze may replace.
 constexpr const char* kMarker = ".gaze-checkpoint";
 
-// A directory gaze wrote as a checkpoint (its marker, or a model.safetensors from before markers),
-// or an empty one (a save killed before it wrote the marker).
+// Whether `path` is a safetensors file gaze wrote for a checkpoint: its header's metadata says
+// format gaze-checkpoint-1 (only the header is read).
+bool has_gaze_format(const fs::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  unsigned char len[8];
+  std::string header;
+  if (std::fread(len, 1, 8, f) == 8) {
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | len[i];
+    if (n <= (uint64_t{1} << 26)) {  // a checkpoint's header is far smaller
+      header.resize(static_cast<size_t>(n));
+      if (std::fread(header.data(), 1, header.size(), f) != header.size()) header.clear();
+    }
+  }
+  std::fclose(f);
+  const json j = json::parse(header, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("__metadata__") && j["__metadata__"].is_object() &&
+         j["__metadata__"].value("format", "") == kFormat;
+}
+
+// A directory gaze wrote as a checkpoint: its marker, or (from before markers) a model.safetensors
+// of gaze's format; or an empty one (a save killed before it wrote the marker).
 bool is_checkpoint_dir(const fs::path& p) {
   std::error_code ec;
-  return fs::is_directory(fs::symlink_status(p, ec)) &&
-         (fs::exists(p / kMarker, ec) || fs::exists(p / kModel, ec) || fs::is_empty(p, ec));
+  return fs::is_directory(p, ec) &&
+         (fs::exists(p / kMarker, ec) || fs::is_empty(p, ec) || has_gaze_format(p / kModel));
 }
 
 // The marker goes in first, by a plain create: from then on the directory is recognisably gaze's.
 void write_marker(const fs::path& dir) {
-  std::FILE* f = std::fopen((dir / kMarker).c_str(), "w");
-  GAZE_CHECK(f, DataError, "{}: cannot write ({})", (dir / kMarker).string(), std::strerror(errno));
-  std::fputs(kFormat, f);
-  std::fclose(f);
+  const fs::path path = dir / kMarker;
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  const bool ok = f && std::fputs(kFormat, f) >= 0;
+  GAZE_CHECK(f && std::fclose(f) == 0 && ok, DataError, "{}: cannot write ({})", path.string(),
+             std::strerror(errno));
 }
 
 bool occupied(const fs::path& p) {

@@ -191,6 +191,7 @@ TransformerTagger::TransformerTagger(const TaggerConfig& c)
   GAZE_CHECK(c.num_tags >= 1, ValueError, "TransformerTagger: num_tags must be >= 1, got {}",
              c.num_tags);
   head = register_module("head", std::make_shared<nn::Linear>(backbone->hidden_size(), c.num_tags));
+  if (c.crf) crf = register_module("crf", std::make_shared<nn::CRF>(c.num_tags, true));
 }
 
 int64_t TransformerTagger::max_tokens() const {
@@ -205,6 +206,7 @@ Tensor TransformerTagger::forward(const Tensor& tokens, const Tensor& lengths,
 std::vector<config::Field> config_fields(TaggerConfig& c) {
   auto f = encoder_fields(c);
   f.push_back(config::field("num_tags", c.num_tags));
+  f.push_back(config::field("crf", c.crf));
   return f;
 }
 

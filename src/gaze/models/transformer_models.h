@@ -6,6 +6,7 @@
 #include "gaze/io/config.h"
 #include "gaze/models/model.h"
 #include "gaze/models/seq2seq.h"
+#include "gaze/nn/crf.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/positional.h"
 #include "gaze/nn/transformer.h"
@@ -104,6 +105,8 @@ class TransformerClassifier : public EncoderModel {
 
 struct TaggerConfig : EncoderConfig {
   int64_t num_tags = 2;
+  bool crf =
+      false;  // a linear-chain CRF over the words' tags (trained by its NLL, Viterbi decoding)
 };
 std::vector<config::Field> config_fields(TaggerConfig& c);
 
@@ -118,6 +121,7 @@ class TransformerTagger : public EncoderModel {
 
   TaggerConfig config;
   std::shared_ptr<nn::Linear> head;
+  std::shared_ptr<nn::CRF> crf;  // when config.crf
 };
 
 struct Seq2SeqConfig {

@@ -94,6 +94,13 @@ void check(const RunConfig& c, const std::string& source) {
              DataError,
              "{}: train.class_weights applies to classification and tagging, not translation",
              source);
+  GAZE_CHECK(
+      c.task != TaskKind::tag || !c.tagger.crf ||
+          (c.train.class_weights == train::ClassWeights::none && c.train.label_smoothing == 0.0),
+      DataError,
+      "{}: model.crf trains by the CRF's likelihood; train.class_weights and "
+      "train.label_smoothing apply to the per-token loss without it (remove them)",
+      source);
   GAZE_CHECK(c.decode.nbest <= c.decode.beam_size, DataError,
              "{}: decode.nbest ({}) cannot exceed decode.beam_size ({})", source, c.decode.nbest,
              c.decode.beam_size);

@@ -5,6 +5,7 @@
 
 #include "gaze/core/error.h"
 #include "gaze/core/rng.h"
+#include "gaze/ops/arith.h"
 #include "gaze/ops/loss.h"
 #include "gaze/ops/shape_ops.h"
 
@@ -40,17 +41,28 @@ Report report_of(const metrics::TaggingReport& r) {
 
 }  // namespace
 
-void TagTask::use_data(const RunConfig& c, std::vector<data::TaggedSentence> train,
-                       std::FILE* log) {
-  p_->set_data(c.data, c.train.batch_tokens);
-  dev_ = read_sentences(c.data.dev, c.data);
-  test_ = read_sentences(c.data.test, c.data);
-  dev_source_ = c.data.dev, test_source_ = c.data.test;
+struct TagSplits {
+  std::vector<data::TaggedSentence> train, dev, test;
+};
+
+namespace {
+// Every file of the run, read before anything is trained (a bad dev file fails at once).
+TagSplits read_splits(const DataConfig& d, std::FILE* log) {
+  TagSplits s{read_sentences(d.train, d), read_sentences(d.dev, d), read_sentences(d.test, d)};
   int64_t words = 0;
-  for (const auto& s : train) words += static_cast<int64_t>(s.words.size());
-  std::fprintf(log, "data: %zu train sentences (%lld words), %zu dev, %zu test\n", train.size(),
-               static_cast<long long>(words), dev_.size(), test_.size());
-  train_enc_ = p_->encode(train, c.data.train, true);
+  for (const auto& x : s.train) words += static_cast<int64_t>(x.words.size());
+  std::fprintf(log, "data: %zu train sentences (%lld words), %zu dev, %zu test\n", s.train.size(),
+               static_cast<long long>(words), s.dev.size(), s.test.size());
+  return s;
+}
+}  // namespace
+
+void TagTask::use_data(const RunConfig& c, TagSplits&& s, std::FILE* log) {
+  p_->set_data(c.data, c.train.batch_tokens);
+  dev_ = std::move(s.dev);
+  test_ = std::move(s.test);
+  dev_source_ = c.data.dev, test_source_ = c.data.test;
+  train_enc_ = p_->encode(s.train, c.data.train, true);
   dev_enc_ = p_->encode(dev_, dev_source_, true);
   std::vector<int64_t> counts(p_->tags().size(), 0);
   for (const auto& sentence : train_enc_.tags)
@@ -64,7 +76,8 @@ void TagTask::use_data(const RunConfig& c, std::vector<data::TaggedSentence> tra
 }
 
 std::unique_ptr<TagTask> TagTask::create(const RunConfig& c, std::FILE* log) {
-  auto train = read_sentences(c.data.train, c.data);
+  TagSplits splits = read_splits(c.data, log);
+  const auto& train = splits.train;
   std::map<std::string, int64_t> counts;
   for (const auto& s : train)
     for (const auto& tag : s.tags) ++counts[tag];
@@ -97,7 +110,7 @@ std::unique_ptr<TagTask> TagTask::create(const RunConfig& c, std::FILE* log) {
   const int64_t fallback_tag = std::find(tags.begin(), tags.end(), fallback) - tags.begin();
   std::unique_ptr<TagTask> t(new TagTask(std::make_unique<TagPredictor>(
       tok, tags, std::move(model), scheme, fallback_tag, c.data, c.train.batch_tokens)));
-  t->use_data(c, std::move(train), log);
+  t->use_data(c, std::move(splits), log);
   return t;
 }
 
@@ -108,7 +121,7 @@ std::unique_ptr<TagTask> TagTask::load(const std::string& dir) {
 std::unique_ptr<TagTask> TagTask::resume(const RunConfig& c, const std::string& dir,
                                          std::FILE* log) {
   std::unique_ptr<TagTask> t = load(dir);
-  t->use_data(c, read_sentences(c.data.train, c.data), log);
+  t->use_data(c, read_splits(c.data, log), log);
   t->model().train();
   return t;
 }
@@ -135,6 +148,23 @@ Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, 
     *tokens += lengths.data<int64_t>()[b];
   }
   const Tensor logits = p_->model().forward(ids, lengths);
+  if (const auto& crf = p_->model().crf) {
+    // The CRF's negative log-likelihood of the gold tags of the kept words, per word.
+    std::vector<const std::vector<int64_t>*> firsts;
+    for (const int64_t i : batch) firsts.push_back(&train_enc_.first[static_cast<size_t>(i)]);
+    const auto [emissions, words] = word_emissions(logits, firsts);
+    const int64_t W = emissions.size(1);
+    Tensor gold = Tensor::zeros(Shape{B, W}, DType::i64);
+    Tensor mask = Tensor::zeros(Shape{B, W}, DType::b8);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t w = 0; w < words.data<int64_t>()[b]; ++w) {
+        gold.data<int64_t>()[b * W + w] =
+            train_enc_
+                .tags[static_cast<size_t>(batch[static_cast<size_t>(b)])][static_cast<size_t>(w)];
+        mask.data<bool>()[b * W + w] = true;
+      }
+    return neg(crf->forward(emissions, gold, mask, nn::CrfReduction::token_mean));
+  }
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
   o.weight = class_weight_;
@@ -144,14 +174,15 @@ Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, 
 metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>& sentences,
                                          const TagEncoded& enc, const std::string& source,
                                          double* mean_loss) {
-  const auto probs = p_->probabilities(enc);
+  const TagScores scores = p_->scores(enc);
+  const auto& probs = scores.probs;
   const auto& tags = p_->tags();
   std::vector<std::vector<std::string>> gold, pred;
   double nll = 0;
   int64_t n = 0;
   for (size_t s = 0; s < sentences.size(); ++s) {
     std::vector<std::string> p;
-    for (const auto& [k, score] : p_->word_tags(enc, s, probs[s], Aggregation::first))
+    for (const auto& [k, score] : p_->word_tags(enc, s, scores, Aggregation::first))
       p.push_back(tags[static_cast<size_t>(k)]);
     for (size_t w = 0; w < enc.first[s].size(); ++w) {
       if (enc.first[s][w] < 0 || enc.tags[s][w] == kUnknownTag) continue;
@@ -164,6 +195,9 @@ metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>
     pred.push_back(std::move(p));
   }
   if (mean_loss) *mean_loss = n > 0 ? nll / static_cast<double>(n) : 0.0;
+  // A CRF tagger is trained on, and validated by, its own NLL per word.
+  if (mean_loss && !scores.paths.empty())
+    *mean_loss = scores.words > 0 ? scores.nll / static_cast<double>(scores.words) : 0.0;
   if (enc.unknown > 0)
     std::fprintf(stderr,
                  "note: %s: %lld tokens have tags the model was not trained on (scored as "

@@ -11,6 +11,8 @@
 
 namespace gaze::tasks {
 
+struct TagSplits;  // the run's sentences, as read
+
 class TagTask : public Task {
  public:
   static std::unique_ptr<TagTask> create(const RunConfig& config, std::FILE* log);
@@ -38,7 +40,7 @@ class TagTask : public Task {
  private:
   explicit TagTask(std::unique_ptr<TagPredictor> p) : p_(std::move(p)) {}
   // Encodes train and dev, keeps dev and test, sets the loss weights.
-  void use_data(const RunConfig& c, std::vector<data::TaggedSentence> train, std::FILE* log);
+  void use_data(const RunConfig& c, TagSplits&& splits, std::FILE* log);
 
   std::unique_ptr<TagPredictor> p_;
   std::string dev_source_ = "dev", test_source_ = "test";  // file names for messages

@@ -6,6 +6,7 @@
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/explain/capture.h"
+#include "gaze/ops/crf.h"
 #include "gaze/ops/softmax.h"
 #include "gaze/tasks/entity_groups.h"
 #include "gaze/tasks/task.h"
@@ -78,40 +79,92 @@ TagEncoded TagPredictor::encode(const std::vector<data::TaggedSentence>& sentenc
                       data_.unknown_tags, source);
 }
 
-std::vector<std::vector<std::vector<float>>> TagPredictor::probabilities(const TagEncoded& enc) {
+TagScores TagPredictor::scores(const TagEncoded& enc) {
   EvalScope eval(*model_);
   NoGradGuard no_grad;
   std::vector<int64_t> lengths;
   for (const auto& ids : enc.ids)
     lengths.push_back(std::max<int64_t>(1, static_cast<int64_t>(ids.size())));
   const auto K = static_cast<int64_t>(tags_.size());
-  std::vector<std::vector<std::vector<float>>> out(enc.ids.size());
+  TagScores out;
+  out.probs.resize(enc.ids.size());
+  if (model_->crf) out.paths.resize(enc.ids.size());
   const std::vector<int64_t> unk{tokenizer_->unk_id()};
   for (const auto& batch : token_batches(lengths, batch_tokens_)) {
-    std::vector<const std::vector<int64_t>*> seqs;
+    std::vector<const std::vector<int64_t>*> seqs, firsts;
     for (const int64_t i : batch) {
       const auto& ids = enc.ids[static_cast<size_t>(i)];
       seqs.push_back(ids.empty() ? &unk : &ids);
+      firsts.push_back(&enc.first[static_cast<size_t>(i)]);
     }
     const auto [ids, lens] = pad_batch(seqs, tokenizer_->pad_id());
-    const Tensor p = softmax(model_->forward(ids, lens), -1);
+    const Tensor logits = model_->forward(ids, lens);
+    const Tensor p = softmax(logits, -1);
     const int64_t T = ids.size(1);
     for (size_t b = 0; b < batch.size(); ++b) {
-      auto& rows = out[static_cast<size_t>(batch[b])];
+      auto& rows = out.probs[static_cast<size_t>(batch[b])];
       for (int64_t t = 0; t < lens.data<int64_t>()[b]; ++t) {
         const float* row = p.data<float>() + (static_cast<int64_t>(b) * T + t) * K;
         rows.emplace_back(row, row + K);
       }
     }
+    if (model_->crf) crf_batch(enc, batch, logits, firsts, out);
   }
   return out;
 }
 
-std::vector<std::pair<int64_t, float>> TagPredictor::word_tags(
-    const TagEncoded& enc, size_t s, const std::vector<std::vector<float>>& probs,
-    Aggregation aggregation) const {
-  return tasks::word_tags(enc.first[s], static_cast<int64_t>(enc.ids[s].size()), probs, aggregation,
-                          fallback_tag_);
+void TagPredictor::crf_batch(const TagEncoded& enc, const std::vector<int64_t>& batch,
+                             const Tensor& logits,
+                             const std::vector<const std::vector<int64_t>*>& firsts,
+                             TagScores& out) const {
+  auto [emissions, words] = word_emissions(logits, firsts);
+  const int64_t B = emissions.size(0), W = emissions.size(1);
+  // A sentence without words decodes nothing; the CRF still needs a first step to run on.
+  Tensor steps = Tensor::empty(Shape{B}, DType::i64);
+  for (int64_t b = 0; b < B; ++b)
+    steps.data<int64_t>()[b] = std::max<int64_t>(1, words.data<int64_t>()[b]);
+  const CrfScores crf{model_->crf->start_transitions, model_->crf->end_transitions,
+                      model_->crf->transitions};
+  const auto paths = crf_decode(emissions, steps, crf);
+  Tensor gold = Tensor::zeros(Shape{B, W}, DType::i64);
+  bool scored = true;  // labelled, with every tag known and at least one word
+  for (int64_t b = 0; b < B; ++b) {
+    const auto i = static_cast<size_t>(batch[static_cast<size_t>(b)]);
+    const int64_t n = words.data<int64_t>()[b];
+    out.paths[i].assign(paths[static_cast<size_t>(b)].begin(),
+                        paths[static_cast<size_t>(b)].begin() + n);
+    for (int64_t w = 0; w < n; ++w) {
+      const int64_t y = enc.tags[i][static_cast<size_t>(w)];
+      scored = scored && y >= 0 && n > 0;
+      gold.data<int64_t>()[b * W + w] = std::max<int64_t>(y, 0);
+    }
+    scored = scored && n > 0;
+  }
+  if (!scored) return;
+  const Tensor nll = crf_nll(emissions, gold, words, crf);
+  for (int64_t b = 0; b < B; ++b) {
+    out.nll += nll.to_dtype(DType::f64).data<double>()[b];
+    out.words += words.data<int64_t>()[b];
+  }
+}
+
+std::vector<std::pair<int64_t, float>> TagPredictor::word_tags(const TagEncoded& enc, size_t s,
+                                                               const TagScores& scores,
+                                                               Aggregation aggregation) const {
+  const auto& first = enc.first[s];
+  if (scores.paths.empty())
+    return tasks::word_tags(first, static_cast<int64_t>(enc.ids[s].size()), scores.probs[s],
+                            aggregation, fallback_tag_);
+  std::vector<std::pair<int64_t, float>> out;
+  for (size_t w = 0; w < first.size(); ++w) {
+    if (first[w] < 0 || w >= scores.paths[s].size()) {
+      out.emplace_back(fallback_tag_, 0.0f);
+      continue;
+    }
+    const int64_t k = scores.paths[s][w];
+    out.emplace_back(k, scores.probs[s][static_cast<size_t>(first[w])][static_cast<size_t>(k)]);
+  }
+  return out;
 }
 
 std::vector<json> TagPredictor::predict(const std::vector<std::string>& lines,
@@ -125,12 +178,12 @@ std::vector<json> TagPredictor::predict(const std::vector<std::string>& lines,
     sentences.push_back(std::move(s));
   }
   const TagEncoded enc = encode(sentences, "input", false);
-  const auto probs = probabilities(enc);
+  const TagScores model_scores = scores(enc);
   std::vector<json> out;
   for (size_t s = 0; s < lines.size(); ++s) {
     std::vector<std::string> tags;
     std::vector<float> scores;
-    for (const auto& [k, score] : word_tags(enc, s, probs[s], o.aggregation)) {
+    for (const auto& [k, score] : word_tags(enc, s, model_scores, o.aggregation)) {
       tags.push_back(tags_[static_cast<size_t>(k)]);
       scores.push_back(score);
     }

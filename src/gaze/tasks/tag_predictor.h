@@ -12,6 +12,16 @@
 
 namespace gaze::tasks {
 
+// What the model says of encoded sentences: tag probabilities of every piece ([sentence][piece]
+// [tag]) and, for a CRF tagger, the Viterbi tags of each sentence's kept words with the CRF's mean
+// negative log-likelihood per word of the gold tags (labelled sentences).
+struct TagScores {
+  std::vector<std::vector<std::vector<float>>> probs;
+  std::vector<std::vector<int64_t>> paths;  // empty without a CRF
+  double nll = 0;
+  int64_t words = 0;
+};
+
 class TagPredictor : public Predictor {
  public:
   // scheme: resolved (iob2, bioes or none); fallback_tag: the tag of words past the cut.
@@ -29,11 +39,13 @@ class TagPredictor : public Predictor {
 
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,
                     bool labelled) const;
-  // Tag probabilities of every piece, [sentence][piece][tag], without autograd.
-  std::vector<std::vector<std::vector<float>>> probabilities(const TagEncoded& enc);
-  // Per word: (tag index, score) read from the piece probabilities as `aggregation` says.
+  // The model's scores of encoded sentences, in batches, without autograd.
+  TagScores scores(const TagEncoded& enc);
+  // Per word: (tag index, score). A CRF tagger's words take their Viterbi tags (scored by the
+  // first piece's probability of it); otherwise the piece probabilities decide as `aggregation`
+  // says.
   std::vector<std::pair<int64_t, float>> word_tags(const TagEncoded& enc, size_t sentence,
-                                                   const std::vector<std::vector<float>>& probs,
+                                                   const TagScores& scores,
                                                    Aggregation aggregation) const;
 
   const DataConfig& data() const { return data_; }
@@ -45,6 +57,10 @@ class TagPredictor : public Predictor {
   models::TransformerTagger& model() { return *model_; }
 
  private:
+  // The Viterbi paths (and gold NLL) of one batch's sentences from their piece logits.
+  void crf_batch(const TagEncoded& enc, const std::vector<int64_t>& batch, const Tensor& logits,
+                 const std::vector<const std::vector<int64_t>*>& firsts, TagScores& out) const;
+
   std::shared_ptr<text::Tokenizer> tokenizer_;
   std::vector<std::string> tags_;
   std::shared_ptr<models::TransformerTagger> model_;

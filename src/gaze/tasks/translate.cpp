@@ -35,15 +35,28 @@ std::vector<data::SentencePair> read_pairs(const std::string& path, const std::s
                         : data::read_parallel(path, target);
 }
 
-void TranslateTask::use_data(const RunConfig& c, std::FILE* log) {
-  const auto& d = c.data;
-  p_->set_data(d, c.train.batch_tokens, c.decode);
-  const auto train = read_pairs(d.train, d.train_target, d);
-  dev_ = read_pairs(d.dev, d.dev_target, d);
-  if (!d.test.empty()) test_ = read_pairs(d.test, d.test_target, d);
-  std::fprintf(log, "data: %zu train pairs, %zu dev, %zu test\n", train.size(), dev_.size(),
-               test_.size());
-  train_enc_ = p_->encode(train);
+struct TranslateSplits {
+  std::vector<data::SentencePair> train, dev, test;
+};
+
+namespace {
+// Every file of the run, read before anything is trained (a bad dev file fails at once).
+TranslateSplits read_splits(const DataConfig& d, std::FILE* log) {
+  TranslateSplits s;
+  s.train = read_pairs(d.train, d.train_target, d);
+  s.dev = read_pairs(d.dev, d.dev_target, d);
+  if (!d.test.empty()) s.test = read_pairs(d.test, d.test_target, d);
+  std::fprintf(log, "data: %zu train pairs, %zu dev, %zu test\n", s.train.size(), s.dev.size(),
+               s.test.size());
+  return s;
+}
+}  // namespace
+
+void TranslateTask::use_data(const RunConfig& c, TranslateSplits&& s, std::FILE* log) {
+  p_->set_data(c.data, c.train.batch_tokens, c.decode);
+  dev_ = std::move(s.dev);
+  test_ = std::move(s.test);
+  train_enc_ = p_->encode(s.train);
   dev_enc_ = p_->encode(dev_);
   if (train_enc_.truncated + dev_enc_.truncated > 0)
     std::fprintf(log,
@@ -52,7 +65,8 @@ void TranslateTask::use_data(const RunConfig& c, std::FILE* log) {
 }
 
 std::unique_ptr<TranslateTask> TranslateTask::create(const RunConfig& c, std::FILE* log) {
-  const auto train = read_pairs(c.data.train, c.data.train_target, c.data);
+  TranslateSplits splits = read_splits(c.data, log);
+  const auto& train = splits.train;
   const bool shared = c.target_tokenizer.kind == text::TokenizerKind::shared;
   std::vector<std::string> sources, targets;
   for (const auto& p : train) sources.push_back(p.source), targets.push_back(p.target);
@@ -73,7 +87,7 @@ std::unique_ptr<TranslateTask> TranslateTask::create(const RunConfig& c, std::FI
                static_cast<long long>(parameter_count(*model)));
   std::unique_ptr<TranslateTask> t(new TranslateTask(std::make_unique<TranslatePredictor>(
       src, tgt, std::move(model), c.data, c.train.batch_tokens, c.decode)));
-  t->use_data(c, log);
+  t->use_data(c, std::move(splits), log);
   return t;
 }
 
@@ -84,7 +98,7 @@ std::unique_ptr<TranslateTask> TranslateTask::load(const std::string& dir) {
 std::unique_ptr<TranslateTask> TranslateTask::resume(const RunConfig& c, const std::string& dir,
                                                      std::FILE* log) {
   std::unique_ptr<TranslateTask> t = load(dir);
-  t->use_data(c, log);
+  t->use_data(c, read_splits(c.data, log), log);
   t->model().train();
   return t;
 }

@@ -13,6 +13,8 @@
 
 namespace gaze::tasks {
 
+struct TranslateSplits;  // the run's pairs, as read
+
 class TranslateTask : public Task {
  public:
   static std::unique_ptr<TranslateTask> create(const RunConfig& config, std::FILE* log);
@@ -34,7 +36,8 @@ class TranslateTask : public Task {
 
  private:
   explicit TranslateTask(std::unique_ptr<TranslatePredictor> p) : p_(std::move(p)) {}
-  void use_data(const RunConfig& c, std::FILE* log);
+  // Keeps dev and test, encodes train and dev.
+  void use_data(const RunConfig& c, TranslateSplits&& splits, std::FILE* log);
   // Teacher-forced logits [B, T, V] of target inputs (BOS + ids) for a batch of pairs.
   Tensor logits(const PairEncoded& enc, const std::vector<int64_t>& batch, Tensor* target,
                 int64_t* tokens) const;

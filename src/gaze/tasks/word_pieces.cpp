@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "gaze/core/error.h"
+#include "gaze/ops/embedding.h"
+#include "gaze/ops/shape_ops.h"
 
 namespace gaze::tasks {
 namespace {
@@ -60,6 +62,25 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
     enc.tags.push_back(std::move(tags));
   }
   return enc;
+}
+
+std::pair<Tensor, Tensor> word_emissions(const Tensor& logits,
+                                         const std::vector<const std::vector<int64_t>*>& first) {
+  const int64_t B = logits.size(0), T = logits.size(1), K = logits.size(2);
+  int64_t W = 1;
+  Tensor counts = Tensor::empty(Shape{B}, DType::i64);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& f = *first[static_cast<size_t>(b)];
+    counts.data<int64_t>()[b] = std::count_if(f.begin(), f.end(), [](int64_t i) { return i >= 0; });
+    W = std::max(W, counts.data<int64_t>()[b]);
+  }
+  // Row b * T + first piece of each word, as embedding indices into the [B * T, K] logits.
+  Tensor rows = Tensor::zeros(Shape{B, W}, DType::i64);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t w = 0; w < counts.data<int64_t>()[b]; ++w)
+      rows.data<int64_t>()[b * W + w] =
+          b * T + (*first[static_cast<size_t>(b)])[static_cast<size_t>(w)];
+  return {embedding(rows, reshape(logits, Shape{B * T, K})), counts};
 }
 
 std::vector<std::pair<int64_t, float>> word_tags(const std::vector<int64_t>& first, int64_t pieces,

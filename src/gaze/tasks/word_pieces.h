@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "gaze/core/tensor.h"
 #include "gaze/data/conll.h"
 #include "gaze/tasks/options.h"
 #include "gaze/text/tokenizer.h"
@@ -28,6 +29,12 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
                         const std::vector<data::TaggedSentence>& sentences,
                         const std::vector<std::string>* tagset, int64_t max_length,
                         UnknownTags unknown_tags, const std::string& source);
+
+// The first-piece rows of piece logits [B, T, K] for each sentence's kept words (first >= 0, a
+// prefix): emissions [B, W, K] (W: the most words kept; differentiable in the logits) and the word
+// counts [B] (int64).
+std::pair<Tensor, Tensor> word_emissions(const Tensor& logits,
+                                         const std::vector<const std::vector<int64_t>*>& first);
 
 // Per word of one sentence (`first`: its words' first pieces, of `pieces` in all): (tag index,
 // score) from the piece probabilities as `aggregation` says; words cut off get `fallback` with
