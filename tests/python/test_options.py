@@ -140,3 +140,22 @@ def test_example_configs_load_and_their_dump_reads_back_the_same(example, tmp_pa
     again = tmp_path / "dumped.yaml"
     again.write_text(dumped)
     assert run("train", again, "--dump-config", check=0).stdout == dumped
+
+
+def test_python_and_cli_accept_what_they_did_before(tmp_path):
+    import numpy as np
+    rows = sentiment_rows(200)
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:160]), write_tsv(tmp_path / "dev.tsv", rows[160:])
+    cfg = write_config(tmp_path / "run.yaml", train, dev, tmp_path / "run", train={"epochs": 1})
+    run("train", cfg, check=0)
+    pipe = gaze.load(tmp_path / "run")
+    text = rows[0][2]
+    assert isinstance(pipe(text), dict) and pipe(text, top_k=0) == pipe(text)  # 0: the best label
+    assert len(pipe(text, 2)) == 2 and pipe(text, np.int64(2)) == pipe(text, top_k=2)
+    e = pipe.explain(text, [0], np.array([1]))  # positional layers and heads, numpy values
+    assert e["heads"] == [1]
+    with pytest.raises(gaze.DataError, match="options"):
+        pipe(text, max_length_ratio=float("nan"))
+    # enumerated flags take their names only
+    res = run("eval", "--model", tmp_path / "run", "--data", dev, "--report", "1", check=2)
+    assert "--report: 1 not in {text,json}" in res.stderr
