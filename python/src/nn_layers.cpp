@@ -52,6 +52,7 @@ void register_nn_layers(py::module_& m) {
             return c.decode(emissions, opt(mask));
           },
           "emissions"_a, "mask"_a = py::none())
+      .def("constrain", &nn::CRF::constrain, "allowed"_a, "allowed_start"_a, "allowed_end"_a)
       .def_readonly("num_tags", &nn::CRF::num_tags)
       .def_readonly("batch_first", &nn::CRF::batch_first)
       .def_property_readonly("start_transitions",

@@ -119,6 +119,27 @@ def test_viterbi_matches_the_reference_and_beats_every_other_path():
     assert best >= lls.max() - 1e-12
 
 
+def test_constraints_penalise_forbidden_transitions_in_likelihood_and_decoding():
+    # tags: O, B-x, I-x; I-x may follow only B-x or I-x and may not start
+    allowed = [[True, True, False], [True, True, True], [True, True, True]]
+    start, end = [True, True, False], [True, True, True]
+    e, tags, mask = make(6, B=5, T=6, K=3)
+    e[:, :, 2] += 3.0  # emissions that would rather say I-x everywhere
+    crf = gaze.nn.CRF(3, batch_first=True).double()
+    crf.constrain(allowed, start, end)
+    penalty = lambda ok: np.where(np.array(ok), 0.0, -10000.0)
+    ref = TorchCRF(crf.start_transitions.detach().numpy() + penalty(start),
+                   crf.end_transitions.detach().numpy() + penalty(end),
+                   crf.transitions.detach().numpy() + penalty(allowed)).double()
+    got = crf(gaze.tensor(e), gaze.tensor(tags), mask=gaze.tensor(mask), reduction="none")
+    assert_close(got.detach().numpy(), ref(torch.tensor(e), torch.tensor(tags), torch.tensor(mask), "none")
+                 .detach().numpy(), 1e-10, 1e-10, "constrained log-likelihood")
+    for path in crf.decode(gaze.tensor(e), mask=gaze.tensor(mask)):
+        assert path[0] != 2 and all(not (a == 0 and b == 2) for a, b in zip(path, path[1:])), path
+    with pytest.raises(ValueError, match="constrain"):
+        crf.constrain([[True]], [True], [True])
+
+
 def test_parameters_and_state_dict_use_torchcrf_names():
     crf = gaze.nn.CRF(3)
     assert [k for k, _ in crf.named_parameters()] == ["start_transitions", "end_transitions", "transitions"]
@@ -168,6 +189,11 @@ def test_a_crf_tagger_trains_predicts_evaluates_and_explains(tmp_path):
     out = [json.loads(x) for x in run("predict", "--model", folder, stdin=lines, check=0).stdout.splitlines()]
     assert [len(o["tags"]) for o in out] == [len(w) for w, _ in sents[:5]]
     assert all(0 <= s <= 1 for o in out for s in o["scores"])
+    # model.crf_constraints (on by default): no I-x first or after anything but B-x / I-x
+    everything = "".join(" ".join(w) + "\n" for w, _ in sents)
+    for o in (json.loads(x) for x in run("predict", "--model", folder, stdin=everything, check=0).stdout.splitlines()):
+        for prev, tag in zip(["O"] + o["tags"], o["tags"]):
+            assert not tag.startswith("I-") or prev in ("B-" + tag[2:], tag), o["tags"]
     run("explain", "--model", folder, "--input", lines.splitlines()[0], "--out", tmp_path / "ex", check=0)
     # the CRF replaces the per-token loss: its options are refused together
     bad = run("train", cfg, "--set", "train.class_weights=sqrt", check=2)

@@ -207,6 +207,7 @@ std::vector<config::Field> config_fields(TaggerConfig& c) {
   auto f = encoder_fields(c);
   f.push_back(config::field("num_tags", c.num_tags));
   f.push_back(config::field("crf", c.crf));
+  f.push_back(config::field("crf_constraints", c.crf_constraints));
   return f;
 }
 

@@ -105,8 +105,9 @@ class TransformerClassifier : public EncoderModel {
 
 struct TaggerConfig : EncoderConfig {
   int64_t num_tags = 2;
-  bool crf =
-      false;  // a linear-chain CRF over the words' tags (trained by its NLL, Viterbi decoding)
+  // A linear-chain CRF over the words' tags (trained by its NLL, decoded by Viterbi); with
+  // crf_constraints, the transitions the tag scheme forbids (O -> I-x, ...) are penalised.
+  bool crf = false, crf_constraints = true;
 };
 std::vector<config::Field> config_fields(TaggerConfig& c);
 

@@ -18,6 +18,35 @@ CRF::CRF(int64_t k, bool bf) : Module("CRF"), num_tags(k), batch_first(bf) {
       register_parameter("transitions", init::uniform_(Tensor::empty(Shape{k, k}), -0.1, 0.1));
 }
 
+void CRF::constrain(std::vector<std::vector<bool>> allowed, std::vector<bool> allowed_start,
+                    std::vector<bool> allowed_end) {
+  const auto K = static_cast<size_t>(num_tags);
+  bool ok = allowed.size() == K && allowed_start.size() == K && allowed_end.size() == K;
+  for (const auto& row : allowed) ok = ok && row.size() == K;
+  GAZE_CHECK(ok, ValueError, "CRF.constrain: expected [{}, {}] transitions and {} start/end flags",
+             K, K, K);
+  allowed_ = std::move(allowed), allowed_start_ = std::move(allowed_start);
+  allowed_end_ = std::move(allowed_end);
+}
+
+CrfScores CRF::scores() const {
+  if (allowed_.empty()) return {start_transitions, end_transitions, transitions};
+  constexpr double kPenalty = -10000.0;
+  const DType dt = transitions.dtype();
+  Tensor ps = Tensor::zeros(Shape{num_tags}, dt), pe = Tensor::zeros(Shape{num_tags}, dt),
+         pt = Tensor::zeros(Shape{num_tags, num_tags}, dt);
+  dispatch_floating(dt, "CRF", [&]<typename T>() {
+    for (int64_t i = 0; i < num_tags; ++i) {
+      const auto u = static_cast<size_t>(i);
+      if (!allowed_start_[u]) ps.data<T>()[i] = T(kPenalty);
+      if (!allowed_end_[u]) pe.data<T>()[i] = T(kPenalty);
+      for (int64_t j = 0; j < num_tags; ++j)
+        if (!allowed_[u][static_cast<size_t>(j)]) pt.data<T>()[i * num_tags + j] = T(kPenalty);
+    }
+  });
+  return {add(start_transitions, ps), add(end_transitions, pe), add(transitions, pt)};
+}
+
 std::pair<Tensor, Tensor> CRF::batch_first_inputs(const Tensor& emissions,
                                                   const Tensor& mask) const {
   GAZE_CHECK(emissions.defined() && emissions.dim() == 3 && emissions.size(2) == num_tags,

@@ -31,12 +31,23 @@ class CRF : public Module {
   std::vector<std::vector<int64_t>> decode(const Tensor& emissions,
                                            const Tensor& mask = Tensor()) const;
 
+  // Forbids transitions (from i to j: allowed[i][j] false), first tags and last tags, as AllenNLP's
+  // constrained CRF: they get a -10000 penalty in the likelihood and in decoding, so a gold path
+  // that breaks them still has a finite loss. Not part of the state dict (a tagger derives them
+  // from its tag scheme).
+  void constrain(std::vector<std::vector<bool>> allowed, std::vector<bool> allowed_start,
+                 std::vector<bool> allowed_end);
+  // The score tables the likelihood and decoding use: the parameters plus the constraints'
+  // penalties (differentiable in the parameters).
+  CrfScores scores() const;
+
   int64_t num_tags;
   bool batch_first;
   Tensor start_transitions, end_transitions, transitions;
 
  private:
-  CrfScores scores() const { return {start_transitions, end_transitions, transitions}; }
+  std::vector<std::vector<bool>> allowed_;
+  std::vector<bool> allowed_start_, allowed_end_;
   // Batch-first emissions and the lengths the mask gives (undefined mask: all T).
   std::pair<Tensor, Tensor> batch_first_inputs(const Tensor& emissions, const Tensor& mask) const;
 };

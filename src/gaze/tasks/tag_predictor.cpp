@@ -37,7 +37,12 @@ TagPredictor::TagPredictor(std::shared_ptr<text::Tokenizer> tokenizer,
       scheme_(scheme),
       fallback_tag_(fallback_tag),
       data_(data),
-      batch_tokens_(batch_tokens) {}
+      batch_tokens_(batch_tokens) {
+  if (model_->crf && model_->config.crf_constraints && scheme_ != TagScheme::none) {
+    const SchemeConstraints c = scheme_constraints(tags_, scheme_);
+    model_->crf->constrain(c.allowed, c.start, c.end);
+  }
+}
 
 std::unique_ptr<TagPredictor> TagPredictor::load(const std::string& dir) {
   DataConfig data;
@@ -123,8 +128,7 @@ void TagPredictor::crf_batch(const TagEncoded& enc, const std::vector<int64_t>& 
   Tensor steps = Tensor::empty(Shape{B}, DType::i64);
   for (int64_t b = 0; b < B; ++b)
     steps.data<int64_t>()[b] = std::max<int64_t>(1, words.data<int64_t>()[b]);
-  const CrfScores crf{model_->crf->start_transitions, model_->crf->end_transitions,
-                      model_->crf->transitions};
+  const CrfScores crf = model_->crf->scores();
   const auto paths = crf_decode(emissions, steps, crf);
   Tensor gold = Tensor::zeros(Shape{B, W}, DType::i64);
   bool scored = true;  // labelled, with every tag known and at least one word

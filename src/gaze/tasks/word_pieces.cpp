@@ -64,6 +64,30 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
   return enc;
 }
 
+SchemeConstraints scheme_constraints(const std::vector<std::string>& tags, TagScheme scheme) {
+  const bool bioes = scheme == TagScheme::bioes;
+  auto split = [](const std::string& t) -> std::pair<char, std::string> {
+    if (t.size() > 2 && t[1] == '-' && std::string("BIES").find(t[0]) != std::string::npos)
+      return {t[0], t.substr(2)};
+    return {'O', ""};
+  };
+  const size_t K = tags.size();
+  SchemeConstraints c{std::vector<std::vector<bool>>(K, std::vector<bool>(K, true)),
+                      std::vector<bool>(K, true), std::vector<bool>(K, true)};
+  for (size_t j = 0; j < K; ++j) {
+    const auto [to, to_type] = split(tags[j]);
+    const bool inside = to == 'I' || to == 'E';  // continues an entity of its type
+    c.start[j] = !inside;
+    if (bioes) c.end[j] = to == 'O' || to == 'E' || to == 'S';
+    for (size_t i = 0; i < K; ++i) {
+      const auto [from, from_type] = split(tags[i]);
+      const bool open = from == 'B' || from == 'I';  // an entity that may go on
+      c.allowed[i][j] = inside ? open && from_type == to_type : !(bioes && open);
+    }
+  }
+  return c;
+}
+
 std::pair<Tensor, Tensor> word_emissions(const Tensor& logits,
                                          const std::vector<const std::vector<int64_t>*>& first) {
   const int64_t B = logits.size(0), T = logits.size(1), K = logits.size(2);

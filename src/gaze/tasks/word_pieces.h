@@ -30,6 +30,16 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
                         const std::vector<std::string>* tagset, int64_t max_length,
                         UnknownTags unknown_tags, const std::string& source);
 
+// Which tag sequences a scheme allows (AllenNLP's allowed_transitions): BIO/IOB2 — I-x only after
+// B-x or I-x, never first; BIOES — I-x/E-x only after B-x/I-x of the same type, B-x/S-x/O only
+// after O, E-x or S-x (or first), and only O, E-x, S-x last. Tags not of the form P-type count as
+// O.
+struct SchemeConstraints {
+  std::vector<std::vector<bool>> allowed;  // [from][to]
+  std::vector<bool> start, end;
+};
+SchemeConstraints scheme_constraints(const std::vector<std::string>& tags, TagScheme scheme);
+
 // The first-piece rows of piece logits [B, T, K] for each sentence's kept words (first >= 0, a
 // prefix): emissions [B, W, K] (W: the most words kept; differentiable in the logits) and the word
 // counts [B] (int64).
