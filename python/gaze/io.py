@@ -5,6 +5,7 @@ save_safetensors = _io.save_safetensors
 load_safetensors = _io.load_safetensors
 load_checkpoint = _io.load_checkpoint
 restore_training = _io.restore_training
+read_word_vectors = _io.read_word_vectors  # (words, float32 [N, D] tensor) of GloVe / word2vec text
 
 
 def save_checkpoint(dir, model, optimizer=None, scheduler=None, progress="{}", config=None):
@@ -15,4 +16,5 @@ def save_checkpoint(dir, model, optimizer=None, scheduler=None, progress="{}", c
     return _io.save_checkpoint(dir, model, config, optimizer, scheduler, progress)
 
 
-__all__ = ["save_safetensors", "load_safetensors", "save_checkpoint", "load_checkpoint", "restore_training"]
+__all__ = ["save_safetensors", "load_safetensors", "save_checkpoint", "load_checkpoint", "restore_training",
+           "read_word_vectors"]

@@ -62,6 +62,8 @@ void register_nn_layers(py::module_& m) {
   py::class_<nn::Embedding, nn::Module, std::shared_ptr<nn::Embedding>>(nn, "Embedding")
       .def(py::init<int64_t, int64_t, std::optional<int64_t>>(), "num_embeddings"_a,
            "embedding_dim"_a, "padding_idx"_a = py::none())
+      .def_static("from_pretrained", &nn::Embedding::from_pretrained, "embeddings"_a,
+                  "freeze"_a = true, "padding_idx"_a = py::none())
       .def("forward", &nn::Embedding::forward, "input"_a)
       .def_readonly("weight", &nn::Embedding::weight)
       .def_readonly("padding_idx", &nn::Embedding::padding_idx);

@@ -6,6 +6,7 @@
 #include "gaze/core/error.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/safetensors.h"
+#include "gaze/io/word_vectors.h"
 #include "gaze/nn/module.h"
 #include "gaze/optim/schedule.h"
 
@@ -95,6 +96,13 @@ void register_train(py::module_& m) {
       "schedule"_a, "step"_a, "warmup_steps"_a = 0, "total_steps"_a = 0, "min_lr_ratio"_a = 0.0);
 
   py::module_ io = m.def_submodule("_io", "compiled checkpoint I/O");
+  io.def(
+      "read_word_vectors",
+      [](const std::string& path, int64_t max_words) {
+        io::WordVectors v = io::read_word_vectors(path, max_words);
+        return py::make_tuple(v.words, v.vectors);
+      },
+      "path"_a, "max_words"_a = 0);
   io.def(
       "save_safetensors",
       [](const std::string& path, const py::dict& tensors,
