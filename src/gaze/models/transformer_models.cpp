@@ -141,10 +141,6 @@ TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
       register_module("head", std::make_shared<nn::Linear>(backbone->hidden_size(), c.num_classes));
 }
 
-int64_t TransformerClassifier::max_tokens() const {
-  return config.positions == Positions::learned ? config.max_positions : -1;
-}
-
 Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& lengths,
                                       nn::AttentionCapture* capture) const {
   const Tensor h = backbone->forward(tokens, lengths, capture);  // [B, T, d]
@@ -192,10 +188,6 @@ TransformerTagger::TransformerTagger(const TaggerConfig& c)
              c.num_tags);
   head = register_module("head", std::make_shared<nn::Linear>(backbone->hidden_size(), c.num_tags));
   if (c.crf) crf = register_module("crf", std::make_shared<nn::CRF>(c.num_tags, true));
-}
-
-int64_t TransformerTagger::max_tokens() const {
-  return config.positions == Positions::learned ? config.max_positions : -1;
 }
 
 Tensor TransformerTagger::forward(const Tensor& tokens, const Tensor& lengths,

@@ -78,8 +78,6 @@ class EncoderModel : public Model {
   using Model::Model;
   virtual Tensor forward(const Tensor& tokens, const Tensor& lengths,
                          nn::AttentionCapture* capture = nullptr) const = 0;
-  // The most tokens one input may have (-1: no limit).
-  virtual int64_t max_tokens() const = 0;
   std::unique_ptr<Backbone> backbone;
 };
 
@@ -95,7 +93,6 @@ class TransformerClassifier : public EncoderModel {
   explicit TransformerClassifier(const ClassifierConfig& config);
   Tensor forward(const Tensor& tokens, const Tensor& lengths,
                  nn::AttentionCapture* capture = nullptr) const override;  // [B, C]
-  int64_t max_tokens() const override;
   std::string config_json() const override;
   static ClassifierConfig parse_config(const std::string& json);
 
@@ -116,7 +113,6 @@ class TransformerTagger : public EncoderModel {
   explicit TransformerTagger(const TaggerConfig& config);
   Tensor forward(const Tensor& tokens, const Tensor& lengths,
                  nn::AttentionCapture* capture = nullptr) const override;  // [B, T, K]
-  int64_t max_tokens() const override;
   std::string config_json() const override;
   static TaggerConfig parse_config(const std::string& json);
 

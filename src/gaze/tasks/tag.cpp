@@ -6,7 +6,9 @@
 #include "gaze/core/error.h"
 #include "gaze/core/rng.h"
 #include "gaze/ops/arith.h"
+#include "gaze/ops/crf.h"
 #include "gaze/ops/loss.h"
+#include "gaze/ops/reduce.h"
 #include "gaze/ops/shape_ops.h"
 
 namespace gaze::tasks {
@@ -153,17 +155,10 @@ Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, 
     std::vector<const std::vector<int64_t>*> firsts;
     for (const int64_t i : batch) firsts.push_back(&train_enc_.first[static_cast<size_t>(i)]);
     const auto [emissions, words] = word_emissions(logits, firsts);
-    const int64_t W = emissions.size(1);
-    Tensor gold = Tensor::zeros(Shape{B, W}, DType::i64);
-    Tensor mask = Tensor::zeros(Shape{B, W}, DType::b8);
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t w = 0; w < words.data<int64_t>()[b]; ++w) {
-        gold.data<int64_t>()[b * W + w] =
-            train_enc_
-                .tags[static_cast<size_t>(batch[static_cast<size_t>(b)])][static_cast<size_t>(w)];
-        mask.data<bool>()[b * W + w] = true;
-      }
-    return neg(crf->forward(emissions, gold, mask, nn::CrfReduction::token_mean));
+    const Tensor gold = word_gold(train_enc_, batch, words, emissions.size(1));
+    int64_t total = 0;
+    for (int64_t b = 0; b < B; ++b) total += words.data<int64_t>()[b];
+    return div(sum(crf_nll(emissions, gold, words, crf->scores())), static_cast<double>(total));
   }
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;

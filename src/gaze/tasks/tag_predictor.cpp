@@ -130,24 +130,20 @@ void TagPredictor::crf_batch(const TagEncoded& enc, const std::vector<int64_t>& 
     steps.data<int64_t>()[b] = std::max<int64_t>(1, words.data<int64_t>()[b]);
   const CrfScores crf = model_->crf->scores();
   const auto paths = crf_decode(emissions, steps, crf);
-  Tensor gold = Tensor::zeros(Shape{B, W}, DType::i64);
   bool scored = true;  // labelled, with every tag known and at least one word
   for (int64_t b = 0; b < B; ++b) {
-    const auto i = static_cast<size_t>(batch[static_cast<size_t>(b)]);
     const int64_t n = words.data<int64_t>()[b];
-    out.paths[i].assign(paths[static_cast<size_t>(b)].begin(),
-                        paths[static_cast<size_t>(b)].begin() + n);
-    for (int64_t w = 0; w < n; ++w) {
-      const int64_t y = enc.tags[i][static_cast<size_t>(w)];
-      scored = scored && y >= 0 && n > 0;
-      gold.data<int64_t>()[b * W + w] = std::max<int64_t>(y, 0);
-    }
+    const auto& path = paths[static_cast<size_t>(b)];
+    out.paths[static_cast<size_t>(batch[static_cast<size_t>(b)])].assign(path.begin(),
+                                                                         path.begin() + n);
     scored = scored && n > 0;
   }
-  if (!scored) return;
-  const Tensor nll = crf_nll(emissions, gold, words, crf);
+  bool known = false;
+  const Tensor gold = word_gold(enc, batch, words, W, &known);
+  if (!scored || !known) return;
+  const Tensor nll = crf_nll(emissions, gold, words, crf).to_dtype(DType::f64);
   for (int64_t b = 0; b < B; ++b) {
-    out.nll += nll.to_dtype(DType::f64).data<double>()[b];
+    out.nll += nll.data<double>()[b];
     out.words += words.data<int64_t>()[b];
   }
 }

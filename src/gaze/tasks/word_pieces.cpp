@@ -107,6 +107,22 @@ std::pair<Tensor, Tensor> word_emissions(const Tensor& logits,
   return {embedding(rows, reshape(logits, Shape{B * T, K})), counts};
 }
 
+Tensor word_gold(const TagEncoded& enc, const std::vector<int64_t>& batch, const Tensor& words,
+                 int64_t W, bool* known) {
+  const auto B = static_cast<int64_t>(batch.size());
+  Tensor gold = Tensor::zeros(Shape{B, W}, DType::i64);
+  if (known) *known = true;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& tags = enc.tags[static_cast<size_t>(batch[static_cast<size_t>(b)])];
+    for (int64_t w = 0; w < words.data<int64_t>()[b]; ++w) {
+      const int64_t y = tags[static_cast<size_t>(w)];
+      if (known && y < 0) *known = false;
+      gold.data<int64_t>()[b * W + w] = std::max<int64_t>(y, 0);
+    }
+  }
+  return gold;
+}
+
 std::vector<std::pair<int64_t, float>> word_tags(const std::vector<int64_t>& first, int64_t pieces,
                                                  const std::vector<std::vector<float>>& probs,
                                                  Aggregation aggregation, int64_t fallback) {

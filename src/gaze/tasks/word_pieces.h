@@ -46,6 +46,12 @@ SchemeConstraints scheme_constraints(const std::vector<std::string>& tags, TagSc
 std::pair<Tensor, Tensor> word_emissions(const Tensor& logits,
                                          const std::vector<const std::vector<int64_t>*>& first);
 
+// The gold tags [B, W] of the words `words` counts for the sentences `batch` of `enc` (0 past a
+// count and in place of unknown tags); `known` (optional) tells whether every one was a tag of the
+// model's.
+Tensor word_gold(const TagEncoded& enc, const std::vector<int64_t>& batch, const Tensor& words,
+                 int64_t W, bool* known = nullptr);
+
 // Per word of one sentence (`first`: its words' first pieces, of `pieces` in all): (tag index,
 // score) from the piece probabilities as `aggregation` says; words cut off get `fallback` with
 // score 0.
