@@ -75,9 +75,8 @@ void FieldFlags::add(CLI::App& app, const config::Fields& fields, const std::str
 
 void FieldFlags::apply(const config::Fields& fields, const std::string& what) const {
   for (const auto& [name, value] : given_) {
-    auto f = std::find_if(fields.begin(), fields.end(),
-                          [&](const config::Field& x) { return x.name == name; });
-    GAZE_CHECK(f != fields.end(), DataError, "{} does not apply to {}", flag_name(name), what);
+    const config::Field* f = config::find_field(fields, name);
+    GAZE_CHECK(f, DataError, "{} does not apply to {}", flag_name(name), what);
     // Switches and lists were stored as JSON; the rest as typed.
     const bool json =
         f->type == config::FieldType::boolean || f->type == config::FieldType::integers;

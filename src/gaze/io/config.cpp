@@ -120,11 +120,17 @@ Field named_field(const std::string& name, std::function<void(const std::string&
           [get] { return json(get()).dump(); }, FieldType::string, allowed};
 }
 
+const Field* find_field(const Fields& fields, const std::string& name) {
+  auto f =
+      std::find_if(fields.begin(), fields.end(), [&](const Field& x) { return x.name == name; });
+  return f == fields.end() ? nullptr : &*f;
+}
+
 Fields select(const Fields& all, const std::vector<std::string>& names) {
   Fields out;
   for (const std::string& n : names) {
-    auto f = std::find_if(all.begin(), all.end(), [&](const Field& x) { return x.name == n; });
-    GAZE_CHECK(f != all.end(), StateError, "config::select: no field '{}'", n);
+    const Field* f = find_field(all, n);
+    GAZE_CHECK(f, StateError, "config::select: no field '{}'", n);
     out.push_back(*f);
   }
   return out;
@@ -141,14 +147,13 @@ std::string write_object(const Fields& fields) {
   return j.dump();
 }
 
-void read_object(const std::string& text, const Fields& fields, const std::string& where,
-                 bool ignore_unknown) {
-  const json j = parse(text, where);
-  GAZE_CHECK(j.is_object(), DataError, "{}: expected a JSON object, got {}", where, j.dump());
+namespace {
+// Reads each member of object j into its field (`skip`: a key handled by the caller).
+void read_members(const json& j, const Fields& fields, const std::string& where,
+                  bool ignore_unknown, const char* skip = nullptr) {
   for (auto it = j.begin(); it != j.end(); ++it) {
-    auto f = std::find_if(fields.begin(), fields.end(),
-                          [&](const Field& x) { return x.name == it.key(); });
-    if (f != fields.end()) {
+    if (skip && it.key() == skip) continue;
+    if (const Field* f = find_field(fields, it.key())) {
       f->read(it.value().dump(), where);
       continue;
     }
@@ -159,27 +164,23 @@ void read_object(const std::string& text, const Fields& fields, const std::strin
                                 fmt::join(names, ", ")));
   }
 }
+}  // namespace
+
+void read_object(const std::string& text, const Fields& fields, const std::string& where,
+                 bool ignore_unknown) {
+  const json j = parse(text, where);
+  GAZE_CHECK(j.is_object(), DataError, "{}: expected a JSON object, got {}", where, j.dump());
+  read_members(j, fields, where, ignore_unknown);
+}
 
 void read(const std::string& text, const std::string& type, const std::vector<Field>& fields) {
   const std::string where = type + " config";
   const json j = parse(text, where);
   GAZE_CHECK(j.is_object(), DataError, "{}: expected a JSON object", where);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "model_type") {
-      GAZE_CHECK(it.value() == type, DataError, "{}: model_type is {}, expected \"{}\"", where,
-                 it.value().dump(), type);
-      continue;
-    }
-    auto f = std::find_if(fields.begin(), fields.end(),
-                          [&](const Field& x) { return x.name == it.key(); });
-    if (f == fields.end()) {
-      std::vector<std::string> names;
-      for (const Field& x : fields) names.push_back(x.name);
-      throw DataError(fmt::format("{}: unknown key '{}'; valid keys: {}", where, it.key(),
-                                  fmt::join(names, ", ")));
-    }
-    f->read(it.value().dump(), where);
-  }
+  if (j.contains("model_type"))
+    GAZE_CHECK(j["model_type"] == type, DataError, "{}: model_type is {}, expected \"{}\"", where,
+               j["model_type"].dump(), type);
+  read_members(j, fields, where, /*ignore_unknown=*/false, "model_type");
 }
 
 std::string write(const std::string& type, const std::vector<Field>& fields) {

@@ -60,6 +60,9 @@ Field field(const std::string& name, E& v, const std::vector<E>& allowed = {}) {
       [&v] { return enum_name(v); }, enum_name_list<E>(allowed));
 }
 
+// The field called `name`, or null.
+const Field* find_field(const Fields& fields, const std::string& name);
+
 // The fields named in `names`, in that order (a subset of a declaration, e.g. what task.json
 // keeps).
 Fields select(const Fields& all, const std::vector<std::string>& names);

@@ -79,9 +79,7 @@ void read_section(const YAML::Node& node, const std::string& source, const Secti
     GAZE_CHECK(seen.insert(key).second, DataError, "{}: '{}' appears twice in {}", at, key,
                section_name(path));
     const std::string full = path.empty() ? key : path + "." + key;
-    auto f = std::find_if(s.fields.begin(), s.fields.end(),
-                          [&](const Field& x) { return x.name == key; });
-    if (f != s.fields.end()) {
+    if (const Field* f = find_field(s.fields, key)) {
       GAZE_CHECK(kv.second.IsScalar() || kv.second.IsNull(), DataError,
                  "{}: '{}' must be a single value ({}), not a list or mapping", at, full,
                  enum_name(f->type));
@@ -152,10 +150,9 @@ void apply_override(const Section& root, const std::string& assignment) {
     path = path.empty() ? part : path + "." + part;
     s = &*c;
   }
-  auto f = std::find_if(s->fields.begin(), s->fields.end(),
-                        [&](const Field& x) { return x.name == rest; });
-  GAZE_CHECK(f != s->fields.end(), DataError, "{}: unknown key '{}' in {}; valid keys: {}", where,
-             rest, section_name(path), fmt::join(valid_keys(*s), ", "));
+  const Field* f = find_field(s->fields, rest);
+  GAZE_CHECK(f, DataError, "{}: unknown key '{}' in {}; valid keys: {}", where, rest,
+             section_name(path), fmt::join(valid_keys(*s), ", "));
   // The value is a YAML scalar: "a b", 'x', 3, true.
   YAML::Node n;
   try {
