@@ -16,6 +16,8 @@ Action add_eval(CLI::App& app);
 Action add_predict(CLI::App& app);
 Action add_translate(CLI::App& app);
 Action add_explain(CLI::App& app);
+Action add_embed(CLI::App& app);
+Action add_import(CLI::App& app);
 
 // The required --model option of the commands that load a trained model (the folder is resolved
 // by tasks::resolve_model_dir).

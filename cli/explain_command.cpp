@@ -75,8 +75,8 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
 }
 
 int run_explain(const ExplainArgs& a) {
-  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  tasks::Predictor& p = task->predictor();
+  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  tasks::Predictor& p = *predictor;
   tasks::ExplainOptions o = p.explain_defaults();
   a.options.apply(tasks::config_fields(o), "gaze explain");
   // --input names a file if one exists at that path; otherwise it is the text itself.

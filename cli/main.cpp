@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
       "  echo 'What a great phone!' | gaze predict --model runs/sentiment\n"
       "  echo 'hello world' | gaze translate --model runs/bible_en_es\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"
+      "  gaze import use-lite data/use-lite --out models/use-lite\n"
+      "  echo 'A sentence.' | gaze embed --model models/use-lite\n"
       "Run `gaze COMMAND --help` for a command's options.");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
@@ -30,6 +32,11 @@ int main(int argc, char** argv) {
   auto* explain = app.add_subcommand(
       "explain", "what a model attends to: HTML page, PNG heatmaps and JSON of its attention");
   auto explain_action = gaze::cli::add_explain(*explain);
+  auto* embed = app.add_subcommand("embed", "sentence embeddings as JSON Lines");
+  auto embed_action = gaze::cli::add_embed(*embed);
+  auto* import = app.add_subcommand(
+      "import", "turn a pretrained model of another toolkit into a gaze model folder");
+  auto import_action = gaze::cli::add_import(*import);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,6 +49,8 @@ int main(int argc, char** argv) {
     if (eval->parsed()) return eval_action();
     if (translate->parsed()) return translate_action();
     if (explain->parsed()) return explain_action();
+    if (embed->parsed()) return embed_action();
+    if (import->parsed()) return import_action();
     return predict_action();
   } catch (const gaze::StateError& e) {
     std::fprintf(stderr, "gaze: error: %s\n", e.what());

@@ -43,8 +43,8 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
 }
 
 int run_predict(const PredictArgs& a) {
-  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  tasks::Predictor& p = task->predictor();
+  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  tasks::Predictor& p = *predictor;
   tasks::PredictOptions o = p.predict_defaults();
   a.options.apply(tasks::config_fields(o), "gaze predict");
   if (a.input != "-") {
@@ -52,6 +52,27 @@ int run_predict(const PredictArgs& a) {
     return 0;
   }
   for_each_chunk(256, [&](std::vector<std::string>& lines) { write(p.predict(lines, o)); });
+  return 0;
+}
+
+struct EmbedArgs {
+  std::string model, input = "-";
+};
+
+// {"embedding": [...]} per input, in input order.
+int run_embed(const EmbedArgs& a) {
+  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  tasks::Predictor& p = *predictor;
+  auto emit = [&](const std::vector<std::string>& texts) {
+    std::vector<nlohmann::json> out;
+    for (auto& v : p.embed(texts)) out.push_back({{"embedding", std::move(v)}});
+    write(out);
+  };
+  if (a.input != "-") {
+    emit(p.read_inputs(a.input));
+    return 0;
+  }
+  for_each_chunk(256, [&](std::vector<std::string>& lines) { emit(lines); });
   return 0;
 }
 
@@ -63,12 +84,12 @@ struct TranslateArgs {
 // Plain text in, plain text out, one line at a time: each translation is written (and flushed)
 // as soon as it is ready, so gaze translate works in a pipe or interactively.
 int run_translate(const TranslateArgs& a) {
-  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
-  GAZE_CHECK(task->kind() == tasks::TaskKind::translate, DataError,
+  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  tasks::Predictor& p = *predictor;
+  GAZE_CHECK(p.kind() == tasks::TaskKind::translate, DataError,
              "{}: gaze translate needs a translation model; this one is for task '{}' (use gaze "
              "predict)",
-             a.model, task->name());
-  tasks::Predictor& p = task->predictor();
+             a.model, enum_name(p.kind()));
   tasks::PredictOptions o = p.predict_defaults();
   a.options.apply(decode::config_fields(o.search), "gaze translate");
   for_each_chunk(1, [&](std::vector<std::string>& lines) {
@@ -96,12 +117,27 @@ Action add_predict(CLI::App& app) {
       "                  \"word\", \"start\", \"end\"}]} (entities for BIO/BIOES tagsets)\n"
       "  translation     {\"translation_text\"} (+ \"score\", \"nbest\", \"alignment\" on "
       "request)\n"
+      "  sentence encoder {\"embedding\": [...]} (as gaze embed)\n"
       "Examples:\n"
       "  echo 'Best purchase ever.' | gaze predict --model runs/sentiment\n"
       "  gaze predict --model runs/austen --input paragraphs.txt --top-k 3\n"
       "  echo 'Jane Austen lived in Bath' | gaze predict --model runs/wnut17\n"
       "  echo 'hello' | gaze predict --model runs/g2p --nbest 3 --alignment");
   return [a] { return run_predict(*a); };
+}
+
+Action add_embed(CLI::App& app) {
+  auto a = std::make_shared<EmbedArgs>();
+  add_model_option(app, a->model,
+                   "a sentence encoder (gaze import) or a classifier (its pooled features)");
+  app.add_option("--input", a->input,
+                 "texts: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
+  app.footer(
+      "Output: one JSON object {\"embedding\": [...]} per input line, in order. A sentence "
+      "encoder\ngives its sentence embeddings (USE-lite: 512 values of unit length); a classifier "
+      "the\npooled features its head reads.\nExample:\n  echo 'The fox jumped.' | gaze embed "
+      "--model models/use-lite");
+  return [a] { return run_embed(*a); };
 }
 
 Action add_translate(CLI::App& app) {

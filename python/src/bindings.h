@@ -20,6 +20,7 @@ void register_train(py::module_& m);
 void register_models(py::module_& m);
 void register_metrics(py::module_& m);
 void register_tasks(py::module_& m);
+void register_text(py::module_& m);
 
 // numpy array -> tensor, sharing memory when the array is C-contiguous, writeable and of a gaze
 // dtype; otherwise a copy.

@@ -12,4 +12,5 @@ PYBIND11_MODULE(_C, m) {
   gaze::python::register_models(m);
   gaze::python::register_metrics(m);
   gaze::python::register_tasks(m);
+  gaze::python::register_text(m);
 }

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bindings.h"
+#include "gaze/imports/use_lite.h"
+#include "gaze/io/checkpoint.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::python {
@@ -67,12 +69,12 @@ void register_tasks(py::module_& m) {
   py::module_ tm = m.def_submodule("_tasks", "trained model folders");
   // Keyword options arrive as one JSON object and are read through the options' declarations
   // (tasks::config_fields), as the CLI flags are: unknown names and wrong types are errors.
-  py::class_<tasks::Task>(tm, "Task")
-      .def_property_readonly("task", &tasks::Task::name)
+  py::class_<tasks::Predictor>(tm, "Predictor")
+      .def_property_readonly("task", [](const tasks::Predictor& p) { return enum_name(p.kind()); })
       .def(
           "predict",
-          [](tasks::Task& t, const std::vector<std::string>& texts, const std::string& options) {
-            tasks::Predictor& p = t.predictor();
+          [](tasks::Predictor& p, const std::vector<std::string>& texts,
+             const std::string& options) {
             tasks::PredictOptions o = p.predict_defaults();
             config::read_object(options, tasks::config_fields(o), "predict");
             py::list out;
@@ -82,15 +84,32 @@ void register_tasks(py::module_& m) {
           py::arg("texts"), py::arg("options") = "{}")
       .def(
           "explain",
-          [](tasks::Task& t, const std::string& text, const std::string& options) {
-            tasks::Predictor& p = t.predictor();
+          [](tasks::Predictor& p, const std::string& text, const std::string& options) {
             tasks::ExplainOptions o = p.explain_defaults();
             config::read_object(options, tasks::config_fields(o), "explain");
             return to_python(p.explain(text, o));
           },
-          py::arg("text"), py::arg("options") = "{}");
+          py::arg("text"), py::arg("options") = "{}")
+      .def(
+          "embed",
+          [](tasks::Predictor& p, const std::vector<std::string>& texts) {
+            const auto rows = p.embed(texts);
+            const auto d = rows.empty() ? py::ssize_t{0} : static_cast<py::ssize_t>(rows[0].size());
+            py::array_t<float> out({static_cast<py::ssize_t>(rows.size()), d});
+            float* dst = out.mutable_data();
+            for (const auto& r : rows) dst = std::copy(r.begin(), r.end(), dst);
+            return out;
+          },
+          py::arg("texts"));
   tm.def(
-      "load", [](const std::string& dir) { return tasks::load_task(dir); }, py::arg("dir"));
+      "load", [](const std::string& dir) { return tasks::load_predictor(dir); }, py::arg("dir"));
+  tm.def(
+      "import_use_lite",
+      [](const std::string& package, const std::string& out) {
+        io::check_checkpoint_target(out);
+        imports::import_use_lite(package)->save(out);
+      },
+      py::arg("package"), py::arg("out"));
   tm.def("resolve_model_dir", &tasks::resolve_model_dir, py::arg("dir"));
 }
 

@@ -41,7 +41,8 @@ void register_train(py::module_& m) {
       .def("step", &optim::Optimizer::step)
       .def(
           "zero_grad", [](optim::Optimizer& o, bool) { o.zero_grad(); }, "set_to_none"_a = true)
-      .def_property("lr", &optim::Optimizer::lr, &optim::Optimizer::set_lr)
+      .def_property(
+          "lr", [](const optim::Optimizer& o) { return o.lr(); }, &optim::Optimizer::set_lr)
       .def_property_readonly("steps", &optim::Optimizer::steps)
       .def_property_readonly("name", &optim::Optimizer::name)
       .def("state_tensors", [](const optim::Optimizer& o) { return to_dict(o.state_tensors()); });

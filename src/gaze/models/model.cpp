@@ -15,12 +15,14 @@ enum class ModelType {
   transformer_classifier,
   transformer_tagger,
   transformer_seq2seq,
-  rnn_seq2seq
+  rnn_seq2seq,
+  sentence_encoder
 };
 GAZE_ENUM_NAMES(ModelType, {ModelType::transformer_classifier, "transformer_classifier"},
                 {ModelType::transformer_tagger, "transformer_tagger"},
                 {ModelType::transformer_seq2seq, "transformer_seq2seq"},
-                {ModelType::rnn_seq2seq, "rnn_seq2seq"})
+                {ModelType::rnn_seq2seq, "rnn_seq2seq"},
+                {ModelType::sentence_encoder, "sentence_encoder"})
 
 ModelType model_type(const std::string& json) {
   const std::string type = config::model_type(json);
@@ -70,6 +72,8 @@ std::shared_ptr<Model> build_model(const std::string& json) {
     return std::make_shared<TransformerClassifier>(TransformerClassifier::parse_config(json));
   if (type == ModelType::transformer_tagger)
     return std::make_shared<TransformerTagger>(TransformerTagger::parse_config(json));
+  if (type == ModelType::sentence_encoder)
+    return std::make_shared<SentenceEncoder>(SentenceEncoder::parse_config(json));
   return build_seq2seq(json);
 }
 
@@ -96,6 +100,10 @@ std::shared_ptr<TransformerClassifier> load_classifier(const std::string& dir) {
 
 std::shared_ptr<TransformerTagger> load_tagger(const std::string& dir) {
   return load_as<TransformerTagger>(dir, ModelType::transformer_tagger, "a tagger");
+}
+
+std::shared_ptr<SentenceEncoder> load_sentence_encoder(const std::string& dir) {
+  return load_as<SentenceEncoder>(dir, ModelType::sentence_encoder, "a sentence encoder");
 }
 
 std::shared_ptr<Seq2SeqModel> load_seq2seq(const std::string& dir) {

@@ -20,6 +20,7 @@ class Model : public nn::Module {
 class Seq2SeqModel;
 class TransformerClassifier;
 class TransformerTagger;
+class SentenceEncoder;
 
 // Builds a freshly initialised model from a configuration (as written by config_json()).
 std::shared_ptr<Model> build_model(const std::string& config_json);
@@ -30,6 +31,7 @@ std::shared_ptr<Model> load_model(const std::string& dir);
 std::shared_ptr<TransformerClassifier> load_classifier(const std::string& dir);
 std::shared_ptr<TransformerTagger> load_tagger(const std::string& dir);
 std::shared_ptr<Seq2SeqModel> load_seq2seq(const std::string& dir);
+std::shared_ptr<SentenceEncoder> load_sentence_encoder(const std::string& dir);
 
 // [B, T] bool, true past each sequence's length (key padding); undefined if lengths is undefined.
 Tensor padding_mask(const Tensor& lengths, int64_t T);

@@ -8,11 +8,13 @@
 
 #include "gaze/core/error.h"
 #include "gaze/io/config.h"
+#include "gaze/models/word_vector_backbone.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/fused.h"
 #include "gaze/ops/linalg.h"
 #include "gaze/ops/reduce.h"
 #include "gaze/ops/shape_ops.h"
+#include "gaze/ops/unary.h"
 
 namespace gaze::models {
 namespace {
@@ -35,7 +37,20 @@ std::vector<config::Field> encoder_fields(EncoderConfig& c) {
           field("positions", c.positions),
           field("norm_first", c.norm_first),
           field("scale_embeddings", c.scale_embeddings),
-          field("backbone", c.backbone)};
+          field("final_norm", c.final_norm),
+          field("embedding_scale", c.embedding_scale, 0.0, 1e6),
+          field("embedding_dim", c.embedding_dim, 0),
+          field("backbone", c.backbone),
+          field("pretrained", c.pretrained),
+          field("word_vectors", c.word_vectors),
+          field("max_vectors", c.max_vectors, 0),
+          field("word_dim", c.word_dim, 1),
+          field("freeze_embeddings", c.freeze_embeddings),
+          field("encoder", c.encoder),
+          field("char_dim", c.char_dim, 0),
+          field("char_channels", c.char_channels, 1),
+          field("max_word_chars", c.max_word_chars, 2),
+          field("shape_dim", c.shape_dim, 0)};
 }
 
 nn::TransformerLayerOptions layer_options(int64_t d, int64_t h, int64_t ff, double drop,
@@ -61,9 +76,11 @@ void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, co
 // token embedding * scale + positions (learned, sinusoidal or none), then dropout.
 Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* learned,
                     const nn::SinusoidalPositionalEncoding* sinusoidal, bool scale,
-                    const Tensor& tokens, int64_t offset, const nn::Dropout& drop) {
+                    const Tensor& tokens, int64_t offset, const nn::Dropout& drop,
+                    double extra_scale = 1.0) {
   Tensor x = emb.forward(tokens);
-  if (scale) x = mul(x, std::sqrt(static_cast<double>(emb.embedding_dim)));
+  const double s = (scale ? std::sqrt(static_cast<double>(emb.embedding_dim)) : 1.0) * extra_scale;
+  if (s != 1.0) x = mul(x, s);
   if (learned)
     x = learned->forward(x, offset);
   else if (sinusoidal)
@@ -93,6 +110,8 @@ std::unique_ptr<Backbone> make_backbone(nn::Module& owner, const EncoderConfig& 
   switch (c.backbone) {
     case BackboneKind::transformer:
       return std::make_unique<TransformerBackbone>(owner, c);
+    case BackboneKind::glove:
+      return std::make_unique<WordVectorBackbone>(owner, c);
   }
   throw ValueError("unknown backbone");
 }
@@ -101,30 +120,41 @@ TransformerBackbone::TransformerBackbone(nn::Module& owner, const EncoderConfig&
   GAZE_CHECK(c.vocab_size > 0, ValueError, "vocab_size must be positive, got {}", c.vocab_size);
   GAZE_CHECK(c.pad_id >= 0 && c.pad_id < c.vocab_size, ValueError,
              "pad_id {} must be a token id below vocab_size {}", c.pad_id, c.vocab_size);
-  embedding = owner.register_module(
-      "embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.d_model, c.pad_id));
+  const int64_t e = c.embedding_dim > 0 ? c.embedding_dim : c.d_model;
+  embedding = owner.register_module("embedding",
+                                    std::make_shared<nn::Embedding>(c.vocab_size, e, c.pad_id));
   if (c.positions == Positions::learned)
     positions = owner.register_module(
-        "positions", std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, c.d_model));
-  if (c.positions == Positions::sinusoidal)
-    sinusoidal =
-        std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
-  encoder = owner.register_module(
-      "encoder", std::make_shared<nn::TransformerEncoder>(
-                     layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
-                                   c.layer_norm_eps, c.norm_first),
-                     c.num_layers, /*final_norm=*/c.norm_first));
+        "positions", std::make_shared<nn::LearnedPositionalEmbedding>(c.max_positions, e));
+  if (c.positions == Positions::sinusoidal || c.positions == Positions::timing_signal)
+    sinusoidal = std::make_shared<nn::SinusoidalPositionalEncoding>(
+        e, true, c.max_positions, c.positions == Positions::timing_signal);
+  const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
+                                c.layer_norm_eps, c.norm_first);
+  const bool final_norm = c.norm_first && c.final_norm;
+  if (e == c.d_model) {
+    encoder = owner.register_module(
+        "encoder", std::make_shared<nn::TransformerEncoder>(lo, c.num_layers, final_norm));
+  } else {
+    GAZE_CHECK(c.num_layers >= 1 && c.norm_first, ValueError,
+               "model.embedding_dim {} differs from d_model {}: needs norm_first and a layer", e,
+               c.d_model);
+    std::vector<nn::TransformerLayerOptions> layers(static_cast<size_t>(c.num_layers), lo);
+    layers[0].d_model = e, layers[0].out_features = c.d_model;
+    encoder = owner.register_module("encoder",
+                                    std::make_shared<nn::TransformerEncoder>(layers, final_norm));
+  }
   dropout = owner.register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
 }
 
-Tensor TransformerBackbone::forward(const Tensor& tokens, const Tensor& lengths,
-                                    nn::AttentionCapture* capture) const {
+Tensor TransformerBackbone::forward(const Inputs& in, nn::AttentionCapture* capture) const {
+  const Tensor &tokens = in.tokens, &lengths = in.lengths;
   check_tokens(tokens, lengths, c_.vocab_size, "model");
   GAZE_CHECK(c_.positions != Positions::learned || tokens.size(1) <= c_.max_positions, ValueError,
              "model: {} tokens exceed max_positions {}; truncate the input", tokens.size(1),
              c_.max_positions);
   const Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
-                                tokens, 0, *dropout);
+                                tokens, 0, *dropout, c_.embedding_scale);
   return encoder->forward(
       x, {.src_key_padding_mask = padding_mask(lengths, tokens.size(1)), .capture = capture});
 }
@@ -137,37 +167,78 @@ TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
   backbone = make_backbone(*this, c);
   GAZE_CHECK(c.num_classes >= 1, ValueError,
              "TransformerClassifier: num_classes must be >= 1, got {}", c.num_classes);
+  if (c.pooler == Pooler::tanh)
+    pooler = register_module(
+        "pooler", std::make_shared<nn::Linear>(backbone->hidden_size(), backbone->hidden_size()));
   head =
       register_module("head", std::make_shared<nn::Linear>(backbone->hidden_size(), c.num_classes));
 }
 
-Tensor TransformerClassifier::forward(const Tensor& tokens, const Tensor& lengths,
-                                      nn::AttentionCapture* capture) const {
-  const Tensor h = backbone->forward(tokens, lengths, capture);  // [B, T, d]
-  Tensor pooled;
-  if (config.pooling == Pooling::cls) {
-    pooled = select(h, 1, 0);
-  } else {  // mean over the non-padding tokens
-    const int64_t B = h.size(0), T = h.size(1);
-    Tensor w = Tensor::empty(Shape{B, T, 1}, h.dtype());
-    dispatch_floating(h.dtype(), "TransformerClassifier", [&]<typename T_>() {
-      T_* wp = w.data<T_>();
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t len = lengths.defined() ? lengths.data<int64_t>()[b] : T;
-        for (int64_t t = 0; t < T; ++t)
-          wp[b * T + t] = t < len && len > 0 ? T_(1) / T_(len) : T_(0);
-      }
-    });
-    pooled = sum(mul(h, w), {1});
-  }
-  return head->forward(backbone->output_dropout(pooled));
+Tensor pool(const Tensor& h, const Tensor& lengths, Pooling pooling) {
+  if (pooling == Pooling::cls) return select(h, 1, 0);
+  // The mean over the non-padding tokens.
+  const int64_t B = h.size(0), T = h.size(1);
+  Tensor w = Tensor::empty(Shape{B, T, 1}, h.dtype());
+  dispatch_floating(h.dtype(), "pool", [&]<typename T_>() {
+    T_* wp = w.data<T_>();
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = lengths.defined() ? lengths.data<int64_t>()[b] : T;
+      for (int64_t t = 0; t < T; ++t) wp[b * T + t] = t < len && len > 0 ? T_(1) / T_(len) : T_(0);
+    }
+  });
+  return sum(mul(h, w), {1});
+}
+
+Tensor TransformerClassifier::features(const Inputs& in, nn::AttentionCapture* capture) const {
+  Tensor pooled = pool(backbone->forward(in, capture), in.lengths, config.pooling);
+  return pooler ? tanh(pooler->forward(pooled)) : pooled;
+}
+
+Tensor TransformerClassifier::forward(const Inputs& in, nn::AttentionCapture* capture) const {
+  return head->forward(backbone->output_dropout(features(in, capture)));
 }
 
 std::vector<config::Field> config_fields(ClassifierConfig& c) {
   auto f = encoder_fields(c);
   f.push_back(config::field("num_classes", c.num_classes));
   f.push_back(config::field("pooling", c.pooling));
+  f.push_back(config::field("pooler", c.pooler));
   return f;
+}
+
+// --- sentence encoder
+// --------------------------------------------------------------------------------------
+
+SentenceEncoder::SentenceEncoder(const SentenceEncoderConfig& c)
+    : EncoderModel("SentenceEncoder"), config(c) {
+  backbone = make_backbone(*this, c);
+  if (c.pooler == Pooler::tanh)
+    pooler = register_module(
+        "pooler", std::make_shared<nn::Linear>(backbone->hidden_size(), backbone->hidden_size()));
+}
+
+Tensor SentenceEncoder::forward(const Inputs& in, nn::AttentionCapture* capture) const {
+  Tensor y = pool(backbone->forward(in, capture), in.lengths, config.pooling);
+  if (pooler) y = tanh(pooler->forward(y));
+  if (!config.normalize) return y;
+  // y / |y|, with the Universal Sentence Encoder's floor of 1e-12 on |y|^2.
+  return div(y, sqrt(add(sum(mul(y, y), {1}, true), 1e-12)));
+}
+
+std::vector<config::Field> config_fields(SentenceEncoderConfig& c) {
+  auto f = encoder_fields(c);
+  f.push_back(config::field("pooling", c.pooling));
+  f.push_back(config::field("pooler", c.pooler));
+  f.push_back(config::field("normalize", c.normalize));
+  return f;
+}
+
+std::string SentenceEncoder::config_json() const {
+  return config::write_config("sentence_encoder", config);
+}
+
+SentenceEncoderConfig SentenceEncoder::parse_config(const std::string& json) {
+  return config::read_config<SentenceEncoderConfig>(json, "sentence_encoder");
 }
 
 std::string TransformerClassifier::config_json() const {
@@ -190,9 +261,8 @@ TransformerTagger::TransformerTagger(const TaggerConfig& c)
   if (c.crf) crf = register_module("crf", std::make_shared<nn::CRF>(c.num_tags, true));
 }
 
-Tensor TransformerTagger::forward(const Tensor& tokens, const Tensor& lengths,
-                                  nn::AttentionCapture* capture) const {
-  return head->forward(backbone->output_dropout(backbone->forward(tokens, lengths, capture)));
+Tensor TransformerTagger::forward(const Inputs& in, nn::AttentionCapture* capture) const {
+  return head->forward(backbone->output_dropout(backbone->forward(in, capture)));
 }
 
 std::vector<config::Field> config_fields(TaggerConfig& c) {

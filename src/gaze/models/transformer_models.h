@@ -4,6 +4,7 @@
 #pragma once
 
 #include "gaze/io/config.h"
+#include "gaze/models/inputs.h"
 #include "gaze/models/model.h"
 #include "gaze/models/seq2seq.h"
 #include "gaze/nn/crf.h"
@@ -14,24 +15,55 @@
 
 namespace gaze::models {
 
-enum class Positions { sinusoidal, learned, none };
+// timing_signal: tensor2tensor's sinusoids (sin | cos halves), as the Universal Sentence Encoder.
+enum class Positions { sinusoidal, learned, none, timing_signal };
 GAZE_ENUM_NAMES(Positions, {Positions::sinusoidal, "sinusoidal"}, {Positions::learned, "learned"},
-                {Positions::none, "none"})
+                {Positions::none, "none"}, {Positions::timing_signal, "timing_signal"})
+// What follows the pooling of a classifier or sentence encoder: nothing, or dense + tanh (BERT's
+// and the Universal Sentence Encoder's).
+enum class Pooler { none, tanh };
+GAZE_ENUM_NAMES(Pooler, {Pooler::none, "none"}, {Pooler::tanh, "tanh"})
 enum class Pooling { mean, cls };
 GAZE_ENUM_NAMES(Pooling, {Pooling::mean, "mean"}, {Pooling::cls, "cls"})
-// The backbones a classifier or tagger can sit on.
-enum class BackboneKind { transformer };
-GAZE_ENUM_NAMES(BackboneKind, {BackboneKind::transformer, "transformer"})
+// The backbones a classifier or tagger can sit on: gaze's Transformer from scratch, or pretrained
+// word vectors (GloVe's or any in its format) with characters and shapes under a BiLSTM or a
+// Transformer.
+enum class BackboneKind { transformer, glove };
+GAZE_ENUM_NAMES(BackboneKind, {BackboneKind::transformer, "transformer"},
+                {BackboneKind::glove, "glove"})
+// What contextualises the glove backbone's word features.
+enum class WordEncoder { lstm, transformer };
+GAZE_ENUM_NAMES(WordEncoder, {WordEncoder::lstm, "lstm"}, {WordEncoder::transformer, "transformer"})
 
 struct EncoderConfig {
+  // A model folder to start from (a sentence encoder from gaze import, or any classifier or tagger
+  // folder): its tokenizer, its backbone's configuration and weights; the head starts fresh. Only
+  // read when training starts (tasks::start_encoder).
+  std::string pretrained;
   BackboneKind backbone = BackboneKind::transformer;
   int64_t vocab_size = 0, d_model = 256, nhead = 4, num_layers = 4, dim_feedforward = 1024;
   int64_t max_positions = 512, pad_id = 0;
   double dropout = 0.1, layer_norm_eps = 1e-5;
   Activation activation = Activation::gelu;
   Positions positions = Positions::sinusoidal;
-  bool norm_first = true;         // pre-norm layers (then a final LayerNorm)
-  bool scale_embeddings = false;  // multiply token embeddings by sqrt(d_model)
+  bool norm_first = true;  // pre-norm layers (then a final LayerNorm, with final_norm)
+  bool final_norm = true;
+  bool scale_embeddings = false;  // multiply token embeddings by sqrt(embedding width)
+  double embedding_scale = 1.0;   // and by this (the Universal Sentence Encoder adds them twice)
+  // The token embeddings' width when it differs from d_model (0: d_model): the first layer attends
+  // at this width and widens the stream to d_model (nn::TransformerLayerOptions::out_features).
+  int64_t embedding_dim = 0;
+  // backbone glove: the vectors' file (read when training starts; the model keeps the table), how
+  // many of its most frequent words to keep besides those of the training data (0: all), their
+  // dimension, and whether training leaves them unchanged.
+  std::string word_vectors;
+  int64_t max_vectors = 100000, word_dim = 100;
+  bool freeze_embeddings = true;
+  WordEncoder encoder = WordEncoder::lstm;  // lstm: bidirectional, d_model / 2 per direction
+  // Characters: byte embeddings (char_dim; 0: none) under a width-3 CNN of char_channels filters,
+  // max-pooled over each token's first/last max_word_chars bytes; and a word-shape embedding
+  // (shape_dim; 0: none): case, digits, punctuation, @mention, #hashtag, URL.
+  int64_t char_dim = 30, char_channels = 50, max_word_chars = 24, shape_dim = 8;
 };
 
 // A backbone turns token ids [B, T] into contextual vectors [B, T, hidden_size()]; the heads on it
@@ -41,10 +73,11 @@ class Backbone {
  public:
   virtual ~Backbone() = default;
   // capture (optional) receives each layer's attention weights.
-  virtual Tensor forward(const Tensor& tokens, const Tensor& lengths,
-                         nn::AttentionCapture* capture) const = 0;
+  virtual Tensor forward(const Inputs& inputs, nn::AttentionCapture* capture) const = 0;
   virtual int64_t hidden_size() const = 0;
-  virtual int64_t num_heads() const = 0;
+  virtual int64_t num_heads() const = 0;  // 0: no attention to capture (a BiLSTM)
+  // Whether inputs must carry chars (then at most this many bytes per token); 0: ids only.
+  virtual int64_t max_word_chars() const { return 0; }
   // The dropout heads apply to the backbone's output (train mode only).
   virtual Tensor output_dropout(const Tensor& x) const = 0;
 };
@@ -56,8 +89,7 @@ std::unique_ptr<Backbone> make_backbone(nn::Module& owner, const EncoderConfig& 
 class TransformerBackbone : public Backbone {
  public:
   TransformerBackbone(nn::Module& owner, const EncoderConfig& c);
-  Tensor forward(const Tensor& tokens, const Tensor& lengths,
-                 nn::AttentionCapture* capture) const override;
+  Tensor forward(const Inputs& inputs, nn::AttentionCapture* capture) const override;
   int64_t hidden_size() const override { return c_.d_model; }
   int64_t num_heads() const override { return c_.nhead; }
   Tensor output_dropout(const Tensor& x) const override { return dropout->forward(x); }
@@ -76,28 +108,65 @@ class TransformerBackbone : public Backbone {
 class EncoderModel : public Model {
  public:
   using Model::Model;
-  virtual Tensor forward(const Tensor& tokens, const Tensor& lengths,
-                         nn::AttentionCapture* capture = nullptr) const = 0;
+  virtual Tensor forward(const Inputs& inputs, nn::AttentionCapture* capture = nullptr) const = 0;
+  Tensor forward(const Tensor& tokens, const Tensor& lengths,
+                 nn::AttentionCapture* capture = nullptr) const {
+    return forward(Inputs{tokens, lengths, Tensor()}, capture);
+  }
+  // The configuration of the backbone (the shared part of every encoder model's).
+  virtual const EncoderConfig& encoder_config() const = 0;
   std::unique_ptr<Backbone> backbone;
 };
 
 struct ClassifierConfig : EncoderConfig {
   int64_t num_classes = 2;
   Pooling pooling = Pooling::mean;  // mean (over non-padding tokens) | cls (the first token)
+  Pooler pooler = Pooler::none;
 };
 // The configuration's fields bound to `c`, for reading and writing it (JSON, YAML).
 std::vector<config::Field> config_fields(ClassifierConfig& c);
 
+// [B, d]: the hidden states [B, T, d] pooled over each sequence's tokens (mean) or its first (cls).
+Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling);
+
 class TransformerClassifier : public EncoderModel {
  public:
   explicit TransformerClassifier(const ClassifierConfig& config);
-  Tensor forward(const Tensor& tokens, const Tensor& lengths,
+  using EncoderModel::forward;
+  Tensor forward(const Inputs& inputs,
                  nn::AttentionCapture* capture = nullptr) const override;  // [B, C]
+  // The pooled (and pooler's) features [B, d] the head reads: the classifier's sentence vectors.
+  Tensor features(const Inputs& inputs, nn::AttentionCapture* capture = nullptr) const;
+  const EncoderConfig& encoder_config() const override { return config; }
   std::string config_json() const override;
   static ClassifierConfig parse_config(const std::string& json);
 
   ClassifierConfig config;
+  std::shared_ptr<nn::Linear> pooler;  // with Pooler::tanh
   std::shared_ptr<nn::Linear> head;
+};
+
+// A sentence encoder: a backbone pooled into one vector per text (then the pooler and, with
+// normalize, unit L2 length) — the Universal Sentence Encoder's form, and what `gaze embed` writes.
+struct SentenceEncoderConfig : EncoderConfig {
+  Pooling pooling = Pooling::mean;
+  Pooler pooler = Pooler::tanh;
+  bool normalize = true;
+};
+std::vector<config::Field> config_fields(SentenceEncoderConfig& c);
+
+class SentenceEncoder : public EncoderModel {
+ public:
+  explicit SentenceEncoder(const SentenceEncoderConfig& config);
+  using EncoderModel::forward;
+  Tensor forward(const Inputs& inputs,
+                 nn::AttentionCapture* capture = nullptr) const override;  // [B, d]
+  const EncoderConfig& encoder_config() const override { return config; }
+  std::string config_json() const override;
+  static SentenceEncoderConfig parse_config(const std::string& json);
+
+  SentenceEncoderConfig config;
+  std::shared_ptr<nn::Linear> pooler;  // with Pooler::tanh
 };
 
 struct TaggerConfig : EncoderConfig {
@@ -111,8 +180,10 @@ std::vector<config::Field> config_fields(TaggerConfig& c);
 class TransformerTagger : public EncoderModel {
  public:
   explicit TransformerTagger(const TaggerConfig& config);
-  Tensor forward(const Tensor& tokens, const Tensor& lengths,
+  using EncoderModel::forward;
+  Tensor forward(const Inputs& inputs,
                  nn::AttentionCapture* capture = nullptr) const override;  // [B, T, K]
+  const EncoderConfig& encoder_config() const override { return config; }
   std::string config_json() const override;
   static TaggerConfig parse_config(const std::string& json);
 

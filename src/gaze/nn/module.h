@@ -50,6 +50,12 @@ class Module {
   Tensor register_buffer(const std::string& name, Tensor t);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    // As torch's setattr: a submodule of the same name is replaced, keeping its place.
+    for (auto& [n, child] : children_)
+      if (n == name) {
+        child = m;
+        return m;
+      }
     children_.emplace_back(name, m);
     return m;
   }

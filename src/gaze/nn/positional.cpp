@@ -22,18 +22,20 @@ void check_input(const Tensor& x, int64_t dim, const char* who) {
 }
 }  // namespace
 
-SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t d, bool bf, int64_t max_len)
-    : Module("SinusoidalPositionalEncoding"), d_model(d), batch_first(bf) {
+SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t d, bool bf, int64_t max_len,
+                                                           bool timing)
+    : Module("SinusoidalPositionalEncoding"), d_model(d), batch_first(bf), timing_signal(timing) {
   GAZE_CHECK(d > 0 && max_len >= 0, ValueError,
              "SinusoidalPositionalEncoding: need d_model > 0 and max_len >= 0, got {}, {}", d,
              max_len);
-  cache_ = sinusoidal_positions(max_len, d);
+  cache_ = table(max_len, 0, DType::f32);
 }
 
 Tensor SinusoidalPositionalEncoding::table(int64_t n, int64_t offset, DType dtype) const {
-  if (dtype == cache_.dtype() && offset >= 0 && offset + n <= cache_.size(0))
+  if (cache_.defined() && dtype == cache_.dtype() && offset >= 0 && offset + n <= cache_.size(0))
     return slice(cache_, 0, offset, offset + n);
-  return sinusoidal_positions(n, d_model, offset, dtype);
+  return timing_signal ? gaze::timing_signal(n, d_model, offset, dtype)
+                       : sinusoidal_positions(n, d_model, offset, dtype);
 }
 
 Tensor SinusoidalPositionalEncoding::forward(const Tensor& x, int64_t offset) const {

@@ -8,16 +8,17 @@
 namespace gaze::nn {
 
 // x + PE[offset : offset + T] for x [B, T, E] (batch_first) or [T, B, E]. The first max_len rows
-// are computed once (float32, not part of the state dict); later positions on demand.
+// are computed once (float32, not part of the state dict); later positions on demand. The table is
+// Vaswani et al.'s (sin/cos interleaved) or, with timing_signal, tensor2tensor's (sin | cos).
 class SinusoidalPositionalEncoding : public Module {
  public:
   explicit SinusoidalPositionalEncoding(int64_t d_model, bool batch_first = true,
-                                        int64_t max_len = 512);
+                                        int64_t max_len = 512, bool timing_signal = false);
   Tensor forward(const Tensor& x, int64_t offset = 0) const;
   // PE[offset : offset + n] as [n, d_model] of `dtype`.
   Tensor table(int64_t n, int64_t offset, DType dtype) const;
   int64_t d_model;
-  bool batch_first;
+  bool batch_first, timing_signal;
 
  private:
   Tensor cache_;

@@ -15,6 +15,8 @@ void check_options(const TransformerLayerOptions& o, const char* who) {
              "{}: d_model ({}) must be a positive multiple of nhead ({})", who, o.d_model, o.nhead);
   GAZE_CHECK(o.dim_feedforward > 0, ValueError, "{}: dim_feedforward must be positive, got {}", who,
              o.dim_feedforward);
+  GAZE_CHECK(o.out_features >= 0, ValueError, "{}: out_features must be >= 0, got {}", who,
+             o.out_features);
 }
 
 // The attention of a layer; with a capture, its per-head weights (the capture's heads) are
@@ -54,15 +56,22 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
   self_attn = register_module(
       "self_attn", std::make_shared<MultiheadAttention>(o.d_model, o.nhead, o.dropout, o.bias,
                                                         std::nullopt, std::nullopt, o.batch_first));
-  linear1 =
-      register_module("linear1", std::make_shared<Linear>(o.d_model, o.dim_feedforward, o.bias));
+  const int64_t w = o.width();
+  if (w != o.d_model) {
+    // Replaced before any use; MultiheadAttention projects with whatever out_proj maps to.
+    self_attn->out_proj =
+        self_attn->register_module("out_proj", std::make_shared<Linear>(o.d_model, w, o.bias));
+    if (o.bias) init::zeros_(self_attn->out_proj->bias);
+    residual_proj =
+        register_module("residual_proj", std::make_shared<Linear>(o.d_model, w, o.bias));
+  }
+  linear1 = register_module("linear1", std::make_shared<Linear>(w, o.dim_feedforward, o.bias));
   dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout));
-  linear2 =
-      register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, o.d_model, o.bias));
+  linear2 = register_module("linear2", std::make_shared<Linear>(o.dim_feedforward, w, o.bias));
   norm1 = register_module(
       "norm1", std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
-  norm2 = register_module(
-      "norm2", std::make_shared<LayerNorm>(std::vector<int64_t>{o.d_model}, o.layer_norm_eps));
+  norm2 = register_module("norm2",
+                          std::make_shared<LayerNorm>(std::vector<int64_t>{w}, o.layer_norm_eps));
   dropout1 = register_module("dropout1", std::make_shared<Dropout>(o.dropout));
   dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
 }
@@ -74,19 +83,23 @@ Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) const {
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderArgs& args) const {
-  const std::vector<int64_t> ns{options.d_model};
+  const std::vector<int64_t> ns{options.width()};
   const double eps = options.layer_norm_eps;
   AttentionCapture* cap = args.capture;
   auto self = [&](const Tensor& x) {
     return dropout1->forward(attend(*self_attn, x, x, args.mask, args.src_key_padding_mask,
                                     args.is_causal, cap, cap ? &cap->self_attention : nullptr));
   };
+  // The residual stream, projected when the layer widens it.
+  const Tensor res = residual_proj ? residual_proj->forward(src) : src;
   if (options.norm_first) {
     // x + sa(norm1(x)); the sum and norm2 of it come from one fused pass.
     const AddNorm a =
-        add_layer_norm(src, self(norm1->forward(src)), ns, norm2->weight, norm2->bias, eps);
+        add_layer_norm(res, self(norm1->forward(src)), ns, norm2->weight, norm2->bias, eps);
     return add(a.sum, feed_forward(a.out));
   }
+  GAZE_CHECK(!residual_proj, ValueError,
+             "TransformerEncoderLayer: out_features needs norm_first (norm1 is over d_model)");
   const Tensor sa = self(src);
   const Tensor x = add_layer_norm(src, sa, ns, norm1->weight, norm1->bias, eps).out;
   return add_layer_norm(x, feed_forward(x), ns, norm2->weight, norm2->bias, eps).out;
@@ -182,6 +195,23 @@ TransformerEncoder::TransformerEncoder(const TransformerEncoderLayer& proto, int
     : TransformerEncoder(proto.options, n, final_norm != nullptr) {
   for (auto& layer : layers) layer->load_state_dict(proto.state_dict());
   if (final_norm) norm->load_state_dict(final_norm->state_dict());
+}
+
+TransformerEncoder::TransformerEncoder(const std::vector<TransformerLayerOptions>& options,
+                                       bool final_norm)
+    : Module("TransformerEncoder") {
+  GAZE_CHECK(!options.empty(), ValueError, "TransformerEncoder: needs at least one layer");
+  for (size_t i = 0; i < options.size(); ++i) {
+    GAZE_CHECK(i == 0 || options[i].d_model == options[i - 1].width(), ValueError,
+               "TransformerEncoder: layer {} reads {} features but layer {} writes {}", i,
+               options[i].d_model, i - 1, options[i - 1].width());
+    layers.push_back(register_module("layers." + std::to_string(i),
+                                     std::make_shared<TransformerEncoderLayer>(options[i])));
+  }
+  if (final_norm)
+    norm = register_module("norm",
+                           std::make_shared<LayerNorm>(std::vector<int64_t>{options.back().width()},
+                                                       options.back().layer_norm_eps));
 }
 
 Tensor TransformerEncoder::forward(const Tensor& src, const EncoderArgs& args) const {

@@ -19,6 +19,11 @@ struct TransformerLayerOptions {
   Activation activation = Activation::relu;
   double layer_norm_eps = 1e-5;
   bool batch_first = false, norm_first = false, bias = true;
+  // gaze: a layer that widens the stream (the Universal Sentence Encoder's first): attention's
+  // output projection and a residual projection ("residual_proj") map d_model -> out_features,
+  // and the feed-forward and norm2 work at out_features. 0: d_model.
+  int64_t out_features = 0;
+  int64_t width() const { return out_features > 0 ? out_features : d_model; }
 };
 
 // Attention weights collected from a stack: self_attention[i] (and cross_attention[i], decoders
@@ -62,6 +67,7 @@ class TransformerEncoderLayer : public Module {
   TransformerLayerOptions options;
   std::shared_ptr<MultiheadAttention> self_attn;
   std::shared_ptr<Linear> linear1, linear2;
+  std::shared_ptr<Linear> residual_proj;  // with out_features only
   std::shared_ptr<LayerNorm> norm1, norm2;
   std::shared_ptr<Dropout> dropout, dropout1, dropout2;
 
@@ -94,6 +100,9 @@ class TransformerEncoder : public Module {
   // `final_norm`.
   TransformerEncoder(const TransformerEncoderLayer& prototype, int64_t num_layers,
                      const LayerNorm* final_norm);
+  // gaze: layers of their own options (each initialised afresh; the widths must chain), then an
+  // optional final LayerNorm over the last width.
+  TransformerEncoder(const std::vector<TransformerLayerOptions>& layers, bool final_norm);
   Tensor forward(const Tensor& src, const EncoderArgs& args = {}) const;
 
   std::vector<std::shared_ptr<TransformerEncoderLayer>> layers;

@@ -26,6 +26,24 @@ Tensor sinusoidal_positions(int64_t n, int64_t dim, int64_t offset, DType dtype)
   return Tensor::from_vector(pe, Shape{n, dim}).to_dtype(dtype);
 }
 
+Tensor timing_signal(int64_t n, int64_t dim, int64_t offset, DType dtype) {
+  GAZE_CHECK(n >= 0 && dim >= 4 && dim % 2 == 0 && offset >= 0, ValueError,
+             "timing_signal: need n >= 0, an even dim >= 4 and offset >= 0, got {}, {}, {}", n, dim,
+             offset);
+  const int64_t half = dim / 2;
+  std::vector<float> pe(static_cast<size_t>(n * dim));
+  for (int64_t i = 0; i < half; ++i) {
+    const auto w = static_cast<float>(
+        std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half - 1)));
+    for (int64_t p = 0; p < n; ++p) {
+      const float th = static_cast<float>(p + offset) * w;
+      pe[static_cast<size_t>(p * dim + i)] = std::sin(th);
+      pe[static_cast<size_t>(p * dim + half + i)] = std::cos(th);
+    }
+  }
+  return Tensor::from_vector(pe, Shape{n, dim}).to_dtype(dtype);
+}
+
 namespace {
 
 constexpr const char* kRope = "rotary_embedding";

@@ -10,6 +10,11 @@ namespace gaze {
 // [n, dim]: row p holds sin(p * w_i) at 2i and cos(p * w_i) at 2i + 1, w_i = 10000^(-2i/dim), for
 // positions p = offset .. offset + n - 1.
 Tensor sinusoidal_positions(int64_t n, int64_t dim, int64_t offset = 0, DType dtype = DType::f32);
+// [n, dim]: tensor2tensor's timing signal (get_timing_signal_1d, as the Universal Sentence Encoder
+// uses it): sin(p * w_i) in channels i < dim/2, cos(p * w_i) in dim/2 + i, w_i = 10000^(-i/(dim/2 -
+// 1)); computed in float32 as TensorFlow does (w_i rounded, then the product), so imported models
+// see the same inputs.
+Tensor timing_signal(int64_t n, int64_t dim, int64_t offset = 0, DType dtype = DType::f32);
 
 struct RotaryOptions {
   double base = 10000.0;

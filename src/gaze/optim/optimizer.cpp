@@ -17,6 +17,15 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr)
         ValueError, "{}: parameter {} must be a float32 tensor that requires grad", name_, i);
 }
 
+void Optimizer::set_lr_scales(std::vector<double> scales) {
+  GAZE_CHECK(scales.empty() || scales.size() == params_.size(), ValueError,
+             "{}: {} learning-rate scales for {} parameters", name_, scales.size(), params_.size());
+  for (const double s : scales)
+    GAZE_CHECK(std::isfinite(s) && s >= 0, ValueError, "{}: invalid learning-rate scale {}", name_,
+               s);
+  scales_ = std::move(scales);
+}
+
 void Optimizer::step() {
   NoGradGuard no_grad;
   ++steps_;
@@ -100,7 +109,7 @@ void SGD::update(size_t i, Tensor& p, const Tensor& g) {
   const bool first = options.momentum != 0 && !has_state("momentum_buffer", i);
   float* buf = options.momentum != 0 ? state("momentum_buffer", i).data<float>() : nullptr;
   kernels::sgd_update(p.data<float>(), g.data<float>(), buf, p.numel(),
-                      {static_cast<float>(lr()), static_cast<float>(options.momentum),
+                      {static_cast<float>(lr(i)), static_cast<float>(options.momentum),
                        static_cast<float>(1 - options.dampening),
                        static_cast<float>(options.weight_decay), options.nesterov, first});
 }
@@ -116,7 +125,7 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool dec)
 void Adam::update(size_t i, Tensor& p, const Tensor& g) {
   const double t = static_cast<double>(param_steps(i));
   const auto f = [](double x) { return static_cast<float>(x); };
-  kernels::AdamStep s{f(lr()),
+  kernels::AdamStep s{f(lr(i)),
                       f(options.beta1),
                       f(options.beta2),
                       f(1 - options.beta1),
@@ -125,7 +134,7 @@ void Adam::update(size_t i, Tensor& p, const Tensor& g) {
                       f(options.weight_decay),
                       f(1 - std::pow(options.beta1, t)),
                       f(1 - std::pow(options.beta2, t)),
-                      f(1 - lr() * options.weight_decay),
+                      f(1 - lr(i) * options.weight_decay),
                       decoupled};
   kernels::adam_update(p.data<float>(), g.data<float>(), state("exp_avg", i).data<float>(),
                        state("exp_avg_sq", i).data<float>(), p.numel(), s);

@@ -23,6 +23,11 @@ class Optimizer {
 
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
+  // Per-parameter multipliers of the learning rate (torch's parameter groups, e.g. a lower rate
+  // for a pretrained backbone); all 1 unless set. The schedule scales every rate alike.
+  void set_lr_scales(std::vector<double> scales);
+  // The learning rate of parameter i.
+  double lr(size_t i) const { return scales_.empty() ? lr_ : lr_ * scales_[i]; }
   int64_t steps() const { return steps_; }
   // How many updates parameter i has received (torch counts per parameter: skipped ones don't
   // count).
@@ -45,6 +50,7 @@ class Optimizer {
   std::string name_;
   std::vector<Tensor> params_;
   double lr_;
+  std::vector<double> scales_;
   int64_t steps_ = 0;
   std::vector<int64_t> param_steps_;
   std::vector<std::pair<std::string, Tensor>> state_;  // "<kind>.<i>"

@@ -7,6 +7,7 @@
 #include "gaze/core/rng.h"
 #include "gaze/data/split.h"
 #include "gaze/ops/loss.h"
+#include "gaze/tasks/pretrained.h"
 
 namespace gaze::tasks {
 namespace {
@@ -72,16 +73,18 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
   GAZE_CHECK(labels.size() >= 2, DataError,
              "{}: the training data has only one label ('{}'); classification needs at least two",
              c.data.train, labels.empty() ? "" : labels[0]);
-  std::shared_ptr<text::Tokenizer> tok = text::train_tokenizer(c.tokenizer, texts);
+  models::ClassifierConfig mc = c.classifier;
+  EncoderStart start = start_encoder(mc, c.tokenizer, texts, log);
+  std::shared_ptr<text::Tokenizer> tok = start.tokenizer;
   std::fprintf(log, "tokenizer: %s, %lld ids; labels: %zu (%s)\n", tok->kind().c_str(),
                static_cast<long long>(tok->vocab_size()), labels.size(),
                fmt::format("{}", fmt::join(labels, ", ")).c_str());
-  models::ClassifierConfig mc = c.classifier;
-  mc.vocab_size = tok->vocab_size();
   mc.num_classes = static_cast<int64_t>(labels.size());
-  mc.pad_id = tok->pad_id();
+  if (start.pooling) mc.pooling = *start.pooling;
+  if (start.pooler) mc.pooler = *start.pooler;
   manual_seed(static_cast<uint64_t>(c.train.seed));
   auto model = std::make_shared<models::TransformerClassifier>(mc);
+  start.init(*model);
   std::fprintf(log, "model: TransformerClassifier, %lld parameters\n",
                static_cast<long long>(parameter_count(*model)));
   std::unique_ptr<ClassifyTask> t(new ClassifyTask(std::make_unique<ClassifyPredictor>(
@@ -110,7 +113,8 @@ std::vector<int64_t> ClassifyTask::train_lengths() const {
 
 Tensor ClassifyTask::loss(const std::vector<int64_t>& batch, double label_smoothing,
                           int64_t* tokens) {
-  const auto [ids, lengths] = p_->batch(train_enc_, batch);
+  const models::Inputs in = p_->batch(train_enc_, batch);
+  const Tensor& lengths = in.lengths;
   Tensor target = Tensor::empty(Shape{static_cast<int64_t>(batch.size())}, DType::i64);
   *tokens = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -120,7 +124,7 @@ Tensor ClassifyTask::loss(const std::vector<int64_t>& batch, double label_smooth
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
   o.weight = class_weight_;
-  return cross_entropy(p_->model().forward(ids, lengths), target, o);
+  return cross_entropy(p_->model().forward(in), target, o);
 }
 
 metrics::ClassificationReport ClassifyTask::evaluate(const Encoded& enc, double* mean_loss) {

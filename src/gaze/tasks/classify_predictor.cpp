@@ -7,6 +7,7 @@
 #include "gaze/core/grad_mode.h"
 #include "gaze/explain/capture.h"
 #include "gaze/ops/softmax.h"
+#include "gaze/tasks/embed_predictor.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::tasks {
@@ -66,12 +67,16 @@ Encoded ClassifyPredictor::encode(const std::vector<data::LabeledText>& ex,
   Encoded enc;
   for (const auto& e : ex) {
     std::vector<int64_t> ids = tokenizer_->encode(e.text);
+    std::vector<std::string> surfaces;
+    if (model_->backbone->max_word_chars() > 0) surfaces = tokenizer_->surfaces(e.text);
     if (ids.empty()) ids.push_back(tokenizer_->unk_id());  // e.g. only characters it drops
     if (static_cast<int64_t>(ids.size()) > data_.max_length) {
       ids.resize(static_cast<size_t>(data_.max_length));
       ++enc.truncated;
     }
+    if (surfaces.size() > ids.size()) surfaces.resize(ids.size());
     enc.ids.push_back(std::move(ids));
+    enc.surfaces.push_back(std::move(surfaces));
     if (!labelled) {
       enc.labels.push_back(-1);
       continue;
@@ -85,11 +90,10 @@ Encoded ClassifyPredictor::encode(const std::vector<data::LabeledText>& ex,
   return enc;
 }
 
-std::pair<Tensor, Tensor> ClassifyPredictor::batch(const Encoded& enc,
-                                                   const std::vector<int64_t>& batch) const {
-  std::vector<const std::vector<int64_t>*> seqs;
-  for (const int64_t i : batch) seqs.push_back(&enc.ids[static_cast<size_t>(i)]);
-  return pad_batch(seqs, tokenizer_->pad_id());
+models::Inputs ClassifyPredictor::batch(const Encoded& enc,
+                                        const std::vector<int64_t>& batch) const {
+  return make_inputs(enc.ids, enc.surfaces, batch, tokenizer_->pad_id(),
+                     model_->backbone->max_word_chars());
 }
 
 std::vector<std::vector<float>> ClassifyPredictor::probabilities(const Encoded& enc) {
@@ -100,8 +104,7 @@ std::vector<std::vector<float>> ClassifyPredictor::probabilities(const Encoded& 
   const auto C = static_cast<int64_t>(labels_.size());
   std::vector<std::vector<float>> out(enc.ids.size());
   for (const auto& b : token_batches(lengths, batch_tokens_)) {
-    const auto [ids, lens] = batch(enc, b);
-    const Tensor p = softmax(model_->forward(ids, lens), -1);
+    const Tensor p = softmax(model_->forward(batch(enc, b)), -1);
     for (size_t i = 0; i < b.size(); ++i) {
       const float* row = p.data<float>() + static_cast<int64_t>(i) * C;
       out[static_cast<size_t>(b[i])].assign(row, row + C);
@@ -137,6 +140,16 @@ std::vector<json> ClassifyPredictor::predict(const std::vector<std::string>& tex
   return out;
 }
 
+std::vector<std::vector<float>> ClassifyPredictor::embed(const std::vector<std::string>& texts) {
+  std::vector<data::LabeledText> ex;
+  for (const auto& t : texts) ex.push_back({t, "", 0});
+  const Encoded enc = encode(ex, "input", false);
+  EvalScope eval(*model_);
+  return batched_features(enc.ids, enc.surfaces, tokenizer_->pad_id(),
+                          model_->backbone->max_word_chars(), batch_tokens_,
+                          [&](const models::Inputs& in) { return model_->features(in); });
+}
+
 explain::Explanation ClassifyPredictor::explain(const std::string& text, const ExplainOptions& o) {
   explain::Explanation e = begin_explanation(kind(), text);
   EvalScope eval(*model_);
@@ -145,7 +158,7 @@ explain::Explanation ClassifyPredictor::explain(const std::string& text, const E
   e.architecture = "transformer";
   e.tokens = pieces(*tokenizer_, enc.ids[0]);
   e.token_ids = enc.ids[0];
-  e.blocks = {explain::capture(*model_, enc.ids[0], {o.layers, o.heads})};
+  e.blocks = {explain::capture(*model_, batch(enc, {0}), {o.layers, o.heads})};
   PredictOptions p;
   p.top_k = std::min<int64_t>(5, static_cast<int64_t>(labels_.size()));
   e.prediction = predict({text}, p)[0];

@@ -13,6 +13,8 @@ namespace gaze::tasks {
 
 struct Encoded {
   std::vector<std::vector<int64_t>> ids;
+  std::vector<std::vector<std::string>>
+      surfaces;                 // each token as written, for models reading chars
   std::vector<int64_t> labels;  // indices into the labels; -1 when unlabelled
   int64_t truncated = 0;        // texts cut to max_length
 };
@@ -31,12 +33,14 @@ class ClassifyPredictor : public Predictor {
   std::vector<nlohmann::json> predict(const std::vector<std::string>& texts,
                                       const PredictOptions& options) override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
+  // The pooled features the head reads.
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
 
   // Labelled examples must have labels the model knows (DataError naming source:line otherwise).
   Encoded encode(const std::vector<data::LabeledText>& examples, const std::string& source,
                  bool labelled) const;
-  // Padded token ids [B, T] and lengths [B] of the examples `batch` of `enc`.
-  std::pair<Tensor, Tensor> batch(const Encoded& enc, const std::vector<int64_t>& batch) const;
+  // The model inputs of the examples `batch` of `enc`.
+  models::Inputs batch(const Encoded& enc, const std::vector<int64_t>& batch) const;
   // Class probabilities [N][C] of encoded texts, in batches, without autograd.
   std::vector<std::vector<float>> probabilities(const Encoded& enc);
 

@@ -33,6 +33,8 @@ config::Fields config_fields(DataConfig& d, TaskKind task) {
            field("source_column", d.source_column).describe("translation: the source column/field"),
            field("target_column", d.target_column).describe("translation: the target column/field"),
            max_length, field("max_target_length", d.max_target_length, 1)});
+    case TaskKind::embed:
+      return {max_length};
   }
   return {};
 }
@@ -84,6 +86,8 @@ config::Fields config_fields(EvalOptions& o, TaskKind task) {
               {field("target", o.target)
                    .describe("translation: the target file, aligned line by line with --data")}),
           decode::config_fields(o.search));
+    case TaskKind::embed:
+      break;
   }
   return {};
 }

@@ -13,9 +13,11 @@
 
 namespace gaze::tasks {
 
-enum class TaskKind { classify, tag, translate };
+// embed: a sentence encoder (an imported pretrained model); it predicts embeddings, and is not
+// trained itself but fine-tuned as a classifier or tagger (model.pretrained).
+enum class TaskKind { classify, tag, translate, embed };
 GAZE_ENUM_NAMES(TaskKind, {TaskKind::classify, "classify"}, {TaskKind::tag, "tag"},
-                {TaskKind::translate, "translate"})
+                {TaskKind::translate, "translate"}, {TaskKind::embed, "embed"})
 
 // classify: split data.train by row (0 test, 1 dev, the rest train).
 enum class DataSplit { none, modulo10 };

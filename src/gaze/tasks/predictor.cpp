@@ -21,6 +21,13 @@ std::vector<std::string> Predictor::read_inputs(const std::string& path) const {
   return out;
 }
 
+std::vector<std::vector<float>> Predictor::embed(const std::vector<std::string>&) {
+  throw DataError(
+      fmt::format("a {} model has no sentence embeddings (sentence encoders and "
+                  "classifiers have)",
+                  enum_name(kind())));
+}
+
 std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
                                     int64_t pad_id) {
   int64_t T = 1;
@@ -34,6 +41,25 @@ std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>
     lengths.data<int64_t>()[b] = static_cast<int64_t>(ids.size());
   }
   return {tokens, lengths};
+}
+
+models::Inputs make_inputs(const std::vector<std::vector<int64_t>>& ids,
+                           const std::vector<std::vector<std::string>>& surfaces,
+                           const std::vector<int64_t>& batch, int64_t pad_id, int64_t max_chars,
+                           const std::vector<int64_t>* fill) {
+  std::vector<const std::vector<int64_t>*> seqs;
+  for (const int64_t i : batch) {
+    const auto& s = ids.at(static_cast<size_t>(i));
+    seqs.push_back(s.empty() && fill ? fill : &s);
+  }
+  auto [tokens, lengths] = pad_batch(seqs, pad_id);
+  models::Inputs in{tokens, lengths, Tensor()};
+  if (max_chars > 0) {
+    std::vector<const std::vector<std::string>*> words;
+    for (const int64_t i : batch) words.push_back(&surfaces.at(static_cast<size_t>(i)));
+    in.chars = models::char_ids(words, tokens.size(1), max_chars);
+  }
+  return in;
 }
 
 std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,

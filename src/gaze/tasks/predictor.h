@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gaze/explain/explanation.h"
+#include "gaze/models/inputs.h"
 #include "gaze/nn/module.h"
 #include "gaze/tasks/options.h"
 #include "gaze/text/tokenizer.h"
@@ -29,11 +30,21 @@ class Predictor {
                                               const PredictOptions& options) = 0;
   // The attention the model pays on one input, with its prediction (see gaze/explain).
   virtual explain::Explanation explain(const std::string& text, const ExplainOptions& options) = 0;
+  // One vector per text: a sentence encoder's embedding, a classifier's pooled features. DataError
+  // for models without one.
+  virtual std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
 };
 
 // Padded token ids [B, T] (pad_id past each length) and lengths [B] of the given sequences.
 std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
                                     int64_t pad_id);
+// The model inputs of the sequences `batch` of `ids`: padded tokens and lengths and, when the model
+// reads characters (max_chars > 0), the characters of `surfaces` (each sequence's tokens as
+// written); `fill` (optional) stands in for an empty sequence.
+models::Inputs make_inputs(const std::vector<std::vector<int64_t>>& ids,
+                           const std::vector<std::vector<std::string>>& surfaces,
+                           const std::vector<int64_t>& batch, int64_t pad_id, int64_t max_chars,
+                           const std::vector<int64_t>* fill = nullptr);
 // Groups of indices into `lengths` holding at most `batch_tokens` padded tokens each.
 std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,
                                                 int64_t batch_tokens);

@@ -54,6 +54,8 @@ int64_t model_max_positions(const RunConfig& c) {
                      c.seq2seq.positions == Positions::learned
                  ? c.seq2seq.max_positions
                  : -1;
+    case TaskKind::embed:
+      break;
   }
   return -1;
 }
@@ -128,6 +130,7 @@ std::vector<train::Metric> task_metrics(TaskKind task) {
     case TaskKind::translate:
       return {Metric::bleu, Metric::chrf, Metric::wer, Metric::per, Metric::loss};
     case TaskKind::classify:
+    case TaskKind::embed:
       break;
   }
   return {Metric::accuracy, Metric::macro_f1, Metric::loss};
@@ -156,6 +159,8 @@ config::Section run_schema(RunConfig& c) {
       root.add({"decode", decode::config_fields(c.decode), {}});
       break;
     }
+    case TaskKind::embed:
+      break;
   }
   root.add({"train", train::config_fields(c.train, task_metrics(c.task)), {}});
   return root;
@@ -166,6 +171,10 @@ RunConfig parse_run_config(const std::string& yaml, const std::string& source,
   RunConfig c;
   // The task and the architecture decide which keys exist: read them first.
   peek_enum(c.task, yaml, source, overrides, "task", "tasks");
+  GAZE_CHECK(c.task != TaskKind::embed, DataError,
+             "{}: task embed is not trained: `gaze import use-lite` makes a sentence encoder, and "
+             "task: classify or tag with model.pretrained fine-tunes one",
+             source);
   peek_enum(c.architecture, yaml, source, overrides, "model.architecture", "architectures");
   // Task-specific defaults, before the file and the overrides.
   c.output = "runs/" + enum_name(c.task);

@@ -10,6 +10,7 @@
 #include "gaze/ops/loss.h"
 #include "gaze/ops/reduce.h"
 #include "gaze/ops/shape_ops.h"
+#include "gaze/tasks/pretrained.h"
 
 namespace gaze::tasks {
 namespace {
@@ -98,15 +99,15 @@ std::unique_ptr<TagTask> TagTask::create(const RunConfig& c, std::FILE* log) {
   const std::string fallback = counts.count("O") ? "O" : most->first;
   std::vector<std::string> words;
   for (const auto& s : train) words.insert(words.end(), s.words.begin(), s.words.end());
-  std::shared_ptr<text::Tokenizer> tok = text::train_tokenizer(c.tokenizer, words);
+  models::TaggerConfig mc = c.tagger;
+  EncoderStart start = start_encoder(mc, c.tokenizer, words, log);
+  std::shared_ptr<text::Tokenizer> tok = start.tokenizer;
   std::fprintf(log, "tokenizer: %s, %lld ids; tags: %zu (scheme %s)\n", tok->kind().c_str(),
                static_cast<long long>(tok->vocab_size()), tags.size(), enum_name(scheme).c_str());
-  models::TaggerConfig mc = c.tagger;
-  mc.vocab_size = tok->vocab_size();
   mc.num_tags = static_cast<int64_t>(tags.size());
-  mc.pad_id = tok->pad_id();
   manual_seed(static_cast<uint64_t>(c.train.seed));
   auto model = std::make_shared<models::TransformerTagger>(mc);
+  start.init(*model);
   std::fprintf(log, "model: TransformerTagger, %lld parameters\n",
                static_cast<long long>(parameter_count(*model)));
   const int64_t fallback_tag = std::find(tags.begin(), tags.end(), fallback) - tags.begin();
@@ -135,9 +136,8 @@ std::vector<int64_t> TagTask::train_lengths() const {
 }
 
 Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, int64_t* tokens) {
-  std::vector<const std::vector<int64_t>*> seqs;
-  for (const int64_t i : batch) seqs.push_back(&train_enc_.ids[static_cast<size_t>(i)]);
-  const auto [ids, lengths] = pad_batch(seqs, p_->pad_id());
+  const models::Inputs in = p_->inputs(train_enc_, batch);
+  const Tensor &ids = in.tokens, &lengths = in.lengths;
   const int64_t B = ids.size(0), T = ids.size(1);
   // Targets on each word's first piece; every other position is ignored (-100).
   Tensor target = Tensor::full(Shape{B * T}, -100.0, DType::i64);
@@ -149,7 +149,7 @@ Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, 
       if (first[w] >= 0) target.data<int64_t>()[b * T + first[w]] = train_enc_.tags[i][w];
     *tokens += lengths.data<int64_t>()[b];
   }
-  const Tensor logits = p_->model().forward(ids, lengths);
+  const Tensor logits = p_->model().forward(in);
   if (const auto& crf = p_->model().crf) {
     // The CRF's negative log-likelihood of the gold tags of the kept words, per word.
     std::vector<const std::vector<int64_t>*> firsts;

@@ -81,7 +81,14 @@ void TagPredictor::set_data(const DataConfig& data, int64_t batch_tokens) {
 TagEncoded TagPredictor::encode(const std::vector<data::TaggedSentence>& sentences,
                                 const std::string& source, bool labelled) const {
   return encode_words(*tokenizer_, sentences, labelled ? &tags_ : nullptr, data_.max_length,
-                      data_.unknown_tags, source);
+                      data_.unknown_tags, source, model_->backbone->max_word_chars() > 0);
+}
+
+models::Inputs TagPredictor::inputs(const TagEncoded& enc,
+                                    const std::vector<int64_t>& batch) const {
+  const std::vector<int64_t> unk{tokenizer_->unk_id()};
+  return make_inputs(enc.ids, enc.surfaces, batch, tokenizer_->pad_id(),
+                     model_->backbone->max_word_chars(), &unk);
 }
 
 TagScores TagPredictor::scores(const TagEncoded& enc) {
@@ -94,16 +101,12 @@ TagScores TagPredictor::scores(const TagEncoded& enc) {
   TagScores out;
   out.probs.resize(enc.ids.size());
   if (model_->crf) out.paths.resize(enc.ids.size());
-  const std::vector<int64_t> unk{tokenizer_->unk_id()};
   for (const auto& batch : token_batches(lengths, batch_tokens_)) {
-    std::vector<const std::vector<int64_t>*> seqs, firsts;
-    for (const int64_t i : batch) {
-      const auto& ids = enc.ids[static_cast<size_t>(i)];
-      seqs.push_back(ids.empty() ? &unk : &ids);
-      firsts.push_back(&enc.first[static_cast<size_t>(i)]);
-    }
-    const auto [ids, lens] = pad_batch(seqs, tokenizer_->pad_id());
-    const Tensor logits = model_->forward(ids, lens);
+    std::vector<const std::vector<int64_t>*> firsts;
+    for (const int64_t i : batch) firsts.push_back(&enc.first[static_cast<size_t>(i)]);
+    const models::Inputs in = inputs(enc, batch);
+    const Tensor &ids = in.tokens, &lens = in.lengths;
+    const Tensor logits = model_->forward(in);
     const Tensor p = softmax(logits, -1);
     const int64_t T = ids.size(1);
     for (size_t b = 0; b < batch.size(); ++b) {
@@ -205,7 +208,7 @@ explain::Explanation TagPredictor::explain(const std::string& text, const Explai
   e.architecture = "transformer";
   e.tokens = pieces(*tokenizer_, enc.ids[0]);
   e.token_ids = enc.ids[0];
-  e.blocks = {explain::capture(*model_, enc.ids[0], {o.layers, o.heads})};
+  e.blocks = {explain::capture(*model_, inputs(enc, {0}), {o.layers, o.heads})};
   e.prediction = predict({text}, {})[0];
   explain::finish(e);
   return e;

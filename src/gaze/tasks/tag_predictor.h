@@ -39,6 +39,8 @@ class TagPredictor : public Predictor {
 
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,
                     bool labelled) const;
+  // The model inputs of the sentences `batch` of `enc` (an empty one reads as <unk>).
+  models::Inputs inputs(const TagEncoded& enc, const std::vector<int64_t>& batch) const;
   // The model's scores of encoded sentences, in batches, without autograd.
   TagScores scores(const TagEncoded& enc);
   // Per word: (tag index, score). A CRF tagger's words take their Viterbi tags (scored by the

@@ -11,6 +11,7 @@
 #include "gaze/io/files.h"
 #include "gaze/nn/module.h"
 #include "gaze/tasks/classify.h"
+#include "gaze/tasks/embed_predictor.h"
 #include "gaze/tasks/tag.h"
 #include "gaze/tasks/translate.h"
 
@@ -147,6 +148,10 @@ std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log) {
     case TaskKind::translate:
       t = TranslateTask::create(c, log);
       break;
+    case TaskKind::embed:
+      throw DataError(
+          "task embed is not trained (fine-tune a sentence encoder with task: classify "
+          "or tag and model.pretrained)");
   }
   if (!c.train.init_from.empty()) t->init_from(c.train.init_from, log);
   return t;
@@ -161,8 +166,28 @@ std::unique_ptr<Task> load_task(const std::string& dir) {
       return TagTask::load(dir);
     case TaskKind::translate:
       return TranslateTask::load(dir);
+    case TaskKind::embed:
+      throw DataError(fmt::format(
+          "{}: a sentence encoder has no labels to train or evaluate on; it predicts, explains and "
+          "embeds (gaze predict / explain / embed)",
+          dir));
   }
   throw StateError("load_task: unhandled task");
+}
+
+std::unique_ptr<Predictor> load_predictor(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kTaskFile).string();
+  switch (task_of(read_json_file(path), path)) {
+    case TaskKind::classify:
+      return ClassifyPredictor::load(dir);
+    case TaskKind::tag:
+      return TagPredictor::load(dir);
+    case TaskKind::translate:
+      return TranslatePredictor::load(dir);
+    case TaskKind::embed:
+      return EmbedPredictor::load(dir);
+  }
+  throw StateError("load_predictor: unhandled task");
 }
 
 std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, std::FILE* log) {
@@ -173,6 +198,8 @@ std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, st
       return TagTask::resume(c, dir, log);
     case TaskKind::translate:
       return TranslateTask::resume(c, dir, log);
+    case TaskKind::embed:
+      break;
   }
   throw StateError("resume_task: unhandled task");
 }

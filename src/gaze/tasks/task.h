@@ -45,8 +45,11 @@ class Task : public train::TrainableTask {
 std::string resolve_model_dir(const std::string& dir);
 // A new run for c.task (reads data, builds tokenizers and a fresh model; notes go to `log`).
 std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log);
-// A trained model folder (task.json names the task).
+// A trained model folder (task.json names the task); DataError for a sentence encoder (it has no
+// data to train or evaluate on: load_predictor).
 std::unique_ptr<Task> load_task(const std::string& dir);
+// The predictor of any model folder, sentence encoders included (predict, explain, embed).
+std::unique_ptr<Predictor> load_predictor(const std::string& dir);
 // --resume: the run's data with the model and tokenizers of the checkpoint in `dir`.
 std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, std::FILE* log);
 

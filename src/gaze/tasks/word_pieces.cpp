@@ -19,15 +19,20 @@ std::pair<int64_t, float> argmax(const std::vector<float>& p) {
 TagEncoded encode_words(const text::Tokenizer& tokenizer,
                         const std::vector<data::TaggedSentence>& sentences,
                         const std::vector<std::string>* tagset, int64_t max_length_,
-                        UnknownTags unknown_tags, const std::string& source) {
+                        UnknownTags unknown_tags, const std::string& source, bool with_surfaces) {
   const auto max_length = static_cast<size_t>(max_length_);
   TagEncoded enc;
   for (const auto& s : sentences) {
     std::vector<int64_t> ids, first, tags;
+    std::vector<std::string> surfaces;
     bool cut = false;
     for (size_t w = 0; w < s.words.size(); ++w) {
       std::vector<int64_t> pieces = tokenizer.encode(s.words[w]);
+      std::vector<std::string> written;
+      if (with_surfaces) written = tokenizer.surfaces(s.words[w]);
       if (pieces.empty()) pieces.push_back(tokenizer.unk_id());
+      // A word whose characters the tokenizer drops still shows as itself.
+      if (written.size() != pieces.size()) written.assign(pieces.size(), s.words[w]);
       if (ids.size() >= max_length) {
         first.push_back(-1);
         cut = true;
@@ -36,6 +41,9 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
         const size_t room = max_length - ids.size();
         if (pieces.size() > room) pieces.resize(room), cut = true;
         ids.insert(ids.end(), pieces.begin(), pieces.end());
+        if (with_surfaces)
+          surfaces.insert(surfaces.end(), written.begin(),
+                          written.begin() + static_cast<std::ptrdiff_t>(pieces.size()));
       }
       if (!tagset) {
         tags.push_back(-1);
@@ -58,6 +66,7 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
     }
     enc.truncated += cut;
     enc.ids.push_back(std::move(ids));
+    enc.surfaces.push_back(std::move(surfaces));
     enc.first.push_back(std::move(first));
     enc.tags.push_back(std::move(tags));
   }

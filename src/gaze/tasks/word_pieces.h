@@ -14,21 +14,23 @@
 namespace gaze::tasks {
 
 struct TagEncoded {
-  std::vector<std::vector<int64_t>> ids;    // subword pieces of each sentence
-  std::vector<std::vector<int64_t>> first;  // per word: its first piece, -1 when cut off
-  std::vector<std::vector<int64_t>> tags;   // per word: tag index (-1: unlabelled)
-  int64_t truncated = 0;                    // sentences cut to max_length pieces
+  std::vector<std::vector<int64_t>> ids;           // subword pieces of each sentence
+  std::vector<std::vector<std::string>> surfaces;  // the pieces as written (with_surfaces)
+  std::vector<std::vector<int64_t>> first;         // per word: its first piece, -1 when cut off
+  std::vector<std::vector<int64_t>> tags;          // per word: tag index (-1: unlabelled)
+  int64_t truncated = 0;                           // sentences cut to max_length pieces
   int64_t unknown = 0;  // gold tags the model does not know (with unknown_tags: wrong)
 };
 constexpr int64_t kUnknownTag = -2;  // a gold tag outside the model's tagset
 
 // The pieces of every sentence, at most max_length each. With a tagset, the sentences' tags
 // become indices; a tag outside it is a DataError naming source:line, or kUnknownTag with
-// UnknownTags::wrong. Without one (nullptr), tags are -1.
+// UnknownTags::wrong. Without one (nullptr), tags are -1. with_surfaces keeps each piece as written
+// (for models that read characters).
 TagEncoded encode_words(const text::Tokenizer& tokenizer,
                         const std::vector<data::TaggedSentence>& sentences,
                         const std::vector<std::string>* tagset, int64_t max_length,
-                        UnknownTags unknown_tags, const std::string& source);
+                        UnknownTags unknown_tags, const std::string& source, bool with_surfaces);
 
 // Which tag sequences a scheme allows (AllenNLP's allowed_transitions): BIO/IOB2 — I-x only after
 // B-x or I-x, never first; BIOES — I-x/E-x only after B-x/I-x of the same type, B-x/S-x/O only

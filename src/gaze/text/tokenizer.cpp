@@ -6,6 +6,7 @@
 #include "gaze/core/error.h"
 #include "gaze/io/files.h"
 #include "gaze/text/sentencepiece_tokenizer.h"
+#include "gaze/text/use_tokenizer.h"
 #include "gaze/text/vocab_tokenizer.h"
 
 namespace gaze::text {
@@ -39,6 +40,10 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& o,
       return VocabTokenizer::train(VocabTokenizer::Unit::character, o, texts);
     case TokenizerKind::shared:
       break;
+    case TokenizerKind::use_lite:
+      throw DataError(
+          "tokenizer.kind use_lite comes with an imported model (gaze import use-lite); start "
+          "from it with model.pretrained");
   }
   throw StateError("train_tokenizer: kind shared names another tokenizer; resolve it first");
 }
@@ -64,6 +69,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   };
   if (*kind == TokenizerKind::sentencepiece)
     return SentencePieceTokenizer::load_model_file(file("model"), lower);
+  if (*kind == TokenizerKind::use_lite) {
+    const auto rows = j.value("id_space", int64_t{0});
+    GAZE_CHECK(rows > 0 && rows <= (int64_t{1} << 24), DataError,
+               "{}: \"id_space\" must be a positive id count", path);
+    return UseTokenizer::load(file("vocab"), rows);
+  }
   return VocabTokenizer::load(
       *kind == TokenizerKind::word ? VocabTokenizer::Unit::word : VocabTokenizer::Unit::character,
       file("vocab"), lower);

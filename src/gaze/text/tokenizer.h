@@ -14,11 +14,12 @@
 
 namespace gaze::text {
 
-// shared: a translation target side that uses the source tokenizer.
-enum class TokenizerKind { shared, sentencepiece, word, character };
+// shared: a translation target side that uses the source tokenizer. use_lite: the Universal
+// Sentence Encoder's (comes with an imported model; not trained).
+enum class TokenizerKind { shared, sentencepiece, word, character, use_lite };
 GAZE_ENUM_NAMES(TokenizerKind, {TokenizerKind::shared, "shared"},
                 {TokenizerKind::sentencepiece, "sentencepiece"}, {TokenizerKind::word, "word"},
-                {TokenizerKind::character, "char"})
+                {TokenizerKind::character, "char"}, {TokenizerKind::use_lite, "use_lite"})
 enum class PieceModel { unigram, bpe };
 GAZE_ENUM_NAMES(PieceModel, {PieceModel::unigram, "unigram"}, {PieceModel::bpe, "bpe"})
 
@@ -41,6 +42,9 @@ class Tokenizer {
   virtual std::vector<int64_t> encode(std::string_view text) const = 0;
   // The pieces encode() produces, as strings (for display and attention maps).
   virtual std::vector<std::string> tokenize(std::string_view text) const = 0;
+  // The text of each piece as written, case kept (for models that read characters): tokenize()
+  // unless the tokenizer lower-cases its lookups.
+  virtual std::vector<std::string> surfaces(std::string_view text) const { return tokenize(text); }
   // Text from ids; special ids are skipped.
   virtual std::string decode(std::span<const int64_t> ids) const = 0;
   virtual std::string id_to_piece(int64_t id) const = 0;

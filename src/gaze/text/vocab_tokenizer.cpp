@@ -84,10 +84,45 @@ std::unique_ptr<VocabTokenizer> VocabTokenizer::load(Unit unit, const std::strin
   }
 }
 
+std::vector<VocabTokenizer::Piece> VocabTokenizer::segment(std::string_view text) const {
+  std::vector<Piece> out;
+  // Units of `s` as looked up and as written; lower-casing keeps every character's class, so the
+  // two line up one to one (should a case mapping ever change that, the looked-up forms stand).
+  auto units = [&](std::string_view s) {
+    std::vector<std::string> keys = split(unit_, s, lowercase_);
+    std::vector<std::string> kept = lowercase_ ? split(unit_, s, false) : keys;
+    if (kept.size() != keys.size()) kept = keys;
+    for (size_t i = 0; i < keys.size(); ++i) out.push_back({keys[i], kept[i]});
+  };
+  if (unit_ == Unit::character) {
+    units(text);
+    return out;
+  }
+  // Word by word (space-separated chunks): a chunk in the vocabulary is one unit.
+  std::string chunk;
+  auto flush = [&] {
+    if (chunk.empty()) return;
+    std::string key = lowercase_ ? to_lower(chunk) : chunk;
+    if (ids_.count(key))
+      out.push_back({std::move(key), chunk});
+    else
+      units(chunk);
+    chunk.clear();
+  };
+  for (const char32_t c : decode_utf8(text)) {
+    if (is_space(c))
+      flush();
+    else
+      append_utf8(chunk, c);
+  }
+  flush();
+  return out;
+}
+
 std::vector<int64_t> VocabTokenizer::encode(std::string_view text) const {
   std::vector<int64_t> ids;
-  for (const std::string& u : split(unit_, text, lowercase_)) {
-    auto it = ids_.find(u);
+  for (const Piece& u : segment(text)) {
+    auto it = ids_.find(u.key);
     ids.push_back(it == ids_.end() ? unk_ : it->second);
   }
   return ids;
@@ -95,8 +130,14 @@ std::vector<int64_t> VocabTokenizer::encode(std::string_view text) const {
 
 std::vector<std::string> VocabTokenizer::tokenize(std::string_view text) const {
   std::vector<std::string> out;
-  for (std::string& u : split(unit_, text, lowercase_))
-    out.push_back(ids_.count(u) ? std::move(u) : pieces_[static_cast<size_t>(unk_)]);
+  for (Piece& u : segment(text))
+    out.push_back(ids_.count(u.key) ? std::move(u.key) : pieces_[static_cast<size_t>(unk_)]);
+  return out;
+}
+
+std::vector<std::string> VocabTokenizer::surfaces(std::string_view text) const {
+  std::vector<std::string> out;
+  for (Piece& u : segment(text)) out.push_back(std::move(u.surface));
   return out;
 }
 

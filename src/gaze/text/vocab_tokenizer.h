@@ -1,6 +1,8 @@
 // Word-level and character-level tokenizers over a vocabulary counted from the training text
 // (most frequent first, at least min_count occurrences, at most vocab_size entries; the rest map
-// to <unk>). Words are maximal runs of letters and digits; punctuation and symbols stand alone.
+// to <unk>). Words are maximal runs of letters and digits; punctuation and symbols stand alone,
+// unless the whole space-separated chunk is itself in the vocabulary ("u.s.", "n't", ":)" of
+// pretrained word vectors).
 #pragma once
 
 #include <unordered_map>
@@ -22,6 +24,7 @@ class VocabTokenizer : public Tokenizer {
   std::string kind() const override { return unit_ == Unit::word ? "word" : "char"; }
   std::vector<int64_t> encode(std::string_view text) const override;
   std::vector<std::string> tokenize(std::string_view text) const override;
+  std::vector<std::string> surfaces(std::string_view text) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   std::string id_to_piece(int64_t id) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
@@ -31,6 +34,11 @@ class VocabTokenizer : public Tokenizer {
   static std::vector<std::string> split(Unit unit, std::string_view text, bool lowercase);
 
  private:
+  struct Piece {
+    std::string key, surface;  // as looked up (lower-cased with lowercase) and as written
+  };
+  std::vector<Piece> segment(std::string_view text) const;
+
   Unit unit_;
   std::vector<std::string> pieces_;
   std::unordered_map<std::string, int64_t> ids_;

@@ -1,5 +1,7 @@
 #include "gaze/train/trainer.h"
 
+#include "gaze/train/param_groups.h"
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -45,6 +47,10 @@ config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics
           field("label_smoothing", r.label_smoothing, 0.0, 1.0),
           field("class_weights", r.class_weights),
           field("init_from", r.init_from),
+          field("freeze_backbone", r.freeze_backbone),
+          field("freeze_layers", r.freeze_layers, 0),
+          field("backbone_lr", r.backbone_lr, 0.0, 10.0),
+          field("layer_lr_decay", r.layer_lr_decay, 0.0, 1.0),
           field("eval_every", r.eval_every, 0),
           field("metric", r.metric, metrics),
           field("patience", r.patience, 0),
@@ -101,7 +107,15 @@ class Loop {
         o_.max_steps > 0 ? std::min(o_.max_steps, per_epoch * o_.epochs) : per_epoch * o_.epochs;
 
     auto& model = task_.model();
-    opt_ = make_optimizer(o_, model.parameters());
+    // Frozen parameters (pretrained tables, frozen layers) are not the optimizer's.
+    ParamPlan plan = plan_parameters(model.named_parameters(), o_);
+    if (plan.frozen > 0 || o_.backbone_lr > 0 || o_.layer_lr_decay != 1.0)
+      std::fprintf(log_,
+                   "fine-tuning: %lld tensors frozen, %zu trained (backbone of %lld layers)\n",
+                   static_cast<long long>(plan.frozen), plan.params.size(),
+                   static_cast<long long>(plan.layers));
+    opt_ = make_optimizer(o_, std::move(plan.params));
+    opt_->set_lr_scales(std::move(plan.scales));
     sched_ = std::make_unique<optim::LRScheduler>(
         *opt_, optim::Schedule{o_.schedule, o_.warmup_steps, total_, o_.min_lr_ratio});
     if (!resume_dir.empty())

@@ -46,6 +46,12 @@ struct TrainOptions {
   // A model folder (or run folder) to start from: the weights whose names and shapes match are
   // copied before training (tasks::Task::init_from). Empty: a fresh model.
   std::string init_from;
+  // Fine-tuning: freeze the whole backbone, or its embeddings and lowest freeze_layers layers;
+  // train the backbone at backbone_lr (0: lr), each layer below its top at layer_lr_decay times the
+  // rate of the layer above (1: no decay; embeddings lowest). See param_groups.h.
+  bool freeze_backbone = false;
+  int64_t freeze_layers = 0;
+  double backbone_lr = 0.0, layer_lr_decay = 1.0;
   int64_t eval_every = 0;            // steps between validations; 0: at the end of every epoch
   Metric metric = Metric::accuracy;  // the validation metric that picks the best checkpoint
   int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
