@@ -17,6 +17,7 @@ _TYPES = {
     "TransformerTagger": "transformer_tagger",
     "TransformerSeq2Seq": "transformer_seq2seq",
     "RnnSeq2Seq": "rnn_seq2seq",
+    "SentenceEncoder": "sentence_encoder",
 }
 
 

@@ -78,6 +78,13 @@ def import_use_lite(package, out):
     _tasks.import_use_lite(_os.fspath(package), _os.fspath(out))
 
 
+def import_bert(folder, out):
+    """Imports a Hugging Face BERT or DistilBERT folder (config.json, model.safetensors, vocab.txt
+    or tokenizer.json) into the gaze model folder ``out`` (as ``gaze import bert``); returns the
+    names of the checkpoint's task-head tensors it left out."""
+    return _tasks.import_bert(_os.fspath(folder), _os.fspath(out))
+
+
 def explain(model, text, layers=None, heads=None, alignment_layer=-1, **options):
     """The attention ``model`` (a :class:`Pipeline` or a model folder path) pays on ``text``.
 

@@ -46,6 +46,23 @@ void register_models(py::module_& m) {
             return with_attention(s.forward(tokens, opt(lengths), ret ? &cap : nullptr), ret, cap);
           },
           "tokens"_a, "lengths"_a = py::none(), "return_attention"_a = false);
+  py::class_<models::SentenceEncoder, models::Model, std::shared_ptr<models::SentenceEncoder>>(
+      mm, "SentenceEncoder")
+      .def(
+          "forward",
+          [](const models::SentenceEncoder& s, const Tensor& tokens, std::optional<Tensor> lengths,
+             bool ret) {
+            nn::AttentionCapture cap;
+            return with_attention(s.forward(tokens, opt(lengths), ret ? &cap : nullptr), ret, cap);
+          },
+          "tokens"_a, "lengths"_a = py::none(), "return_attention"_a = false)
+      .def(
+          "hidden_states",
+          [](const models::SentenceEncoder& s, const Tensor& tokens,
+             std::optional<Tensor> lengths) {
+            return s.backbone->forward(models::Inputs{tokens, opt(lengths), Tensor()}, nullptr);
+          },
+          "tokens"_a, "lengths"_a = py::none(), "the backbone's output [B, T, d] (before pooling)");
   py::class_<models::TransformerSeq2Seq, models::Model,
              std::shared_ptr<models::TransformerSeq2Seq>>(mm, "TransformerSeq2Seq")
       .def(

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bindings.h"
+#include "gaze/imports/bert.h"
 #include "gaze/imports/use_lite.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/tasks/task.h"
@@ -110,6 +111,15 @@ void register_tasks(py::module_& m) {
         imports::import_use_lite(package)->save(out);
       },
       py::arg("package"), py::arg("out"));
+  tm.def(
+      "import_bert",
+      [](const std::string& folder, const std::string& out) {
+        io::check_checkpoint_target(out);
+        auto r = imports::import_bert(folder);
+        r.predictor->save(out);
+        return r.ignored;
+      },
+      py::arg("folder"), py::arg("out"));
   tm.def("resolve_model_dir", &tasks::resolve_model_dir, py::arg("dir"));
 }
 

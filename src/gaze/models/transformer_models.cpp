@@ -40,6 +40,8 @@ std::vector<config::Field> encoder_fields(EncoderConfig& c) {
           field("final_norm", c.final_norm),
           field("embedding_scale", c.embedding_scale, 0.0, 1e6),
           field("embedding_dim", c.embedding_dim, 0),
+          field("token_types", c.token_types, 0),
+          field("embedding_norm", c.embedding_norm),
           field("backbone", c.backbone),
           field("pretrained", c.pretrained),
           field("word_vectors", c.word_vectors),
@@ -76,7 +78,7 @@ void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, co
 // token embedding * scale + positions (learned, sinusoidal or none), then dropout.
 Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* learned,
                     const nn::SinusoidalPositionalEncoding* sinusoidal, bool scale,
-                    const Tensor& tokens, int64_t offset, const nn::Dropout& drop,
+                    const Tensor& tokens, int64_t offset, const nn::Dropout* drop,
                     double extra_scale = 1.0) {
   Tensor x = emb.forward(tokens);
   const double s = (scale ? std::sqrt(static_cast<double>(emb.embedding_dim)) : 1.0) * extra_scale;
@@ -85,7 +87,7 @@ Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbeddi
     x = learned->forward(x, offset);
   else if (sinusoidal)
     x = sinusoidal->forward(x, offset);
-  return drop.forward(x);
+  return drop ? drop->forward(x) : x;
 }
 
 }  // namespace
@@ -129,6 +131,13 @@ TransformerBackbone::TransformerBackbone(nn::Module& owner, const EncoderConfig&
   if (c.positions == Positions::sinusoidal || c.positions == Positions::timing_signal)
     sinusoidal = std::make_shared<nn::SinusoidalPositionalEncoding>(
         e, true, c.max_positions, c.positions == Positions::timing_signal);
+  if (c.token_types > 0)
+    token_type_embedding = owner.register_module("token_type_embedding",
+                                                 std::make_shared<nn::Embedding>(c.token_types, e));
+  if (c.embedding_norm)
+    embedding_norm = owner.register_module(
+        "embedding_norm",
+        std::make_shared<nn::LayerNorm>(std::vector<int64_t>{e}, c.layer_norm_eps));
   const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
                                 c.layer_norm_eps, c.norm_first);
   const bool final_norm = c.norm_first && c.final_norm;
@@ -153,8 +162,16 @@ Tensor TransformerBackbone::forward(const Inputs& in, nn::AttentionCapture* capt
   GAZE_CHECK(c_.positions != Positions::learned || tokens.size(1) <= c_.max_positions, ValueError,
              "model: {} tokens exceed max_positions {}; truncate the input", tokens.size(1),
              c_.max_positions);
-  const Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
-                                tokens, 0, *dropout, c_.embedding_scale);
+  const bool more = token_type_embedding || embedding_norm;
+  Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
+                          tokens, 0, more ? nullptr : dropout.get(), c_.embedding_scale);
+  if (more) {
+    // BERT: + token type 0 (one row, broadcast), LayerNorm, then dropout.
+    if (token_type_embedding)
+      x = add(x, token_type_embedding->forward(Tensor::zeros(Shape{1, 1}, DType::i64)));
+    if (embedding_norm) x = embedding_norm->forward(x);
+    x = dropout->forward(x);
+  }
   return encoder->forward(
       x, {.src_key_padding_mask = padding_mask(lengths, tokens.size(1)), .capture = capture});
 }
@@ -362,7 +379,7 @@ Tensor TransformerSeq2Seq::embed(const nn::Embedding& emb,
       ValueError, "TransformerSeq2Seq: {} positions exceed max_positions {}",
       offset + tokens.size(1), config.max_positions);
   return embed_tokens(emb, pos, sinusoidal.get(), config.scale_embeddings, tokens, offset,
-                      *dropout);
+                      dropout.get());
 }
 
 Tensor TransformerSeq2Seq::embed_target(const Tensor& tokens, int64_t offset) const {

@@ -53,6 +53,10 @@ struct EncoderConfig {
   // The token embeddings' width when it differs from d_model (0: d_model): the first layer attends
   // at this width and widens the stream to d_model (nn::TransformerLayerOptions::out_features).
   int64_t embedding_dim = 0;
+  // BERT's embeddings: a table of token types (segment A/B; every token is type 0 here) added to
+  // the tokens and positions, and a LayerNorm over the sum before dropout.
+  int64_t token_types = 0;
+  bool embedding_norm = false;
   // backbone glove: the vectors' file (read when training starts; the model keeps the table), how
   // many of its most frequent words to keep besides those of the training data (0: all), their
   // dimension, and whether training leaves them unchanged.
@@ -97,6 +101,8 @@ class TransformerBackbone : public Backbone {
   std::shared_ptr<nn::Embedding> embedding;
   std::shared_ptr<nn::LearnedPositionalEmbedding> positions;     // when learned
   std::shared_ptr<nn::SinusoidalPositionalEncoding> sinusoidal;  // when sinusoidal (no state)
+  std::shared_ptr<nn::Embedding> token_type_embedding;           // with token_types
+  std::shared_ptr<nn::LayerNorm> embedding_norm;                 // with embedding_norm
   std::shared_ptr<nn::TransformerEncoder> encoder;
   std::shared_ptr<nn::Dropout> dropout;
 

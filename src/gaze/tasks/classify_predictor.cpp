@@ -67,14 +67,13 @@ Encoded ClassifyPredictor::encode(const std::vector<data::LabeledText>& ex,
   Encoded enc;
   for (const auto& e : ex) {
     std::vector<int64_t> ids = tokenizer_->encode(e.text);
+    const bool chars = model_->backbone->max_word_chars() > 0;
     std::vector<std::string> surfaces;
-    if (model_->backbone->max_word_chars() > 0) surfaces = tokenizer_->surfaces(e.text);
+    if (chars) surfaces = tokenizer_->surfaces(e.text);
     if (ids.empty()) ids.push_back(tokenizer_->unk_id());  // e.g. only characters it drops
-    if (static_cast<int64_t>(ids.size()) > data_.max_length) {
-      ids.resize(static_cast<size_t>(data_.max_length));
-      ++enc.truncated;
-    }
-    if (surfaces.size() > ids.size()) surfaces.resize(ids.size());
+    bool cut = false;
+    ids = frame(*tokenizer_, std::move(ids), data_.max_length, &cut, chars ? &surfaces : nullptr);
+    enc.truncated += cut;
     enc.ids.push_back(std::move(ids));
     enc.surfaces.push_back(std::move(surfaces));
     if (!labelled) {

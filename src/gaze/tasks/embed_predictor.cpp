@@ -65,10 +65,7 @@ void EmbedPredictor::save(const std::string& dir) const {
 }
 
 std::vector<int64_t> EmbedPredictor::ids(const std::string& text, bool* truncated) const {
-  std::vector<int64_t> ids = tokenizer_->encode(text);
-  if (truncated) *truncated = std::ssize(ids) > max_length_;
-  if (std::ssize(ids) > max_length_) ids.resize(static_cast<size_t>(max_length_));
-  return ids;
+  return frame(*tokenizer_, tokenizer_->encode(text), max_length_, truncated);
 }
 
 std::vector<std::vector<float>> EmbedPredictor::embed(const std::vector<std::string>& texts) {

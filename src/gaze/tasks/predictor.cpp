@@ -62,6 +62,28 @@ models::Inputs make_inputs(const std::vector<std::vector<int64_t>>& ids,
   return in;
 }
 
+std::vector<int64_t> frame(const text::Tokenizer& tok, std::vector<int64_t> ids, int64_t max_length,
+                           bool* cut, std::vector<std::string>* surfaces) {
+  const std::vector<int64_t> pre = tok.prefix(), post = tok.suffix();
+  const auto room =
+      static_cast<size_t>(std::max<int64_t>(0, max_length - std::ssize(pre) - std::ssize(post)));
+  if (cut) *cut = ids.size() > room;
+  if (ids.size() > room) ids.resize(room);
+  if (surfaces && surfaces->size() > ids.size()) surfaces->resize(ids.size());
+  if (pre.empty() && post.empty()) return ids;
+  std::vector<int64_t> out = pre;
+  out.insert(out.end(), ids.begin(), ids.end());
+  out.insert(out.end(), post.begin(), post.end());
+  if (surfaces) {
+    std::vector<std::string> s;
+    for (const int64_t id : pre) s.push_back(tok.id_to_piece(id));
+    s.insert(s.end(), surfaces->begin(), surfaces->end());
+    for (const int64_t id : post) s.push_back(tok.id_to_piece(id));
+    *surfaces = std::move(s);
+  }
+  return out;
+}
+
 std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,
                                                 int64_t batch_tokens) {
   return data::make_batches(lengths, {batch_tokens, 0, false}, nullptr);

@@ -45,6 +45,12 @@ models::Inputs make_inputs(const std::vector<std::vector<int64_t>>& ids,
                            const std::vector<std::vector<std::string>>& surfaces,
                            const std::vector<int64_t>& batch, int64_t pad_id, int64_t max_chars,
                            const std::vector<int64_t>* fill = nullptr);
+// A sequence as the model reads it: cut so that, with the tokenizer's prefix and suffix ids
+// (BERT's [CLS] and [SEP]) around it, it holds at most max_length ids; `cut` (optional) tells
+// whether it was cut. `surfaces` (optional) is cut and framed alike (the pieces' own strings).
+std::vector<int64_t> frame(const text::Tokenizer& tokenizer, std::vector<int64_t> ids,
+                           int64_t max_length, bool* cut = nullptr,
+                           std::vector<std::string>* surfaces = nullptr);
 // Groups of indices into `lengths` holding at most `batch_tokens` padded tokens each.
 std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,
                                                 int64_t batch_tokens);

@@ -23,8 +23,14 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
   const auto max_length = static_cast<size_t>(max_length_);
   TagEncoded enc;
   for (const auto& s : sentences) {
-    std::vector<int64_t> ids, first, tags;
+    // The tokenizer's frame ([CLS] ... [SEP] for BERT) around the words' pieces.
+    const std::vector<int64_t> pre = tokenizer.prefix(), post = tokenizer.suffix();
+    const size_t room =
+        std::max(pre.size() + 1, max_length > post.size() ? max_length - post.size() : 0);
+    std::vector<int64_t> ids = pre, first, tags;
     std::vector<std::string> surfaces;
+    if (with_surfaces)
+      for (const int64_t id : pre) surfaces.push_back(tokenizer.id_to_piece(id));
     bool cut = false;
     for (size_t w = 0; w < s.words.size(); ++w) {
       std::vector<int64_t> pieces = tokenizer.encode(s.words[w]);
@@ -33,13 +39,13 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
       if (pieces.empty()) pieces.push_back(tokenizer.unk_id());
       // A word whose characters the tokenizer drops still shows as itself.
       if (written.size() != pieces.size()) written.assign(pieces.size(), s.words[w]);
-      if (ids.size() >= max_length) {
+      if (ids.size() >= room) {
         first.push_back(-1);
         cut = true;
       } else {
         first.push_back(static_cast<int64_t>(ids.size()));
-        const size_t room = max_length - ids.size();
-        if (pieces.size() > room) pieces.resize(room), cut = true;
+        const size_t left = room - ids.size();
+        if (pieces.size() > left) pieces.resize(left), cut = true;
         ids.insert(ids.end(), pieces.begin(), pieces.end());
         if (with_surfaces)
           surfaces.insert(surfaces.end(), written.begin(),
@@ -65,6 +71,9 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
       tags.push_back(it - tagset->begin());
     }
     enc.truncated += cut;
+    ids.insert(ids.end(), post.begin(), post.end());
+    if (with_surfaces)
+      for (const int64_t id : post) surfaces.push_back(tokenizer.id_to_piece(id));
     enc.ids.push_back(std::move(ids));
     enc.surfaces.push_back(std::move(surfaces));
     enc.first.push_back(std::move(first));

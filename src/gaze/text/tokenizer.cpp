@@ -8,6 +8,7 @@
 #include "gaze/text/sentencepiece_tokenizer.h"
 #include "gaze/text/use_tokenizer.h"
 #include "gaze/text/vocab_tokenizer.h"
+#include "gaze/text/wordpiece_tokenizer.h"
 
 namespace gaze::text {
 
@@ -41,9 +42,11 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& o,
     case TokenizerKind::shared:
       break;
     case TokenizerKind::use_lite:
-      throw DataError(
-          "tokenizer.kind use_lite comes with an imported model (gaze import use-lite); start "
-          "from it with model.pretrained");
+    case TokenizerKind::wordpiece:
+      throw DataError(fmt::format(
+          "tokenizer.kind {} comes with an imported model (gaze import); start from it with "
+          "model.pretrained",
+          enum_name(o.kind)));
   }
   throw StateError("train_tokenizer: kind shared names another tokenizer; resolve it first");
 }
@@ -74,6 +77,14 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
     GAZE_CHECK(rows > 0 && rows <= (int64_t{1} << 24), DataError,
                "{}: \"id_space\" must be a positive id count", path);
     return UseTokenizer::load(file("vocab"), rows);
+  }
+  if (*kind == TokenizerKind::wordpiece) {
+    text::WordPieceOptions w;
+    w.lowercase = lower;
+    w.strip_accents = j.value("strip_accents", -1);
+    w.split_cjk = j.value("split_cjk", true);
+    w.max_input_chars_per_word = j.value("max_input_chars_per_word", int64_t{100});
+    return WordPieceTokenizer::load(file("vocab"), w);
   }
   return VocabTokenizer::load(
       *kind == TokenizerKind::word ? VocabTokenizer::Unit::word : VocabTokenizer::Unit::character,

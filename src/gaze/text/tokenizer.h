@@ -16,10 +16,12 @@ namespace gaze::text {
 
 // shared: a translation target side that uses the source tokenizer. use_lite: the Universal
 // Sentence Encoder's (comes with an imported model; not trained).
-enum class TokenizerKind { shared, sentencepiece, word, character, use_lite };
+// wordpiece: BERT's (likewise from an imported model).
+enum class TokenizerKind { shared, sentencepiece, word, character, use_lite, wordpiece };
 GAZE_ENUM_NAMES(TokenizerKind, {TokenizerKind::shared, "shared"},
                 {TokenizerKind::sentencepiece, "sentencepiece"}, {TokenizerKind::word, "word"},
-                {TokenizerKind::character, "char"}, {TokenizerKind::use_lite, "use_lite"})
+                {TokenizerKind::character, "char"}, {TokenizerKind::use_lite, "use_lite"},
+                {TokenizerKind::wordpiece, "wordpiece"})
 enum class PieceModel { unigram, bpe };
 GAZE_ENUM_NAMES(PieceModel, {PieceModel::unigram, "unigram"}, {PieceModel::bpe, "bpe"})
 
@@ -45,6 +47,10 @@ class Tokenizer {
   // The text of each piece as written, case kept (for models that read characters): tokenize()
   // unless the tokenizer lower-cases its lookups.
   virtual std::vector<std::string> surfaces(std::string_view text) const { return tokenize(text); }
+  // The ids a model reads before and after every sequence (BERT's [CLS] and [SEP]); none unless
+  // the model was trained with them.
+  virtual std::vector<int64_t> prefix() const { return {}; }
+  virtual std::vector<int64_t> suffix() const { return {}; }
   // Text from ids; special ids are skipped.
   virtual std::string decode(std::span<const int64_t> ids) const = 0;
   virtual std::string id_to_piece(int64_t id) const = 0;
