@@ -97,6 +97,20 @@ TEST(Pretrained, SentenceEncoderGradientsInFloat64) {
        out.detach().set_requires_grad(), pool.detach().set_requires_grad()}));
 }
 
+TEST(Pretrained, MaxPoolingSkipsPaddingAndPassesGradients) {
+  // [2, 3, 2]: the second sequence has one real token, whose values must win over the padding's.
+  const Tensor h = Tensor::from_vector(std::vector<double>{1, -5, 3, 2, -1, 0, -2, -3, 9, 9, 9, 9},
+                                       Shape{2, 3, 2});
+  const Tensor lengths = Tensor::from_vector(std::vector<int64_t>{3, 1}, Shape{2});
+  const auto p = models::pool(h, lengths, models::Pooling::max).to_vector<double>();
+  EXPECT_EQ(p, (std::vector<double>{3, 2, -2, -3}));
+  EXPECT_TRUE(testing::gradcheck(
+      [&](const std::vector<Tensor>& x) {
+        return models::pool(x[0], lengths, models::Pooling::max);
+      },
+      {testing::rand_input(Shape{2, 4, 3}, 9)}));
+}
+
 TEST(Pretrained, WordShapes) {
   auto shape = [](const std::string& s) {
     std::vector<int64_t> c;

@@ -23,7 +23,8 @@ Tensor rollout(const std::vector<Tensor>& layers);
 std::vector<int64_t> argmax_rows(const Tensor& matrix);
 
 // Each token's share of a pooled representation from the rollout [T, T]: row 0 for `cls` pooling,
-// the mean of the rows for `mean` pooling. Sums to 1.
+// the mean of the rows for `mean` pooling (and for `max`, whose winners differ per feature: every
+// token may feed it, so all rows count alike). Sums to 1.
 std::vector<float> token_importance(const Tensor& rollout, models::Pooling pooling);
 
 }  // namespace gaze::explain

@@ -193,8 +193,18 @@ TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
 
 Tensor pool(const Tensor& h, const Tensor& lengths, Pooling pooling) {
   if (pooling == Pooling::cls) return select(h, 1, 0);
-  // The mean over the non-padding tokens.
   const int64_t B = h.size(0), T = h.size(1);
+  if (pooling == Pooling::max) {
+    // Each feature's maximum over the non-padding tokens (padding pushed far below; the first token
+    // always counts, so an empty sequence stays finite).
+    Tensor pad = Tensor::zeros(Shape{B, T, 1}, DType::f64);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = lengths.defined() ? lengths.data<int64_t>()[b] : T;
+      for (int64_t t = std::max<int64_t>(len, 1); t < T; ++t) pad.data<double>()[b * T + t] = -1e9;
+    }
+    return max(add(h, pad.to_dtype(h.dtype())), 1).values;
+  }
+  // The mean over the non-padding tokens.
   Tensor w = Tensor::empty(Shape{B, T, 1}, h.dtype());
   dispatch_floating(h.dtype(), "pool", [&]<typename T_>() {
     T_* wp = w.data<T_>();

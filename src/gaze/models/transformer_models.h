@@ -23,8 +23,8 @@ GAZE_ENUM_NAMES(Positions, {Positions::sinusoidal, "sinusoidal"}, {Positions::le
 // and the Universal Sentence Encoder's).
 enum class Pooler { none, tanh };
 GAZE_ENUM_NAMES(Pooler, {Pooler::none, "none"}, {Pooler::tanh, "tanh"})
-enum class Pooling { mean, cls };
-GAZE_ENUM_NAMES(Pooling, {Pooling::mean, "mean"}, {Pooling::cls, "cls"})
+enum class Pooling { mean, cls, max };
+GAZE_ENUM_NAMES(Pooling, {Pooling::mean, "mean"}, {Pooling::cls, "cls"}, {Pooling::max, "max"})
 // The backbones a classifier or tagger can sit on: gaze's Transformer from scratch, or pretrained
 // word vectors (GloVe's or any in its format) with characters and shapes under a BiLSTM or a
 // Transformer.
@@ -132,7 +132,8 @@ struct ClassifierConfig : EncoderConfig {
 // The configuration's fields bound to `c`, for reading and writing it (JSON, YAML).
 std::vector<config::Field> config_fields(ClassifierConfig& c);
 
-// [B, d]: the hidden states [B, T, d] pooled over each sequence's tokens (mean) or its first (cls).
+// [B, d]: the hidden states [B, T, d] pooled over each sequence's tokens (mean, or max per feature)
+// or its first (cls).
 Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling);
 
 class TransformerClassifier : public EncoderModel {
