@@ -138,7 +138,7 @@ def test_rnn_seq2seq_matches_reference_and_returns_its_alignment(cell, attention
 @pytest.mark.parametrize("config,pattern", [
     (dict(vocab_size=10, num_classes=2, d_modle=8), r"unknown key 'd_modle'.*d_model"),
     (dict(vocab_size="ten", num_classes=2), r"vocab_size"),
-    (dict(vocab_size=10, num_classes=2, pooling="max"), r"pooling.*mean.*cls"),
+    (dict(vocab_size=10, num_classes=2, pooling="median"), r"pooling.*mean.*cls.*max"),
     (dict(vocab_size=10, num_classes=2, pad_id=12), r"pad_id 12"),
     (dict(vocab_size=10, num_classes=2, d_model=10, nhead=3), r"divisible|nhead|num_heads"),
 ])
