@@ -1,5 +1,6 @@
 // gaze explain: the attention a model pays on an input, written as a self-contained HTML page, PNG
 // heatmaps and JSON (bertviz's data contract) into an output folder.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -98,6 +99,11 @@ int run_explain(const ExplainArgs& a) {
       std::cerr << "gaze explain: warning: input " << i + 1
                 << " was cut to the model's maximum length (" << e.tokens.size()
                 << " tokens); the explanation covers what the model read\n";
+    const bool attention = std::any_of(e.blocks.begin(), e.blocks.end(),
+                                       [](const auto& b) { return !b.weights.empty(); });
+    if (!attention && i == 0)
+      std::cerr << "gaze explain: note: this model has no attention layers (a BiLSTM encoder); "
+                   "the page shows its input and prediction only\n";
     write_explanation(write, a, e, dir, !o.heads.empty());
   }
   for (const auto& path : write.written) std::cout << path << "\n";

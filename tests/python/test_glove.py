@@ -100,8 +100,8 @@ def test_glove_bilstm_crf_tagger(wnut):
     pred = json.loads(run("predict", "--model", d / "lstm", stdin="Jane Austen lived in Bath\n", check=0).stdout)
     assert pred["words"] == ["Jane", "Austen", "lived", "in", "Bath"] and len(pred["tags"]) == 5
     # A BiLSTM has no attention; explain still writes the page and says so by an empty attention.
-    run("explain", "--model", d / "lstm", "--input", "Jane lived in Bath", "--out", d / "ex", check=0)
-    assert (d / "ex" / "explanation.html").exists()
+    res = run("explain", "--model", d / "lstm", "--input", "Jane lived in Bath", "--out", d / "ex", check=0)
+    assert (d / "ex" / "explanation.html").exists() and "has no attention layers" in res.stderr
 
 
 def test_glove_transformer_tagger_explains(wnut):
