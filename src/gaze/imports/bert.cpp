@@ -6,9 +6,9 @@
 
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
-#include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
 #include "gaze/ops/shape_ops.h"
+#include "gaze/tasks/task.h"
 #include "gaze/text/wordpiece_tokenizer.h"
 
 namespace gaze::imports {
@@ -16,14 +16,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-json read_json(const fs::path& path) {
-  try {
-    return json::parse(io::read_file(path.string()));
-  } catch (const json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON ({})", path.string(), e.what()));
-  }
-}
 
 int64_t key(const json& c, const char* name, const fs::path& file, int64_t lo = 1,
             int64_t hi = int64_t{1} << 24) {
@@ -114,7 +106,7 @@ std::unique_ptr<text::Tokenizer> tokenizer_of(const fs::path& dir) {
   text::WordPieceOptions o;
   const fs::path tc = dir / "tokenizer_config.json";
   if (fs::exists(tc)) {
-    const json j = read_json(tc);
+    const json j = tasks::read_json_file(tc.string());
     o.lowercase = j.value("do_lower_case", true);
     if (j.contains("strip_accents") && j["strip_accents"].is_boolean())
       o.strip_accents = j["strip_accents"].get<bool>() ? 1 : 0;
@@ -135,7 +127,7 @@ BertImport import_bert(const std::string& folder) {
              "{}: no config.json (expected a Hugging Face model folder: config.json, "
              "model.safetensors, vocab.txt)",
              folder);
-  const json c = read_json(cfg_path);
+  const json c = tasks::read_json_file(cfg_path.string());
   GAZE_CHECK(c.is_object(), DataError, "{}: expected a JSON object", cfg_path.string());
   const std::string type = c.value("model_type", "");
   GAZE_CHECK(type == "bert" || type == "distilbert", DataError,

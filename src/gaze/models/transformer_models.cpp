@@ -55,15 +55,6 @@ std::vector<config::Field> encoder_fields(EncoderConfig& c) {
           field("shape_dim", c.shape_dim, 0)};
 }
 
-nn::TransformerLayerOptions layer_options(int64_t d, int64_t h, int64_t ff, double drop,
-                                          Activation act, double eps, bool norm_first) {
-  nn::TransformerLayerOptions o;
-  o.d_model = d, o.nhead = h, o.dim_feedforward = ff, o.dropout = drop;
-  o.activation = act;
-  o.layer_norm_eps = eps, o.batch_first = true, o.norm_first = norm_first;
-  return o;
-}
-
 void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, const char* who) {
   GAZE_CHECK(tokens.defined() && tokens.dtype() == DType::i64 && tokens.dim() == 2, ValueError,
              "{}: tokens must be int64 [B, T], got {}", who,
@@ -91,6 +82,15 @@ Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbeddi
 }
 
 }  // namespace
+
+nn::TransformerLayerOptions layer_options(int64_t d, int64_t h, int64_t ff, double drop,
+                                          Activation act, double eps, bool norm_first) {
+  nn::TransformerLayerOptions o;
+  o.d_model = d, o.nhead = h, o.dim_feedforward = ff, o.dropout = drop;
+  o.activation = act;
+  o.layer_norm_eps = eps, o.batch_first = true, o.norm_first = norm_first;
+  return o;
+}
 
 Tensor padding_mask(const Tensor& lengths, int64_t T) {
   if (!lengths.defined()) return Tensor();

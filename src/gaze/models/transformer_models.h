@@ -132,6 +132,11 @@ struct ClassifierConfig : EncoderConfig {
 // The configuration's fields bound to `c`, for reading and writing it (JSON, YAML).
 std::vector<config::Field> config_fields(ClassifierConfig& c);
 
+// Batch-first Transformer layer options of the given sizes (the encoders' and decoders' one form).
+nn::TransformerLayerOptions layer_options(int64_t d_model, int64_t nhead, int64_t dim_feedforward,
+                                          double dropout, Activation activation, double eps,
+                                          bool norm_first);
+
 // [B, d]: the hidden states [B, T, d] pooled over each sequence's tokens (mean, or max per feature)
 // or its first (cls).
 Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling);

@@ -94,12 +94,11 @@ WordVectorBackbone::WordVectorBackbone(nn::Module& owner, const EncoderConfig& c
                                              std::make_shared<nn::Linear>(features, c.d_model));
     sinusoidal =
         std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
-    nn::TransformerLayerOptions lo;
-    lo.d_model = c.d_model, lo.nhead = c.nhead, lo.dim_feedforward = c.dim_feedforward;
-    lo.dropout = c.dropout, lo.activation = c.activation, lo.layer_norm_eps = c.layer_norm_eps;
-    lo.batch_first = true, lo.norm_first = c.norm_first;
     encoder = owner.register_module(
-        "encoder", std::make_shared<nn::TransformerEncoder>(lo, c.num_layers, c.norm_first));
+        "encoder", std::make_shared<nn::TransformerEncoder>(
+                       layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
+                                     c.layer_norm_eps, c.norm_first),
+                       c.num_layers, c.norm_first));
   }
   dropout = owner.register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
 }
@@ -111,15 +110,12 @@ Tensor WordVectorBackbone::characters(const Tensor& chars) const {
   const Tensor zero = Tensor::zeros(Shape{N, 1, c_.char_dim}, x.dtype());
   const Tensor left = L > 1 ? cat({zero, narrow(x, 1, 0, L - 1)}, 1) : zero;
   const Tensor right = L > 1 ? cat({narrow(x, 1, 1, L - 1), zero}, 1) : zero;
-  Tensor h = char_conv->forward(cat({left, x, right}, 2));  // [N, L, F]
-  // Max over each token's real bytes (position 0 always counts, so padding tokens stay finite).
-  Tensor pad = Tensor::zeros(Shape{N, L, 1}, DType::f64);
-  double* pp = pad.data<double>();
+  const Tensor h = char_conv->forward(cat({left, x, right}, 2));  // [N, L, F]
+  // Max over each token's real bytes (left-aligned, non-zero), as max pooling over a sequence.
+  Tensor bytes = Tensor::zeros(Shape{N}, DType::i64);
   const int64_t* cp = chars.data<int64_t>();
-  for (int64_t i = 0; i < N * L; ++i)
-    if (i % L > 0 && cp[i] == 0) pp[i] = -1e4;
-  h = max(add(h, pad.to_dtype(h.dtype())), 1).values;  // [N, F]
-  return reshape(h, Shape{B, T, c_.char_channels});
+  for (int64_t i = 0; i < N * L; ++i) bytes.data<int64_t>()[i / L] += cp[i] != 0;
+  return reshape(pool(h, bytes, Pooling::max), Shape{B, T, c_.char_channels});
 }
 
 Tensor WordVectorBackbone::shapes(const Tensor& chars) const {

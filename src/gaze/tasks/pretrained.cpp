@@ -123,22 +123,13 @@ EncoderStart pretrained_start(models::EncoderConfig& c, std::FILE* log) {
   std::fprintf(log, "pretrained: %s (%s, %lld parameters)\n", dir.c_str(),
                config::model_type(loaded->config_json()).c_str(),
                static_cast<long long>(parameter_count(*loaded)));
-  s.init = [loaded, dir, log](models::EncoderModel& m) {
-    const NamedTensors source = loaded->state_dict();
-    int64_t copied = 0, fresh = 0;
-    NoGradGuard no_grad;
-    for (auto& [name, param] : m.state_dict()) {
-      const bool head = name.rfind("head.", 0) == 0 || name.rfind("crf.", 0) == 0;
-      const Tensor t = head ? Tensor() : find(source, name);
-      if (t.defined() && t.shape() == param.shape() && t.dtype() == param.dtype()) {
-        param.copy_(t);
-        ++copied;
-      } else {
-        ++fresh;
-      }
-    }
-    std::fprintf(log, "pretrained: %lld tensors copied, %lld start fresh (the head)\n",
-                 static_cast<long long>(copied), static_cast<long long>(fresh));
+  s.init = [loaded, log](models::EncoderModel& m) {
+    const CopiedWeights r =
+        copy_matching_weights(m, loaded->state_dict(), [](const std::string& name) {
+          return name.rfind("head.", 0) == 0 || name.rfind("crf.", 0) == 0;
+        });
+    std::fprintf(log, "pretrained: %zu tensors copied, %zu start fresh (the head)\n",
+                 r.copied.size(), r.fresh.size());
   };
   return s;
 }

@@ -77,30 +77,34 @@ void Task::load_weights(const std::string& dir) {
   model().load_state_dict(ck.model);
 }
 
-void Task::init_from(const std::string& dir, std::FILE* log) {
-  const std::string folder = resolve_model_dir(dir);
-  const io::Checkpoint ck = io::load_checkpoint(folder);
-  std::vector<std::string> copied, fresh;
-  int64_t values = 0;
+CopiedWeights copy_matching_weights(nn::Module& model, const NamedTensors& source,
+                                    const std::function<bool(const std::string&)>& skip) {
+  CopiedWeights r;
   NoGradGuard no_grad;
-  for (auto& [name, param] : model().state_dict()) {
-    const Tensor from = find(ck.model, name);
+  for (auto& [name, param] : model.state_dict()) {
+    const Tensor from = skip && skip(name) ? Tensor() : find(source, name);
     if (from.defined() && from.shape() == param.shape() && from.dtype() == param.dtype()) {
       param.copy_(from);
-      copied.push_back(name);
-      values += param.numel();
+      r.copied.push_back(name);
+      r.values += param.numel();
     } else {
-      fresh.push_back(from.defined() ? fmt::format("{} ({} there, {} here)", name, from.shape_str(),
-                                                   param.shape_str())
-                                     : name);
+      r.fresh.push_back(from.defined() ? fmt::format("{} ({} there, {} here)", name,
+                                                     from.shape_str(), param.shape_str())
+                                       : name);
     }
   }
-  GAZE_CHECK(!copied.empty(), DataError,
+  return r;
+}
+
+void Task::init_from(const std::string& dir, std::FILE* log) {
+  const std::string folder = resolve_model_dir(dir);
+  const CopiedWeights r = copy_matching_weights(model(), io::load_checkpoint(folder).model);
+  GAZE_CHECK(!r.copied.empty(), DataError,
              "train.init_from {}: no weight of that model has a name and shape of this one's",
              folder);
   std::fprintf(log, "init_from %s: %zu tensors (%lld values) copied; kept fresh: %s\n",
-               folder.c_str(), copied.size(), static_cast<long long>(values),
-               fresh.empty() ? "none" : fmt::format("{}", fmt::join(fresh, ", ")).c_str());
+               folder.c_str(), r.copied.size(), static_cast<long long>(r.values),
+               r.fresh.empty() ? "none" : fmt::format("{}", fmt::join(r.fresh, ", ")).c_str());
 }
 
 Tensor class_weights(const std::vector<int64_t>& counts, train::ClassWeights mode) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,15 @@ nlohmann::json read_json_file(const std::string& path);
 std::vector<std::string> read_names(const std::string& dir, const std::string& file,
                                     const std::string& what);
 void write_json_file(const std::string& path, const nlohmann::json& value);
+
+// Copies into `model` every tensor of `source` with its name, shape and dtype, but those `skip`
+// (optional) names; what stays fresh is listed with both shapes when they differ.
+struct CopiedWeights {
+  std::vector<std::string> copied, fresh;
+  int64_t values = 0;  // copied
+};
+CopiedWeights copy_matching_weights(nn::Module& model, const NamedTensors& source,
+                                    const std::function<bool(const std::string&)>& skip = {});
 
 // Loss weights [K] from per-class training counts (train.class_weights: none -> undefined, sqrt,
 // balanced). Classes absent from training get weight 0 (they never occur as targets).

@@ -51,6 +51,12 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& o,
   throw StateError("train_tokenizer: kind shared names another tokenizer; resolve it first");
 }
 
+std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
+  std::vector<std::string> out;
+  for (const int64_t id : encode(text)) out.push_back(id_to_piece(id));
+  return out;
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::filesystem::path d(dir);
   const std::string path = (d / "tokenizer.json").string();

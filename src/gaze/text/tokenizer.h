@@ -42,8 +42,9 @@ class Tokenizer {
   virtual std::string kind() const = 0;
   // Ids without special tokens.
   virtual std::vector<int64_t> encode(std::string_view text) const = 0;
-  // The pieces encode() produces, as strings (for display and attention maps).
-  virtual std::vector<std::string> tokenize(std::string_view text) const = 0;
+  // The pieces encode() produces, as strings (for display and attention maps); by default each
+  // id's piece.
+  virtual std::vector<std::string> tokenize(std::string_view text) const;
   // The text of each piece as written, case kept (for models that read characters): tokenize()
   // unless the tokenizer lower-cases its lookups.
   virtual std::vector<std::string> surfaces(std::string_view text) const { return tokenize(text); }

@@ -132,12 +132,6 @@ std::vector<int64_t> UseTokenizer::encode(std::string_view text) const {
   return out;
 }
 
-std::vector<std::string> UseTokenizer::tokenize(std::string_view text) const {
-  std::vector<std::string> out;
-  for (const int64_t id : encode(text)) out.push_back(id_to_piece(id));
-  return out;
-}
-
 std::string UseTokenizer::decode(std::span<const int64_t> ids) const {
   std::string out;
   for (const int64_t id : ids) {

@@ -20,7 +20,6 @@ class UseTokenizer : public Tokenizer {
 
   std::string kind() const override { return "use_lite"; }
   std::vector<int64_t> encode(std::string_view text) const override;
-  std::vector<std::string> tokenize(std::string_view text) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   std::string id_to_piece(int64_t id) const override;
   int64_t vocab_size() const override { return id_space_; }

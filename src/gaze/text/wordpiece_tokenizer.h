@@ -28,7 +28,6 @@ class WordPieceTokenizer : public Tokenizer {
 
   std::string kind() const override { return "wordpiece"; }
   std::vector<int64_t> encode(std::string_view text) const override;
-  std::vector<std::string> tokenize(std::string_view text) const override;
   std::string decode(std::span<const int64_t> ids) const override;
   std::string id_to_piece(int64_t id) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
