@@ -5,11 +5,30 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <istream>
+#include <stdexcept>
 #include <string>
 
 namespace gaze::cli {
 
 using Action = std::function<int()>;  // returns the exit code
+
+// stdout or stdin failed (a full disk, a closed pipe, an I/O error): main prints "gaze: write
+// error: ..." / "gaze: read error: ..." and exits 1, as coreutils do, instead of reporting success
+// with the output lost.
+class IoError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// Flushes stdout; IoError (with the system's reason) if anything written to it was lost.
+void check_stdout();
+
+// The most bytes of one input line gaze keeps (1 MiB); the rest of the line is skipped without
+// being held in memory. Models read at most max_length tokens of it anyway.
+inline constexpr size_t kMaxLineBytes = size_t{1} << 20;
+// Reads one line (without '\n' or a trailing '\r') into `line`, keeping at most kMaxLineBytes bytes
+// of it (cut at a character boundary); false at the end of the input. IoError if reading failed.
+bool read_line(std::istream& in, std::string& line, const char* name = "stdin");
 
 Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);

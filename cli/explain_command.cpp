@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/field_flags.h"
 #include "gaze/core/error.h"
+#include "gaze/data/text_file.h"
 #include "gaze/explain/aggregate.h"
 #include "gaze/explain/html.h"
 #include "gaze/explain/json_export.h"
@@ -14,6 +15,7 @@
 #include "gaze/io/files.h"
 #include "gaze/ops/shape_ops.h"
 #include "gaze/tasks/task.h"
+#include "gaze/text/utf8.h"
 
 namespace gaze::cli {
 namespace {
@@ -83,15 +85,26 @@ int run_explain(const ExplainArgs& a) {
   // --input names a file if one exists at that path; otherwise it is the text itself.
   std::vector<std::string> inputs;
   std::error_code ec;  // a long text is no file name: the non-throwing form
-  if (a.input == "-")
-    inputs = p.read_inputs("/dev/stdin");
-  else if (fs::is_regular_file(a.input, ec))
+  if (a.input == "-") {
+    int64_t number = 0;
+    for (std::string line; read_line(std::cin, line);) {
+      ++number;
+      const size_t bad = text::find_invalid_utf8(line);
+      GAZE_CHECK(bad == std::string::npos, DataError, "stdin:{}: invalid UTF-8 at byte {}", number,
+                 bad + 1);
+      inputs.push_back(std::move(line));
+    }
+  } else if (fs::is_regular_file(a.input, ec))
     inputs = p.read_inputs(a.input);
   else
     inputs = {a.input};
   GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", a.input);
   Writer write;
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs.size() > 1 && data::is_blank(inputs[i])) {  // numbering stays the line number
+      std::cerr << "gaze explain: warning: input " << i + 1 << " is blank; nothing to explain\n";
+      continue;
+    }
     const fs::path dir =
         inputs.size() == 1 ? fs::path(a.out) : fs::path(a.out) / fmt::format("{:04d}", i + 1);
     const explain::Explanation e = p.explain(inputs[i], o);

@@ -1,6 +1,7 @@
 // gaze: train, evaluate and run attention models from the command line. Errors become one line on
 // stderr and an exit code: 0 ok, 2 bad input (files, configs, arguments), 1 internal error,
-// 130 interrupted (a resumable checkpoint was saved).
+// 130 interrupted (a resumable checkpoint was saved). Output that cannot be written (a full disk)
+// or input that cannot be read is an error too (exit 1), never a silent success.
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -45,13 +46,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (train->parsed()) return train_action();
-    if (eval->parsed()) return eval_action();
-    if (translate->parsed()) return translate_action();
-    if (explain->parsed()) return explain_action();
-    if (embed->parsed()) return embed_action();
-    if (import->parsed()) return import_action();
-    return predict_action();
+    int rc = 0;
+    if (train->parsed())
+      rc = train_action();
+    else if (eval->parsed())
+      rc = eval_action();
+    else if (translate->parsed())
+      rc = translate_action();
+    else if (explain->parsed())
+      rc = explain_action();
+    else if (embed->parsed())
+      rc = embed_action();
+    else if (import->parsed())
+      rc = import_action();
+    else
+      rc = predict_action();
+    gaze::cli::check_stdout();  // whatever a command printed must have reached its destination
+    return rc;
+  } catch (const gaze::cli::IoError& e) {
+    std::fprintf(stderr, "gaze: %s\n", e.what());
+    return 1;
   } catch (const gaze::StateError& e) {
     std::fprintf(stderr, "gaze: error: %s\n", e.what());
     return 1;

@@ -18,21 +18,19 @@ struct PredictArgs {
 
 void write(const std::vector<nlohmann::json>& out) {
   for (const auto& j : out) std::cout << j.dump() << "\n";
-  std::cout << std::flush;
+  check_stdout();
 }
 
-// Lines of stdin, checked as UTF-8, handed over in chunks so a long stream is not held in memory;
-// `chunk` is how many lines make a chunk.
+// Lines of stdin (each cut to kMaxLineBytes), checked as UTF-8, blank ones included, handed over in
+// chunks so a long stream is not held in memory; `chunk` is how many lines make a chunk.
 void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std::string>&)>& f) {
   std::vector<std::string> chunk;
   int64_t number = 0;
-  for (std::string line; std::getline(std::cin, line);) {
+  for (std::string line; read_line(std::cin, line);) {
     ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
     const size_t bad = text::find_invalid_utf8(line);
     GAZE_CHECK(bad == std::string::npos, DataError, "stdin:{}: invalid UTF-8 at byte {}", number,
                bad + 1);
-    if (data::is_blank(line)) continue;
     chunk.push_back(std::move(line));
     if (chunk.size() == chunk_size) {
       f(chunk);
@@ -93,8 +91,8 @@ int run_translate(const TranslateArgs& a) {
   tasks::PredictOptions o = p.predict_defaults();
   a.options.apply(decode::config_fields(o.search), "gaze translate");
   for_each_chunk(1, [&](std::vector<std::string>& lines) {
-    std::cout << p.predict(lines, o)[0]["translation_text"].get<std::string>() << "\n"
-              << std::flush;
+    std::cout << p.predict(lines, o)[0]["translation_text"].get<std::string>() << "\n";
+    check_stdout();
   });
   return 0;
 }

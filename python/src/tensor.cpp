@@ -58,7 +58,14 @@ Shape shape_of(const py::array& a) {
 
 }  // namespace
 
-Tensor from_numpy(const py::array& in, bool force_copy) {
+Tensor from_numpy(const py::array& given, bool force_copy) {
+  // A byte order other than the machine's (dtype '>f4' here) is converted in a copy: its bytes
+  // read as native numbers would be garbage.
+  const bool native = given.dtype().attr("isnative").cast<bool>();
+  const py::array in =
+      native ? given
+             : given.attr("astype")(given.dtype().attr("newbyteorder")("=")).cast<py::array>();
+  force_copy = force_copy || !native;
   const auto dt = numpy_dtype(in.dtype());
   if (!dt) {
     throw ValueError(fmt::format(

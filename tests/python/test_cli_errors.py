@@ -133,8 +133,10 @@ def test_model_folder_and_input_errors(good):
     res = run("frobnicate")
     assert res.returncode == 2
     assert run("--help", check=0).stdout.count("Examples") == 1
-    out = run("predict", "--model", tmp_path / "ok" / "last", stdin="\n\n", check=0)
-    assert out.stdout == "" and json.dumps  # blank lines give no predictions
+    # One output line per input line: blank ones say so instead of guessing (or shifting the rest).
+    out = run("predict", "--model", tmp_path / "ok" / "last", stdin="\n  \nfine\n", check=0)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[:2] == [{"error": "empty input"}] * 2 and "label" in lines[2]
 
 
 @pytest.mark.parametrize("task,architecture", [("classify", ""), ("tag", ""), ("translate", "transformer"),

@@ -286,11 +286,13 @@ def test_cli_translation_alignment_png_and_several_inputs(g2p, tmp_path):
               "--format", "png,json", check=0)
     names = res.stdout.split()
     assert any(n.endswith("0001/alignment.png") for n in names)
-    assert any(n.endswith("0002/alignment.png") for n in names)  # the blank line is skipped
+    # The blank line 2 is skipped (with a warning); folders keep the line numbers.
+    assert any(n.endswith("0003/alignment.png") for n in names)
+    assert not any("0002" in n for n in names) and "input 2 is blank" in res.stderr
     assert not any(n.endswith(".html") for n in names)
-    j = json.loads((tmp_path / "x" / "0002" / "attention.json").read_text())
+    j = json.loads((tmp_path / "x" / "0003" / "attention.json").read_text())
     assert j["encoder_tokens"] == list("world") + ["</s>"]
-    w, h, _ = read_png(tmp_path / "x" / "0002" / "alignment.png")
+    w, h, _ = read_png(tmp_path / "x" / "0003" / "alignment.png")
     assert (w, h) == png_size(len(j["output_tokens"]), len(j["encoder_tokens"]))
     blocks = ["cross"] if arch == "rnn" else ["encoder", "decoder", "cross"]
     assert [k[:-len("_attention")] for k in j if k.endswith("_attention")] == blocks
@@ -430,5 +432,5 @@ def test_page_in_chromium_encoder_decoder(g2p, tmp_path):
 def test_cli_reads_stdin_lines(classifier, tmp_path):
     res = run("explain", "--model", classifier, "--input", "-", "--out", tmp_path, "--format", "json",
               stdin="great phone\n\nawful case\n", check=0)
-    assert res.stdout.split() == [str(tmp_path / "0001" / "attention.json"), str(tmp_path / "0002" / "attention.json")]
-    assert json.loads((tmp_path / "0002" / "attention.json").read_text())["text"] == "awful case"
+    assert res.stdout.split() == [str(tmp_path / "0001" / "attention.json"), str(tmp_path / "0003" / "attention.json")]
+    assert json.loads((tmp_path / "0003" / "attention.json").read_text())["text"] == "awful case"

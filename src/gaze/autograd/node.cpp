@@ -8,24 +8,45 @@
 namespace gaze::autograd {
 namespace {
 std::atomic<uint64_t> g_next_sequence_nr{0};
-}
+
+// What is left to free of a graph being released on this thread. The outermost ~Node drains it;
+// nested destructions (a closure's captured tensor dropping the last reference to its grad_fn) only
+// add to it, so the stack depth stays constant however deep the graph is.
+struct Release {
+  bool draining = false;
+  std::vector<std::shared_ptr<Node>> nodes;
+  std::vector<BackwardFn> closures;
+};
+thread_local Release t_release;
+}  // namespace
 
 Node::Node(std::string name, int num_outputs)
     : name_(std::move(name)), sequence_nr_(g_next_sequence_nr++), outputs_(num_outputs) {}
 
 Node::~Node() {
-  std::vector<std::shared_ptr<Node>> pending;
-  auto take_sole_owners = [&pending](std::vector<Edge>& edges) {
-    for (Edge& e : edges)
-      if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
-  };
-  take_sole_owners(next_);
-  while (!pending.empty()) {
-    std::shared_ptr<Node> n = std::move(pending.back());
-    pending.pop_back();
-    take_sole_owners(n->next_);
-    // n is destroyed here with its edges already moved out, so its destructor does not recurse.
+  Release& r = t_release;
+  // Every edge, not only sole owners: a node reached by several edges (q, k and v of one tensor)
+  // would otherwise be freed by the destruction of next_, recursively.
+  for (Edge& e : next_)
+    if (e.fn) r.nodes.push_back(std::move(e.fn));
+  if (r.draining) return;
+  r.draining = true;
+  // Each step frees one node or closure; whatever that frees in turn lands in the queues.
+  while (!r.nodes.empty() || !r.closures.empty()) {
+    if (!r.closures.empty()) {
+      BackwardFn fn = std::move(r.closures.back());
+      r.closures.pop_back();
+    } else {
+      std::shared_ptr<Node> n = std::move(r.nodes.back());
+      r.nodes.pop_back();
+    }
   }
+  r.draining = false;
+}
+
+FunctionNode::~FunctionNode() {
+  if (fn_) t_release.closures.push_back(std::move(fn_));
+  fn_ = nullptr;
 }
 
 AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf)

@@ -24,8 +24,10 @@ struct Edge {
 class Node {
  public:
   Node(std::string name, int num_outputs);
-  // Releases the chain of predecessors iteratively: a deep graph (a long RNN unroll) would
-  // otherwise be destroyed by recursion and overflow the stack.
+  // Releases the chain of predecessors iteratively: a deep graph (a long RNN unroll, 100k chained
+  // ops) would otherwise be destroyed by recursion and overflow the stack. Nodes and backward
+  // closures freed while a release is under way are queued, not destroyed inside it, so tensors
+  // captured by closures do not bring the recursion back.
   virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -109,6 +111,7 @@ class FunctionNode final : public Node {
  public:
   FunctionNode(std::string name, int num_outputs, BackwardFn fn)
       : Node(std::move(name), num_outputs), fn_(std::move(fn)) {}
+  ~FunctionNode() override;
   std::vector<Tensor> apply(std::vector<Tensor>& grad_outputs) override;
   void release_saved() override { fn_ = nullptr; }
 

@@ -22,6 +22,17 @@ int64_t Shape::size(int dim) const {
 void Shape::push_back(int64_t v) {
   GAZE_CHECK(n_ < kMaxDims, ValueError, "tensors have at most {} dimensions", kMaxDims);
   GAZE_CHECK(v >= 0, ValueError, "negative dimension {} in shape", v);
+  // Checked here, once, so that numel() and every byte count after it cannot overflow. A zero
+  // dimension makes any shape empty, however large the others.
+  int64_t n = v;
+  bool zero = v == 0;
+  for (int i = 0; i < n_; ++i) {
+    zero = zero || d_[i] == 0;
+    if (!zero && (__builtin_mul_overflow(n, d_[i], &n) || n > kMaxNumel)) n = kMaxNumel + 1;
+  }
+  GAZE_CHECK(zero || n <= kMaxNumel, ValueError,
+             "shape {}{}{} has more than 2^48 elements (a tensor that large cannot be allocated)",
+             str().substr(0, str().size() - 1), n_ > 0 ? ", " : "", fmt::format("{}]", v));
   d_[n_++] = v;
 }
 

@@ -15,6 +15,10 @@ namespace gaze {
 class Shape {
  public:
   static constexpr int kMaxDims = 8;
+  // The most elements a shape may describe (2^48, a petabyte of floats): every element and byte
+  // count derived from a shape then fits in int64 without overflow. Larger shapes are refused on
+  // creation.
+  static constexpr int64_t kMaxNumel = int64_t{1} << 48;
 
   Shape() = default;
   Shape(std::initializer_list<int64_t> dims);
@@ -33,6 +37,7 @@ class Shape {
   }
   bool empty() const { return n_ == 0; }
 
+  // These check that the shape stays within kMaxDims and kMaxNumel (ValueError).
   void push_back(int64_t v);
   void insert(int pos, int64_t v);
   void erase(int pos);

@@ -17,8 +17,9 @@ int initial_threads() {
   if (const char* env = std::getenv("GAZE_NUM_THREADS"); env && *env) {
     char* end = nullptr;
     const long v = std::strtol(env, &end, 10);
-    GAZE_CHECK(*end == '\0' && v >= 1 && v <= 4096, ValueError,
-               "GAZE_NUM_THREADS='{}': expected a whole number of threads >= 1", env);
+    GAZE_CHECK(*end == '\0' && v >= 1 && v <= kMaxThreads, ValueError,
+               "GAZE_NUM_THREADS='{}': expected a whole number of threads from 1 to {}", env,
+               kMaxThreads);
     return static_cast<int>(v);
   }
   return std::max(1, omp_get_num_procs());
@@ -40,7 +41,8 @@ int num_threads() {
 }
 
 void set_num_threads(int n) {
-  GAZE_CHECK(n >= 1, ValueError, "set_num_threads: expected n >= 1, got {}", n);
+  GAZE_CHECK(n >= 1 && n <= kMaxThreads, ValueError,
+             "set_num_threads: expected 1 <= n <= {}, got {}", kMaxThreads, n);
   init();
   g_threads = n;
   omp_set_num_threads(n);

@@ -10,8 +10,13 @@
 
 namespace gaze {
 
+// The most threads gaze will start: libgomp crashes when asked for ~100,000, and more threads than
+// this never help on one machine.
+inline constexpr int kMaxThreads = 1024;
+
 int num_threads();
-// Sets the pool size (n >= 1) for gaze and for the GEMM library; throws ValueError otherwise.
+// Sets the pool size (1 <= n <= kMaxThreads) for gaze and for the GEMM library; throws ValueError
+// otherwise.
 void set_num_threads(int n);
 
 // Calls f(lo, hi) on contiguous chunks of [begin, end), one chunk per thread. Runs inline when the

@@ -119,8 +119,8 @@ std::vector<LabeledText> read_texts(const std::string& path, const Classificatio
   if (std::find(header.begin(), header.end(), format.text_column) != header.end())
     return read_tsv(f, format, false);
   std::vector<LabeledText> out;
-  for (const Line& l : f.lines())
-    if (!is_blank(l.text)) out.push_back({std::string(l.text), "", l.number});
+  // Blank lines too: predictions keep one output per input line.
+  for (const Line& l : f.lines()) out.push_back({std::string(l.text), "", l.number});
   return out;
 }
 

@@ -36,7 +36,7 @@ inline config::Fields config_fields(SearchOptions& o) {
           field("beam_size", o.beam_size, 1).describe("hypotheses kept per step"),
           field("length_penalty", o.length_penalty, -10.0, 10.0)
               .describe("scores are log p / length^penalty"),
-          field("max_length_ratio", o.max_length_ratio, 0.0, 1000.0)
+          field("max_length_ratio", o.max_length_ratio, 0.0, 100.0)
               .describe("at most ratio x source length + offset output tokens"),
           field("max_length_offset", o.max_length_offset, 0).describe("see max_length_ratio"),
           field("max_length", o.max_length, 0)

@@ -32,6 +32,8 @@ constexpr const char* kMarker = ".gaze-checkpoint";
 // Whether `path` is a safetensors file gaze wrote for a checkpoint: its header's metadata says
 // format gaze-checkpoint-1 (only the header is read).
 bool has_gaze_format(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;
   unsigned char len[8];
@@ -242,7 +244,7 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
              kModel);
   Checkpoint ck;
   if (fs::exists(dir / kConfig)) {
-    ck.config_json = read_file((dir / kConfig).string());
+    ck.config_json = read_file((dir / kConfig).string(), kMaxMetadataBytes);
     try {
       [[maybe_unused]] const json parsed = json::parse(ck.config_json);
     } catch (const json::exception& e) {

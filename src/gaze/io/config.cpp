@@ -51,6 +51,9 @@ Field field(const std::string& name, int64_t& v, int64_t min) {
   return typed<int64_t>(name, v, FieldType::integer, "an integer", min,
                         std::numeric_limits<int64_t>::max());
 }
+Field field(const std::string& name, int64_t& v, int64_t min, int64_t max) {
+  return typed<int64_t>(name, v, FieldType::integer, "an integer", min, max);
+}
 Field field(const std::string& name, double& v) {
   return typed<double>(name, v, FieldType::number, "a number",
                        -std::numeric_limits<double>::infinity(),

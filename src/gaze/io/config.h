@@ -42,6 +42,12 @@ Field field(const std::string& name, bool& v);
 Field field(const std::string& name, std::string& v, std::vector<std::string> allowed = {});
 // A field rejecting values below `min` (e.g. sizes that must be positive).
 Field field(const std::string& name, int64_t& v, int64_t min);
+// A field rejecting values outside [min, max].
+Field field(const std::string& name, int64_t& v, int64_t min, int64_t max);
+// The upper bound of model sizes (dimensions, vocabularies, layers, positions, lengths): far above
+// any real model, low enough that a typo or a hostile config.json fails here with a clear message
+// rather than in an allocation of exabytes.
+inline constexpr int64_t kMaxSize = int64_t{1} << 24;
 Field field(const std::string& name, double& v, double min, double max);
 
 // A list of integers (type "integers"; JSON arrays, CLI "0,2").

@@ -1,6 +1,7 @@
 #include "gaze/io/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,12 +43,64 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   write_atomic(path, {{text.data(), text.size()}});
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  GAZE_CHECK(in, DataError, "{}: cannot open ({})", path, std::strerror(errno));
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  GAZE_CHECK(!in.bad(), DataError, "{}: read failed", path);
+namespace {
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+}  // namespace
+
+void require_regular_file(const std::string& path) {
+  struct stat st {};
+  GAZE_CHECK(::stat(path.c_str(), &st) == 0, DataError, "{}: cannot open ({})", path,
+             std::strerror(errno));
+  GAZE_CHECK(S_ISREG(st.st_mode), DataError, "{}: is {}; expected a regular file", path,
+             file_kind(st.st_mode));
+}
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the open file then decides,
+  // with no window for the path to change in between.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  GAZE_CHECK(fd >= 0, DataError, "{}: cannot open ({})", path, std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  GAZE_CHECK(::fstat(fd, &st) == 0, DataError, "{}: cannot open ({})", path, std::strerror(errno));
+  GAZE_CHECK(S_ISREG(st.st_mode), DataError, "{}: is {}; expected a regular file", path,
+             file_kind(st.st_mode));
+  const auto size = static_cast<size_t>(st.st_size);
+  GAZE_CHECK(size <= max_bytes, DataError, "{}: {} bytes is more than the {} bytes allowed here",
+             path, size, max_bytes);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::string s(size, '\0');
+  size_t got = 0;
+  while (got < size) {
+    const ssize_t r = ::read(fd, s.data() + got, size - got);
+    if (r < 0 && errno == EINTR) continue;
+    GAZE_CHECK(r >= 0, DataError, "{}: read failed ({})", path, std::strerror(errno));
+    if (r == 0) break;  // the file shrank while being read
+    got += static_cast<size_t>(r);
+  }
+  GAZE_CHECK(got == size, DataError, "{}: the file changed while it was read ({} of {} bytes)",
+             path, got, size);
   return s;
+}
+
+std::string file_in(const std::string& dir, const std::string& name, const std::string& where) {
+  GAZE_CHECK(
+      !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+          name.find('\0') == std::string::npos,
+      DataError,
+      "{}: file name '{}' must be a plain name of a file in the same folder (no '/' or '..')",
+      where, name);
+  return dir + "/" + name;
 }
 
 }  // namespace gaze::io

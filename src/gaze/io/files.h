@@ -12,7 +12,20 @@ namespace gaze::io {
 void write_atomic(const std::string& path,
                   const std::vector<std::pair<const void*, size_t>>& parts);
 void write_file_atomic(const std::string& path, const std::string& text);
-// The whole file; DataError ("path: cannot open (reason)") if it cannot be read.
-std::string read_file(const std::string& path);
+// The most bytes read_file reads by default (16 GiB: the largest checkpoints) and the limit for
+// small metadata files (JSON descriptions, vocabularies' descriptions).
+inline constexpr size_t kMaxFileBytes = size_t{16} << 30;
+inline constexpr size_t kMaxMetadataBytes = size_t{256} << 20;
+
+// The whole file; DataError ("path: cannot open (reason)") if it cannot be read, is not a regular
+// file (a directory, a FIFO that would block forever, a device such as /dev/zero that never ends,
+// also behind a symlink) or is larger than max_bytes.
+std::string read_file(const std::string& path, size_t max_bytes = kMaxFileBytes);
+// DataError unless `path` is a regular file (symlinks followed): for readers that stream a file
+// themselves.
+void require_regular_file(const std::string& path);
+// `dir`/`name` for a file name a model folder's own description gives (tokenizer.json's "vocab"):
+// DataError naming `where` unless it is a plain file name, so the folder cannot point elsewhere.
+std::string file_in(const std::string& dir, const std::string& name, const std::string& where);
 
 }  // namespace gaze::io

@@ -194,7 +194,12 @@ SafetensorsFile load_safetensors(const std::string& path) {
     GAZE_CHECK(dims.size() <= static_cast<size_t>(Shape::kMaxDims), DataError,
                "{}: tensor '{}' has {} dims (at most {})", path, name, dims.size(),
                Shape::kMaxDims);
-    const Shape shape(dims);
+    Shape shape;
+    try {
+      shape = Shape(dims);
+    } catch (const ValueError& e) {
+      throw DataError(fmt::format("{}: tensor '{}': {}", path, name, e.what()));
+    }
     const json& o = v["data_offsets"];
     GAZE_CHECK(o[0].is_number_unsigned() && o[1].is_number_unsigned(), DataError,
                "{}: tensor '{}' has invalid data_offsets {}", path, name, o.dump());

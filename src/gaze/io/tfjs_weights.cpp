@@ -30,7 +30,7 @@ NamedTensors read_tfjs_weights(const std::string& model_json) {
              "{}: larger than 256 MiB; not a TF.js model.json", model_json);
   json j;
   try {
-    j = json::parse(read_file(model_json));
+    j = json::parse(read_file(model_json, kMaxMetadataBytes));
   } catch (const json::exception& e) {
     throw DataError(fmt::format("{}: not valid JSON ({})", model_json, e.what()));
   }

@@ -1,5 +1,7 @@
 #include "gaze/io/word_vectors.h"
 
+#include "gaze/io/files.h"
+
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -184,6 +186,7 @@ WordVectors read_npm_json(std::ifstream& in, const std::string& path, int64_t ma
 }  // namespace
 
 WordVectors read_word_vectors(const std::string& path, int64_t max_words) {
+  require_regular_file(path);  // not a FIFO or /dev/zero: streamed, but it must end
   std::ifstream in(path, std::ios::binary);
   GAZE_CHECK(in.good(), DataError, "{}: cannot open the word vectors", path);
   GAZE_CHECK(max_words >= 0, ValueError, "read_word_vectors: max_words must be >= 0");

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "gaze/core/error.h"
+#include "gaze/io/files.h"
 
 namespace gaze::config {
 namespace {
@@ -126,11 +127,7 @@ void read_yaml(const std::string& text, const std::string& source, const Section
 }
 
 void read_yaml_file(const std::string& path, const Section& root) {
-  std::ifstream in(path, std::ios::binary);
-  GAZE_CHECK(in.good(), DataError, "{}: cannot open the configuration file", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  read_yaml(text.str(), path, root);
+  read_yaml(io::read_file(path, io::kMaxMetadataBytes), path, root);
 }
 
 void apply_override(const Section& root, const std::string& assignment) {

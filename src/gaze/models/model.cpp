@@ -51,6 +51,18 @@ std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
   return m;
 }
 
+// Builds the model config.json describes; its errors (bad values, sizes that do not fit together)
+// name the file.
+template <class F>
+auto build_from(const std::string& dir, F&& build) {
+  try {
+    return build();
+  } catch (const Error& e) {
+    if (dynamic_cast<const StateError*>(&e)) throw;
+    throw DataError(fmt::format("{}/config.json: {}", dir, e.what()));
+  }
+}
+
 [[noreturn]] void wrong_kind(const std::string& dir, const std::string& json, const char* wanted) {
   throw DataError(
       fmt::format("{}: the model is a {}, not {}", dir, config::model_type(json), wanted));
@@ -60,8 +72,11 @@ std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
 template <class M>
 std::shared_ptr<M> load_as(const std::string& dir, ModelType type, const char* what) {
   const io::Checkpoint ck = read_folder(dir);
-  if (model_type(ck.config_json) != type) wrong_kind(dir, ck.config_json, what);
-  return with_weights(std::make_shared<M>(M::parse_config(ck.config_json)), ck, dir);
+  if (build_from(dir, [&] { return model_type(ck.config_json); }) != type)
+    wrong_kind(dir, ck.config_json, what);
+  return with_weights(
+      build_from(dir, [&] { return std::make_shared<M>(M::parse_config(ck.config_json)); }), ck,
+      dir);
 }
 
 }  // namespace
@@ -91,7 +106,7 @@ std::shared_ptr<Seq2SeqModel> build_seq2seq(const std::string& json) {
 
 std::shared_ptr<Model> load_model(const std::string& dir) {
   const io::Checkpoint ck = read_folder(dir);
-  return with_weights(build_model(ck.config_json), ck, dir);
+  return with_weights(build_from(dir, [&] { return build_model(ck.config_json); }), ck, dir);
 }
 
 std::shared_ptr<TransformerClassifier> load_classifier(const std::string& dir) {
@@ -108,10 +123,10 @@ std::shared_ptr<SentenceEncoder> load_sentence_encoder(const std::string& dir) {
 
 std::shared_ptr<Seq2SeqModel> load_seq2seq(const std::string& dir) {
   const io::Checkpoint ck = read_folder(dir);
-  const ModelType t = model_type(ck.config_json);
+  const ModelType t = build_from(dir, [&] { return model_type(ck.config_json); });
   if (t != ModelType::transformer_seq2seq && t != ModelType::rnn_seq2seq)
     wrong_kind(dir, ck.config_json, "an encoder-decoder");
-  return with_weights(build_seq2seq(ck.config_json), ck, dir);
+  return with_weights(build_from(dir, [&] { return build_seq2seq(ck.config_json); }), ck, dir);
 }
 
 }  // namespace gaze::models

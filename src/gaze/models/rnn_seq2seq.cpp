@@ -11,16 +11,16 @@
 namespace gaze::models {
 std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c) {
   using config::field;
-  return {field("src_vocab_size", c.src_vocab_size),
-          field("tgt_vocab_size", c.tgt_vocab_size),
-          field("embed_dim", c.embed_dim),
-          field("hidden_size", c.hidden_size),
-          field("decoder_hidden_size", c.decoder_hidden_size),
-          field("num_encoder_layers", c.num_encoder_layers),
-          field("attention_dim", c.attention_dim),
-          field("readout_dim", c.readout_dim),
-          field("pad_id", c.pad_id),
-          field("dropout", c.dropout),
+  return {field("src_vocab_size", c.src_vocab_size, 0, config::kMaxSize),
+          field("tgt_vocab_size", c.tgt_vocab_size, 0, config::kMaxSize),
+          field("embed_dim", c.embed_dim, 1, config::kMaxSize),
+          field("hidden_size", c.hidden_size, 1, config::kMaxSize),
+          field("decoder_hidden_size", c.decoder_hidden_size, 0, config::kMaxSize),
+          field("num_encoder_layers", c.num_encoder_layers, 0, config::kMaxSize),
+          field("attention_dim", c.attention_dim, 0, config::kMaxSize),
+          field("readout_dim", c.readout_dim, 0, config::kMaxSize),
+          field("pad_id", c.pad_id, 0, config::kMaxSize),
+          field("dropout", c.dropout, 0.0, 1.0),
           field("cell", c.cell),
           field("attention", c.attention),
           field("share_embeddings", c.share_embeddings)};

@@ -50,6 +50,9 @@ class Seq2SeqModel : public Model {
  public:
   using Model::Model;
   virtual Seq2SeqArchitecture architecture() const = 0;
+  // The most tokens the decoder can generate for one source (its position table), 0 when the
+  // architecture has no limit of its own (an RNN).
+  virtual int64_t max_target_tokens() const { return 0; }
   // Teacher forcing: logits [B, T, tgt_vocab] for decoder inputs tgt_in [B, T] (BOS + target).
   virtual Tensor logits(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                         const Tensor& tgt_lengths) const = 0;

@@ -24,35 +24,35 @@ const std::vector<Activation> kActivations = {Activation::relu, Activation::gelu
 
 std::vector<config::Field> encoder_fields(EncoderConfig& c) {
   using config::field;
-  return {field("vocab_size", c.vocab_size),
-          field("d_model", c.d_model),
-          field("nhead", c.nhead),
-          field("num_layers", c.num_layers),
-          field("dim_feedforward", c.dim_feedforward),
-          field("max_positions", c.max_positions),
-          field("pad_id", c.pad_id),
-          field("dropout", c.dropout),
-          field("layer_norm_eps", c.layer_norm_eps),
+  return {field("vocab_size", c.vocab_size, 0, config::kMaxSize),
+          field("d_model", c.d_model, 1, config::kMaxSize),
+          field("nhead", c.nhead, 1, config::kMaxSize),
+          field("num_layers", c.num_layers, 0, config::kMaxSize),
+          field("dim_feedforward", c.dim_feedforward, 1, config::kMaxSize),
+          field("max_positions", c.max_positions, 1, config::kMaxSize),
+          field("pad_id", c.pad_id, 0, config::kMaxSize),
+          field("dropout", c.dropout, 0.0, 1.0),
+          field("layer_norm_eps", c.layer_norm_eps, 0.0, 1.0),
           field("activation", c.activation, kActivations),
           field("positions", c.positions),
           field("norm_first", c.norm_first),
           field("scale_embeddings", c.scale_embeddings),
           field("final_norm", c.final_norm),
           field("embedding_scale", c.embedding_scale, 0.0, 1e6),
-          field("embedding_dim", c.embedding_dim, 0),
-          field("token_types", c.token_types, 0),
+          field("embedding_dim", c.embedding_dim, 0, config::kMaxSize),
+          field("token_types", c.token_types, 0, config::kMaxSize),
           field("embedding_norm", c.embedding_norm),
           field("backbone", c.backbone),
           field("pretrained", c.pretrained),
           field("word_vectors", c.word_vectors),
-          field("max_vectors", c.max_vectors, 0),
-          field("word_dim", c.word_dim, 1),
+          field("max_vectors", c.max_vectors, 0, config::kMaxSize),
+          field("word_dim", c.word_dim, 1, config::kMaxSize),
           field("freeze_embeddings", c.freeze_embeddings),
           field("encoder", c.encoder),
-          field("char_dim", c.char_dim, 0),
-          field("char_channels", c.char_channels, 1),
-          field("max_word_chars", c.max_word_chars, 2),
-          field("shape_dim", c.shape_dim, 0)};
+          field("char_dim", c.char_dim, 0, config::kMaxSize),
+          field("char_channels", c.char_channels, 1, config::kMaxSize),
+          field("max_word_chars", c.max_word_chars, 2, config::kMaxSize),
+          field("shape_dim", c.shape_dim, 0, config::kMaxSize)};
 }
 
 void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, const char* who) {
@@ -227,7 +227,7 @@ Tensor TransformerClassifier::forward(const Inputs& in, nn::AttentionCapture* ca
 
 std::vector<config::Field> config_fields(ClassifierConfig& c) {
   auto f = encoder_fields(c);
-  f.push_back(config::field("num_classes", c.num_classes));
+  f.push_back(config::field("num_classes", c.num_classes, 1, config::kMaxSize));
   f.push_back(config::field("pooling", c.pooling));
   f.push_back(config::field("pooler", c.pooler));
   return f;
@@ -294,7 +294,7 @@ Tensor TransformerTagger::forward(const Inputs& in, nn::AttentionCapture* captur
 
 std::vector<config::Field> config_fields(TaggerConfig& c) {
   auto f = encoder_fields(c);
-  f.push_back(config::field("num_tags", c.num_tags));
+  f.push_back(config::field("num_tags", c.num_tags, 1, config::kMaxSize));
   f.push_back(config::field("crf", c.crf));
   f.push_back(config::field("crf_constraints", c.crf_constraints));
   return f;
@@ -313,17 +313,17 @@ TaggerConfig TransformerTagger::parse_config(const std::string& json) {
 
 std::vector<config::Field> config_fields(Seq2SeqConfig& c) {
   using config::field;
-  return {field("src_vocab_size", c.src_vocab_size),
-          field("tgt_vocab_size", c.tgt_vocab_size),
-          field("d_model", c.d_model),
-          field("nhead", c.nhead),
-          field("num_encoder_layers", c.num_encoder_layers),
-          field("num_decoder_layers", c.num_decoder_layers),
-          field("dim_feedforward", c.dim_feedforward),
-          field("max_positions", c.max_positions),
-          field("pad_id", c.pad_id),
-          field("dropout", c.dropout),
-          field("layer_norm_eps", c.layer_norm_eps),
+  return {field("src_vocab_size", c.src_vocab_size, 0, config::kMaxSize),
+          field("tgt_vocab_size", c.tgt_vocab_size, 0, config::kMaxSize),
+          field("d_model", c.d_model, 1, config::kMaxSize),
+          field("nhead", c.nhead, 1, config::kMaxSize),
+          field("num_encoder_layers", c.num_encoder_layers, 0, config::kMaxSize),
+          field("num_decoder_layers", c.num_decoder_layers, 0, config::kMaxSize),
+          field("dim_feedforward", c.dim_feedforward, 1, config::kMaxSize),
+          field("max_positions", c.max_positions, 1, config::kMaxSize),
+          field("pad_id", c.pad_id, 0, config::kMaxSize),
+          field("dropout", c.dropout, 0.0, 1.0),
+          field("layer_norm_eps", c.layer_norm_eps, 0.0, 1.0),
           field("activation", c.activation, kActivations),
           field("positions", c.positions),
           field("norm_first", c.norm_first),

@@ -218,6 +218,7 @@ class TransformerSeq2Seq : public Seq2SeqModel {
  public:
   explicit TransformerSeq2Seq(const Seq2SeqConfig& config);
   Seq2SeqArchitecture architecture() const override { return Seq2SeqArchitecture::transformer; }
+  int64_t max_target_tokens() const override { return config.max_positions; }
   Tensor logits(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                 const Tensor& tgt_lengths) const override {
     return forward(src, src_lengths, tgt_in, tgt_lengths);

@@ -9,6 +9,7 @@
 #include "gaze/ops/softmax.h"
 #include "gaze/tasks/embed_predictor.h"
 #include "gaze/tasks/task.h"
+#include "gaze/text/utf8.h"
 
 namespace gaze::tasks {
 namespace fs = std::filesystem;
@@ -66,14 +67,17 @@ Encoded ClassifyPredictor::encode(const std::vector<data::LabeledText>& ex,
                                   const std::string& source, bool labelled) const {
   Encoded enc;
   for (const auto& e : ex) {
-    std::vector<int64_t> ids = tokenizer_->encode(e.text);
+    bool cut = false;
+    const std::string_view text = text::clip_for_tokens(e.text, data_.max_length, &cut);
+    std::vector<int64_t> ids = tokenizer_->encode(text);
     const bool chars = model_->backbone->max_word_chars() > 0;
     std::vector<std::string> surfaces;
-    if (chars) surfaces = tokenizer_->surfaces(e.text);
+    if (chars) surfaces = tokenizer_->surfaces(text);
     if (ids.empty()) ids.push_back(tokenizer_->unk_id());  // e.g. only characters it drops
-    bool cut = false;
-    ids = frame(*tokenizer_, std::move(ids), data_.max_length, &cut, chars ? &surfaces : nullptr);
-    enc.truncated += cut;
+    bool framed_cut = false;
+    ids = frame(*tokenizer_, std::move(ids), data_.max_length, &framed_cut,
+                chars ? &surfaces : nullptr);
+    enc.truncated += cut || framed_cut;
     enc.ids.push_back(std::move(ids));
     enc.surfaces.push_back(std::move(surfaces));
     if (!labelled) {
@@ -119,8 +123,8 @@ std::vector<std::string> ClassifyPredictor::read_inputs(const std::string& path)
   return texts;
 }
 
-std::vector<json> ClassifyPredictor::predict(const std::vector<std::string>& texts,
-                                             const PredictOptions& o) {
+std::vector<json> ClassifyPredictor::predict_texts(const std::vector<std::string>& texts,
+                                                   const PredictOptions& o) {
   std::vector<data::LabeledText> ex;
   for (const auto& t : texts) ex.push_back({t, "", 0});
   const auto probs = probabilities(encode(ex, "input", false));

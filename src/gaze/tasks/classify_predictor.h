@@ -30,8 +30,8 @@ class ClassifyPredictor : public Predictor {
 
   TaskKind kind() const override { return TaskKind::classify; }
   std::vector<std::string> read_inputs(const std::string& path) const override;
-  std::vector<nlohmann::json> predict(const std::vector<std::string>& texts,
-                                      const PredictOptions& options) override;
+  std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
+                                            const PredictOptions& options) override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   // The pooled features the head reads.
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;

@@ -1,5 +1,7 @@
 #include "gaze/tasks/embed_predictor.h"
 
+#include "gaze/text/utf8.h"
+
 #include <filesystem>
 
 #include "gaze/core/error.h"
@@ -65,7 +67,11 @@ void EmbedPredictor::save(const std::string& dir) const {
 }
 
 std::vector<int64_t> EmbedPredictor::ids(const std::string& text, bool* truncated) const {
-  return frame(*tokenizer_, tokenizer_->encode(text), max_length_, truncated);
+  bool cut = false;
+  auto ids = frame(*tokenizer_, tokenizer_->encode(text::clip_for_tokens(text, max_length_, &cut)),
+                   max_length_, truncated);
+  if (cut && truncated) *truncated = true;
+  return ids;
 }
 
 std::vector<std::vector<float>> EmbedPredictor::embed(const std::vector<std::string>& texts) {
@@ -78,8 +84,8 @@ std::vector<std::vector<float>> EmbedPredictor::embed(const std::vector<std::str
                           [&](const models::Inputs& in) { return model_->forward(in); });
 }
 
-std::vector<nlohmann::json> EmbedPredictor::predict(const std::vector<std::string>& texts,
-                                                    const PredictOptions&) {
+std::vector<nlohmann::json> EmbedPredictor::predict_texts(const std::vector<std::string>& texts,
+                                                          const PredictOptions&) {
   std::vector<nlohmann::json> out;
   for (auto& v : embed(texts)) out.push_back({{"embedding", std::move(v)}});
   return out;

@@ -21,8 +21,8 @@ class EmbedPredictor : public Predictor {
   void save(const std::string& dir) const;
 
   TaskKind kind() const override { return TaskKind::embed; }
-  std::vector<nlohmann::json> predict(const std::vector<std::string>& texts,
-                                      const PredictOptions& options) override;
+  std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
+                                            const PredictOptions& options) override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
 

@@ -8,7 +8,7 @@ config::Fields config_fields(DataConfig& d, TaskKind task) {
   const auto format = field("format", d.format).describe("tsv, jsonl or auto (by file name)");
   const config::Fields files = {field("train", d.train), field("dev", d.dev),
                                 field("test", d.test)};
-  const auto max_length = field("max_length", d.max_length, 1);
+  const auto max_length = field("max_length", d.max_length, 1, config::kMaxSize);
   switch (task) {
     case TaskKind::classify:
       return config::join(
@@ -32,7 +32,7 @@ config::Fields config_fields(DataConfig& d, TaskKind task) {
            field("test_target", d.test_target),
            field("source_column", d.source_column).describe("translation: the source column/field"),
            field("target_column", d.target_column).describe("translation: the target column/field"),
-           max_length, field("max_target_length", d.max_target_length, 1)});
+           max_length, field("max_target_length", d.max_target_length, 1, config::kMaxSize)});
     case TaskKind::embed:
       return {max_length};
   }

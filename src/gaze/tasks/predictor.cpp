@@ -6,6 +6,7 @@
 #include "gaze/text/utf8.h"
 
 namespace gaze::tasks {
+using json = nlohmann::json;
 
 ExplainOptions Predictor::explain_defaults() const {
   ExplainOptions o;
@@ -16,9 +17,28 @@ ExplainOptions Predictor::explain_defaults() const {
 std::vector<std::string> Predictor::read_inputs(const std::string& path) const {
   const data::TextFile f(path);
   std::vector<std::string> out;
-  for (const auto& l : f.lines())
-    if (!data::is_blank(l.text)) out.emplace_back(l.text);
+  // Blank lines too: one output per input line.
+  for (const auto& l : f.lines()) out.emplace_back(l.text);
   return out;
+}
+
+std::vector<json> Predictor::predict(const std::vector<std::string>& inputs,
+                                     const PredictOptions& options) {
+  std::vector<std::string> texts;
+  for (const auto& t : inputs)
+    if (!data::is_blank(t)) texts.push_back(t);
+  if (texts.size() == inputs.size()) return predict_texts(inputs, options);
+  std::vector<json> done = texts.empty() ? std::vector<json>{} : predict_texts(texts, options);
+  std::vector<json> out;
+  out.reserve(inputs.size());
+  size_t next = 0;
+  for (const auto& t : inputs)
+    out.push_back(data::is_blank(t) ? blank_prediction(options) : std::move(done[next++]));
+  return out;
+}
+
+json Predictor::blank_prediction(const PredictOptions&) const {
+  return {{"error", "empty input"}};
 }
 
 std::vector<std::vector<float>> Predictor::embed(const std::vector<std::string>&) {

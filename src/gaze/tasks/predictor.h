@@ -25,14 +25,24 @@ class Predictor {
   ExplainOptions explain_defaults() const;
   // The inputs of a file for prediction (one text per line, or the text column of a table).
   virtual std::vector<std::string> read_inputs(const std::string& path) const;
-  // One JSON value per input text, shaped like Hugging Face's pipeline outputs.
-  virtual std::vector<nlohmann::json> predict(const std::vector<std::string>& inputs,
-                                              const PredictOptions& options) = 0;
+  // One JSON value per input text, in order, shaped like Hugging Face's pipeline outputs. A blank
+  // text gets the task's answer for nothing where there is one (tagging: no words; translation: an
+  // empty text) and {"error": "empty input"} where there is none (classification): never a
+  // confident guess, and never a missing line that shifts outputs against inputs.
+  std::vector<nlohmann::json> predict(const std::vector<std::string>& inputs,
+                                      const PredictOptions& options);
   // The attention the model pays on one input, with its prediction (see gaze/explain).
   virtual explain::Explanation explain(const std::string& text, const ExplainOptions& options) = 0;
   // One vector per text: a sentence encoder's embedding, a classifier's pooled features. DataError
   // for models without one.
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
+
+ protected:
+  // predict() for texts that are not blank.
+  virtual std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
+                                                    const PredictOptions& options) = 0;
+  // What predict() gives a blank text.
+  virtual nlohmann::json blank_prediction(const PredictOptions& options) const;
 };
 
 // Padded token ids [B, T] (pad_id past each length) and lengths [B] of the given sequences.

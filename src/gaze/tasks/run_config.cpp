@@ -188,7 +188,7 @@ RunConfig parse_run_config(const std::string& yaml, const std::string& source,
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return parse_run_config(io::read_file(path), path, overrides);
+  return parse_run_config(io::read_file(path, io::kMaxMetadataBytes), path, overrides);
 }
 
 std::string dump_run_config(const RunConfig& c) {

@@ -170,8 +170,8 @@ std::vector<std::pair<int64_t, float>> TagPredictor::word_tags(const TagEncoded&
   return out;
 }
 
-std::vector<json> TagPredictor::predict(const std::vector<std::string>& lines,
-                                        const PredictOptions& o) {
+std::vector<json> TagPredictor::predict_texts(const std::vector<std::string>& lines,
+                                              const PredictOptions& o) {
   std::vector<std::vector<data::WordSpan>> spans;
   std::vector<data::TaggedSentence> sentences;
   for (const auto& line : lines) {
@@ -195,6 +195,12 @@ std::vector<json> TagPredictor::predict(const std::vector<std::string>& lines,
     out.push_back(std::move(j));
   }
   return out;
+}
+
+json TagPredictor::blank_prediction(const PredictOptions&) const {
+  json j = {{"words", json::array()}, {"tags", json::array()}, {"scores", json::array()}};
+  if (entities()) j["entities"] = json::array();
+  return j;
 }
 
 explain::Explanation TagPredictor::explain(const std::string& text, const ExplainOptions& o) {

@@ -33,8 +33,10 @@ class TagPredictor : public Predictor {
 
   TaskKind kind() const override { return TaskKind::tag; }
   // {"words", "tags", "scores", "entities": [{"entity_group", "score", "word", "start", "end"}]}
-  std::vector<nlohmann::json> predict(const std::vector<std::string>& lines,
-                                      const PredictOptions& options) override;
+  std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& lines,
+                                            const PredictOptions& options) override;
+  // No words, no tags.
+  nlohmann::json blank_prediction(const PredictOptions& options) const override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,

@@ -23,7 +23,10 @@ namespace {
 constexpr const char* kTaskFile = "task.json";
 
 TaskKind task_of(const json& j, const std::string& path) {
-  const std::string name = j.is_object() ? j.value("task", "") : "";
+  const std::string name = j.is_object() && j.contains("task") && j["task"].is_string()
+                               ? j["task"].get<std::string>()
+                           : j.is_object() && j.contains("task") ? j["task"].dump()
+                                                                 : "";
   const auto kind = enum_from_name<TaskKind>(name);
   GAZE_CHECK(kind.has_value(), DataError, "{}: unknown task '{}' (expected {})", path, name,
              fmt::join(enum_name_list<TaskKind>(), ", "));
@@ -33,7 +36,7 @@ TaskKind task_of(const json& j, const std::string& path) {
 
 json read_json_file(const std::string& path) {
   try {
-    return json::parse(io::read_file(path));
+    return json::parse(io::read_file(path, io::kMaxMetadataBytes));
   } catch (const json::exception& e) {
     throw DataError(fmt::format("{}: not valid JSON ({})", path, e.what()));
   }

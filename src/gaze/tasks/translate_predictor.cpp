@@ -1,5 +1,7 @@
 #include "gaze/tasks/translate_predictor.h"
 
+#include "gaze/text/utf8.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -82,7 +84,9 @@ PredictOptions TranslatePredictor::predict_defaults() const {
 }
 
 std::vector<int64_t> TranslatePredictor::encode_source(const std::string& text, bool* cut) const {
-  std::vector<int64_t> ids = src_->encode(text);
+  bool clipped = false;
+  std::vector<int64_t> ids = src_->encode(text::clip_for_tokens(text, data_.max_length, &clipped));
+  if (clipped && cut) *cut = true;
   if (ids.empty()) ids.push_back(src_->unk_id());
   if (static_cast<int64_t>(ids.size()) > data_.max_length) {
     ids.resize(static_cast<size_t>(data_.max_length));
@@ -119,6 +123,13 @@ std::vector<std::vector<decode::Hypothesis>> TranslatePredictor::translate(
     src.push_back(encode_source(s));
     lengths.push_back(static_cast<int64_t>(src.back().size()));
   }
+  // Whatever the length options say, decoding stops at the model's position table (Transformer)
+  // or at twice the longest target it was trained on (RNN): a ratio of 100 must not run for hours.
+  decode::SearchOptions capped = o;
+  const int64_t model_cap = model_->max_target_tokens();
+  const int64_t hard =
+      model_cap > 0 ? model_cap : std::max<int64_t>(16, 2 * data_.max_target_length);
+  capped.max_length = o.max_length > 0 ? std::min(o.max_length, hard) : hard;
   const bool greedy = o.method == decode::SearchMethod::greedy;
   const int64_t rows = greedy ? 1 : o.beam_size;
   // Each source takes `rows` decoder rows: batches hold at most batch_tokens source tokens in all.
@@ -139,11 +150,11 @@ std::vector<std::vector<decode::Hypothesis>> TranslatePredictor::translate(
     so.alignment_layer = alignment_layer;
     auto dec = model_->start_decoding(ids, len_t, so);
     if (greedy) {
-      auto hyps = decode::greedy_search(*dec, lens, bos, eos, o, alignment);
+      auto hyps = decode::greedy_search(*dec, lens, bos, eos, capped, alignment);
       for (size_t b = 0; b < batch.size(); ++b)
         out[static_cast<size_t>(batch[b])] = {std::move(hyps[b])};
     } else {
-      auto hyps = decode::beam_search(*dec, lens, bos, eos, o, alignment);
+      auto hyps = decode::beam_search(*dec, lens, bos, eos, capped, alignment);
       for (size_t b = 0; b < batch.size(); ++b)
         out[static_cast<size_t>(batch[b])] = std::move(hyps[b]);
     }
@@ -155,8 +166,12 @@ std::vector<std::vector<decode::Hypothesis>> TranslatePredictor::translate(
   return out;
 }
 
-std::vector<json> TranslatePredictor::predict(const std::vector<std::string>& sources,
-                                              const PredictOptions& o) {
+json TranslatePredictor::blank_prediction(const PredictOptions&) const {
+  return {{"translation_text", ""}};
+}
+
+std::vector<json> TranslatePredictor::predict_texts(const std::vector<std::string>& sources,
+                                                    const PredictOptions& o) {
   decode::SearchOptions so = o.search;
   decode::widen_beam(so);
   const auto hyps = translate(sources, so, o.alignment, o.alignment_layer);

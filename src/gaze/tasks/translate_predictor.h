@@ -30,8 +30,10 @@ class TranslatePredictor : public Predictor {
   TaskKind kind() const override { return TaskKind::translate; }
   PredictOptions predict_defaults() const override;
   // {"translation_text"}, plus "score"/"log_prob", "nbest" and "alignment" on request.
-  std::vector<nlohmann::json> predict(const std::vector<std::string>& sources,
-                                      const PredictOptions& options) override;
+  std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& sources,
+                                            const PredictOptions& options) override;
+  // An empty translation, as Marian gives an empty line for one.
+  nlohmann::json blank_prediction(const PredictOptions& options) const override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   // Hypotheses (best first) for every source text.

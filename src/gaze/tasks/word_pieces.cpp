@@ -5,6 +5,7 @@
 #include "gaze/core/error.h"
 #include "gaze/ops/embedding.h"
 #include "gaze/ops/shape_ops.h"
+#include "gaze/text/utf8.h"
 
 namespace gaze::tasks {
 namespace {
@@ -33,16 +34,18 @@ TagEncoded encode_words(const text::Tokenizer& tokenizer,
       for (const int64_t id : pre) surfaces.push_back(tokenizer.id_to_piece(id));
     bool cut = false;
     for (size_t w = 0; w < s.words.size(); ++w) {
-      std::vector<int64_t> pieces = tokenizer.encode(s.words[w]);
-      std::vector<std::string> written;
-      if (with_surfaces) written = tokenizer.surfaces(s.words[w]);
-      if (pieces.empty()) pieces.push_back(tokenizer.unk_id());
-      // A word whose characters the tokenizer drops still shows as itself.
-      if (written.size() != pieces.size()) written.assign(pieces.size(), s.words[w]);
-      if (ids.size() >= room) {
+      if (ids.size() >= room) {  // past the model's length: not tokenized at all
         first.push_back(-1);
         cut = true;
       } else {
+        // A word is tokenized only as far as the room left can hold.
+        const std::string_view word = text::clip_for_tokens(s.words[w], room - ids.size());
+        std::vector<int64_t> pieces = tokenizer.encode(word);
+        std::vector<std::string> written;
+        if (with_surfaces) written = tokenizer.surfaces(word);
+        if (pieces.empty()) pieces.push_back(tokenizer.unk_id());
+        // A word whose characters the tokenizer drops still shows as itself.
+        if (written.size() != pieces.size()) written.assign(pieces.size(), std::string(word));
         first.push_back(static_cast<int64_t>(ids.size()));
         const size_t left = room - ids.size();
         if (pieces.size() > left) pieces.resize(left), cut = true;

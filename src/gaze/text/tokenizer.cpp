@@ -57,15 +57,10 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
   return out;
 }
 
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
-  const std::filesystem::path d(dir);
-  const std::string path = (d / "tokenizer.json").string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(io::read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON ({})", path, e.what()));
-  }
+namespace {
+// The tokenizer tokenizer.json (already parsed, as `j`) describes; its files lie in `d`.
+std::unique_ptr<Tokenizer> load_described(const std::filesystem::path& d, const std::string& path,
+                                          const nlohmann::json& j) {
   GAZE_CHECK(j.is_object() && j.contains("kind") && j["kind"].is_string(), DataError,
              "{}: expected an object with a \"kind\"", path);
   const auto kind = enum_from_name<TokenizerKind>(j["kind"].get<std::string>());
@@ -74,7 +69,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const bool lower = j.value("lowercase", false);
   auto file = [&](const char* key) {
     GAZE_CHECK(j.contains(key) && j[key].is_string(), DataError, "{}: missing \"{}\"", path, key);
-    return (d / j[key].get<std::string>()).string();
+    return io::file_in(d.string(), j[key].get<std::string>(), fmt::format("{}: \"{}\"", path, key));
   };
   if (*kind == TokenizerKind::sentencepiece)
     return SentencePieceTokenizer::load_model_file(file("model"), lower);
@@ -95,6 +90,24 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   return VocabTokenizer::load(
       *kind == TokenizerKind::word ? VocabTokenizer::Unit::word : VocabTokenizer::Unit::character,
       file("vocab"), lower);
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  const std::filesystem::path d(dir);
+  const std::string path = (d / "tokenizer.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_file(path, io::kMaxMetadataBytes));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  }
+  try {
+    return load_described(d, path, j);
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong type
+    throw DataError(fmt::format("{}: {}", path, e.what()));
+  }
 }
 
 }  // namespace gaze::text

@@ -1,5 +1,7 @@
 #include "gaze/text/utf8.h"
 
+#include <algorithm>
+
 #include <locale.h>
 #include <wctype.h>
 
@@ -55,6 +57,27 @@ size_t find_invalid_utf8(std::string_view s) {
     i += n;
   }
   return std::string_view::npos;
+}
+
+std::string_view clip_utf8(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t n = max_bytes;
+  // Back off continuation bytes (10xxxxxx) to the start of the character that would be split.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+std::string_view clip_for_tokens(std::string_view text, int64_t max_tokens, bool* cut) {
+  constexpr int64_t kBytesPerToken = 64, kSlack = 1024;
+  const int64_t tokens = std::clamp<int64_t>(max_tokens, 0, int64_t{1} << 32);
+  const auto budget = static_cast<size_t>(tokens * kBytesPerToken + kSlack);
+  if (text.size() <= budget) return text;
+  std::string_view head = clip_utf8(text, budget);
+  const size_t space = head.find_last_of(" \t\n", head.size() - 1);
+  if (space != std::string_view::npos && space + kSlack >= head.size())
+    head = head.substr(0, space);
+  if (cut) *cut = true;
+  return head;
 }
 
 std::vector<char32_t> decode_utf8(std::string_view s) {

@@ -13,6 +13,16 @@ namespace gaze::text {
 // past U+10FFFF are invalid), or npos if `s` is valid UTF-8.
 size_t find_invalid_utf8(std::string_view s);
 
+// The longest prefix of `s` of at most max_bytes bytes that ends on a character boundary (for
+// valid UTF-8: never half a character).
+std::string_view clip_utf8(std::string_view s, size_t max_bytes);
+
+// The part of `text` a tokenizer needs to produce max_tokens tokens: its first 64 bytes per token
+// (plus 1 KiB), cut after a space where one is near. Tokenizing a 50 MB line whole costs gigabytes
+// and ends in std::bad_alloc; no tokenizer gaze uses makes a token of more than 64 bytes that a
+// model reads past max_tokens anyway. `cut` (optional) is set when text was dropped.
+std::string_view clip_for_tokens(std::string_view text, int64_t max_tokens, bool* cut = nullptr);
+
 // Decodes valid UTF-8 into code points.
 std::vector<char32_t> decode_utf8(std::string_view s);
 void append_utf8(std::string& out, char32_t c);

@@ -55,7 +55,7 @@ config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics
           field("metric", r.metric, metrics),
           field("patience", r.patience, 0),
           field("log_every", r.log_every, 1),
-          field("threads", r.threads, 0)};
+          field("threads", r.threads, 0, kMaxThreads)};
 }
 
 namespace {
@@ -74,15 +74,33 @@ struct Position {
   int64_t epoch = 0, batch = 0, step = 0;
   double best = 0;
   int64_t best_step = -1, bad_evals = 0;
+  // best is null until a first validation (JSON has no infinities).
   json to_json() const {
-    return {{"epoch", epoch}, {"batch", batch},         {"step", step},
-            {"best", best},   {"best_step", best_step}, {"bad_evals", bad_evals}};
+    return {{"epoch", epoch},         {"batch", batch},
+            {"step", step},           {"best", std::isfinite(best) ? json(best) : json(nullptr)},
+            {"best_step", best_step}, {"bad_evals", bad_evals}};
   }
-  static Position from(const std::string& text) {
+  // The position saved in a checkpoint, checked: a hostile or damaged training.safetensors must
+  // fail here with a message, not index batches out of range later. `none` is the best metric
+  // before any validation (+-inf, by the metric's direction).
+  static Position from(const std::string& text, double none) {
     const json j = json::parse(text);
+    GAZE_CHECK(j.is_object(), DataError, "the training position must be a JSON object");
+    auto count = [&](const char* key, int64_t min) {
+      GAZE_CHECK(j.contains(key) && j[key].is_number_integer() && j[key].get<int64_t>() >= min,
+                 DataError, "the training position's \"{}\" must be an integer >= {}, got {}", key,
+                 min, j.contains(key) ? j[key].dump() : "nothing");
+      return j[key].get<int64_t>();
+    };
     Position p;
-    p.epoch = j.at("epoch"), p.batch = j.at("batch"), p.step = j.at("step");
-    p.best = j.at("best"), p.best_step = j.at("best_step"), p.bad_evals = j.at("bad_evals");
+    p.epoch = count("epoch", 0), p.batch = count("batch", 0), p.step = count("step", 0);
+    p.best_step = count("best_step", -1), p.bad_evals = count("bad_evals", 0);
+    GAZE_CHECK(j.contains("best") && (j["best"].is_null() || j["best"].is_number()), DataError,
+               "the training position's \"best\" must be a number or null, got {}",
+               j.contains("best") ? j["best"].dump() : "nothing");
+    p.best = j["best"].is_null() ? none : j["best"].get<double>();
+    GAZE_CHECK(std::isfinite(p.best) || p.best_step < 0, DataError,
+               "the training position has a best step {} but no best value", p.best_step);
     return p;
   }
 };
@@ -234,9 +252,12 @@ class Loop {
                dir);
     io::restore_training_state(*ck.training, *opt_, sched_.get());
     try {
-      pos_ = Position::from(ck.training->progress);
+      pos_ =
+          Position::from(ck.training->progress, higher_is_better(o_.metric) ? -INFINITY : INFINITY);
     } catch (const json::exception& e) {
       throw DataError(fmt::format("{}: the training position is unreadable ({})", dir, e.what()));
+    } catch (const DataError& e) {
+      throw DataError(fmt::format("{}: {}", dir, e.what()));
     }
     std::fprintf(log_, "resuming from %s at step %lld (epoch %lld)\n", dir.c_str(),
                  static_cast<long long>(pos_.step), static_cast<long long>(pos_.epoch + 1));
