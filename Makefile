@@ -34,7 +34,7 @@ demo:
 	@cmake --build $(BUILD) --target gaze_cli -j $(JOBS)
 	@data/get-sentiment
 	@$(MAKE) --no-print-directory pretrained-use-lite
-	@$(BUILD)/gaze train examples/classify/sentiment.yaml
+	@$(BUILD)/gaze train examples/classify/sentiment.yaml --overwrite
 	@echo; echo "gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt:"
 	@$(BUILD)/gaze predict --model runs/sentiment --input examples/classify/demo_sentences.txt \
 	  | paste examples/classify/demo_sentences.txt -

@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
@@ -8,6 +9,7 @@
 #include "gaze/io/files.h"
 #include "gaze/tasks/task.h"
 #include "gaze/train/progress.h"
+#include "gaze/train/run_folder.h"
 
 namespace gaze::cli {
 namespace fs = std::filesystem;
@@ -17,40 +19,107 @@ namespace {
 struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
-  bool dump = false;
+  bool dump = false, overwrite = false;
   std::string resume;
 };
 
+// A resumed run continues its record: settings that shape the model, its data or its tokenizer
+// cannot change (the checkpoint was made with them); training and decoding settings can (more
+// epochs, another learning rate), and config.yaml then records the new values.
+const std::vector<std::string> kResumeMayChange = {"train.", "decode.", "output"};
+
+// The run folder `--resume` names: RUN itself, or RUN when given RUN/last (or another checkpoint
+// inside RUN).
+std::string run_folder_of(const std::string& resume) {
+  std::error_code ec;
+  const fs::path p = fs::path(resume).lexically_normal();
+  if (fs::exists(p / "config.yaml", ec)) return p.string();
+  if (fs::exists(p.parent_path() / "config.yaml", ec)) return p.parent_path().string();
+  throw DataError(fmt::format(
+      "{}: not a run folder (no config.yaml here or in its parent); --resume takes the output "
+      "folder of an earlier gaze train",
+      resume));
+}
+
+struct Plan {
+  tasks::RunConfig config;
+  std::string checkpoint;  // resume from here; empty for a fresh run
+};
+
+Plan plan_resume(const TrainArgs& a) {
+  const std::string run = run_folder_of(a.resume);
+  const std::string recorded_path = (fs::path(run) / "config.yaml").string();
+  const tasks::RunConfig recorded = tasks::load_run_config(recorded_path, {});
+  Plan plan{a.config.empty() ? tasks::load_run_config(recorded_path, a.sets)
+                             : tasks::load_run_config(a.config, a.sets),
+            ""};
+  const auto changed = train::changed_settings(tasks::flat_settings(recorded),
+                                               tasks::flat_settings(plan.config), kResumeMayChange);
+  GAZE_CHECK(changed.empty(), DataError,
+             "{}: resuming cannot change settings the checkpoint was made with ({}); only train.* "
+             "and decode.* may change. Start a new run instead (train.init_from: {}/best keeps "
+             "the weights)",
+             recorded_path, fmt::join(changed, "; "), run);
+  plan.config.output = run;  // a resumed run writes where it was
+  for (const std::string& c : {a.resume, (fs::path(run) / "last").string()})
+    if (const auto found = io::find_checkpoint(c);
+        found && io::load_checkpoint(*found).training.has_value()) {
+      plan.checkpoint = *found;
+      break;
+    }
+  GAZE_CHECK(!plan.checkpoint.empty(), DataError,
+             "{}: no resumable checkpoint (a last/ folder with training state) in this run", run);
+  return plan;
+}
+
 int run_train(const TrainArgs& a) {
-  const tasks::RunConfig c = tasks::load_run_config(a.config, a.sets);
+  GAZE_CHECK(!a.config.empty() || !a.resume.empty(), DataError,
+             "gaze train needs a run configuration (or --resume RUN)");
+  GAZE_CHECK(!(a.overwrite && !a.resume.empty()), DataError,
+             "--overwrite starts a run afresh and --resume continues one: pass only one of them");
+  Plan plan =
+      a.resume.empty() ? Plan{tasks::load_run_config(a.config, a.sets), ""} : plan_resume(a);
+  const tasks::RunConfig& c = plan.config;
   if (a.dump) {
     std::cout << tasks::dump_run_config(c);
     return 0;
   }
+  if (plan.checkpoint.empty())
+    GAZE_CHECK(a.overwrite || !train::run_folder_in_use(c.output), DataError,
+               "{}: the output folder is not empty (an earlier run?); continue that run with `gaze "
+               "train --resume {}`, start afresh there with --overwrite, or set another output",
+               c.output, c.output);
+  std::error_code ec;
+  const bool created = !fs::exists(c.output, ec);
+  fs::create_directories(c.output, ec);
+  GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder ({})", c.output, ec.message());
+  // A start that fails before the record is written leaves no half-made run folder behind.
+  struct Cleanup {
+    std::string dir;
+    bool armed;
+    ~Cleanup() {
+      std::error_code e;
+      if (armed) fs::remove_all(dir, e);
+    }
+  } cleanup{c.output, created};
+  auto lock = std::make_unique<train::RunLock>(c.output);
   // The run's checkpoints go to best/ and last/: refuse before training, not after it, when
   // something else is there.
   for (const char* sub : {"best", "last"})
     io::check_checkpoint_target((fs::path(c.output) / sub).string());
-  std::error_code ec;
-  fs::create_directories(c.output, ec);
-  GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder ({})", c.output, ec.message());
+  auto task = plan.checkpoint.empty() ? tasks::create_task(c, stderr)
+                                      : tasks::resume_task(c, plan.checkpoint, stderr);
+  // Only now, with the data and the model known to be good, does the earlier run go.
+  if (a.overwrite) train::clear_run_folder(c.output);
+  // The record is written once the data and the model are known to be good.
   io::write_file_atomic((fs::path(c.output) / "config.yaml").string(), tasks::dump_run_config(c));
-  std::string resume = a.resume;
-  // A run folder resumes from its last/ (or where an interrupted save left it).
-  if (!resume.empty()) {
-    if (const auto found = io::find_checkpoint(resume))
-      resume = *found;
-    else if (const auto last = io::find_checkpoint((fs::path(resume) / "last").string()))
-      resume = *last;
-  }
-  auto task =
-      resume.empty() ? tasks::create_task(c, stderr) : tasks::resume_task(c, resume, stderr);
+  cleanup.armed = false;
   const auto t0 = std::chrono::steady_clock::now();
-  const train::TrainResult r = train::run_training(*task, c.train, c.output, resume, stderr);
+  const train::TrainResult r =
+      train::run_training(*task, c.train, c.output, plan.checkpoint, stderr);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.interrupted) {
-    std::fprintf(stderr, "resume with: gaze train %s --resume %s/last\n", a.config.c_str(),
-                 c.output.c_str());
+    std::fprintf(stderr, "resume with: gaze train --resume %s\n", c.output.c_str());
     return 130;
   }
   std::fprintf(stderr, "trained %lld steps in %s; best %s %.4f at step %lld -> %s/best\n",
@@ -70,13 +139,17 @@ int run_train(const TrainArgs& a) {
 
 Action add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  app.add_option("config", a->config, "the run configuration (YAML)")
-      ->required()
+  app.add_option("config", a->config,
+                 "the run configuration (YAML); optional with --resume (RUN/config.yaml)")
       ->check(CLI::ExistingFile);
   app.add_option("--set", a->sets, "override a setting, e.g. --set train.lr=0.0005 (repeatable)")
       ->allow_extra_args(false);
   app.add_flag("--dump-config", a->dump, "print the fully resolved configuration and exit");
-  app.add_option("--resume", a->resume, "continue from a checkpoint (a run folder or its last/)");
+  app.add_option("--resume", a->resume,
+                 "continue a run in its own folder (RUN or RUN/last), with its recorded settings");
+  app.add_flag("--overwrite", a->overwrite,
+               "start afresh in an output folder an earlier run left (its checkpoints, metrics and "
+               "report are removed)");
   app.footer(
       "Examples:\n"
       "  gaze train examples/classify/sentiment.yaml\n"
@@ -84,8 +157,10 @@ Action add_train(CLI::App& app) {
       "  gaze train examples/translate/g2p_transformer.yaml\n"
       "  gaze train run.yaml --set model.d_model=128 --set train.epochs=5\n"
       "  gaze train run.yaml --dump-config\n"
-      "  gaze train run.yaml --resume runs/sentiment/last\n"
-      "The run folder (`output`) receives config.yaml, metrics.jsonl, best/ and last/.");
+      "  gaze train --resume runs/sentiment                 (continue where it stopped)\n"
+      "  gaze train --resume runs/sentiment --set train.epochs=20\n"
+      "The run folder (`output`) receives config.yaml, metrics.jsonl, best/ and last/. A new run\n"
+      "refuses a non-empty folder unless --overwrite; one run at a time owns a folder.");
   return [a] { return run_train(*a); };
 }
 

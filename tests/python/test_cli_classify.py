@@ -173,6 +173,8 @@ def test_a_user_file_where_a_checkpoint_goes_is_never_replaced(tmp_path):
     (out / "last").write_text("my notes")  # a file named like the run's checkpoint folder
     cfg = write_config(tmp_path / "run.yaml", train, dev, out, train={"epochs": 1})
     res = run("train", cfg, check=2)
+    assert "the output folder is not empty" in res.stderr and "--overwrite" in res.stderr
+    res = run("train", cfg, "--overwrite", check=2)
     assert "last: exists and is not a gaze checkpoint; refusing to replace it" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert (out / "last").read_text() == "my notes"

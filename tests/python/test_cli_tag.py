@@ -107,7 +107,7 @@ def test_pos_tagging_reports_token_accuracy(tmp_path):
     r = json.loads(run("eval", "--model", tmp_path / "run", "--data", train, "--report", "json", check=0).stdout)
     assert set(r) == {"token_accuracy", "tokens", "sentences"} and r["sentences"] == 64
     # entity F1 cannot pick the checkpoint of a tagset without entities
-    bad = run("train", cfg, "--set", "train.metric=f1", check=2)
+    bad = run("train", cfg, "--set", "train.metric=f1", "--overwrite", check=2)
     assert "no entities" in bad.stderr and "train.metric: accuracy" in bad.stderr
 
 

@@ -133,9 +133,9 @@ def test_glove_classifier_and_errors(tmp_path):
     assert gaze.load(tmp_path / "run").embed(["Great phone"]).shape == (1, 16)
     # Without vectors, or with a broken file: one line naming what to fix.
     base["model"]["word_vectors"] = ""
-    res = run("train", write_yaml(tmp_path / "none.yaml", base))
+    res = run("train", write_yaml(tmp_path / "none.yaml", base), "--overwrite")
     assert res.returncode == 2 and "model.word_vectors is not set" in res.stderr
     (tmp_path / "bad.txt").write_text("the 1 2\nof 1\n")
     base["model"]["word_vectors"] = str(tmp_path / "bad.txt")
-    res = run("train", write_yaml(tmp_path / "bad.yaml", base))
+    res = run("train", write_yaml(tmp_path / "bad.yaml", base), "--overwrite")
     assert res.returncode == 2 and "bad.txt:2: 1 values, expected 2" in res.stderr

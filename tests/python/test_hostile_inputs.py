@@ -210,14 +210,14 @@ def test_training_state_is_validated(classifier, tmp_path):
     for f in (classifier / "last").iterdir():
         (last / f.name).write_bytes(f.read_bytes())
     tensors, meta = gaze.io.load_safetensors(str(last / "training.safetensors"))
-    cfg = (classifier.parent / "run.yaml").read_text().replace(str(classifier), str(tmp_path / "run"))
-    (tmp_path / "run.yaml").write_text(cfg)
+    cfg = (classifier / "config.yaml").read_text().replace(str(classifier), str(tmp_path / "run"))
+    (tmp_path / "run" / "config.yaml").write_text(cfg)
     for field, value in (("batch", -5), ("step", -1), ("epoch", "1")):
         training = json.loads(meta["training"])
         training["progress"][field] = value
         gaze.io.save_safetensors(str(last / "training.safetensors"), dict(tensors),
                                  dict(meta, training=json.dumps(training)))
-        fails_with(run("train", tmp_path / "run.yaml", "--resume", last), field)
+        fails_with(run("train", "--resume", tmp_path / "run"), field)
 
 
 # 13. Wrong types or ranges in a model folder's files are bad input (exit 2, naming the file), never an
@@ -261,3 +261,72 @@ def test_model_folder_values_of_the_wrong_type(which, classifier, translator, tm
         path.rmdir()
         path.write_text(original)
     assert not failures, "\n".join(failures)
+
+
+# Run folders: one run per folder, no mixing with an earlier run, resume continues the same record.
+@pytest.fixture
+def small_run(tmp_path):
+    data = write_tsv(tmp_path / "data.tsv", sentiment_rows(160))
+    cfg = write_yaml(tmp_path / "run.yaml", {
+        "task": "classify", "output": str(tmp_path / "run"),
+        "data": {"train": str(data), "split": "modulo10", "max_length": 32},
+        "tokenizer": {"kind": "word", "lowercase": True},
+        "model": {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32, "dropout": 0.0},
+        "train": {"epochs": 2, "batch_size": 32, "lr": 0.003, "warmup_steps": 1, "eval_every": 2}})
+    run("train", cfg, check=0)
+    return cfg, tmp_path / "run"
+
+
+def steps(run_dir):
+    return [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_new_run_refuses_an_earlier_runs_folder(small_run, tmp_path):
+    cfg, out = small_run
+    before = steps(out)
+    fails_with(run("train", cfg), "not empty", "--resume", "--overwrite")
+    assert steps(out) == before
+    # A bad start with --overwrite leaves the earlier run alone; a good one replaces it.
+    fails_with(run("train", cfg, "--overwrite", "--set", "data.train=" + str(tmp_path / "missing.tsv")),
+               "missing.tsv")
+    assert steps(out) == before and (out / "best").is_dir()
+    run("train", cfg, "--overwrite", "--set", "train.epochs=1", check=0)
+    assert steps(out) == [s for s in before if s <= max(steps(out))] and len(steps(out)) < len(before)
+    # A failed start into a new folder leaves nothing behind.
+    fails_with(run("train", cfg, "--set", f"output={tmp_path / 'new'}", "--set", "data.train=/nonexistent.tsv"),
+               "nonexistent")
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_reads_the_run_folder_and_refuses_changed_settings(small_run, tmp_path):
+    cfg, out = small_run
+    fails_with(run("train", "--resume", out, "--set", "model.d_model=32"), "model.d_model: 16 -> 32", "init_from")
+    # Another config's output is not where a resumed run writes: RUN is.
+    other = tmp_path / "elsewhere.yaml"
+    other.write_text(cfg.read_text().replace(str(out), str(tmp_path / "other")))
+    before = steps(out)
+    (out / "metrics.jsonl").write_text((out / "metrics.jsonl").read_text() + '{"step": 999999}\n{"step": 99')
+    res = run("train", other, "--resume", out, "--set", "train.epochs=3", check=0)
+    assert "resuming from" in res.stderr and not (tmp_path / "other").exists()
+    after = steps(out)
+    assert after[:len(before)] == before and len(after) > len(before) and len(set(after)) == len(after)
+    assert 999999 not in after and "epochs: 3" in (out / "config.yaml").read_text()
+
+
+def test_one_run_at_a_time_owns_a_folder(small_run):
+    import fcntl
+    cfg, out = small_run
+    with open(out / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fails_with(run("train", "--resume", out, "--set", "train.epochs=3"), "another gaze train")
+    assert "resuming from" in run("train", "--resume", out, "--set", "train.epochs=3", check=0).stderr
+
+
+def test_a_checkpoint_saved_before_any_validation_resumes(small_run):
+    cfg, out = small_run
+    path = out / "last" / "training.safetensors"
+    tensors, meta = gaze.io.load_safetensors(str(path))
+    training = json.loads(meta["training"])
+    training["progress"].update(best=None, best_step=-1, bad_evals=0)
+    gaze.io.save_safetensors(str(path), dict(tensors), dict(meta, training=json.dumps(training)))
+    assert "resuming from" in run("train", "--resume", out / "last", "--set", "train.epochs=3", check=0).stderr

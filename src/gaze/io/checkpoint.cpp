@@ -227,6 +227,15 @@ void check_checkpoint_target(const std::string& dir) {
              fs::path(dir).lexically_normal().string());
 }
 
+void remove_checkpoint(const std::string& dir_in) {
+  const fs::path dir = fs::path(dir_in).lexically_normal();
+  const std::vector<fs::path> paths = {dir, dir.string() + ".tmp", dir.string() + ".old"};
+  for (const auto& p : paths)  // all checked before any is removed
+    GAZE_CHECK(!occupied(p) || is_checkpoint_dir(p), DataError,
+               "{}: exists and is not a gaze checkpoint; refusing to remove it", p.string());
+  for (const auto& p : paths) remove_leftover(p, dir.string());
+}
+
 std::optional<std::string> find_checkpoint(const std::string& dir_in) {
   const fs::path dir = fs::path(dir_in).lexically_normal();
   std::error_code ec;

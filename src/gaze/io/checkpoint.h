@@ -51,6 +51,10 @@ void save_checkpoint(const std::string& dir, const nn::Module& model,
 // gaze checkpoint (callers about to spend time training check their targets first).
 void check_checkpoint_target(const std::string& dir);
 
+// Removes the gaze checkpoint at `dir` and any leftovers of an interrupted save (dir.tmp, dir.old);
+// DataError, with nothing removed, if one of them is something else.
+void remove_checkpoint(const std::string& dir);
+
 struct Checkpoint {
   std::string config_json;
   NamedTensors model;

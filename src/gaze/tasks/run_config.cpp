@@ -122,6 +122,16 @@ void peek_enum(E& v, const std::string& yaml, const std::string& source,
 
 }  // namespace
 
+std::map<std::string, std::string> flat_settings(const RunConfig& c) {
+  RunConfig copy = c;
+  std::map<std::string, std::string> out;
+  const Section root = run_schema(copy);
+  for (const auto& f : root.fields) out[f.name] = f.write();
+  for (const auto& s : root.sections)
+    for (const auto& f : s.fields) out[s.name + "." + f.name] = f.write();
+  return out;
+}
+
 std::vector<train::Metric> task_metrics(TaskKind task) {
   using train::Metric;
   switch (task) {

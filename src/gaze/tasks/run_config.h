@@ -4,6 +4,7 @@
 // valid keys. Which keys exist depends on the task (classify, tag, translate).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 RunConfig parse_run_config(const std::string& yaml, const std::string& source,
                            const std::vector<std::string>& overrides = {});
 std::string dump_run_config(const RunConfig& c);
+// Every setting of `c` as "section.key" -> its value as JSON text (for comparing two runs).
+std::map<std::string, std::string> flat_settings(const RunConfig& c);
 // The validation metrics a task offers (the first is its default).
 std::vector<train::Metric> task_metrics(TaskKind task);
 

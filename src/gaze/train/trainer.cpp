@@ -17,6 +17,7 @@
 #include "gaze/optim/schedule.h"
 #include "gaze/train/interrupt.h"
 #include "gaze/train/progress.h"
+#include "gaze/train/run_folder.h"
 
 namespace gaze::train {
 namespace fs = std::filesystem;
@@ -259,6 +260,7 @@ class Loop {
     } catch (const DataError& e) {
       throw DataError(fmt::format("{}: {}", dir, e.what()));
     }
+    truncate_metrics(out_, pos_.step);  // the validations after this step are made again
     std::fprintf(log_, "resuming from %s at step %lld (epoch %lld)\n", dir.c_str(),
                  static_cast<long long>(pos_.step), static_cast<long long>(pos_.epoch + 1));
   }

@@ -1,0 +1,101 @@
+#include "gaze/train/run_folder.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "gaze/core/error.h"
+#include "gaze/io/checkpoint.h"
+#include "gaze/io/files.h"
+
+namespace gaze::train {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kLock = ".lock";
+}
+
+RunLock::RunLock(const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / kLock).string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  GAZE_CHECK(fd_ >= 0, DataError, "{}: cannot create the run folder's lock ({})", path,
+             std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    throw DataError(fmt::format(
+        "{}: another gaze train{} is using this run folder; wait for it to finish or train into "
+        "another output folder",
+        run_dir, n > 0 ? fmt::format(" (pid {})", std::string(buf, static_cast<size_t>(n))) : ""));
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
+bool run_folder_in_use(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return fs::exists(dir, ec);
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename() != kLock) return true;
+  return false;
+}
+
+void clear_run_folder(const std::string& dir) {
+  for (const char* sub : {"best", "last"}) io::remove_checkpoint((fs::path(dir) / sub).string());
+  for (const char* file : {"metrics.jsonl", "test_report.json", "config.yaml"}) {
+    const fs::path p = fs::path(dir) / file;
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) fs::remove(p, ec);
+    GAZE_CHECK(!ec, DataError, "{}: cannot remove ({})", p.string(), ec.message());
+  }
+}
+
+void truncate_metrics(const std::string& dir, int64_t step) {
+  const std::string path = (fs::path(dir) / "metrics.jsonl").string();
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return;
+  std::string kept;
+  std::istringstream in(io::read_file(path, io::kMaxMetadataBytes));
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    // Unreadable lines (a write cut by a crash) are dropped with the later ones.
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
+    if (j["step"].get<int64_t>() <= step) kept += line + "\n";
+  }
+  io::write_file_atomic(path, kept);
+}
+
+std::vector<std::string> changed_settings(const std::map<std::string, std::string>& before,
+                                          const std::map<std::string, std::string>& after,
+                                          const std::vector<std::string>& allowed) {
+  std::vector<std::string> out;
+  auto skip = [&](const std::string& key) {
+    for (const auto& a : allowed)
+      if (key.rfind(a, 0) == 0) return true;
+    return false;
+  };
+  for (const auto& [key, value] : after) {
+    if (skip(key)) continue;
+    const auto it = before.find(key);
+    const std::string old = it == before.end() ? "(none)" : it->second;
+    if (old != value) out.push_back(fmt::format("{}: {} -> {}", key, old, value));
+  }
+  for (const auto& [key, value] : before)
+    if (!skip(key) && !after.contains(key))
+      out.push_back(fmt::format("{}: {} -> (none)", key, value));
+  return out;
+}
+
+}  // namespace gaze::train
