@@ -252,3 +252,13 @@ TEST(Simd, TargetsListedAndForceable) {
 
 }  // namespace
 }  // namespace gaze
+
+TEST(ShapeLimits, RefusesElementCountsThatWouldOverflow) {
+  using gaze::Shape;
+  EXPECT_THROW(Shape({int64_t{1} << 62}), gaze::ValueError);
+  EXPECT_THROW(Shape({int64_t{1} << 32, int64_t{1} << 32}), gaze::ValueError);
+  EXPECT_THROW(Shape({3, int64_t{1} << 31, int64_t{1} << 31}), gaze::ValueError);
+  EXPECT_EQ(Shape({0, int64_t{1} << 40}).numel(), 0);  // empty: nothing to allocate
+  EXPECT_EQ(Shape({int64_t{1} << 24, int64_t{1} << 24}).numel(), int64_t{1} << 48);
+  EXPECT_THROW(gaze::set_num_threads(100000), gaze::ValueError);
+}

@@ -36,6 +36,26 @@ TEST(Utf8, FindsInvalidSequences) {
   EXPECT_EQ(find_invalid_utf8("\x80"), 0u);                 // stray continuation byte
 }
 
+TEST(Utf8, ClipsOnCharacterBoundariesAndBoundsTokenizing) {
+  using namespace gaze::text;
+  const std::string s = "a\u00e9\u65e5b";  // 1 + 2 + 3 + 1 bytes
+  EXPECT_EQ(clip_utf8(s, 2), "a");         // never half of the 2-byte e-acute
+  EXPECT_EQ(clip_utf8(s, 3), "a\u00e9");
+  EXPECT_EQ(clip_utf8(s, 5), "a\u00e9");  // nor part of the 3-byte character
+  EXPECT_EQ(clip_utf8(s, 100), s);
+  bool cut = false;
+  const std::string small(100, 'x');
+  EXPECT_EQ(clip_for_tokens(small, 1, &cut), small);
+  EXPECT_FALSE(cut);
+  std::string words;
+  while (words.size() < 100000) words += "word ";
+  const std::string_view head = clip_for_tokens(words, 10, &cut);
+  EXPECT_TRUE(cut);
+  EXPECT_LE(head.size(), 10u * 64 + 1024);
+  EXPECT_GE(head.size(), 10u * 64);
+  EXPECT_EQ(head.back(), 'd');  // cut after a space: whole words
+}
+
 TEST(Utf8, LowerCaseAndSplitting) {
   EXPECT_EQ(to_lower("\xc3\x89"
                      "COLE \xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91 Straße"),

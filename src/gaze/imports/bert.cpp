@@ -60,7 +60,8 @@ class Checkpoint {
   // Keys no mapping took: known task heads are listed, anything else is an error.
   std::vector<std::string> rest(const std::vector<std::string>& heads) const {
     std::vector<std::string> ignored;
-    for (const auto& [name, t] : tensors_) {
+    for (const auto& entry : tensors_) {
+      const std::string& name = entry.first;
       if (used_.count(name) || name == "embeddings.position_ids") continue;
       const bool head = std::any_of(heads.begin(), heads.end(),
                                     [&](const std::string& h) { return name.rfind(h, 0) == 0; });

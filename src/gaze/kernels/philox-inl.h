@@ -120,7 +120,8 @@ void ApplyDropout(const T* x, T* y, const uint32_t* w, int64_t n, uint32_t thres
     const hn::RebindToSigned<decltype(df)> di;
     const hn::RebindToUnsigned<decltype(df)> du;
     const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-    const auto vscale = hn::Set(df, scale), vthr = hn::Set(di, static_cast<int32_t>(threshold));
+    const auto vscale = hn::Set(df, scale);
+    const auto vthr = hn::Set(di, static_cast<int32_t>(threshold));
     for (; i + N <= n; i += N) {
       const auto bits = hn::BitCast(di, hn::ShiftRight<8>(hn::LoadU(du, w + i)));
       const auto drop = hn::RebindMask(df, hn::Lt(bits, vthr));

@@ -30,7 +30,9 @@ Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Acti
     }
   }
   // Inference: bias and activation in the GEMM's epilogue, one pass over the output.
-  const auto [rows, in_f, out_f] = detail::check_linear(x, w, b, "linear_activation");
+  // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
+  const detail::LinearDims dims = detail::check_linear(x, w, b, "linear_activation");
+  const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;
   Tensor y = Tensor::empty(out, x.dtype());

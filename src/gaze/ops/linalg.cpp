@@ -159,7 +159,9 @@ LinearDims check_linear(const Tensor& x, const Tensor& w, const Tensor& bias, co
 }  // namespace detail
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  const auto [rows, in_f, out_f] = detail::check_linear(x, w, bias, "linear");
+  // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
+  const detail::LinearDims dims = detail::check_linear(x, w, bias, "linear");
+  const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;
   Tensor y = Tensor::empty(out, x.dtype());
