@@ -5,7 +5,6 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
-#include <istream>
 #include <stdexcept>
 #include <string>
 
@@ -26,9 +25,24 @@ void check_stdout();
 // The most bytes of one input line gaze keeps (1 MiB); the rest of the line is skipped without
 // being held in memory. Models read at most max_length tokens of it anyway.
 inline constexpr size_t kMaxLineBytes = size_t{1} << 20;
-// Reads one line (without '\n' or a trailing '\r') into `line`, keeping at most kMaxLineBytes bytes
-// of it (cut at a character boundary); false at the end of the input. IoError if reading failed.
-bool read_line(std::istream& in, std::string& line, const char* name = "stdin");
+
+// Lines of a file descriptor (stdin), read with read(2) so that a failed read is an IoError rather
+// than the end of the input (iostreams cannot tell the two apart).
+class LineReader {
+ public:
+  explicit LineReader(int fd = 0, std::string name = "stdin") : fd_(fd), name_(std::move(name)) {}
+  // The next line (without '\n' or a trailing '\r'), cut to kMaxLineBytes at a character
+  // boundary; false at the end of the input.
+  bool next(std::string& line);
+
+ private:
+  bool fill();  // more bytes into buf_; false at the end
+  int fd_;
+  std::string name_;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool eof_ = false;
+};
 
 Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);

@@ -87,7 +87,8 @@ int run_explain(const ExplainArgs& a) {
   std::error_code ec;  // a long text is no file name: the non-throwing form
   if (a.input == "-") {
     int64_t number = 0;
-    for (std::string line; read_line(std::cin, line);) {
+    LineReader reader;
+    for (std::string line; reader.next(line);) {
       ++number;
       const size_t bad = text::find_invalid_utf8(line);
       GAZE_CHECK(bad == std::string::npos, DataError, "stdin:{}: invalid UTF-8 at byte {}", number,

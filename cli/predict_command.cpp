@@ -26,7 +26,8 @@ void write(const std::vector<nlohmann::json>& out) {
 void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std::string>&)>& f) {
   std::vector<std::string> chunk;
   int64_t number = 0;
-  for (std::string line; read_line(std::cin, line);) {
+  LineReader reader;
+  for (std::string line; reader.next(line);) {
     ++number;
     const size_t bad = text::find_invalid_utf8(line);
     GAZE_CHECK(bad == std::string::npos, DataError, "stdin:{}: invalid UTF-8 at byte {}", number,

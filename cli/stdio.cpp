@@ -4,6 +4,8 @@
 #include <cstring>
 #include <iostream>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "cli/commands.h"
@@ -18,33 +20,44 @@ void check_stdout() {
     throw IoError(fmt::format("write error: {}", errno ? std::strerror(errno) : "stdout failed"));
 }
 
-bool read_line(std::istream& in, std::string& line, const char* name) {
+bool LineReader::fill() {
+  if (eof_) return false;
+  if (pos_ > 0) buf_.erase(0, pos_), pos_ = 0;
+  const size_t have = buf_.size();
+  buf_.resize(have + (size_t{1} << 16));
+  ssize_t n;
+  do {
+    n = ::read(fd_, buf_.data() + have, buf_.size() - have);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw IoError(fmt::format("read error: {}: {}", name_, std::strerror(errno)));
+  buf_.resize(have + static_cast<size_t>(n));
+  eof_ = n == 0;
+  return n > 0;
+}
+
+bool LineReader::next(std::string& line) {
   line.clear();
-  // Read in pieces so an over-long line never sits in memory whole.
-  char buf[1 << 16];
   bool any = false;
   for (;;) {
-    errno = 0;
-    in.get(buf, sizeof buf, '\n');
-    const auto got = static_cast<size_t>(in.gcount());
-    any = any || got > 0;
-    // A few bytes past the limit, so the cut below can end on a whole character.
+    const size_t nl = buf_.find('\n', pos_);
+    const size_t end = nl == std::string::npos ? buf_.size() : nl;
+    // A few bytes past the limit, so the cut below can end on a whole character; the rest of an
+    // over-long line is passed over without being kept.
     constexpr size_t keep = kMaxLineBytes + 4;
-    if (line.size() < keep) line.append(buf, std::min(got, keep - line.size()));
-    if (in.bad())
-      throw IoError(
-          fmt::format("read error: {}: {}", name, errno ? std::strerror(errno) : "failed"));
-    if (in.eof()) break;
-    if (in.fail()) in.clear();  // an empty line, or nothing read: not an error
-    if (in.peek() == '\n') {
-      in.get();
+    if (line.size() < keep) line.append(buf_, pos_, std::min(end - pos_, keep - line.size()));
+    any = any || end > pos_;
+    pos_ = end;
+    if (nl != std::string::npos) {
+      ++pos_;
       any = true;
       break;
     }
+    if (!fill()) break;
   }
+  if (!any) return false;
   if (line.size() > kMaxLineBytes) line.resize(text::clip_utf8(line, kMaxLineBytes).size());
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  return any || !in.eof();
+  return true;
 }
 
 }  // namespace gaze::cli

@@ -133,12 +133,20 @@ def test_long_lines_are_cut_before_tokenizing(classifier, tmp_path):
     assert len(pipe(["great " * 2_000_000])) == 1
 
 
-# 7. Output that cannot be written is an error, not a silent success.
+# 7. Output that cannot be written, or input that cannot be read, is an error, not a silent success.
 def test_write_errors_are_reported(classifier):
     with open("/dev/full", "w") as full:
         res = subprocess.run([str(GAZE), "predict", "--model", str(classifier)], input="fine\n" * 50,
                              stdout=full, stderr=subprocess.PIPE, text=True, env=dict(os.environ, GAZE_NUM_THREADS="1"))
     assert res.returncode == 1 and "write error" in res.stderr, res.stderr
+    # A read that fails (stdin is a directory: EISDIR) is not the end of the input.
+    root = os.open("/", os.O_RDONLY)
+    try:
+        res = subprocess.run([str(GAZE), "predict", "--model", str(classifier)], stdin=root,
+                             capture_output=True, text=True, env=dict(os.environ, GAZE_NUM_THREADS="1"))
+    finally:
+        os.close(root)
+    assert res.returncode == 1 and "read error: stdin" in res.stderr, res.stderr
 
 
 # 8. One output line per input line: blank lines are answered, not dropped.
