@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test bench demo quality pretrained pretrained-use-lite format clean
+.PHONY: all deps configure build test test-sanitize fuzz bench demo quality pretrained pretrained-use-lite format clean
 
 all: build
 
@@ -21,6 +21,28 @@ build: configure
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 3000; rc=$$?; \
 	  ../scripts/test-summary Testing/Temporary/LastTest.log; exit $$rc
+
+# The C++ unit tests once more under AddressSanitizer and UndefinedBehaviorSanitizer (build-sanitize/).
+SANITIZE_BUILD ?= build-sanitize
+test-sanitize: deps
+	@cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DGAZE_SANITIZE=ON -DGAZE_BUILD_PYTHON=OFF \
+	  -DGAZE_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS=-g >/dev/null
+	@cmake --build $(SANITIZE_BUILD) --target gaze_tests -j $(JOBS)
+	@cd $(SANITIZE_BUILD) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./tests/gaze_tests --gtest_brief=1
+
+# libFuzzer harnesses (fuzz/) for every parser of outside input, built with clang-15 and the
+# sanitizers in build-fuzz/, each run FUZZ_SECONDS (FUZZ=NAME runs one). See fuzz/README.md.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ ?=
+fuzz:
+	@scripts/install-deps fuzz
+	@CC=clang-15 CXX=clang++-15 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DGAZE_FUZZ=ON \
+	  -DGAZE_BUILD_TESTS=OFF -DGAZE_BUILD_PYTHON=OFF -DGAZE_BUILD_BENCH=OFF \
+	  -DCMAKE_CXX_FLAGS=-g >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ)
 
 bench: build
 	@scripts/bench $(BUILD)
