@@ -102,7 +102,7 @@ int run_explain(const ExplainArgs& a) {
   GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", a.input);
   Writer write;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs.size() > 1 && data::is_blank(inputs[i])) {  // numbering stays the line number
+    if (inputs.size() > 1 && text::is_blank_text(inputs[i])) {  // numbering stays the line number
       std::cerr << "gaze explain: warning: input " << i + 1 << " is blank; nothing to explain\n";
       continue;
     }

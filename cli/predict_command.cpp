@@ -30,8 +30,10 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
   for (std::string line; reader.next(line);) {
     ++number;
     const size_t bad = text::find_invalid_utf8(line);
-    GAZE_CHECK(bad == std::string::npos, DataError, "stdin:{}: invalid UTF-8 at byte {}", number,
-               bad + 1);
+    if (bad != std::string::npos) {
+      if (!chunk.empty()) f(chunk);  // the lines before it are answered before the error stops us
+      throw DataError(fmt::format("stdin:{}: invalid UTF-8 at byte {}", number, bad + 1));
+    }
     chunk.push_back(std::move(line));
     if (chunk.size() == chunk_size) {
       f(chunk);

@@ -1,7 +1,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
@@ -46,6 +48,37 @@ struct Plan {
   std::string checkpoint;  // resume from here; empty for a fresh run
 };
 
+// Settings the checkpoint itself records (config.json: the model, task.json: the data,
+// tokenizer.json) that the configuration of the resumed run contradicts: RUN/config.yaml is a text
+// file a user may edit, the checkpoint is what training continues from.
+std::vector<std::string> checkpoint_disagreements(const std::string& checkpoint,
+                                                  const std::map<std::string, std::string>& flat) {
+  using json = nlohmann::json;
+  std::vector<std::string> out;
+  auto compare = [&](const char* file, const std::string& section) {
+    const json j = json::parse(io::read_file(checkpoint + "/" + file, io::kMaxMetadataBytes),
+                               nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return;
+    for (const auto& [key, value] : j.items()) {
+      // File names inside the folder are not settings.
+      if (key == "model" || key == "vocab" || key == "id_space") continue;
+      const auto it = flat.find(section + "." + key);
+      if (it == flat.end()) continue;
+      const json mine = json::parse(it->second, nullptr, false);
+      if (mine != value)
+        out.push_back(fmt::format("{}.{}: {} in {}/{} -> {}", section, key, value.dump(),
+                                  checkpoint, file, it->second));
+    }
+  };
+  // A fine-tuned pretrained model takes its architecture from the pretrained folder, not from the
+  // model section's defaults.
+  const auto pretrained = flat.find("model.pretrained");
+  if (pretrained == flat.end() || pretrained->second == "\"\"") compare("config.json", "model");
+  compare("task.json", "data");
+  compare("tokenizer.json", "tokenizer");
+  return out;
+}
+
 Plan plan_resume(const TrainArgs& a) {
   const std::string run = run_folder_of(a.resume);
   const std::string recorded_path = (fs::path(run) / "config.yaml").string();
@@ -69,6 +102,13 @@ Plan plan_resume(const TrainArgs& a) {
     }
   GAZE_CHECK(!plan.checkpoint.empty(), DataError,
              "{}: no resumable checkpoint (a last/ folder with training state) in this run", run);
+  const auto disagree =
+      checkpoint_disagreements(plan.checkpoint, tasks::flat_settings(plan.config));
+  GAZE_CHECK(disagree.empty(), DataError,
+             "{}: the configuration disagrees with the checkpoint it would resume ({}); was "
+             "config.yaml edited? Start a new run instead (train.init_from: {}/best keeps the "
+             "weights)",
+             run, fmt::join(disagree, "; "), run);
   return plan;
 }
 
@@ -101,8 +141,9 @@ int run_train(const TrainArgs& a) {
       std::error_code e;
       if (armed) fs::remove_all(dir, e);
     }
-  } cleanup{c.output, created};
+  } cleanup{c.output, false};
   auto lock = std::make_unique<train::RunLock>(c.output);
+  cleanup.armed = created;  // only the run that holds the lock may remove the folder
   // The run's checkpoints go to best/ and last/: refuse before training, not after it, when
   // something else is there.
   for (const char* sub : {"best", "last"})

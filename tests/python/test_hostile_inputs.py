@@ -95,6 +95,11 @@ def test_huge_config_values_are_refused(classifier, tmp_path):
     config["max_positions"] = 2**62
     (model / "config.json").write_text(json.dumps(config))
     fails_with(run("predict", "--model", model, stdin="hello\n"), "max_positions")
+    config["max_positions"] = 64
+    config["num_layers"] = 100000  # refused at once, not after building 100,000 layers
+    (model / "config.json").write_text(json.dumps(config))
+    res = run("predict", "--model", model, stdin="hello\n", timeout=60)
+    fails_with(res, "num_layers", "1024")
 
 
 # 4. Thread counts are bounded.
@@ -151,14 +156,19 @@ def test_write_errors_are_reported(classifier):
 
 # 8. One output line per input line: blank lines are answered, not dropped.
 def test_blank_lines_keep_outputs_aligned(classifier, translator, tmp_path):
-    res = run("predict", "--model", classifier, stdin="good\n\n   \nbad\n", check=0)
+    res = run("predict", "--model", classifier, stdin="good\n\n   \nbad\n \r\n\v\f\n\u00a0\u3000\n", check=0)
     out = [json.loads(line) for line in res.stdout.splitlines()]
-    assert len(out) == 4 and out[1] == out[2] == {"error": "empty input"}
+    assert len(out) == 7 and out[1] == out[2] == out[4] == out[5] == out[6] == {"error": "empty input"}
     assert "label" in out[0] and "label" in out[3]
+    # Invalid UTF-8 stops the run, but the lines before it are answered first.
+    res = run("predict", "--model", classifier, stdin=b"good\n" * 300 + b"\xff\n" + b"bad\n")
+    fails_with(res, "stdin:301: invalid UTF-8")
+    assert len(res.stdout.splitlines()) == 300
     (tmp_path / "in.txt").write_text("good\n\nbad\n")
     assert len(run("predict", "--model", classifier, "--input", tmp_path / "in.txt", check=0).stdout.splitlines()) == 3
     pipe = gaze.load(str(classifier))
     assert pipe(["", "good"])[0] == {"error": "empty input"}
+    assert all(o == {"error": "empty input"} for o in pipe(["\n", "\r", " \n", "\u3000", "\t"]))
     _, model = translator
     res = run("translate", "--model", model, stdin="abc\n\nde\n", check=0)
     assert res.stdout.split("\n")[1] == "" and len(res.stdout.splitlines()) == 3
@@ -299,6 +309,9 @@ def test_a_new_run_refuses_an_earlier_runs_folder(small_run, tmp_path):
                "missing.tsv")
     assert steps(out) == before and (out / "best").is_dir()
     run("train", cfg, "--overwrite", "--set", "train.epochs=1", check=0)
+    (out / "test_report.json").unlink(missing_ok=True)  # an earlier run that never got that far
+    (out / "metrics.jsonl").unlink()
+    run("train", cfg, "--overwrite", "--set", "train.epochs=1", check=0)
     assert steps(out) == [s for s in before if s <= max(steps(out))] and len(steps(out)) < len(before)
     # A failed start into a new folder leaves nothing behind.
     fails_with(run("train", cfg, "--set", f"output={tmp_path / 'new'}", "--set", "data.train=/nonexistent.tsv"),
@@ -309,6 +322,14 @@ def test_a_new_run_refuses_an_earlier_runs_folder(small_run, tmp_path):
 def test_resume_reads_the_run_folder_and_refuses_changed_settings(small_run, tmp_path):
     cfg, out = small_run
     fails_with(run("train", "--resume", out, "--set", "model.d_model=32"), "model.d_model: 16 -> 32", "init_from")
+    # Editing the record does not get past the checkpoint's own.
+    recorded = (out / "config.yaml").read_text()
+    for old, new, key in (("d_model: 16", "d_model: 32", "model.d_model"), ("max_length: 32", "max_length: 8", "data.max_length"),
+                          ("lowercase: true", "lowercase: false", "tokenizer.lowercase")):
+        assert old in recorded
+        (out / "config.yaml").write_text(recorded.replace(old, new))
+        fails_with(run("train", "--resume", out, "--set", "train.epochs=3"), key, "was config.yaml edited")
+    (out / "config.yaml").write_text(recorded)
     # Another config's output is not where a resumed run writes: RUN is.
     other = tmp_path / "elsewhere.yaml"
     other.write_text(cfg.read_text().replace(str(out), str(tmp_path / "other")))
@@ -328,6 +349,13 @@ def test_one_run_at_a_time_owns_a_folder(small_run):
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fails_with(run("train", "--resume", out, "--set", "train.epochs=3"), "another gaze train")
     assert "resuming from" in run("train", "--resume", out, "--set", "train.epochs=3", check=0).stderr
+    # A symlink planted as the lock is refused, and its target is left alone.
+    precious = out.parent / "precious.txt"
+    precious.write_text("precious data")
+    (out / ".lock").unlink()
+    (out / ".lock").symlink_to(precious)
+    fails_with(run("train", "--resume", out, "--set", "train.epochs=4"), ".lock")
+    assert precious.read_text() == "precious data"
 
 
 def test_a_checkpoint_saved_before_any_validation_resumes(small_run):

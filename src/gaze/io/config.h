@@ -48,6 +48,9 @@ Field field(const std::string& name, int64_t& v, int64_t min, int64_t max);
 // any real model, low enough that a typo or a hostile config.json fails here with a clear message
 // rather than in an allocation of exabytes.
 inline constexpr int64_t kMaxSize = int64_t{1} << 24;
+// The upper bound of layer counts (each layer is a module of its own, built before any weight is
+// read: 2^24 of them would take minutes and gigabytes to refuse).
+inline constexpr int64_t kMaxLayers = 1024;
 Field field(const std::string& name, double& v, double min, double max);
 
 // A list of integers (type "integers"; JSON arrays, CLI "0,2").

@@ -16,7 +16,7 @@ std::vector<config::Field> config_fields(RnnSeq2SeqConfig& c) {
           field("embed_dim", c.embed_dim, 1, config::kMaxSize),
           field("hidden_size", c.hidden_size, 1, config::kMaxSize),
           field("decoder_hidden_size", c.decoder_hidden_size, 0, config::kMaxSize),
-          field("num_encoder_layers", c.num_encoder_layers, 0, config::kMaxSize),
+          field("num_encoder_layers", c.num_encoder_layers, 0, config::kMaxLayers),
           field("attention_dim", c.attention_dim, 0, config::kMaxSize),
           field("readout_dim", c.readout_dim, 0, config::kMaxSize),
           field("pad_id", c.pad_id, 0, config::kMaxSize),

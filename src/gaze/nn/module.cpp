@@ -70,13 +70,20 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   }
   for (const auto& [k, v] : state)
     if (!known.count(k)) unexpected.push_back(k);
+  // A message lists at most 10 keys of each kind: a config.json claiming 100,000 layers must not
+  // produce a 46 MB error line.
+  auto some = [](const std::vector<std::string>& keys) {
+    const size_t n = std::min<size_t>(keys.size(), 10);
+    std::string s = fmt::format("{}", fmt::join(keys.begin(), keys.begin() + n, ", "));
+    return keys.size() > n ? fmt::format("{} and {} more", s, keys.size() - n) : s;
+  };
   std::vector<std::string> problems;
   if (!mismatched.empty())
-    problems.push_back(fmt::format("size mismatch for {}", fmt::join(mismatched, ", ")));
+    problems.push_back(fmt::format("size mismatch for {}", some(mismatched)));
   if (strict && !missing.empty())
-    problems.push_back(fmt::format("missing keys: {}", fmt::join(missing, ", ")));
+    problems.push_back(fmt::format("missing keys: {}", some(missing)));
   if (strict && !unexpected.empty())
-    problems.push_back(fmt::format("unexpected keys: {}", fmt::join(unexpected, ", ")));
+    problems.push_back(fmt::format("unexpected keys: {}", some(unexpected)));
   GAZE_CHECK(problems.empty(), ValueError, "load_state_dict ({}): {}", type_,
              fmt::join(problems, "; "));
   NoGradGuard no_grad;

@@ -26,14 +26,14 @@ std::vector<json> Predictor::predict(const std::vector<std::string>& inputs,
                                      const PredictOptions& options) {
   std::vector<std::string> texts;
   for (const auto& t : inputs)
-    if (!data::is_blank(t)) texts.push_back(t);
+    if (!text::is_blank_text(t)) texts.push_back(t);
   if (texts.size() == inputs.size()) return predict_texts(inputs, options);
   std::vector<json> done = texts.empty() ? std::vector<json>{} : predict_texts(texts, options);
   std::vector<json> out;
   out.reserve(inputs.size());
   size_t next = 0;
   for (const auto& t : inputs)
-    out.push_back(data::is_blank(t) ? blank_prediction(options) : std::move(done[next++]));
+    out.push_back(text::is_blank_text(t) ? blank_prediction(options) : std::move(done[next++]));
   return out;
 }
 

@@ -132,6 +132,14 @@ bool is_space(char32_t c) {
   return iswspace_l(static_cast<wint_t>(c), utf8_locale()) != 0;
 }
 
+bool is_blank_text(std::string_view s) {
+  if (s.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos) return true;
+  if (find_invalid_utf8(s) != std::string_view::npos) return false;
+  for (const char32_t c : decode_utf8(s))
+    if (!is_space(c) && c != 0xA0 && c != 0x2007 && c != 0x202F && c != 0xFEFF) return false;
+  return true;
+}
+
 bool is_punct(char32_t c) {
   return iswpunct_l(static_cast<wint_t>(c), utf8_locale()) != 0;
 }

@@ -34,6 +34,9 @@ std::vector<std::string> split_chars(std::string_view s);
 std::string to_lower(std::string_view s);
 
 bool is_space(char32_t c);
+// Whether `s` holds nothing but white space: Unicode spaces (tab, CR, VT, FF, U+3000, ...) and
+// no-break spaces. False for invalid UTF-8.
+bool is_blank_text(std::string_view s);
 // Punctuation and symbols: split off as tokens of their own by the word tokenizer.
 bool is_punct(char32_t c);
 

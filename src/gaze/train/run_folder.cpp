@@ -23,8 +23,10 @@ constexpr const char* kLock = ".lock";
 
 RunLock::RunLock(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / kLock).string();
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  GAZE_CHECK(fd_ >= 0, DataError, "{}: cannot create the run folder's lock ({})", path,
+  // O_NOFOLLOW: a symlink planted as .lock must not make gaze truncate the file it points to.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  GAZE_CHECK(fd_ >= 0, DataError,
+             "{}: cannot create the run folder's lock ({}; it must be a file of gaze's own)", path,
              std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
@@ -54,10 +56,13 @@ bool run_folder_in_use(const std::string& dir) {
 
 void clear_run_folder(const std::string& dir) {
   for (const char* sub : {"best", "last"}) io::remove_checkpoint((fs::path(dir) / sub).string());
-  for (const char* file : {"metrics.jsonl", "test_report.json", "config.yaml"}) {
+  // config.yaml is not removed: the new run's record replaces it (and it may be the user's own).
+  for (const char* file : {"metrics.jsonl", "test_report.json"}) {
     const fs::path p = fs::path(dir) / file;
     std::error_code ec;
-    if (fs::is_regular_file(p, ec)) fs::remove(p, ec);
+    if (fs::symlink_status(p, ec).type() != fs::file_type::regular)
+      continue;  // absent, or not ours
+    fs::remove(p, ec);
     GAZE_CHECK(!ec, DataError, "{}: cannot remove ({})", p.string(), ec.message());
   }
 }

@@ -25,8 +25,9 @@ class RunLock {
 // Whether `dir` holds anything but the lock file (a previous run, or a user's files).
 bool run_folder_in_use(const std::string& dir);
 
-// What a run folder's previous run left (metrics.jsonl, test_report.json, config.yaml, best/,
-// last/), removed before a run starts afresh there (--overwrite). Other files stay.
+// What a run folder's previous run left (metrics.jsonl, test_report.json, best/, last/; any of them
+// may be missing), removed before a run starts afresh there (--overwrite). Other files stay;
+// config.yaml is replaced by the new run's record.
 void clear_run_folder(const std::string& dir);
 
 // Keeps the lines of RUN/metrics.jsonl recorded at or before `step` (a resumed run records the
