@@ -208,12 +208,28 @@ def test_model_folders_cannot_point_elsewhere(classifier, tmp_path):
         (model / "tokenizer.json").write_text(json.dumps(dict(tok, vocab=bad)))
         fails_with(run("predict", "--model", model, stdin="x\n"), "tokenizer.json", "plain name")
     (model / "tokenizer.json").write_text(json.dumps(tok))
+    outside = tmp_path / "outside.txt"
+    (model / "vocab.txt").rename(outside)
+    (model / "vocab.txt").symlink_to(outside)  # a symlink out of the folder
+    fails_with(run("predict", "--model", model, stdin="x\n"), "vocab", "leads out of the folder")
+    (model / "vocab.txt").unlink()
+    (model / "vocab.real.txt").write_bytes(outside.read_bytes())
+    (model / "vocab.txt").symlink_to("vocab.real.txt")  # one inside it is fine
+    assert run("predict", "--model", model, stdin="x\n", check=0).stdout.startswith("{")
     (model / "vocab.txt").unlink()
     os.mkfifo(model / "vocab.txt")  # would block forever when opened for reading
     fails_with(run("predict", "--model", model, stdin="x\n", timeout=60), "vocab.txt", "FIFO")
     (model / "vocab.txt").unlink()
     (model / "vocab.txt").symlink_to("/dev/zero")  # would be read until memory runs out
-    fails_with(run("predict", "--model", model, stdin="x\n", timeout=60), "vocab.txt", "character device")
+    fails_with(run("predict", "--model", model, stdin="x\n", timeout=60), "vocab.txt", "/dev/zero")
+    (model / "vocab.txt").unlink()
+    (model / "vocab.txt").write_bytes(outside.read_bytes())
+    config = (model / "config.json").read_bytes()
+    (model / "config.json").unlink()
+    (model / "config.json").symlink_to("/dev/zero")  # read directly: the file check refuses the device
+    fails_with(run("predict", "--model", model, stdin="x\n", timeout=60), "config.json", "character device")
+    (model / "config.json").unlink()
+    (model / "config.json").write_bytes(config)
     cfg = write_yaml(tmp_path / "run.yaml", {"task": "classify", "output": str(tmp_path / "out"),
                                             "data": {"train": "/dev/zero", "dev": "/dev/zero"}})
     fails_with(run("train", cfg, timeout=60), "/dev/zero", "regular file")

@@ -4,14 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "gaze/core/error.h"
 
 namespace gaze::io {
+namespace fs = std::filesystem;
 
 void write_atomic(const std::string& path,
                   const std::vector<std::pair<const void*, size_t>>& parts) {
@@ -100,7 +103,18 @@ std::string file_in(const std::string& dir, const std::string& name, const std::
       DataError,
       "{}: file name '{}' must be a plain name of a file in the same folder (no '/' or '..')",
       where, name);
-  return dir + "/" + name;
+  const std::string path = dir + "/" + name;
+  // A symlink may not lead out of the folder either (a model folder is self-contained).
+  std::error_code ec;
+  if (fs::is_symlink(path, ec)) {
+    const fs::path target = fs::weakly_canonical(path, ec), root = fs::weakly_canonical(dir, ec);
+    const auto [r, t] = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
+    GAZE_CHECK(!ec && r == root.end(), DataError,
+               "{}: '{}' is a symlink that leads out of the folder (to {}); a model folder must "
+               "hold its own files",
+               where, name, target.string());
+  }
+  return path;
 }
 
 }  // namespace gaze::io

@@ -25,7 +25,8 @@ std::string read_file(const std::string& path, size_t max_bytes = kMaxFileBytes)
 // themselves.
 void require_regular_file(const std::string& path);
 // `dir`/`name` for a file name a model folder's own description gives (tokenizer.json's "vocab"):
-// DataError naming `where` unless it is a plain file name, so the folder cannot point elsewhere.
+// DataError naming `where` unless it is a plain file name and, if a symlink, one that stays inside
+// the folder, so the folder cannot point elsewhere.
 std::string file_in(const std::string& dir, const std::string& name, const std::string& where);
 
 }  // namespace gaze::io
