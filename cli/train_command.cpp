@@ -95,8 +95,7 @@ Plan plan_resume(const TrainArgs& a) {
              recorded_path, fmt::join(changed, "; "), run);
   plan.config.output = run;  // a resumed run writes where it was
   for (const std::string& c : {a.resume, (fs::path(run) / "last").string()})
-    if (const auto found = io::find_checkpoint(c);
-        found && io::load_checkpoint(*found).training.has_value()) {
+    if (const auto found = io::find_checkpoint(c); found && io::has_training_state(*found)) {
       plan.checkpoint = *found;
       break;
     }
@@ -142,7 +141,7 @@ int run_train(const TrainArgs& a) {
       if (armed) fs::remove_all(dir, e);
     }
   } cleanup{c.output, false};
-  auto lock = std::make_unique<train::RunLock>(c.output);
+  const train::RunLock lock(c.output);
   cleanup.armed = created;  // only the run that holds the lock may remove the folder
   // The run's checkpoints go to best/ and last/: refuse before training, not after it, when
   // something else is there.

@@ -227,6 +227,11 @@ void check_checkpoint_target(const std::string& dir) {
              fs::path(dir).lexically_normal().string());
 }
 
+bool has_training_state(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(fs::path(dir) / kTraining, ec);
+}
+
 void remove_checkpoint(const std::string& dir_in) {
   const fs::path dir = fs::path(dir_in).lexically_normal();
   const std::vector<fs::path> paths = {dir, dir.string() + ".tmp", dir.string() + ".old"};

@@ -60,6 +60,8 @@ struct Checkpoint {
   NamedTensors model;
   std::optional<TrainingState> training;
 };
+// Whether the checkpoint in `dir` holds training state (a resumable last/), without reading it.
+bool has_training_state(const std::string& dir);
 // Reads and validates a checkpoint (DataError naming the file on anything malformed).
 Checkpoint load_checkpoint(const std::string& dir);
 // The directory that holds the checkpoint saved as `dir`: `dir`, or `dir.old` when a save on a

@@ -25,15 +25,18 @@ std::vector<std::string> Predictor::read_inputs(const std::string& path) const {
 std::vector<json> Predictor::predict(const std::vector<std::string>& inputs,
                                      const PredictOptions& options) {
   std::vector<std::string> texts;
-  for (const auto& t : inputs)
-    if (!text::is_blank_text(t)) texts.push_back(t);
+  std::vector<bool> blank;
+  for (const auto& t : inputs) {
+    blank.push_back(text::is_blank_text(t));
+    if (!blank.back()) texts.push_back(t);
+  }
   if (texts.size() == inputs.size()) return predict_texts(inputs, options);
   std::vector<json> done = texts.empty() ? std::vector<json>{} : predict_texts(texts, options);
   std::vector<json> out;
   out.reserve(inputs.size());
   size_t next = 0;
-  for (const auto& t : inputs)
-    out.push_back(text::is_blank_text(t) ? blank_prediction(options) : std::move(done[next++]));
+  for (size_t i = 0; i < inputs.size(); ++i)
+    out.push_back(blank[i] ? blank_prediction(options) : std::move(done[next++]));
   return out;
 }
 
