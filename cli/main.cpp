@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"
       "  gaze import use-lite data/use-lite --out models/use-lite\n"
       "  echo 'A sentence.' | gaze embed --model models/use-lite\n"
+      "  gaze serve --model sentiment=runs/sentiment --port 8080\n"
       "Run `gaze COMMAND --help` for a command's options.");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
   auto* import = app.add_subcommand(
       "import", "turn a pretrained model of another toolkit into a gaze model folder");
   auto import_action = gaze::cli::add_import(*import);
+  auto* serve = app.add_subcommand(
+      "serve", "an HTTP server for trained models, with dynamic batching and metrics");
+  auto serve_action = gaze::cli::add_serve(*serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -59,6 +63,8 @@ int main(int argc, char** argv) {
       rc = embed_action();
     else if (import->parsed())
       rc = import_action();
+    else if (serve->parsed())
+      rc = serve_action();
     else
       rc = predict_action();
     gaze::cli::check_stdout();  // whatever a command printed must have reached its destination

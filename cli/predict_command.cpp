@@ -22,7 +22,9 @@ void write(const std::vector<nlohmann::json>& out) {
 }
 
 // Lines of stdin (each cut to kMaxLineBytes), checked as UTF-8, blank ones included, handed over in
-// chunks so a long stream is not held in memory; `chunk` is how many lines make a chunk.
+// chunks so a long stream is not held in memory. A chunk ends at chunk_size lines or as soon as no
+// further line is at hand: piped input goes to the model in batches of chunk_size, while a line
+// typed at a terminal (or sent by a program waiting for its answer) is answered at once.
 void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std::string>&)>& f) {
   std::vector<std::string> chunk;
   int64_t number = 0;
@@ -35,7 +37,7 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
       throw DataError(fmt::format("stdin:{}: invalid UTF-8 at byte {}", number, bad + 1));
     }
     chunk.push_back(std::move(line));
-    if (chunk.size() == chunk_size) {
+    if (chunk.size() == chunk_size || !reader.ready()) {
       f(chunk);
       chunk.clear();
     }
@@ -80,10 +82,12 @@ int run_embed(const EmbedArgs& a) {
 struct TranslateArgs {
   std::string model;
   FieldFlags options;  // decode::SearchOptions
+  bool scores = false;
 };
 
-// Plain text in, plain text out, one line at a time: each translation is written (and flushed)
-// as soon as it is ready, so gaze translate works in a pipe or interactively.
+// Plain text in, plain text out, in batches of the lines at hand: piped input is translated in
+// batches, a line typed interactively as soon as it arrives. With --nbest N > 1, Marian's n-best
+// format: "ID ||| hypothesis ||| score", N lines per input (ID counts inputs from 0).
 int run_translate(const TranslateArgs& a) {
   auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
   tasks::Predictor& p = *predictor;
@@ -93,8 +97,26 @@ int run_translate(const TranslateArgs& a) {
              a.model, enum_name(p.kind()));
   tasks::PredictOptions o = p.predict_defaults();
   a.options.apply(decode::config_fields(o.search), "gaze translate");
-  for_each_chunk(1, [&](std::vector<std::string>& lines) {
-    std::cout << p.predict(lines, o)[0]["translation_text"].get<std::string>() << "\n";
+  decode::widen_beam(o.search);
+  const bool nbest = o.search.nbest > 1;
+  o.scores = a.scores;
+  int64_t id = 0;
+  for_each_chunk(256, [&](std::vector<std::string>& lines) {
+    for (const auto& j : p.predict(lines, o)) {
+      if (!nbest) {
+        std::cout << j["translation_text"].get<std::string>();
+        if (a.scores)
+          std::cout << " ||| " << (j.contains("score") ? j["score"].get<double>() : 0.0);
+        std::cout << "\n";
+      } else if (j.contains("nbest")) {
+        for (const auto& h : j["nbest"])
+          std::cout << id << " ||| " << h["translation_text"].get<std::string>() << " ||| "
+                    << h["score"].get<double>() << "\n";
+      } else {  // a blank line: one empty hypothesis
+        std::cout << id << " |||  ||| 0\n";
+      }
+      ++id;
+    }
     check_stdout();
   });
   return 0;
@@ -146,10 +168,15 @@ Action add_translate(CLI::App& app) {
   add_model_option(app, a->model, "a translation model folder (a run folder or its best/)");
   decode::SearchOptions proto;
   a->options.add(app, decode::config_fields(proto));
+  app.add_flag("--scores", a->scores,
+               "write 'translation ||| score' (score: log p / length^penalty)");
   app.footer(
-      "Reads sentences from stdin, one per line, and writes each translation as soon as it is\n"
-      "ready.\nExample:\n  echo 'In the beginning was the Word.' | gaze translate --model "
-      "runs/bible_en_es");
+      "Reads sentences from stdin, one per line, and writes one translation per line: piped\n"
+      "input is translated in batches, a line typed interactively as soon as it arrives.\n"
+      "With --nbest N (N > 1) it writes Marian's n-best format, N lines per input:\n"
+      "  ID ||| hypothesis ||| score      (ID: the input's number, from 0)\n"
+      "Examples:\n  echo 'In the beginning was the Word.' | gaze translate --model "
+      "runs/bible_en_es\n  gaze translate --model runs/g2p --nbest 3 < words.txt");
   return [a] { return run_translate(*a); };
 }
 

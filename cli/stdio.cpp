@@ -4,6 +4,7 @@
 #include <cstring>
 #include <iostream>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -33,6 +34,16 @@ bool LineReader::fill() {
   buf_.resize(have + static_cast<size_t>(n));
   eof_ = n == 0;
   return n > 0;
+}
+
+bool LineReader::ready() const {
+  if (buf_.find('\n', pos_) != std::string::npos || eof_) return true;
+  pollfd p{fd_, POLLIN, 0};
+  int n;
+  do {
+    n = ::poll(&p, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  return n != 0;  // readable, at its end, or failing: next() will say which
 }
 
 bool LineReader::next(std::string& line) {

@@ -66,18 +66,12 @@ void ClassifyPredictor::set_data(const DataConfig& data, int64_t batch_tokens) {
 Encoded ClassifyPredictor::encode(const std::vector<data::LabeledText>& ex,
                                   const std::string& source, bool labelled) const {
   Encoded enc;
+  const bool chars = model_->backbone->max_word_chars() > 0;
   for (const auto& e : ex) {
     bool cut = false;
-    const std::string_view text = text::clip_for_tokens(e.text, data_.max_length, &cut);
-    std::vector<int64_t> ids = tokenizer_->encode(text);
-    const bool chars = model_->backbone->max_word_chars() > 0;
     std::vector<std::string> surfaces;
-    if (chars) surfaces = tokenizer_->surfaces(text);
-    if (ids.empty()) ids.push_back(tokenizer_->unk_id());  // e.g. only characters it drops
-    bool framed_cut = false;
-    ids = frame(*tokenizer_, std::move(ids), data_.max_length, &framed_cut,
-                chars ? &surfaces : nullptr);
-    enc.truncated += cut || framed_cut;
+    std::vector<int64_t> ids = token_ids(e.text, &cut, chars ? &surfaces : nullptr);
+    enc.truncated += cut;
     enc.ids.push_back(std::move(ids));
     enc.surfaces.push_back(std::move(surfaces));
     if (!labelled) {
@@ -91,6 +85,33 @@ Encoded ClassifyPredictor::encode(const std::vector<data::LabeledText>& ex,
     enc.labels.push_back(it - labels_.begin());
   }
   return enc;
+}
+
+std::vector<int64_t> ClassifyPredictor::token_ids(const std::string& raw, bool* cut,
+                                                  std::vector<std::string>* surfaces) const {
+  bool clipped = false;
+  const std::string_view text = text::clip_for_tokens(raw, data_.max_length, &clipped);
+  std::vector<int64_t> ids = tokenizer_->encode(text);
+  if (surfaces) *surfaces = tokenizer_->surfaces(text);
+  if (ids.empty()) ids.push_back(tokenizer_->unk_id());  // e.g. only characters it drops
+  bool framed_cut = false;
+  ids = frame(*tokenizer_, std::move(ids), data_.max_length, &framed_cut, surfaces);
+  *cut = clipped || framed_cut;
+  return ids;
+}
+
+std::vector<InputSize> ClassifyPredictor::measure(const std::vector<std::string>& texts) const {
+  std::vector<InputSize> out;
+  for (const auto& t : texts) {
+    InputSize size;
+    size.tokens = std::ssize(token_ids(t, &size.cut, nullptr));
+    out.push_back(size);
+  }
+  return out;
+}
+
+json ClassifyPredictor::describe_task() const {
+  return {{"labels", labels_}};
 }
 
 models::Inputs ClassifyPredictor::batch(const Encoded& enc,

@@ -35,6 +35,8 @@ class ClassifyPredictor : public Predictor {
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   // The pooled features the head reads.
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
+  std::vector<InputSize> measure(const std::vector<std::string>& texts) const override;
+  int64_t max_length() const override { return data_.max_length; }
 
   // Labelled examples must have labels the model knows (DataError naming source:line otherwise).
   Encoded encode(const std::vector<data::LabeledText>& examples, const std::string& source,
@@ -51,7 +53,15 @@ class ClassifyPredictor : public Predictor {
   const std::vector<std::string>& labels() const { return labels_; }
   models::TransformerClassifier& model() { return *model_; }
 
+ protected:
+  nlohmann::json describe_task() const override;
+
  private:
+  // The ids the model reads of a text (framed, cut to max_length: *cut says whether it was) and,
+  // when `surfaces` is given, the tokens as written.
+  std::vector<int64_t> token_ids(const std::string& text, bool* cut,
+                                 std::vector<std::string>* surfaces) const;
+
   std::shared_ptr<text::Tokenizer> tokenizer_;
   std::vector<std::string> labels_;
   std::shared_ptr<models::TransformerClassifier> model_;

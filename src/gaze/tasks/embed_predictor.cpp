@@ -74,6 +74,20 @@ std::vector<int64_t> EmbedPredictor::ids(const std::string& text, bool* truncate
   return ids;
 }
 
+std::vector<InputSize> EmbedPredictor::measure(const std::vector<std::string>& texts) const {
+  std::vector<InputSize> out;
+  for (const auto& t : texts) {
+    InputSize size;
+    size.tokens = std::ssize(ids(t, &size.cut));
+    out.push_back(size);
+  }
+  return out;
+}
+
+nlohmann::json EmbedPredictor::describe_task() const {
+  return {{"dimension", model_->config.d_model}};
+}
+
 std::vector<std::vector<float>> EmbedPredictor::embed(const std::vector<std::string>& texts) {
   EvalScope eval(*model_);
   std::vector<std::vector<int64_t>> all;

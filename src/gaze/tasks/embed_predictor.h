@@ -25,9 +25,14 @@ class EmbedPredictor : public Predictor {
                                             const PredictOptions& options) override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
+  std::vector<InputSize> measure(const std::vector<std::string>& texts) const override;
+  int64_t max_length() const override { return max_length_; }
 
   const text::Tokenizer& tokenizer() const { return *tokenizer_; }
   models::SentenceEncoder& model() { return *model_; }
+
+ protected:
+  nlohmann::json describe_task() const override;
 
  private:
   std::vector<int64_t> ids(const std::string& text, bool* truncated = nullptr) const;

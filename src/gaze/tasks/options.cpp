@@ -72,6 +72,30 @@ config::Fields config_fields(ExplainOptions& o) {
       translation_fields(o.alignment_layer, "the last captured", o.search));
 }
 
+config::Fields predict_fields(PredictOptions& o, TaskKind task) {
+  config::Fields all = config_fields(o);
+  switch (task) {
+    case TaskKind::classify:
+      return config::select(all, {"top_k"});
+    case TaskKind::tag:
+      return config::select(all, {"aggregation"});
+    case TaskKind::translate: {
+      config::Fields out;
+      for (auto& f : all)
+        if (f.name != "top_k" && f.name != "aggregation") out.push_back(std::move(f));
+      return out;
+    }
+    case TaskKind::embed:
+      break;
+  }
+  return {};
+}
+
+config::Fields explain_fields(ExplainOptions& o, TaskKind task) {
+  config::Fields all = config_fields(o);
+  return task == TaskKind::translate ? all : config::select(all, {"layers", "heads"});
+}
+
 config::Fields config_fields(EvalOptions& o, TaskKind task) {
   config::Fields data = config_fields(o.data, task);
   switch (task) {

@@ -58,6 +58,9 @@ struct PredictOptions {
   decode::SearchOptions search;  // translate (a model's defaults: its decode section)
 };
 config::Fields config_fields(PredictOptions& o);
+// The predict options that mean something for a model of `task` (classify: top_k; tag:
+// aggregation; translate: scores, alignment and the decoding options; embed: none).
+config::Fields predict_fields(PredictOptions& o, TaskKind task);
 
 struct ExplainOptions {
   std::vector<int64_t> layers, heads;  // to capture (empty = all; negative layers from the end)
@@ -67,6 +70,9 @@ struct ExplainOptions {
   decode::SearchOptions search;  // translate
 };
 config::Fields config_fields(ExplainOptions& o);
+// The explain options that mean something for a model of `task` (the alignment and decoding
+// options only for translation).
+config::Fields explain_fields(ExplainOptions& o, TaskKind task);
 
 // `gaze eval`: how to read a labelled file (the model folder's settings unless overridden).
 struct EvalOptions {

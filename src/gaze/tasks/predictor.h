@@ -16,6 +16,13 @@
 
 namespace gaze::tasks {
 
+// What a model reads of one text: its tokens (the tokenizer's frame included, after any cut to the
+// model's maximum length) and whether the text had to be cut to fit.
+struct InputSize {
+  int64_t tokens = 0;
+  bool cut = false;
+};
+
 class Predictor {
  public:
   virtual ~Predictor() = default;
@@ -37,12 +44,23 @@ class Predictor {
   // for models without one.
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
 
+  // The size of each text as the model reads it (the server batches by it, and refuses or on
+  // request truncates texts that do not fit). Blank texts count as the task's answer for nothing.
+  virtual std::vector<InputSize> measure(const std::vector<std::string>& texts) const = 0;
+  // The most tokens the model reads of one input (translation: of one source).
+  virtual int64_t max_length() const = 0;
+  // What a client needs to know of the model: {"task", "max_length"} and the task's own facts
+  // (labels, tags, decoding defaults, embedding width).
+  nlohmann::json describe() const;
+
  protected:
   // predict() for texts that are not blank.
   virtual std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
                                                     const PredictOptions& options) = 0;
   // What predict() gives a blank text.
   virtual nlohmann::json blank_prediction(const PredictOptions& options) const;
+  // The task's facts for describe().
+  virtual nlohmann::json describe_task() const { return nlohmann::json::object(); }
 };
 
 // Padded token ids [B, T] (pad_id past each length) and lengths [B] of the given sequences.

@@ -197,6 +197,21 @@ std::vector<json> TagPredictor::predict_texts(const std::vector<std::string>& li
   return out;
 }
 
+std::vector<InputSize> TagPredictor::measure(const std::vector<std::string>& lines) const {
+  std::vector<InputSize> out;
+  for (const auto& line : lines) {
+    data::TaggedSentence s;
+    for (const auto& w : data::split_words(line)) s.words.push_back(w.word);
+    const TagEncoded enc = encode({s}, "input", false);
+    out.push_back({std::ssize(enc.ids[0]), enc.truncated > 0});
+  }
+  return out;
+}
+
+json TagPredictor::describe_task() const {
+  return {{"tags", tags_}, {"entities", entities()}};
+}
+
 json TagPredictor::blank_prediction(const PredictOptions&) const {
   json j = {{"words", json::array()}, {"tags", json::array()}, {"scores", json::array()}};
   if (entities()) j["entities"] = json::array();

@@ -37,6 +37,8 @@ class TagPredictor : public Predictor {
                                             const PredictOptions& options) override;
   // No words, no tags.
   nlohmann::json blank_prediction(const PredictOptions& options) const override;
+  std::vector<InputSize> measure(const std::vector<std::string>& lines) const override;
+  int64_t max_length() const override { return data_.max_length; }
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,
@@ -59,6 +61,9 @@ class TagPredictor : public Predictor {
   bool entities() const { return scheme_ != TagScheme::none; }
   int64_t pad_id() const { return tokenizer_->pad_id(); }
   models::TransformerTagger& model() { return *model_; }
+
+ protected:
+  nlohmann::json describe_task() const override;
 
  private:
   // The Viterbi paths (and gold NLL) of one batch's sentences from their piece logits.

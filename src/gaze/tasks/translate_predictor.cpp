@@ -96,6 +96,23 @@ std::vector<int64_t> TranslatePredictor::encode_source(const std::string& text, 
   return ids;
 }
 
+std::vector<InputSize> TranslatePredictor::measure(const std::vector<std::string>& sources) const {
+  std::vector<InputSize> out;
+  for (const auto& s : sources) {
+    InputSize size;
+    size.tokens = std::ssize(encode_source(s, &size.cut));
+    out.push_back(size);
+  }
+  return out;
+}
+
+json TranslatePredictor::describe_task() const {
+  decode::SearchOptions search = search_;
+  return {{"architecture", enum_name(model_->architecture())},
+          {"max_target_length", data_.max_target_length},
+          {"decode", json::parse(config::write_object(decode::config_fields(search)))}};
+}
+
 PairEncoded TranslatePredictor::encode(const std::vector<data::SentencePair>& pairs) const {
   PairEncoded enc;
   for (const auto& p : pairs) {

@@ -34,6 +34,8 @@ class TranslatePredictor : public Predictor {
                                             const PredictOptions& options) override;
   // An empty translation, as Marian gives an empty line for one.
   nlohmann::json blank_prediction(const PredictOptions& options) const override;
+  std::vector<InputSize> measure(const std::vector<std::string>& sources) const override;
+  int64_t max_length() const override { return data_.max_length; }
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   // Hypotheses (best first) for every source text.
@@ -53,6 +55,9 @@ class TranslatePredictor : public Predictor {
   int64_t batch_tokens() const { return batch_tokens_; }
   const decode::SearchOptions& search() const { return search_; }
   models::Seq2SeqModel& model() { return *model_; }
+
+ protected:
+  nlohmann::json describe_task() const override;
 
  private:
   std::shared_ptr<text::Tokenizer> src_, tgt_;  // the same object when the vocabulary is shared
