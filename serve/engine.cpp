@@ -133,15 +133,20 @@ void Engine::loop() {
     const int found = oldest();
     if (found < 0) break;  // stopping, and nothing is left
     const auto m = static_cast<size_t>(found);
-    // Let the batch fill: until it is full or its first job has waited max_wait_ms. Only this
-    // thread removes jobs, so the first job stays first meanwhile.
+    // Let the batch fill until its first job has waited max_wait_ms, or it holds as many inputs
+    // as the model's previous batch: the clients that were waiting then are likely the ones
+    // sending now. So a lone client is answered at once, and under steady load batches stay
+    // full; when the load grows, requests pile up during a batch and the next one is larger.
+    // Only this thread removes jobs, so the first job stays first meanwhile.
     const auto deadline =
         queues_[m].jobs.front().job->arrival + std::chrono::milliseconds(options_.max_wait_ms);
-    while (!stopping_ && !flushing_ && compatible_inputs(m) < options_.max_batch_inputs &&
-           Clock::now() < deadline)
+    const int64_t enough = std::clamp<int64_t>(queues_[m].last_batch, 1, options_.max_batch_inputs);
+    while (!stopping_ && !flushing_ && compatible_inputs(m) < enough && Clock::now() < deadline)
       cv_.wait_until(lock, deadline);
     std::vector<Pending> batch = take_batch(m, lock);
     if (batch.empty()) continue;
+    queues_[m].last_batch = 0;
+    for (const auto& b : batch) queues_[m].last_batch += std::ssize(b.job->texts);
     lock.unlock();
     run_batch(m, batch);
     lock.lock();

@@ -1,7 +1,8 @@
 // Dynamic batching: requests for a model wait in its queue; one inference thread forms batches of
 // compatible requests (same endpoint and options) up to a token and input budget, or until the
-// first one has waited max_wait_ms, runs them through the model's predictor on gaze's one OpenMP
-// pool, and hands each request exactly the outputs of its own inputs.
+// first one has waited max_wait_ms (or the batch is as large as the previous one: under light load
+// nobody waits for requests that are not coming), runs them through the model's predictor on
+// gaze's one OpenMP pool, and hands each request exactly the outputs of its own inputs.
 #pragma once
 
 #include <atomic>
@@ -117,6 +118,7 @@ class Engine {
   struct Queue {
     std::deque<Pending> jobs;  // by arrival
     int64_t inputs = 0;
+    int64_t last_batch = 1;  // inputs of the model's previous batch
   };
 
   void loop();

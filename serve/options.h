@@ -16,8 +16,9 @@ GAZE_ENUM_NAMES(LogFormat, {LogFormat::text, "text"}, {LogFormat::json, "json"},
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int64_t port = 8080;  // 0: any free port (printed when listening)
-  // Dynamic batching: a batch closes when it holds max_batch_tokens tokens or max_batch_inputs
-  // inputs, or max_wait_ms after its first request arrived.
+  // Dynamic batching: a batch holds at most max_batch_tokens tokens and max_batch_inputs inputs;
+  // it waits for more requests at most max_wait_ms after its first one arrived (less when as many
+  // inputs wait as the previous batch held).
   int64_t max_batch_tokens = 8192;
   int64_t max_batch_inputs = 128;
   int64_t max_wait_ms = 5;
@@ -37,11 +38,11 @@ inline config::Fields config_fields(ServeOptions& o) {
       field("host", o.host).describe("address to listen on (0.0.0.0: every interface)"),
       field("port", o.port, 0, 65535).describe("TCP port (0: any free port, printed at start)"),
       field("max_batch_tokens", o.max_batch_tokens, 1, config::kMaxSize)
-          .describe("a batch closes at this many tokens ..."),
+          .describe("the most tokens in a batch"),
       field("max_batch_inputs", o.max_batch_inputs, 1, 65536)
-          .describe("... or this many inputs (1: no batching) ..."),
+          .describe("the most inputs in a batch (1: no batching)"),
       field("max_wait_ms", o.max_wait_ms, 0, 60000)
-          .describe("... or this long after its first request arrived"),
+          .describe("wait at most this long for a batch to fill after its first request"),
       field("max_queue", o.max_queue, 1, config::kMaxSize)
           .describe("inputs waiting per model; more: 429 with Retry-After"),
       field("max_inputs", o.max_inputs, 1, 65536).describe("inputs per request; more: 422"),

@@ -118,8 +118,10 @@ TEST(ServeRequest, BadBodiesAreHttpErrors) {
 
 TEST(ServeEngine, BatchesCompatibleRequestsAndAnswersEachItsOwn) {
   EngineOptions o;
-  o.max_wait_ms = 300;  // long enough for all five to arrive before the batch closes
+  o.max_wait_ms = 2000;  // long enough for all five to arrive before the batch closes
   Fixture f(o);
+  // A batch waits for as many inputs as the previous one had: six, after this request.
+  EXPECT_EQ(f.submit(R"({"inputs": ["1", "2", "3", "4", "5", "6"]})").get().outputs.size(), 6u);
   std::vector<std::future<Outcome>> out;
   out.push_back(f.submit(R"({"inputs": ["a", "bb"]})"));
   out.push_back(f.submit(R"({"inputs": "ccc", "parameters": {"top_k": 2}})"));
@@ -137,9 +139,9 @@ TEST(ServeEngine, BatchesCompatibleRequestsAndAnswersEachItsOwn) {
   EXPECT_EQ(got[4].status, 200);  // ... the others of its batch are answered
   EXPECT_EQ(got[4].outputs[0]["text"], "e");
   const auto batches = f.predictor->batches();
-  ASSERT_GE(batches.size(), 2u);
-  // The first batch took every top_k=0 request in arrival order, not the top_k=2 one.
-  EXPECT_EQ(batches[0], (std::vector<std::string>{"a", "bb", "dddd", "x", "boom", "e"}));
+  ASSERT_GE(batches.size(), 3u);
+  // The batch took every top_k=0 request in arrival order, not the top_k=2 one.
+  EXPECT_EQ(batches[1], (std::vector<std::string>{"a", "bb", "dddd", "x", "boom", "e"}));
 }
 
 TEST(ServeEngine, TooLongInputsAreRefusedUnlessTruncationIsAsked) {
@@ -156,17 +158,27 @@ TEST(ServeEngine, TooLongInputsAreRefusedUnlessTruncationIsAsked) {
   EXPECT_EQ(cut.truncated, std::vector<int64_t>{1});
 }
 
+TEST(ServeEngine, ALoneRequestDoesNotWait) {
+  EngineOptions o;
+  o.max_wait_ms = 60000;
+  Fixture f(o);
+  const auto start = Clock::now();
+  EXPECT_EQ(f.submit(R"({"inputs": "a"})").get().status, 200);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(30));  // not the full minute
+}
+
 TEST(ServeEngine, TokenAndInputBudgetsSplitBatches) {
   EngineOptions o;
-  o.max_wait_ms = 300;
+  o.max_wait_ms = 2000;
   o.max_batch_tokens = 10;  // "aaaa" is 4 tokens: two fit, the third waits
   Fixture f(o);
+  f.submit(R"({"inputs": ["1", "2", "3"]})").get();  // the next batch waits for three inputs
   auto a = f.submit(R"({"inputs": "aaaa"})");
   auto b = f.submit(R"({"inputs": "bbbb"})");
   auto c = f.submit(R"({"inputs": "cccc"})");
   a.get(), b.get(), c.get();
   EXPECT_EQ(f.predictor->batches(),
-            (std::vector<std::vector<std::string>>{{"aaaa", "bbbb"}, {"cccc"}}));
+            (std::vector<std::vector<std::string>>{{"1", "2", "3"}, {"aaaa", "bbbb"}, {"cccc"}}));
 }
 
 TEST(ServeEngine, FullQueueAndStoppingRefuse) {
@@ -175,15 +187,16 @@ TEST(ServeEngine, FullQueueAndStoppingRefuse) {
   o.max_batch_inputs = 1000;
   o.max_queue = 3;
   Fixture f(o);
-  auto first = f.submit(R"({"inputs": ["a", "b", "c"]})");
+  f.submit(R"({"inputs": ["1", "2", "3"]})").get();  // the next batch waits for three inputs
+  auto first = f.submit(R"({"inputs": ["a", "b"]})");
   try {
-    f.submit(R"({"inputs": "d"})");
-    FAIL() << "a fourth input fits a queue of three";
+    f.submit(R"({"inputs": ["c", "d"]})");
+    FAIL() << "four inputs fit a queue of three";
   } catch (const HttpError& e) {
     EXPECT_EQ(e.status, 429);
   }
   f.engine->stop();  // runs what is queued at once, then refuses
-  EXPECT_EQ(first.get().outputs.size(), 3u);
+  EXPECT_EQ(first.get().outputs.size(), 2u);
   try {
     f.submit(R"({"inputs": "e"})");
     FAIL() << "accepted after stop";

@@ -318,12 +318,14 @@ def test_full_queue_is_429_and_late_answer_504(models):
     s = Server({"cls": models["cls"]}, "--max-queue", 4, "--max-wait-ms", 3000, "--max-batch-inputs", 1000,
                "--timeout-ms", 800)
     try:
+        # A batch waits for as many inputs as the previous one had: four, after this request.
+        assert predict(s, "cls", TEXTS[:4])[0] == 200
         result = {}
-        t = threading.Thread(target=lambda: result.update(a=predict(s, "cls", TEXTS[:4])))
+        t = threading.Thread(target=lambda: result.update(a=predict(s, "cls", TEXTS[:3])))
         start = time.time()
         t.start()
-        s.wait_metric('gaze_queue_depth{model="cls"}', 4)
-        status, headers, err = predict(s, "cls", "one more")
+        s.wait_metric('gaze_queue_depth{model="cls"}', 3)
+        status, headers, err = predict(s, "cls", ["one", "two"])
         assert status == 429 and headers["retry-after"] == "1" and err["type"] == "overloaded"
         t.join()
         status, _, err = result["a"]
@@ -333,8 +335,9 @@ def test_full_queue_is_429_and_late_answer_504(models):
 
 
 def test_sigterm_answers_every_request_in_flight(models):
-    s = Server({"cls": models["cls"]}, "--max-wait-ms", 1500, "--max-batch-inputs", 1000, "--log-format", "json")
+    s = Server({"cls": models["cls"]}, "--max-wait-ms", 3000, "--max-batch-inputs", 1000, "--log-format", "json")
     expect = [predict(s, "cls", t)[2] for t in TEXTS[:6]]
+    assert predict(s, "cls", TEXTS[:8])[0] == 200  # the next batch waits for eight inputs (or 3 s)
     results = [None] * 6
 
     def client(i):
