@@ -45,11 +45,13 @@ fuzz:
 	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ)
 
 bench: build
+	@scripts/install-deps bench
 	@scripts/bench $(BUILD)
 
 # `gaze serve` under load (wrk): throughput and latency at 1-256 connections with dynamic batching
 # and with batch size 1, for a classifier and a translator, then a soak watching the server's RSS.
 bench-serve: build
+	@scripts/install-deps bench
 	@scripts/bench-serve $(BUILD)
 
 # A first look: build the command line, fetch the sentiment sentences and the pretrained Universal

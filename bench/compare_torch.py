@@ -52,22 +52,56 @@ def run_torch(threads, coretype, script="torch_ops.py"):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+# torch's matmul below this fraction of the measured fp32 peak means torch is not running on an optimized
+# BLAS (or not using the machine well): its figures are then no reference, and the tables say so.
+VALID_FRACTION = 0.5
+INVALID = []  # (threads, torch's matmul fraction of peak) where torch fell below VALID_FRACTION
+
+
+def reference_note():
+    if not INVALID:
+        return ""
+    worst = min(f for _, f in INVALID)
+    return (f"  [NOT A VALID REFERENCE: torch's matmul ran at {100 * worst:.0f}% of peak (< {100 * VALID_FRACTION:.0f}%); "
+            "install libopenblas0-pthread (scripts/install-deps bench)]")
+
+
+def blas_name(path):
+    p = path.lower()
+    for key, name in (("openblas", "OpenBLAS"), ("blis", "BLIS"), ("mkl", "MKL"), ("atlas", "ATLAS")):
+        if key in p:
+            return name
+    return "the reference BLAS (netlib, unoptimized)" if "/blas/libblas" in p else "unknown BLAS"
+
+
 def op_table(build):
     rows = []
     peaks = {}
+    blas = set()
     for threads in (1, 2):
         g, simd = run_gaze(build, threads, "FmaPeak|Matmul|Softmax|LayerNorm")
         torch_runs = {ct: run_torch(threads, ct) for ct in ("Haswell", "SkylakeX")}
         peak = peaks[threads] = g["FmaPeak"]["GFLOP/s"]
+        for r in torch_runs.values():
+            blas.update(r.get("blas", []))
+        torch_matmul = max(r["matmul"]["GFLOP/s"] for r in torch_runs.values())
+        if torch_matmul < VALID_FRACTION * peak:
+            INVALID.append((threads, torch_matmul / peak))
         for op, key, unit in (("matmul", "Matmul/1024", "GFLOP/s"), ("softmax", "Softmax/4096/1024", "GB/s"),
                               ("layer_norm", "LayerNorm/4096/1024", "GB/s")):
             ct, tr = max(torch_runs.items(), key=lambda kv: kv[1][op][unit])
             gv, tv = g[key][unit], tr[op][unit]
             frac = f"{100 * gv / peak:5.1f}%" if unit == "GFLOP/s" else "  -  "
-            rows.append((threads, op, unit, gv, tv, gv / tv, frac, f"OPENBLAS_CORETYPE={ct}"))
+            note = f"OPENBLAS_CORETYPE={ct}"
+            if unit == "GFLOP/s":
+                note += f"; torch at {100 * tv / peak:.1f}% of peak"
+            rows.append((threads, op, unit, gv, tv, gv / tv, frac, note))
         rows.append((threads, "fma peak", "GFLOP/s", peak, float("nan"), float("nan"), "100.0%", f"gaze simd {simd}"))
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"CPU: {cpu}, {os.cpu_count()} cores")
+    print("torch's BLAS: " + ("; ".join(f"{blas_name(b)} ({b})" for b in sorted(blas)) or "none mapped"))
     print()
-    print("Ops: gaze vs torch 1.13 (best of repeated runs; higher is better; ratio = gaze / torch)")
+    print("Ops: gaze vs torch 1.13 (best of repeated runs; higher is better; ratio = gaze / torch)" + reference_note())
     print(f"{'thr':>3}  {'op':<11} {'unit':<8} {'gaze':>9} {'torch':>9} {'ratio':>7}  {'of peak':>7}  torch best with")
     for thr, op, unit, gv, tv, r, frac, note in rows:
         ts = f"{tv:9.1f}" if tv == tv else f"{'':>9}"
@@ -93,7 +127,8 @@ def run_torch_attention(mode, arg, capability, threads=1):
 
 def attention_table(build, peaks):
     print()
-    print("Attention, B=8 H=8 D=64 (GFLOP/s; forward 4*B*H*T^2*D flops, fwd+bwd 3.5x that; ratio = gaze / best torch)")
+    print("Attention, B=8 H=8 D=64 (GFLOP/s; forward 4*B*H*T^2*D flops, fwd+bwd 3.5x that; ratio = gaze / best torch)"
+          + reference_note())
     print(f"{'thr':>3} {'T':>5}  {'pass':<8} {'gaze':>7} {'of peak':>7} {'composed':>9} {'priv.sdpa':>9} {'ratio':>7}")
     mha_rows = []
     for threads in (1, 2):
@@ -130,7 +165,8 @@ def attention_table(build, peaks):
 def models_table(build):
     """TransformerClassifier training and inference: tokens/s (latency in ms), gaze vs torch."""
     print()
-    print("TransformerClassifier (vocab 8000, d_model 256, 4 heads, ffn 1024, 4 layers, GELU, pre-norm, dropout 0.1)")
+    print("TransformerClassifier (vocab 8000, d_model 256, 4 heads, ffn 1024, 4 layers, GELU, pre-norm, dropout 0.1)"
+          + reference_note())
     print("training = forward + cross-entropy + backward + AdamW step; inference = eval, no autograd")
     print(f"{'thr':>3}  {'measure':<26} {'gaze':>10} {'torch':>10} {'ratio':>7} {'torch Haswell':>14} {'ratio':>7}")
     for threads in (1, 2):

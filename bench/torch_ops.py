@@ -4,6 +4,7 @@ Run by compare_torch.py in a fresh process per setting (thread count, OPENBLAS_C
 settings only take effect at start-up.
 """
 import json
+import os
 import sys
 import time
 
@@ -44,7 +45,20 @@ def main():
         w, bias = torch.randn(cols), torch.randn(cols)
         t = best_time(lambda: F.layer_norm(x, (cols,), w, bias))
         out["layer_norm"] = {"seconds": t, "GB/s": 8 * rows * cols / t * 1e-9}
+    out["blas"] = blas_libraries()
     print(json.dumps(out))
+
+
+def blas_libraries():
+    """The BLAS shared objects this process has mapped (torch's GEMM goes through libblas.so.3, which
+    Debian's alternatives point at OpenBLAS, BLIS or the slow reference BLAS)."""
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if "blas" in path.lower() or "blis" in path.lower() or "mkl" in path.lower():
+                libs.add(path)
+    return sorted({os.path.realpath(p) for p in libs})
 
 
 if __name__ == "__main__":
