@@ -61,9 +61,21 @@ TEST(KVCache, ReorderFollowsBeamIndices) {
         EXPECT_EQ(kk.data<float>()[((t * 3 + 2) * 2 + h) * 4 + d],
                   k.data<float>()[((0 * 2 + h) * 5 + t) * 4 + d]);
       }
-  EXPECT_THROW(cache.reorder({0, 1}), ValueError);
+  EXPECT_THROW(cache.reorder({0, 1, 2, 0}), ValueError);  // more rows than the batch
+  EXPECT_THROW(cache.reorder({}), ValueError);
+  EXPECT_THROW(cache.reorder({0, 3, 1}), IndexError);
   EXPECT_THROW(cache.append(Tensor::ones(Shape{3, 2, 1, 5}), Tensor::ones(Shape{3, 2, 1, 4})),
                ValueError);
+  // Fewer indices shrink the batch (beam search drops the rows of finished sources).
+  const Tensor before = cache.keys().clone_data();
+  cache.reorder({2});
+  const Tensor one = cache.keys();  // [T, 1, H, D]
+  ASSERT_EQ(one.shape(), (Shape{5, 1, 2, 4}));
+  for (int64_t t = 0; t < 5; ++t)
+    for (int64_t i = 0; i < 8; ++i)
+      EXPECT_EQ(one.data<float>()[t * 8 + i], before.data<float>()[(t * 3 + 2) * 8 + i]);
+  cache.append(Tensor::ones(Shape{1, 2, 1, 4}), Tensor::ones(Shape{1, 2, 1, 4}));
+  EXPECT_EQ(cache.length(), 6);
   nn::KVCache empty(1, 1, 4);
   EXPECT_THROW(empty.attend(Tensor::ones(Shape{1, 1, 1, 4})), StateError);
 }

@@ -97,6 +97,18 @@ def test_predict_and_translate_outputs(copy_model):
         assert "alignment layer 7 out of range for a decoder of 2 layers" in bad.stderr
 
 
+def test_a_batch_decodes_each_source_as_alone(copy_model):
+    # Sources of different lengths finish at different steps; the searches drop their rows from
+    # the batch as they finish. Every source must still get exactly what it gets alone.
+    import gaze
+    d, _, pairs, _ = copy_model
+    model = gaze.load(str(d / "run"))
+    sources = [en for en, _ in pairs[:12]] + ["And", "the"]
+    for options in ({}, {"method": "greedy"}, {"nbest": 3, "scores": True, "alignment": True}):
+        alone = [model([s], **options)[0] for s in sources]
+        assert model(sources, **options) == alone, options
+
+
 def test_g2p_with_several_pronunciations(tmp_path):
     with gzip.open(CMUDICT, "rt", encoding="utf-8") as f:
         lines = [next(f) for _ in range(400)]

@@ -46,32 +46,36 @@ std::vector<Hypothesis> greedy_search(StepDecoder& dec, const std::vector<int64_
     limit.push_back(max_target_length(l, o));
     longest = std::max(longest, limit.back());
   }
-  std::vector<bool> done(static_cast<size_t>(R), false);
-  for (int64_t t = 0; t < longest; ++t) {
+  // Decoder row r holds source active[r]; a source that is done leaves the decoder.
+  std::vector<int64_t> active(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) active[static_cast<size_t>(r)] = r;
+  for (int64_t t = 0; t < longest && !active.empty(); ++t) {
     const Tensor logp = dec.step(previous);
     const int64_t V = logp.size(1);
     const Tensor a = alignment ? dec.alignment() : Tensor();
-    bool all_done = true;
-    for (int64_t r = 0; r < R; ++r) {
-      auto& h = out[static_cast<size_t>(r)];
-      if (done[static_cast<size_t>(r)]) continue;
-      const float* p = logp.data<float>() + r * V;
+    std::vector<int64_t> keep_rows, still, next_previous;
+    for (size_t r = 0; r < active.size(); ++r) {
+      const int64_t n = active[r];
+      auto& h = out[static_cast<size_t>(n)];
+      const float* p = logp.data<float>() + static_cast<int64_t>(r) * V;
       const int64_t best = std::max_element(p, p + V) - p;  // the first of equal maxima
       h.log_prob += p[best];
-      if (alignment) h.alignment.push_back(row_of(a, r));
+      if (alignment) h.alignment.push_back(row_of(a, static_cast<int64_t>(r)));
       if (best == eos) {
         h.finished = true;
       } else {
         h.tokens.push_back(best);
       }
       const auto length = static_cast<int64_t>(h.tokens.size()) + (h.finished ? 1 : 0);
-      if (h.finished || length >= limit[static_cast<size_t>(r)])
-        done[static_cast<size_t>(r)] = true;
       h.score = normalized(h.log_prob, length, o.length_penalty);
-      previous[static_cast<size_t>(r)] = best;
-      all_done = all_done && done[static_cast<size_t>(r)];
+      if (h.finished || length >= limit[static_cast<size_t>(n)]) continue;
+      keep_rows.push_back(static_cast<int64_t>(r));
+      still.push_back(n);
+      next_previous.push_back(best);
     }
-    if (all_done) break;
+    if (!still.empty() && still.size() < active.size()) dec.keep(keep_rows);
+    active = std::move(still);
+    previous = std::move(next_previous);
   }
   return out;
 }
@@ -92,7 +96,6 @@ std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
   for (int64_t n = 0; n < N; ++n)
     for (int64_t j = 1; j < K; ++j) live[static_cast<size_t>(n * K + j)].log_prob = kNegInf;
   std::vector<std::vector<Hypothesis>> finished(static_cast<size_t>(N));
-  std::vector<bool> done(static_cast<size_t>(N), false);
   std::vector<int64_t> limit, previous(static_cast<size_t>(R), bos);
   int64_t longest = 0;
   for (const int64_t l : src_lengths) {
@@ -106,21 +109,21 @@ std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
                      [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
     if (static_cast<int64_t>(f.size()) > K) f.pop_back();
   };
-  for (int64_t t = 0; t < longest; ++t) {
+  // Decoder rows a*K .. a*K+K-1 hold the beams of source active[a]; a source that is done leaves
+  // the decoder, so the rows still decoding are all that a step costs.
+  std::vector<int64_t> active(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) active[static_cast<size_t>(n)] = n;
+  for (int64_t t = 0; t < longest && !active.empty(); ++t) {
     const Tensor logp = dec.step(previous);
     const int64_t V = logp.size(1);
     const Tensor a = alignment ? dec.alignment() : Tensor();
-    std::vector<int64_t> order(static_cast<size_t>(R));
-    std::vector<Hypothesis> next(static_cast<size_t>(R));
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t base = n * K;
-      if (done[static_cast<size_t>(n)]) {  // keep the rows as they are; their output is unused
-        for (int64_t j = 0; j < K; ++j) {
-          order[static_cast<size_t>(base + j)] = base + j;
-          next[static_cast<size_t>(base + j)] = std::move(live[static_cast<size_t>(base + j)]);
-        }
-        continue;
-      }
+    const auto A = static_cast<int64_t>(active.size());
+    std::vector<int64_t> order(static_cast<size_t>(A * K));
+    std::vector<Hypothesis> next(static_cast<size_t>(A * K));
+    std::vector<int64_t> still;  // block positions of the sources that go on
+    for (int64_t pos = 0; pos < A; ++pos) {
+      const int64_t n = active[static_cast<size_t>(pos)];
+      const int64_t base = pos * K;
       // The 2K best (beam, token) continuations, ties to the lower beam and token.
       struct Cand {
         double lp;
@@ -177,19 +180,31 @@ std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
       const double best_live = filled > 0 ? next[static_cast<size_t>(base)].score : kNegInf;
       if (at_limit) {
         for (int64_t j = 0; j < filled; ++j) add_finished(n, next[static_cast<size_t>(base + j)]);
-        done[static_cast<size_t>(n)] = true;
-      } else if (filled == 0 ||
-                 (static_cast<int64_t>(f.size()) >= K && best_live <= f.back().score)) {
-        done[static_cast<size_t>(n)] = true;
+      } else if (filled > 0 && (static_cast<int64_t>(f.size()) < K || best_live > f.back().score)) {
+        still.push_back(pos);
       }
     }
-    live = std::move(next);
-    for (int64_t r = 0; r < R; ++r) {
-      const auto& h = live[static_cast<size_t>(r)];
-      previous[static_cast<size_t>(r)] = h.tokens.empty() ? bos : h.tokens.back();
+    if (still.empty()) break;
+    // The beams of the sources that go on, in their new order; the rows of the others are dropped.
+    std::vector<int64_t> rows;
+    std::vector<Hypothesis> kept;
+    std::vector<int64_t> kept_sources;
+    for (const int64_t pos : still) {
+      kept_sources.push_back(active[static_cast<size_t>(pos)]);
+      for (int64_t j = 0; j < K; ++j) {
+        rows.push_back(order[static_cast<size_t>(pos * K + j)]);
+        kept.push_back(std::move(next[static_cast<size_t>(pos * K + j)]));
+      }
     }
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-    dec.reorder(order);
+    live = std::move(kept);
+    previous.assign(live.size(), bos);
+    for (size_t r = 0; r < live.size(); ++r)
+      if (!live[r].tokens.empty()) previous[r] = live[r].tokens.back();
+    if (std::ssize(still) == A)
+      dec.reorder(rows);
+    else
+      dec.keep(rows);
+    active = std::move(kept_sources);
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(N));
   const auto keep = static_cast<size_t>(std::clamp<int64_t>(o.nbest, 1, K));

@@ -168,6 +168,11 @@ class RnnStep : public StepDecoder {
     s_.h = nn::gather_rows(s_.h, rows);
     if (s_.c.defined()) s_.c = nn::gather_rows(s_.c, rows);
   }
+  void keep(const std::vector<int64_t>& rows) override {
+    for (Tensor* t : {&s_.h, &s_.c, &s_.memory, &s_.keys, &s_.mask.lengths, &s_.mask.padding})
+      if (t->defined()) *t = nn::gather_rows(*t, rows);
+    R_ = std::ssize(rows);
+  }
   Tensor alignment() const override { return alignment_; }
   int64_t rows() const override { return R_; }
 

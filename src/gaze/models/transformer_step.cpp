@@ -79,6 +79,15 @@ class TransformerStep : public StepDecoder {
     for (const int64_t r : rows) h.push_back(history_[static_cast<size_t>(r)]);
     history_ = std::move(h);
   }
+  void keep(const std::vector<int64_t>& rows) override {
+    if (inc_) inc_->reorder(rows, /*same_memory=*/false);
+    memory_ = nn::gather_rows(memory_, rows);
+    lengths_ = nn::gather_rows(lengths_, rows);
+    std::vector<std::vector<int64_t>> h;
+    for (const int64_t r : rows) h.push_back(history_.at(static_cast<size_t>(r)));
+    history_ = std::move(h);
+    R_ = std::ssize(rows);
+  }
   Tensor alignment() const override { return alignment_; }
   int64_t rows() const override { return R_; }
 

@@ -114,6 +114,8 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
 
 void IncrementalDecoder::reorder(const std::vector<int64_t>& rows, bool same_memory) {
   for (auto& c : caches_) c.reorder(rows);
+  same_memory = same_memory && std::ssize(rows) == B_;
+  B_ = std::ssize(rows);
   if (same_memory) return;
   for (auto& k : cross_k_) k = gather_rows(k, rows);
   for (auto& v : cross_v_) v = gather_rows(v, rows);

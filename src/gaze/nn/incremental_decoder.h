@@ -21,7 +21,8 @@ class IncrementalDecoder {
   Tensor step(const Tensor& x, AttentionCapture* capture = nullptr);
   // Keeps batch rows in the given order (new row b = old row rows[b]), as for beam search.
   // same_memory: new row b and old row rows[b] decode the same source (beams of one source
-  // reordered among themselves), so the source's keys and values stay where they are.
+  // reordered among themselves), so the source's keys and values stay where they are. Fewer rows
+  // than the batch shrink it (the rows of finished sources dropped).
   void reorder(const std::vector<int64_t>& rows, bool same_memory = false);
   int64_t length() const { return caches_.empty() ? 0 : caches_[0].length(); }
 

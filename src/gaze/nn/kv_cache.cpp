@@ -88,22 +88,24 @@ Tensor KVCache::attend(const Tensor& query, HeadsLayout layout, SdpaOptions o) c
 }
 
 void KVCache::reorder(const std::vector<int64_t>& idx) {
-  GAZE_CHECK(static_cast<int64_t>(idx.size()) == B_, ValueError,
-             "KVCache.reorder: expected {} indices, got {}", B_, idx.size());
+  GAZE_CHECK(!idx.empty() && static_cast<int64_t>(idx.size()) <= B_, ValueError,
+             "KVCache.reorder: expected 1 to {} indices, got {}", B_, idx.size());
   for (int64_t i : idx)
     GAZE_CHECK(i >= 0 && i < B_, IndexError, "KVCache.reorder: index {} out of range [0, {})", i,
                B_);
+  const auto B = static_cast<int64_t>(idx.size());
   const size_t es = dtype_size(dtype_);
   for (Tensor* t : {&k_, &v_}) {
     const size_t row =
         static_cast<size_t>(t->size(2) * t->size(3)) * es;  // one batch entry of one position
-    Tensor fresh = Tensor::empty(t->shape(), dtype_);
+    Tensor fresh = Tensor::empty(Shape{t->size(0), B, t->size(2), t->size(3)}, dtype_);
     for (int64_t p = 0; p < length_; ++p)
-      for (int64_t b = 0; b < B_; ++b)
-        std::memcpy(static_cast<char*>(fresh.raw_data()) + (p * B_ + b) * row,
+      for (int64_t b = 0; b < B; ++b)
+        std::memcpy(static_cast<char*>(fresh.raw_data()) + (p * B + b) * row,
                     static_cast<const char*>(t->raw_data()) + (p * B_ + idx[b]) * row, row);
     *t = fresh;
   }
+  B_ = B;
 }
 
 }  // namespace gaze::nn
