@@ -1,5 +1,6 @@
 """Running `gaze serve` in the tests: a server on an ephemeral loopback port, started and stopped by
 the test, with its access log collected; and a small HTTP client."""
+import atexit
 import http.client
 import json
 import os
@@ -12,6 +13,17 @@ import time
 from cli_helpers import GAZE
 
 
+_running = []
+
+
+@atexit.register
+def _stop_leftovers():
+    """A test that fails before stopping its server must not leave the process behind."""
+    for proc in _running:
+        if proc.poll() is None:
+            proc.kill()
+
+
 class Server:
     def __init__(self, models, *flags, threads=1):
         args = [str(GAZE), "serve", "--port", "0", "--threads", str(threads)]
@@ -20,6 +32,7 @@ class Server:
         args += [str(f) for f in flags]
         env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        _running.append(self.proc)
         self.log = []
         self.port = None
         ready = threading.Event()
