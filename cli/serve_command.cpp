@@ -1,4 +1,7 @@
 // gaze serve: the trained models behind an HTTP endpoint, with dynamic batching (serve/).
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <regex>
 
@@ -38,6 +41,28 @@ std::vector<serve::ModelSpec> model_specs(const std::vector<std::string>& args) 
   return out;
 }
 
+// --max-connections within the file descriptors the process may open: the soft limit is raised to
+// the hard one, and the connections get what remains after model files, pipes and the like (64).
+int64_t fit_connections(int64_t wanted) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return wanted;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit raised = r;
+    raised.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) r = raised;
+  }
+  const auto room = static_cast<int64_t>(std::min<rlim_t>(r.rlim_cur, 1 << 30)) - 64;
+  if (wanted <= room) return wanted;
+  const int64_t fit = std::max<int64_t>(1, room);
+  std::fprintf(
+      stderr,
+      "gaze serve: note: --max-connections %lld lowered to %lld (the process may open %lld "
+      "files; raise `ulimit -n` or LimitNOFILE for more)\n",
+      static_cast<long long>(wanted), static_cast<long long>(fit),
+      static_cast<long long>(r.rlim_cur));
+  return fit;
+}
+
 int run_serve(const ServeArgs& a) {
   serve::ServeOptions o;
   a.options.apply(serve::config_fields(o), "gaze serve");
@@ -49,10 +74,16 @@ int run_serve(const ServeArgs& a) {
       [&] { return serve::load_models(specs); },
       {a.threads, o.max_batch_tokens, o.max_batch_inputs, o.max_wait_ms, o.max_queue}, metrics);
   serve::Router router(engine, metrics, o);
+  o.max_connections = fit_connections(o.max_connections);
   serve::HttpServer server(router, metrics, o);
   std::fprintf(stderr, "gaze serve: listening on http://%s:%d (models: %s)\n", o.host.c_str(),
                server.port(), fmt::format("{}", fmt::join(names, ", ")).c_str());
-  server.run();
+  try {
+    server.run();
+  } catch (...) {
+    engine.stop();  // settles every job while the connections they answer still exist
+    throw;
+  }
   engine.stop();  // every answered request is done; this finishes jobs whose clients gave up
   std::fprintf(stderr, "gaze serve: stopped\n");
   return 0;

@@ -78,6 +78,14 @@ void Engine::submit(size_t m, std::shared_ptr<Job> job, Done done) {
     const std::lock_guard lock(mu_);
     if (stopping_) throw HttpError(503, "unavailable", "the server is shutting down");
     Queue& q = queues_.at(m);
+    if (q.inputs + n > options_.max_queue) {
+      // Jobs whose clients gave up (504) need no room: drop them before refusing anyone.
+      std::erase_if(q.jobs, [&](const Pending& p) {
+        if (!p.job->cancelled) return false;
+        q.inputs -= std::ssize(p.job->texts);
+        return true;
+      });
+    }
     if (q.inputs + n > options_.max_queue)
       throw HttpError(429, "overloaded",
                       fmt::format("model '{}' has {} inputs waiting (the limit is {}); retry later",

@@ -21,6 +21,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kHeaderLimit = 16 * 1024;
+constexpr size_t kBufferLimit = 64 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 
 std::string utc_now() {
@@ -54,7 +55,8 @@ struct HttpServer::Impl {
         metrics(m),
         options(o),
         ioc(static_cast<int>(o.http_threads)),
-        acceptor(ioc),
+        acceptor(asio::make_strand(ioc)),
+        retry(acceptor.get_executor()),
         signals(ioc, SIGINT, SIGTERM) {}
 
   void accept();
@@ -65,20 +67,23 @@ struct HttpServer::Impl {
   Router& router;
   Metrics& metrics;
   ServeOptions options;
-  asio::io_context ioc;
-  tcp::acceptor acceptor;
-  asio::signal_set signals;
+  // Declared before the I/O context: handlers it still holds when it is destroyed (sessions among
+  // them) may touch these.
   std::atomic<int64_t> open{0};
   std::atomic<bool> draining{false};
   std::mutex sessions_mu, log_mu;
   std::vector<std::weak_ptr<Session>> sessions;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;  // on a strand of its own: accepting and closing never overlap
+  asio::steady_timer retry;
+  asio::signal_set signals;
 };
 
 // One connection: read a request, hand it to the router, write the answer, and again while the
 // client keeps the connection alive.
 struct Session : std::enable_shared_from_this<Session> {
-  Session(tcp::socket&& socket, HttpServer::Impl& server)
-      : stream(std::move(socket)), timer(stream.get_executor()), server(server) {
+  Session(tcp::socket&& socket, HttpServer::Impl& server, bool refused)
+      : stream(std::move(socket)), timer(stream.get_executor()), server(server), refused(refused) {
     ++server.open;
     server.metrics.connection_opened();
     beast::error_code ec;
@@ -98,8 +103,36 @@ struct Session : std::enable_shared_from_this<Session> {
     parser.emplace();
     parser->header_limit(kHeaderLimit);
     parser->body_limit(static_cast<uint64_t>(server.options.max_body_bytes));
-    stream.expires_after(std::chrono::milliseconds(server.options.idle_timeout_ms));
+    stream.expires_after(refused ? std::chrono::milliseconds(1000)
+                                 : std::chrono::milliseconds(server.options.idle_timeout_ms));
     reading = true;
+    http::async_read_header(stream, buffer, *parser,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->on_read(ec);
+                              self->read_body();
+                            });
+  }
+
+  // A client that sent `Expect: 100-continue` waits for a go-ahead before its body (curl does for
+  // bodies over 1 MB); a body too large is refused before it is sent.
+  void read_body() {
+    const auto& req = parser->get();
+    if (beast::iequals(req[http::field::expect], "100-continue") && !parser->is_done()) {
+      const auto length = parser->content_length();
+      if (length && *length > static_cast<uint64_t>(server.options.max_body_bytes))
+        return on_read(http::error::body_limit);
+      auto go = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                   req.version());
+      return http::async_write(stream, *go,
+                               [self = shared_from_this(), go](beast::error_code ec, size_t) {
+                                 if (ec) return self->close();
+                                 self->read_rest();
+                               });
+    }
+    read_rest();
+  }
+
+  void read_rest() {
     http::async_read(
         stream, buffer, *parser,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -134,6 +167,11 @@ struct Session : std::enable_shared_from_this<Session> {
         return write(error_response(
             431, "validation",
             fmt::format("the request line and headers exceed {} bytes", kHeaderLimit)));
+      if (ec == http::error::buffer_overflow)
+        return write(
+            error_response(400, "validation",
+                           fmt::format("a chunk header or trailer of the request exceeds {} bytes",
+                                       kBufferLimit)));
       if (parser && parser->got_some())
         return write(error_response(400, "validation", "malformed HTTP request: " + ec.message()));
       return close();
@@ -144,24 +182,35 @@ struct Session : std::enable_shared_from_this<Session> {
     method = std::string(req.method_string());
     target = std::string(req.target());
     start_time = Clock::now();
+    if (refused) {
+      keep_alive = false;
+      return write(error_response(503, "overloaded",
+                                  fmt::format("too many open connections (--max-connections {})",
+                                              server.options.max_connections)));
+    }
     HttpRequest r{method, target, std::string(req[http::field::content_type]),
                   std::string(req[http::field::accept]), std::move(req.body())};
 
     // The answer may come from the inference thread: it is posted back to this connection's
     // strand, once (the first of the answer and the timeout wins). The work guard keeps the
     // I/O threads running while the request is in the engine.
+    // The reply holds the connection only until it is answered: a job whose client timed out may
+    // wait in the engine's queue a while longer without keeping its connection open.
     struct Reply {
       std::atomic<bool> sent{false};
       std::mutex mu;
+      std::shared_ptr<Session> session;
       std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     };
     auto reply = std::make_shared<Reply>();
+    reply->session = shared_from_this();
     reply->guard.emplace(server.ioc.get_executor());
-    Respond respond = [self = shared_from_this(), reply](HttpResponse res) {
+    Respond respond = [reply](HttpResponse res) {
       if (reply->sent.exchange(true)) return;
+      const std::lock_guard lock(reply->mu);
+      const std::shared_ptr<Session> self = std::move(reply->session);
       asio::post(self->stream.get_executor(),
                  [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-      const std::lock_guard lock(reply->mu);
       reply->guard.reset();
     };
     std::shared_ptr<Job> job;
@@ -199,15 +248,18 @@ struct Session : std::enable_shared_from_this<Session> {
     res->set(http::field::server, "gaze");
     res->set(http::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) res->set(name, value);
-    const bool keep = keep_alive && !server.draining;
+    // While draining, a connection stays open only for requests it has already sent (pipelined).
+    const bool keep = keep_alive && (!server.draining || buffer.size() > 0);
     res->keep_alive(keep);
     res->body() = std::move(r.body);
     res->prepare_payload();
+    if (method == "HEAD") res->body().clear();  // the headers, Content-Length included, only
     stream.expires_after(std::chrono::milliseconds(server.options.idle_timeout_ms));
     http::async_write(stream, *res,
                       [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
                         if (ec) return self->close();
-                        if (keep) return self->read();
+                        if (keep && (!self->server.draining || self->buffer.size() > 0))
+                          return self->read();
                         self->linger();
                       });
   }
@@ -236,10 +288,13 @@ struct Session : std::enable_shared_from_this<Session> {
   beast::tcp_stream stream;
   asio::steady_timer timer;
   HttpServer::Impl& server;
-  beast::flat_buffer buffer;
+  // Bytes read but not yet parsed: headers (16 KiB), chunk sizes, extensions and trailers. The
+  // body goes to the request's string (body_limit), so nothing a client sends is unbounded.
+  beast::flat_buffer buffer{kBufferLimit};
   std::optional<http::request_parser<http::string_body>> parser;
   std::array<char, 4096> discard{};
   std::optional<Clock::time_point> linger_until;
+  bool refused;  // over --max-connections: answer 503 to its request and close
   bool reading = false, keep_alive = true;
   unsigned version = 11;
   std::string remote = "-", method, target;
@@ -249,25 +304,20 @@ struct Session : std::enable_shared_from_this<Session> {
 void HttpServer::Impl::accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (acceptor.is_open() && !draining) accept();
+      if (!acceptor.is_open() || draining) return;
+      // Out of file descriptors (or another transient failure): retrying at once would spin.
+      retry.expires_after(std::chrono::milliseconds(50));
+      retry.async_wait([this](beast::error_code e) {
+        if (!e && acceptor.is_open() && !draining) accept();
+      });
       return;
     }
-    if (open >= options.max_connections) {
-      // Answered at once, without a session: the client learns why, and nothing is held.
-      metrics.connection_refused();
-      static const std::string body =
-          R"({"error": "too many open connections", "type": "overloaded"})";
-      static const std::string busy = fmt::format(
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: "
-          "1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
-          body.size(), body);
-      beast::error_code ignored;
-      socket.non_blocking(true, ignored);
-      socket.write_some(asio::buffer(busy), ignored);
-      socket.shutdown(tcp::socket::shutdown_both, ignored);
-      socket.close(ignored);
-    } else {
-      auto session = std::make_shared<Session>(std::move(socket), *this);
+    {
+      // Over --max-connections a connection still gets a session, briefly: it reads the request
+      // (for at most a second) and answers 503, so the client reads why instead of a reset.
+      const bool refused = open >= options.max_connections;
+      if (refused) metrics.connection_refused();
+      auto session = std::make_shared<Session>(std::move(socket), *this, refused);
       {
         const std::lock_guard lock(sessions_mu);
         std::erase_if(sessions, [](const auto& w) { return w.expired(); });
@@ -284,9 +334,10 @@ void HttpServer::Impl::begin_shutdown() {
   router.set_draining();
   metrics.set_ready(false);
   std::fprintf(stderr, "gaze serve: draining: answering the requests already received\n");
-  asio::post(ioc, [this] {
+  asio::post(acceptor.get_executor(), [this] {
     beast::error_code ec;
     acceptor.close(ec);
+    retry.cancel();
     signals.clear(ec);  // a second Ctrl-C ends the process at once
     signals.cancel(ec);
     const std::lock_guard lock(sessions_mu);

@@ -16,9 +16,22 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The media type of a Content-Type or Accept entry, without parameters, lowercased.
-bool has_media_type(const std::string& header, const std::string& type) {
-  return lower(header).find(type) != std::string::npos;
+// Whether a Content-Type is `type` (parameters such as charset aside), case-insensitively.
+bool is_media_type(const std::string& header, const std::string& type) {
+  std::string t = lower(header.substr(0, header.find(';')));
+  const auto first = t.find_first_not_of(" \t"), last = t.find_last_not_of(" \t");
+  return first != std::string::npos && t.substr(first, last - first + 1) == type;
+}
+
+// Whether an Accept header lists `type` among its media ranges.
+bool accepts(const std::string& header, const std::string& type) {
+  size_t at = 0;
+  while (at <= header.size()) {
+    const size_t comma = std::min(header.find(',', at), header.size());
+    if (is_media_type(header.substr(at, comma - at), type)) return true;
+    at = comma + 1;
+  }
+  return false;
 }
 
 std::vector<std::string> split_path(const std::string& target) {
@@ -78,7 +91,7 @@ json Router::model_info(size_t m) const {
 
 void Router::handle(const HttpRequest& req, const Respond& respond, std::shared_ptr<Job>* queued) {
   const std::vector<std::string> parts = split_path(req.target);
-  const bool get = req.method == "GET";
+  const bool get = req.method == "GET" || req.method == "HEAD";
   auto answer = [&](HttpResponse r, const char* endpoint) {
     r.endpoint = endpoint;
     respond(std::move(r));
@@ -156,7 +169,7 @@ void Router::model_endpoint(const HttpRequest& req, size_t m, Endpoint endpoint,
     r.inputs = inputs;
     respond(std::move(r));
   };
-  if (!has_media_type(req.content_type, "application/json"))
+  if (!is_media_type(req.content_type, "application/json"))
     return fail(HttpError(415, "unsupported_media_type",
                           fmt::format("the body must be JSON sent with Content-Type: "
                                       "application/json (got '{}')",
@@ -172,15 +185,13 @@ void Router::model_endpoint(const HttpRequest& req, size_t m, Endpoint endpoint,
                 0);
   ParsedRequest parsed;
   try {
-    parsed =
-        parse_request(req.body, endpoint, *model.predictor, options_.max_inputs,
-                      endpoint == Endpoint::explain && has_media_type(req.accept, "text/html"));
+    parsed = parse_request(req.body, endpoint, *model.predictor, options_.max_inputs,
+                           endpoint == Endpoint::explain && accepts(req.accept, "text/html"));
   } catch (const HttpError& e) {
     return fail(e, 0);
   }
   parsed.job->model = model.name;
   const auto inputs = std::ssize(parsed.job->texts);
-  if (draining_) return fail(HttpError(503, "unavailable", "the server is shutting down"), inputs);
   const bool single = parsed.single;
   Done done = [respond, single, inputs, name = model.name, endpoint_name](Outcome o) {
     HttpResponse r;

@@ -437,3 +437,115 @@ def test_every_flag_is_documented():
     doc = (ROOT / "docs" / "serve.md").read_text()
     flags = set(re.findall(r"(--[a-z][a-z-]+)", run("serve", "--help", check=0).stdout)) - {"--help"}
     assert flags and all(f"`{f}`" in doc for f in flags), sorted(f for f in flags if f"`{f}`" not in doc)
+
+
+# --- regressions from an adversarial review ---------------------------------------------------------
+
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def read_reply(sock, timeout=10):
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    return data
+
+
+def test_chunk_extensions_and_trailers_are_bounded(server):
+    before = rss_mb(server.proc.pid)
+    for start in (b"5;", b"0\r\nX-T: "):
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(b"POST /v1/models/cls/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n" + start)
+            try:
+                for _ in range(64):  # 64 MB of one endless chunk extension or trailer line
+                    s.sendall(b"a" * (1 << 20))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            reply = read_reply(s)
+        assert reply.startswith(b"HTTP/1.1 400") or reply == b"", reply[:100]
+    assert rss_mb(server.proc.pid) - before < 32
+    assert server.get("/healthz")[0] == 200
+
+
+def test_head_answers_headers_only_and_keeps_the_connection_usable(server):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("HEAD", "/healthz")
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == b"" and int(r.getheader("Content-Length")) > 0
+    conn.request("GET", "/healthz")
+    r = conn.getresponse()
+    assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
+    conn.close()
+
+
+def test_expect_100_continue(server):
+    body = json.dumps({"inputs": "Great phone."}).encode()
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"POST /v1/models/cls/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        assert read_reply(s).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(body)
+        assert read_reply(s).startswith(b"HTTP/1.1 200")
+    with socket.create_connection(("127.0.0.1", server.port)) as s:  # too large: refused before sending
+        s.sendall(b"POST /v1/models/cls/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: 999999999\r\n\r\n")
+        assert read_reply(s).startswith(b"HTTP/1.1 413")
+
+
+def test_connection_limit_counts_open_connections_and_refuses_readably(models):
+    s = Server({"cls": models["cls"]}, "--max-connections", 2, "--timeout-ms", 100, "--max-wait-ms", 5000,
+               "--max-batch-inputs", 1000)
+    try:
+        assert predict(s, "cls", TEXTS[:8])[0] == 200  # the next batch waits for eight inputs
+        for _ in range(2):  # each times out (504) and closes its connection
+            assert predict(s, "cls", "x")[0] == 504
+        # Their connections close (within the 2 s a closing connection lingers), long before their
+        # jobs leave the queue (5 s): then a new connection is served, not refused.
+        end = time.time() + 3
+        while s.get("/healthz")[0] != 200 and time.time() < end:
+            time.sleep(0.05)
+        assert s.get("/healthz")[0] == 200
+        with socket.create_connection(("127.0.0.1", s.port)) as a, \
+                socket.create_connection(("127.0.0.1", s.port)) as b:
+            time.sleep(0.2)
+            with socket.create_connection(("127.0.0.1", s.port)) as c:
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                reply = read_reply(c)
+            assert reply.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in reply
+        assert s.metric("gaze_refused_connections_total") >= 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_drain_answers_pipelined_requests(models):
+    s = Server({"cls": models["cls"]}, "--max-wait-ms", 5000, "--max-batch-inputs", 1000)
+    assert predict(s, "cls", TEXTS[:8])[0] == 200  # the next batch waits for eight inputs (or 5 s)
+    body = json.dumps({"inputs": "Great phone."}).encode()
+    one = (b"POST /v1/models/cls/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(one * 3)
+        s.wait_metric('gaze_queue_depth{model="cls"}', 1)
+        s.proc.send_signal(signal.SIGTERM)
+        sock.settimeout(20)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.count(b"HTTP/1.1 200") == 3, data[:300]
+    assert s.proc.wait(30) == 0
