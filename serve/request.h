@@ -19,7 +19,8 @@ struct ParsedRequest {
 ParsedRequest parse_request(std::string_view body, Endpoint endpoint,
                             const tasks::Predictor& predictor, int64_t max_inputs, bool html);
 
-// The JSON of a body, with nesting deeper than 64 refused (400) before it costs anything.
-nlohmann::json parse_json(std::string_view body);
+// The JSON of a body. Nesting deeper than 64 (400) and more than `max_values` values (422) are
+// refused before any tree is built.
+nlohmann::json parse_json(std::string_view body, size_t max_values);
 
 }  // namespace gaze::serve

@@ -113,6 +113,9 @@ TEST(ServeRequest, BadBodiesAreHttpErrors) {
   EXPECT_EQ(status(R"({"inputs": "a", "parameters": {"top_k": -1}})"), 400);
   EXPECT_EQ(status(R"({"input": "a"})"), 400);
   EXPECT_EQ(status(std::string(100, '[') + std::string(100, ']')), 400);
+  std::string many = R"({"inputs": "a", "parameters": {"x": [)";
+  for (int i = 0; i < 2000; ++i) many += "0,";
+  EXPECT_EQ(status(many + "0]}}"), 422);  // values counted before any tree is built
   EXPECT_EQ(status(R"({"inputs": ["a"]})"), 200);
 }
 

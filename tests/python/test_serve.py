@@ -220,6 +220,9 @@ def test_limits_and_statuses(server):
     assert status == 200 and headers["x-truncated-inputs"] == "1" and len(out) == 2
     status, _, err = server.post("/v1/models/cls/predict", {"inputs": "x" * 70000})
     assert status == 413 and err["type"] == "payload_too_large"
+    # many tiny values are refused before a tree of them is built
+    status, _, err = server.post("/v1/models/cls/predict", {"inputs": "x", "parameters": {"top_k": 1, "x": [0] * 20000}})
+    assert status == 422 and "more than 1032 JSON values" in err["error"]
     status, _, err = predict(server, "nope", "x")
     assert status == 404 and "no model called 'nope'" in err["error"] and "cls" in err["error"]
     assert server.get("/v2/whatever")[0] == 404
