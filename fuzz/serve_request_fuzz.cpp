@@ -17,9 +17,7 @@ class StubPredictor : public gaze::tasks::Predictor {
                                      const gaze::tasks::ExplainOptions&) override {
     return {};
   }
-  std::vector<gaze::tasks::InputSize> measure(const std::vector<std::string>& t) const override {
-    return std::vector<gaze::tasks::InputSize>(t.size());
-  }
+  gaze::tasks::InputSize input_size(const std::string&) const override { return {}; }
   int64_t max_length() const override { return 8; }
 
  protected:

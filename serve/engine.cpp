@@ -91,7 +91,7 @@ void Engine::submit(size_t m, std::shared_ptr<Job> job, Done done) {
                       fmt::format("model '{}' has {} inputs waiting (the limit is {}); retry later",
                                   models_[m].name, q.inputs, options_.max_queue));
     q.inputs += n;
-    q.jobs.push_back({std::move(job), std::move(done), {}, false});
+    q.jobs.push_back({std::move(job), std::move(done), {}});
     metrics_.set_queue_depth(models_[m].name, q.inputs);
   }
   cv_.notify_one();
@@ -188,10 +188,9 @@ std::vector<Engine::Pending> Engine::take_batch(size_t m, std::unique_lock<std::
   int64_t tokens = 0;
   for (auto& c : candidates) {
     if (c.job->cancelled) continue;
-    if (!c.measured) {
+    if (c.sizes.empty()) {  // a job has at least one text
       try {
         c.sizes = p.measure(c.job->texts);
-        c.measured = true;
       } catch (const std::exception& e) {
         finish(c, failure(422, "validation", e.what()));
         continue;

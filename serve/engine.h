@@ -112,8 +112,7 @@ class Engine {
   struct Pending {
     std::shared_ptr<Job> job;
     Done done;
-    std::vector<tasks::InputSize> sizes;  // measured on the inference thread
-    bool measured = false;
+    std::vector<tasks::InputSize> sizes;  // measured on the inference thread (empty: not yet)
   };
   struct Queue {
     std::deque<Pending> jobs;  // by arrival

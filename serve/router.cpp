@@ -194,19 +194,15 @@ void Router::model_endpoint(const HttpRequest& req, size_t m, Endpoint endpoint,
   const auto inputs = std::ssize(parsed.job->texts);
   const bool single = parsed.single;
   Done done = [respond, single, inputs, name = model.name, endpoint_name](Outcome o) {
-    HttpResponse r;
+    HttpResponse r =
+        o.status != 200 ? error_response(o.status, o.error_type, o.error) : HttpResponse{};
     r.model = name;
     r.endpoint = endpoint_name;
     r.inputs = inputs;
-    if (o.status != 200) {
-      r = error_response(o.status, o.error_type, o.error);
-      r.model = name;
-      r.endpoint = endpoint_name;
-      r.inputs = inputs;
-    } else if (!o.document.empty()) {
+    if (o.status == 200 && !o.document.empty()) {
       r.body = std::move(o.document);
       if (o.html) r.content_type = "text/html; charset=utf-8";
-    } else {
+    } else if (o.status == 200) {
       r.json_body = single ? json(std::move(o.outputs.at(0))) : json(std::move(o.outputs));
     }
     if (!o.truncated.empty())

@@ -22,11 +22,8 @@ class RecordingPredictor : public tasks::Predictor {
   explain::Explanation explain(const std::string&, const tasks::ExplainOptions&) override {
     throw DataError("no explanations here");
   }
-  std::vector<tasks::InputSize> measure(const std::vector<std::string>& texts) const override {
-    std::vector<tasks::InputSize> out;
-    for (const auto& t : texts)
-      out.push_back({std::min<int64_t>(std::ssize(t), max_length()), std::ssize(t) > max_length()});
-    return out;
+  tasks::InputSize input_size(const std::string& t) const override {
+    return {std::min<int64_t>(std::ssize(t), max_length()), std::ssize(t) > max_length()};
   }
   int64_t max_length() const override { return 16; }
   std::vector<std::vector<std::string>> batches() {

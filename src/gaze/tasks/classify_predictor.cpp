@@ -100,14 +100,10 @@ std::vector<int64_t> ClassifyPredictor::token_ids(const std::string& raw, bool* 
   return ids;
 }
 
-std::vector<InputSize> ClassifyPredictor::measure(const std::vector<std::string>& texts) const {
-  std::vector<InputSize> out;
-  for (const auto& t : texts) {
-    InputSize size;
-    size.tokens = std::ssize(token_ids(t, &size.cut, nullptr));
-    out.push_back(size);
-  }
-  return out;
+InputSize ClassifyPredictor::input_size(const std::string& text) const {
+  InputSize size;
+  size.tokens = std::ssize(token_ids(text, &size.cut, nullptr));
+  return size;
 }
 
 json ClassifyPredictor::describe_task() const {

@@ -35,7 +35,7 @@ class ClassifyPredictor : public Predictor {
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   // The pooled features the head reads.
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
-  std::vector<InputSize> measure(const std::vector<std::string>& texts) const override;
+  InputSize input_size(const std::string& text) const override;
   int64_t max_length() const override { return data_.max_length; }
 
   // Labelled examples must have labels the model knows (DataError naming source:line otherwise).

@@ -74,14 +74,10 @@ std::vector<int64_t> EmbedPredictor::ids(const std::string& text, bool* truncate
   return ids;
 }
 
-std::vector<InputSize> EmbedPredictor::measure(const std::vector<std::string>& texts) const {
-  std::vector<InputSize> out;
-  for (const auto& t : texts) {
-    InputSize size;
-    size.tokens = std::ssize(ids(t, &size.cut));
-    out.push_back(size);
-  }
-  return out;
+InputSize EmbedPredictor::input_size(const std::string& text) const {
+  InputSize size;
+  size.tokens = std::ssize(ids(text, &size.cut));
+  return size;
 }
 
 nlohmann::json EmbedPredictor::describe_task() const {

@@ -25,7 +25,7 @@ class EmbedPredictor : public Predictor {
                                             const PredictOptions& options) override;
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
-  std::vector<InputSize> measure(const std::vector<std::string>& texts) const override;
+  InputSize input_size(const std::string& text) const override;
   int64_t max_length() const override { return max_length_; }
 
   const text::Tokenizer& tokenizer() const { return *tokenizer_; }

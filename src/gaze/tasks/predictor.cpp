@@ -51,6 +51,13 @@ std::vector<std::vector<float>> Predictor::embed(const std::vector<std::string>&
                   enum_name(kind())));
 }
 
+std::vector<InputSize> Predictor::measure(const std::vector<std::string>& texts) const {
+  std::vector<InputSize> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(input_size(t));
+  return out;
+}
+
 json Predictor::describe() const {
   json j = {{"task", enum_name(kind())}, {"max_length", max_length()}};
   j.update(describe_task());

@@ -45,8 +45,10 @@ class Predictor {
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
 
   // The size of each text as the model reads it (the server batches by it, and refuses or on
-  // request truncates texts that do not fit). Blank texts count as the task's answer for nothing.
-  virtual std::vector<InputSize> measure(const std::vector<std::string>& texts) const = 0;
+  // request truncates texts that do not fit).
+  std::vector<InputSize> measure(const std::vector<std::string>& texts) const;
+  // The size of one text as the model reads it.
+  virtual InputSize input_size(const std::string& text) const = 0;
   // The most tokens the model reads of one input (translation: of one source).
   virtual int64_t max_length() const = 0;
   // What a client needs to know of the model: {"task", "max_length"} and the task's own facts

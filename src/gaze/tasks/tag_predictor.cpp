@@ -197,15 +197,11 @@ std::vector<json> TagPredictor::predict_texts(const std::vector<std::string>& li
   return out;
 }
 
-std::vector<InputSize> TagPredictor::measure(const std::vector<std::string>& lines) const {
-  std::vector<InputSize> out;
-  for (const auto& line : lines) {
-    data::TaggedSentence s;
-    for (const auto& w : data::split_words(line)) s.words.push_back(w.word);
-    const TagEncoded enc = encode({s}, "input", false);
-    out.push_back({std::ssize(enc.ids[0]), enc.truncated > 0});
-  }
-  return out;
+InputSize TagPredictor::input_size(const std::string& line) const {
+  data::TaggedSentence s;
+  for (const auto& w : data::split_words(line)) s.words.push_back(w.word);
+  const TagEncoded enc = encode({s}, "input", false);
+  return {std::ssize(enc.ids[0]), enc.truncated > 0};
 }
 
 json TagPredictor::describe_task() const {

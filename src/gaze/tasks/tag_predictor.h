@@ -37,7 +37,7 @@ class TagPredictor : public Predictor {
                                             const PredictOptions& options) override;
   // No words, no tags.
   nlohmann::json blank_prediction(const PredictOptions& options) const override;
-  std::vector<InputSize> measure(const std::vector<std::string>& lines) const override;
+  InputSize input_size(const std::string& line) const override;
   int64_t max_length() const override { return data_.max_length; }
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 

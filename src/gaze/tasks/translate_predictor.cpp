@@ -96,14 +96,10 @@ std::vector<int64_t> TranslatePredictor::encode_source(const std::string& text, 
   return ids;
 }
 
-std::vector<InputSize> TranslatePredictor::measure(const std::vector<std::string>& sources) const {
-  std::vector<InputSize> out;
-  for (const auto& s : sources) {
-    InputSize size;
-    size.tokens = std::ssize(encode_source(s, &size.cut));
-    out.push_back(size);
-  }
-  return out;
+InputSize TranslatePredictor::input_size(const std::string& source) const {
+  InputSize size;
+  size.tokens = std::ssize(encode_source(source, &size.cut));
+  return size;
 }
 
 json TranslatePredictor::describe_task() const {

@@ -34,7 +34,7 @@ class TranslatePredictor : public Predictor {
                                             const PredictOptions& options) override;
   // An empty translation, as Marian gives an empty line for one.
   nlohmann::json blank_prediction(const PredictOptions& options) const override;
-  std::vector<InputSize> measure(const std::vector<std::string>& sources) const override;
+  InputSize input_size(const std::string& source) const override;
   int64_t max_length() const override { return data_.max_length; }
   explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
