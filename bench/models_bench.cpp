@@ -6,6 +6,7 @@
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/models/transformer_models.h"
+#include "gaze/nn/precision.h"
 #include "gaze/ops/ops.h"
 #include "gaze/optim/optimizer.h"
 
@@ -65,8 +66,34 @@ void BM_ClassifierInfer(benchmark::State& state) {
   count_tokens(state, batch * len);
 }
 
+// The same at a reduced precision (range 2: 1 = bf16, 2 = int8; nn/precision.h), skipped on a CPU
+// without the instructions.
+void BM_ClassifierInferLowp(benchmark::State& state) {
+  const int64_t batch = state.range(0), len = state.range(1);
+  const auto precision = static_cast<gaze::Precision>(state.range(2));
+  if (gaze::nn::usable_precision(precision) != precision) {
+    state.SkipWithError("this CPU lacks the instructions");
+    return;
+  }
+  auto model = make_classifier();
+  model.eval();
+  gaze::nn::set_precision(model, precision);
+  const Tensor tokens = random_tokens(batch, len);
+  gaze::NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(model.forward(tokens, Tensor()).raw_data());
+  count_tokens(state, batch * len);
+}
+
 }  // namespace
 
 BENCHMARK(BM_ClassifierTrain)->Args({32, 128})->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_ClassifierInfer)->Args({32, 128})->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_ClassifierInfer)->Args({1, 128})->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_ClassifierInferLowp)
+    ->ArgsProduct({{32}, {128}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0);
+BENCHMARK(BM_ClassifierInferLowp)
+    ->ArgsProduct({{1}, {128}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0);

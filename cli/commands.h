@@ -5,8 +5,11 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
+
+#include "gaze/core/precision.h"
 
 namespace gaze::cli {
 
@@ -56,6 +59,7 @@ Action add_explain(CLI::App& app);
 Action add_embed(CLI::App& app);
 Action add_import(CLI::App& app);
 Action add_serve(CLI::App& app);
+Action add_quantize(CLI::App& app);
 
 // The required --model option of the commands that load a trained model (the folder is resolved
 // by tasks::resolve_model_dir).
@@ -63,6 +67,18 @@ inline CLI::Option* add_model_option(
     CLI::App& app, std::string& model,
     const std::string& help = "a model folder (a run folder, or its best/ or last/)") {
   return app.add_option("--model", model, help)->required();
+}
+
+// --precision of the commands that run a model: the precision its matrices multiply in
+// (tasks::LoadOptions::precision; left out, the model folder's own).
+inline CLI::Option* add_precision_option(CLI::App& app, std::optional<Precision>& precision) {
+  return app
+      .add_option_function<std::string>(
+          "--precision",
+          [&precision](const std::string& s) { precision = *enum_from_name<Precision>(s); },
+          "fp32, bf16 or int8: the precision of the model's matrix products (default: the model "
+          "folder's own; a CPU without bf16/int8 instructions runs fp32 and says so)")
+      ->check(CLI::IsMember(enum_name_list<Precision>()));
 }
 
 }  // namespace gaze::cli

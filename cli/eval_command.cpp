@@ -13,11 +13,12 @@ GAZE_ENUM_NAMES(ReportFormat, {ReportFormat::text, "text"}, {ReportFormat::json,
 struct EvalArgs {
   std::string model, data;
   ReportFormat report = ReportFormat::text;
+  std::optional<Precision> precision;
   FieldFlags options;  // tasks::EvalOptions
 };
 
 int run_eval(const EvalArgs& a) {
-  auto task = tasks::load_task(tasks::resolve_model_dir(a.model));
+  auto task = tasks::load_task(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::EvalOptions o = task->eval_defaults();
   a.options.apply(tasks::config_fields(o, task->kind()), "a " + task->name() + " model");
   const tasks::Report r = task->evaluate_file(a.data, o);
@@ -30,6 +31,7 @@ int run_eval(const EvalArgs& a) {
 Action add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   add_model_option(app, a->model);
+  add_precision_option(app, a->precision);
   app.add_option("--data", a->data,
                  "labelled data: TSV/JSONL (classification, translation pairs) or CoNLL (tagging); "
                  "translation: the source file when --target is given")

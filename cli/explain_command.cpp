@@ -29,6 +29,7 @@ GAZE_ENUM_NAMES(OutputFormat, {OutputFormat::html, "html"}, {OutputFormat::png, 
 struct ExplainArgs {
   std::string model, input, out;
   std::vector<OutputFormat> formats = {OutputFormat::html, OutputFormat::png, OutputFormat::json};
+  std::optional<Precision> precision;
   FieldFlags options;  // tasks::ExplainOptions
 };
 
@@ -78,7 +79,8 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
 }
 
 int run_explain(const ExplainArgs& a) {
-  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  auto predictor =
+      tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   tasks::ExplainOptions o = p.explain_defaults();
   a.options.apply(tasks::config_fields(o), "gaze explain");
@@ -129,6 +131,7 @@ int run_explain(const ExplainArgs& a) {
 Action add_explain(CLI::App& app) {
   auto a = std::make_shared<ExplainArgs>();
   add_model_option(app, a->model);
+  add_precision_option(app, a->precision);
   app.add_option("--input", a->input,
                  "the text to explain, a file of inputs (one per line, or the text column of a "
                  "TSV/JSONL file), or - for the lines of stdin")

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       "  gaze import use-lite data/use-lite --out models/use-lite\n"
       "  echo 'A sentence.' | gaze embed --model models/use-lite\n"
       "  gaze serve --model sentiment=runs/sentiment --port 8080\n"
+      "  gaze quantize runs/sentiment --out runs/sentiment-int8\n"
       "Run `gaze COMMAND --help` for a command's options.");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand(
       "serve", "an HTTP server for trained models, with dynamic batching and metrics");
   auto serve_action = gaze::cli::add_serve(*serve);
+  auto* quantize = app.add_subcommand(
+      "quantize", "rewrite a model folder with int8 or bf16 matrices (smaller, faster inference)");
+  auto quantize_action = gaze::cli::add_quantize(*quantize);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,6 +69,8 @@ int main(int argc, char** argv) {
       rc = import_action();
     else if (serve->parsed())
       rc = serve_action();
+    else if (quantize->parsed())
+      rc = quantize_action();
     else
       rc = predict_action();
     gaze::cli::check_stdout();  // whatever a command printed must have reached its destination

@@ -13,6 +13,7 @@ namespace {
 
 struct PredictArgs {
   std::string model, input = "-";
+  std::optional<Precision> precision;
   FieldFlags options;  // tasks::PredictOptions
 };
 
@@ -46,7 +47,8 @@ void for_each_chunk(size_t chunk_size, const std::function<void(std::vector<std:
 }
 
 int run_predict(const PredictArgs& a) {
-  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  auto predictor =
+      tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   tasks::PredictOptions o = p.predict_defaults();
   a.options.apply(tasks::config_fields(o), "gaze predict");
@@ -60,11 +62,13 @@ int run_predict(const PredictArgs& a) {
 
 struct EmbedArgs {
   std::string model, input = "-";
+  std::optional<Precision> precision;
 };
 
 // {"embedding": [...]} per input, in input order.
 int run_embed(const EmbedArgs& a) {
-  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  auto predictor =
+      tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   auto emit = [&](const std::vector<std::string>& texts) {
     std::vector<nlohmann::json> out;
@@ -81,6 +85,7 @@ int run_embed(const EmbedArgs& a) {
 
 struct TranslateArgs {
   std::string model;
+  std::optional<Precision> precision;
   FieldFlags options;  // decode::SearchOptions
   bool scores = false;
 };
@@ -89,7 +94,8 @@ struct TranslateArgs {
 // batches, a line typed interactively as soon as it arrives. With --nbest N > 1, Marian's n-best
 // format: "ID ||| hypothesis ||| score", N lines per input (ID counts inputs from 0).
 int run_translate(const TranslateArgs& a) {
-  auto predictor = tasks::load_predictor(tasks::resolve_model_dir(a.model));
+  auto predictor =
+      tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   GAZE_CHECK(p.kind() == tasks::TaskKind::translate, DataError,
              "{}: gaze translate needs a translation model; this one is for task '{}' (use gaze "
@@ -127,6 +133,7 @@ int run_translate(const TranslateArgs& a) {
 Action add_predict(CLI::App& app) {
   auto a = std::make_shared<PredictArgs>();
   add_model_option(app, a->model);
+  add_precision_option(app, a->precision);
   app.add_option("--input", a->input,
                  "inputs: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
   tasks::PredictOptions proto;
@@ -153,6 +160,7 @@ Action add_embed(CLI::App& app) {
   auto a = std::make_shared<EmbedArgs>();
   add_model_option(app, a->model,
                    "a sentence encoder (gaze import) or a classifier (its pooled features)");
+  add_precision_option(app, a->precision);
   app.add_option("--input", a->input,
                  "texts: a file (one per line, or TSV/JSONL with the text column) or - for stdin");
   app.footer(
@@ -166,6 +174,7 @@ Action add_embed(CLI::App& app) {
 Action add_translate(CLI::App& app) {
   auto a = std::make_shared<TranslateArgs>();
   add_model_option(app, a->model, "a translation model folder (a run folder or its best/)");
+  add_precision_option(app, a->precision);
   decode::SearchOptions proto;
   a->options.add(app, decode::config_fields(proto));
   app.add_flag("--scores", a->scores,

@@ -19,6 +19,7 @@ namespace {
 struct ServeArgs {
   std::vector<std::string> models;  // NAME=DIR
   int threads = 0;
+  std::optional<Precision> precision;
   FieldFlags options;  // serve::ServeOptions
 };
 
@@ -66,7 +67,8 @@ int64_t fit_connections(int64_t wanted) {
 int run_serve(const ServeArgs& a) {
   serve::ServeOptions o;
   a.options.apply(serve::config_fields(o), "gaze serve");
-  const std::vector<serve::ModelSpec> specs = model_specs(a.models);
+  std::vector<serve::ModelSpec> specs = model_specs(a.models);
+  for (auto& s : specs) s.load.precision = a.precision;
   std::vector<std::string> names;
   for (const auto& s : specs) names.push_back(s.name);
   serve::Metrics metrics(names);
@@ -99,6 +101,7 @@ Action add_serve(CLI::App& app) {
       ->required();
   app.add_option("--threads", a->threads, "inference threads (0: GAZE_NUM_THREADS, else all cores)")
       ->check(CLI::Range(0, 1024));
+  add_precision_option(app, a->precision);
   serve::ServeOptions proto;
   a->options.add(app, serve::config_fields(proto));
   app.footer(

@@ -28,7 +28,7 @@ Outcome failure(int status, std::string type, std::string message) {
 std::vector<ServedModel> load_models(const std::vector<ModelSpec>& specs) {
   std::vector<ServedModel> out;
   for (const auto& s : specs)
-    out.push_back({s.name, s.dir, tasks::load_predictor(tasks::resolve_model_dir(s.dir))});
+    out.push_back({s.name, s.dir, tasks::load_predictor(tasks::resolve_model_dir(s.dir), s.load)});
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gaze/tasks/predictor.h"
+#include "gaze/tasks/task.h"
 #include "serve/metrics.h"
 
 namespace gaze::serve {
@@ -75,6 +76,7 @@ struct EngineOptions {
 
 struct ModelSpec {
   std::string name, dir;
+  tasks::LoadOptions load;  // the precision to run it in
 };
 struct ServedModel {
   std::string name, dir;

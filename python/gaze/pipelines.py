@@ -27,9 +27,14 @@ def _options(options):
 class Pipeline:
     """A trained model folder loaded for prediction and explanation."""
 
-    def __init__(self, path):
+    def __init__(self, path, precision=None):
         self.path = _tasks.resolve_model_dir(_os.fspath(path))
-        self._task = _tasks.load(self.path)
+        self._task = _tasks.load(self.path, precision)
+
+    @property
+    def precision(self):
+        """The precision the model's matrices multiply in: fp32, bf16 or int8."""
+        return self._task.precision
 
     @property
     def task(self):
@@ -65,9 +70,20 @@ class Pipeline:
         return f"gaze.Pipeline(task={self.task!r}, path={self.path!r})"
 
 
-def load(path):
-    """Loads a trained model folder (a run folder, or its best/ or last/)."""
-    return Pipeline(path)
+def load(path, precision=None):
+    """Loads a trained model folder (a run folder, or its best/ or last/). ``precision`` ("fp32",
+    "bf16" or "int8") is the precision its matrix products run in (as ``--precision``); left out,
+    the folder's own (fp32, or what :func:`quantize` wrote). A CPU without bf16/int8 instructions
+    runs fp32 and says so on stderr."""
+    return Pipeline(path, precision)
+
+
+def quantize(path, out, precision="int8", overwrite=False):
+    """Writes ``out``: the model folder ``path`` with its matrices stored in ``precision`` ("int8",
+    symmetric per output channel, or "bf16"), as ``gaze quantize``. Returns {"matrices",
+    "bytes_before", "bytes_after"} (the sizes of model.safetensors)."""
+    return _tasks.quantize(_tasks.resolve_model_dir(_os.fspath(path)), _os.fspath(out), precision,
+                           overwrite)
 
 
 def import_use_lite(package, out):

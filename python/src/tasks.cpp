@@ -6,6 +6,7 @@
 #include "gaze/imports/bert.h"
 #include "gaze/imports/use_lite.h"
 #include "gaze/io/checkpoint.h"
+#include "gaze/tasks/quantize.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::python {
@@ -72,6 +73,8 @@ void register_tasks(py::module_& m) {
   // (tasks::config_fields), as the CLI flags are: unknown names and wrong types are errors.
   py::class_<tasks::Predictor>(tm, "Predictor")
       .def_property_readonly("task", [](const tasks::Predictor& p) { return enum_name(p.kind()); })
+      .def_property_readonly("precision",
+                             [](const tasks::Predictor& p) { return enum_name(p.precision()); })
       .def(
           "predict",
           [](tasks::Predictor& p, const std::vector<std::string>& texts,
@@ -103,7 +106,26 @@ void register_tasks(py::module_& m) {
           },
           py::arg("texts"));
   tm.def(
-      "load", [](const std::string& dir) { return tasks::load_predictor(dir); }, py::arg("dir"));
+      "load",
+      [](const std::string& dir, const std::optional<std::string>& precision) {
+        tasks::LoadOptions o;
+        if (precision) o.precision = parse_enum<Precision>(*precision, "precision");
+        return tasks::load_predictor(dir, o);
+      },
+      py::arg("dir"), py::arg("precision") = py::none());
+  tm.def(
+      "quantize",
+      [](const std::string& dir, const std::string& out, const std::string& precision,
+         bool overwrite) {
+        tasks::QuantizeOptions o;
+        o.precision = parse_enum<Precision>(precision, "precision");
+        o.overwrite = overwrite;
+        const tasks::QuantizeReport r = tasks::quantize_model(dir, out, o);
+        using namespace pybind11::literals;
+        return py::dict("matrices"_a = r.matrices, "bytes_before"_a = r.bytes_before,
+                        "bytes_after"_a = r.bytes_after);
+      },
+      py::arg("dir"), py::arg("out"), py::arg("precision") = "int8", py::arg("overwrite") = false);
   tm.def(
       "import_use_lite",
       [](const std::string& package, const std::string& out) {

@@ -26,6 +26,8 @@ class RecordingPredictor : public tasks::Predictor {
     return {std::min<int64_t>(std::ssize(t), max_length()), std::ssize(t) > max_length()};
   }
   int64_t max_length() const override { return 16; }
+  nn::Module& module() override { return module_; }
+  const nn::Module& module() const override { return module_; }
   std::vector<std::vector<std::string>> batches() {
     const std::lock_guard lock(mu_);
     return batches_;
@@ -49,6 +51,7 @@ class RecordingPredictor : public tasks::Predictor {
  private:
   std::mutex mu_;
   std::vector<std::vector<std::string>> batches_;
+  nn::Module module_{"None"};
 };
 
 struct Fixture {

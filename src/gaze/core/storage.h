@@ -5,8 +5,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 namespace gaze {
+
+struct LowpState;  // ops/lowp.h
 
 class Storage {
  public:
@@ -32,12 +35,18 @@ class Storage {
   uint64_t version() const { return version_; }
   void bump_version() { ++version_; }
 
+  // The reduced-precision form of the matrix this storage holds, when inference multiplies by it in
+  // bf16 or int8 (ops/lowp.h); kept here so that every view of the weight finds it.
+  const std::shared_ptr<LowpState>& lowp() const { return lowp_; }
+  void set_lowp(std::shared_ptr<LowpState> s) { lowp_ = std::move(s); }
+
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   std::shared_ptr<void> owner_;  // keeps borrowed memory alive (may be null: caller guarantees it)
   bool from_allocator_ = false;  // only blocks from allocate() go back to the caching allocator
   uint64_t version_ = 0;
+  std::shared_ptr<LowpState> lowp_;
 };
 
 }  // namespace gaze

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
 #include "gaze/nn/module.h"
+#include "gaze/ops/lowp.h"
 
 namespace gaze::io {
 namespace {
@@ -154,6 +157,118 @@ void restore_training_state(const TrainingState& s, optim::Optimizer& opt,
   default_generator(RngPurpose::data).set_state(s.rng_data);
 }
 
+namespace {
+
+constexpr const char* kScaleSuffix = "_scale";
+
+// A model's state dict as model.safetensors stores it: reduced-precision matrices narrowed.
+struct StoredWeights {
+  NamedTensors tensors;
+  std::map<std::string, StoreAs> store_as;
+  std::map<std::string, std::string> metadata{{"format", kFormat}};
+};
+
+StoredWeights stored_weights(const nn::Module& model) {
+  StoredWeights out;
+  json names = json::array();
+  std::string precision;
+  for (const auto& [name, t] : model.state_dict()) {
+    const auto q = weight_lowp(t);
+    if (!q || t.impl().offset != 0 || t.numel() != q->rows * q->cols) {
+      out.tensors.emplace_back(name, t);
+      continue;
+    }
+    names.push_back(name);
+    precision = enum_name(q->precision);
+    if (q->precision == Precision::bf16) {
+      out.tensors.emplace_back(name, t);  // its values are the bfloat16 numbers
+      out.store_as[name] = StoreAs::bf16;
+    } else {
+      Tensor v = Tensor::empty(t.shape(), DType::i64);
+      std::copy(q->q.begin(), q->q.end(), v.data<int64_t>());
+      out.tensors.emplace_back(name, v);
+      out.store_as[name] = StoreAs::i8;
+      out.tensors.emplace_back(name + kScaleSuffix, Tensor::from_vector(q->scale, Shape{q->rows}));
+    }
+  }
+  if (!names.empty()) {
+    out.metadata["precision"] = precision;
+    out.metadata["quantized"] = names.dump();
+  }
+  return out;
+}
+
+// Undoes stored_weights on a file's tensors: the matrices its metadata lists become float values
+// in `tensors` and reduced-precision ones in `lowp`. DataError naming `path` for anything amiss.
+void decode_lowp(const std::string& path, const std::map<std::string, std::string>& metadata,
+                 NamedTensors& tensors, std::map<std::string, kernels::LowpWeight>& lowp) {
+  const auto pit = metadata.find("precision"), nit = metadata.find("quantized");
+  if (pit == metadata.end() && nit == metadata.end()) return;
+  GAZE_CHECK(pit != metadata.end() && nit != metadata.end(), DataError,
+             "{}: the metadata must give both \"precision\" and \"quantized\"", path);
+  const auto p = enum_from_name<Precision>(pit->second);
+  GAZE_CHECK(p && *p != Precision::fp32, DataError,
+             "{}: metadata precision '{}' is not one of 'bf16', 'int8'", path, pit->second);
+  const json names = json::parse(nit->second, nullptr, /*allow_exceptions=*/false);
+  GAZE_CHECK(names.is_array(), DataError,
+             "{}: metadata \"quantized\" must be a JSON list of tensor names", path);
+  auto index = [&](const std::string& name) -> Tensor* {
+    for (auto& [k, v] : tensors)
+      if (k == name) return &v;
+    return nullptr;
+  };
+  for (const json& jn : names) {
+    GAZE_CHECK(jn.is_string(), DataError, "{}: metadata \"quantized\" holds a non-string", path);
+    const std::string name = jn.get<std::string>();
+    Tensor* t = index(name);
+    GAZE_CHECK(t && t->dim() == 2 && t->numel() > 0, DataError,
+               "{}: quantized tensor '{}' is missing or not a non-empty matrix", path, name);
+    kernels::LowpWeight q;
+    q.precision = *p;
+    q.rows = t->size(0), q.cols = t->size(1);
+    const size_t n = static_cast<size_t>(t->numel());
+    if (*p == Precision::bf16) {
+      GAZE_CHECK(t->dtype() == DType::f32, DataError, "{}: '{}' must be BF16", path, name);
+      q.bf16.resize(n);
+      const float* v = t->data<float>();
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, v + i, 4);
+        GAZE_CHECK((bits & 0xffffu) == 0, DataError, "{}: '{}' must be BF16", path, name);
+        q.bf16[i] = static_cast<uint16_t>(bits >> 16);
+      }
+    } else {
+      GAZE_CHECK(t->dtype() == DType::i64, DataError, "{}: '{}' must be I8", path, name);
+      q.q.resize(n);
+      const int64_t* v = t->data<int64_t>();
+      for (size_t i = 0; i < n; ++i) {
+        GAZE_CHECK(v[i] >= -127 && v[i] <= 127, DataError,
+                   "{}: '{}' holds {}, outside the symmetric int8 range [-127, 127]", path, name,
+                   v[i]);
+        q.q[i] = static_cast<int8_t>(v[i]);
+      }
+      const std::string sname = name + kScaleSuffix;
+      const Tensor* s = index(sname);
+      GAZE_CHECK(s && s->dtype() == DType::f32 && s->shape() == Shape{q.rows}, DataError,
+                 "{}: '{}' needs its scales '{}' as float32 [{}]", path, name, sname, q.rows);
+      q.scale = s->to_vector<float>();
+      for (const float x : q.scale)
+        GAZE_CHECK(std::isfinite(x) && x >= 0, DataError,
+                   "{}: '{}' holds the scale {}; scales must be finite and non-negative", path,
+                   sname, x);
+      std::erase_if(tensors, [&](const auto& kv) { return kv.first == sname; });
+      t = index(name);
+    }
+    Tensor f = Tensor::empty(t->shape(), DType::f32);
+    kernels::dequantize_weight(q, f.data<float>());
+    *t = f;
+    GAZE_CHECK(lowp.emplace(name, std::move(q)).second, DataError,
+               "{}: '{}' is listed twice in \"quantized\"", path, name);
+  }
+}
+
+}  // namespace
+
 void save_checkpoint(const std::string& dir_in, const nn::Module& model,
                      const std::string& config_json, const TrainingState* training,
                      const std::function<void(const std::string&)>& write_extra) {
@@ -179,7 +294,8 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
 
   write_marker(tmp);
   write_file_atomic((tmp / kConfig).string(), cfg.dump(2) + "\n");
-  save_safetensors((tmp / kModel).string(), model.state_dict(), {{"format", kFormat}});
+  const StoredWeights w = stored_weights(model);
+  save_safetensors((tmp / kModel).string(), w.tensors, w.metadata, w.store_as);
   maybe_crash();
   if (training) {
     const json meta = {{"optimizer", training->optimizer},
@@ -265,7 +381,11 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
       throw DataError(fmt::format("{}: not valid JSON ({})", (dir / kConfig).string(), e.what()));
     }
   }
-  ck.model = load_safetensors((dir / kModel).string()).tensors;
+  {
+    SafetensorsFile f = load_safetensors((dir / kModel).string());
+    decode_lowp((dir / kModel).string(), f.metadata, f.tensors, ck.lowp);
+    ck.model = std::move(f.tensors);
+  }
   if (fs::exists(dir / kTraining)) {
     const std::string path = (dir / kTraining).string();
     SafetensorsFile f = load_safetensors(path);

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "gaze/core/named_tensors.h"
 #include "gaze/core/rng.h"
+#include "gaze/kernels/lowp_gemm.h"
 #include "gaze/optim/schedule.h"
 
 namespace gaze::nn {
@@ -41,6 +43,9 @@ void restore_training_state(const TrainingState& state, optim::Optimizer& optimi
 // checkpoint at `dir`. Only gaze checkpoints are ever replaced or removed: an existing `dir` (or a
 // leftover `dir.tmp`, `dir.old`) that is not one, e.g. a run folder or a user's file, is a
 // DataError and stays untouched.
+// Matrices set to bf16 or int8 (ops/lowp.h) are written in that precision: BF16, or I8 values
+// with a float32 "<name>_scale" per row; the metadata's "precision" and "quantized" (a JSON list
+// of their names) say so.
 // write_extra (optional) adds files of the caller's (a tokenizer, labels) to the temporary
 // directory before the swap, so they are part of the same atomic replacement.
 void save_checkpoint(const std::string& dir, const nn::Module& model,
@@ -57,7 +62,10 @@ void remove_checkpoint(const std::string& dir);
 
 struct Checkpoint {
   std::string config_json;
-  NamedTensors model;
+  NamedTensors model;  // reduced-precision matrices as the float values they stand for
+  // The matrices a quantized model folder holds in bf16 or int8 (gaze quantize), by name: what
+  // ops/lowp.h multiplies by once they are loaded.
+  std::map<std::string, kernels::LowpWeight> lowp;
   std::optional<TrainingState> training;
 };
 // Whether the checkpoint in `dir` holds training state (a resumable last/), without reading it.

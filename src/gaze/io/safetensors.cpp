@@ -117,19 +117,63 @@ Tensor decode(const std::string& tag, const DtypeInfo& info, const Shape& shape,
 
 }  // namespace
 
+namespace {
+
+// The bytes of `t` narrowed as `as` says (see StoreAs).
+std::string narrowed(const std::string& path, const std::string& name, const Tensor& t,
+                     StoreAs as) {
+  const size_t n = static_cast<size_t>(t.numel());
+  std::string out;
+  if (as == StoreAs::i8) {
+    GAZE_CHECK(t.dtype() == DType::i64, ValueError, "{}: '{}' must be int64 to store as I8", path,
+               name);
+    out.resize(n);
+    const int64_t* v = t.data<int64_t>();
+    for (size_t i = 0; i < n; ++i) {
+      GAZE_CHECK(v[i] >= -128 && v[i] <= 127, ValueError, "{}: '{}' holds {}, outside int8", path,
+                 name, v[i]);
+      out[i] = static_cast<char>(static_cast<int8_t>(v[i]));
+    }
+  } else {
+    GAZE_CHECK(t.dtype() == DType::f32, ValueError, "{}: '{}' must be float32 to store as BF16",
+               path, name);
+    out.resize(2 * n);
+    const float* v = t.data<float>();
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, v + i, 4);
+      GAZE_CHECK((bits & 0xffffu) == 0, ValueError,
+                 "{}: '{}' holds {}, which is not a bfloat16 number", path, name, v[i]);
+      out[2 * i] = static_cast<char>((bits >> 16) & 0xff);
+      out[2 * i + 1] = static_cast<char>(bits >> 24);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata,
+                      const std::map<std::string, StoreAs>& store_as) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
+  std::map<std::string, std::string> narrow;  // the narrowed tensors' bytes
   for (const auto& [name, t] : tensors) {
     GAZE_CHECK(t.defined(), ValueError, "{}: tensor '{}' is undefined", path, name);
     GAZE_CHECK(name != "__metadata__" && !header.contains(name), ValueError,
                "{}: duplicate or reserved tensor name '{}'", path, name);
-    header[name] = {{"dtype", dtype_tag(t.dtype())},
-                    {"shape", t.shape().vec()},
-                    {"data_offsets", {offset, offset + t.nbytes()}}};
-    offset += t.nbytes();
+    const auto as = store_as.find(name);
+    size_t bytes = t.nbytes();
+    const char* tag = dtype_tag(t.dtype());
+    if (as != store_as.end()) {
+      bytes = (narrow[name] = narrowed(path, name, t, as->second)).size();
+      tag = as->second == StoreAs::i8 ? "I8" : "BF16";
+    }
+    header[name] = {
+        {"dtype", tag}, {"shape", t.shape().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8,
@@ -138,7 +182,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   unsigned char len_le[8];
   for (int i = 0; i < 8; ++i) len_le[i] = static_cast<unsigned char>(len >> (8 * i));
   std::vector<std::pair<const void*, size_t>> parts{{len_le, 8}, {h.data(), h.size()}};
-  for (const auto& [name, t] : tensors) parts.emplace_back(t.raw_data(), t.nbytes());
+  for (const auto& [name, t] : tensors) {
+    if (const auto it = narrow.find(name); it != narrow.end())
+      parts.emplace_back(it->second.data(), it->second.size());
+    else
+      parts.emplace_back(t.raw_data(), t.nbytes());
+  }
   write_atomic(path, parts);
 }
 

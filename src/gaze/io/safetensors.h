@@ -15,11 +15,16 @@ struct SafetensorsFile {
   std::map<std::string, std::string> metadata;  // the "__metadata__" strings
 };
 
-// Writes `tensors` (float32, float64, int64 or bool) and `metadata` to `path`: first to a temporary
-// file beside it, flushed to disk, then renamed over `path`, so a crash never leaves a partial
-// file.
+// How a tensor is written when not in its own dtype: int64 values in [-128, 127] as I8, float32
+// values that are bfloat16 numbers (the low 16 bits zero) as BF16. Anything else is a ValueError.
+enum class StoreAs { i8, bf16 };
+
+// Writes `tensors` (float32, float64, int64 or bool; those named in `store_as` narrowed) and
+// `metadata` to `path`: first to a temporary file beside it, flushed to disk, then renamed over
+// `path`, so a crash never leaves a partial file.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {},
+                      const std::map<std::string, StoreAs>& store_as = {});
 
 // Reads a file written by gaze or by the safetensors library. F16, BF16, I32, I16, I8 and U8
 // tensors are widened to float32 / int64. Throws DataError ("path: what is wrong") for anything

@@ -6,6 +6,7 @@
 #include "gaze/io/config.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
+#include "gaze/ops/lowp.h"
 
 namespace gaze::models {
 namespace {
@@ -47,6 +48,15 @@ std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
   } catch (const ValueError& e) {
     throw DataError(
         fmt::format("{}: the weights do not fit the model in config.json: {}", dir, e.what()));
+  }
+  if (!ck.lowp.empty()) {
+    // A quantized folder: its matrices multiply in the precision they were saved in.
+    const NamedTensors params = m->named_parameters();
+    for (const auto& [name, q] : ck.lowp) {
+      const Tensor p = find(params, name);
+      GAZE_CHECK(p.defined(), DataError, "{}: quantized tensor '{}' is not a parameter", dir, name);
+      set_weight_lowp(p, q);
+    }
   }
   return m;
 }

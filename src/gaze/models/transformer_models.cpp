@@ -378,6 +378,8 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
       "decoder", std::make_shared<nn::TransformerDecoder>(lo, c.num_decoder_layers, c.norm_first));
   if (!c.tie_output)
     output = register_module("output", std::make_shared<nn::Linear>(c.d_model, c.tgt_vocab_size));
+  else
+    mark_matmul_weight(tgt_embedding->weight);  // the output projection multiplies by it
   dropout = register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
 }
 

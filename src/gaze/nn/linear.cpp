@@ -16,6 +16,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias)
   // 1/sqrt(in)).
   weight = register_parameter(
       "weight", init::kaiming_uniform_(Tensor::empty(Shape{out, in}), std::sqrt(5.0)));
+  mark_matmul_weight(weight);
   if (with_bias) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
     bias = register_parameter("bias", init::uniform_(Tensor::empty(Shape{out}), -bound, bound));

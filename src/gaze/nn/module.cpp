@@ -40,6 +40,21 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
+NamedTensors Module::named_matmul_weights() const {
+  std::set<const TensorImpl*> marked;
+  std::vector<const Module*> todo{this};
+  while (!todo.empty()) {
+    const Module* m = todo.back();
+    todo.pop_back();
+    for (const Tensor& t : m->matmul_weights_) marked.insert(&t.impl());
+    for (const auto& [k, c] : m->children_) todo.push_back(c.get());
+  }
+  NamedTensors out;
+  for (const auto& [k, v] : named_parameters())
+    if (marked.erase(&v.impl())) out.emplace_back(k, v);
+  return out;
+}
+
 NamedTensors Module::named_buffers(bool recurse) const {
   NamedTensors out;
   collect("", false, recurse, out);

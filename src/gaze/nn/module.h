@@ -48,6 +48,12 @@ class Module {
   // Registers a parameter (requires_grad is set) and returns the stored handle.
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);
+  // Marks a parameter (of this module or a submodule) as a matrix inputs are multiplied by (x W^T):
+  // what reduced-precision inference converts (models/precision.h). Embedding tables and norms
+  // stay float32 unless a module multiplies by them (a tied output projection).
+  void mark_matmul_weight(const Tensor& param) { matmul_weights_.push_back(param); }
+  // The marked parameters under their dotted names, each once, in named_parameters() order.
+  NamedTensors named_matmul_weights() const;
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     // As torch's setattr: a submodule of the same name is replaced, keeping its place.
@@ -65,6 +71,7 @@ class Module {
 
   std::string type_;
   NamedTensors params_, buffers_;
+  std::vector<Tensor> matmul_weights_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };

@@ -42,6 +42,8 @@ MultiheadAttention::MultiheadAttention(int64_t e, int64_t h, double drop, bool b
     v_proj_weight =
         register_parameter("v_proj_weight", init::xavier_uniform_(Tensor::empty(Shape{e, vdim})));
   }
+  for (const Tensor& w : {in_proj_weight, q_proj_weight, k_proj_weight, v_proj_weight})
+    if (w.defined()) mark_matmul_weight(w);
   if (bias) in_proj_bias = register_parameter("in_proj_bias", Tensor::zeros(Shape{3 * e}));
   out_proj = register_module("out_proj", std::make_shared<Linear>(e, e, bias));
   if (bias) init::zeros_(out_proj->bias);

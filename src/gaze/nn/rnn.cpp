@@ -16,7 +16,9 @@ namespace {
 // torch's reset_parameters for every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H)).
 Tensor rnn_param(Module& m, const std::string& name, const Shape& shape, int64_t hidden) {
   const double k = 1.0 / std::sqrt(static_cast<double>(hidden));
-  return m.register_parameter(name, init::uniform_(Tensor::empty(shape), -k, k));
+  Tensor p = m.register_parameter(name, init::uniform_(Tensor::empty(shape), -k, k));
+  if (shape.ndim() == 2) m.mark_matmul_weight(p);  // weight_ih, weight_hh: multiplied by x, h
+  return p;
 }
 
 // Per-step validity masks from lengths (empty when every row is full length).

@@ -6,6 +6,7 @@
 #include "gaze/kernels/layer_norm.h"
 #include "gaze/ops/checks.h"
 #include "gaze/ops/linalg.h"
+#include "gaze/ops/lowp.h"
 #include "gaze/ops/norm.h"
 #include "gaze/ops/unary.h"
 
@@ -33,15 +34,17 @@ Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Acti
   // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
   const detail::LinearDims dims = detail::check_linear(x, w, b, "linear_activation");
   const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
+  const kernels::GemmAct gact = act == Activation::relu   ? kernels::GemmAct::relu
+                                : act == Activation::gelu ? kernels::GemmAct::gelu
+                                                          : kernels::GemmAct::gelu_tanh;
+  if (auto y = lowp_linear(x, w, b, gact)) return *y;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;
   Tensor y = Tensor::empty(out, x.dtype());
   dispatch_floating(x.dtype(), "linear", [&]<typename T>() {
     auto g = kernels::GemmArgs::dense(rows, out_f, in_f, false, true);
     g.bias = b.defined();
-    g.act = act == Activation::relu   ? kernels::GemmAct::relu
-            : act == Activation::gelu ? kernels::GemmAct::gelu
-                                      : kernels::GemmAct::gelu_tanh;
+    g.act = gact;
     kernels::gemm(g, x.data<T>(), w.data<T>(), y.data<T>(), b.defined() ? b.data<T>() : nullptr);
   });
   return y;

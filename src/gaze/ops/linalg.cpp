@@ -6,6 +6,7 @@
 #include "gaze/kernels/gemm.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/checks.h"
+#include "gaze/ops/lowp.h"
 #include "gaze/ops/reduce.h"
 #include "gaze/ops/shape_ops.h"
 
@@ -161,6 +162,7 @@ LinearDims check_linear(const Tensor& x, const Tensor& w, const Tensor& bias, co
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
   const detail::LinearDims dims = detail::check_linear(x, w, bias, "linear");
+  if (auto y = lowp_linear(x, w, bias, kernels::GemmAct::none)) return *y;
   const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;

@@ -52,6 +52,8 @@ class ClassifyPredictor : public Predictor {
   int64_t batch_tokens() const { return batch_tokens_; }
   const std::vector<std::string>& labels() const { return labels_; }
   models::TransformerClassifier& model() { return *model_; }
+  nn::Module& module() override { return *model_; }
+  const nn::Module& module() const override { return *model_; }
 
  protected:
   nlohmann::json describe_task() const override;

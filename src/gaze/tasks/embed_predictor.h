@@ -30,6 +30,8 @@ class EmbedPredictor : public Predictor {
 
   const text::Tokenizer& tokenizer() const { return *tokenizer_; }
   models::SentenceEncoder& model() { return *model_; }
+  nn::Module& module() override { return *model_; }
+  const nn::Module& module() const override { return *model_; }
 
  protected:
   nlohmann::json describe_task() const override;

@@ -3,6 +3,7 @@
 #include "gaze/core/error.h"
 #include "gaze/data/batching.h"
 #include "gaze/data/text_file.h"
+#include "gaze/nn/precision.h"
 #include "gaze/text/utf8.h"
 
 namespace gaze::tasks {
@@ -58,8 +59,14 @@ std::vector<InputSize> Predictor::measure(const std::vector<std::string>& texts)
   return out;
 }
 
+Precision Predictor::precision() const {
+  return nn::precision_of(module());
+}
+
 json Predictor::describe() const {
-  json j = {{"task", enum_name(kind())}, {"max_length", max_length()}};
+  json j = {{"task", enum_name(kind())},
+            {"max_length", max_length()},
+            {"precision", enum_name(precision())}};
   j.update(describe_task());
   return j;
 }

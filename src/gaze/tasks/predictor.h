@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "gaze/core/precision.h"
 #include "gaze/explain/explanation.h"
 #include "gaze/models/inputs.h"
 #include "gaze/nn/module.h"
@@ -54,6 +55,12 @@ class Predictor {
   // What a client needs to know of the model: {"task", "max_length"} and the task's own facts
   // (labels, tags, decoding defaults, embedding width).
   nlohmann::json describe() const;
+
+  // The network (for its precision, nn/precision.h).
+  virtual nn::Module& module() = 0;
+  virtual const nn::Module& module() const = 0;
+  // The precision the model's matrices multiply in (describe() reports it too).
+  Precision precision() const;
 
  protected:
   // predict() for texts that are not blank.

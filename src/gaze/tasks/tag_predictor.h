@@ -61,6 +61,8 @@ class TagPredictor : public Predictor {
   bool entities() const { return scheme_ != TagScheme::none; }
   int64_t pad_id() const { return tokenizer_->pad_id(); }
   models::TransformerTagger& model() { return *model_; }
+  nn::Module& module() override { return *model_; }
+  const nn::Module& module() const override { return *model_; }
 
  protected:
   nlohmann::json describe_task() const override;

@@ -10,6 +10,7 @@
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/nn/module.h"
+#include "gaze/nn/precision.h"
 #include "gaze/tasks/classify.h"
 #include "gaze/tasks/embed_predictor.h"
 #include "gaze/tasks/tag.h"
@@ -164,15 +165,27 @@ std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log) {
   return t;
 }
 
-std::unique_ptr<Task> load_task(const std::string& dir) {
+void apply_precision(Predictor& predictor, const LoadOptions& options) {
+  const Precision want = options.precision.value_or(predictor.precision());
+  std::string notice;
+  const Precision use = nn::usable_precision(want, &notice);
+  if (!notice.empty() && options.notice) std::fprintf(options.notice, "gaze: %s\n", notice.c_str());
+  nn::set_precision(predictor.module(), use);
+}
+
+std::unique_ptr<Task> load_task(const std::string& dir, const LoadOptions& options) {
   const std::string path = (fs::path(dir) / kTaskFile).string();
+  auto with_precision = [&](std::unique_ptr<Task> t) {
+    apply_precision(t->predictor(), options);
+    return t;
+  };
   switch (task_of(read_json_file(path), path)) {
     case TaskKind::classify:
-      return ClassifyTask::load(dir);
+      return with_precision(ClassifyTask::load(dir));
     case TaskKind::tag:
-      return TagTask::load(dir);
+      return with_precision(TagTask::load(dir));
     case TaskKind::translate:
-      return TranslateTask::load(dir);
+      return with_precision(TranslateTask::load(dir));
     case TaskKind::embed:
       throw DataError(fmt::format(
           "{}: a sentence encoder has no labels to train or evaluate on; it predicts, explains and "
@@ -182,17 +195,26 @@ std::unique_ptr<Task> load_task(const std::string& dir) {
   throw StateError("load_task: unhandled task");
 }
 
-std::unique_ptr<Predictor> load_predictor(const std::string& dir) {
+std::unique_ptr<Predictor> load_predictor(const std::string& dir, const LoadOptions& options) {
   const std::string path = (fs::path(dir) / kTaskFile).string();
+  std::unique_ptr<Predictor> p;
   switch (task_of(read_json_file(path), path)) {
     case TaskKind::classify:
-      return ClassifyPredictor::load(dir);
+      p = ClassifyPredictor::load(dir);
+      break;
     case TaskKind::tag:
-      return TagPredictor::load(dir);
+      p = TagPredictor::load(dir);
+      break;
     case TaskKind::translate:
-      return TranslatePredictor::load(dir);
+      p = TranslatePredictor::load(dir);
+      break;
     case TaskKind::embed:
-      return EmbedPredictor::load(dir);
+      p = EmbedPredictor::load(dir);
+      break;
+  }
+  if (p) {
+    apply_precision(*p, options);
+    return p;
   }
   throw StateError("load_predictor: unhandled task");
 }

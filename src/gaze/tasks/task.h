@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "gaze/core/precision.h"
 #include "gaze/io/config.h"
 #include "gaze/tasks/options.h"
 #include "gaze/tasks/predictor.h"
@@ -46,11 +47,20 @@ class Task : public train::TrainableTask {
 std::string resolve_model_dir(const std::string& dir);
 // A new run for c.task (reads data, builds tokenizers and a fresh model; notes go to `log`).
 std::unique_ptr<Task> create_task(const RunConfig& c, std::FILE* log);
+// How a model folder is loaded for inference.
+struct LoadOptions {
+  // The precision its matrices multiply in; unset: the folder's own (fp32, or what gaze quantize
+  // wrote). On a CPU without the instructions, fp32 with a one-line notice on `notice`.
+  std::optional<Precision> precision;
+  std::FILE* notice = stderr;
+};
 // A trained model folder (task.json names the task); DataError for a sentence encoder (it has no
 // data to train or evaluate on: load_predictor).
-std::unique_ptr<Task> load_task(const std::string& dir);
+std::unique_ptr<Task> load_task(const std::string& dir, const LoadOptions& options = {});
 // The predictor of any model folder, sentence encoders included (predict, explain, embed).
-std::unique_ptr<Predictor> load_predictor(const std::string& dir);
+std::unique_ptr<Predictor> load_predictor(const std::string& dir, const LoadOptions& options = {});
+// Sets the precision of a loaded predictor's model as `options` say (see LoadOptions).
+void apply_precision(Predictor& predictor, const LoadOptions& options);
 // --resume: the run's data with the model and tokenizers of the checkpoint in `dir`.
 std::unique_ptr<Task> resume_task(const RunConfig& c, const std::string& dir, std::FILE* log);
 

@@ -55,6 +55,8 @@ class TranslatePredictor : public Predictor {
   int64_t batch_tokens() const { return batch_tokens_; }
   const decode::SearchOptions& search() const { return search_; }
   models::Seq2SeqModel& model() { return *model_; }
+  nn::Module& module() override { return *model_; }
+  const nn::Module& module() const override { return *model_; }
 
  protected:
   nlohmann::json describe_task() const override;

@@ -1,0 +1,371 @@
+#include "gaze/kernels/lowp_gemm.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "gaze/kernels/lowp_gemm.cpp"
+// foreach_target.h must come first: it re-includes this file once per SIMD target.
+// clang-format off
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "gaze/kernels/simd-inl.h"
+// clang-format on
+
+#include <cmath>
+#include <cstring>
+
+#include "gaze/core/threads.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gaze::kernels {
+namespace HWY_NAMESPACE {
+
+// Round to nearest even on the bit pattern: add 0x7fff plus the lowest kept bit, keep the top half.
+// Highway 1.0's DemoteTo to bfloat16 truncates instead. NaNs become a quiet NaN of the same sign.
+void FloatToBf16Impl(const float* x, uint16_t* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const hn::Rebind<uint16_t, decltype(df)> du16;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t N = hn::Lanes(df);
+  for (int64_t i = 0; i < n; i += static_cast<int64_t>(N)) {
+    const size_t m = std::min<size_t>(N, static_cast<size_t>(n - i));
+    const auto v = LoadUpTo(df, x + i, m);
+    const auto bits = hn::BitCast(du, v);
+    const auto lsb = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1));
+    auto r = hn::ShiftRight<16>(hn::Add(bits, hn::Add(lsb, hn::Set(du, 0x7fff))));
+    const auto nan = hn::RebindMask(du, hn::IsNaN(v));
+    r = hn::IfThenElse(nan, hn::Or(hn::ShiftRight<16>(bits), hn::Set(du, 0x40)), r);
+    const auto h = hn::DemoteTo(du16, hn::BitCast(di, r));
+    if (m == N)
+      hn::StoreU(h, du16, out + i);
+    else
+      hn::BlendedStore(h, hn::FirstN(du16, m), du16, out + i);
+  }
+}
+
+void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const size_t N = hn::Lanes(df);
+  auto mx = hn::Zero(df);
+  for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
+    const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
+    mx = hn::Max(mx, hn::Abs(LoadUpTo(df, x + i, m)));
+  }
+  const float amax = MaxLanes(df, mx);
+  // A row with a NaN or inf has no finite scale: it becomes zeros with a NaN scale, so the outputs
+  // it feeds are NaN as they would be in float32.
+  const float s = amax > 0 ? amax / 127.0f : 1.0f;
+  *scale = std::isfinite(amax) ? s : std::numeric_limits<float>::quiet_NaN();
+  const auto inv = hn::Set(df, std::isfinite(amax) ? 1.0f / s : 0.0f);
+  const auto lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
+  for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
+    const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
+    auto v = hn::Mul(LoadUpTo(df, x + i, m), inv);
+    v = hn::Min(hn::Max(hn::Round(v), lo), hi);
+    v = hn::IfThenZeroElse(hn::IsNaN(v), v);
+    const auto b = hn::DemoteTo(d8, hn::ConvertTo(di, v));
+    if (m == N)
+      hn::StoreU(b, d8, q + i);
+    else
+      hn::BlendedStore(b, hn::FirstN(d8, m), d8, q + i);
+  }
+}
+
+// One row of an int8 product, in place: y = act(s32 accumulator * row_scale * col_scale[n] +
+// bias[n]), act a GemmAct, in the one pass over the row.
+void DequantizeRowImpl(float* y, int64_t N, float row_scale, const float* col_scale,
+                       const float* bias, int act) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t L = hn::Lanes(df);
+  const auto rs = hn::Set(df, row_scale);
+  for (int64_t i = 0; i < N; i += static_cast<int64_t>(L)) {
+    const size_t m = std::min<size_t>(L, static_cast<size_t>(N - i));
+    const auto acc = hn::ConvertTo(df, hn::BitCast(di, LoadUpTo(df, y + i, m)));
+    const auto b = bias ? LoadUpTo(df, bias + i, m) : hn::Zero(df);
+    auto v = hn::MulAdd(acc, hn::Mul(rs, LoadUpTo(df, col_scale + i, m)), b);
+    if (act == static_cast<int>(GemmAct::relu)) {
+      v = hn::Max(v, hn::Zero(df));
+    } else if (act == static_cast<int>(GemmAct::gelu)) {
+      v = hn::Mul(v, NormalCdf(df, v));
+    } else if (act == static_cast<int>(GemmAct::gelu_tanh)) {
+      // x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): kernels/elementwise's form.
+      const auto u = hn::Mul(hn::Set(df, 0.7978845608028654f),
+                             hn::MulAdd(hn::Mul(hn::Set(df, 0.044715f), v), hn::Mul(v, v), v));
+      const auto one = hn::Set(df, 1.0f);
+      v = hn::Mul(v, hn::Div(one, hn::Add(one, ExpSafe(df, hn::Mul(hn::Set(df, -2.0f), u)))));
+    }
+    StoreUpTo(v, df, y + i, m);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace gaze::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+#include <dnnl.hpp>
+#include <mutex>
+#include <unordered_map>
+
+#include "gaze/core/allocator.h"
+#include "gaze/core/error.h"
+
+namespace gaze::kernels {
+
+HWY_EXPORT(FloatToBf16Impl);
+HWY_EXPORT(QuantizeRowImpl);
+HWY_EXPORT(DequantizeRowImpl);
+
+void float_to_bf16(const float* x, uint16_t* out, int64_t n) {
+  parallel_for(0, n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    HWY_DYNAMIC_DISPATCH(FloatToBf16Impl)(x + lo, out + lo, hi - lo);
+  });
+}
+
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale) {
+  parallel_for(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(K, 1)),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t m = lo; m < hi; ++m)
+                   HWY_DYNAMIC_DISPATCH(QuantizeRowImpl)(x + m * K, K, q + m * K, scale + m);
+               });
+}
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+float bf16_to_float(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+bool isa_has(dnnl::cpu_isa isa, dnnl::cpu_isa want) {
+  const auto a = static_cast<unsigned>(isa), w = static_cast<unsigned>(want);
+  return (a & w) == w;
+}
+
+// oneDNN's primitives for the products of one precision and shape, shared by every weight of that
+// shape (the weights' scales are applied outside oneDNN, so they are not part of the primitive).
+struct Primitive {
+  dnnl::matmul prim;
+  std::string impl;
+  dnnl::memory::desc a, w, c, bias, scratch;
+  size_t scratch_bytes = 0;
+};
+
+class LowpGemm {
+ public:
+  static LowpGemm& instance() {
+    static LowpGemm g;
+    return g;
+  }
+  const dnnl::engine& engine() const { return engine_; }
+
+  // The packed layout of a [K, N] weight: what the kernels chose for a mid-sized M (the choice
+  // does not depend on M; Primitive creation below checks that it is readable for every M).
+  dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
+    return get(p, 64, N, K, false, GemmAct::none, nullptr).w;
+  }
+
+  const Primitive& get(Precision p, int64_t M, int64_t N, int64_t K, bool bias, GemmAct act,
+                       const dnnl::memory::desc* packed) {
+    const std::array<int64_t, 6> key{
+        static_cast<int64_t>(p), M, N, K, bias, static_cast<int64_t>(act) + (packed ? 16 : 0)};
+    std::lock_guard lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (cache_.size() >= 4096) cache_.clear();  // shapes churn (varying lengths): start over
+    Primitive r;
+    const bool int8 = p == Precision::int8;
+    r.a = dnnl::memory::desc({M, K}, int8 ? dt::s8 : dt::bf16, tag::ab);
+    r.c = dnnl::memory::desc({M, N}, int8 ? dt::s32 : dt::f32, tag::ab);
+    const dnnl::memory::desc w_any({K, N}, int8 ? dt::s8 : dt::bf16, tag::any);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    // int8 leaves scales, bias and activation to the epilogue (the row scales are not known to
+    // oneDNN); bf16 lets oneDNN add the bias and apply the activation while C is in registers.
+    if (!int8 && act != GemmAct::none) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.0f,
+                        act == GemmAct::relu   ? dnnl::algorithm::eltwise_relu
+                        : act == GemmAct::gelu ? dnnl::algorithm::eltwise_gelu_erf
+                                               : dnnl::algorithm::eltwise_gelu_tanh,
+                        0.0f, 0.0f);
+      attr.set_post_ops(po);
+    }
+    const bool with_bias = bias && !int8;
+    if (with_bias) r.bias = dnnl::memory::desc({1, N}, dt::f32, tag::ab);
+    try {
+      const dnnl::memory::desc& w = packed ? *packed : w_any;
+      dnnl::matmul::primitive_desc pd(
+          with_bias ? dnnl::matmul::desc(r.a, w, r.bias, r.c) : dnnl::matmul::desc(r.a, w, r.c),
+          attr, engine_);
+      r.w = pd.weights_desc();
+      r.scratch = pd.scratchpad_desc();
+      r.scratch_bytes = r.scratch.get_size();
+      r.impl = pd.impl_info_str();
+      r.prim = dnnl::matmul(pd);
+    } catch (const dnnl::error& e) {
+      throw Error(
+          fmt::format("linear ({}): oneDNN could not create a kernel for M={} N={} K={}: {}",
+                      enum_name(p), M, N, K, e.what()));
+    }
+    return cache_.emplace(key, std::move(r)).first->second;
+  }
+
+  void execute(const Primitive& p, void* a, void* w, void* c, const float* bias) {
+    thread_local dnnl::stream stream(engine_);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.a, engine_, a)},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(p.w, engine_, w)},
+                                               {DNNL_ARG_DST, dnnl::memory(p.c, engine_, c)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, engine_, const_cast<float*>(bias)));
+    void* scratch = p.scratch_bytes ? allocator::allocate(p.scratch_bytes) : nullptr;
+    if (scratch) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratch, engine_, scratch));
+    p.prim.execute(stream, args);
+    stream.wait();
+    if (scratch) allocator::deallocate(scratch, p.scratch_bytes);
+  }
+
+ private:
+  LowpGemm() : engine_(dnnl::engine::kind::cpu, 0) {}
+  struct KeyHash {
+    size_t operator()(const std::array<int64_t, 6>& k) const {
+      size_t h = 0xcbf29ce484222325ull;
+      for (int64_t v : k) h = (h ^ static_cast<size_t>(v)) * 0x100000001b3ull;
+      return h;
+    }
+  };
+  dnnl::engine engine_;
+  std::mutex mu_;
+  std::unordered_map<std::array<int64_t, 6>, Primitive, KeyHash> cache_;
+};
+
+// A block from gaze's allocator, returned on scope exit.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes)
+      : bytes_(bytes), p_(bytes ? allocator::allocate(bytes) : nullptr) {}
+  ~Scratch() {
+    if (p_) allocator::deallocate(p_, bytes_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  size_t bytes_;
+  void* p_;
+};
+
+}  // namespace
+
+bool precision_supported(Precision p, std::string* why) {
+  if (p == Precision::fp32) return true;
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  const bool ok = p == Precision::bf16 ? isa_has(isa, dnnl::cpu_isa::avx512_core_bf16)
+                                       : isa_has(isa, dnnl::cpu_isa::avx512_core_vnni) ||
+                                             isa_has(isa, dnnl::cpu_isa::avx2_vnni);
+  if (!ok && why)
+    *why = p == Precision::bf16 ? "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)"
+                                : "this CPU has no int8 dot-product instructions (VNNI)";
+  return ok;
+}
+
+LowpWeight quantize_weight(const float* w, int64_t rows, int64_t cols, Precision p) {
+  GAZE_CHECK(p != Precision::fp32, ValueError, "quantize_weight: precision must be bf16 or int8");
+  GAZE_CHECK(rows > 0 && cols > 0, ValueError, "quantize_weight: empty matrix [{}, {}]", rows,
+             cols);
+  LowpWeight out;
+  out.precision = p, out.rows = rows, out.cols = cols;
+  const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+  if (p == Precision::bf16) {
+    out.bf16.resize(n);
+    float_to_bf16(w, out.bf16.data(), static_cast<int64_t>(n));
+  } else {
+    out.q.resize(n);
+    out.scale.resize(static_cast<size_t>(rows));
+    quantize_rows(w, rows, cols, out.q.data(), out.scale.data());
+  }
+  return out;
+}
+
+void dequantize_weight(const LowpWeight& w, float* out) {
+  const size_t n = static_cast<size_t>(w.rows) * static_cast<size_t>(w.cols);
+  if (w.precision == Precision::bf16) {
+    for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(w.bf16[i]);
+  } else {
+    for (int64_t r = 0; r < w.rows; ++r)
+      for (int64_t c = 0; c < w.cols; ++c) {
+        const size_t i = static_cast<size_t>(r * w.cols + c);
+        out[i] = static_cast<float>(w.q[i]) * w.scale[static_cast<size_t>(r)];
+      }
+  }
+}
+
+PackedWeight::PackedWeight(const LowpWeight& w, int64_t row0, int64_t rows)
+    : precision_(w.precision), n_(rows), k_(w.cols) {
+  GAZE_CHECK(w.precision != Precision::fp32 && row0 >= 0 && rows > 0 && row0 + rows <= w.rows,
+             ValueError, "PackedWeight: rows [{}, {}) of a [{}, {}] {} weight", row0, row0 + rows,
+             w.rows, w.cols, enum_name(w.precision));
+  const bool int8 = precision_ == Precision::int8;
+  if (int8) scale_.assign(w.scale.begin() + row0, w.scale.begin() + row0 + rows);
+  LowpGemm& g = LowpGemm::instance();
+  const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
+  bytes_ = packed.get_size();
+  data_ = allocator::allocate(bytes_);
+  // The rows as stored ([N, K] row-major) are the [K, N] matrix oneDNN multiplies by, transposed.
+  const void* src = int8 ? static_cast<const void*>(w.q.data() + row0 * k_)
+                         : static_cast<const void*>(w.bf16.data() + row0 * k_);
+  const dnnl::memory::desc plain({k_, n_}, int8 ? dt::s8 : dt::bf16, tag::ba);
+  dnnl::memory from(plain, g.engine(), const_cast<void*>(src)), to(packed, g.engine(), data_);
+  dnnl::stream s(g.engine());
+  dnnl::reorder(from, to).execute(s, from, to);
+  s.wait();
+}
+
+PackedWeight::~PackedWeight() {
+  if (data_) allocator::deallocate(data_, bytes_);
+}
+
+void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const {
+  if (M == 0) return;
+  LowpGemm& g = LowpGemm::instance();
+  const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
+  const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_);
+  if (precision_ == Precision::bf16) {
+    Scratch a(mk * sizeof(uint16_t));
+    float_to_bf16(x, a.as<uint16_t>(), static_cast<int64_t>(mk));
+    const Primitive& p = g.get(precision_, M, n_, k_, bias != nullptr, act, &packed);
+    g.execute(p, a.as<void>(), data_, y, bias);
+    return;
+  }
+  Scratch a(mk);
+  int8_t* q = a.as<int8_t>();
+  std::vector<float> scales(static_cast<size_t>(M));
+  quantize_rows(x, M, k_, q, scales.data());
+  const Primitive& p = g.get(precision_, M, n_, k_, false, GemmAct::none, &packed);
+  g.execute(p, q, data_, y, nullptr);  // s32 accumulators, written where the floats go
+  parallel_for(0, M, std::max<int64_t>(1, 4096 / n_), [&](int64_t lo, int64_t hi) {
+    for (int64_t m = lo; m < hi; ++m)
+      HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)
+      (y + m * n_, n_, scales[static_cast<size_t>(m)], scale_.data(), bias, static_cast<int>(act));
+  });
+}
+
+std::string PackedWeight::implementation(int64_t M) const {
+  LowpGemm& g = LowpGemm::instance();
+  const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
+  return g.get(precision_, M, n_, k_, false, GemmAct::none, &packed).impl;
+}
+
+}  // namespace gaze::kernels
+
+#endif  // HWY_ONCE

@@ -1,0 +1,65 @@
+// Inference matrix products in reduced precision: y = act(x W^T + b) with W pre-packed once in
+// bfloat16 (fp32 accumulation) or int8 (per output channel, symmetric; s32 accumulation).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gaze/core/precision.h"
+#include "gaze/kernels/gemm.h"
+
+namespace gaze::kernels {
+
+// Whether this CPU multiplies in `p` in hardware (bf16: AVX512-BF16 or AMX; int8: VNNI), as oneDNN
+// sees it (ONEDNN_MAX_CPU_ISA included). When not, `why` (if given) names what is missing.
+bool precision_supported(Precision p, std::string* why = nullptr);
+
+// A weight matrix [rows, cols] (rows = output channels) in reduced precision, as a quantized model
+// folder stores it.
+struct LowpWeight {
+  Precision precision = Precision::bf16;
+  int64_t rows = 0, cols = 0;
+  std::vector<uint16_t> bf16;  // bf16: rows * cols bit patterns, row-major
+  std::vector<int8_t> q;       // int8: rows * cols values in [-127, 127], row-major
+  std::vector<float> scale;    // int8: one per row, W[r][c] ~ q[r][c] * scale[r]
+};
+
+// bf16: each value rounded to the nearest bfloat16 (ties to even). int8: per row, scale = max |w| /
+// 127 (1 for an all-zero row) and q = round(w / scale).
+LowpWeight quantize_weight(const float* w, int64_t rows, int64_t cols, Precision p);
+// The float values the packed products multiply by (rows * cols floats).
+void dequantize_weight(const LowpWeight& w, float* out);
+
+// x [M, K] -> bfloat16 bit patterns, rounded to nearest even (NaN stays NaN).
+void float_to_bf16(const float* x, uint16_t* out, int64_t n);
+// Each row of x [M, K] to int8: scale[m] = max |x[m]| / 127 (1 for a zero row), q = round(x /
+// scale); the dynamic activation quantization of the int8 products.
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale);
+
+// Rows [row0, row0 + rows) of a LowpWeight laid out once in the layout oneDNN's kernels read.
+class PackedWeight {
+ public:
+  PackedWeight(const LowpWeight& w, int64_t row0, int64_t rows);
+  ~PackedWeight();
+  PackedWeight(const PackedWeight&) = delete;
+  PackedWeight& operator=(const PackedWeight&) = delete;
+
+  Precision precision() const { return precision_; }
+  int64_t out_features() const { return n_; }
+  int64_t in_features() const { return k_; }
+  // y [M, out] = act(x [M, in] W^T + bias) (bias: out floats or null). Rows are dense.
+  void run(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const;
+  // oneDNN's kernel for M rows (e.g. "brg:avx512_core_bf16"), to check what runs.
+  std::string implementation(int64_t M) const;
+
+ private:
+  Precision precision_;
+  int64_t n_, k_;
+  std::vector<float> scale_;  // int8: per output channel
+  void* data_ = nullptr;      // the packed weights (from gaze's allocator)
+  size_t bytes_ = 0;
+};
+
+}  // namespace gaze::kernels

@@ -1,0 +1,114 @@
+#include "gaze/ops/lowp.h"
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "gaze/autograd/node.h"
+#include "gaze/core/error.h"
+
+namespace gaze {
+
+struct LowpState {
+  std::mutex mu;
+  std::shared_ptr<const kernels::LowpWeight> weight;
+  uint64_t version = 0;  // of the storage when `weight` was made from it
+  // Packed row ranges {first row, rows}: the whole matrix, or the parts of a stacked projection
+  // (MultiheadAttention's in_proj_weight) that views of it multiply by.
+  std::map<std::pair<int64_t, int64_t>, std::shared_ptr<const kernels::PackedWeight>> packs;
+};
+
+namespace {
+
+void check_whole(const Tensor& w, const char* op) {
+  GAZE_CHECK(w.defined() && w.dim() == 2 && w.dtype() == DType::f32 && w.numel() > 0, ValueError,
+             "{}: expected a non-empty 2-D float32 weight, got {}", op,
+             w.defined() ? w.shape_str() + " " + std::string(dtype_name(w.dtype())) : "undefined");
+  GAZE_CHECK(w.impl().offset == 0 && w.storage()->nbytes() == w.nbytes(), ValueError,
+             "{}: the weight must be a whole tensor, not a view of a larger one", op);
+}
+
+void install(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> q) {
+  // The float values become exactly the reduced-precision ones, so a model set to a precision in
+  // memory and one loaded from a quantized folder compute the same numbers.
+  kernels::dequantize_weight(*q, w.data<float>());
+  w.storage()->bump_version();
+  auto s = std::make_shared<LowpState>();
+  s->weight = std::move(q);
+  s->version = w.storage()->version();
+  w.storage()->set_lowp(std::move(s));
+}
+
+}  // namespace
+
+void set_weight_precision(const Tensor& w, Precision p) {
+  check_whole(w, "set_weight_precision");
+  if (p == Precision::fp32) {
+    w.storage()->set_lowp(nullptr);
+    return;
+  }
+  if (const auto cur = weight_lowp(w); cur && cur->precision == p) return;  // already
+  install(w, std::make_shared<const kernels::LowpWeight>(
+                 kernels::quantize_weight(w.data<float>(), w.size(0), w.size(1), p)));
+}
+
+void set_weight_lowp(const Tensor& w, kernels::LowpWeight q) {
+  check_whole(w, "set_weight_lowp");
+  GAZE_CHECK(q.precision != Precision::fp32 && q.rows == w.size(0) && q.cols == w.size(1),
+             ValueError, "set_weight_lowp: {} values [{}, {}] for a weight {}",
+             enum_name(q.precision), q.rows, q.cols, w.shape_str());
+  const size_t n = static_cast<size_t>(q.rows * q.cols);
+  GAZE_CHECK(q.precision == Precision::bf16
+                 ? q.bf16.size() == n
+                 : q.q.size() == n && q.scale.size() == static_cast<size_t>(q.rows),
+             ValueError, "set_weight_lowp: the values do not fill [{}, {}]", q.rows, q.cols);
+  install(w, std::make_shared<const kernels::LowpWeight>(std::move(q)));
+}
+
+std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w) {
+  if (!w.defined() || !w.storage()->lowp()) return nullptr;
+  LowpState& s = *w.storage()->lowp();
+  std::lock_guard lock(s.mu);
+  return s.weight;
+}
+
+std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
+                                  kernels::GemmAct act) {
+  if (!w.defined() || !w.storage()->lowp() || x.dtype() != DType::f32 || w.dtype() != DType::f32 ||
+      w.dim() != 2 || (b.defined() && b.dtype() != DType::f32) ||
+      autograd::any_requires_grad({&x, &w, &b}))
+    return std::nullopt;
+  const std::shared_ptr<LowpState> state = w.storage()->lowp();
+  std::shared_ptr<const kernels::PackedWeight> pack;
+  {
+    std::lock_guard lock(state->mu);
+    const int64_t cols = w.size(1);
+    const size_t elem = w.impl().offset / sizeof(float);
+    if (cols != state->weight->cols || elem % static_cast<size_t>(cols) != 0) return std::nullopt;
+    const int64_t row0 = static_cast<int64_t>(elem) / cols, rows = w.size(0);
+    if (row0 + rows > state->weight->rows) return std::nullopt;
+    if (state->version != w.storage()->version()) {
+      // The float weights were written since (an optimizer step, a load): take their new values.
+      const float* all = static_cast<const float*>(w.storage()->data());
+      state->weight = std::make_shared<const kernels::LowpWeight>(
+          kernels::quantize_weight(all, state->weight->rows, cols, state->weight->precision));
+      state->packs.clear();
+      state->version = w.storage()->version();
+    }
+    auto& slot = state->packs[{row0, rows}];
+    if (!slot) slot = std::make_shared<const kernels::PackedWeight>(*state->weight, row0, rows);
+    pack = slot;
+  }
+  GAZE_CHECK(x.dim() >= 1 && x.size(x.dim() - 1) == w.size(1), ValueError,
+             "linear: input {} and weight {} do not fit", x.shape_str(), w.shape_str());
+  GAZE_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), ValueError,
+             "linear: bias has shape {}, expected [{}]", b.shape_str(), w.size(0));
+  Shape out = x.shape();
+  out[out.ndim() - 1] = w.size(0);
+  Tensor y = Tensor::empty(out, DType::f32);
+  pack->run(x.data<float>(), x.numel() / w.size(1), y.data<float>(),
+            b.defined() ? b.data<float>() : nullptr, act);
+  return y;
+}
+
+}  // namespace gaze

@@ -1,0 +1,29 @@
+// Reduced-precision inference of linear layers: a weight matrix set to bf16 or int8 is multiplied
+// in that precision (pre-packed once, kernels/lowp_gemm.h) whenever no gradient is recorded.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "gaze/core/precision.h"
+#include "gaze/core/tensor.h"
+#include "gaze/kernels/lowp_gemm.h"
+
+namespace gaze {
+
+// Makes `w` (a 2-D float32 tensor that is its whole storage, e.g. a Linear's weight) a bf16 or int8
+// weight: its values become, in place, those the reduced-precision product multiplies by (so every
+// other use of it, such as an embedding lookup of a tied table, sees the same numbers). fp32 undoes
+// the reduced-precision product (the values stay rounded).
+void set_weight_precision(const Tensor& w, Precision p);
+// The same from stored reduced-precision values (a quantized model folder); q's shape must be w's.
+void set_weight_lowp(const Tensor& w, kernels::LowpWeight q);
+// The reduced-precision values of w's storage; null when it is float32.
+std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w);
+
+// y = act(x w^T + b) in w's reduced precision, when w (or the rows of one it is a view of) has one,
+// x is float32 and nothing is recorded for autograd; nullopt otherwise (the caller runs float32).
+std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
+                                  kernels::GemmAct act);
+
+}  // namespace gaze

@@ -1,0 +1,257 @@
+// Reduced-precision inference: the bf16/int8 conversions on every SIMD target, the packed products
+// against exact references, and linear layers switching precision (ops/lowp.h, nn/precision.h).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "gaze/core/grad_mode.h"
+#include "gaze/core/rng.h"
+#include "gaze/core/simd.h"
+#include "gaze/kernels/lowp_gemm.h"
+#include "gaze/nn/linear.h"
+#include "gaze/nn/multihead_attention.h"
+#include "gaze/nn/precision.h"
+#include "gaze/ops/linalg.h"
+#include "gaze/ops/lowp.h"
+#include "gaze/ops/shape_ops.h"
+
+using namespace gaze;
+
+namespace {
+
+uint16_t bf16_reference(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  if (std::isnan(f)) return static_cast<uint16_t>((b >> 16) | 0x40);
+  return static_cast<uint16_t>((b + 0x7fff + ((b >> 16) & 1)) >> 16);
+}
+
+float bf16_value(uint16_t h) {
+  const uint32_t b = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+std::vector<float> random(int64_t n, uint64_t seed, double lo = -1, double hi = 1) {
+  Generator g(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  g.uniform(v.data(), n, lo, hi);
+  return v;
+}
+
+class LowpPerTarget : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { force_simd_target(GetParam()); }
+  void TearDown() override { force_simd_target(""); }
+};
+
+TEST_P(LowpPerTarget, Bf16RoundsToNearestEven) {
+  std::vector<float> x = random(1000, 3, -1e3, 1e3);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::nanf(""),
+                            -std::nanf(""),
+                            std::numeric_limits<float>::max(),
+                            std::numeric_limits<float>::denorm_min(),
+                            1.0f + 1.0f / 256,  // a tie: rounds to even (1.0)
+                            1.0f + 3.0f / 256,  // a tie: rounds to even (1 + 4/256)
+                            65504.0f};
+  for (size_t i = 0; i < std::size(specials); ++i) x[i] = specials[i];
+  for (int64_t n : {1, 7, 16, 33, 1000}) {
+    std::vector<uint16_t> got(static_cast<size_t>(n));
+    kernels::float_to_bf16(x.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isnan(x[i])) {
+        EXPECT_TRUE(std::isnan(bf16_value(got[i]))) << i;
+        EXPECT_EQ(got[i] >> 15, bf16_reference(x[i]) >> 15) << i;  // sign kept
+      } else {
+        EXPECT_EQ(got[i], bf16_reference(x[i]))
+            << GetParam() << " n " << n << " at " << i << " (" << x[i] << ")";
+      }
+    }
+  }
+  uint16_t tie;
+  const float t = 1.0f + 1.0f / 256;
+  kernels::float_to_bf16(&t, &tie, 1);
+  EXPECT_EQ(bf16_value(tie), 1.0f);
+}
+
+TEST_P(LowpPerTarget, RowQuantizationIsSymmetricPerRow) {
+  for (int64_t K : {1, 5, 16, 33, 300}) {
+    const int64_t M = 4;
+    std::vector<float> x = random(M * K, 5 + K, -3, 3);
+    std::fill_n(x.begin() + K, K, 0.0f);  // row 1: all zeros
+    std::vector<int8_t> q(static_cast<size_t>(M * K));
+    std::vector<float> s(M);
+    kernels::quantize_rows(x.data(), M, K, q.data(), s.data());
+    for (int64_t m = 0; m < M; ++m) {
+      float amax = 0;
+      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::abs(x[m * K + k]));
+      const float want = amax > 0 ? amax / 127.0f : 1.0f;
+      EXPECT_EQ(s[m], want) << GetParam() << " K " << K << " row " << m;
+      for (int64_t k = 0; k < K; ++k)
+        EXPECT_EQ(q[m * K + k], static_cast<int8_t>(std::nearbyint(x[m * K + k] * (1.0f / want))))
+            << GetParam() << " K " << K << " at " << m << "," << k;
+    }
+  }
+  // A row holding inf or NaN has no finite scale: it quantizes to NaN, as float32 would propagate.
+  std::vector<float> bad{1.0f, std::numeric_limits<float>::infinity(), 2.0f};
+  std::vector<int8_t> q(3);
+  float s;
+  kernels::quantize_rows(bad.data(), 1, 3, q.data(), &s);
+  EXPECT_TRUE(std::isnan(s));
+}
+
+// The packed product against references computed in double from what it multiplies by: exact up
+// to float32 accumulation.
+TEST_P(LowpPerTarget, PackedProductsMatchTheirReference) {
+  for (Precision p : {Precision::bf16, Precision::int8}) {
+    if (!kernels::precision_supported(p)) continue;
+    for (const auto [N, K] : {std::pair<int64_t, int64_t>{10, 64}, {100, 33}, {256, 128}}) {
+      const std::vector<float> w = random(N * K, 11 + N), bias = random(N, 12 + N);
+      const kernels::LowpWeight lw = kernels::quantize_weight(w.data(), N, K, p);
+      std::vector<float> wd(static_cast<size_t>(N * K));
+      kernels::dequantize_weight(lw, wd.data());
+      const kernels::PackedWeight packed(lw, 0, N);
+      for (int64_t M : {1, 3, 17, 64}) {
+        const std::vector<float> x = random(M * K, 13 + M, -2, 2);
+        // What the product multiplies the weights by: x rounded to bf16, or quantized per row.
+        std::vector<double> xd(static_cast<size_t>(M * K));
+        if (p == Precision::bf16) {
+          std::vector<uint16_t> h(xd.size());
+          kernels::float_to_bf16(x.data(), h.data(), M * K);
+          for (size_t i = 0; i < h.size(); ++i) xd[i] = bf16_value(h[i]);
+        } else {
+          std::vector<int8_t> q(xd.size());
+          std::vector<float> s(M);
+          kernels::quantize_rows(x.data(), M, K, q.data(), s.data());
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t k = 0; k < K; ++k)
+              xd[m * K + k] = static_cast<double>(q[m * K + k]) * s[m];
+        }
+        for (kernels::GemmAct act :
+             {kernels::GemmAct::none, kernels::GemmAct::relu, kernels::GemmAct::gelu}) {
+          std::vector<float> y(static_cast<size_t>(M * N));
+          packed.run(x.data(), M, y.data(), bias.data(), act);
+          double worst = 0, worst_fp32 = 0;
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+              double acc = bias[n], acc32 = bias[n];
+              for (int64_t k = 0; k < K; ++k) {
+                acc += xd[m * K + k] * wd[n * K + k];
+                acc32 += static_cast<double>(x[m * K + k]) * w[n * K + k];
+              }
+              auto f = [&](double v) {
+                return act == kernels::GemmAct::relu   ? std::max(v, 0.0)
+                       : act == kernels::GemmAct::gelu ? v * 0.5 * std::erfc(-v * M_SQRT1_2)
+                                                       : v;
+              };
+              worst = std::max(worst, std::abs(y[m * N + n] - f(acc)));
+              worst_fp32 = std::max(worst_fp32, std::abs(y[m * N + n] - f(acc32)));
+            }
+          const std::string what = fmt::format("{} {} M={} N={} K={} act {}", GetParam(),
+                                               enum_name(p), M, N, K, static_cast<int>(act));
+          // Against its own reference: float32 accumulation of K products of size <= 2.
+          EXPECT_LT(worst, 1e-4 * K) << what;
+          // Against float32: the rounding of inputs and weights (bf16: 2^-9 relative each; int8:
+          // half a step of 1/127 of each row's largest value), over K random-signed terms.
+          EXPECT_LT(worst_fp32, (p == Precision::bf16 ? 0.01 : 0.03) * std::sqrt(K)) << what;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, LowpPerTarget, ::testing::ValuesIn(simd_targets()));
+
+TEST(Lowp, OneDnnRunsTheHardwareKernels) {
+  // How we know the products run on the CPU's bf16 / VNNI instructions: oneDNN's kernel name.
+  if (kernels::precision_supported(Precision::bf16)) {
+    const std::vector<float> w = random(64 * 64, 1);
+    const kernels::PackedWeight p(kernels::quantize_weight(w.data(), 64, 64, Precision::bf16), 0,
+                                  64);
+    for (int64_t M : {1, 128}) {
+      const std::string impl = p.implementation(M);
+      EXPECT_TRUE(impl.find("bf16") != std::string::npos || impl.find("amx") != std::string::npos)
+          << impl;
+    }
+  }
+  if (kernels::precision_supported(Precision::int8)) {
+    const std::vector<float> w = random(64 * 64, 1);
+    const kernels::PackedWeight p(kernels::quantize_weight(w.data(), 64, 64, Precision::int8), 0,
+                                  64);
+    for (int64_t M : {1, 128}) {
+      const std::string impl = p.implementation(M);
+      EXPECT_TRUE(impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos)
+          << impl;
+    }
+  }
+}
+
+TEST(Lowp, LinearSwitchesPrecisionAndKeepsAutogradInFloat) {
+  for (Precision p : {Precision::bf16, Precision::int8}) {
+    if (!kernels::precision_supported(p)) continue;
+    nn::Linear lin(48, 20);
+    const Tensor x = Tensor::from_vector(random(5 * 48, 2), Shape{5, 48});
+    nn::set_precision(lin, p);
+    EXPECT_EQ(nn::precision_of(lin), p);
+    // The weights now hold the values the reduced-precision product multiplies by.
+    const auto q = weight_lowp(lin.weight);
+    ASSERT_TRUE(q);
+    std::vector<float> wd(48 * 20);
+    kernels::dequantize_weight(*q, wd.data());
+    EXPECT_EQ(lin.weight.to_vector<float>(), wd);
+    Tensor fast, slow;
+    {
+      NoGradGuard ng;
+      fast = lin.forward(x);
+    }
+    slow = lin.forward(x);  // records autograd: float32 with the rounded weights
+    EXPECT_TRUE(slow.requires_grad());
+    const std::vector<float> a = fast.to_vector<float>(), b = slow.to_vector<float>();
+    bool differ = false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_NEAR(a[i], b[i], 0.05) << i;
+      differ |= a[i] != b[i];
+    }
+    EXPECT_TRUE(differ) << "the reduced-precision path did not run";
+    // A write to the weights (an optimizer step) is seen by the next product.
+    {
+      NoGradGuard ng;
+      lin.weight.zero_();
+      const std::vector<float> y = lin.forward(x).to_vector<float>();
+      const std::vector<float> bias = lin.bias.to_vector<float>();
+      for (int64_t r = 0; r < 5; ++r)
+        for (int64_t c = 0; c < 20; ++c) EXPECT_EQ(y[r * 20 + c], bias[c]);
+    }
+    nn::set_precision(lin, Precision::fp32);
+    EXPECT_EQ(nn::precision_of(lin), Precision::fp32);
+  }
+}
+
+TEST(Lowp, ViewsOfAStackedWeightUseTheirRows) {
+  // MultiheadAttention multiplies by row blocks of in_proj_weight: each block's product must equal
+  // the rows of the whole matrix's product.
+  if (!kernels::precision_supported(Precision::int8)) GTEST_SKIP() << "no VNNI";
+  nn::MultiheadAttention mha(32, 4);
+  nn::set_precision(mha, Precision::int8);
+  NoGradGuard ng;
+  const Tensor x = Tensor::from_vector(random(6 * 32, 4), Shape{6, 32});
+  const std::vector<float> whole = linear(x, mha.in_proj_weight).to_vector<float>();
+  for (int64_t part = 0; part < 3; ++part) {
+    const std::vector<float> y =
+        linear(x, narrow(mha.in_proj_weight, 0, part * 32, 32)).to_vector<float>();
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t c = 0; c < 32; ++c)
+        EXPECT_EQ(y[r * 32 + c], whole[r * 96 + part * 32 + c]) << part << " " << r << " " << c;
+  }
+}
+
+}  // namespace
