@@ -14,6 +14,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
@@ -189,6 +190,68 @@ def models_table(build):
     print("'torch Haswell' is torch under the OPENBLAS_CORETYPE=Haswell this environment sets (AVX2 GEMM kernels).")
 
 
+def precision_table(build):
+    """The benchmark classifier's inference at fp32, bf16 and int8: gaze against its own fp32 (the
+    speed-up) and against torch's reduced precision on the same model."""
+    print()
+    print("TransformerClassifier inference by precision (tokens/s at 32x128; latency ms at 1x128)" + reference_note())
+    print(f"{'thr':>3}  {'measure':<22} {'prec':<5} {'gaze':>9} {'x gaze fp32':>11} {'torch':>9} {'ratio':>7}")
+    for threads in (1, 2):
+        g, _ = run_gaze(build, threads, "ClassifierInfer")
+        t = run_torch(threads, "SkylakeX", "torch_models.py")
+        for label, shape, tokens in (("infer tokens/s, 32x128", "32/128", 4096), ("latency ms, 1x128", "1/128", 0)):
+            base = g[f"ClassifierInfer/{shape}"]["seconds"]
+            for code, prec in ((0, "fp32"), (1, "bf16"), (2, "int8")):
+                key = f"ClassifierInfer/{shape}" if code == 0 else f"ClassifierInferLowp/{shape}/{code}"
+                if key not in g:
+                    print(f"{threads:>3}  {label:<22} {prec:<5} {'(no hardware support: skipped)':>30}")
+                    continue
+                gs = g[key]["seconds"]
+                ts = t[("" if code == 0 else prec + "_") + f"infer_{shape.replace('/', 'x')}_s"]
+                shown = (tokens / gs, tokens / ts) if tokens else (gs * 1e3, ts * 1e3)
+                fmt_ = "{:9.0f}" if tokens else "{:9.2f}"
+                print(f"{threads:>3}  {label:<22} {prec:<5} {fmt_.format(shown[0])} {base / gs:10.2f}x "
+                      f"{fmt_.format(shown[1])} {ts / gs:6.2f}x")
+    print("x gaze fp32 = gaze's speed-up over its own fp32 run; ratio = gaze / torch at the same precision.")
+    print("torch: bf16 = the model converted to bfloat16 (its CPU autocast fails in the fused encoder layer in 1.13);")
+    print("int8 = torch.ao.quantization.quantize_dynamic on its nn.Linear layers (the attention in-projection stays fp32")
+    print("in torch), run on the composed path. gaze: bf16 products with fp32 accumulation; int8 with weights per output")
+    print("channel and activations per row (nn/precision.h); attention, softmax and norms in fp32 for both.")
+
+
+def translation_table(build):
+    """Beam search (beam 4, KV cache) of the bench-serve translator over 200 training verses at each
+    precision: output tokens/s, the speed-up over fp32 and how many translations equal fp32's."""
+    import importlib.machinery
+    root = HERE.parent
+    bench_serve = importlib.machinery.SourceFileLoader("bench_serve", str(root / "scripts" / "bench-serve")).load_module()
+    models = bench_serve.train_models(build / "gaze", build / "bench-serve")
+    mt, verses = models["translator"]
+    src = build / "bench-serve" / "decode-200.txt"
+    src.write_text("\n".join(verses[:200]) + "\n")
+    print()
+    print("Translation decoding by precision: 3+3-layer Transformer (d 256), beam 4, 200 verses (gaze translate)")
+    print(f"{'thr':>3}  {'prec':<5} {'tokens/s':>9} {'x fp32':>7} {'same as fp32':>13}")
+    for threads in (1, 2):
+        outs, rates = {}, {}
+        for prec in ("fp32", "bf16", "int8"):
+            env = dict(os.environ, GAZE_NUM_THREADS=str(threads))
+            best = None
+            for _ in range(2):  # the faster of two runs (includes loading the model, ~0.1 s)
+                t0 = time.time()
+                res = subprocess.run([str(build / "gaze"), "translate", "--model", str(mt), "--precision", prec],
+                                     stdin=src.open("rb"), env=env, capture_output=True, check=True)
+                dt = time.time() - t0
+                best = dt if best is None else min(best, dt)
+            outs[prec] = res.stdout.decode().splitlines()
+            rates[prec] = sum(len(x.split()) for x in outs[prec]) / best
+            note = " (no hardware support: ran fp32)" if b"running fp32" in res.stderr else ""
+            same = sum(a == b for a, b in zip(outs["fp32"], outs[prec]))
+            print(f"{threads:>3}  {prec:<5} {rates[prec]:9.0f} {rates[prec] / rates['fp32']:6.2f}x {same:>8}/{len(outs[prec])}"
+                  + note)
+    print("tokens/s = output words per second of wall time, loading included (the faster of two runs).")
+
+
 def main():
     build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
     only = sys.argv[2] if len(sys.argv) > 2 else "all"
@@ -197,6 +260,9 @@ def main():
         attention_table(build, peaks)
     if only in ("all", "models"):
         models_table(build)
+    if only in ("all", "precision"):
+        precision_table(build)
+        translation_table(build)
 
 
 if __name__ == "__main__":

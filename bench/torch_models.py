@@ -2,8 +2,9 @@
 bench/models_bench.cpp (vocab 8000, d_model 256, 4 heads, ffn 1024, 4 layers, GELU, pre-norm, final
 LayerNorm, sinusoidal positions, mean pooling, dropout 0.1) trained with AdamW on 32 x 128 tokens,
 and inference (eval, no_grad, which lets torch take its fused encoder fast path) at 32 x 128 and
-1 x 128. Usage: torch_models.py THREADS
+1 x 128, also in bfloat16 and after quantize_dynamic (int8). Usage: torch_models.py THREADS
 """
+import copy
 import json
 import sys
 
@@ -49,10 +50,30 @@ def main(threads):
     model.train()
     out = {"train_s": best_time(train_step, 3.0, repeats=3)}
     model.eval()
+    one = tokens[:1]
     with torch.no_grad():
         out["infer_32x128_s"] = best_time(lambda: model(tokens), 1.0, repeats=3)
-        one = tokens[:1]
         out["infer_1x128_s"] = best_time(lambda: model(one), 1.0, repeats=3)
+        # torch's own reduced precision on the same model: the model in bfloat16 (torch 1.13's CPU
+        # autocast fails inside the fused encoder layer: "expected scalar type BFloat16 but found
+        # Float"), and dynamic int8 quantization of its Linear layers (quantize_dynamic; the attention
+        # in-projection is not an nn.Linear and stays fp32, as torch does it).
+        b16 = copy.deepcopy(model).to(torch.bfloat16)
+        out["bf16_infer_32x128_s"] = best_time(lambda: b16(tokens), 1.0, repeats=3)
+        out["bf16_infer_1x128_s"] = best_time(lambda: b16(one), 1.0, repeats=3)
+        q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+        # torch 1.13's fused encoder path cannot take quantized layers ("'function' object has no
+        # attribute 'is_cuda'"); train mode with every dropout at 0 takes the composed path, which
+        # computes what eval mode does.
+        for m in q.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+            elif isinstance(m, torch.nn.TransformerEncoderLayer):
+                m.dropout1.p = m.dropout2.p = m.dropout.p = 0.0
+                m.self_attn.dropout = 0.0
+        q.train()
+        out["int8_infer_32x128_s"] = best_time(lambda: q(tokens), 1.0, repeats=3)
+        out["int8_infer_1x128_s"] = best_time(lambda: q(one), 1.0, repeats=3)
     return out
 
 

@@ -45,6 +45,47 @@ TEST(KVCache, StepByStepDecodingEqualsFullCausalAttentionBitwise) {
   }
 }
 
+TEST(Attention, TransposedKeysGiveTheSameResultsBitwise) {
+  // SdpaOptions::keys_transposed (decoding's cross-attention): a few queries take their scores from
+  // keys laid out position-last; every score must be the same FMA chain as the usual tile's.
+  for (auto [H, Hkv, D] :
+       {std::tuple<int64_t, int64_t, int64_t>{4, 4, 64}, {6, 2, 40}, {2, 1, 17}}) {
+    for (int64_t Tq : {1, 2, 4, 5}) {
+      for (int64_t Tk : {1, 15, 17, 130, 300}) {
+        SCOPED_TRACE(fmt::format("H{} Hkv{} D{} Tq{} Tk{}", H, Hkv, D, Tq, Tk));
+        const int64_t B = 3;
+        Generator g(11);
+        // bthd, as the decoder holds projections.
+        const Tensor q = randn(Shape{B, Tq, H, D}, DType::f32, &g),
+                     k = randn(Shape{B, Tk, Hkv, D}, DType::f32, &g),
+                     v = randn(Shape{B, Tk, Hkv, D}, DType::f32, &g);
+        SdpaOptions o;
+        o.layout = HeadsLayout::bthd;
+        o.key_lengths =
+            Tensor::from_vector<int64_t>({Tk, std::max<int64_t>(1, Tk / 2), 1}, Shape{B});
+        const Tensor want = scaled_dot_product_attention(q, k, v, o).output;
+        o.keys_transposed = nn::transpose_keys(k);
+        EXPECT_EQ(o.keys_transposed.shape(), (Shape{B, Hkv, D, (Tk + 15) / 16 * 16}));
+        const Tensor got = scaled_dot_product_attention(q, k, v, o).output;
+        ASSERT_EQ(got.to_vector<float>(), want.to_vector<float>());
+        o.is_causal = true;
+        o.causal_alignment = CausalAlignment::bottom_right;
+        o.keys_transposed = Tensor();
+        const Tensor want_causal = scaled_dot_product_attention(q, k, v, o).output;
+        o.keys_transposed = nn::transpose_keys(k);
+        ASSERT_EQ(scaled_dot_product_attention(q, k, v, o).output.to_vector<float>(),
+                  want_causal.to_vector<float>());
+      }
+    }
+  }
+  // A transposed copy too short for the keys is refused.
+  const Tensor k = Tensor::zeros(Shape{1, 20, 1, 4}), q = Tensor::zeros(Shape{1, 1, 1, 4});
+  SdpaOptions o;
+  o.layout = HeadsLayout::bthd;
+  o.keys_transposed = Tensor::zeros(Shape{1, 1, 4, 16});
+  EXPECT_THROW(scaled_dot_product_attention(q, k, k, o), ValueError);
+}
+
 TEST(KVCache, ReorderFollowsBeamIndices) {
   Generator g(8);
   const Tensor k = randn(Shape{3, 2, 5, 4}, DType::f32, &g),

@@ -23,6 +23,10 @@ namespace HWY_NAMESPACE {
 // Queries per task (one per SIMD lane across a few vectors) and keys per block: the working set
 // (Q^T, the score tile, the output accumulator) stays in L1/L2.
 constexpr int64_t kFwdRows = 64, kFwdKeys = 128;
+// Up to this many queries a block takes its scores from transposed keys when the caller has them
+// (AttentionArgs::kt): the usual tile puts the queries on the SIMD lanes, which one decoding query
+// would fill to 1/16th.
+constexpr size_t kFewRows = 4;
 
 template <typename T>
 struct FwdBuffers {
@@ -33,8 +37,9 @@ struct FwdBuffers {
         o(brp * dvp),
         m(brp),
         l(brp),
-        alpha(brp) {}
-  Scratch<T> qt, vp, st, o, m, l, alpha;
+        alpha(brp),
+        stt(kFewRows * kFwdKeys) {}
+  Scratch<T> qt, vp, st, o, m, l, alpha, stt;
 };
 
 // The value rows of keys [j0, j0 + bc) as a B operand: in place when whole vectors fit in a row,
@@ -62,8 +67,10 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L), dvp = RoundUp(a.Dv, L);
   const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
   const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
-  PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t, rows,
-                 a.D, w.qt.data(), brp);
+  const bool few = a.kt && rows <= kFewRows;
+  if (!few)  // the few-query path reads the queries in place
+    PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+                   rows, a.D, w.qt.data(), brp);
   int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
   if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
   if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
@@ -77,11 +84,25 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   std::fill(w.m.data(), w.m.data() + brp, ninf);
   std::fill(w.l.data(), w.l.data() + brp, T(0));
   std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));
+  const T* ktb = few ? a.kt + b * a.kt_layout.b + kvh * a.kt_layout.h : nullptr;
   for (int64_t j0 = 0; j0 < kend; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, kend - j0);
-    // St[j][i] = k_j . q_i, K rows read in place.
-    MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
-                 w.st.data(), brp, false);
+    if (few) {
+      // The same products with the roles swapped, keys on the lanes: St^T[i][j] = q_i . k_j, each
+      // one FMA chain over d in order as below, so equal bit for bit. Then laid out as St.
+      const size_t bcp = RoundUp(static_cast<size_t>(bc), L);
+      MatmulPacked(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+                   1, rows, a.D, ktb + j0, a.kt_layout.t, bcp / L, w.stt.data(), bcp, false);
+      for (int64_t j = 0; j < bc; ++j) {
+        T* row = w.st.data() + j * brp;
+        for (size_t r = 0; r < rows; ++r) row[r] = w.stt[r * bcp + j];
+        std::fill(row + rows, row + brp, T(0));
+      }
+    } else {
+      // St[j][i] = k_j . q_i, K rows read in place.
+      MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
+                   w.st.data(), brp, false);
+    }
     if (BlockNeedsRowPass(a, i0, j0, bc))
       for (int64_t j = 0; j < bc; ++j)
         PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, w.st.data() + j * brp);

@@ -65,6 +65,7 @@ IncrementalDecoder::IncrementalDecoder(const TransformerDecoder& decoder, const 
     caches_.emplace_back(B_, H_, D_);
     cross_k_.push_back(heads(project(*layer->multihead_attn, memory, 1), H_));
     cross_v_.push_back(heads(project(*layer->multihead_attn, memory, 2), H_));
+    cross_kt_.push_back(transpose_keys(cross_k_.back()));
   }
 }
 
@@ -92,6 +93,7 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
       SdpaOptions o;
       o.layout = HeadsLayout::bthd;
       o.key_lengths = memory_lengths_;
+      o.keys_transposed = cross_kt_[l];
       o.need_weights = want;
       if (want) o.weight_heads = capture->heads;
       const SdpaResult r =
@@ -118,6 +120,7 @@ void IncrementalDecoder::reorder(const std::vector<int64_t>& rows, bool same_mem
   B_ = std::ssize(rows);
   if (same_memory) return;
   for (auto& k : cross_k_) k = gather_rows(k, rows);
+  for (auto& k : cross_kt_) k = gather_rows(k, rows);
   for (auto& v : cross_v_) v = gather_rows(v, rows);
   memory_lengths_ = gather_rows(memory_lengths_, rows);
 }

@@ -32,6 +32,7 @@ class IncrementalDecoder {
   Tensor memory_lengths_;
   std::vector<KVCache> caches_;
   std::vector<Tensor> cross_k_, cross_v_;  // per layer [B, S, H, D]
+  std::vector<Tensor> cross_kt_;           // per layer, cross_k_ transposed (transpose_keys)
 };
 
 // Rows of x (dim 0) in the given order, as a new contiguous tensor.
