@@ -190,6 +190,18 @@ def models_table(build):
     print("'torch Haswell' is torch under the OPENBLAS_CORETYPE=Haswell this environment sets (AVX2 GEMM kernels).")
 
 
+def window_table(build):
+    """Sliding-window causal attention (window 128) against full causal attention as T grows."""
+    g, _ = run_gaze(build, 1, "AttentionWindow")
+    print()
+    print("Sliding-window causal attention, B=1 H=8 D=64, window 128, forward, 1 thread (milliseconds)")
+    print(f"{'T':>6} {'full causal':>12} {'window 128':>11} {'speed-up':>9} {'window ms per 1k tokens':>24}")
+    for t in (1024, 2048, 4096, 8192, 16384):
+        full, win = g[f"AttentionWindow/{t}/0"]["seconds"], g[f"AttentionWindow/{t}/128"]["seconds"]
+        print(f"{t:>6} {full * 1e3:12.1f} {win * 1e3:11.1f} {full / win:8.1f}x {win * 1e3 / (t / 1024):24.2f}")
+    print("The window's cost per token stays flat (T * window); full attention's grows with T.")
+
+
 def precision_table(build):
     """The benchmark classifier's inference at fp32, bf16 and int8: gaze against its own fp32 (the
     speed-up) and against torch's reduced precision on the same model."""
@@ -258,6 +270,7 @@ def main():
     peaks = op_table(build)
     if only in ("all", "attention"):
         attention_table(build, peaks)
+        window_table(build)
     if only in ("all", "models"):
         models_table(build)
     if only in ("all", "precision"):

@@ -137,6 +137,22 @@ void BM_FmaPeak(benchmark::State& state) {
 
 BENCHMARK(BM_FmaPeak)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matmul)->Arg(1024)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+// Sliding-window causal attention, B=1 H=8 D=64, window 128 (range 1; 0 = full causal): its time
+// should grow as T * window, the full one's as T^2.
+void BM_AttentionWindow(benchmark::State& state) {
+  const int64_t t = state.range(0), w = state.range(1);
+  gaze::Generator g(9);
+  const Tensor q = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g),
+               k = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g),
+               v = gaze::randn(Shape{1, 8, t, 64}, gaze::DType::f32, &g);
+  gaze::SdpaOptions o;
+  o.is_causal = true;
+  if (w > 0) o.window = w;
+  gaze::NoGradGuard no_grad;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(gaze::scaled_dot_product_attention(q, k, v, o).output.raw_data());
+}
+
 BENCHMARK(BM_Softmax)->Args({4096, 1024})->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_LayerNorm)->Args({4096, 1024})->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_AttentionForward)
@@ -153,6 +169,10 @@ BENCHMARK(BM_MhaForward)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.5);
 BENCHMARK(BM_AttentionMemory)->Arg(8192)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AttentionWindow)
+    ->ArgsProduct({{1024, 2048, 4096, 8192, 16384}, {0, 128}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.3);
 BENCHMARK(BM_AttentionForwardBackward)
     ->Arg(128)
     ->Arg(512)

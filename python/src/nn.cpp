@@ -109,17 +109,20 @@ void register_nn(py::module_& m) {
           "forward",
           [](const nn::MultiheadAttention& self, const Tensor& q, const Tensor& k, const Tensor& v,
              std::optional<Tensor> key_padding_mask, bool need_weights,
-             std::optional<Tensor> attn_mask, bool average_attn_weights, bool is_causal) {
+             std::optional<Tensor> attn_mask, bool average_attn_weights, bool is_causal,
+             std::optional<int64_t> window) {
             auto r = self.forward(q, k, v,
                                   {.key_padding_mask = opt(key_padding_mask),
                                    .need_weights = need_weights,
                                    .attn_mask = opt(attn_mask),
                                    .average_attn_weights = average_attn_weights,
-                                   .is_causal = is_causal});
+                                   .is_causal = is_causal,
+                                   .window = window});
             return py::make_tuple(r.output, r.weights.defined() ? py::cast(r.weights) : py::none());
           },
           "query"_a, "key"_a, "value"_a, "key_padding_mask"_a = py::none(), "need_weights"_a = true,
-          "attn_mask"_a = py::none(), "average_attn_weights"_a = true, "is_causal"_a = false)
+          "attn_mask"_a = py::none(), "average_attn_weights"_a = true, "is_causal"_a = false,
+          py::kw_only(), "window"_a = py::none())
       .def_readonly("embed_dim", &nn::MultiheadAttention::embed_dim)
       .def_readonly("num_heads", &nn::MultiheadAttention::num_heads)
       .def_readonly("head_dim", &nn::MultiheadAttention::head_dim)
@@ -223,8 +226,10 @@ void register_nn(py::module_& m) {
          std::optional<Tensor> key_lengths, std::optional<Tensor> key_padding_mask,
          const std::string& layout, std::optional<std::string> kv_layout,
          const std::string& causal_alignment, std::optional<Tensor> alibi_slopes, bool need_weights,
-         std::vector<int64_t> weight_heads, std::optional<Generator*> generator) -> py::object {
+         std::vector<int64_t> weight_heads, std::optional<Generator*> generator,
+         std::optional<int64_t> window) -> py::object {
         SdpaOptions o;
+        o.window = window;
         o.attn_mask = opt(attn_mask);
         o.dropout_p = dropout_p;
         o.is_causal = is_causal;
@@ -251,6 +256,7 @@ void register_nn(py::module_& m) {
       "key_padding_mask"_a = py::none(), "layout"_a = "bhtd", "kv_layout"_a = py::none(),
       "causal_alignment"_a = "top_left", "alibi_slopes"_a = py::none(), "need_weights"_a = false,
       "weight_heads"_a = std::vector<int64_t>{}, "generator"_a = py::none(),
+      "window"_a = py::none(),
       "PyTorch 2.x scaled_dot_product_attention on gaze's fused kernel. With need_weights=True "
       "returns "
       "(output, weights) and builds the Tq x Tk weights of the requested heads.");

@@ -23,12 +23,14 @@ Tensor ids(std::vector<int64_t> v, int64_t rows) {
   return Tensor::from_vector(v, Shape{rows, cols});
 }
 
-std::shared_ptr<models::TransformerSeq2Seq> transformer(bool norm_first, uint64_t seed = 7) {
+std::shared_ptr<models::TransformerSeq2Seq> transformer(bool norm_first, uint64_t seed = 7,
+                                                        int64_t attention_window = -1) {
   manual_seed(seed);
   models::Seq2SeqConfig c;
   c.src_vocab_size = c.tgt_vocab_size = kVocab;
   c.d_model = 16, c.nhead = 4, c.num_encoder_layers = 2, c.num_decoder_layers = 2;
   c.dim_feedforward = 24, c.dropout = 0.0, c.norm_first = norm_first;
+  c.attention_window = attention_window;
   auto m = std::make_shared<models::TransformerSeq2Seq>(c);
   m->eval();
   return m;
@@ -76,9 +78,11 @@ double teacher_forced_log_prob(const models::Seq2SeqModel& model, const Batch& b
 }
 
 TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
-  for (const bool pre : {true, false}) {
-    SCOPED_TRACE(pre ? "pre-norm" : "post-norm");
-    auto m = transformer(pre);
+  // Also with sliding-window self-attention (window 1: each target token sees itself and the one
+  // before), which the step-by-step decoder must apply to its cache as the full decoder does.
+  for (const auto [pre, window] : {std::pair{true, -1}, std::pair{false, -1}, std::pair{true, 1}}) {
+    SCOPED_TRACE(fmt::format("{} window {}", pre ? "pre-norm" : "post-norm", window));
+    auto m = transformer(pre, 7, window);
     NoGradGuard no_grad;
     const Batch b;
     const Tensor memory = m->encode(b.src, b.lengths);

@@ -86,6 +86,62 @@ TEST(Attention, TransposedKeysGiveTheSameResultsBitwise) {
   EXPECT_THROW(scaled_dot_product_attention(q, k, k, o), ValueError);
 }
 
+// The band mask a window stands for: query i (at i + offset) sees key j iff |i + offset - j| <= w,
+// and with causal also j <= i + offset.
+Tensor band_mask(int64_t Tq, int64_t Tk, int64_t w, bool causal, int64_t offset) {
+  Tensor m = Tensor::empty(Shape{Tq, Tk}, DType::b8);
+  for (int64_t i = 0; i < Tq; ++i)
+    for (int64_t j = 0; j < Tk; ++j)
+      m.data<bool>()[i * Tk + j] = std::abs(i + offset - j) <= w && (!causal || j <= i + offset);
+  return m;
+}
+
+TEST(Attention, SlidingWindowEqualsTheBandMaskForwardAndBackward) {
+  // Skipped blocks are exact no-ops of the online softmax and of the gradient sums: the window
+  // gives the masked computation's numbers, bit for bit.
+  for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{1, 1},
+                        {100, 100},
+                        {300, 300},
+                        {70, 300},
+                        {1, 300},
+                        {700, 700}}) {
+    for (int64_t w : {0, 1, 5, 64, 200, 5000}) {
+      for (bool causal : {false, true}) {
+        SCOPED_TRACE(fmt::format("Tq{} Tk{} w{} causal{}", Tq, Tk, w, causal));
+        const int64_t B = 2, H = 4, Hkv = 2, D = 24;
+        Generator g(5);
+        const Tensor q = randn(Shape{B, H, Tq, D}, DType::f32, &g).set_requires_grad(),
+                     k = randn(Shape{B, Hkv, Tk, D}, DType::f32, &g).set_requires_grad(),
+                     v = randn(Shape{B, Hkv, Tk, D}, DType::f32, &g).set_requires_grad();
+        const Tensor go = randn(Shape{B, H, Tq, D}, DType::f32, &g);
+        // Bottom-right alignment (the last query sits at the last key) also places the window.
+        const int64_t offset = Tk - Tq;
+        SdpaOptions masked;
+        masked.attn_mask = band_mask(Tq, Tk, w, causal, offset);
+        SdpaOptions windowed;
+        windowed.window = w;
+        windowed.is_causal = causal;
+        windowed.causal_alignment = CausalAlignment::bottom_right;
+        auto run = [&](const SdpaOptions& o) {
+          for (const Tensor* t : {&q, &k, &v}) t->zero_grad();
+          const Tensor out = scaled_dot_product_attention(q, k, v, o).output;
+          out.backward(go);
+          return std::vector<std::vector<float>>{
+              out.to_vector<float>(), q.grad().to_vector<float>(), k.grad().to_vector<float>(),
+              v.grad().to_vector<float>()};
+        };
+        const auto want = run(masked), got = run(windowed);
+        const char* names[] = {"output", "dq", "dk", "dv"};
+        for (size_t i = 0; i < 4; ++i) ASSERT_EQ(got[i], want[i]) << names[i];
+      }
+    }
+  }
+  SdpaOptions bad;
+  bad.window = -1;
+  const Tensor x = Tensor::zeros(Shape{1, 1, 2, 4});
+  EXPECT_THROW(scaled_dot_product_attention(x, x, x, bad), ValueError);
+}
+
 TEST(KVCache, ReorderFollowsBeamIndices) {
   Generator g(8);
   const Tensor k = randn(Shape{3, 2, 5, 4}, DType::f32, &g),

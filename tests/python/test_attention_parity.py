@@ -73,6 +73,51 @@ def test_sdpa(case):
           lambda a, b, c: torch_sdpa(a, b, c, **kw_t), q, k, v, tol=REDUCTION, what=case)
 
 
+@pytest.mark.parametrize("causal,Tq,Tk,w", [(False, 200, 200, 7), (True, 200, 200, 7), (True, 40, 300, 20),
+                                             (False, 300, 300, 0), (True, 150, 150, 500)])
+def test_sdpa_sliding_window_equals_torch_with_the_band_mask(causal, Tq, Tk, w):
+    """window=w: query i (at i + Tk - Tq with bottom-right alignment) sees keys within w positions; torch
+    gets the same band as an explicit boolean mask. Forward and gradients."""
+    q, k, v = qkv(2, 4, 2, Tq, Tk, 32, 5)
+    pos = np.arange(Tq)[:, None] + (Tk - Tq)
+    band = np.abs(pos - np.arange(Tk)[None, :]) <= w
+    if causal:
+        band &= np.arange(Tk)[None, :] <= pos
+    check(lambda a, b, c: GF.scaled_dot_product_attention(a, b, c, is_causal=causal, window=w,
+                                                          causal_alignment="bottom_right"),
+          lambda a, b, c: torch_sdpa(a, b, c, attn_mask=torch.tensor(band)), q, k, v, tol=REDUCTION,
+          what=f"window {w}")
+    with pytest.raises(ValueError, match="window"):
+        GF.scaled_dot_product_attention(gaze.tensor(q), gaze.tensor(k), gaze.tensor(v), window=-2)
+
+
+def test_multihead_attention_and_models_take_a_window():
+    """nn.MultiheadAttention(window=...) is torch's MHA with the band mask; a Transformer classifier with
+    model.attention_window >= T computes what the full model computes, and a narrow window changes it."""
+    E, H, T = 32, 4, 30
+    mha = gaze.nn.MultiheadAttention(E, H, batch_first=True)
+    ref = torch.nn.MultiheadAttention(E, H, batch_first=True)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            p.copy_(torch.tensor(dict(mha.named_parameters())[name].detach().numpy()))
+    x = rng(6).standard_normal((2, T, E)).astype(np.float32)
+    band = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :]) <= 3
+    got, _ = mha.forward(gaze.tensor(x), gaze.tensor(x), gaze.tensor(x), need_weights=False, window=3)
+    want, _ = ref(torch.tensor(x), torch.tensor(x), torch.tensor(x), need_weights=False,
+                  attn_mask=torch.tensor(~band))
+    assert_close(got.detach().numpy(), want.detach().numpy(), 1e-5, 1e-5, "MultiheadAttention window")
+    tokens, lengths = gaze.tensor(np.arange(2 * T).reshape(2, T) % 50 + 1), gaze.tensor(np.array([T, 20]))
+    outs = {}
+    for w in (-1, T, 2):
+        gaze.manual_seed(0)
+        m = gaze.models.TransformerClassifier(vocab_size=60, num_classes=2, d_model=32, nhead=4, num_layers=2,
+                                              dim_feedforward=64, dropout=0.0, attention_window=w)
+        m.eval()
+        outs[w] = m(tokens, lengths).detach().numpy()
+    assert np.array_equal(outs[-1], outs[T])
+    assert not np.allclose(outs[-1], outs[2])
+
+
 @pytest.mark.parametrize("layout", ["bthd", "tbhd"])
 def test_sdpa_layouts_and_padding(layout):
     B, H, T, D = 3, 2, 21, 16

@@ -199,10 +199,15 @@ bool AdditiveScores(const AttentionArgs<T>& a) {
   return a.alibi_slopes || (a.mask.data && !a.mask.is_bool) || !(a.scale > 0);
 }
 
-// Whether block (queries from i0, keys [j0, j0 + bc)) needs PrepareKeyRow at all.
+// Whether block (queries [i0, i0 + rows), keys [j0, j0 + bc)) needs PrepareKeyRow at all.
 template <typename T>
-bool BlockNeedsRowPass(const AttentionArgs<T>& a, int64_t i0, int64_t j0, int64_t bc) {
+bool BlockNeedsRowPass(const AttentionArgs<T>& a, int64_t i0, int64_t rows, int64_t j0,
+                       int64_t bc) {
   if (AdditiveScores(a) || a.mask.data || a.key_padding || a.key_lengths) return true;
+  if (a.window >= 0) {  // unless every (query, key) pair of the block lies inside the band
+    const int64_t last = i0 + rows - 1 + a.query_offset;
+    if (last - j0 > a.window || j0 + bc - 1 - (i0 + a.query_offset) > a.window) return true;
+  }
   return a.causal &&
          j0 + bc - 1 > i0 + a.query_offset;  // the first query cannot see the whole block
 }
@@ -253,6 +258,14 @@ void PrepareKeyRow(D d, const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t
     const int64_t first =
         std::clamp<int64_t>(j - a.query_offset - i0, 0, static_cast<int64_t>(brp));
     std::fill(st, st + first, ninf);
+  }
+  if (a.window >= 0) {  // queries farther than the window from key j: a prefix and a suffix
+    const int64_t lo = std::clamp<int64_t>(j - a.window - a.query_offset - i0, 0,
+                                           static_cast<int64_t>(brp)),
+                  hi = std::clamp<int64_t>(j + a.window - a.query_offset - i0 + 1, 0,
+                                           static_cast<int64_t>(brp));
+    std::fill(st, st + lo, ninf);
+    std::fill(st + hi, st + brp, ninf);
   }
 }
 

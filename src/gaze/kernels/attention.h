@@ -37,6 +37,10 @@ struct AttentionArgs {
   // bottom-right), and ALiBi penalises |i + query_offset - j|.
   bool causal = false;
   int64_t query_offset = 0;
+  // Sliding window (local attention): query i sees only keys j with |i + query_offset - j| <=
+  // window (and, if causal, j <= i + query_offset); key blocks outside the band are skipped, so the
+  // work grows as Tq * window. Negative: no window.
+  int64_t window = -1;
   const int64_t* key_lengths = nullptr;  // [B]: keys j >= key_lengths[b] are padding
   const bool* key_padding = nullptr;     // [B, Tk], true = padding (ignored)
   ScoreMask mask;

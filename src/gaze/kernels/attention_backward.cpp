@@ -119,8 +119,14 @@ void BackwardTask(const AttentionArgs<T>& a, int64_t b, int64_t kvh, int64_t kb0
       T* dkj = w.dk.data() + (j0 - kfirst) * dp;
       T* dvj = w.dv.data() + (j0 - kfirst) * dvp;
       // Causal: queries before j0 - offset cannot see this block.
-      const int64_t i_lo = a.causal ? std::clamp<int64_t>(j0 - a.query_offset, 0, a.Tq) : 0;
-      for (int64_t i0 = i_lo / kBwdRows * kBwdRows; i0 < a.Tq; i0 += kBwdRows) {
+      int64_t i_lo = a.causal ? std::clamp<int64_t>(j0 - a.query_offset, 0, a.Tq) : 0;
+      // A window: only queries within it of some key of the block.
+      int64_t i_hi = a.Tq;
+      if (a.window >= 0) {
+        i_lo = std::max(i_lo, std::clamp<int64_t>(j0 - a.window - a.query_offset, 0, a.Tq));
+        i_hi = std::clamp<int64_t>(j0 + bc - 1 + a.window - a.query_offset + 1, 0, a.Tq);
+      }
+      for (int64_t i0 = i_lo / kBwdRows * kBwdRows; i0 < i_hi; i0 += kBwdRows) {
         const size_t rows = static_cast<size_t>(std::min(kBwdRows, a.Tq - i0)),
                      brp = RoundUp(rows, L);
         // St = K Q^T (identical arithmetic to the forward's scores); dPt = V dO^T.
@@ -128,7 +134,7 @@ void BackwardTask(const AttentionArgs<T>& a, int64_t b, int64_t kvh, int64_t kb0
                      w.st.data(), brp, false);
         MatmulPacked(d, vrows_src, a.v_layout.t, 1, bc, a.Dv, w.dot.data() + i0, tqp, brp / L,
                      w.dst.data(), brp, false);
-        const bool rowpass = BlockNeedsRowPass(a, i0, j0, bc);
+        const bool rowpass = BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc);
         for (int64_t j = 0; j < bc; ++j) {
           T* st = w.st.data() + j * brp;
           T* ds = w.dst.data() + j * brp;

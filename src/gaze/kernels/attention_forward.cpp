@@ -74,6 +74,14 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
   if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
   if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
+  // A window: keys before the first query's band are skipped by whole blocks (kept aligned to
+  // kFwdKeys, so a row meets the same blocks whichever query block it is in), those after the last
+  // query's band are not visited.
+  int64_t kstart = 0;
+  if (a.window >= 0) {
+    kend = std::min(kend, i1 - 1 + a.query_offset + a.window + 1);
+    kstart = std::max<int64_t>(0, i0 + a.query_offset - a.window) / kFwdKeys * kFwdKeys;
+  }
 
   const T ninf = -std::numeric_limits<T>::infinity();
   const ExpArgs<T> ea = exp_args(a);
@@ -85,7 +93,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   std::fill(w.l.data(), w.l.data() + brp, T(0));
   std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));
   const T* ktb = few ? a.kt + b * a.kt_layout.b + kvh * a.kt_layout.h : nullptr;
-  for (int64_t j0 = 0; j0 < kend; j0 += kFwdKeys) {
+  for (int64_t j0 = kstart; j0 < kend; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, kend - j0);
     if (few) {
       // The same products with the roles swapped, keys on the lanes: St^T[i][j] = q_i . k_j, each
@@ -103,7 +111,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
       MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
                    w.st.data(), brp, false);
     }
-    if (BlockNeedsRowPass(a, i0, j0, bc))
+    if (BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc))
       for (int64_t j = 0; j < bc; ++j)
         PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, w.st.data() + j * brp);
     // Online softmax, one query per lane, a strip of lanes at a time so that the running maximum
@@ -210,7 +218,7 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
         const int64_t bc = std::min(kFwdKeys, a.Tk - j0);
         MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, qt.data(), brp, brp / L,
                      st.data(), brp, false);
-        const bool rowpass = BlockNeedsRowPass(a, i0, j0, bc);
+        const bool rowpass = BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc);
         for (int64_t j = 0; j < bc; ++j) {
           T* s = st.data() + j * brp;
           if (rowpass) PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, s);

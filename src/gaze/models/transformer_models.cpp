@@ -36,6 +36,7 @@ std::vector<config::Field> encoder_fields(EncoderConfig& c) {
           field("activation", c.activation, kActivations),
           field("positions", c.positions),
           field("norm_first", c.norm_first),
+          field("attention_window", c.attention_window, -1, config::kMaxSize),
           field("scale_embeddings", c.scale_embeddings),
           field("final_norm", c.final_norm),
           field("embedding_scale", c.embedding_scale, 0.0, 1e6),
@@ -84,9 +85,11 @@ Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbeddi
 }  // namespace
 
 nn::TransformerLayerOptions layer_options(int64_t d, int64_t h, int64_t ff, double drop,
-                                          Activation act, double eps, bool norm_first) {
+                                          Activation act, double eps, bool norm_first,
+                                          int64_t attention_window) {
   nn::TransformerLayerOptions o;
   o.d_model = d, o.nhead = h, o.dim_feedforward = ff, o.dropout = drop;
+  o.attention_window = attention_window;
   o.activation = act;
   o.layer_norm_eps = eps, o.batch_first = true, o.norm_first = norm_first;
   return o;
@@ -139,7 +142,7 @@ TransformerBackbone::TransformerBackbone(nn::Module& owner, const EncoderConfig&
         "embedding_norm",
         std::make_shared<nn::LayerNorm>(std::vector<int64_t>{e}, c.layer_norm_eps));
   const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
-                                c.layer_norm_eps, c.norm_first);
+                                c.layer_norm_eps, c.norm_first, c.attention_window);
   const bool final_norm = c.norm_first && c.final_norm;
   if (e == c.d_model) {
     encoder = owner.register_module(
@@ -327,6 +330,7 @@ std::vector<config::Field> config_fields(Seq2SeqConfig& c) {
           field("activation", c.activation, kActivations),
           field("positions", c.positions),
           field("norm_first", c.norm_first),
+          field("attention_window", c.attention_window, -1, config::kMaxSize),
           field("share_embeddings", c.share_embeddings),
           field("tie_output", c.tie_output),
           field("scale_embeddings", c.scale_embeddings)};
@@ -371,7 +375,7 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
     sinusoidal =
         std::make_shared<nn::SinusoidalPositionalEncoding>(c.d_model, true, c.max_positions);
   const auto lo = layer_options(c.d_model, c.nhead, c.dim_feedforward, c.dropout, c.activation,
-                                c.layer_norm_eps, c.norm_first);
+                                c.layer_norm_eps, c.norm_first, c.attention_window);
   encoder = register_module(
       "encoder", std::make_shared<nn::TransformerEncoder>(lo, c.num_encoder_layers, c.norm_first));
   decoder = register_module(

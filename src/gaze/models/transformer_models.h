@@ -47,6 +47,9 @@ struct EncoderConfig {
   Activation activation = Activation::gelu;
   Positions positions = Positions::sinusoidal;
   bool norm_first = true;  // pre-norm layers (then a final LayerNorm, with final_norm)
+  // Sliding-window self-attention: each token attends to those within this many positions (-1:
+  // all of them; SdpaOptions::window).
+  int64_t attention_window = -1;
   bool final_norm = true;
   bool scale_embeddings = false;  // multiply token embeddings by sqrt(embedding width)
   double embedding_scale = 1.0;   // and by this (the Universal Sentence Encoder adds them twice)
@@ -135,7 +138,7 @@ std::vector<config::Field> config_fields(ClassifierConfig& c);
 // Batch-first Transformer layer options of the given sizes (the encoders' and decoders' one form).
 nn::TransformerLayerOptions layer_options(int64_t d_model, int64_t nhead, int64_t dim_feedforward,
                                           double dropout, Activation activation, double eps,
-                                          bool norm_first);
+                                          bool norm_first, int64_t attention_window = -1);
 
 // [B, d]: the hidden states [B, T, d] pooled over each sequence's tokens (mean, or max per feature)
 // or its first (cls).
@@ -211,6 +214,7 @@ struct Seq2SeqConfig {
   Activation activation = Activation::relu;
   Positions positions = Positions::sinusoidal;
   bool norm_first = true, share_embeddings = false, tie_output = true, scale_embeddings = true;
+  int64_t attention_window = -1;  // of the encoder's and the decoder's self-attention (-1: all)
 };
 std::vector<config::Field> config_fields(Seq2SeqConfig& c);
 

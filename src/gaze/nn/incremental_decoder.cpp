@@ -85,7 +85,9 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
       const MultiheadAttention& m = *layer.self_attn;
       caches_[l].append(heads(project(m, h, 1), H_), heads(project(m, h, 2), H_),
                         HeadsLayout::bthd);
-      const Tensor a = caches_[l].attend(heads(project(m, h, 0), H_), HeadsLayout::bthd);
+      SdpaOptions so;
+      if (layer.options.attention_window >= 0) so.window = layer.options.attention_window;
+      const Tensor a = caches_[l].attend(heads(project(m, h, 0), H_), HeadsLayout::bthd, so);
       return m.out_proj->forward(reshape(a, Shape{B_, 1, E}));
     };
     auto cross_block = [&](const Tensor& h) {

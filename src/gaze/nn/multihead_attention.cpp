@@ -126,6 +126,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   SdpaOptions o;
   o.layout = batch_first ? HeadsLayout::bthd : HeadsLayout::tbhd;
   o.is_causal = args.is_causal;
+  o.window = args.window;
   o.dropout_p = is_training() ? dropout : 0.0;
   Tensor mask;  // SDPA polarity, broadcastable to [B, H, Tq, Tk]
   if (attn_mask.defined()) {

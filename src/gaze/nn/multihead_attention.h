@@ -27,6 +27,8 @@ struct AttentionArgs {
   Tensor attn_mask{};
   bool average_attn_weights = true;
   bool is_causal = false;
+  // gaze: sliding-window attention, keys within this many positions of each query (SdpaOptions).
+  std::optional<int64_t> window{};
   // gaze: the per-head weights (average_attn_weights false) of only these heads, in this order:
   // only their Tq x Tk matrices are built.
   std::vector<int64_t> weight_heads{};

@@ -17,15 +17,19 @@ void check_options(const TransformerLayerOptions& o, const char* who) {
              o.dim_feedforward);
   GAZE_CHECK(o.out_features >= 0, ValueError, "{}: out_features must be >= 0, got {}", who,
              o.out_features);
+  GAZE_CHECK(o.attention_window >= -1, ValueError,
+             "{}: attention_window must be -1 (no window) or >= 0, got {}", who,
+             o.attention_window);
 }
 
 // The attention of a layer; with a capture, its per-head weights (the capture's heads) are
 // appended to `captured`.
 Tensor attend(const MultiheadAttention& mha, const Tensor& q, const Tensor& kv, const Tensor& mask,
               const Tensor& padding, bool causal, const AttentionCapture* capture,
-              std::vector<Tensor>* captured) {
+              std::vector<Tensor>* captured, int64_t window = -1) {
   AttentionArgs a;
   a.key_padding_mask = padding, a.attn_mask = mask, a.is_causal = causal;
+  if (window >= 0) a.window = window;
   a.need_weights = capture != nullptr, a.average_attn_weights = false;
   if (capture) a.weight_heads = capture->heads;
   auto r = mha.forward(q, kv, kv, a);
@@ -88,7 +92,8 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderArgs& ar
   AttentionCapture* cap = args.capture;
   auto self = [&](const Tensor& x) {
     return dropout1->forward(attend(*self_attn, x, x, args.mask, args.src_key_padding_mask,
-                                    args.is_causal, cap, cap ? &cap->self_attention : nullptr));
+                                    args.is_causal, cap, cap ? &cap->self_attention : nullptr,
+                                    options.attention_window));
   };
   // The residual stream, projected when the layer widens it.
   const Tensor res = residual_proj ? residual_proj->forward(src) : src;
@@ -143,7 +148,8 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   AttentionCapture* cap = args.capture;
   auto self = [&](const Tensor& x) {
     return dropout1->forward(attend(*self_attn, x, x, args.tgt_mask, args.tgt_key_padding_mask,
-                                    args.tgt_is_causal, cap, cap ? &cap->self_attention : nullptr));
+                                    args.tgt_is_causal, cap, cap ? &cap->self_attention : nullptr,
+                                    options.attention_window));
   };
   auto cross = [&](const Tensor& x) {
     return dropout2->forward(attend(*multihead_attn, x, memory, args.memory_mask,

@@ -23,6 +23,9 @@ struct TransformerLayerOptions {
   // output projection and a residual projection ("residual_proj") map d_model -> out_features,
   // and the feed-forward and norm2 work at out_features. 0: d_model.
   int64_t out_features = 0;
+  // gaze: sliding-window self-attention, keys within this many positions of each query (-1: all;
+  // SdpaOptions::window). Cross-attention always sees the whole memory.
+  int64_t attention_window = -1;
   int64_t width() const { return out_features > 0 ? out_features : d_model; }
 };
 

@@ -164,6 +164,9 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
                o.alibi_slopes.shape_str(), p.q.H);
     p.alibi = o.alibi_slopes;
   }
+  GAZE_CHECK(!o.window || *o.window >= 0, ValueError,
+             "{}: window must be >= 0 (keys within that many positions of the query), got {}", kOp,
+             o.window.value_or(0));
   if (o.keys_transposed.defined()) {
     const Tensor& kt = o.keys_transposed;
     ops_detail::check_same_dtype(q, kt, kOp);
@@ -189,6 +192,7 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
   a.scale = p.scale;
   a.causal = o.is_causal;
   a.query_offset = o.causal_alignment == CausalAlignment::bottom_right ? p.k.T - p.q.T : 0;
+  a.window = o.window.value_or(-1);
   if (p.lengths.defined()) a.key_lengths = p.lengths.data<int64_t>();
   if (p.padding.defined()) a.key_padding = p.padding.data<bool>();
   if (p.mask.defined()) a.mask = mask_view(p.mask, p.q, p.k);

@@ -34,6 +34,11 @@ struct SdpaOptions {
   HeadsLayout layout = HeadsLayout::bhtd;  // of query and output
   std::optional<HeadsLayout> kv_layout;    // of key and value, if different from the query's
   CausalAlignment causal_alignment = CausalAlignment::top_left;
+  // Sliding-window (local) attention: a query sees only the keys within `window` positions of its
+  // own (with is_causal, only those before or at it), so the cost grows as T * window instead of
+  // T^2. Query i's position is i, or i + Tk - Tq with bottom_right alignment. Mistral's
+  // sliding_window = W is window = W - 1 with is_causal.
+  std::optional<int64_t> window;
   Tensor alibi_slopes;  // [H]: adds -slope_h * |query position - key position| inside the kernel
   // Return the attention probabilities [B, len(weight_heads), Tq, Tk] (all heads if empty). Only
   // then is a Tq x Tk matrix built, for the requested heads. They are a detached copy (no
