@@ -222,14 +222,17 @@ TEST(Lowp, LinearSwitchesPrecisionAndKeepsAutogradInFloat) {
       differ |= a[i] != b[i];
     }
     EXPECT_TRUE(differ) << "the reduced-precision path did not run";
-    // A write to the weights (an optimizer step) is seen by the next product.
+    // A write to the weights (an optimizer step) ends the conversion: the next product is
+    // float32 on the new values, and nothing stale is saved.
     {
       NoGradGuard ng;
       lin.weight.zero_();
+      EXPECT_EQ(nn::precision_of(lin), Precision::fp32);
       const std::vector<float> y = lin.forward(x).to_vector<float>();
       const std::vector<float> bias = lin.bias.to_vector<float>();
       for (int64_t r = 0; r < 5; ++r)
         for (int64_t c = 0; c < 20; ++c) EXPECT_EQ(y[r * 20 + c], bias[c]);
+      EXPECT_FALSE(lin.weight.storage()->lowp());
     }
     nn::set_precision(lin, Precision::fp32);
     EXPECT_EQ(nn::precision_of(lin), Precision::fp32);

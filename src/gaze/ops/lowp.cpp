@@ -69,7 +69,7 @@ std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w) {
   if (!w.defined() || !w.storage()->lowp()) return nullptr;
   LowpState& s = *w.storage()->lowp();
   std::lock_guard lock(s.mu);
-  return s.weight;
+  return s.version == w.storage()->version() ? s.weight : nullptr;
 }
 
 std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
@@ -88,12 +88,10 @@ std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor
     const int64_t row0 = static_cast<int64_t>(elem) / cols, rows = w.size(0);
     if (row0 + rows > state->weight->rows) return std::nullopt;
     if (state->version != w.storage()->version()) {
-      // The float weights were written since (an optimizer step, a load): take their new values.
-      const float* all = static_cast<const float*>(w.storage()->data());
-      state->weight = std::make_shared<const kernels::LowpWeight>(
-          kernels::quantize_weight(all, state->weight->rows, cols, state->weight->precision));
-      state->packs.clear();
-      state->version = w.storage()->version();
+      // The float weights were written since (an optimizer step, a load): they are float32
+      // weights again, and multiply as such. Nothing stale is ever multiplied by or saved.
+      w.storage()->set_lowp(nullptr);
+      return std::nullopt;
     }
     auto& slot = state->packs[{row0, rows}];
     if (!slot) slot = std::make_shared<const kernels::PackedWeight>(*state->weight, row0, rows);

@@ -18,7 +18,8 @@ namespace gaze {
 void set_weight_precision(const Tensor& w, Precision p);
 // The same from stored reduced-precision values (a quantized model folder); q's shape must be w's.
 void set_weight_lowp(const Tensor& w, kernels::LowpWeight q);
-// The reduced-precision values of w's storage; null when it is float32.
+// The reduced-precision values of w's storage; null when it is float32, including when its values
+// were written (an optimizer step, a load) after the conversion: writing the weights ends it.
 std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w);
 
 // y = act(x w^T + b) in w's reduced precision, when w (or the rows of one it is a view of) has one,
