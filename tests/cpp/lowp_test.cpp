@@ -101,12 +101,18 @@ TEST_P(LowpPerTarget, RowQuantizationIsSymmetricPerRow) {
             << GetParam() << " K " << K << " at " << m << "," << k;
     }
   }
-  // A row holding inf or NaN has no finite scale: it quantizes to NaN, as float32 would propagate.
-  std::vector<float> bad{1.0f, std::numeric_limits<float>::infinity(), 2.0f};
-  std::vector<int8_t> q(3);
-  float s;
-  kernels::quantize_rows(bad.data(), 1, 3, q.data(), &s);
-  EXPECT_TRUE(std::isnan(s));
+  // A row holding inf or NaN anywhere (also past the first vector, where a running maximum would
+  // drop a NaN) has no finite scale: it quantizes to a NaN scale, as float32 would propagate.
+  for (int64_t at : {0, 1, 20, 39})
+    for (float special : {std::nanf(""), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+      std::vector<float> bad = random(40, 9, -1, 1);
+      bad[at] = special;
+      std::vector<int8_t> q(40);
+      float s = 0;
+      kernels::quantize_rows(bad.data(), 1, 40, q.data(), &s);
+      EXPECT_TRUE(std::isnan(s)) << GetParam() << " at " << at << " " << special;
+    }
 }
 
 // The packed product against references computed in double from what it multiplies by: exact up
@@ -232,7 +238,7 @@ TEST(Lowp, LinearSwitchesPrecisionAndKeepsAutogradInFloat) {
       const std::vector<float> bias = lin.bias.to_vector<float>();
       for (int64_t r = 0; r < 5; ++r)
         for (int64_t c = 0; c < 20; ++c) EXPECT_EQ(y[r * 20 + c], bias[c]);
-      EXPECT_FALSE(lin.weight.storage()->lowp());
+      EXPECT_FALSE(weight_lowp(lin.weight));
     }
     nn::set_precision(lin, Precision::fp32);
     EXPECT_EQ(nn::precision_of(lin), Precision::fp32);

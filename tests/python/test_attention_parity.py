@@ -89,6 +89,12 @@ def test_sdpa_sliding_window_equals_torch_with_the_band_mask(causal, Tq, Tk, w):
           what=f"window {w}")
     with pytest.raises(ValueError, match="window"):
         GF.scaled_dot_product_attention(gaze.tensor(q), gaze.tensor(k), gaze.tensor(v), window=-2)
+    # A window wider than any distance is no window (and no overflow of the kernel's arithmetic).
+    wide = GF.scaled_dot_product_attention(gaze.tensor(q), gaze.tensor(k), gaze.tensor(v), is_causal=causal,
+                                           causal_alignment="bottom_right", window=2**62)
+    full = GF.scaled_dot_product_attention(gaze.tensor(q), gaze.tensor(k), gaze.tensor(v), is_causal=causal,
+                                           causal_alignment="bottom_right")
+    assert np.array_equal(wide.numpy(), full.numpy())
 
 
 def test_multihead_attention_and_models_take_a_window():

@@ -104,6 +104,8 @@ def test_quantize_writes_a_smaller_folder_that_predicts_as_the_conversion_in_mem
     assert "already exists" in res.stderr
     res = run("quantize", out, "--out", out, "--overwrite", check=2)
     assert "the model folder itself" in res.stderr
+    res = run("quantize", out, "--out", out / "inside", check=2)
+    assert "inside the model folder" in res.stderr and not (out / "inside").exists()
     # The Python function writes the same folder.
     info = gaze.quantize(tmp / "run", tmp / f"py-{precision}", precision)
     assert info["matrices"] == len(names) and info["bytes_after"] < info["bytes_before"]
@@ -172,6 +174,12 @@ def test_damaged_quantized_folders_are_refused_with_a_message(model, tmp_path):
         path.write_bytes(struct.pack("<Q", len(text)) + text + d)
 
     name = "head.weight"
+    # A scale so large that the weights it stands for overflow float32.
+    h = dict(header)
+    s_lo, _ = header[name + "_scale"]["data_offsets"]
+    write(h, data[:s_lo] + struct.pack("<f", 3e37) + data[s_lo + 4:])
+    res = run("predict", "--model", out, stdin="x\n", check=2)
+    assert name + "_scale" in res.stderr and "finite" in res.stderr
     # A weight value of -128 (outside the symmetric range).
     lo, _ = header[name]["data_offsets"]
     bad = bytearray(data)
@@ -187,7 +195,8 @@ def test_damaged_quantized_folders_are_refused_with_a_message(model, tmp_path):
     assert name + "_scale" in res.stderr
     # A metadata list that is not JSON, a precision that does not exist, a name that is no matrix.
     for meta, expect in (({"quantized": "[oops"}, "JSON list"), ({"precision": "int4"}, "int4"),
-                         ({"quantized": json.dumps(["embedding.weightx"])}, "embedding.weightx")):
+                         ({"quantized": json.dumps(["embedding.weightx"])}, "embedding.weightx"),
+                         ({"quantized": json.dumps([name, name])}, "listed twice")):
         h = dict(header)
         h["__metadata__"] = {**header["__metadata__"], **meta}
         write(h)

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "gaze/core/error.h"
 #include "gaze/io/files.h"
@@ -179,6 +181,10 @@ StoredWeights stored_weights(const nn::Module& model) {
       continue;
     }
     names.push_back(name);
+    GAZE_CHECK(precision.empty() || precision == enum_name(q->precision), ValueError,
+               "save_checkpoint: the model's matrices are in different precisions ({} and {}); "
+               "a checkpoint stores one",
+               precision, enum_name(q->precision));
     precision = enum_name(q->precision);
     if (q->precision == Precision::bf16) {
       out.tensors.emplace_back(name, t);  // its values are the bfloat16 numbers
@@ -212,15 +218,20 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
   const json names = json::parse(nit->second, nullptr, /*allow_exceptions=*/false);
   GAZE_CHECK(names.is_array(), DataError,
              "{}: metadata \"quantized\" must be a JSON list of tensor names", path);
-  auto index = [&](const std::string& name) -> Tensor* {
-    for (auto& [k, v] : tensors)
-      if (k == name) return &v;
-    return nullptr;
+  // One index of the file's tensors (a hostile header may list a million of them).
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < tensors.size(); ++i) index.emplace(tensors[i].first, i);
+  auto find_tensor = [&](const std::string& name) -> Tensor* {
+    const auto it = index.find(name);
+    return it == index.end() ? nullptr : &tensors[it->second].second;
   };
+  std::unordered_set<std::string> scales;  // removed at the end: they are not parameters
   for (const json& jn : names) {
     GAZE_CHECK(jn.is_string(), DataError, "{}: metadata \"quantized\" holds a non-string", path);
     const std::string name = jn.get<std::string>();
-    Tensor* t = index(name);
+    GAZE_CHECK(!lowp.count(name), DataError, "{}: '{}' is listed twice in \"quantized\"", path,
+               name);
+    Tensor* t = find_tensor(name);
     GAZE_CHECK(t && t->dim() == 2 && t->numel() > 0, DataError,
                "{}: quantized tensor '{}' is missing or not a non-empty matrix", path, name);
     kernels::LowpWeight q;
@@ -248,23 +259,22 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
         q.q[i] = static_cast<int8_t>(v[i]);
       }
       const std::string sname = name + kScaleSuffix;
-      const Tensor* s = index(sname);
+      const Tensor* s = find_tensor(sname);
       GAZE_CHECK(s && s->dtype() == DType::f32 && s->shape() == Shape{q.rows}, DataError,
                  "{}: '{}' needs its scales '{}' as float32 [{}]", path, name, sname, q.rows);
       q.scale = s->to_vector<float>();
-      for (const float x : q.scale)
-        GAZE_CHECK(std::isfinite(x) && x >= 0, DataError,
+      for (const float x : q.scale)  // x * 127 must stay finite: the largest value it stands for
+        GAZE_CHECK(std::isfinite(x * 127.0f) && x >= 0, DataError,
                    "{}: '{}' holds the scale {}; scales must be finite and non-negative", path,
                    sname, x);
-      std::erase_if(tensors, [&](const auto& kv) { return kv.first == sname; });
-      t = index(name);
+      scales.insert(sname);
     }
     Tensor f = Tensor::empty(t->shape(), DType::f32);
     kernels::dequantize_weight(q, f.data<float>());
     *t = f;
-    GAZE_CHECK(lowp.emplace(name, std::move(q)).second, DataError,
-               "{}: '{}' is listed twice in \"quantized\"", path, name);
+    lowp.emplace(name, std::move(q));
   }
+  std::erase_if(tensors, [&](const auto& kv) { return scales.count(kv.first) > 0; });
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L), dvp = RoundUp(a.Dv, L);
   const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
   const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
-  const bool few = a.kt && rows <= kFewRows;
+  // (kt rows are padded to 16 positions: wider vectors would read past them.)
+  const bool few = a.kt && rows <= kFewRows && L <= 16;
   if (!few)  // the few-query path reads the queries in place
     PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
                    rows, a.D, w.qt.data(), brp);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <dnnl.hpp>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -52,7 +53,8 @@ class OneDnnGemm {
   }
 
   void run(const GemmArgs& g, const float* A, const float* B, float* C, const float* bias) {
-    const Primitive& p = lookup(g);
+    const std::shared_ptr<const Primitive> held = lookup(g);
+    const Primitive& p = *held;
     thread_local dnnl::stream stream(engine_);
     dnnl::memory ma(p.a, engine_, const_cast<float*>(A)), mb(p.b, engine_, const_cast<float*>(B)),
         mc(p.c, engine_, C);
@@ -76,7 +78,8 @@ class OneDnnGemm {
     if (scratch) allocator::deallocate(scratch, p.scratch_bytes);
   }
 
-  const Primitive& lookup(const GemmArgs& g) {
+  // Shared ownership: another thread may clear the cache while this primitive still runs.
+  std::shared_ptr<const Primitive> lookup(const GemmArgs& g) {
     // oneDNN wants broadcast batch dims as size 1, not stride 0.
     const int64_t ba = g.stride_a == 0 ? 1 : g.batch, bb = g.stride_b == 0 ? 1 : g.batch;
     const Key key{ba,
@@ -102,7 +105,7 @@ class OneDnnGemm {
  private:
   OneDnnGemm() : engine_(dnnl::engine::kind::cpu, 0) {}
 
-  const Primitive& get(const Key& key, const GemmArgs& g, int64_t ba, int64_t bb) {
+  std::shared_ptr<const Primitive> get(const Key& key, const GemmArgs& g, int64_t ba, int64_t bb) {
     std::lock_guard lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) return it->second;
     if (cache_.size() >= 4096) cache_.clear();  // shapes churn (e.g. varying lengths): start over
@@ -141,12 +144,12 @@ class OneDnnGemm {
     }
     // beta is baked into the post-op and the key only records zero/non-zero, hence gemm() accepts
     // beta in {0, 1} only.
-    return cache_.emplace(key, std::move(p)).first->second;
+    return cache_.emplace(key, std::make_shared<const Primitive>(std::move(p))).first->second;
   }
 
   dnnl::engine engine_;
   std::mutex mu_;
-  std::unordered_map<Key, Primitive, KeyHash> cache_;
+  std::unordered_map<Key, std::shared_ptr<const Primitive>, KeyHash> cache_;
 };
 
 // ---- float64: reference loops (gradient checks) ------------------------------------------------
@@ -218,7 +221,7 @@ void gemm(const GemmArgs& g, const T* A, const T* B, T* C, const T* bias) {
 }
 
 std::string gemm_implementation(const GemmArgs& g) {
-  return OneDnnGemm::instance().lookup(g).impl;
+  return OneDnnGemm::instance().lookup(g)->impl;
 }
 
 template void gemm<float>(const GemmArgs&, const float*, const float*, float*, const float*);

@@ -49,22 +49,30 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale) {
   const hn::Rebind<int8_t, decltype(df)> d8;
   const size_t N = hn::Lanes(df);
   auto mx = hn::Zero(df);
+  auto bad = hn::Zero(df);  // lanes that met a NaN or an infinity (x - x is NaN for both)
   for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
     const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
-    mx = hn::Max(mx, hn::Abs(LoadUpTo(df, x + i, m)));
+    const auto v = LoadUpTo(df, x + i, m);
+    mx = hn::Max(mx, hn::Abs(v));
+    bad = hn::Or(bad, hn::Sub(v, v));
+  }
+  // A row holding a NaN or an infinity has no finite scale: it becomes zeros with a NaN scale, so
+  // the outputs it feeds are NaN as they would be in float32. (Max would drop a NaN on x86, hence
+  // the separate test.)
+  if (!hn::AllFalse(df, hn::IsNaN(bad))) {
+    *scale = std::numeric_limits<float>::quiet_NaN();
+    std::fill(q, q + K, int8_t{0});
+    return;
   }
   const float amax = MaxLanes(df, mx);
-  // A row with a NaN or inf has no finite scale: it becomes zeros with a NaN scale, so the outputs
-  // it feeds are NaN as they would be in float32.
   const float s = amax > 0 ? amax / 127.0f : 1.0f;
-  *scale = std::isfinite(amax) ? s : std::numeric_limits<float>::quiet_NaN();
-  const auto inv = hn::Set(df, std::isfinite(amax) ? 1.0f / s : 0.0f);
+  *scale = s;
+  const auto inv = hn::Set(df, 1.0f / s);
   const auto lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
   for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
     const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
     auto v = hn::Mul(LoadUpTo(df, x + i, m), inv);
     v = hn::Min(hn::Max(hn::Round(v), lo), hi);
-    v = hn::IfThenZeroElse(hn::IsNaN(v), v);
     const auto b = hn::DemoteTo(d8, hn::ConvertTo(di, v));
     if (m == N)
       hn::StoreU(b, d8, q + i);
@@ -92,7 +100,7 @@ HWY_INLINE VecT<D> ExpSmall(D d, VecT<D> x) {
   return hn::BitCast(d, hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q))));
 }
 
-// x * Phi(x) with kernels/elementwise's erfc fit (fractional error < 1.2e-7), its division and
+// x * Phi(x) with simd-inl.h's erfc fit (NormalCdf) (fractional error < 1.2e-7), its division and
 // exponential in cheaper forms (a reciprocal estimate refined once, ExpSmall): GELU for the int8
 // epilogue, where the products themselves carry errors of ~1e-2. NaN stays NaN.
 template <class D>
@@ -153,6 +161,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 
 #include <dnnl.hpp>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -216,11 +225,12 @@ class LowpGemm {
   // The packed layout of a [K, N] weight: what the kernels chose for a mid-sized M (the choice
   // does not depend on M; Primitive creation below checks that it is readable for every M).
   dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
-    return get(p, 64, N, K, false, GemmAct::none, nullptr).w;
+    return get(p, 64, N, K, false, GemmAct::none, nullptr)->w;
   }
 
-  const Primitive& get(Precision p, int64_t M, int64_t N, int64_t K, bool bias, GemmAct act,
-                       const dnnl::memory::desc* packed) {
+  // Shared ownership: another thread may clear the cache while this primitive still runs.
+  std::shared_ptr<const Primitive> get(Precision p, int64_t M, int64_t N, int64_t K, bool bias,
+                                       GemmAct act, const dnnl::memory::desc* packed) {
     const std::array<int64_t, 6> key{
         static_cast<int64_t>(p), M, N, K, bias, static_cast<int64_t>(act) + (packed ? 16 : 0)};
     std::lock_guard lock(mu_);
@@ -261,7 +271,7 @@ class LowpGemm {
           fmt::format("linear ({}): oneDNN could not create a kernel for M={} N={} K={}: {}",
                       enum_name(p), M, N, K, e.what()));
     }
-    return cache_.emplace(key, std::move(r)).first->second;
+    return cache_.emplace(key, std::make_shared<const Primitive>(std::move(r))).first->second;
   }
 
   void execute(const Primitive& p, void* a, void* w, void* c, const float* bias) {
@@ -288,7 +298,7 @@ class LowpGemm {
   };
   dnnl::engine engine_;
   std::mutex mu_;
-  std::unordered_map<std::array<int64_t, 6>, Primitive, KeyHash> cache_;
+  std::unordered_map<std::array<int64_t, 6>, std::shared_ptr<const Primitive>, KeyHash> cache_;
 };
 
 // A block from gaze's allocator, returned on scope exit.
@@ -389,16 +399,16 @@ void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, G
   if (precision_ == Precision::bf16) {
     Scratch a(mk * sizeof(uint16_t));
     float_to_bf16(x, a.as<uint16_t>(), static_cast<int64_t>(mk));
-    const Primitive& p = g.get(precision_, M, n_, k_, bias != nullptr, act, &packed);
-    g.execute(p, a.as<void>(), data_, y, bias);
+    const auto p = g.get(precision_, M, n_, k_, bias != nullptr, act, &packed);
+    g.execute(*p, a.as<void>(), data_, y, bias);
     return;
   }
   Scratch a(mk);
   int8_t* q = a.as<int8_t>();
   std::vector<float> scales(static_cast<size_t>(M));
   quantize_rows(x, M, k_, q, scales.data());
-  const Primitive& p = g.get(precision_, M, n_, k_, false, GemmAct::none, &packed);
-  g.execute(p, q, data_, y, nullptr);  // s32 accumulators, written where the floats go
+  const auto p = g.get(precision_, M, n_, k_, false, GemmAct::none, &packed);
+  g.execute(*p, q, data_, y, nullptr);  // s32 accumulators, written where the floats go
   parallel_for(0, M, std::max<int64_t>(1, 4096 / n_), [&](int64_t lo, int64_t hi) {
     for (int64_t m = lo; m < hi; ++m) HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)
     (y + m * n_, n_, scales[static_cast<size_t>(m)], scale_.data(), bias, static_cast<int>(act));
@@ -408,7 +418,7 @@ void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, G
 std::string PackedWeight::implementation(int64_t M) const {
   LowpGemm& g = LowpGemm::instance();
   const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
-  return g.get(precision_, M, n_, k_, false, GemmAct::none, &packed).impl;
+  return g.get(precision_, M, n_, k_, false, GemmAct::none, &packed)->impl;
 }
 
 }  // namespace gaze::kernels

@@ -49,7 +49,7 @@ class Module {
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);
   // Marks a parameter (of this module or a submodule) as a matrix inputs are multiplied by (x W^T):
-  // what reduced-precision inference converts (models/precision.h). Embedding tables and norms
+  // what reduced-precision inference converts (nn/precision.h). Embedding tables and norms
   // stay float32 unless a module multiplies by them (a tied output projection).
   void mark_matmul_weight(const Tensor& param) { matmul_weights_.push_back(param); }
   // The marked parameters under their dotted names, each once, in named_parameters() order.

@@ -192,7 +192,10 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
   a.scale = p.scale;
   a.causal = o.is_causal;
   a.query_offset = o.causal_alignment == CausalAlignment::bottom_right ? p.k.T - p.q.T : 0;
-  a.window = o.window.value_or(-1);
+  // A window wider than any distance between a query and a key is no window (and keeps the
+  // kernel's position arithmetic far from overflow).
+  const int64_t widest = p.q.T + p.k.T + std::abs(a.query_offset);
+  a.window = o.window && *o.window < widest ? *o.window : -1;
   if (p.lengths.defined()) a.key_lengths = p.lengths.data<int64_t>();
   if (p.padding.defined()) a.key_padding = p.padding.data<bool>();
   if (p.mask.defined()) a.mask = mask_view(p.mask, p.q, p.k);

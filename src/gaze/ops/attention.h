@@ -46,9 +46,9 @@ struct SdpaOptions {
   bool need_weights = false;
   std::vector<int64_t> weight_heads;
   Generator* generator = nullptr;  // dropout generator (default: the dropout generator)
-  // Optional: the keys again as [B, Hkv, D, P] (positions last, P >= Tk rounded up to 16; what
-  // KVCache keeps). Decoding's few queries then multiply by them without repacking the keys each
-  // step; the results are the same bit for bit.
+  // Optional: the keys again as [B, Hkv, D, P] (positions last, P >= Tk rounded up to 16; see
+  // nn::transpose_keys). Decoding's few queries then multiply by them without repacking the keys
+  // each step; the results are the same bit for bit.
   Tensor keys_transposed;
 };
 

@@ -89,8 +89,8 @@ std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor
     if (row0 + rows > state->weight->rows) return std::nullopt;
     if (state->version != w.storage()->version()) {
       // The float weights were written since (an optimizer step, a load): they are float32
-      // weights again, and multiply as such. Nothing stale is ever multiplied by or saved.
-      w.storage()->set_lowp(nullptr);
+      // weights again, and multiply as such. Nothing stale is ever multiplied by or saved. (The
+      // state stays attached, unused: another thread may be reading the storage's pointer.)
       return std::nullopt;
     }
     auto& slot = state->packs[{row0, rows}];

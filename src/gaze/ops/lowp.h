@@ -20,6 +20,8 @@ void set_weight_precision(const Tensor& w, Precision p);
 void set_weight_lowp(const Tensor& w, kernels::LowpWeight q);
 // The reduced-precision values of w's storage; null when it is float32, including when its values
 // were written (an optimizer step, a load) after the conversion: writing the weights ends it.
+// Writes through memory gaze does not see (a NumPy view of the weight) are not noticed: convert
+// again (set_weight_precision) after changing weights that way.
 std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w);
 
 // y = act(x w^T + b) in w's reduced precision, when w (or the rows of one it is a view of) has one,

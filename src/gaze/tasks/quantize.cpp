@@ -1,5 +1,6 @@
 #include "gaze/tasks/quantize.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "gaze/core/error.h"
@@ -21,6 +22,13 @@ QuantizeReport quantize_model(const std::string& dir_in, const std::string& out,
              "{}: the output folder is the model folder itself; quantize into a new folder (the "
              "float32 weights would be lost)",
              out);
+  // The folder's files are copied into the new one: it may not lie inside the folder itself.
+  const fs::path src_abs = fs::weakly_canonical(dir, ec), out_abs = fs::weakly_canonical(out, ec);
+  const auto [end, rest] =
+      std::mismatch(src_abs.begin(), src_abs.end(), out_abs.begin(), out_abs.end());
+  GAZE_CHECK(end != src_abs.end(), DataError,
+             "{}: the output folder lies inside the model folder {}; choose a folder outside it",
+             out, dir);
   GAZE_CHECK(o.overwrite || !fs::exists(out, ec), DataError,
              "{}: already exists (pass --overwrite to replace a gaze model folder there)", out);
   io::check_checkpoint_target(out);
