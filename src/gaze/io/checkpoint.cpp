@@ -207,7 +207,8 @@ StoredWeights stored_weights(const nn::Module& model) {
 // Undoes stored_weights on a file's tensors: the matrices its metadata lists become float values
 // in `tensors` and reduced-precision ones in `lowp`. DataError naming `path` for anything amiss.
 void decode_lowp(const std::string& path, const std::map<std::string, std::string>& metadata,
-                 NamedTensors& tensors, std::map<std::string, kernels::LowpWeight>& lowp) {
+                 NamedTensors& tensors, std::map<std::string, Int8Tensor>& int8,
+                 std::map<std::string, kernels::LowpWeight>& lowp) {
   const auto pit = metadata.find("precision"), nit = metadata.find("quantized");
   if (pit == metadata.end() && nit == metadata.end()) return;
   GAZE_CHECK(pit != metadata.end() && nit != metadata.end(), DataError,
@@ -231,15 +232,18 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
     const std::string name = jn.get<std::string>();
     GAZE_CHECK(!lowp.count(name), DataError, "{}: '{}' is listed twice in \"quantized\"", path,
                name);
+    // int8 values come as their bytes (Int8Tensor), everything else as a tensor.
     Tensor* t = find_tensor(name);
-    GAZE_CHECK(t && t->dim() == 2 && t->numel() > 0, DataError,
+    const auto i8 = int8.find(name);
+    const Shape shape = t ? t->shape() : i8 != int8.end() ? i8->second.shape : Shape();
+    GAZE_CHECK((t || i8 != int8.end()) && shape.ndim() == 2 && shape.numel() > 0, DataError,
                "{}: quantized tensor '{}' is missing or not a non-empty matrix", path, name);
     kernels::LowpWeight q;
     q.precision = *p;
-    q.rows = t->size(0), q.cols = t->size(1);
-    const size_t n = static_cast<size_t>(t->numel());
+    q.rows = shape[0], q.cols = shape[1];
+    const size_t n = static_cast<size_t>(shape.numel());
     if (*p == Precision::bf16) {
-      GAZE_CHECK(t->dtype() == DType::f32, DataError, "{}: '{}' must be BF16", path, name);
+      GAZE_CHECK(t && t->dtype() == DType::f32, DataError, "{}: '{}' must be BF16", path, name);
       q.bf16.resize(n);
       const float* v = t->data<float>();
       for (size_t i = 0; i < n; ++i) {
@@ -249,15 +253,12 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
         q.bf16[i] = static_cast<uint16_t>(bits >> 16);
       }
     } else {
-      GAZE_CHECK(t->dtype() == DType::i64, DataError, "{}: '{}' must be I8", path, name);
-      q.q.resize(n);
-      const int64_t* v = t->data<int64_t>();
-      for (size_t i = 0; i < n; ++i) {
-        GAZE_CHECK(v[i] >= -127 && v[i] <= 127, DataError,
-                   "{}: '{}' holds {}, outside the symmetric int8 range [-127, 127]", path, name,
-                   v[i]);
-        q.q[i] = static_cast<int8_t>(v[i]);
-      }
+      GAZE_CHECK(i8 != int8.end(), DataError, "{}: '{}' must be I8", path, name);
+      q.q = std::move(i8->second.values);
+      int8.erase(i8);
+      for (const int8_t v : q.q)
+        GAZE_CHECK(v != -128, DataError,
+                   "{}: '{}' holds -128, outside the symmetric int8 range [-127, 127]", path, name);
       const std::string sname = name + kScaleSuffix;
       const Tensor* s = find_tensor(sname);
       GAZE_CHECK(s && s->dtype() == DType::f32 && s->shape() == Shape{q.rows}, DataError,
@@ -269,9 +270,14 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
                    sname, x);
       scales.insert(sname);
     }
-    Tensor f = Tensor::empty(t->shape(), DType::f32);
+    Tensor f = Tensor::empty(shape, DType::f32);
     kernels::dequantize_weight(q, f.data<float>());
-    *t = f;
+    if (t) {
+      *t = f;
+    } else {
+      tensors.emplace_back(name, f);
+      index.emplace(name, tensors.size() - 1);
+    }
     lowp.emplace(name, std::move(q));
   }
   std::erase_if(tensors, [&](const auto& kv) { return scales.count(kv.first) > 0; });
@@ -392,8 +398,14 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
     }
   }
   {
-    SafetensorsFile f = load_safetensors((dir / kModel).string());
-    decode_lowp((dir / kModel).string(), f.metadata, f.tensors, ck.lowp);
+    SafetensorsFile f = load_safetensors((dir / kModel).string(), {.keep_int8 = true});
+    decode_lowp((dir / kModel).string(), f.metadata, f.tensors, f.int8, ck.lowp);
+    // I8 tensors that are not quantized weights: as every other reader sees them, int64.
+    for (auto& [name, t] : f.int8) {
+      Tensor w = Tensor::empty(t.shape, DType::i64);
+      std::copy(t.values.begin(), t.values.end(), w.data<int64_t>());
+      f.tensors.emplace_back(name, w);
+    }
     ck.model = std::move(f.tensors);
   }
   if (fs::exists(dir / kTraining)) {

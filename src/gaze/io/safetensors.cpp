@@ -191,7 +191,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   write_atomic(path, parts);
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
+SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
   const std::string bytes = read_file(path);
   GAZE_CHECK(bytes.size() >= 8, DataError,
              "{}: {} bytes is too short for a safetensors file (truncated?)", path, bytes.size());
@@ -260,6 +260,13 @@ SafetensorsFile load_safetensors(const std::string& path) {
                "{}: tensor '{}' has {} bytes but {} {} needs {}", path, name, e - b, tag,
                shape.str(), static_cast<uint64_t>(shape.numel()) * info->size);
     ranges.emplace_back(b, e);
+    if (options.keep_int8 && tag == "I8") {
+      Int8Tensor& t = out.int8[name];
+      t.shape = shape;
+      t.values.assign(reinterpret_cast<const int8_t*>(data + b),
+                      reinterpret_cast<const int8_t*>(data + e));
+      continue;
+    }
     out.tensors.emplace_back(name, decode(tag, *info, shape, data + b));
   }
   std::sort(ranges.begin(), ranges.end());

@@ -5,14 +5,27 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "gaze/core/named_tensors.h"
 
 namespace gaze::io {
 
+struct Int8Tensor {
+  Shape shape;
+  std::vector<int8_t> values;
+};
+
 struct SafetensorsFile {
   NamedTensors tensors;                         // in file order
   std::map<std::string, std::string> metadata;  // the "__metadata__" strings
+  std::map<std::string, Int8Tensor> int8;       // I8 tensors, with keep_int8
+};
+
+struct SafetensorsReadOptions {
+  // I8 tensors go to SafetensorsFile::int8 as they are (1 byte each) instead of being widened to
+  // int64 tensors (8 bytes each): quantized weights are read at their own size.
+  bool keep_int8 = false;
 };
 
 // How a tensor is written when not in its own dtype: int64 values in [-128, 127] as I8, float32
@@ -30,6 +43,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // tensors are widened to float32 / int64. Throws DataError ("path: what is wrong") for anything
 // malformed: truncation, a header longer than the file, bad JSON, unknown dtypes, offsets out of
 // bounds or overlapping, sizes that disagree with the shapes.
-SafetensorsFile load_safetensors(const std::string& path);
+SafetensorsFile load_safetensors(const std::string& path,
+                                 const SafetensorsReadOptions& options = {});
 
 }  // namespace gaze::io
