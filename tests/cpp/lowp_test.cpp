@@ -179,23 +179,14 @@ INSTANTIATE_TEST_SUITE_P(Targets, LowpPerTarget, ::testing::ValuesIn(simd_target
 
 TEST(Lowp, OneDnnRunsTheHardwareKernels) {
   // How we know the products run on the CPU's bf16 / VNNI instructions: oneDNN's kernel name.
-  if (kernels::precision_supported(Precision::bf16)) {
+  for (const auto [p, isa] :
+       {std::pair{Precision::bf16, "bf16"}, std::pair{Precision::int8, "vnni"}}) {
+    if (!kernels::precision_supported(p)) continue;
     const std::vector<float> w = random(64 * 64, 1);
-    const kernels::PackedWeight p(kernels::quantize_weight(w.data(), 64, 64, Precision::bf16), 0,
-                                  64);
+    const kernels::PackedWeight packed(kernels::quantize_weight(w.data(), 64, 64, p), 0, 64);
     for (int64_t M : {1, 128}) {
-      const std::string impl = p.implementation(M);
-      EXPECT_TRUE(impl.find("bf16") != std::string::npos || impl.find("amx") != std::string::npos)
-          << impl;
-    }
-  }
-  if (kernels::precision_supported(Precision::int8)) {
-    const std::vector<float> w = random(64 * 64, 1);
-    const kernels::PackedWeight p(kernels::quantize_weight(w.data(), 64, 64, Precision::int8), 0,
-                                  64);
-    for (int64_t M : {1, 128}) {
-      const std::string impl = p.implementation(M);
-      EXPECT_TRUE(impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos)
+      const std::string impl = packed.implementation(M);
+      EXPECT_TRUE(impl.find(isa) != std::string::npos || impl.find("amx") != std::string::npos)
           << impl;
     }
   }

@@ -171,21 +171,9 @@ HWY_INLINE VecT<D> SoftmaxExp(D d, VecT<D> t) {
   if constexpr (sizeof(T) == 8) {
     return ExpNonPositive(d, t);
   } else {
-    const hn::RebindToSigned<D> di;
     const auto lo =
         hn::Set(d, -125.0f);  // below 2^-125 the result is 0 (stays in the normal range)
-    const auto tc = hn::Max(t, lo);
-    const auto q = hn::Round(tc);
-    const auto f = hn::Sub(tc, q);  // exact, in [-1/2, 1/2]
-    auto p = hn::Set(d, 1.534581159414669e-4f);
-    p = hn::MulAdd(p, f, hn::Set(d, 1.3399931215998181e-3f));
-    p = hn::MulAdd(p, f, hn::Set(d, 9.618488958635471e-3f));
-    p = hn::MulAdd(p, f, hn::Set(d, 5.550328776975118e-2f));
-    p = hn::MulAdd(p, f, hn::Set(d, 0.24022646890620059f));
-    p = hn::MulAdd(p, f, hn::Set(d, 0.6931472057372627f));
-    p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
-    const auto bits = hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q)));
-    const auto y = hn::IfThenZeroElse(hn::Lt(t, lo), hn::BitCast(d, bits));
+    const auto y = hn::IfThenZeroElse(hn::Lt(t, lo), Exp2Poly(d, hn::Max(t, lo)));
     return hn::IfThenElse(hn::IsNaN(t), t, y);
   }
 }

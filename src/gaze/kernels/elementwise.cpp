@@ -38,15 +38,7 @@ void UnaryImpl(int op, const T* x, T* y, size_t n) {
         return Map1(d, x, y, n, [](auto d, V v) { return hn::Mul(v, NormalCdf(d, v)); });
       }
     case UnaryOp::gelu_tanh:
-      // 0.5 x (1 + tanh u) written as x * sigmoid(2u): the same function without the cancellation
-      // of 1 + tanh u in the left tail (where it would lose every digit).
-      return Map1(d, x, y, n, [](auto d, V v) {
-        const auto u = hn::Mul(hn::Set(d, T(kSqrt2OverPi)),
-                               hn::MulAdd(hn::Mul(hn::Set(d, T(kGeluC)), v), hn::Mul(v, v), v));
-        const auto one = hn::Set(d, T(1));
-        const auto s = hn::Div(one, hn::Add(one, ExpSafe(d, hn::Mul(hn::Set(d, T(-2)), u))));
-        return hn::Mul(v, s);
-      });
+      return Map1(d, x, y, n, [](auto d, V v) { return GeluTanh(d, v); });
     case UnaryOp::tanh:
       return Map1(d, x, y, n, [](auto d, V v) { return hn::Tanh(d, v); });
     case UnaryOp::sigmoid:

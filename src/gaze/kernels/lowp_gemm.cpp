@@ -81,23 +81,10 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale) {
   }
 }
 
-// e^x for x <= ~1 (erfc's exponent below): 2^(x log2 e) as a degree-6 polynomial on [-1/2, 1/2]
-// plus an exponent add, relative error ~1e-7; below -87 it flushes to (almost) 0. About a third of
-// Highway's general Exp, which the int8 epilogue would otherwise spend most of its time in.
+// e^x for x <= ~1 (erfc's exponent below) through Exp2Poly; below -87 it flushes to (almost) 0.
 template <class D>
 HWY_INLINE VecT<D> ExpSmall(D d, VecT<D> x) {
-  const hn::RebindToSigned<D> di;
-  const auto t = hn::Max(hn::Mul(x, hn::Set(d, 1.4426950408889634f)), hn::Set(d, -125.0f));
-  const auto q = hn::Round(t);
-  const auto f = hn::Sub(t, q);
-  auto p = hn::Set(d, 1.534581159414669e-4f);
-  p = hn::MulAdd(p, f, hn::Set(d, 1.3399931215998181e-3f));
-  p = hn::MulAdd(p, f, hn::Set(d, 9.618488958635471e-3f));
-  p = hn::MulAdd(p, f, hn::Set(d, 5.550328776975118e-2f));
-  p = hn::MulAdd(p, f, hn::Set(d, 0.24022646890620059f));
-  p = hn::MulAdd(p, f, hn::Set(d, 0.6931472057372627f));
-  p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
-  return hn::BitCast(d, hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q))));
+  return Exp2Poly(d, hn::Max(hn::Mul(x, hn::Set(d, 1.4426950408889634f)), hn::Set(d, -125.0f)));
 }
 
 // x * Phi(x) with simd-inl.h's erfc fit (NormalCdf) (fractional error < 1.2e-7), its division and
@@ -144,11 +131,7 @@ void DequantizeRowImpl(float* y, int64_t N, float row_scale, const float* col_sc
     } else if (act == static_cast<int>(GemmAct::gelu)) {
       v = GeluFast(df, v);
     } else if (act == static_cast<int>(GemmAct::gelu_tanh)) {
-      // x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): kernels/elementwise's form.
-      const auto u = hn::Mul(hn::Set(df, 0.7978845608028654f),
-                             hn::MulAdd(hn::Mul(hn::Set(df, 0.044715f), v), hn::Mul(v, v), v));
-      const auto one = hn::Set(df, 1.0f);
-      v = hn::Mul(v, hn::Div(one, hn::Add(one, ExpSafe(df, hn::Mul(hn::Set(df, -2.0f), u)))));
+      v = GeluTanh(df, v);
     }
     StoreUpTo(v, df, y + i, m);
   }
@@ -160,13 +143,12 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
-#include <dnnl.hpp>
 #include <memory>
-#include <mutex>
-#include <unordered_map>
 
 #include "gaze/core/allocator.h"
 #include "gaze/core/error.h"
+#include "gaze/kernels/onednn_matmul.h"
+#include "gaze/kernels/scratch.h"
 
 namespace gaze::kernels {
 
@@ -192,6 +174,7 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
+using Cache = onednn::MatmulCache<6>;
 
 float bf16_to_float(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
@@ -205,121 +188,40 @@ bool isa_has(dnnl::cpu_isa isa, dnnl::cpu_isa want) {
   return (a & w) == w;
 }
 
-// oneDNN's primitives for the products of one precision and shape, shared by every weight of that
-// shape (the weights' scales are applied outside oneDNN, so they are not part of the primitive).
-struct Primitive {
-  dnnl::matmul prim;
-  std::string impl;
-  dnnl::memory::desc a, w, c, bias, scratch;
-  size_t scratch_bytes = 0;
-};
-
-class LowpGemm {
- public:
-  static LowpGemm& instance() {
-    static LowpGemm g;
-    return g;
-  }
-  const dnnl::engine& engine() const { return engine_; }
-
-  // The packed layout of a [K, N] weight: what the kernels chose for a mid-sized M (the choice
-  // does not depend on M; Primitive creation below checks that it is readable for every M).
-  dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
-    return get(p, 64, N, K, false, GemmAct::none, nullptr)->w;
-  }
-
-  // Shared ownership: another thread may clear the cache while this primitive still runs.
-  std::shared_ptr<const Primitive> get(Precision p, int64_t M, int64_t N, int64_t K, bool bias,
-                                       GemmAct act, const dnnl::memory::desc* packed) {
-    const std::array<int64_t, 6> key{
-        static_cast<int64_t>(p), M, N, K, bias, static_cast<int64_t>(act) + (packed ? 16 : 0)};
-    std::lock_guard lock(mu_);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-    if (cache_.size() >= 4096) cache_.clear();  // shapes churn (varying lengths): start over
-    Primitive r;
+// The product of one precision and shape, shared by every weight of that shape (the weights'
+// scales are applied outside oneDNN, so they are not part of the primitive). `packed`: the weights'
+// layout (null: let oneDNN choose, which weights_desc() records).
+std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, int64_t K,
+                                             bool bias, GemmAct act,
+                                             const dnnl::memory::desc* packed) {
+  static Cache cache;
+  const Cache::Key key{
+      static_cast<int64_t>(p), M, N, K, bias, static_cast<int64_t>(act) + (packed ? 16 : 0)};
+  return cache.get(key, [&] {
     const bool int8 = p == Precision::int8;
-    r.a = dnnl::memory::desc({M, K}, int8 ? dt::s8 : dt::bf16, tag::ab);
-    r.c = dnnl::memory::desc({M, N}, int8 ? dt::s32 : dt::f32, tag::ab);
-    const dnnl::memory::desc w_any({K, N}, int8 ? dt::s8 : dt::bf16, tag::any);
     dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     // int8 leaves scales, bias and activation to the epilogue (the row scales are not known to
     // oneDNN); bf16 lets oneDNN add the bias and apply the activation while C is in registers.
-    if (!int8 && act != GemmAct::none) {
+    if (!int8) {
       dnnl::post_ops po;
-      po.append_eltwise(1.0f,
-                        act == GemmAct::relu   ? dnnl::algorithm::eltwise_relu
-                        : act == GemmAct::gelu ? dnnl::algorithm::eltwise_gelu_erf
-                                               : dnnl::algorithm::eltwise_gelu_tanh,
-                        0.0f, 0.0f);
+      onednn::append_activation(po, act);
       attr.set_post_ops(po);
     }
-    const bool with_bias = bias && !int8;
-    if (with_bias) r.bias = dnnl::memory::desc({1, N}, dt::f32, tag::ab);
-    try {
-      const dnnl::memory::desc& w = packed ? *packed : w_any;
-      dnnl::matmul::primitive_desc pd(
-          with_bias ? dnnl::matmul::desc(r.a, w, r.bias, r.c) : dnnl::matmul::desc(r.a, w, r.c),
-          attr, engine_);
-      r.w = pd.weights_desc();
-      r.scratch = pd.scratchpad_desc();
-      r.scratch_bytes = r.scratch.get_size();
-      r.impl = pd.impl_info_str();
-      r.prim = dnnl::matmul(pd);
-    } catch (const dnnl::error& e) {
-      throw Error(
-          fmt::format("linear ({}): oneDNN could not create a kernel for M={} N={} K={}: {}",
-                      enum_name(p), M, N, K, e.what()));
-    }
-    return cache_.emplace(key, std::make_shared<const Primitive>(std::move(r))).first->second;
-  }
+    return onednn::make_matmul(
+        dnnl::memory::desc({M, K}, int8 ? dt::s8 : dt::bf16, tag::ab),
+        packed ? *packed : dnnl::memory::desc({K, N}, int8 ? dt::s8 : dt::bf16, tag::any),
+        bias && !int8 ? dnnl::memory::desc({1, N}, dt::f32, tag::ab) : dnnl::memory::desc(),
+        dnnl::memory::desc({M, N}, int8 ? dt::s32 : dt::f32, tag::ab), attr,
+        fmt::format("linear ({}): oneDNN could not create a kernel for M={} N={} K={}",
+                    enum_name(p), M, N, K));
+  });
+}
 
-  void execute(const Primitive& p, void* a, void* w, void* c, const float* bias) {
-    thread_local dnnl::stream stream(engine_);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.a, engine_, a)},
-                                               {DNNL_ARG_WEIGHTS, dnnl::memory(p.w, engine_, w)},
-                                               {DNNL_ARG_DST, dnnl::memory(p.c, engine_, c)}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, engine_, const_cast<float*>(bias)));
-    void* scratch = p.scratch_bytes ? allocator::allocate(p.scratch_bytes) : nullptr;
-    if (scratch) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratch, engine_, scratch));
-    p.prim.execute(stream, args);
-    stream.wait();
-    if (scratch) allocator::deallocate(scratch, p.scratch_bytes);
-  }
-
- private:
-  LowpGemm() : engine_(dnnl::engine::kind::cpu, 0) {}
-  struct KeyHash {
-    size_t operator()(const std::array<int64_t, 6>& k) const {
-      size_t h = 0xcbf29ce484222325ull;
-      for (int64_t v : k) h = (h ^ static_cast<size_t>(v)) * 0x100000001b3ull;
-      return h;
-    }
-  };
-  dnnl::engine engine_;
-  std::mutex mu_;
-  std::unordered_map<std::array<int64_t, 6>, std::shared_ptr<const Primitive>, KeyHash> cache_;
-};
-
-// A block from gaze's allocator, returned on scope exit.
-class Scratch {
- public:
-  explicit Scratch(size_t bytes)
-      : bytes_(bytes), p_(bytes ? allocator::allocate(bytes) : nullptr) {}
-  ~Scratch() {
-    if (p_) allocator::deallocate(p_, bytes_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  size_t bytes_;
-  void* p_;
-};
+// The packed layout of a [K, N] weight: what the kernels chose for a mid-sized M (the choice does
+// not depend on M; every other M is created with this layout, and would fail rather than differ).
+dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
+  return matmul(p, 64, N, K, false, GemmAct::none, nullptr)->weights;
+}
 
 }  // namespace
 
@@ -373,16 +275,16 @@ PackedWeight::PackedWeight(const LowpWeight& w, int64_t row0, int64_t rows)
              w.rows, w.cols, enum_name(w.precision));
   const bool int8 = precision_ == Precision::int8;
   if (int8) scale_.assign(w.scale.begin() + row0, w.scale.begin() + row0 + rows);
-  LowpGemm& g = LowpGemm::instance();
-  const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
+  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
   bytes_ = packed.get_size();
   data_ = allocator::allocate(bytes_);
   // The rows as stored ([N, K] row-major) are the [K, N] matrix oneDNN multiplies by, transposed.
   const void* src = int8 ? static_cast<const void*>(w.q.data() + row0 * k_)
                          : static_cast<const void*>(w.bf16.data() + row0 * k_);
   const dnnl::memory::desc plain({k_, n_}, int8 ? dt::s8 : dt::bf16, tag::ba);
-  dnnl::memory from(plain, g.engine(), const_cast<void*>(src)), to(packed, g.engine(), data_);
-  dnnl::stream s(g.engine());
+  const dnnl::engine& e = onednn::engine();
+  dnnl::memory from(plain, e, const_cast<void*>(src)), to(packed, e, data_);
+  dnnl::stream s(e);
   dnnl::reorder(from, to).execute(s, from, to);
   s.wait();
 }
@@ -393,22 +295,21 @@ PackedWeight::~PackedWeight() {
 
 void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const {
   if (M == 0) return;
-  LowpGemm& g = LowpGemm::instance();
-  const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
+  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
   const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_);
   if (precision_ == Precision::bf16) {
-    Scratch a(mk * sizeof(uint16_t));
-    float_to_bf16(x, a.as<uint16_t>(), static_cast<int64_t>(mk));
-    const auto p = g.get(precision_, M, n_, k_, bias != nullptr, act, &packed);
-    g.execute(*p, a.as<void>(), data_, y, bias);
+    Scratch<uint16_t> a(mk);
+    float_to_bf16(x, a.data(), static_cast<int64_t>(mk));
+    onednn::execute(*matmul(precision_, M, n_, k_, bias != nullptr, act, &packed), a.data(), data_,
+                    y, bias);
     return;
   }
-  Scratch a(mk);
-  int8_t* q = a.as<int8_t>();
-  std::vector<float> scales(static_cast<size_t>(M));
-  quantize_rows(x, M, k_, q, scales.data());
-  const auto p = g.get(precision_, M, n_, k_, false, GemmAct::none, &packed);
-  g.execute(*p, q, data_, y, nullptr);  // s32 accumulators, written where the floats go
+  Scratch<int8_t> q(mk);
+  Scratch<float> scales(static_cast<size_t>(M));
+  quantize_rows(x, M, k_, q.data(), scales.data());
+  // s32 accumulators, written where the floats go, then dequantized in place.
+  onednn::execute(*matmul(precision_, M, n_, k_, false, GemmAct::none, &packed), q.data(), data_, y,
+                  nullptr);
   parallel_for(0, M, std::max<int64_t>(1, 4096 / n_), [&](int64_t lo, int64_t hi) {
     for (int64_t m = lo; m < hi; ++m) HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)
     (y + m * n_, n_, scales[static_cast<size_t>(m)], scale_.data(), bias, static_cast<int>(act));
@@ -416,9 +317,8 @@ void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, G
 }
 
 std::string PackedWeight::implementation(int64_t M) const {
-  LowpGemm& g = LowpGemm::instance();
-  const dnnl::memory::desc packed = g.weights_desc(precision_, n_, k_);
-  return g.get(precision_, M, n_, k_, false, GemmAct::none, &packed)->impl;
+  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+  return matmul(precision_, M, n_, k_, false, GemmAct::none, &packed)->impl;
 }
 
 }  // namespace gaze::kernels

@@ -19,8 +19,7 @@ Precision usable_precision(Precision want, std::string* notice) {
 void set_precision(Module& m, Precision p) {
   for (const auto& [name, w] : m.named_matmul_weights())
     // A weight that is a view into a larger tensor cannot carry its own packing: it stays float32.
-    if (w.dtype() == DType::f32 && w.impl().offset == 0 && w.storage()->nbytes() == w.nbytes())
-      set_weight_precision(w, p);
+    if (is_whole_matrix(w)) set_weight_precision(w, p);
 }
 
 Precision precision_of(const Module& m) {

@@ -37,7 +37,7 @@ Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Acti
   const kernels::GemmAct gact = act == Activation::relu   ? kernels::GemmAct::relu
                                 : act == Activation::gelu ? kernels::GemmAct::gelu
                                                           : kernels::GemmAct::gelu_tanh;
-  if (auto y = lowp_linear(x, w, b, gact)) return *y;
+  if (auto y = lowp_linear(x, w, b, gact, dims)) return *y;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;
   Tensor y = Tensor::empty(out, x.dtype());

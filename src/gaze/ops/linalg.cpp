@@ -162,7 +162,7 @@ LinearDims check_linear(const Tensor& x, const Tensor& w, const Tensor& bias, co
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
   const detail::LinearDims dims = detail::check_linear(x, w, bias, "linear");
-  if (auto y = lowp_linear(x, w, bias, kernels::GemmAct::none)) return *y;
+  if (auto y = lowp_linear(x, w, bias, kernels::GemmAct::none, dims)) return *y;
   const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;

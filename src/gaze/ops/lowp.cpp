@@ -21,11 +21,11 @@ struct LowpState {
 namespace {
 
 void check_whole(const Tensor& w, const char* op) {
-  GAZE_CHECK(w.defined() && w.dim() == 2 && w.dtype() == DType::f32 && w.numel() > 0, ValueError,
-             "{}: expected a non-empty 2-D float32 weight, got {}", op,
+  GAZE_CHECK(is_whole_matrix(w), ValueError,
+             "{}: expected a non-empty 2-D float32 weight that is a whole tensor (not a view of a "
+             "larger one), got {}",
+             op,
              w.defined() ? w.shape_str() + " " + std::string(dtype_name(w.dtype())) : "undefined");
-  GAZE_CHECK(w.impl().offset == 0 && w.storage()->nbytes() == w.nbytes(), ValueError,
-             "{}: the weight must be a whole tensor, not a view of a larger one", op);
 }
 
 void install(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> q) {
@@ -40,6 +40,11 @@ void install(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> q) {
 }
 
 }  // namespace
+
+bool is_whole_matrix(const Tensor& w) {
+  return w.defined() && w.dim() == 2 && w.dtype() == DType::f32 && w.numel() > 0 &&
+         w.impl().offset == 0 && w.storage()->nbytes() == w.nbytes();
+}
 
 void set_weight_precision(const Tensor& w, Precision p) {
   check_whole(w, "set_weight_precision");
@@ -73,7 +78,7 @@ std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w) {
 }
 
 std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
-                                  kernels::GemmAct act) {
+                                  kernels::GemmAct act, const detail::LinearDims& dims) {
   if (!w.defined() || !w.storage()->lowp() || x.dtype() != DType::f32 || w.dtype() != DType::f32 ||
       w.dim() != 2 || (b.defined() && b.dtype() != DType::f32) ||
       autograd::any_requires_grad({&x, &w, &b}))
@@ -97,15 +102,11 @@ std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor
     if (!slot) slot = std::make_shared<const kernels::PackedWeight>(*state->weight, row0, rows);
     pack = slot;
   }
-  GAZE_CHECK(x.dim() >= 1 && x.size(x.dim() - 1) == w.size(1), ValueError,
-             "linear: input {} and weight {} do not fit", x.shape_str(), w.shape_str());
-  GAZE_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), ValueError,
-             "linear: bias has shape {}, expected [{}]", b.shape_str(), w.size(0));
   Shape out = x.shape();
-  out[out.ndim() - 1] = w.size(0);
+  out[out.ndim() - 1] = dims.out_features;
   Tensor y = Tensor::empty(out, DType::f32);
-  pack->run(x.data<float>(), x.numel() / w.size(1), y.data<float>(),
-            b.defined() ? b.data<float>() : nullptr, act);
+  pack->run(x.data<float>(), dims.rows, y.data<float>(), b.defined() ? b.data<float>() : nullptr,
+            act);
   return y;
 }
 

@@ -8,8 +8,13 @@
 #include "gaze/core/precision.h"
 #include "gaze/core/tensor.h"
 #include "gaze/kernels/lowp_gemm.h"
+#include "gaze/ops/linalg.h"
 
 namespace gaze {
+
+// Whether `w` is a non-empty 2-D float32 tensor that is its whole storage: a matrix that can carry
+// a reduced precision (a view into a larger tensor cannot).
+bool is_whole_matrix(const Tensor& w);
 
 // Makes `w` (a 2-D float32 tensor that is its whole storage, e.g. a Linear's weight) a bf16 or int8
 // weight: its values become, in place, those the reduced-precision product multiplies by (so every
@@ -26,7 +31,8 @@ std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w);
 
 // y = act(x w^T + b) in w's reduced precision, when w (or the rows of one it is a view of) has one,
 // x is float32 and nothing is recorded for autograd; nullopt otherwise (the caller runs float32).
+// The arguments are those detail::check_linear accepted, with the dims it returned.
 std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
-                                  kernels::GemmAct act);
+                                  kernels::GemmAct act, const detail::LinearDims& dims);
 
 }  // namespace gaze

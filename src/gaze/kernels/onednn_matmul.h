@@ -1,0 +1,67 @@
+// oneDNN plumbing shared by gaze's matrix-product kernels (gemm.cpp, lowp_gemm.cpp): one engine,
+// matmul primitives cached per shape, and their execution with scratch from gaze's allocator.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <dnnl.hpp>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "gaze/kernels/gemm.h"
+
+namespace gaze::kernels::onednn {
+
+// The CPU engine every gaze primitive runs on (oneDNN shares gaze's OpenMP pool).
+const dnnl::engine& engine();
+
+struct Matmul {
+  dnnl::matmul prim;
+  std::string impl;  // oneDNN's kernel, e.g. "brg:avx512_core" (tests check it)
+  dnnl::memory::desc src, weights, dst, bias, scratch;
+};
+
+// The primitive for these operands (bias: undefined for none) with scratch left to the caller
+// (execute() takes it from gaze's allocator); an Error starting with `context` if oneDNN has no
+// kernel for them. `weights` may be format_tag::any: Matmul::weights then holds the layout chosen.
+Matmul make_matmul(const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                   const dnnl::memory::desc& bias, const dnnl::memory::desc& dst,
+                   dnnl::primitive_attr attr, const std::string& context);
+
+// act as an eltwise post-op (none adds nothing).
+void append_activation(dnnl::post_ops& po, GemmAct act);
+
+// Runs m (bias null when m has none); `extra` holds further arguments (runtime output scales).
+void execute(const Matmul& m, const void* src, const void* weights, void* dst, const void* bias,
+             std::unordered_map<int, dnnl::memory> extra = {});
+
+// Primitives by shape key, created once and handed out with shared ownership: the cache starts
+// over when shapes churn (varying lengths) past 4096, and a primitive still running elsewhere must
+// outlive that.
+template <size_t N>
+class MatmulCache {
+ public:
+  using Key = std::array<int64_t, N>;
+  template <class Make>
+  std::shared_ptr<const Matmul> get(const Key& key, Make&& make) {
+    std::lock_guard lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (cache_.size() >= 4096) cache_.clear();
+    return cache_.emplace(key, std::make_shared<const Matmul>(make())).first->second;
+  }
+
+ private:
+  struct Hash {
+    size_t operator()(const Key& k) const {
+      size_t h = 0xcbf29ce484222325ull;  // FNV-1a over the fields
+      for (int64_t v : k) h = (h ^ static_cast<size_t>(v)) * 0x100000001b3ull;
+      return h;
+    }
+  };
+  std::mutex mu_;
+  std::unordered_map<Key, std::shared_ptr<const Matmul>, Hash> cache_;
+};
+
+}  // namespace gaze::kernels::onednn
