@@ -7,6 +7,7 @@
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/nn/precision.h"
+#include "gaze/ops/lowp.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::tasks {
@@ -36,7 +37,8 @@ QuantizeReport quantize_model(const std::string& dir_in, const std::string& out,
   std::unique_ptr<Predictor> p = load_predictor(dir, {.precision = Precision::fp32});
   nn::set_precision(p->module(), o.precision);
   QuantizeReport r;
-  r.matrices = static_cast<int64_t>(p->module().named_matmul_weights().size());
+  for (const auto& [name, w] : p->module().named_matmul_weights())
+    r.matrices += weight_lowp(w) != nullptr;  // views of larger tensors stay float32
   GAZE_CHECK(r.matrices > 0, DataError, "{}: the model has no matrices to quantize", dir);
   const fs::path src(dir);
   const std::string config = io::read_file((src / "config.json").string(), io::kMaxMetadataBytes);
