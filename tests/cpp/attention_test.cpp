@@ -187,6 +187,10 @@ std::vector<Case> grid() {
     cases.push_back(c);
   };
   add([](Case& c) { c.Tq = 1, c.Tk = 1; });
+  // Queries and head widths that leave edges around the whole register blocks of the transposition
+  // (16 x 16 floats, 8 x 8 doubles).
+  add([](Case& c) { c.Tq = 70, c.Tk = 90, c.D = 40, c.Dv = 24; });
+  add([](Case& c) { c.Tq = 33, c.Tk = 20, c.D = 48, c.Dv = 48, c.causal = true; });
   add([](Case& c) { c.Tq = 1, c.Tk = 300; });
   add([](Case& c) { c.Tq = 130, c.Tk = 3; });
   add([](Case& c) { c.Tq = 65, c.Tk = 200, c.Dv = 5; });

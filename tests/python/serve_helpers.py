@@ -77,7 +77,8 @@ class Server:
 
     def metric(self, line_prefix):
         """The value of the metrics line that starts with line_prefix (0 when absent)."""
-        _, text = self.get("/metrics")
+        status, text = self.get("/metrics")
+        assert status == 200, f"/metrics answered {status}: {text}"
         for line in text.splitlines():
             if line.startswith(line_prefix + " "):
                 return float(line.split()[-1])

@@ -528,6 +528,11 @@ def test_connection_limit_counts_open_connections_and_refuses_readably(models):
                 c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 reply = read_reply(c)
             assert reply.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in reply
+        # a and b have closed, but the server may not have seen it yet: until it has, /metrics
+        # would be refused too.
+        end = time.time() + 3
+        while s.get("/healthz")[0] != 200 and time.time() < end:
+            time.sleep(0.05)
         assert s.metric("gaze_refused_connections_total") >= 1
     finally:
         assert s.stop() == 0

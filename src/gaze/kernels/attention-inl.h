@@ -18,6 +18,7 @@
 #include "gaze/kernels/attention.h"
 #include "gaze/kernels/philox-inl.h"
 #include "gaze/kernels/simd-inl.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -133,20 +134,62 @@ void PackRows(const T* src, int64_t stride, size_t rows, size_t cols, T* dst, si
   }
 }
 
-// dst[c, r] = src[r * stride + c] for r < rows, c < cols; columns rows..ld of dst are zero. Writes
-// go along dst rows (contiguous); the source rows of a chunk of 64 stay in L1 across the columns.
+// Asks for every cache line of rows [0, rows) x columns [0, cols) at once. Operands of attention
+// usually come from L3 or memory, and their lines then arrive together instead of one row at a
+// time.
 template <typename T>
-void PackTransposed(const T* src, int64_t stride, size_t rows, size_t cols, T* dst, size_t ld) {
-  constexpr size_t kChunk = 64;
-  for (size_t c = 0; c < cols; ++c) std::fill(dst + c * ld + rows, dst + (c + 1) * ld, T(0));
-  for (size_t r0 = 0; r0 < rows; r0 += kChunk) {
-    const size_t r1 = std::min(rows, r0 + kChunk);
-    for (size_t c = 0; c < cols; ++c) {
-      T* out = dst + c * ld;
-      const T* in = src + c;
-      for (size_t r = r0; r < r1; ++r) out[r] = in[static_cast<int64_t>(r) * stride];
+void PrefetchRows(const T* src, int64_t stride, size_t rows, size_t cols) {
+  constexpr size_t kLine = 64 / sizeof(T);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; c += kLine)
+      hwy::Prefetch(src + static_cast<int64_t>(r) * stride + c);
+}
+
+// dst[c, r] = src[r * stride + c] for r < rows, c < cols; columns rows..ld of dst are zero. Whole
+// L x L blocks are transposed in registers: log2(L) rounds of ConcatEven/ConcatOdd, each of which
+// rotates the bits of the (row, lane) index by one, so after log2(L) rounds row and lane have
+// swapped. The edges go element by element.
+template <class D, typename T>
+void PackTransposed(D d, const T* src, int64_t stride, size_t rows, size_t cols, T* dst,
+                    size_t ld) {
+  PrefetchRows(src, stride, rows, cols);
+  if (rows < ld)
+    for (size_t c = 0; c < cols; ++c) std::fill(dst + c * ld + rows, dst + (c + 1) * ld, T(0));
+#if HWY_TARGET == HWY_SCALAR  // one lane: nothing to shuffle
+  const size_t rfull = 0, cfull = 0;
+#else
+  // Lanes known at compile time (the x86 targets), so the rounds unroll into registers.
+  constexpr size_t kL = hn::MaxLanes(D());
+  const bool blocks = kL >= 2 && kL <= 16 && hn::Lanes(d) == kL;
+  const size_t rfull = blocks ? rows / kL * kL : 0, cfull = blocks ? cols / kL * kL : 0;
+  using V = VecT<D>;
+  for (size_t r0 = 0; r0 < rfull; r0 += kL) {
+    for (size_t c0 = 0; c0 < cfull; c0 += kL) {
+      V v[kL], t[kL];
+#pragma GCC unroll 16
+      for (size_t i = 0; i < kL; ++i)
+        v[i] = hn::LoadU(d, src + static_cast<int64_t>(r0 + i) * stride + c0);
+#pragma GCC unroll 4
+      for (size_t round = 1; round < kL; round *= 2) {
+#pragma GCC unroll 8
+        for (size_t i = 0; i < kL / 2; ++i) {
+          t[i] = hn::ConcatEven(d, v[2 * i + 1], v[2 * i]);
+          t[i + kL / 2] = hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]);
+        }
+#pragma GCC unroll 16
+        for (size_t i = 0; i < kL; ++i) v[i] = t[i];
+      }
+#pragma GCC unroll 16
+      for (size_t i = 0; i < kL; ++i) hn::StoreU(v[i], d, dst + (c0 + i) * ld + r0);
     }
   }
+#endif
+  // The right edge of the whole row blocks, then the rows below them.
+  for (size_t c = cfull; c < cols; ++c)
+    for (size_t r = 0; r < rfull; ++r) dst[c * ld + r] = src[static_cast<int64_t>(r) * stride + c];
+  for (size_t c = 0; c < cols; ++c)
+    for (size_t r = rfull; r < rows; ++r)
+      dst[c * ld + r] = src[static_cast<int64_t>(r) * stride + c];
 }
 
 // e^x for x <= 0 (scores minus a row maximum): -inf gives 0 and NaN stays NaN (Highway's Exp alone

@@ -92,8 +92,8 @@ void BackwardTask(const AttentionArgs<T>& a, int64_t b, int64_t kvh, int64_t kb0
     const T* qh = a.q + b * a.q_layout.b + h * a.q_layout.h;
     const T* oh = out + b * ol.b + h * ol.h;
     const T* doh = dout + b * ol.b + h * ol.h;
-    PackTransposed(qh, a.q_layout.t, a.Tq, a.D, w.qt.data(), tqp);
-    PackTransposed(doh, ol.t, a.Tq, a.Dv, w.dot.data(), tqp);
+    PackTransposed(d, qh, a.q_layout.t, a.Tq, a.D, w.qt.data(), tqp);
+    PackTransposed(d, doh, ol.t, a.Tq, a.Dv, w.dot.data(), tqp);
     size_t ldq = 0, lddo = 0;
     const T* qrows = RowsOperand(qh, a.q_layout.t, a.Tq, a.D, L, dp, w.qp.data(), &ldq);
     const T* dorows = RowsOperand(doh, ol.t, a.Tq, a.Dv, L, dvp, w.dop.data(), &lddo);

@@ -70,7 +70,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   // (kt rows are padded to 16 positions: wider vectors would read past them.)
   const bool few = a.kt && rows <= kFewRows && L <= 16;
   if (!few)  // the few-query path reads the queries in place
-    PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+    PackTransposed(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
                    rows, a.D, w.qt.data(), brp);
   int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
   if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
@@ -92,7 +92,9 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   const V vmscale = hn::Set(d, AdditiveScores(a) ? T(1) : static_cast<T>(a.scale));
   std::fill(w.m.data(), w.m.data() + brp, ninf);
   std::fill(w.l.data(), w.l.data() + brp, T(0));
-  std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));
+  // The accumulator starts with the first block's products (what 0 * alpha + P V gives bit for
+  // bit), so it is neither zeroed nor rescaled before that block.
+  bool first = true;
   const T* ktb = few ? a.kt + b * a.kt_layout.b + kvh * a.kt_layout.h : nullptr;
   for (int64_t j0 = kstart; j0 < kend; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, kend - j0);
@@ -141,7 +143,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
     if (a.dropout_p > 0)  // on what multiplies V; l keeps the undropped sums
       for (int64_t j = 0; j < bc; ++j)
         DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), w.st.data() + j * brp);
-    for (size_t r = 0; r < rows; ++r) {
+    for (size_t r = 0; r < rows && !first; ++r) {
       const V alpha = hn::Set(d, w.alpha[r]);
       T* o = w.o.data() + r * dvp;
       for (size_t c = 0; c < dvp; c += L) hn::StoreU(hn::Mul(hn::LoadU(d, o + c), alpha), d, o + c);
@@ -150,8 +152,10 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
     size_t ldv = 0;
     const T* vrows = ValueRows(a, vb, j0, bc, L, dvp, w.vp.data(), &ldv);
     MatmulPacked(d, w.st.data(), 1, static_cast<ptrdiff_t>(brp), rows, bc, vrows, ldv, dvp / L,
-                 w.o.data(), dvp, true);
+                 w.o.data(), dvp, !first);
+    first = false;
   }
+  if (first) std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));  // no key was visible
   for (size_t r = 0; r < rows; ++r) {
     const int64_t i = i0 + static_cast<int64_t>(r);
     const T l = w.l[r];
@@ -205,7 +209,7 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
       const int64_t h = heads[slot], kvh = h / (a.H / a.Hkv);
       const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
       const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L);
-      PackTransposed(a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+      PackTransposed(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
                      rows, a.D, qt.data(), brp);
       // lse per lane; +inf where a query saw no key (or is padding), so its probabilities are 0.
       for (size_t r = 0; r < brp; ++r) {
