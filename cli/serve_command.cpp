@@ -30,7 +30,8 @@ std::vector<serve::ModelSpec> model_specs(const std::vector<std::string>& args) 
     const size_t eq = a.find('=');
     GAZE_CHECK(eq != std::string::npos && eq + 1 < a.size(), DataError,
                "--model {}: expected NAME=DIR (e.g. --model sentiment=runs/sentiment)", a);
-    serve::ModelSpec s{a.substr(0, eq), a.substr(eq + 1)};
+    serve::ModelSpec s;
+    s.name = a.substr(0, eq), s.dir = a.substr(eq + 1);
     GAZE_CHECK(std::regex_match(s.name, name_re), DataError,
                "--model {}: a model name is 1-64 letters, digits, '.', '_' or '-', starting "
                "with a letter or digit",

@@ -8,6 +8,7 @@
 #include "gaze/io/safetensors.h"
 #include "gaze/io/word_vectors.h"
 #include "gaze/nn/module.h"
+#include "gaze/optim/average.h"
 #include "gaze/optim/schedule.h"
 
 namespace gaze::python {
@@ -78,6 +79,15 @@ void register_train(py::module_& m) {
         return optim::clip_grad_norm_(params, max_norm);
       },
       "parameters"_a, "max_norm"_a);
+  py::class_<optim::ExponentialAverage>(optim, "ExponentialAverage")
+      .def(py::init<std::vector<Tensor>, double>(), "params"_a, "decay"_a = 0.999,
+           py::keep_alive<1, 2>())
+      .def("update", &optim::ExponentialAverage::update)
+      .def("swap", &optim::ExponentialAverage::swap)
+      .def_property_readonly("swapped", &optim::ExponentialAverage::swapped)
+      .def_property_readonly("updates", &optim::ExponentialAverage::updates)
+      .def("state_tensors",
+           [](const optim::ExponentialAverage& a) { return to_dict(a.state_tensors()); });
   py::class_<optim::LRScheduler>(optim, "LRScheduler")
       .def(py::init([](optim::Optimizer& o, const std::string& kind, int64_t warmup, int64_t total,
                        double min_ratio) {

@@ -100,11 +100,13 @@ def test_eval_report_equals_sklearn(trained):
     assert text.startswith(classification_report(gold, predicted, digits=4, zero_division=0))
 
 
-def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path, ema):
+    """Also with a weight average (train.ema_decay), whose state the checkpoint must carry."""
     data = write_tsv(tmp_path / "data.tsv", sentiment_rows()[:400])
     common = dict(data={"split": "modulo10", "dev": ""},
                   model={"d_model": 32, "nhead": 2, "num_layers": 1, "dim_feedforward": 64, "dropout": 0.2},
-                  train={"epochs": 60, "eval_every": 10, "batch_size": 8})
+                  train={"epochs": 60, "eval_every": 10, "batch_size": 8, "ema_decay": ema})
     straight = write_config(tmp_path / "a.yaml", data, "", tmp_path / "a", **common)
     run("train", straight, check=0)
     stopped = write_config(tmp_path / "b.yaml", data, "", tmp_path / "b", **common)
@@ -132,6 +134,15 @@ def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path):
     assert max(b) == max(a) and len(a) > 30
     for step, v in b.items():  # every validation, before and after the interruption, is identical
         assert v == a[step], step
+    # With an average, `last` holds it as the model and the training weights beside the optimizer's state.
+    import gaze
+    model, _ = gaze.io.load_safetensors(str(tmp_path / "b" / "last" / "model.safetensors"))
+    training, _ = gaze.io.load_safetensors(str(tmp_path / "b" / "last" / "training.safetensors"))
+    kept = {k[len("average."):]: v for k, v in training.items() if k.startswith("average.")}
+    assert len(kept) == (len(model) if ema else 0)
+    if ema:
+        weight = model["head.weight"].numpy()
+        assert any(v.numpy().shape == weight.shape and not np.array_equal(v.numpy(), weight) for v in kept.values())
 
 
 def test_init_from_copies_matching_weights_and_keeps_a_new_head_fresh(tmp_path):

@@ -358,6 +358,26 @@ def test_resume_reads_the_run_folder_and_refuses_changed_settings(small_run, tmp
     assert 999999 not in after and "epochs: 3" in (out / "config.yaml").read_text()
 
 
+def test_resume_turns_the_weight_average_on_and_off_and_refuses_a_damaged_one(small_run):
+    cfg, out = small_run
+    res = run("train", "--resume", out, "--set", "train.epochs=3", "--set", "train.ema_decay=0.9", check=0)
+    assert "has no weight average: it starts from these weights" in res.stderr
+    path = out / "last" / "training.safetensors"
+    tensors, meta = gaze.io.load_safetensors(str(path))
+    assert any(k.startswith("average.") for k in tensors)
+    # A damaged average (a tensor of the wrong shape) is refused, naming it.
+    bad = dict(tensors)
+    bad["average.0"] = gaze.tensor(np.zeros(3, np.float32))
+    gaze.io.save_safetensors(str(path), bad, meta)
+    fails_with(run("train", "--resume", out, "--set", "train.epochs=4", "--set", "train.ema_decay=0.9"),
+               "weight average", "'0'")
+    gaze.io.save_safetensors(str(path), tensors, meta)
+    res = run("train", "--resume", out, "--set", "train.epochs=4", "--set", "train.ema_decay=0", check=0)
+    assert "weight average is dropped" in res.stderr
+    tensors, _ = gaze.io.load_safetensors(str(path))
+    assert not any(k.startswith("average.") for k in tensors)
+
+
 def test_one_run_at_a_time_owns_a_folder(small_run):
     import fcntl
     cfg, out = small_run

@@ -127,3 +127,38 @@ def test_bad_arguments():
         gaze.optim.LRScheduler(gaze.optim.SGD(p), "exp")
     with pytest.raises(ValueError, match="total_steps"):
         gaze.optim.schedule_factor("linear", 10, warmup_steps=5, total_steps=5)
+
+
+def test_exponential_average_follows_the_formula_swaps_and_refuses_updates_while_swapped():
+    """train.ema_decay's average: avg += (1 - d_n) (p - avg) with d_n = min(decay, (1 + n) / (10 + n)) at the n-th
+    update (n from 0), against numpy in float64."""
+    r = rng(3)
+    init = [r.standard_normal(s).astype(np.float32) for s in [(4, 3), (5,)]]
+    params = [gaze.tensor(a, requires_grad=True) for a in init]
+    avg = gaze.optim.ExponentialAverage(params, decay=0.9)
+    opt = gaze.optim.SGD(params, lr=0.1)
+    expected = [a.astype(np.float64) for a in init]
+    for n in range(30):
+        for p in params:
+            p.grad = gaze.tensor(r.standard_normal(tuple(p.shape)).astype(np.float32))
+        opt.step()
+        avg.update()
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = [e + (1 - d) * (p.detach().numpy().astype(np.float64) - e) for e, p in zip(expected, params)]
+    assert avg.updates == 30
+    trained = [p.detach().numpy().copy() for p in params]
+    state = avg.state_tensors()
+    for i, e in enumerate(expected):
+        assert_close(state[str(i)].numpy(), e, rtol=1e-5, atol_scale=1e-6)
+    avg.swap()
+    assert avg.swapped
+    for p, e, t in zip(params, expected, trained):
+        assert_close(p.detach().numpy(), e, rtol=1e-5, atol_scale=1e-6)
+        assert not np.array_equal(p.detach().numpy(), t)
+    with pytest.raises(RuntimeError, match="swapped"):
+        avg.update()
+    avg.swap()
+    for p, t in zip(params, trained):
+        assert np.array_equal(p.detach().numpy(), t)
+    with pytest.raises(ValueError, match="decay"):
+        gaze.optim.ExponentialAverage(params, decay=1.0)

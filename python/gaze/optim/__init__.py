@@ -6,6 +6,9 @@ Optimizer = _optim.Optimizer
 SGD = _optim.SGD
 Adam = _optim.Adam
 LRScheduler = _optim.LRScheduler
+ExponentialAverage = _optim.ExponentialAverage
+ExponentialAverage.__doc__ = """An exponential moving average of parameters (train.ema_decay): update() after each
+optimizer step, swap() to put the average into the parameters (and again to take it out)."""
 schedule_factor = _optim.schedule_factor
 
 
@@ -23,4 +26,4 @@ class lr_scheduler:  # noqa: N801 - mirrors the torch.optim.lr_scheduler namespa
     LRScheduler = LRScheduler
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "clip_grad_norm_", "schedule_factor", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "ExponentialAverage", "clip_grad_norm_", "schedule_factor", "lr_scheduler"]

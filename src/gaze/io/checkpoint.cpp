@@ -162,6 +162,7 @@ void restore_training_state(const TrainingState& s, optim::Optimizer& opt,
 namespace {
 
 constexpr const char* kScaleSuffix = "_scale";
+constexpr const char* kAverage = "average.";  // training-state tensors of the weight average
 
 // A model's state dict as model.safetensors stores it: reduced-precision matrices narrowed.
 struct StoredWeights {
@@ -322,8 +323,11 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
                         {{"init", rng_json(training->rng_init)},
                          {"dropout", rng_json(training->rng_dropout)},
                          {"data", rng_json(training->rng_data)}}},
-                       {"progress", json::parse(training->progress)}};
-    save_safetensors((tmp / kTraining).string(), training->optimizer_tensors,
+                       {"progress", json::parse(training->progress)},
+                       {"average_updates", training->average_updates}};
+    NamedTensors tensors = training->optimizer_tensors;
+    for (const auto& [k, v] : training->average_tensors) tensors.emplace_back(kAverage + k, v);
+    save_safetensors((tmp / kTraining).string(), tensors,
                      {{"format", kFormat}, {"training", meta.dump()}});
   }
   if (write_extra) write_extra(tmp.string());
@@ -424,10 +428,18 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
       s.rng_dropout = rng_from(m.at("rng").at("dropout"), path);
       s.rng_data = rng_from(m.at("rng").at("data"), path);
       s.progress = m.at("progress").dump();
+      s.average_updates = m.value("average_updates", int64_t{0});
     } catch (const json::exception& e) {
       throw DataError(fmt::format("{}: invalid training metadata ({})", path, e.what()));
     }
-    s.optimizer_tensors = std::move(f.tensors);
+    for (auto& [k, v] : f.tensors) {
+      if (k.starts_with(kAverage))
+        s.average_tensors.emplace_back(k.substr(std::string_view(kAverage).size()), std::move(v));
+      else
+        s.optimizer_tensors.emplace_back(k, std::move(v));
+    }
+    GAZE_CHECK(s.average_updates >= 0 && (s.average_updates > 0 || s.average_tensors.empty()),
+               DataError, "{}: the weight average has {} updates", path, s.average_updates);
     ck.training = std::move(s);
   }
   return ck;

@@ -27,6 +27,10 @@ struct TrainingState {
   int64_t scheduler_step = 0;
   Generator::State rng_init, rng_dropout, rng_data;
   std::string progress = "{}";  // the trainer's own position (JSON): epoch, batch, best metric, ...
+  // train.ema_decay: the weights the model does not hold (optim::ExponentialAverage's state; the
+  // model holds the average), stored as "average.<i>", and the average's update count.
+  NamedTensors average_tensors;
+  int64_t average_updates = 0;
 };
 
 // Snapshot of an optimizer, its scheduler (may be null) and the default generators.

@@ -63,6 +63,17 @@ void SgdImpl(float* p, const float* g, float* buf, size_t n, const SgdStep& s) {
   }
 }
 
+void LerpImpl(float* avg, const float* p, size_t n, float w) {
+  const hn::ScalableTag<float> d;
+  const size_t L = hn::Lanes(d);
+  const auto vw = hn::Set(d, w);
+  for (size_t i = 0; i < n; i += L) {
+    const size_t k = std::min(L, n - i);
+    const auto a = LoadUpTo(d, avg + i, k);
+    StoreUpTo(hn::MulAdd(vw, hn::Sub(LoadUpTo(d, p + i, k), a), a), d, avg + i, k);
+  }
+}
+
 double SumSquaresImpl(const float* x, size_t n) {
   double acc = 0;
   for (size_t i = 0; i < n; ++i) acc += static_cast<double>(x[i]) * x[i];
@@ -79,6 +90,7 @@ HWY_AFTER_NAMESPACE();
 namespace gaze::kernels {
 HWY_EXPORT(AdamImpl);
 HWY_EXPORT(SgdImpl);
+HWY_EXPORT(LerpImpl);
 
 namespace {
 constexpr int64_t kGrain = 1 << 15;
@@ -94,6 +106,12 @@ void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdStep& 
   parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) {
     HWY_DYNAMIC_DISPATCH(SgdImpl)
     (p + lo, g + lo, buf ? buf + lo : nullptr, static_cast<size_t>(hi - lo), s);
+  });
+}
+
+void lerp_update(float* avg, const float* p, int64_t n, float w) {
+  parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) {
+    HWY_DYNAMIC_DISPATCH(LerpImpl)(avg + lo, p + lo, static_cast<size_t>(hi - lo), w);
   });
 }
 

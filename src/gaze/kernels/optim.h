@@ -23,6 +23,10 @@ struct SgdStep {
 };
 void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdStep& s);
 
+// avg += w * (p - avg): torch's lerp_, the update of an exponential moving average of the weights
+// (w = 1 - decay).
+void lerp_update(float* avg, const float* p, int64_t n, float w);
+
 // sum of squares, accumulated in double (the global norm of many tensors must not lose the small
 // ones).
 double sum_squares(const float* x, int64_t n);

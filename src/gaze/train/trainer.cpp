@@ -13,6 +13,7 @@
 #include "gaze/core/threads.h"
 #include "gaze/data/batching.h"
 #include "gaze/io/checkpoint.h"
+#include "gaze/optim/average.h"
 #include "gaze/optim/optimizer.h"
 #include "gaze/optim/schedule.h"
 #include "gaze/train/interrupt.h"
@@ -52,6 +53,7 @@ config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics
           field("freeze_layers", r.freeze_layers, 0),
           field("backbone_lr", r.backbone_lr, 0.0, 10.0),
           field("layer_lr_decay", r.layer_lr_decay, 0.0, 1.0),
+          field("ema_decay", r.ema_decay, 0.0, 0.999999),
           field("eval_every", r.eval_every, 0),
           field("metric", r.metric, metrics),
           field("patience", r.patience, 0),
@@ -133,6 +135,8 @@ class Loop {
                    "fine-tuning: %lld tensors frozen, %zu trained (backbone of %lld layers)\n",
                    static_cast<long long>(plan.frozen), plan.params.size(),
                    static_cast<long long>(plan.layers));
+    if (o_.ema_decay > 0)
+      average_ = std::make_unique<optim::ExponentialAverage>(plan.params, o_.ema_decay);
     opt_ = make_optimizer(o_, std::move(plan.params));
     opt_->set_lr_scales(std::move(plan.scales));
     sched_ = std::make_unique<optim::LRScheduler>(
@@ -201,6 +205,7 @@ class Loop {
     if (o_.clip_norm > 0) optim::clip_grad_norm_(opt_->params(), o_.clip_norm);
     const double lr = opt_->lr();
     opt_->step();
+    if (average_) average_->update();
     sched_->step();
     ++pos_.step;
     progress_->step(pos_.step, pos_.epoch, value, lr, tokens);
@@ -209,6 +214,8 @@ class Loop {
   // Validates, logs, saves best/last; returns true when early stopping should end the run.
   bool validate() {
     auto& model = task_.model();
+    // Validated and saved: the average, when there is one.
+    optim::AverageScope averaged(average_.get());
     model.eval();
     const auto t0 = std::chrono::steady_clock::now();
     const std::map<std::string, double> m = task_.validate();
@@ -238,9 +245,14 @@ class Loop {
     return o_.patience > 0 && pos_.bad_evals >= o_.patience;
   }
 
+  // With a weight average, call with the average swapped in: the model's tensors are the average
+  // and the training state keeps the training weights.
   void save(const std::string& dir, bool with_training) {
-    const io::TrainingState st =
-        io::capture_training_state(*opt_, sched_.get(), pos_.to_json().dump());
+    io::TrainingState st = io::capture_training_state(*opt_, sched_.get(), pos_.to_json().dump());
+    if (average_) {
+      st.average_tensors = average_->state_tensors();
+      st.average_updates = average_->updates();
+    }
     io::save_checkpoint(dir, task_.model(), task_.model().config_json(),
                         with_training ? &st : nullptr,
                         [this](const std::string& tmp) { task_.save_assets(tmp); });
@@ -252,6 +264,7 @@ class Loop {
                "{}: this checkpoint has no training state (resume from a run's 'last' folder)",
                dir);
     io::restore_training_state(*ck.training, *opt_, sched_.get());
+    restore_average(*ck.training);
     try {
       pos_ =
           Position::from(ck.training->progress, higher_is_better(o_.metric) ? -INFINITY : INFINITY);
@@ -265,8 +278,31 @@ class Loop {
                  static_cast<long long>(pos_.step), static_cast<long long>(pos_.epoch + 1));
   }
 
+  // The model holds what the checkpoint's model tensors held: the average, when the run kept one.
+  void restore_average(const io::TrainingState& st) {
+    if (st.average_tensors.empty()) {
+      if (average_)
+        std::fprintf(log_, "the checkpoint has no weight average: it starts from these weights\n");
+      return;
+    }
+    auto params = opt_->params();
+    if (average_) {
+      average_->load_state(st.average_tensors, st.average_updates, /*swapped=*/true);
+      average_->swap();  // the training weights back into the model, the average aside
+      return;
+    }
+    // train.ema_decay is off now: training continues from the training weights.
+    optim::ExponentialAverage training_weights(params, 0.5);
+    training_weights.load_state(st.average_tensors, st.average_updates, /*swapped=*/true);
+    training_weights.swap();
+    std::fprintf(log_, "train.ema_decay is 0: the checkpoint's weight average is dropped\n");
+  }
+
   TrainResult interrupted(Progress& progress, TrainResult r) {
-    save(out_ + "/last", true);
+    {
+      optim::AverageScope averaged(average_.get());
+      save(out_ + "/last", true);
+    }
     progress.message(fmt::format("interrupted at step {}: saved a resumable checkpoint in {}/last",
                                  pos_.step, out_));
     progress.finish();
@@ -285,6 +321,7 @@ class Loop {
   Position pos_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRScheduler> sched_;
+  std::unique_ptr<optim::ExponentialAverage> average_;  // train.ema_decay
   Progress* progress_ = nullptr;
 };
 

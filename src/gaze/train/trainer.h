@@ -52,6 +52,9 @@ struct TrainOptions {
   bool freeze_backbone = false;
   int64_t freeze_layers = 0;
   double backbone_lr = 0.0, layer_lr_decay = 1.0;
+  // An exponential moving average of the weights (optim/average.h), validated and saved in their
+  // place: decay per step (0: none; 0.999 averages over roughly the last thousand steps).
+  double ema_decay = 0.0;
   int64_t eval_every = 0;            // steps between validations; 0: at the end of every epoch
   Metric metric = Metric::accuracy;  // the validation metric that picks the best checkpoint
   int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
