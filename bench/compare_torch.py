@@ -31,7 +31,7 @@ def run_gaze(build, threads, bench_filter):
     data = json.loads(res.stdout)
     best = {}
     for b in data["benchmarks"]:
-        if b.get("run_type") != "iteration":
+        if b.get("run_type") != "iteration" or b.get("error_occurred"):  # skipped: no such hardware
             continue
         name = "/".join(p for p in b["run_name"].split("/") if not p.startswith(("min_time", "iterations")))
         name = name.removeprefix("BM_")
@@ -173,9 +173,15 @@ def models_table(build):
     for threads in (1, 2):
         g, _ = run_gaze(build, threads, "Classifier")
         t = {ct: run_torch(threads, ct, "torch_models.py") for ct in ("Haswell", "SkylakeX")}
-        for label, gkey, tkey, tokens in (("train tokens/s, 32x128", "ClassifierTrain/32/128", "train_s", 4096),
+        for label, gkey, tkey, tokens in (("train tokens/s, 32x128", "ClassifierTrain/32/128/0", "train_s", 4096),
+                                          ("train bf16 mixed, vs fp32", "ClassifierTrain/32/128/1", "train_s", 4096),
+                                          ("train bf16 mixed, vs bf16", "ClassifierTrain/32/128/1", "train_bf16_s",
+                                           4096),
                                           ("infer tokens/s, 32x128", "ClassifierInfer/32/128", "infer_32x128_s", 4096),
                                           ("latency ms, 1x128", "ClassifierInfer/1/128", "infer_1x128_s", 0)):
+            if gkey not in g:
+                print(f"{threads:>3}  {label:<26} {'(no bf16 instructions: skipped)':>30}")
+                continue
             gs = g[gkey]["seconds"]
             best = min(r[tkey] for r in t.values())
             hs = t["Haswell"][tkey]
@@ -188,6 +194,9 @@ def models_table(build):
     print("ratio = how many times faster gaze is. torch: the same model (nn.TransformerEncoder, norm_first, final norm),")
     print("torch.set_num_threads(thr), OMP_WAIT_POLICY=PASSIVE at 2 threads, the faster of OPENBLAS_CORETYPE=Haswell/SkylakeX;")
     print("'torch Haswell' is torch under the OPENBLAS_CORETYPE=Haswell this environment sets (AVX2 GEMM kernels).")
+    print("bf16 mixed = train.precision bf16 (gaze.autocast): the linear layers' products in bfloat16 with fp32")
+    print("accumulation, gradients and master weights; 'vs fp32' compares it with torch's fp32 step, 'vs bf16' with")
+    print("torch.autocast(device_type='cpu', dtype=torch.bfloat16) around torch's forward and loss.")
 
 
 def window_table(build):

@@ -3,6 +3,7 @@
 // and run for inference at 32 x 128 and 1 x 128. compare_torch.py runs the same model in torch.
 #include <benchmark/benchmark.h>
 
+#include "gaze/core/autocast.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/models/transformer_models.h"
@@ -37,9 +38,15 @@ void count_tokens(benchmark::State& state, int64_t tokens) {
                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// One training step: forward (dropout 0.1), cross-entropy, backward, AdamW update.
+// One training step: forward (dropout 0.1), cross-entropy, backward, AdamW update; range 2: 1 =
+// mixed precision (train.precision bf16: the linear layers' products in bf16, core/autocast.h).
 void BM_ClassifierTrain(benchmark::State& state) {
   const int64_t batch = state.range(0), len = state.range(1);
+  const gaze::Precision precision = state.range(2) ? gaze::Precision::bf16 : gaze::Precision::fp32;
+  if (gaze::nn::usable_precision(precision) != precision) {
+    state.SkipWithError("this CPU lacks the instructions");
+    return;
+  }
   auto model = make_classifier();
   model.train();
   gaze::optim::AdamW opt(model.parameters(),
@@ -47,12 +54,18 @@ void BM_ClassifierTrain(benchmark::State& state) {
   const Tensor tokens = random_tokens(batch, len);
   Tensor labels = Tensor::empty(Shape{batch}, gaze::DType::i64);
   for (int64_t b = 0; b < batch; ++b) labels.data<int64_t>()[b] = b % 2;
-  for (auto _ : state) {
+  auto step = [&] {
     opt.zero_grad();
-    Tensor loss = gaze::cross_entropy(model.forward(tokens, Tensor()), labels);
+    Tensor loss;
+    {
+      gaze::AutocastGuard autocast(precision);
+      loss = gaze::cross_entropy(model.forward(tokens, Tensor()), labels);
+    }
     loss.backward();
     opt.step();
-  }
+  };
+  step();  // warm-up, as the torch side: the first step faults in every activation buffer
+  for (auto _ : state) step();
   count_tokens(state, batch * len);
 }
 
@@ -62,6 +75,7 @@ void BM_ClassifierInfer(benchmark::State& state) {
   model.eval();
   const Tensor tokens = random_tokens(batch, len);
   gaze::NoGradGuard no_grad;
+  benchmark::DoNotOptimize(model.forward(tokens, Tensor()).raw_data());  // warm-up, as torch's
   for (auto _ : state) benchmark::DoNotOptimize(model.forward(tokens, Tensor()).raw_data());
   count_tokens(state, batch * len);
 }
@@ -80,13 +94,17 @@ void BM_ClassifierInferLowp(benchmark::State& state) {
   gaze::nn::set_precision(model, precision);
   const Tensor tokens = random_tokens(batch, len);
   gaze::NoGradGuard no_grad;
+  benchmark::DoNotOptimize(model.forward(tokens, Tensor()).raw_data());  // warm-up, as torch's
   for (auto _ : state) benchmark::DoNotOptimize(model.forward(tokens, Tensor()).raw_data());
   count_tokens(state, batch * len);
 }
 
 }  // namespace
 
-BENCHMARK(BM_ClassifierTrain)->Args({32, 128})->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_ClassifierTrain)
+    ->ArgsProduct({{32}, {128}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3.0);
 BENCHMARK(BM_ClassifierInfer)->Args({32, 128})->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_ClassifierInfer)->Args({1, 128})->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_ClassifierInferLowp)

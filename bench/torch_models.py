@@ -47,8 +47,16 @@ def main(threads):
         F.cross_entropy(model(tokens), labels).backward()
         opt.step()
 
+    def train_step_bf16():  # torch's CPU mixed precision (autocast to bfloat16), fp32 master weights
+        opt.zero_grad()
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(tokens), labels)
+        loss.backward()
+        opt.step()
+
     model.train()
     out = {"train_s": best_time(train_step, 3.0, repeats=3)}
+    out["train_bf16_s"] = best_time(train_step_bf16, 3.0, repeats=3)
     model.eval()
     one = tokens[:1]
     with torch.no_grad():

@@ -11,7 +11,7 @@ import numpy as _np
 
 from . import _C
 from ._C import (Tensor, dtype, Error, ValueError, IndexError, StateError, DataError, Generator,
-                 from_numpy, is_grad_enabled, set_grad_enabled, set_num_threads, get_num_threads,
+                 from_numpy, is_grad_enabled, set_grad_enabled, precision_supported, set_num_threads, get_num_threads,
                  manual_seed, simd_targets, simd_target, force_simd_target, allocator_stats,
                  reset_peak_memory, empty_cache, zeros, ones, empty, full, arange, randn, rand,
                  add, sub, mul, div, neg, pow, sqrt, abs, reciprocal, exp, log, tanh, sigmoid, relu,
@@ -74,6 +74,25 @@ class no_grad:
             with self.__class__():
                 return fn(*args, **kwargs)
         return wrapper
+
+
+class autocast:
+    """torch.autocast(device_type="cpu", dtype=torch.bfloat16) for gaze: inside, float32 linear layers
+    multiply bfloat16-rounded inputs and weights with float32 accumulation, results and gradients
+    (mixed-precision training; ``train.precision: bf16``). A no-op on a CPU without bf16 instructions."""
+
+    def __init__(self, dtype="bf16", enabled=True):
+        self._want = str(dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32") \
+            if enabled else "fp32"
+
+    def __enter__(self):
+        self._prev = _C._autocast_precision()
+        _C._set_autocast_precision(self._want)
+        return self
+
+    def __exit__(self, *exc):
+        _C._set_autocast_precision(self._prev)
+        return False
 
 
 class enable_grad(no_grad):

@@ -5,8 +5,10 @@
 
 #include "bindings.h"
 #include "gaze/autograd/node.h"
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
+#include "gaze/kernels/lowp_gemm.h"
 
 namespace gaze::python {
 namespace {
@@ -197,6 +199,18 @@ void register_tensor(py::module_& m) {
       py::arg("ndarray"));
   m.def("is_grad_enabled", &autograd::grad_mode_enabled);
   m.def("set_grad_enabled", &autograd::set_grad_mode, py::arg("mode"));
+  m.def("_autocast_precision", [] { return enum_name(autocast_precision()); });
+  m.def(
+      "precision_supported",
+      [](const std::string& p) {
+        return kernels::precision_supported(parse_enum<Precision>(p, "precision"));
+      },
+      py::arg("precision"),
+      "Whether this CPU multiplies in the precision ('fp32', 'bf16', 'int8') in hardware.");
+  m.def(
+      "_set_autocast_precision",
+      [](const std::string& p) { set_autocast_precision(parse_enum<Precision>(p, "precision")); },
+      py::arg("precision"));
 }
 
 }  // namespace gaze::python

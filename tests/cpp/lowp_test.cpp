@@ -192,6 +192,18 @@ TEST(Lowp, OneDnnRunsTheHardwareKernels) {
   }
 }
 
+TEST(Lowp, MixedPrecisionTrainingProductsRunTheBf16Kernels) {
+  // The three products of a linear layer in training (forward, dX, dW with its transposed operand).
+  if (!kernels::precision_supported(Precision::bf16)) GTEST_SKIP() << "no bf16 instructions";
+  for (const auto& g : {kernels::GemmArgs::dense(4096, 1024, 256, false, true),
+                        kernels::GemmArgs::dense(4096, 256, 1024),
+                        kernels::GemmArgs::dense(1024, 256, 4096, true, false)}) {
+    const std::string impl = kernels::gemm_implementation(g, /*bf16=*/true);
+    EXPECT_TRUE(impl.find("bf16") != std::string::npos || impl.find("amx") != std::string::npos)
+        << impl;
+  }
+}
+
 TEST(Lowp, LinearSwitchesPrecisionAndKeepsAutogradInFloat) {
   for (Precision p : {Precision::bf16, Precision::int8}) {
     if (!kernels::precision_supported(p)) continue;

@@ -15,7 +15,8 @@ namespace {
 // ---- float32: oneDNN matmul ---------------------------------------------------------------------
 
 dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, int64_t stride,
-                               int64_t ld, bool trans) {
+                               int64_t ld, bool trans,
+                               dnnl::memory::data_type type = dnnl::memory::data_type::f32) {
   // Logical dims [batch, rows, cols]; stored transposed means element (r, c) lives at c * ld + r.
   // A batch of one gets the dense stride: oneDNN reads stride 0 as an exotic layout and falls back
   // to its slow reference kernel.
@@ -23,12 +24,13 @@ dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, int64_
   const dnnl::memory::dims dims{batch, rows, cols};
   const dnnl::memory::dims strides =
       trans ? dnnl::memory::dims{stride, 1, ld} : dnnl::memory::dims{stride, ld, 1};
-  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+  return dnnl::memory::desc(dims, type, strides);
 }
 
-using Cache = onednn::MatmulCache<17>;
+using Cache = onednn::MatmulCache<18>;
 
-std::shared_ptr<const onednn::Matmul> lookup(const GemmArgs& g) {
+// bf16: A and B are bfloat16 bit patterns, C (and the bias) float32.
+std::shared_ptr<const onednn::Matmul> lookup(const GemmArgs& g, bool bf16 = false) {
   static Cache cache;
   // oneDNN wants broadcast batch dims as size 1, not stride 0.
   const int64_t ba = g.stride_a == 0 ? 1 : g.batch, bb = g.stride_b == 0 ? 1 : g.batch;
@@ -48,7 +50,8 @@ std::shared_ptr<const onednn::Matmul> lookup(const GemmArgs& g) {
                        g.stride_c,
                        static_cast<int64_t>(g.beta != 0.0) | (g.alpha != 1.0 ? 2 : 0),
                        g.bias,
-                       static_cast<int64_t>(g.act)};
+                       static_cast<int64_t>(g.act),
+                       bf16};
   // beta is baked into the post-op and the key only records zero/non-zero, hence gemm() accepts
   // beta in {0, 1} only.
   return cache.get(key, [&] {
@@ -62,17 +65,19 @@ std::shared_ptr<const onednn::Matmul> lookup(const GemmArgs& g) {
         g.bias ? dnnl::memory::desc({1, 1, g.N}, dnnl::memory::data_type::f32,
                                     dnnl::memory::format_tag::abc)
                : dnnl::memory::desc();
+    const auto in = bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
     return onednn::make_matmul(
-        matrix_desc(ba, g.M, g.K, g.stride_a, g.lda, g.trans_a),
-        matrix_desc(bb, g.K, g.N, g.stride_b, g.ldb, g.trans_b), bias,
+        matrix_desc(ba, g.M, g.K, g.stride_a, g.lda, g.trans_a, in),
+        matrix_desc(bb, g.K, g.N, g.stride_b, g.ldb, g.trans_b, in), bias,
         matrix_desc(g.batch, g.M, g.N, g.stride_c, g.ldc, false), attr,
         fmt::format("matmul: oneDNN could not create a kernel for batch={} M={} N={} K={}", g.batch,
                     g.M, g.N, g.K));
   });
 }
 
-void onednn_gemm(const GemmArgs& g, const float* A, const float* B, float* C, const float* bias) {
-  const std::shared_ptr<const onednn::Matmul> m = lookup(g);
+void onednn_gemm(const GemmArgs& g, const void* A, const void* B, float* C, const float* bias,
+                 bool bf16 = false) {
+  const std::shared_ptr<const onednn::Matmul> m = lookup(g, bf16);
   std::unordered_map<int, dnnl::memory> extra;
   float alpha = static_cast<float>(g.alpha);  // runtime output scale (DNNL_RUNTIME_F32_VAL)
   if (g.alpha != 1.0) {
@@ -150,8 +155,16 @@ void gemm(const GemmArgs& g, const T* A, const T* B, T* C, const T* bias) {
   }
 }
 
-std::string gemm_implementation(const GemmArgs& g) {
-  return lookup(g)->impl;
+std::string gemm_implementation(const GemmArgs& g, bool bf16) {
+  return lookup(g, bf16)->impl;
+}
+
+void gemm_bf16(const GemmArgs& g, const uint16_t* A, const uint16_t* B, float* C,
+               const float* bias) {
+  if (g.batch == 0 || g.M == 0 || g.N == 0) return;
+  GAZE_CHECK(g.K > 0 && (g.beta == 0.0 || g.beta == 1.0), ValueError,
+             "gemm_bf16: K must be positive and beta 0 or 1, got K={} beta={}", g.K, g.beta);
+  onednn_gemm(g, A, B, C, bias, true);
 }
 
 template void gemm<float>(const GemmArgs&, const float*, const float*, float*, const float*);

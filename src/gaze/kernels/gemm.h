@@ -43,6 +43,12 @@ void gemm(const GemmArgs& g, const T* A, const T* B, T* C, const T* bias = nullp
 
 // The oneDNN implementation a float32 GEMM of this layout runs on (e.g. "brg:avx512_core"); tests
 // use it to catch layouts that fall back to oneDNN's slow reference kernel ("ref:...").
-std::string gemm_implementation(const GemmArgs& g);
+std::string gemm_implementation(const GemmArgs& g, bool bf16 = false);
+
+// The same product of bfloat16 operands (bit patterns, e.g. from float_to_bf16) with float32
+// accumulation, C and bias: mixed-precision training's products (core/autocast.h). Needs a CPU
+// with bf16 matrix instructions (kernels::precision_supported); K > 0.
+void gemm_bf16(const GemmArgs& g, const uint16_t* A, const uint16_t* B, float* C,
+               const float* bias = nullptr);
 
 }  // namespace gaze::kernels

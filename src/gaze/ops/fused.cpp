@@ -1,6 +1,7 @@
 #include "gaze/ops/fused.h"
 
 #include "gaze/autograd/node.h"
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
 #include "gaze/kernels/gemm.h"
 #include "gaze/kernels/layer_norm.h"
@@ -18,8 +19,9 @@ Activation parse_activation(std::string_view name) {
 
 Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
   if (act == Activation::none) return linear(x, w, b);
-  if (autograd::any_requires_grad({&x, &w, &b})) {
+  if (autograd::any_requires_grad({&x, &w, &b}) || autocast_precision() == Precision::bf16) {
     // Training: keep the pre-activation for the backward (the bias is still added inside the GEMM).
+    // Autocast: linear() owns the bf16 product.
     const Tensor u = linear(x, w, b);
     switch (act) {
       case Activation::relu:

@@ -1,9 +1,14 @@
 #include "gaze/ops/linalg.h"
 
+#include <memory>
+
 #include "gaze/autograd/node.h"
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
 #include "gaze/kernels/elementwise.h"
 #include "gaze/kernels/gemm.h"
+#include "gaze/kernels/lowp_gemm.h"
+#include "gaze/kernels/scratch.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/checks.h"
 #include "gaze/ops/lowp.h"
@@ -159,10 +164,73 @@ LinearDims check_linear(const Tensor& x, const Tensor& w, const Tensor& bias, co
 }
 }  // namespace detail
 
+namespace {
+
+using Bf16Buffer = kernels::Scratch<uint16_t>;
+
+std::shared_ptr<Bf16Buffer> to_bf16(const float* x, int64_t n) {
+  auto out = std::make_shared<Bf16Buffer>(static_cast<size_t>(n));
+  kernels::float_to_bf16(x, out->data(), n);
+  return out;
+}
+
+// Whether linear() takes the bf16 path: autocast asks for it, and the CPU has the instructions
+// (without them autocast is a no-op, as the trainer says once).
+bool autocast_bf16(const Tensor& x, const detail::LinearDims& d) {
+  static const bool supported = kernels::precision_supported(Precision::bf16);
+  return autocast_precision() == Precision::bf16 && supported && x.dtype() == DType::f32 &&
+         d.rows > 0 && d.in_features > 0 && d.out_features > 0;
+}
+
+// y = bf16(x) bf16(w)^T + b in float32; the backward multiplies bf16(dy) by the same bf16 copies
+// (torch.autocast saves the casted operands likewise), its gradients float32.
+Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias,
+                   const detail::LinearDims& dims) {
+  const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
+  std::shared_ptr<Bf16Buffer> xb = to_bf16(x.data<float>(), rows * in_f),
+                              wb = to_bf16(w.data<float>(), out_f * in_f);
+  Shape out = x.shape();
+  out[out.ndim() - 1] = out_f;
+  Tensor y = Tensor::empty(out, DType::f32);
+  auto g = kernels::GemmArgs::dense(rows, out_f, in_f, false, true);
+  g.bias = bias.defined();
+  kernels::gemm_bf16(g, xb->data(), wb->data(), y.data<float>(),
+                     bias.defined() ? bias.data<float>() : nullptr);
+  if (any_requires_grad({&x, &w, &bias})) {
+    std::vector<Tensor> inputs{x, w};
+    if (bias.defined()) inputs.push_back(bias);
+    if (!w.requires_grad()) xb.reset();  // x's copy serves dW only, w's serves dX only
+    if (!x.requires_grad()) wb.reset();
+    record("linear", inputs, {y},
+           [xb, wb, sx = x.shape(), rows, in_f, out_f,
+            has_bias = bias.defined()](BackwardContext& ctx) {
+             const Tensor g2 = ctx.grad().alias(Shape{rows, out_f});
+             const std::shared_ptr<Bf16Buffer> gb = to_bf16(g2.data<float>(), rows * out_f);
+             if (ctx.needs(0)) {
+               Tensor dx = Tensor::empty(Shape{rows, in_f}, DType::f32);
+               kernels::gemm_bf16(kernels::GemmArgs::dense(rows, in_f, out_f), gb->data(),
+                                  wb->data(), dx.data<float>());
+               ctx.set(0, reshape(dx, sx));
+             }
+             if (ctx.needs(1)) {
+               Tensor dw = Tensor::empty(Shape{out_f, in_f}, DType::f32);
+               kernels::gemm_bf16(kernels::GemmArgs::dense(out_f, in_f, rows, true, false),
+                                  gb->data(), xb->data(), dw.data<float>());
+               ctx.set(1, dw);
+             }
+             if (has_bias && ctx.needs(2)) ctx.set(2, sum(g2, {0}));
+           });
+  }
+  return y;
+}
+
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
   const detail::LinearDims dims = detail::check_linear(x, w, bias, "linear");
   if (auto y = lowp_linear(x, w, bias, kernels::GemmAct::none, dims)) return *y;
+  if (autocast_bf16(x, dims)) return linear_bf16(x, w, bias, dims);
   const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;

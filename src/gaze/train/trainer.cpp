@@ -9,10 +9,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
 #include "gaze/core/threads.h"
 #include "gaze/data/batching.h"
 #include "gaze/io/checkpoint.h"
+#include "gaze/kernels/lowp_gemm.h"
 #include "gaze/optim/average.h"
 #include "gaze/optim/optimizer.h"
 #include "gaze/optim/schedule.h"
@@ -54,6 +56,7 @@ config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics
           field("backbone_lr", r.backbone_lr, 0.0, 10.0),
           field("layer_lr_decay", r.layer_lr_decay, 0.0, 1.0),
           field("ema_decay", r.ema_decay, 0.0, 0.999999),
+          field("precision", r.precision, {Precision::fp32, Precision::bf16}),
           field("eval_every", r.eval_every, 0),
           field("metric", r.metric, metrics),
           field("patience", r.patience, 0),
@@ -138,6 +141,13 @@ class Loop {
     if (o_.ema_decay > 0)
       average_ = std::make_unique<optim::ExponentialAverage>(plan.params, o_.ema_decay);
     opt_ = make_optimizer(o_, std::move(plan.params));
+    precision_ = o_.precision;
+    if (std::string why;
+        precision_ != Precision::fp32 && !kernels::precision_supported(precision_, &why)) {
+      std::fprintf(log_, "train.precision %s: %s; training in fp32\n",
+                   enum_name(precision_).c_str(), why.c_str());
+      precision_ = Precision::fp32;
+    }
     opt_->set_lr_scales(std::move(plan.scales));
     sched_ = std::make_unique<optim::LRScheduler>(
         *opt_, optim::Schedule{o_.schedule, o_.warmup_steps, total_, o_.min_lr_ratio});
@@ -196,7 +206,11 @@ class Loop {
   void train_step(const std::vector<int64_t>& batch) {
     int64_t tokens = 0;
     opt_->zero_grad();
-    Tensor loss = task_.loss(batch, o_.label_smoothing, &tokens);
+    Tensor loss;
+    {
+      AutocastGuard autocast(precision_);  // the backward keeps the forward's precision
+      loss = task_.loss(batch, o_.label_smoothing, &tokens);
+    }
     const double value = loss.dtype() == DType::f64 ? loss.item<double>() : loss.item<float>();
     GAZE_CHECK(std::isfinite(value), StateError,
                "the training loss became {} at step {}; lower train.lr or set train.clip_norm",
@@ -322,6 +336,7 @@ class Loop {
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRScheduler> sched_;
   std::unique_ptr<optim::ExponentialAverage> average_;  // train.ema_decay
+  Precision precision_ = Precision::fp32;               // train.precision, as this CPU allows
   Progress* progress_ = nullptr;
 };
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 
+#include "gaze/core/precision.h"
 #include "gaze/io/config.h"
 #include "gaze/optim/schedule.h"
 #include "gaze/train/trainable.h"
@@ -55,6 +56,10 @@ struct TrainOptions {
   // An exponential moving average of the weights (optim/average.h), validated and saved in their
   // place: decay per step (0: none; 0.999 averages over roughly the last thousand steps).
   double ema_decay = 0.0;
+  // Mixed precision (core/autocast.h): bf16 multiplies the linear layers' bfloat16-rounded inputs
+  // and weights (fp32 accumulation, gradients and master weights), as torch.autocast on the CPU;
+  // validation stays fp32. Without the CPU instructions: fp32, said once.
+  Precision precision = Precision::fp32;
   int64_t eval_every = 0;            // steps between validations; 0: at the end of every epoch
   Metric metric = Metric::accuracy;  // the validation metric that picks the best checkpoint
   int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
