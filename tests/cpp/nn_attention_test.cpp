@@ -177,6 +177,35 @@ TEST(KVCache, ReorderFollowsBeamIndices) {
   EXPECT_THROW(empty.attend(Tensor::ones(Shape{1, 1, 1, 4})), StateError);
 }
 
+TEST(KVCache, ReorderInPlaceMatchesAGatherForAnyIndices) {
+  // Reorders happen in place (only moved rows copied); against a plain gather of a copy, through
+  // identities, swaps, repeats, shrinking in any order and growth past the capacity afterwards.
+  Generator g(9);
+  int64_t B = 5;
+  nn::KVCache cache(B, 2, 3, 4, /*capacity=*/4);
+  std::vector<std::vector<int64_t>> steps = {
+      {0, 1, 2, 3, 4}, {1, 0, 2, 3, 4}, {4, 4, 4, 0, 1}, {3, 1, 0}, {2, 2, 1}, {0, 1, 2}, {1}};
+  for (const auto& idx : steps) {
+    cache.append(randn(Shape{B, 2, 2, 3}, DType::f32, &g),
+                 randn(Shape{B, 2, 2, 4}, DType::f32, &g));
+    const Tensor k = cache.keys().clone_data(), v = cache.values().clone_data();
+    const int64_t T = cache.length(), nb = static_cast<int64_t>(idx.size());
+    cache.reorder(idx);
+    const Tensor k2 = cache.keys(), v2 = cache.values();
+    ASSERT_EQ(k2.shape(), (Shape{T, nb, 2, 3}));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t src = idx[static_cast<size_t>(b)];
+        for (int64_t i = 0; i < 6; ++i)
+          ASSERT_EQ(k2.data<float>()[(t * nb + b) * 6 + i], k.data<float>()[(t * B + src) * 6 + i]);
+        for (int64_t i = 0; i < 8; ++i)
+          ASSERT_EQ(v2.data<float>()[(t * nb + b) * 8 + i], v.data<float>()[(t * B + src) * 8 + i]);
+      }
+    B = nb;
+  }
+  EXPECT_GT(cache.capacity(), 4);
+}
+
 TEST(MultiheadAttention, ParametersStateDictAndStrictLoading) {
   nn::MultiheadAttention mha(8, 2);
   std::vector<std::string> names;

@@ -1,6 +1,7 @@
 #include "gaze/nn/kv_cache.h"
 
 #include <cstring>
+#include <vector>
 
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
@@ -94,16 +95,28 @@ void KVCache::reorder(const std::vector<int64_t>& idx) {
     GAZE_CHECK(i >= 0 && i < B_, IndexError, "KVCache.reorder: index {} out of range [0, {})", i,
                B_);
   const auto B = static_cast<int64_t>(idx.size());
+  // In place, one position at a time: its source rows are gathered before any is overwritten, and
+  // position p's new rows [p B, p B + B) lie below the next position's old ones (B <= B_), so no
+  // position is overwritten before it is read. The same batch size copies only the rows that move
+  // (a beam that continues itself stays where it is); nothing is allocated.
+  std::vector<int64_t> moved;
+  for (int64_t b = 0; b < B; ++b)
+    if (B < B_ || idx[static_cast<size_t>(b)] != b) moved.push_back(b);
+  if (moved.empty()) return;
   const size_t es = dtype_size(dtype_);
   for (Tensor* t : {&k_, &v_}) {
     const size_t row =
         static_cast<size_t>(t->size(2) * t->size(3)) * es;  // one batch entry of one position
-    Tensor fresh = Tensor::empty(Shape{t->size(0), B, t->size(2), t->size(3)}, dtype_);
-    for (int64_t p = 0; p < length_; ++p)
-      for (int64_t b = 0; b < B; ++b)
-        std::memcpy(static_cast<char*>(fresh.raw_data()) + (p * B + b) * row,
-                    static_cast<const char*>(t->raw_data()) + (p * B_ + idx[b]) * row, row);
-    *t = fresh;
+    std::vector<char> tmp(moved.size() * row);
+    char* base = static_cast<char*>(t->raw_data());
+    for (int64_t p = 0; p < length_; ++p) {
+      for (size_t m = 0; m < moved.size(); ++m)
+        std::memcpy(tmp.data() + m * row,
+                    base + static_cast<size_t>(p * B_ + idx[static_cast<size_t>(moved[m])]) * row,
+                    row);
+      for (size_t m = 0; m < moved.size(); ++m)
+        std::memcpy(base + static_cast<size_t>(p * B + moved[m]) * row, tmp.data() + m * row, row);
+    }
   }
   B_ = B;
 }
