@@ -192,6 +192,32 @@ TEST(Lowp, OneDnnRunsTheHardwareKernels) {
   }
 }
 
+TEST(Lowp, FeedForwardEqualsTwoProducts) {
+  // bf16 hands the hidden layer over as bf16 from the first product's epilogue; the result must be
+  // what float output + float_to_bf16 + the second product give, bit for bit.
+  for (Precision p : {Precision::bf16, Precision::int8}) {
+    if (!kernels::precision_supported(p)) continue;
+    const std::vector<float> w1 = random(96 * 48, 3), w2 = random(40 * 96, 4), b1 = random(96, 5),
+                             b2 = random(40, 6);
+    const kernels::PackedWeight p1(kernels::quantize_weight(w1.data(), 96, 48, p), 0, 96),
+        p2(kernels::quantize_weight(w2.data(), 40, 96, p), 0, 40);
+    for (int64_t M : {1, 37, 128})
+      for (auto act : {kernels::GemmAct::gelu, kernels::GemmAct::relu, kernels::GemmAct::none}) {
+        const std::vector<float> x = random(static_cast<size_t>(M) * 48, 7);
+        std::vector<float> h(static_cast<size_t>(M) * 96), want(static_cast<size_t>(M) * 40),
+            got(want.size());
+        p1.run(x.data(), M, h.data(), b1.data(), act);
+        p2.run(h.data(), M, want.data(), b2.data(), kernels::GemmAct::none);
+        p1.run_feed_forward(x.data(), M, b1.data(), act, p2, b2.data(), got.data());
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+            << enum_name(p) << " M=" << M << " act=" << static_cast<int>(act);
+      }
+    EXPECT_THROW(p2.run_feed_forward(random(48, 8).data(), 1, nullptr, kernels::GemmAct::none, p1,
+                                     nullptr, std::vector<float>(96).data()),
+                 ValueError);
+  }
+}
+
 TEST(Lowp, MixedPrecisionTrainingProductsRunTheBf16Kernels) {
   // The three products of a linear layer in training (forward, dX, dW with its transposed operand).
   if (!kernels::precision_supported(Precision::bf16)) GTEST_SKIP() << "no bf16 instructions";

@@ -174,7 +174,7 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-using Cache = onednn::MatmulCache<6>;
+using Cache = onednn::MatmulCache<7>;
 
 float bf16_to_float(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
@@ -191,12 +191,20 @@ bool isa_has(dnnl::cpu_isa isa, dnnl::cpu_isa want) {
 // The product of one precision and shape, shared by every weight of that shape (the weights'
 // scales are applied outside oneDNN, so they are not part of the primitive). `packed`: the weights'
 // layout (null: let oneDNN choose, which weights_desc() records).
+// bf16_out (bf16 only): C written as bfloat16, for a product whose only reader is another bf16
+// product.
 std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, int64_t K,
                                              bool bias, GemmAct act,
-                                             const dnnl::memory::desc* packed) {
+                                             const dnnl::memory::desc* packed,
+                                             bool bf16_out = false) {
   static Cache cache;
-  const Cache::Key key{
-      static_cast<int64_t>(p), M, N, K, bias, static_cast<int64_t>(act) + (packed ? 16 : 0)};
+  const Cache::Key key{static_cast<int64_t>(p),
+                       M,
+                       N,
+                       K,
+                       bias,
+                       static_cast<int64_t>(act) + (packed ? 16 : 0),
+                       bf16_out};
   return cache.get(key, [&] {
     const bool int8 = p == Precision::int8;
     dnnl::primitive_attr attr;
@@ -211,7 +219,7 @@ std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, 
         dnnl::memory::desc({M, K}, int8 ? dt::s8 : dt::bf16, tag::ab),
         packed ? *packed : dnnl::memory::desc({K, N}, int8 ? dt::s8 : dt::bf16, tag::any),
         bias && !int8 ? dnnl::memory::desc({1, N}, dt::f32, tag::ab) : dnnl::memory::desc(),
-        dnnl::memory::desc({M, N}, int8 ? dt::s32 : dt::f32, tag::ab), attr,
+        dnnl::memory::desc({M, N}, int8 ? dt::s32 : (bf16_out ? dt::bf16 : dt::f32), tag::ab), attr,
         fmt::format("linear ({}): oneDNN could not create a kernel for M={} N={} K={}",
                     enum_name(p), M, N, K));
   });
@@ -314,6 +322,36 @@ void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, G
     for (int64_t m = lo; m < hi; ++m) HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)
     (y + m * n_, n_, scales[static_cast<size_t>(m)], scale_.data(), bias, static_cast<int>(act));
   });
+}
+
+void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias, GemmAct act,
+                                    const PackedWeight& second, const float* bias2,
+                                    float* y) const {
+  GAZE_CHECK(second.precision_ == precision_ && second.k_ == n_, ValueError,
+             "feed-forward: a {} [{}, {}] product cannot feed a {} [{}, {}] one",
+             enum_name(precision_), n_, k_, enum_name(second.precision_), second.n_, second.k_);
+  if (M == 0) return;
+  const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_),
+               mn = static_cast<size_t>(M) * static_cast<size_t>(n_);
+  if (precision_ == Precision::bf16) {
+    const dnnl::memory::desc packed = weights_desc(precision_, n_, k_),
+                             packed2 = weights_desc(precision_, second.n_, second.k_);
+    // The hidden activations leave the first product's epilogue as bf16 (oneDNN rounds to nearest
+    // even, as float_to_bf16 does): the second product reads them without a conversion pass.
+    Scratch<uint16_t> a(mk), h(mn);
+    float_to_bf16(x, a.data(), static_cast<int64_t>(mk));
+    onednn::execute(*matmul(precision_, M, n_, k_, bias != nullptr, act, &packed, true), a.data(),
+                    data_, h.data(), bias);
+    onednn::execute(
+        *matmul(precision_, M, second.n_, n_, bias2 != nullptr, GemmAct::none, &packed2), h.data(),
+        second.data_, y, bias2);
+    return;
+  }
+  // int8: the same as two runs. (Quantizing each hidden row in the pass that dequantizes it, while
+  // it is in L1, was measured: no faster, so not worth a second path.)
+  Scratch<float> hidden(mn);
+  run(x, M, hidden.data(), bias, act);
+  second.run(hidden.data(), M, y, bias2, GemmAct::none);
 }
 
 std::string PackedWeight::implementation(int64_t M) const {

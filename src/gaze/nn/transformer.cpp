@@ -6,6 +6,7 @@
 #include "gaze/nn/init.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/fused.h"
+#include "gaze/ops/lowp.h"
 
 namespace gaze::nn {
 namespace {
@@ -81,6 +82,11 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
 }
 
 Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) const {
+  // Reduced-precision inference hands the hidden layer over in that precision.
+  if (!is_training())
+    if (auto y = lowp_feed_forward(x, linear1->weight, linear1->bias, options.activation,
+                                   linear2->weight, linear2->bias))
+      return *y;
   // linear2(dropout(activation(linear1(x)))): bias and activation ride in linear1's GEMM.
   const Tensor h = linear_activation(x, linear1->weight, linear1->bias, options.activation);
   return dropout2->forward(linear2->forward(dropout->forward(h)));
@@ -137,6 +143,10 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& 
 }
 
 Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) const {
+  if (!is_training())
+    if (auto y = lowp_feed_forward(x, linear1->weight, linear1->bias, options.activation,
+                                   linear2->weight, linear2->bias))
+      return *y;
   const Tensor h = linear_activation(x, linear1->weight, linear1->bias, options.activation);
   return dropout3->forward(linear2->forward(dropout->forward(h)));
 }

@@ -77,36 +77,69 @@ std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w) {
   return s.version == w.storage()->version() ? s.weight : nullptr;
 }
 
-std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
-                                  kernels::GemmAct act, const detail::LinearDims& dims) {
+namespace {
+
+// The packed reduced-precision form of w (a matrix or rows of one) if it has a current one and
+// the product can use it (float32 operands, no gradient wanted); null otherwise.
+std::shared_ptr<const kernels::PackedWeight> current_pack(const Tensor& x, const Tensor& w,
+                                                          const Tensor& b) {
   if (!w.defined() || !w.storage()->lowp() || x.dtype() != DType::f32 || w.dtype() != DType::f32 ||
       w.dim() != 2 || (b.defined() && b.dtype() != DType::f32) ||
       autograd::any_requires_grad({&x, &w, &b}))
-    return std::nullopt;
+    return nullptr;
   const std::shared_ptr<LowpState> state = w.storage()->lowp();
-  std::shared_ptr<const kernels::PackedWeight> pack;
   {
     std::lock_guard lock(state->mu);
     const int64_t cols = w.size(1);
     const size_t elem = w.impl().offset / sizeof(float);
-    if (cols != state->weight->cols || elem % static_cast<size_t>(cols) != 0) return std::nullopt;
+    if (cols != state->weight->cols || elem % static_cast<size_t>(cols) != 0) return nullptr;
     const int64_t row0 = static_cast<int64_t>(elem) / cols, rows = w.size(0);
-    if (row0 + rows > state->weight->rows) return std::nullopt;
+    if (row0 + rows > state->weight->rows) return nullptr;
     if (state->version != w.storage()->version()) {
       // The float weights were written since (an optimizer step, a load): they are float32
       // weights again, and multiply as such. Nothing stale is ever multiplied by or saved. (The
       // state stays attached, unused: another thread may be reading the storage's pointer.)
-      return std::nullopt;
+      return nullptr;
     }
     auto& slot = state->packs[{row0, rows}];
     if (!slot) slot = std::make_shared<const kernels::PackedWeight>(*state->weight, row0, rows);
-    pack = slot;
+    return slot;
   }
+}
+
+}  // namespace
+
+std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
+                                  kernels::GemmAct act, const detail::LinearDims& dims) {
+  const std::shared_ptr<const kernels::PackedWeight> pack = current_pack(x, w, b);
+  if (!pack) return std::nullopt;
   Shape out = x.shape();
   out[out.ndim() - 1] = dims.out_features;
   Tensor y = Tensor::empty(out, DType::f32);
   pack->run(x.data<float>(), dims.rows, y.data<float>(), b.defined() ? b.data<float>() : nullptr,
             act);
+  return y;
+}
+
+std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1,
+                                        Activation act, const Tensor& w2, const Tensor& b2) {
+  const std::shared_ptr<const kernels::PackedWeight> p1 = current_pack(x, w1, b1),
+                                                     p2 = current_pack(x, w2, b2);
+  if (!p1 || !p2 || p1->precision() != p2->precision() || x.dim() < 1 ||
+      x.size(x.dim() - 1) != p1->in_features() || p1->out_features() != p2->in_features() ||
+      (b1.defined() && b1.numel() != p1->out_features()) ||
+      (b2.defined() && b2.numel() != p2->out_features()))
+    return std::nullopt;
+  const kernels::GemmAct gact = act == Activation::none   ? kernels::GemmAct::none
+                                : act == Activation::relu ? kernels::GemmAct::relu
+                                : act == Activation::gelu ? kernels::GemmAct::gelu
+                                                          : kernels::GemmAct::gelu_tanh;
+  Shape out = x.shape();
+  out[out.ndim() - 1] = p2->out_features();
+  Tensor y = Tensor::empty(out, DType::f32);
+  p1->run_feed_forward(x.data<float>(), x.numel() / p1->in_features(),
+                       b1.defined() ? b1.data<float>() : nullptr, gact, *p2,
+                       b2.defined() ? b2.data<float>() : nullptr, y.data<float>());
   return y;
 }
 

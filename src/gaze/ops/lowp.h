@@ -8,6 +8,7 @@
 #include "gaze/core/precision.h"
 #include "gaze/core/tensor.h"
 #include "gaze/kernels/lowp_gemm.h"
+#include "gaze/ops/fused.h"
 #include "gaze/ops/linalg.h"
 
 namespace gaze {
@@ -34,5 +35,11 @@ std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w);
 // The arguments are those detail::check_linear accepted, with the dims it returned.
 std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
                                   kernels::GemmAct act, const detail::LinearDims& dims);
+
+// linear(activation(linear(x, w1, b1)), w2, b2) in one call when both weights are set to the same
+// reduced precision (and no gradient is wanted): the hidden layer passes between the products in
+// that precision (kernels::PackedWeight::run_feed_forward). nullopt otherwise.
+std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1,
+                                        Activation act, const Tensor& w2, const Tensor& b2);
 
 }  // namespace gaze
