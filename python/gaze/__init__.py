@@ -79,19 +79,26 @@ class no_grad:
 class autocast:
     """torch.autocast(device_type="cpu", dtype=torch.bfloat16) for gaze: inside, float32 linear layers
     multiply bfloat16-rounded inputs and weights with float32 accumulation, results and gradients
-    (mixed-precision training; ``train.precision: bf16``). A no-op on a CPU without bf16 instructions."""
+    (mixed-precision training; ``train.precision: bf16``). Recurrent layers stay float32. A no-op on a
+    CPU without bf16 instructions (``gaze.precision_supported("bf16")``)."""
 
-    def __init__(self, dtype="bf16", enabled=True):
-        self._want = str(dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32") \
-            if enabled else "fp32"
+    def __init__(self, device_type="cpu", dtype="bf16", enabled=True):
+        if device_type != "cpu":
+            raise ValueError(f"autocast: gaze runs on the CPU, got device_type={device_type!r}")
+        name = str(dtype).removeprefix("torch.")
+        name = {"bfloat16": "bf16", "float32": "fp32"}.get(name, name)
+        if name not in ("bf16", "fp32"):
+            raise ValueError(f"autocast: dtype must be bf16 (bfloat16) or fp32, got {dtype!r}")
+        self._want = name if enabled else "fp32"
+        self._prev = []  # a stack: the same object may be entered again inside itself
 
     def __enter__(self):
-        self._prev = _C._autocast_precision()
+        self._prev.append(_C._autocast_precision())
         _C._set_autocast_precision(self._want)
         return self
 
     def __exit__(self, *exc):
-        _C._set_autocast_precision(self._prev)
+        _C._set_autocast_precision(self._prev.pop())
         return False
 
 

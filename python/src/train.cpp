@@ -156,6 +156,12 @@ void register_train(py::module_& m) {
         io::Checkpoint ck = io::load_checkpoint(dir);
         GAZE_CHECK(ck.training.has_value(), DataError, "{}: the checkpoint holds no training state",
                    dir);
+        // Its model tensors are the average, not the weights the optimizer state belongs to.
+        GAZE_CHECK(ck.training->average_tensors.empty(), DataError,
+                   "{}: this checkpoint was written with a weight average (train.ema_decay): its "
+                   "model is the average and the training weights are kept beside it; resume it "
+                   "with `gaze train --resume`",
+                   dir);
         io::restore_training_state(*ck.training, opt, sched);
         return ck.training->progress;
       },

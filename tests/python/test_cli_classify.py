@@ -143,6 +143,12 @@ def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path, ema):
     if ema:
         weight = model["head.weight"].numpy()
         assert any(v.numpy().shape == weight.shape and not np.array_equal(v.numpy(), weight) for v in kept.values())
+    # What was validated is what was saved: last/'s model gives the last validation's loss on the dev rows.
+    rows = sentiment_rows()[:400]
+    dev = [r for i, r in enumerate(rows) if i % 10 == 1]
+    scored = gaze.load(str(tmp_path / "b" / "last"))([r[2] for r in dev], top_k=2)
+    nll = -np.mean([np.log(next(c["score"] for c in s if c["label"] == r[1])) for s, r in zip(scored, dev)])
+    assert abs(nll - b[max(b)]["loss"]) < 1e-5, (nll, b[max(b)]["loss"])
 
 
 def test_init_from_copies_matching_weights_and_keeps_a_new_head_fresh(tmp_path):
@@ -189,3 +195,28 @@ def test_a_user_file_where_a_checkpoint_goes_is_never_replaced(tmp_path):
     assert "last: exists and is not a gaze checkpoint; refusing to replace it" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert (out / "last").read_text() == "my notes"
+
+
+def test_the_weight_average_is_what_is_saved(tmp_path):
+    """After one step of train.ema_decay the average is 0.1 w0 + 0.9 w1 (the decay's warm-up gives min(decay,
+    1/10) at the first update): last/ holds it as its model, the training weights w1 beside it."""
+    import gaze
+    data = write_tsv(tmp_path / "data.tsv", sentiment_rows()[:200])
+
+    def train(name, lr):
+        cfg = write_config(tmp_path / f"{name}.yaml", data, data, tmp_path / name,
+                           train={"epochs": 1, "max_steps": 1, "lr": lr, "warmup_steps": 0, "ema_decay": 0.99})
+        run("train", cfg, check=0)
+        model, _ = gaze.io.load_safetensors(str(tmp_path / name / "last" / "model.safetensors"))
+        training, _ = gaze.io.load_safetensors(str(tmp_path / name / "last" / "training.safetensors"))
+        return ({k: v.numpy() for k, v in model.items()},
+                [v.numpy() for k, v in training.items() if k.startswith("average.")])
+
+    w0, _ = train("still", 0.0)  # the same initial weights, never moved
+    avg, w1s = train("moved", 0.01)
+    moved = 0
+    for k, a in avg.items():
+        candidates = [w1 for w1 in w1s if w1.shape == a.shape and np.allclose(a, 0.1 * w0[k] + 0.9 * w1, atol=1e-6)]
+        assert candidates, k
+        moved += any(not np.allclose(a, w1, atol=1e-6) for w1 in candidates)
+    assert moved >= len(avg) // 2

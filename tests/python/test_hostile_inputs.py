@@ -360,8 +360,13 @@ def test_resume_reads_the_run_folder_and_refuses_changed_settings(small_run, tmp
 
 def test_resume_turns_the_weight_average_on_and_off_and_refuses_a_damaged_one(small_run):
     cfg, out = small_run
-    res = run("train", "--resume", out, "--set", "train.epochs=3", "--set", "train.ema_decay=0.9", check=0)
+    # A finished run resumed with an average trains no step: last/ keeps an average of 0 updates,
+    # which every reader accepts.
+    res = run("train", "--resume", out, "--set", "train.ema_decay=0.9", check=0)
     assert "has no weight average: it starts from these weights" in res.stderr
+    run("predict", "--model", out / "last", stdin="Great phone.\n", check=0)
+    res = run("train", "--resume", out, "--set", "train.epochs=3", "--set", "train.ema_decay=0.9", check=0)
+    assert "resuming from" in res.stderr
     path = out / "last" / "training.safetensors"
     tensors, meta = gaze.io.load_safetensors(str(path))
     assert any(k.startswith("average.") for k in tensors)
@@ -370,7 +375,11 @@ def test_resume_turns_the_weight_average_on_and_off_and_refuses_a_damaged_one(sm
     bad["average.0"] = gaze.tensor(np.zeros(3, np.float32))
     gaze.io.save_safetensors(str(path), bad, meta)
     fails_with(run("train", "--resume", out, "--set", "train.epochs=4", "--set", "train.ema_decay=0.9"),
-               "weight average", "'0'")
+               "weight average", "'0'", "freeze")
+    # gaze.io.restore_training cannot resume it: its model is the average.
+    opt = gaze.optim.SGD([gaze.tensor(np.zeros(2, np.float32), requires_grad=True)])
+    with pytest.raises(gaze.DataError, match="weight average"):
+        gaze.io.restore_training(str(out / "last"), opt)
     gaze.io.save_safetensors(str(path), tensors, meta)
     res = run("train", "--resume", out, "--set", "train.epochs=4", "--set", "train.ema_decay=0", check=0)
     assert "weight average is dropped" in res.stderr

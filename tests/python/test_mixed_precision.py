@@ -57,9 +57,17 @@ def test_linear_multiplies_bf16_operands_with_fp32_accumulation(bf16_cpu):
     # Outside the region (and after it) linear is fp32 again.
     y32, dx32, _, _ = gaze_linear(x, w, b, up, False)
     assert np.abs(y32 - (x.astype(np.float64) @ w.T + b)).max() < 1e-4
-    with pytest.raises(ValueError, match="int8"):
-        with gaze.autocast("int8"):
+    with pytest.raises(ValueError, match="bf16"):
+        gaze.autocast(dtype="int8")
+    # Entered twice, one object restores what was before each entry; torch's spelling works.
+    ac = gaze.autocast(dtype="bfloat16")
+    with ac:
+        with ac:
             pass
+        assert gaze._C._autocast_precision() == "bf16"
+    assert gaze._C._autocast_precision() == "fp32"
+    with gaze.autocast(device_type="cpu", dtype=torch.bfloat16):
+        assert gaze._C._autocast_precision() == "bf16"
 
 
 def test_a_transformer_layer_under_autocast_stays_close_to_fp32(bf16_cpu):

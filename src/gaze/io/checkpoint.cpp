@@ -438,8 +438,9 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
       else
         s.optimizer_tensors.emplace_back(k, std::move(v));
     }
-    GAZE_CHECK(s.average_updates >= 0 && (s.average_updates > 0 || s.average_tensors.empty()),
-               DataError, "{}: the weight average has {} updates", path, s.average_updates);
+    GAZE_CHECK(s.average_updates >= 0, DataError,
+               "{}: the weight average has {} updates (a count >= 0 expected)", path,
+               s.average_updates);
     ck.training = std::move(s);
   }
   return ck;

@@ -152,10 +152,13 @@ void PrefetchRows(const T* src, int64_t stride, size_t rows, size_t cols) {
 template <class D, typename T>
 void PackTransposed(D d, const T* src, int64_t stride, size_t rows, size_t cols, T* dst,
                     size_t ld) {
-  PrefetchRows(src, stride, rows, cols);
+  // The first rows at once; each block of rows asks for the block after next as it starts (the
+  // backward packs a whole sequence, which would not stay in cache).
+  constexpr size_t kAhead = 64;
+  PrefetchRows(src, stride, std::min(rows, kAhead), cols);
   if (rows < ld)
     for (size_t c = 0; c < cols; ++c) std::fill(dst + c * ld + rows, dst + (c + 1) * ld, T(0));
-#if HWY_TARGET == HWY_SCALAR  // one lane: nothing to shuffle
+#if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE  // one lane, or no arrays of vectors
   const size_t rfull = 0, cfull = 0;
 #else
   // Lanes known at compile time (the x86 targets), so the rounds unroll into registers.
@@ -164,6 +167,9 @@ void PackTransposed(D d, const T* src, int64_t stride, size_t rows, size_t cols,
   const size_t rfull = blocks ? rows / kL * kL : 0, cfull = blocks ? cols / kL * kL : 0;
   using V = VecT<D>;
   for (size_t r0 = 0; r0 < rfull; r0 += kL) {
+    if (r0 + kAhead < rows)
+      PrefetchRows(src + static_cast<int64_t>(r0 + kAhead) * stride, stride,
+                   std::min(kL, rows - r0 - kAhead), cols);
     for (size_t c0 = 0; c0 < cfull; c0 += kL) {
       V v[kL], t[kL];
 #pragma GCC unroll 16

@@ -98,7 +98,7 @@ void KVCache::reorder(const std::vector<int64_t>& idx) {
   // In place, one position at a time: its source rows are gathered before any is overwritten, and
   // position p's new rows [p B, p B + B) lie below the next position's old ones (B <= B_), so no
   // position is overwritten before it is read. The same batch size copies only the rows that move
-  // (a beam that continues itself stays where it is); nothing is allocated.
+  // (a beam that continues itself stays where it is); no cache-sized buffer is allocated.
   std::vector<int64_t> moved;
   for (int64_t b = 0; b < B; ++b)
     if (B < B_ || idx[static_cast<size_t>(b)] != b) moved.push_back(b);
@@ -117,6 +117,7 @@ void KVCache::reorder(const std::vector<int64_t>& idx) {
       for (size_t m = 0; m < moved.size(); ++m)
         std::memcpy(base + static_cast<size_t>(p * B + moved[m]) * row, tmp.data() + m * row, row);
     }
+    t->storage()->bump_version();  // views taken before (keys(), values()) are stale now
   }
   B_ = B;
 }

@@ -24,7 +24,8 @@ class KVCache {
   int64_t capacity() const { return capacity_; }
   void clear() { length_ = 0; }
   // Keeps batch rows in the given order (beam search): new row b is old row indices[b]. Fewer
-  // indices than rows shrink the batch (rows of finished sources dropped).
+  // indices than rows shrink the batch (rows of finished sources dropped). In place: views from
+  // keys() and values() taken before no longer hold the old rows.
   void reorder(const std::vector<int64_t>& indices);
 
   // The cached keys and values, [length, B, Hkv, D] (views of the cache).

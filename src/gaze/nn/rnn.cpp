@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
 #include "gaze/nn/init.h"
 #include "gaze/ops/arith.h"
@@ -78,6 +79,9 @@ RnnBase::RnnBase(Mode mode, const RnnOptions& o)
 
 RnnOutput RnnBase::run(const Tensor& input, const Tensor& lengths, const Tensor& h0,
                        const Tensor& c0) const {
+  // Recurrent products stay float32 under autocast: a step's product is small, and a bf16 copy of
+  // the weight per step would pile up for the backward.
+  const AutocastGuard fp32(Precision::fp32);
   const RnnOptions& o = options;
   GAZE_CHECK(input.defined() && input.dim() == 3 && input.size(2) == o.input_size, ValueError,
              "{}: input must be [{}, input_size={}], got {}", type_name(),
@@ -172,6 +176,7 @@ LSTMCell::LSTMCell(int64_t in, int64_t hid, bool bias)
 
 std::pair<Tensor, Tensor> LSTMCell::forward(const Tensor& input, const Tensor& h,
                                             const Tensor& c) const {
+  const AutocastGuard fp32(Precision::fp32);  // as RnnBase::run
   const Tensor x = as_batch(input, input_size, "LSTMCell");
   const Shape s{x.size(0), hidden_size};
   const Tensor hp =
@@ -195,6 +200,7 @@ GRUCell::GRUCell(int64_t in, int64_t hid, bool bias)
 }
 
 Tensor GRUCell::forward(const Tensor& input, const Tensor& h) const {
+  const AutocastGuard fp32(Precision::fp32);  // as RnnBase::run
   const Tensor x = as_batch(input, input_size, "GRUCell");
   const Tensor hp = h.defined() ? (h.dim() == 1 ? unsqueeze(h, 0) : h)
                                 : Tensor::zeros(Shape{x.size(0), hidden_size}, x.dtype());

@@ -1,5 +1,6 @@
 #include "gaze/nn/rnn_attention.h"
 
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
 #include "gaze/ops/arith.h"
 #include "gaze/ops/linalg.h"
@@ -85,6 +86,7 @@ Tensor AdditiveAttention::project_keys(const Tensor& keys) const {
 AttentionContext AdditiveAttention::forward(const Tensor& query, const Tensor& keys,
                                             const Tensor& values_in, const SourceMask& mask,
                                             const Tensor& projected) const {
+  const AutocastGuard fp32(Precision::fp32);  // called per decoding step, as the RNN cells
   const Tensor values = values_in.defined() ? values_in : keys;
   const Prepared p = prepare(query, keys, values, query_proj->in_features, key_proj->in_features,
                              "AdditiveAttention");
@@ -121,6 +123,7 @@ LuongAttention::LuongAttention(LuongScore s, int64_t qd, int64_t kd, int64_t hd)
 
 AttentionContext LuongAttention::forward(const Tensor& query, const Tensor& keys,
                                          const Tensor& values_in, const SourceMask& mask) const {
+  const AutocastGuard fp32(Precision::fp32);  // called per decoding step, as the RNN cells
   const Tensor values = values_in.defined() ? values_in : keys;
   const Prepared p = prepare(query, keys, values, query_dim, key_dim, "LuongAttention");
   Tensor scores;  // [B, Tq, Tk]

@@ -19,7 +19,7 @@ Activation parse_activation(std::string_view name) {
 
 Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
   if (act == Activation::none) return linear(x, w, b);
-  if (autograd::any_requires_grad({&x, &w, &b}) || autocast_precision() == Precision::bf16) {
+  if (autograd::any_requires_grad({&x, &w, &b}) || detail::autocast_bf16_active()) {
     // Training: keep the pre-activation for the backward (the bias is still added inside the GEMM).
     // Autocast: linear() owns the bf16 product.
     const Tensor u = linear(x, w, b);

@@ -174,12 +174,10 @@ std::shared_ptr<Bf16Buffer> to_bf16(const float* x, int64_t n) {
   return out;
 }
 
-// Whether linear() takes the bf16 path: autocast asks for it, and the CPU has the instructions
-// (without them autocast is a no-op, as the trainer says once).
+// Whether linear() takes the bf16 path (empty products stay float32).
 bool autocast_bf16(const Tensor& x, const detail::LinearDims& d) {
-  static const bool supported = kernels::precision_supported(Precision::bf16);
-  return autocast_precision() == Precision::bf16 && supported && x.dtype() == DType::f32 &&
-         d.rows > 0 && d.in_features > 0 && d.out_features > 0;
+  return detail::autocast_bf16_active() && x.dtype() == DType::f32 && d.rows > 0 &&
+         d.in_features > 0 && d.out_features > 0;
 }
 
 // y = bf16(x) bf16(w)^T + b in float32; the backward multiplies bf16(dy) by the same bf16 copies
@@ -225,6 +223,11 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias,
 }
 
 }  // namespace
+
+bool detail::autocast_bf16_active() {
+  static const bool supported = kernels::precision_supported(Precision::bf16);
+  return supported && autocast_precision() == Precision::bf16;
+}
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).

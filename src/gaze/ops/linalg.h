@@ -23,6 +23,9 @@ struct LinearDims {
 };
 LinearDims check_linear(const Tensor& input, const Tensor& weight, const Tensor& bias,
                         const char* op);
+// Whether float32 linear layers multiply in bf16 now: autocast asks for it (core/autocast.h) and
+// the CPU has the instructions (without them autocast is a no-op).
+bool autocast_bf16_active();
 }  // namespace detail
 
 }  // namespace gaze

@@ -7,6 +7,12 @@
 #include "gaze/kernels/optim.h"
 
 namespace gaze::optim {
+namespace {
+// The per-parameter state kinds gaze's optimizers keep (SGD's momentum, Adam's moments).
+bool known_state(const std::string& kind) {
+  return kind == "momentum_buffer" || kind == "exp_avg" || kind == "exp_avg_sq";
+}
+}  // namespace
 
 Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr)
     : name_(std::move(name)), params_(std::move(params)), lr_(lr), param_steps_(params_.size(), 0) {
@@ -78,6 +84,9 @@ void Optimizer::load_state(const NamedTensors& tensors, int64_t steps) {
       continue;
     }
     const auto dot = k.rfind('.');
+    // Only this optimizer's own kinds (e.g. a weight average's "average.<i>" is not one).
+    GAZE_CHECK(dot != std::string::npos && known_state(k.substr(0, dot)), ValueError,
+               "{}: unexpected optimizer state key '{}'", name_, k);
     size_t i = 0;
     try {
       i = std::stoul(k.substr(dot + 1));

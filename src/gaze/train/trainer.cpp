@@ -228,8 +228,10 @@ class Loop {
   // Validates, logs, saves best/last; returns true when early stopping should end the run.
   bool validate() {
     auto& model = task_.model();
-    // Validated and saved: the average, when there is one.
+    // Validated and saved: the average, when there is one; in float32 whatever the caller's
+    // autocast.
     optim::AverageScope averaged(average_.get());
+    const AutocastGuard fp32(Precision::fp32);
     model.eval();
     const auto t0 = std::chrono::steady_clock::now();
     const std::map<std::string, double> m = task_.validate();
@@ -278,7 +280,14 @@ class Loop {
                "{}: this checkpoint has no training state (resume from a run's 'last' folder)",
                dir);
     io::restore_training_state(*ck.training, *opt_, sched_.get());
-    restore_average(*ck.training);
+    try {
+      restore_average(*ck.training);
+    } catch (const ValueError& e) {
+      throw DataError(
+          fmt::format("{}: {} (the trained parameters must be those of the run that wrote "
+                      "it: train.freeze_* unchanged)",
+                      dir, e.what()));
+    }
     try {
       pos_ =
           Position::from(ck.training->progress, higher_is_better(o_.metric) ? -INFINITY : INFINITY);
