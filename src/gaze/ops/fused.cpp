@@ -17,6 +17,20 @@ Activation parse_activation(std::string_view name) {
   return parse_enum<Activation>(name, "activation");
 }
 
+kernels::GemmAct gemm_act(Activation act) {
+  switch (act) {
+    case Activation::none:
+      return kernels::GemmAct::none;
+    case Activation::relu:
+      return kernels::GemmAct::relu;
+    case Activation::gelu:
+      return kernels::GemmAct::gelu;
+    case Activation::gelu_tanh:
+      return kernels::GemmAct::gelu_tanh;
+  }
+  return kernels::GemmAct::none;
+}
+
 Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
   if (act == Activation::none) return linear(x, w, b);
   if (autograd::any_requires_grad({&x, &w, &b}) || detail::autocast_bf16_active()) {
@@ -36,9 +50,7 @@ Tensor linear_activation(const Tensor& x, const Tensor& w, const Tensor& b, Acti
   // Plain variables, not a structured binding: lambdas below capture them (clang 15 cannot).
   const detail::LinearDims dims = detail::check_linear(x, w, b, "linear_activation");
   const int64_t rows = dims.rows, in_f = dims.in_features, out_f = dims.out_features;
-  const kernels::GemmAct gact = act == Activation::relu   ? kernels::GemmAct::relu
-                                : act == Activation::gelu ? kernels::GemmAct::gelu
-                                                          : kernels::GemmAct::gelu_tanh;
+  const kernels::GemmAct gact = gemm_act(act);
   if (auto y = lowp_linear(x, w, b, gact, dims)) return *y;
   Shape out = x.shape();
   out[out.ndim() - 1] = out_f;

@@ -7,6 +7,7 @@
 
 #include "gaze/core/enums.h"
 #include "gaze/core/tensor.h"
+#include "gaze/kernels/gemm.h"
 
 namespace gaze {
 
@@ -16,6 +17,8 @@ GAZE_ENUM_NAMES(Activation, {Activation::none, "none"}, {Activation::relu, "relu
 // "none" | "relu" | "gelu" | "gelu_tanh" (torch's activation names; "gelu_tanh" =
 // gelu(approximate="tanh"))
 Activation parse_activation(std::string_view name);
+// The same activation as a GEMM epilogue.
+kernels::GemmAct gemm_act(Activation act);
 
 // act(x W^T + b). Without autograd the bias and the activation run inside the GEMM; with autograd
 // the pre-activation is kept for the backward (the bias still rides in the GEMM).

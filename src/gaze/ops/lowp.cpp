@@ -130,10 +130,7 @@ std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const
       (b1.defined() && b1.numel() != p1->out_features()) ||
       (b2.defined() && b2.numel() != p2->out_features()))
     return std::nullopt;
-  const kernels::GemmAct gact = act == Activation::none   ? kernels::GemmAct::none
-                                : act == Activation::relu ? kernels::GemmAct::relu
-                                : act == Activation::gelu ? kernels::GemmAct::gelu
-                                                          : kernels::GemmAct::gelu_tanh;
+  const kernels::GemmAct gact = gemm_act(act);
   Shape out = x.shape();
   out[out.ndim() - 1] = p2->out_features();
   Tensor y = Tensor::empty(out, DType::f32);
