@@ -141,13 +141,11 @@ class Loop {
     if (o_.ema_decay > 0)
       average_ = std::make_unique<optim::ExponentialAverage>(plan.params, o_.ema_decay);
     opt_ = make_optimizer(o_, std::move(plan.params));
-    precision_ = o_.precision;
+    // Without the instructions autocast leaves the products in fp32 by itself; say so once.
     if (std::string why;
-        precision_ != Precision::fp32 && !kernels::precision_supported(precision_, &why)) {
+        o_.precision != Precision::fp32 && !kernels::precision_supported(o_.precision, &why))
       std::fprintf(log_, "train.precision %s: %s; training in fp32\n",
-                   enum_name(precision_).c_str(), why.c_str());
-      precision_ = Precision::fp32;
-    }
+                   enum_name(o_.precision).c_str(), why.c_str());
     opt_->set_lr_scales(std::move(plan.scales));
     sched_ = std::make_unique<optim::LRScheduler>(
         *opt_, optim::Schedule{o_.schedule, o_.warmup_steps, total_, o_.min_lr_ratio});
@@ -208,7 +206,7 @@ class Loop {
     opt_->zero_grad();
     Tensor loss;
     {
-      AutocastGuard autocast(precision_);  // the backward keeps the forward's precision
+      AutocastGuard autocast(o_.precision);  // the backward keeps the forward's precision
       loss = task_.loss(batch, o_.label_smoothing, &tokens);
     }
     const double value = loss.dtype() == DType::f64 ? loss.item<double>() : loss.item<float>();
@@ -345,7 +343,6 @@ class Loop {
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRScheduler> sched_;
   std::unique_ptr<optim::ExponentialAverage> average_;  // train.ema_decay
-  Precision precision_ = Precision::fp32;               // train.precision, as this CPU allows
   Progress* progress_ = nullptr;
 };
 
