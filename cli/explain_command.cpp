@@ -118,8 +118,11 @@ int run_explain(const ExplainArgs& a) {
     const bool attention = std::any_of(e.blocks.begin(), e.blocks.end(),
                                        [](const auto& b) { return !b.weights.empty(); });
     if (!attention && i == 0)
-      std::cerr << "gaze explain: note: this model has no attention layers (a BiLSTM encoder); "
-                   "the page shows its input and prediction only\n";
+      std::cerr << (e.pooling_attention.empty()
+                        ? "gaze explain: note: this model has no attention layers (a BiLSTM "
+                          "encoder); the page shows its input and prediction only\n"
+                        : "gaze explain: note: this model's only attention is its pooling (a "
+                          "BiLSTM encoder); the page shows it as the token importance\n");
     write_explanation(write, a, e, dir, !o.heads.empty());
   }
   for (const auto& path : write.written) std::cout << path << "\n";

@@ -109,7 +109,8 @@ def explain(model, text, layers=None, heads=None, alignment_layer=-1, **options)
     ``encoder_tokens``, ``decoder_tokens``, ``output_tokens`` and ``encoder_attention``,
     ``decoder_attention``, ``cross_attention``. ``layers``/``heads`` (lists of indices; negative
     layers count from the end) choose what is captured, and name the captured ones in the result.
-    Aggregations: ``rollout`` [T, T], ``token_importance`` [T] (classifiers), ``alignment``
+    Aggregations: ``rollout`` [T, T], ``token_importance`` [T] (classifiers; with
+    ``pooling: attention`` also ``pooling_attention`` [T], the pooling's own weights), ``alignment``
     [outputs, sources] with ``hard_alignment`` and ``alignment_layer`` (translation). Also
     ``prediction`` (as ``gaze predict``), ``task``, ``architecture``, ``text``, ``truncated`` (the
     input was cut to the model's maximum length) and the token ids

@@ -35,7 +35,17 @@ void register_models(py::module_& m) {
             nn::AttentionCapture cap;
             return with_attention(s.forward(tokens, opt(lengths), ret ? &cap : nullptr), ret, cap);
           },
-          "tokens"_a, "lengths"_a = py::none(), "return_attention"_a = false);
+          "tokens"_a, "lengths"_a = py::none(), "return_attention"_a = false)
+      .def(
+          "pooling_attention",
+          [](const models::TransformerClassifier& s, const Tensor& tokens,
+             std::optional<Tensor> lengths) -> py::object {
+            nn::AttentionCapture cap;
+            s.forward(tokens, opt(lengths), &cap);
+            return cap.pooling.defined() ? py::cast(cap.pooling) : py::none();
+          },
+          "tokens"_a, "lengths"_a = py::none(),
+          "The attention pooling's weights over the tokens [B, T] (None for other poolings).");
   py::class_<models::TransformerTagger, models::Model, std::shared_ptr<models::TransformerTagger>>(
       mm, "TransformerTagger")
       .def(

@@ -56,6 +56,9 @@ py::dict to_python(const explain::Explanation& e) {
   if (!e.importance.empty())
     d["token_importance"] =
         py::array_t<float>(static_cast<py::ssize_t>(e.importance.size()), e.importance.data());
+  if (!e.pooling_attention.empty())
+    d["pooling_attention"] = py::array_t<float>(
+        static_cast<py::ssize_t>(e.pooling_attention.size()), e.pooling_attention.data());
   if (e.alignment.defined()) {
     d["alignment"] = to_numpy(e.alignment);
     d["hard_alignment"] = py::array_t<int64_t>(static_cast<py::ssize_t>(e.hard_alignment.size()),

@@ -79,16 +79,38 @@ class TorchTextEncoder(torch.nn.Module):
         return self.encoder(x, src_key_padding_mask=padding(lengths, T))
 
 
+class TorchAttentionPooling(torch.nn.Module):
+    """Hierarchical Attention Networks' word attention (Yang et al. 2016): u_t = tanh(W h_t + b),
+    a = softmax_t(u_t . context) over the real tokens, pooled = sum_t a_t h_t."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.proj = torch.nn.Linear(d, d)
+        self.context = torch.nn.Linear(d, 1, bias=False)
+
+    def forward(self, h, pad):
+        scores = self.context(torch.tanh(self.proj(h))).squeeze(-1).masked_fill(pad, float("-inf"))
+        self.weights = torch.softmax(scores, 1)
+        return (h * self.weights[:, :, None]).sum(1)
+
+
 class TorchClassifier(TorchTextEncoder):
     def __init__(self, c):
         super().__init__(c)
+        if c.get("pooling") == "attention":
+            self.attention_pool = TorchAttentionPooling(c["d_model"])
         self.head = torch.nn.Linear(c["d_model"], c["num_classes"])
 
     def forward(self, tokens, lengths):
         h = self.body(tokens, lengths)
-        if self.c.get("pooling", "mean") == "cls":
+        pooling, pad = self.c.get("pooling", "mean"), padding(lengths, tokens.shape[1])
+        if pooling == "cls":
             return self.head(h[:, 0])
-        keep = (~padding(lengths, tokens.shape[1])).float()[:, :, None]
+        if pooling == "max":
+            return self.head(h.masked_fill(pad[:, :, None], float("-inf")).max(1).values)
+        if pooling == "attention":
+            return self.head(self.attention_pool(h, pad))
+        keep = (~pad).float()[:, :, None]
         return self.head((h * keep).sum(1) / lengths[:, None].float())
 
 

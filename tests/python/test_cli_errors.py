@@ -89,7 +89,7 @@ def test_over_long_texts_are_cut_with_a_counted_warning(good):
      ["run.yaml:6: 'epochs' must be an integer, got \"many\""]),
     ("task: classify\ndata:\n  train: x.tsv\n  dev: x.tsv\nmodel:\n  nhead: 2.5\n", ["run.yaml:6: 'nhead' must be an integer"]),
     ("task: classify\ndata:\n  train: x.tsv\n  dev: x.tsv\nmodel:\n  pooling: median\n",
-     ["run.yaml:6: 'pooling' must be one of mean, cls, max, got 'median'"]),
+     ["run.yaml:6: 'pooling' must be one of mean, cls, max, attention, got 'median'"]),
     ("task: classify\ndata:\n  train: x.tsv\n  dev: x.tsv\nmodel:\n  vocab_size: 10\n",
      ["run.yaml:6: unknown key 'vocab_size' in model"]),
     ("task: classify\ndata:\n  train: x.tsv\n  dev: x.tsv\ntrain:\n  epochs: 0\n", ["run.yaml:6: 'epochs' must be in [1,"]),

@@ -190,6 +190,23 @@ def test_rollout_and_token_importance_follow_the_paper(classifier, tagger):
     assert "token_importance" not in some
 
 
+def test_attention_pooling_weighs_the_rollout_rows(tmp_path):
+    rows = sentiment_rows(120)
+    data = write_tsv(tmp_path / "train.tsv", rows)
+    run_dir = train(tmp_path, {
+        "task": "classify", "output": str(tmp_path / "run"), "data": {"train": str(data), "dev": str(data)},
+        "tokenizer": {"kind": "word", "lowercase": True},
+        "model": {"d_model": 16, "nhead": 2, "num_layers": 2, "dim_feedforward": 32, "dropout": 0.0,
+                  "pooling": "attention"},
+        "train": {"epochs": 1, "batch_size": 32, "lr": 0.003, "warmup_steps": 2}})
+    e = gaze.explain(run_dir, "the battery died after a week")
+    w, r = e["pooling_attention"], numpy_rollout(e["attention"])
+    assert w.shape == (len(e["tokens"]),) and abs(w.sum() - 1) < 1e-5
+    imp = w @ r  # the pooled vector is the w-weighted sum of the positions' final states
+    np.testing.assert_allclose(e["token_importance"], imp / imp.sum(), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(e["token_importance"], r.mean(0) / r.mean(0).sum(), rtol=1e-3)
+
+
 def test_alignment_is_the_head_mean_of_a_cross_attention_layer(g2p):
     arch, run_dir = g2p
     e = gaze.explain(run_dir, "gaze")

@@ -131,6 +131,18 @@ def test_glove_classifier_and_errors(tmp_path):
     out = json.loads(run("predict", "--model", tmp_path / "run", stdin="Great phone, WORKS well!\n", check=0).stdout)
     assert out["label"] in ("0", "1")
     assert gaze.load(tmp_path / "run").embed(["Great phone"]).shape == (1, 16)
+    # Attention pooling over the BiLSTM: learned, saved, and what explain shows as importance.
+    att = {**base, "output": str(tmp_path / "att"), "model": {**base["model"], "pooling": "attention"}}
+    run("train", write_yaml(tmp_path / "att.yaml", att), threads=2, check=0)
+    e = gaze.explain(tmp_path / "att", "Great phone, WORKS well!")
+    w = e["pooling_attention"]
+    assert w.shape == (len(e["tokens"]),) and abs(w.sum() - 1) < 1e-5 and w.std() > 0
+    assert np.array_equal(e["token_importance"], w) and e["attention"] is None
+    state = gaze.io.load_checkpoint(str(tmp_path / "att" / "best"))["model"]
+    assert {"attention_pool.proj.weight", "attention_pool.context.weight"} <= set(state)
+    res = run("explain", "--model", tmp_path / "att", "--input", "Great phone", "--out", tmp_path / "ex", check=0)
+    assert "only attention is its pooling" in res.stderr
+    assert "pooling attention" in (tmp_path / "ex" / "explanation.html").read_text(encoding="utf-8")
     # Without vectors, or with a broken file: one line naming what to fix.
     base["model"]["word_vectors"] = ""
     res = run("train", write_yaml(tmp_path / "none.yaml", base), "--overwrite")

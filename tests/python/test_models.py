@@ -48,7 +48,7 @@ def encoder_config(**extra):
     return dict(vocab_size=31, d_model=24, nhead=3, num_layers=2, dim_feedforward=40, dropout=0.0, **extra)
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls"])
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max", "attention"])
 @pytest.mark.parametrize("positions,norm_first,scale", [("sinusoidal", True, False), ("learned", False, True),
                                                         ("none", True, True)])
 def test_classifier_matches_reference(pooling, positions, norm_first, scale):
@@ -66,6 +66,12 @@ def test_classifier_matches_reference(pooling, positions, norm_first, scale):
     for layer, (gw, tw) in enumerate(zip(g_weights, t_weights)):
         assert gw.shape == (4, 3, 10, 10)
         assert_close(gw.numpy(), tw.numpy(), **REDUCTION, what=f"attention layer {layer}")
+    if pooling == "attention":  # the pooling's own weights, zero on padding
+        gp = g.pooling_attention(gaze.tensor(tokens), gaze.tensor(lengths)).numpy()
+        assert_close(gp, t.attention_pool.weights.detach().numpy(), **REDUCTION, what="pooling")
+        assert np.all(gp[np.arange(10)[None, :] >= lengths[:, None]] == 0)
+    else:
+        assert g.pooling_attention(gaze.tensor(tokens), gaze.tensor(lengths)) is None
     compare_outputs_and_grads(g, t, g_out, t_out)
 
 

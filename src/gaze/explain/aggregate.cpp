@@ -67,12 +67,19 @@ std::vector<int64_t> argmax_rows(const Tensor& m) {
   return best;
 }
 
-std::vector<float> token_importance(const Tensor& r, models::Pooling pooling) {
+std::vector<float> token_importance(const Tensor& r, models::Pooling pooling,
+                                    const std::vector<float>& query_weights) {
   const int64_t T = r.size(0);
+  const bool weighted = pooling == models::Pooling::attention;
+  GAZE_CHECK(!weighted || static_cast<int64_t>(query_weights.size()) == T, ValueError,
+             "token_importance: attention pooling needs {} weights, got {}", T,
+             query_weights.size());
   std::vector<double> acc(static_cast<size_t>(T), 0.0);
   const int64_t rows = pooling == models::Pooling::cls ? 1 : T;
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < T; ++j) acc[size_t(j)] += r.data<float>()[i * T + j];
+  for (int64_t i = 0; i < rows; ++i) {
+    const double w = weighted ? query_weights[size_t(i)] : 1.0;
+    for (int64_t j = 0; j < T; ++j) acc[size_t(j)] += w * r.data<float>()[i * T + j];
+  }
   double total = 0;
   for (double v : acc) total += v;
   std::vector<float> out;

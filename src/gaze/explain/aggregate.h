@@ -24,7 +24,9 @@ std::vector<int64_t> argmax_rows(const Tensor& matrix);
 
 // Each token's share of a pooled representation from the rollout [T, T]: row 0 for `cls` pooling,
 // the mean of the rows for `mean` pooling (and for `max`, whose winners differ per feature: every
-// token may feed it, so all rows count alike). Sums to 1.
-std::vector<float> token_importance(const Tensor& rollout, models::Pooling pooling);
+// token may feed it, so all rows count alike); for `attention` pooling, the rows weighted by the
+// pooling's weights over the tokens (query_weights, one per row). Sums to 1.
+std::vector<float> token_importance(const Tensor& rollout, models::Pooling pooling,
+                                    const std::vector<float>& query_weights = {});
 
 }  // namespace gaze::explain

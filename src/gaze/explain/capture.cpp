@@ -48,7 +48,7 @@ AttentionBlock block_from(Stack stack, const std::vector<Tensor>& captured, int6
 }  // namespace
 
 AttentionBlock capture(const models::EncoderModel& m, const models::Inputs& one,
-                       const CaptureOptions& o, Tensor* output) {
+                       const CaptureOptions& o, Tensor* output, Tensor* pooling) {
   NoGradGuard no_grad;
   GAZE_CHECK(one.tokens.defined() && one.tokens.dim() == 2 && one.tokens.size(0) == 1 &&
                  one.tokens.size(1) > 0,
@@ -56,6 +56,7 @@ AttentionBlock capture(const models::EncoderModel& m, const models::Inputs& one,
   nn::AttentionCapture cap = make_capture(o);
   const Tensor out = m.forward(one, &cap);
   if (output) *output = out;
+  if (pooling) *pooling = cap.pooling.defined() ? squeeze(cap.pooling, 0) : Tensor();
   return block_from(Stack::encoder, cap.self_attention, m.backbone->num_heads(), o, true);
 }
 

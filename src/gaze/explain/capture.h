@@ -11,9 +11,11 @@
 namespace gaze::explain {
 
 // The encoder block of a classifier or tagger for one input (a batch of one); `output` (optional)
-// receives the model's output ([1, C] or [1, T, K]).
+// receives the model's output ([1, C] or [1, T, K]), `pooling` (optional) a classifier's attention
+// pooling weights [T] (undefined without attention pooling).
 AttentionBlock capture(const models::EncoderModel& model, const models::Inputs& one,
-                       const CaptureOptions& options, Tensor* output = nullptr);
+                       const CaptureOptions& options, Tensor* output = nullptr,
+                       Tensor* pooling = nullptr);
 
 // An encoder-decoder reading src and teacher-forced with tgt_in (BOS + the output): a Transformer's
 // encoder self-attention, decoder self-attention and cross-attention; an RNN's one cross-attention

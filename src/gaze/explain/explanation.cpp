@@ -18,7 +18,16 @@ void finish(Explanation& e) {
     std::vector<Tensor> means;
     for (const Tensor& w : enc->weights) means.push_back(mean_heads(w));
     e.rollout = rollout(means);
-    if (e.pooling) e.importance = token_importance(e.rollout, *e.pooling);
+    if (e.pooling) {
+      e.importance = token_importance(e.rollout, *e.pooling, e.pooling_attention);
+      e.importance_rule = e.pooling_attention.empty()
+                              ? "from the attention rollout"
+                              : "the rollout's rows weighted by the pooling attention";
+    }
+  } else if (!e.pooling_attention.empty()) {
+    // A recurrent backbone: the pooling attention is the only attention there is.
+    e.importance = e.pooling_attention;
+    e.importance_rule = "the pooling attention's weights (the backbone has no attention)";
   }
   if (const AttentionBlock* cross = e.block(Stack::cross)) {
     const int64_t L = cross->num_layers;

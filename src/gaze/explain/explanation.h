@@ -51,6 +51,8 @@ struct Explanation {
   Tensor rollout;                 // [T, T] of the encoder's captured layers; undefined for RNNs
   std::vector<float> importance;  // classify: each token's share of the pooled representation
   std::optional<models::Pooling> pooling;  // classify: how importance reads the rollout
+  std::vector<float> pooling_attention;    // classify, attention pooling: its weight per token
+  std::string importance_rule;             // how importance was computed, for the page's caption
   Tensor alignment;  // translate: [output tokens, source tokens] (row t: predicting token t)
   std::vector<int64_t> hard_alignment;  // translate: the argmax source token of each target token
   int64_t alignment_layer = -1;         // translate, Transformer: the cross-attention layer used

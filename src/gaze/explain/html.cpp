@@ -75,7 +75,10 @@ nlohmann::json page_data(const Explanation& e) {
   }
   d["blocks"] = blocks;
   if (e.rollout.defined()) d["rollout"] = quantised(e.rollout);
-  if (!e.importance.empty()) d["importance"] = e.importance;
+  if (!e.importance.empty()) {
+    d["importance"] = e.importance;
+    d["importance_rule"] = e.importance_rule;
+  }
   if (e.alignment.defined()) {
     d["alignment"] = quantised(e.alignment);
     d["hard_alignment"] = e.hard_alignment;

@@ -87,6 +87,13 @@ std::string to_json(const Explanation& e) {
       fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", e.importance[i]);
     out += ']';
   }
+  if (!e.pooling_attention.empty()) {
+    key(out, "pooling_attention");
+    out += '[';
+    for (size_t i = 0; i < e.pooling_attention.size(); ++i)
+      fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", e.pooling_attention[i]);
+    out += ']';
+  }
   if (e.alignment.defined()) {
     key(out, "alignment_layer");
     out += std::to_string(e.alignment_layer);

@@ -187,6 +187,9 @@ TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
   backbone = make_backbone(*this, c);
   GAZE_CHECK(c.num_classes >= 1, ValueError,
              "TransformerClassifier: num_classes must be >= 1, got {}", c.num_classes);
+  if (c.pooling == Pooling::attention)
+    attention_pool = register_module(
+        "attention_pool", std::make_shared<nn::AttentionPooling>(backbone->hidden_size()));
   if (c.pooler == Pooler::tanh)
     pooler = register_module(
         "pooler", std::make_shared<nn::Linear>(backbone->hidden_size(), backbone->hidden_size()));
@@ -195,6 +198,8 @@ TransformerClassifier::TransformerClassifier(const ClassifierConfig& c)
 }
 
 Tensor pool(const Tensor& h, const Tensor& lengths, Pooling pooling) {
+  GAZE_CHECK(pooling != Pooling::attention, ValueError,
+             "pooling: attention has weights of its own; only a classifier can use it");
   if (pooling == Pooling::cls) return select(h, 1, 0);
   const int64_t B = h.size(0), T = h.size(1);
   if (pooling == Pooling::max) {
@@ -220,7 +225,15 @@ Tensor pool(const Tensor& h, const Tensor& lengths, Pooling pooling) {
 }
 
 Tensor TransformerClassifier::features(const Inputs& in, nn::AttentionCapture* capture) const {
-  Tensor pooled = pool(backbone->forward(in, capture), in.lengths, config.pooling);
+  const Tensor hidden = backbone->forward(in, capture);
+  Tensor pooled;
+  if (attention_pool) {
+    nn::AttentionPooling::Output a = attention_pool->forward(hidden, in.lengths);
+    if (capture) capture->pooling = a.weights.detach();
+    pooled = a.pooled;
+  } else {
+    pooled = pool(hidden, in.lengths, config.pooling);
+  }
   return pooler ? tanh(pooler->forward(pooled)) : pooled;
 }
 
@@ -241,6 +254,9 @@ std::vector<config::Field> config_fields(ClassifierConfig& c) {
 
 SentenceEncoder::SentenceEncoder(const SentenceEncoderConfig& c)
     : EncoderModel("SentenceEncoder"), config(c) {
+  GAZE_CHECK(c.pooling != Pooling::attention, ValueError,
+             "SentenceEncoder: pooling must be mean, cls or max (attention pooling is learned "
+             "by a classifier), got attention");
   backbone = make_backbone(*this, c);
   if (c.pooler == Pooler::tanh)
     pooler = register_module(

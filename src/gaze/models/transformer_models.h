@@ -7,6 +7,7 @@
 #include "gaze/models/inputs.h"
 #include "gaze/models/model.h"
 #include "gaze/models/seq2seq.h"
+#include "gaze/nn/attention_pooling.h"
 #include "gaze/nn/crf.h"
 #include "gaze/nn/embedding.h"
 #include "gaze/nn/positional.h"
@@ -23,8 +24,11 @@ GAZE_ENUM_NAMES(Positions, {Positions::sinusoidal, "sinusoidal"}, {Positions::le
 // and the Universal Sentence Encoder's).
 enum class Pooler { none, tanh };
 GAZE_ENUM_NAMES(Pooler, {Pooler::none, "none"}, {Pooler::tanh, "tanh"})
-enum class Pooling { mean, cls, max };
-GAZE_ENUM_NAMES(Pooling, {Pooling::mean, "mean"}, {Pooling::cls, "cls"}, {Pooling::max, "max"})
+// How a classifier reads one vector from the tokens' hidden states: their mean, the first token's,
+// each feature's maximum, or a learned attention over them (nn::AttentionPooling).
+enum class Pooling { mean, cls, max, attention };
+GAZE_ENUM_NAMES(Pooling, {Pooling::mean, "mean"}, {Pooling::cls, "cls"}, {Pooling::max, "max"},
+                {Pooling::attention, "attention"})
 // The backbones a classifier or tagger can sit on: gaze's Transformer from scratch, or pretrained
 // word vectors (GloVe's or any in its format) with characters and shapes under a BiLSTM or a
 // Transformer.
@@ -129,7 +133,7 @@ class EncoderModel : public Model {
 
 struct ClassifierConfig : EncoderConfig {
   int64_t num_classes = 2;
-  Pooling pooling = Pooling::mean;  // mean (over non-padding tokens) | cls (the first token)
+  Pooling pooling = Pooling::mean;  // mean (over non-padding tokens) | cls | max | attention
   Pooler pooler = Pooler::none;
 };
 // The configuration's fields bound to `c`, for reading and writing it (JSON, YAML).
@@ -141,7 +145,7 @@ nn::TransformerLayerOptions layer_options(int64_t d_model, int64_t nhead, int64_
                                           bool norm_first, int64_t attention_window = -1);
 
 // [B, d]: the hidden states [B, T, d] pooled over each sequence's tokens (mean, or max per feature)
-// or its first (cls).
+// or its first (cls); attention pooling has weights and lives in the model (nn::AttentionPooling).
 Tensor pool(const Tensor& hidden, const Tensor& lengths, Pooling pooling);
 
 class TransformerClassifier : public EncoderModel {
@@ -157,7 +161,8 @@ class TransformerClassifier : public EncoderModel {
   static ClassifierConfig parse_config(const std::string& json);
 
   ClassifierConfig config;
-  std::shared_ptr<nn::Linear> pooler;  // with Pooler::tanh
+  std::shared_ptr<nn::AttentionPooling> attention_pool;  // with Pooling::attention
+  std::shared_ptr<nn::Linear> pooler;                    // with Pooler::tanh
   std::shared_ptr<nn::Linear> head;
 };
 

@@ -37,6 +37,7 @@ struct AttentionCapture {
   std::vector<int64_t> layers, heads;
   std::vector<Tensor> self_attention;   // encoder or decoder self-attention
   std::vector<Tensor> cross_attention;  // decoder only
+  Tensor pooling;  // a classifier with attention pooling: its weights over the tokens [B, T]
 
   // Whether layer i of a stack of n is chosen (checks the choice against n).
   bool wants(int64_t i, int64_t n) const;

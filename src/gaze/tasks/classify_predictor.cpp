@@ -178,7 +178,10 @@ explain::Explanation ClassifyPredictor::explain(const std::string& text, const E
   e.architecture = "transformer";
   e.tokens = pieces(*tokenizer_, enc.ids[0]);
   e.token_ids = enc.ids[0];
-  e.blocks = {explain::capture(*model_, batch(enc, {0}), {o.layers, o.heads})};
+  Tensor pooling_attention;
+  e.blocks = {
+      explain::capture(*model_, batch(enc, {0}), {o.layers, o.heads}, nullptr, &pooling_attention)};
+  if (pooling_attention.defined()) e.pooling_attention = pooling_attention.to_vector<float>();
   PredictOptions p;
   p.top_k = std::min<int64_t>(5, static_cast<int64_t>(labels_.size()));
   e.prediction = predict({text}, p)[0];

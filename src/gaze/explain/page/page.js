@@ -105,6 +105,7 @@
   function renderImportance() {
     if (!D.importance) return;
     $("importance-section").hidden = false;
+    if (D.importance_rule) $("importance-rule").textContent = D.importance_rule;
     const box = $("importance");
     // Shaded from the least to the most important token (nearly uniform shares stay readable).
     const top = Math.max(...D.importance), low = Math.min(...D.importance);
