@@ -9,6 +9,7 @@
 #include "gaze/core/error.h"
 #include "gaze/data/text_file.h"
 #include "gaze/explain/aggregate.h"
+#include "gaze/explain/attribution.h"
 #include "gaze/explain/html.h"
 #include "gaze/explain/json_export.h"
 #include "gaze/explain/png.h"
@@ -74,7 +75,11 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
   fs::create_directories(dir, ec);
   GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder: {}", dir.string(), ec.message());
   if (wants(a, OutputFormat::html)) write(dir / "explanation.html", explain::to_html(e));
-  if (wants(a, OutputFormat::json)) write(dir / "attention.json", explain::to_json(e));
+  if (wants(a, OutputFormat::json)) {
+    write(dir / "attention.json", explain::to_json(e));
+    if (!e.attributions.empty())
+      write(dir / "attribution.json", explain::attribution_json(e, true).dump() + "\n");
+  }
   if (wants(a, OutputFormat::png)) write_pngs(write, e, dir, per_head);
 }
 
@@ -143,7 +148,6 @@ Action add_explain(CLI::App& app) {
                  "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")
       ->required();
   tasks::ExplainOptions proto;
-  a->options.add(app, decode::config_fields(proto.search), "translation: ");
   a->options.add(app, tasks::config_fields(proto));
   add_enum_option(app, "--format", a->formats,
                   "what to write: html, png, json (default: all three)");

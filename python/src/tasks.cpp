@@ -11,6 +11,7 @@
 
 namespace gaze::python {
 namespace {
+using namespace pybind11::literals;
 
 py::object from_json(const nlohmann::json& j) {
   return py::module_::import("json").attr("loads")(j.dump());
@@ -59,6 +60,32 @@ py::dict to_python(const explain::Explanation& e) {
   if (!e.pooling_attention.empty())
     d["pooling_attention"] = py::array_t<float>(
         static_cast<py::ssize_t>(e.pooling_attention.size()), e.pooling_attention.data());
+  if (!e.attributions.empty()) {
+    d["explained_output"] = e.explained_output;
+    py::dict by_method;
+    for (const auto& a : e.attributions) {
+      by_method[py::str(a.method)] =
+          py::array_t<float>(static_cast<py::ssize_t>(a.scores.size()), a.scores.data());
+      if (a.method == "integrated_gradients")
+        d["integrated_gradients"] =
+            py::dict("output"_a = a.output, "baseline_output"_a = a.baseline_output,
+                     "completeness_gap"_a = a.completeness_gap);
+      if (a.method == "attention_x_gradient") {
+        py::list layers;
+        for (const auto& t : a.per_head) layers.append(to_numpy(t));
+        d["attention_x_gradient"] = py::dict("layers"_a = a.layers, "weights"_a = layers);
+      }
+    }
+    d["attributions"] = by_method;
+  }
+  if (!e.faithfulness.empty()) {
+    py::dict curves;
+    for (const auto& c : e.faithfulness)
+      curves[py::str(c.method)] = py::dict(
+          "fraction"_a = c.fraction, "deletion"_a = c.deletion, "insertion"_a = c.insertion,
+          "deletion_area"_a = c.deletion_area, "insertion_area"_a = c.insertion_area);
+    d["faithfulness"] = curves;
+  }
   if (e.alignment.defined()) {
     d["alignment"] = to_numpy(e.alignment);
     d["hard_alignment"] = py::array_t<int64_t>(static_cast<py::ssize_t>(e.hard_alignment.size()),

@@ -60,6 +60,11 @@ try {
     key_tokens: document.querySelectorAll('.hv-token[data-side="k"]').length,
     pagers: document.querySelectorAll("#pagers button").length,
     importance_tokens: document.querySelectorAll(".imp-token").length,
+    attribution_tokens: [...document.querySelectorAll(".attr-token")].map((t) => t.textContent),
+    attribution_methods: [...document.querySelectorAll("#attr-method option")].map((o) => o.value),
+    attribution_legend: document.querySelectorAll("#attr-legend canvas").length,
+    faithfulness_rows: [...document.querySelectorAll("#faithfulness tr")].slice(1)
+      .map((r) => r.firstChild.textContent),
     rollout_shown: !document.getElementById("rollout-section").hidden,
     alignment_shown: !document.getElementById("alignment-section").hidden,
     prediction_text: document.getElementById("prediction").textContent,

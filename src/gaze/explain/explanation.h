@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -36,6 +37,32 @@ struct AttentionBlock {
   bool self = true;                       // queries and keys are the same tokens (rollout applies)
 };
 
+// One method's score for each input token.
+struct TokenAttribution {
+  std::string method;
+  std::vector<float> scores;
+  // integrated_gradients: f(input), f(baseline) and the completeness gap,
+  // sum(scores) - (f(input) - f(baseline)).
+  double output = std::numeric_limits<double>::quiet_NaN();
+  double baseline_output = std::numeric_limits<double>::quiet_NaN();
+  double completeness_gap = std::numeric_limits<double>::quiet_NaN();
+  // attention_x_gradient: per captured layer, A ⊙ ∂f/∂A [heads, T, T] (the captured heads).
+  std::vector<int64_t> layers{};  // {}: aggregate initialisers may leave these out
+  std::vector<Tensor> per_head{};
+};
+
+// Deletion and insertion curves of one ranking (Samek et al. 2017; Petsiuk et al. 2018; ERASER's
+// comprehensiveness): tokens leave (deletion) or enter (insertion) the input in the order of
+// their scores, highest first; point k is the output with k tokens removed or inserted, k = 0..n
+// (n: the tokens that are not fixed). Areas are over the fraction k/n in [0, 1]: a faithful
+// ranking has a small deletion area and a large insertion area.
+struct FaithfulnessCurve {
+  std::string method;
+  std::vector<double> fraction;  // k / n of each point (at most 65 points: k is spaced out)
+  std::vector<double> deletion, insertion;
+  double deletion_area = 0, insertion_area = 0;
+};
+
 struct Explanation {
   std::string task, architecture;          // classify | tag | translate; transformer | rnn
   std::string text;                        // the input
@@ -56,6 +83,13 @@ struct Explanation {
   Tensor alignment;  // translate: [output tokens, source tokens] (row t: predicting token t)
   std::vector<int64_t> hard_alignment;  // translate: the argmax source token of each target token
   int64_t alignment_layer = -1;         // translate, Transformer: the cross-attention layer used
+
+  // Attribution (gaze explain --method): what is explained (e.g. "p(positive)"), each method's
+  // token scores (with "attention" and "rollout" when there is attention) and, with faithfulness,
+  // each method's deletion and insertion curves (and a random ranking's).
+  std::string explained_output;
+  std::vector<TokenAttribution> attributions;
+  std::vector<FaithfulnessCurve> faithfulness;
 
   const AttentionBlock* block(Stack stack) const;
   // An encoder-decoder's explanation (it has a cross-attention block).

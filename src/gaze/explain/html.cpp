@@ -1,5 +1,7 @@
 #include "gaze/explain/html.h"
 
+#include "gaze/explain/attribution.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -79,6 +81,7 @@ nlohmann::json page_data(const Explanation& e) {
     d["importance"] = e.importance;
     d["importance_rule"] = e.importance_rule;
   }
+  if (!e.attributions.empty()) d["attribution"] = attribution_json(e, false);
   if (e.alignment.defined()) {
     d["alignment"] = quantised(e.alignment);
     d["hard_alignment"] = e.hard_alignment;

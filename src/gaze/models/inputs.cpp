@@ -1,5 +1,7 @@
 #include "gaze/models/inputs.h"
 
+#include "gaze/ops/shape_ops.h"
+
 #include <algorithm>
 
 #include "gaze/core/error.h"
@@ -31,6 +33,15 @@ Tensor char_ids(const std::vector<const std::vector<std::string>*>& words, int64
     }
   }
   return out;
+}
+
+Inputs repeat(const Inputs& one, int64_t n) {
+  GAZE_CHECK(one.tokens.defined() && one.tokens.size(0) == 1 && n >= 1, ValueError,
+             "repeat: expected a batch of one and n >= 1");
+  auto copies = [n](const Tensor& t) {
+    return t.defined() ? cat(std::vector<Tensor>(static_cast<size_t>(n), t), 0) : Tensor();
+  };
+  return {copies(one.tokens), copies(one.lengths), copies(one.chars), Tensor()};
 }
 
 }  // namespace gaze::models

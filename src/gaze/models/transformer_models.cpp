@@ -67,12 +67,26 @@ void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, co
   (void)vocab;  // ids are range-checked by the embedding lookup, with the position named
 }
 
+}  // namespace
+
+void check_token_embeddings(const Inputs& in, int64_t dim) {
+  if (!in.token_embeddings.defined()) return;
+  const Tensor& e = in.token_embeddings;
+  GAZE_CHECK(e.dim() == 3 && e.size(0) == in.tokens.size(0) && e.size(1) == in.tokens.size(1) &&
+                 e.size(2) == dim && is_floating(e.dtype()),
+             ValueError,
+             "model: token_embeddings must be floating [B, T, E] = [{}, {}, {}], got {}",
+             in.tokens.size(0), in.tokens.size(1), dim, e.shape_str());
+}
+
+namespace {
+
 // token embedding * scale + positions (learned, sinusoidal or none), then dropout.
 Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* learned,
                     const nn::SinusoidalPositionalEncoding* sinusoidal, bool scale,
                     const Tensor& tokens, int64_t offset, const nn::Dropout* drop,
-                    double extra_scale = 1.0) {
-  Tensor x = emb.forward(tokens);
+                    double extra_scale = 1.0, const Tensor& looked_up = Tensor()) {
+  Tensor x = looked_up.defined() ? looked_up : emb.forward(tokens);
   const double s = (scale ? std::sqrt(static_cast<double>(emb.embedding_dim)) : 1.0) * extra_scale;
   if (s != 1.0) x = mul(x, s);
   if (learned)
@@ -166,8 +180,10 @@ Tensor TransformerBackbone::forward(const Inputs& in, nn::AttentionCapture* capt
              "model: {} tokens exceed max_positions {}; truncate the input", tokens.size(1),
              c_.max_positions);
   const bool more = token_type_embedding || embedding_norm;
-  Tensor x = embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings,
-                          tokens, 0, more ? nullptr : dropout.get(), c_.embedding_scale);
+  check_token_embeddings(in, embedding->embedding_dim);
+  Tensor x =
+      embed_tokens(*embedding, positions.get(), sinusoidal.get(), c_.scale_embeddings, tokens, 0,
+                   more ? nullptr : dropout.get(), c_.embedding_scale, in.token_embeddings);
   if (more) {
     // BERT: + token type 0 (one row, broadcast), LayerNorm, then dropout.
     if (token_type_embedding)

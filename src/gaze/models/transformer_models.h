@@ -87,6 +87,8 @@ class Backbone {
   virtual Tensor forward(const Inputs& inputs, nn::AttentionCapture* capture) const = 0;
   virtual int64_t hidden_size() const = 0;
   virtual int64_t num_heads() const = 0;  // 0: no attention to capture (a BiLSTM)
+  // The token embedding rows tokens [B, T] look up, [B, T, E] (see Inputs::token_embeddings).
+  virtual Tensor lookup(const Tensor& tokens) const = 0;
   // Whether inputs must carry chars (then at most this many bytes per token); 0: ids only.
   virtual int64_t max_word_chars() const { return 0; }
   // The dropout heads apply to the backbone's output (train mode only).
@@ -103,6 +105,7 @@ class TransformerBackbone : public Backbone {
   Tensor forward(const Inputs& inputs, nn::AttentionCapture* capture) const override;
   int64_t hidden_size() const override { return c_.d_model; }
   int64_t num_heads() const override { return c_.nhead; }
+  Tensor lookup(const Tensor& tokens) const override { return embedding->forward(tokens); }
   Tensor output_dropout(const Tensor& x) const override { return dropout->forward(x); }
 
   std::shared_ptr<nn::Embedding> embedding;

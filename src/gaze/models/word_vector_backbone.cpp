@@ -131,7 +131,9 @@ Tensor WordVectorBackbone::forward(const Inputs& in, nn::AttentionCapture* captu
   GAZE_CHECK(tokens.defined() && tokens.dtype() == DType::i64 && tokens.dim() == 2, ValueError,
              "model: tokens must be int64 [B, T], got {}",
              tokens.defined() ? tokens.shape_str() : "undefined");
-  std::vector<Tensor> parts = {embedding->forward(tokens)};
+  check_token_embeddings(in, embedding->embedding_dim);
+  std::vector<Tensor> parts = {in.token_embeddings.defined() ? in.token_embeddings
+                                                             : embedding->forward(tokens)};
   if (max_word_chars() > 0) {
     GAZE_CHECK(in.chars.defined() && in.chars.dtype() == DType::i64 && in.chars.dim() == 3 &&
                    in.chars.size(0) == tokens.size(0) && in.chars.size(1) == tokens.size(1),

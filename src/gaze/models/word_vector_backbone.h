@@ -26,6 +26,7 @@ class WordVectorBackbone : public Backbone {
     return c_.char_dim > 0 || c_.shape_dim > 0 ? c_.max_word_chars : 0;
   }
   Tensor output_dropout(const Tensor& x) const override { return dropout->forward(x); }
+  Tensor lookup(const Tensor& tokens) const override { return embedding->forward(tokens); }
 
   std::shared_ptr<nn::Embedding> embedding;        // [vocab, word_dim]: the word vectors
   std::shared_ptr<nn::Embedding> char_embedding;   // [257, char_dim]: bytes + 1, 0 = padding

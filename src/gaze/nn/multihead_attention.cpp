@@ -170,10 +170,28 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   }
   SdpaResult r = scaled_dot_product_attention(heads(q, Tq), heads(k, Tk), heads(v, Tk), o);
   MultiheadAttentionOutput out;
+  if (args.weight_gradients) {
+    out.probe = Tensor::zeros(r.output.shape(), r.output.dtype()).set_requires_grad();
+    out.values = heads(v, Tk).detach();
+    out.batch_first = batch_first;
+    r.output = add(r.output, out.probe);
+  }
   out.output =
       out_proj->forward(reshape(r.output, batch_first ? Shape{B, Tq, E} : Shape{Tq, B, E}));
   if (args.need_weights) out.weights = args.average_attn_weights ? mean(r.weights, {1}) : r.weights;
   return out;
+}
+
+Tensor attention_weight_gradient(const MultiheadAttentionOutput& r) {
+  GAZE_CHECK(r.probe.defined() && r.probe.grad().defined(), ValueError,
+             "attention_weight_gradient: run the forward with weight_gradients and a backward "
+             "first");
+  NoGradGuard no_grad;
+  // [B, T, H, D] (or [T, B, H, D]) -> [B, H, T, D]
+  const std::vector<int64_t> to_bhtd =
+      r.batch_first ? std::vector<int64_t>{0, 2, 1, 3} : std::vector<int64_t>{1, 2, 0, 3};
+  const Tensor d_out = permute(r.probe.grad(), to_bhtd), v = permute(r.values, to_bhtd);
+  return matmul(d_out, v, false, true);
 }
 
 }  // namespace gaze::nn

@@ -14,7 +14,16 @@ namespace gaze::nn {
 struct MultiheadAttentionOutput {
   Tensor output;   // [Tq, B, E] (or [B, Tq, E] with batch_first; [Tq, E] for unbatched input)
   Tensor weights;  // [B, Tq, Tk] averaged over heads, [B, H, Tq, Tk] per head, or undefined
+  // With AttentionArgs::weight_gradients: a zero leaf added to the heads' outputs (so after a
+  // backward its grad is dL/d(head outputs)) and the value heads it was computed from (detached).
+  Tensor probe, values;
+  bool batch_first = true;  // the layout of probe and values: [B, T, H, D] or [T, B, H, D]
 };
+
+// dL/dA [B, H, Tq, Tk] of the attention probabilities A of a forward with weight_gradients, after
+// a backward reached its probe: as O = A V per head (dropout off), dL/dA = dL/dO V^T. The fused
+// kernel never materialises A in the graph; this recovers its gradient exactly.
+Tensor attention_weight_gradient(const MultiheadAttentionOutput& r);
 
 // torch.nn.MultiheadAttention.forward's keyword arguments after query, key and value. Masks follow
 // torch: key_padding_mask [B, Tk] and a boolean attn_mask ([Tq, Tk] or [B*H, Tq, Tk]) mark
@@ -32,6 +41,8 @@ struct AttentionArgs {
   // gaze: the per-head weights (average_attn_weights false) of only these heads, in this order:
   // only their Tq x Tk matrices are built.
   std::vector<int64_t> weight_heads{};
+  // gaze: fill MultiheadAttentionOutput::probe and values (attention x gradient explanations).
+  bool weight_gradients = false;
 };
 
 class MultiheadAttention : public Module {

@@ -26,15 +26,19 @@ void check_options(const TransformerLayerOptions& o, const char* who) {
 // The attention of a layer; with a capture, its per-head weights (the capture's heads) are
 // appended to `captured`.
 Tensor attend(const MultiheadAttention& mha, const Tensor& q, const Tensor& kv, const Tensor& mask,
-              const Tensor& padding, bool causal, const AttentionCapture* capture,
-              std::vector<Tensor>* captured, int64_t window = -1) {
+              const Tensor& padding, bool causal, AttentionCapture* capture, bool cross,
+              int64_t window = -1) {
   AttentionArgs a;
   a.key_padding_mask = padding, a.attn_mask = mask, a.is_causal = causal;
   if (window >= 0) a.window = window;
   a.need_weights = capture != nullptr, a.average_attn_weights = false;
   if (capture) a.weight_heads = capture->heads;
+  a.weight_gradients = capture && capture->gradients;
   auto r = mha.forward(q, kv, kv, a);
-  if (capture) captured->push_back(r.weights);
+  if (capture) {
+    (cross ? capture->cross_attention : capture->self_attention).push_back(r.weights);
+    if (capture->gradients) (cross ? capture->cross_probes : capture->self_probes).push_back(r);
+  }
   return r.output;
 }
 
@@ -98,8 +102,7 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderArgs& ar
   AttentionCapture* cap = args.capture;
   auto self = [&](const Tensor& x) {
     return dropout1->forward(attend(*self_attn, x, x, args.mask, args.src_key_padding_mask,
-                                    args.is_causal, cap, cap ? &cap->self_attention : nullptr,
-                                    options.attention_window));
+                                    args.is_causal, cap, false, options.attention_window));
   };
   // The residual stream, projected when the layer widens it.
   const Tensor res = residual_proj ? residual_proj->forward(src) : src;
@@ -158,13 +161,12 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   AttentionCapture* cap = args.capture;
   auto self = [&](const Tensor& x) {
     return dropout1->forward(attend(*self_attn, x, x, args.tgt_mask, args.tgt_key_padding_mask,
-                                    args.tgt_is_causal, cap, cap ? &cap->self_attention : nullptr,
-                                    options.attention_window));
+                                    args.tgt_is_causal, cap, false, options.attention_window));
   };
   auto cross = [&](const Tensor& x) {
     return dropout2->forward(attend(*multihead_attn, x, memory, args.memory_mask,
                                     args.memory_key_padding_mask, args.memory_is_causal, cap,
-                                    cap ? &cap->cross_attention : nullptr));
+                                    true));
   };
   if (options.norm_first) {
     const AddNorm a =
@@ -239,7 +241,10 @@ Tensor TransformerEncoder::forward(const Tensor& src, const EncoderArgs& args) c
     const bool want = capture && capture->wants(i, n);
     layer.capture = want ? capture : nullptr;
     x = layers[i]->forward(x, layer);
-    if (capture && !want) capture->self_attention.emplace_back();
+    if (capture && !want) {
+      capture->self_attention.emplace_back();
+      if (capture->gradients) capture->self_probes.emplace_back();
+    }
   }
   return norm ? norm->forward(x) : x;
 }
@@ -272,6 +277,10 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory,
     if (capture && !want) {
       capture->self_attention.emplace_back();
       capture->cross_attention.emplace_back();
+      if (capture->gradients) {
+        capture->self_probes.emplace_back();
+        capture->cross_probes.emplace_back();
+      }
     }
   }
   return norm ? norm->forward(x) : x;

@@ -38,6 +38,10 @@ struct AttentionCapture {
   std::vector<Tensor> self_attention;   // encoder or decoder self-attention
   std::vector<Tensor> cross_attention;  // decoder only
   Tensor pooling;  // a classifier with attention pooling: its weights over the tokens [B, T]
+  // With gradients, each captured layer also leaves its MultiheadAttentionOutput (probe and
+  // values; nn::attention_weight_gradient) here, index-aligned with the weights above.
+  bool gradients = false;
+  std::vector<MultiheadAttentionOutput> self_probes, cross_probes;
 
   // Whether layer i of a stack of n is chosen (checks the choice against n).
   bool wants(int64_t i, int64_t n) const;

@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <fmt/ranges.h>
+
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
+#include "gaze/explain/aggregate.h"
+#include "gaze/explain/attribution.h"
 #include "gaze/explain/capture.h"
+#include "gaze/ops/shape_ops.h"
 #include "gaze/ops/softmax.h"
 #include "gaze/tasks/embed_predictor.h"
 #include "gaze/tasks/task.h"
@@ -171,7 +176,7 @@ std::vector<std::vector<float>> ClassifyPredictor::embed(const std::vector<std::
 }
 
 explain::Explanation ClassifyPredictor::explain(const std::string& text, const ExplainOptions& o) {
-  explain::Explanation e = begin_explanation(kind(), text);
+  explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   const Encoded enc = encode({{text, "", 0}}, "input", false);
   e.truncated = enc.truncated > 0;
@@ -187,7 +192,104 @@ explain::Explanation ClassifyPredictor::explain(const std::string& text, const E
   e.prediction = predict({text}, p)[0];
   e.pooling = model_->config.pooling;
   explain::finish(e);
+  if (o.method != explain::Method::attention || o.faithfulness) attribute(e, enc, o);
   return e;
+}
+
+void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
+                                  const ExplainOptions& o) {
+  using explain::Method;
+  EvalScope eval(*model_);
+  const models::Inputs one = batch(enc, {0});
+  // The class explained: the predicted one unless --target names another.
+  const std::vector<float> probs = probabilities(enc)[0];
+  int64_t target = std::max_element(probs.begin(), probs.end()) - probs.begin();
+  if (!o.target.empty()) {
+    const auto at = std::find(labels_.begin(), labels_.end(), o.target);
+    GAZE_CHECK(at != labels_.end(), DataError,
+               "explain: target '{}' is not a label of this model "
+               "({})",
+               o.target, fmt::join(labels_, ", "));
+    target = at - labels_.begin();
+  }
+  e.explained_output = fmt::format("p({})", labels_[size_t(target)]);
+  explain::Objective f;
+  {
+    NoGradGuard no_grad;
+    f.embeddings = model_->backbone->lookup(one.tokens).detach();
+  }
+  f.output = [&](const Tensor& x, nn::AttentionCapture* capture) {
+    models::Inputs in = models::repeat(one, x.size(0));
+    in.token_embeddings = x;
+    return select(softmax(model_->forward(in, capture), -1), 1, target);
+  };
+  const bool all = o.method == Method::all;
+  // The attention-based rankings first, as the baselines the gradient methods are judged against.
+  if (const explain::AttentionBlock* b = e.block(explain::Stack::encoder);
+      b && !b->weights.empty()) {
+    e.attributions.push_back(
+        {"attention", explain::token_importance(explain::mean_heads(b->weights.back()), *e.pooling,
+                                                e.pooling_attention)});
+    e.attributions.push_back({"rollout", e.importance});
+  } else if (!e.pooling_attention.empty()) {
+    e.attributions.push_back({"attention", e.pooling_attention});
+  }
+  if (all || o.method == Method::gradient_x_input)
+    e.attributions.push_back(explain::gradient_x_input(f));
+  if (all || o.method == Method::integrated_gradients) {
+    Tensor base = Tensor::zeros(f.embeddings.shape());
+    const int64_t T = base.size(1), E = base.size(2);
+    Tensor unk;
+    if (o.baseline == explain::Baseline::unknown) {
+      NoGradGuard no_grad;
+      unk = model_->backbone->lookup(
+          Tensor::full(Shape{1, 1}, static_cast<double>(tokenizer_->unk_id()), DType::i64));
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const float* src = fixed_token(enc.ids[0][size_t(t)])
+                             ? f.embeddings.data<float>() + t * E
+                             : (unk.defined() ? unk.data<float>() : nullptr);
+      if (src) std::copy(src, src + E, base.data<float>() + t * E);
+    }
+    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
+  }
+  if ((all || o.method == Method::attention_x_gradient) && model_->backbone->num_heads() > 0)
+    e.attributions.push_back(explain::attention_x_gradient(f, {o.layers, o.heads}));
+  for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
+
+  if (!all && !o.faithfulness) return;
+  std::vector<bool> fixed;
+  for (int64_t id : enc.ids[0]) fixed.push_back(fixed_token(id));
+  // The tokens as written, when the model reads their characters (then one per id).
+  const bool chars = !enc.surfaces.empty() && enc.surfaces[0].size() == enc.ids[0].size();
+  const explain::KeepEvaluator evaluate = [&](const std::vector<std::vector<bool>>& keep) {
+    Encoded variants;
+    for (const auto& k : keep) {
+      std::vector<int64_t> ids;
+      std::vector<std::string> surfaces;
+      for (size_t t = 0; t < k.size(); ++t)
+        if (k[t]) {
+          ids.push_back(enc.ids[0][t]);
+          if (chars) surfaces.push_back(enc.surfaces[0][t]);
+        }
+      if (ids.empty()) {  // nothing left: the model reads one unknown token
+        ids.push_back(tokenizer_->unk_id());
+        if (chars) surfaces.emplace_back();
+      }
+      variants.ids.push_back(std::move(ids));
+      if (chars) variants.surfaces.push_back(std::move(surfaces));
+    }
+    std::vector<double> out;
+    for (const auto& p : probabilities(variants)) out.push_back(p[size_t(target)]);
+    return out;
+  };
+  for (const auto& a : e.attributions)
+    e.faithfulness.push_back(explain::faithfulness(a.method, a.scores, fixed, evaluate));
+  e.faithfulness.push_back(explain::random_faithfulness(fixed, evaluate));
+}
+
+bool ClassifyPredictor::fixed_token(int64_t id) const {
+  return id == tokenizer_->bos_id() || id == tokenizer_->eos_id() || id == tokenizer_->pad_id();
 }
 
 }  // namespace gaze::tasks

@@ -102,7 +102,7 @@ std::vector<nlohmann::json> EmbedPredictor::predict_texts(const std::vector<std:
 }
 
 explain::Explanation EmbedPredictor::explain(const std::string& text, const ExplainOptions& o) {
-  explain::Explanation e = begin_explanation(kind(), text);
+  explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   bool truncated = false;
   const std::vector<int64_t> tokens = ids(text, &truncated);

@@ -51,6 +51,12 @@ config::Fields translation_fields(int64_t& alignment_layer, const char* layer_de
                                      layer_default + ")")},
                       decode::config_fields(search));
 }
+// `fields` but the one called `name` (explain's --method is the attribution method; its
+// translations are always beam-searched, --beam-size 1 being greedy's choices).
+config::Fields without(config::Fields fields, const std::string& name) {
+  std::erase_if(fields, [&](const config::Field& f) { return f.name == name; });
+  return fields;
+}
 }  // namespace
 
 config::Fields config_fields(PredictOptions& o) {
@@ -68,8 +74,17 @@ config::Fields config_fields(ExplainOptions& o) {
   return config::join(
       {field("layers", o.layers).describe("layers to capture, e.g. 0,2 or -1 (default: all)"),
        field("heads", o.heads)
-           .describe("heads to capture, e.g. 1,3 (default: all); also one PNG per head")},
-      translation_fields(o.alignment_layer, "the last captured", o.search));
+           .describe("heads to capture, e.g. 1,3 (default: all); also one PNG per head"),
+       field("method", o.method)
+           .describe("classification: attribution beside the attention (all: every method and "
+                     "the faithfulness curves)"),
+       field("steps", o.steps, 1, 4096).describe("integrated_gradients: integration intervals"),
+       field("baseline", o.baseline).describe("integrated_gradients: the baseline embeddings"),
+       field("faithfulness", o.faithfulness)
+           .describe("classification: deletion and insertion curves of each method"),
+       field("target", o.target)
+           .describe("classification: the label explained (default: the predicted one)")},
+      without(translation_fields(o.alignment_layer, "the last captured", o.search), "method"));
 }
 
 config::Fields predict_fields(PredictOptions& o, TaskKind task) {
@@ -93,7 +108,18 @@ config::Fields predict_fields(PredictOptions& o, TaskKind task) {
 
 config::Fields explain_fields(ExplainOptions& o, TaskKind task) {
   config::Fields all = config_fields(o);
-  return task == TaskKind::translate ? all : config::select(all, {"layers", "heads"});
+  if (task == TaskKind::classify)
+    return config::select(
+        all, {"layers", "heads", "method", "steps", "baseline", "faithfulness", "target"});
+  if (task == TaskKind::translate) {
+    config::Fields out;
+    for (auto& f : all)
+      if (f.name != "method" && f.name != "steps" && f.name != "baseline" &&
+          f.name != "faithfulness" && f.name != "target")
+        out.push_back(std::move(f));
+    return out;
+  }
+  return config::select(all, {"layers", "heads"});
 }
 
 config::Fields config_fields(EvalOptions& o, TaskKind task) {

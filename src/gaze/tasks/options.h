@@ -9,6 +9,7 @@
 #include "gaze/core/enums.h"
 #include "gaze/data/classification.h"
 #include "gaze/decode/search.h"
+#include "gaze/explain/attribution.h"
 #include "gaze/io/config.h"
 
 namespace gaze::tasks {
@@ -68,6 +69,12 @@ struct ExplainOptions {
   // -1 with a layer filter: the last layer captured). Its captured heads are averaged.
   int64_t alignment_layer = -1;
   decode::SearchOptions search;  // translate
+  // classify: attribution beside the attention (explain/attribution.h).
+  explain::Method method = explain::Method::attention;
+  int64_t steps = 64;  // Integrated Gradients' intervals
+  explain::Baseline baseline = explain::Baseline::zero;
+  bool faithfulness = false;  // deletion/insertion curves of every method (implied by method all)
+  std::string target;         // the class explained (default: the predicted one)
 };
 config::Fields config_fields(ExplainOptions& o);
 // The explain options that mean something for a model of `task` (the alignment and decoding

@@ -155,8 +155,15 @@ std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& leng
   return out;
 }
 
-explain::Explanation begin_explanation(TaskKind task, const std::string& text) {
+explain::Explanation begin_explanation(TaskKind task, const std::string& text,
+                                       const ExplainOptions& o) {
   GAZE_CHECK(!text.empty(), DataError, "explain: the input text is empty");
+  GAZE_CHECK(task == TaskKind::classify ||
+                 (o.method == explain::Method::attention && !o.faithfulness && o.target.empty()),
+             DataError,
+             "explain: method, faithfulness and target apply to classifiers; this is a {} model "
+             "(its attention is shown)",
+             enum_name(task));
   const size_t bad = text::find_invalid_utf8(text);
   GAZE_CHECK(bad == std::string::npos, DataError, "explain: the input is not valid UTF-8 (byte {})",
              bad + 1);

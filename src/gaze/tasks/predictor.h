@@ -93,7 +93,8 @@ std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& leng
                                                 int64_t batch_tokens);
 
 // An explanation of `text` for a task, after checking the text (non-empty, UTF-8).
-explain::Explanation begin_explanation(TaskKind task, const std::string& text);
+explain::Explanation begin_explanation(TaskKind task, const std::string& text,
+                                       const ExplainOptions& options);
 // The pieces of token ids, for display.
 std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<int64_t>& ids);
 

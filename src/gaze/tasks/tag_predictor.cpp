@@ -215,7 +215,7 @@ json TagPredictor::blank_prediction(const PredictOptions&) const {
 }
 
 explain::Explanation TagPredictor::explain(const std::string& text, const ExplainOptions& o) {
-  explain::Explanation e = begin_explanation(kind(), text);
+  explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   data::TaggedSentence s;
   for (const auto& w : data::split_words(text)) s.words.push_back(w.word);

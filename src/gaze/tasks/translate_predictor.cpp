@@ -220,7 +220,7 @@ std::vector<json> TranslatePredictor::predict_texts(const std::vector<std::strin
 }
 
 explain::Explanation TranslatePredictor::explain(const std::string& text, const ExplainOptions& o) {
-  explain::Explanation e = begin_explanation(kind(), text);
+  explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   decode::SearchOptions so = o.search;
   decode::widen_beam(so);

@@ -125,6 +125,74 @@
     });
   }
 
+  // --- attribution (classification, --method) ---------------------------------------------------
+  // Signed scores: blue (negative) through white to orange (positive).
+  function diverging(t) {
+    const a = Math.min(1, Math.abs(t));
+    const to = t < 0 ? [33, 102, 172] : [230, 119, 0];
+    return to.map((c) => Math.round(255 + (c - 255) * a));
+  }
+  function legend(box, lo, hi) {
+    box.textContent = "";
+    const c = el("canvas", { width: 160, height: 10 });
+    const g = c.getContext("2d");
+    for (let x = 0; x < 160; x++) {
+      const [r, gg, b] = diverging((x / 159) * 2 - 1);
+      g.fillStyle = `rgb(${r},${gg},${b})`;
+      g.fillRect(x, 0, 1, 10);
+    }
+    box.append(el("span", {}, lo), c, el("span", {}, hi));
+  }
+  function renderAttribution() {
+    const A = D.attribution;
+    if (!A) return;
+    $("attribution-section").hidden = false;
+    $("attr-output").textContent = A.explained_output;
+    const sel = $("attr-method");
+    const names = Object.keys(A.methods);
+    names.forEach((m) => sel.appendChild(el("option", { value: m }, m)));
+    const preferred = ["integrated_gradients", "gradient_x_input", "attention_x_gradient"];
+    sel.value = preferred.find((m) => names.includes(m)) || names[0];
+    const draw = () => {
+      const m = A.methods[sel.value];
+      const top = Math.max(1e-12, ...m.scores.map(Math.abs));
+      const box = $("attribution");
+      box.textContent = "";
+      A.tokens.forEach((tok, i) => {
+        const v = m.scores[i];
+        const s = el("span", { className: "attr-token" }, tok);
+        const [r, g, b] = diverging(v / top);
+        s.style.background = `rgb(${r},${g},${b})`;
+        s.addEventListener("mousemove", (ev) => showTip(ev, tok + ": " + v.toPrecision(4)));
+        s.addEventListener("mouseleave", hideTip);
+        box.appendChild(s);
+      });
+      legend($("attr-legend"), (-top).toPrecision(3), top.toPrecision(3));
+      $("attr-info").textContent = m.completeness_gap === undefined ? "" :
+        `f(input) ${m.output.toFixed(4)}, f(baseline) ${m.baseline_output.toFixed(4)}, ` +
+        `completeness gap ${m.completeness_gap.toExponential(2)}`;
+    };
+    sel.addEventListener("change", draw);
+    draw();
+    const curves = A.faithfulness || {};
+    const rows = Object.keys(curves);
+    if (!rows.length) return;
+    $("faithfulness-box").hidden = false;
+    const table = $("faithfulness");
+    const head = el("tr");
+    ["method", "deletion area ↓", "insertion area ↑", "insertion − deletion"].forEach((h) =>
+      head.appendChild(el("th", {}, h)));
+    table.appendChild(head);
+    rows.sort((a, b) => (curves[b].insertion_area - curves[b].deletion_area) -
+                        (curves[a].insertion_area - curves[a].deletion_area));
+    rows.forEach((m) => {
+      const c = curves[m], tr = el("tr");
+      [m, c.deletion_area.toFixed(4), c.insertion_area.toFixed(4),
+       (c.insertion_area - c.deletion_area).toFixed(4)].forEach((v) => tr.appendChild(el("td", {}, v)));
+      table.appendChild(tr);
+    });
+  }
+
   // --- head view ----------------------------------------------------------------------------------
   const block = () => blocks[state.block];
   const queryTokens = () => D[block().queries];
@@ -441,6 +509,7 @@
 
   renderPrediction();
   renderImportance();
+  renderAttribution();
   renderAggregates();
   let drawing = Promise.resolve();
   if (blocks.length) {
