@@ -1,5 +1,6 @@
 // gaze explain: the attention a model pays on an input, written as a self-contained HTML page, PNG
 // heatmaps and JSON (bertviz's data contract) into an output folder.
+#include <unistd.h>
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "gaze/data/text_file.h"
 #include "gaze/explain/aggregate.h"
 #include "gaze/explain/attribution.h"
+#include "gaze/explain/faithfulness_summary.h"
 #include "gaze/explain/html.h"
 #include "gaze/explain/json_export.h"
 #include "gaze/explain/png.h"
@@ -28,7 +30,9 @@ GAZE_ENUM_NAMES(OutputFormat, {OutputFormat::html, "html"}, {OutputFormat::png, 
                 {OutputFormat::json, "json"})
 
 struct ExplainArgs {
-  std::string model, input, out;
+  std::string model, input, out, data;
+  bool has_input = false, has_data = false;  // given on the command line (even if empty)
+  int64_t limit = 100;
   std::vector<OutputFormat> formats = {OutputFormat::html, OutputFormat::png, OutputFormat::json};
   std::optional<Precision> precision;
   FieldFlags options;  // tasks::ExplainOptions
@@ -83,12 +87,56 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
   if (wants(a, OutputFormat::png)) write_pngs(write, e, dir, per_head);
 }
 
+// --data: every method's faithfulness averaged over the first --limit inputs of a file, as a table
+// on stdout and faithfulness.{json,svg} in --out.
+int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions o) {
+  GAZE_CHECK(p.kind() == tasks::TaskKind::classify, DataError,
+             "gaze explain --data: faithfulness over a data set is for classifiers; this is a {} "
+             "model",
+             enum_name(p.kind()));
+  GAZE_CHECK(a.limit >= 1, DataError, "gaze explain: --limit must be >= 1, got {}", a.limit);
+  o.method = explain::Method::all;
+  o.faithfulness = true;
+  std::vector<std::string> inputs = p.read_inputs(a.data);
+  std::erase_if(inputs, [](const std::string& t) { return text::is_blank_text(t); });
+  GAZE_CHECK(!inputs.empty(), DataError, "{}: no inputs to explain", a.data);
+  if (static_cast<int64_t>(inputs.size()) > a.limit) inputs.resize(static_cast<size_t>(a.limit));
+  std::vector<explain::Explanation> all;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    explain::Explanation e = p.explain(inputs[i], o);
+    e.blocks.clear();  // only the curves are kept: a data set's attention would not fit
+    e.rollout = Tensor();
+    for (auto& at : e.attributions) at.per_head.clear();
+    all.push_back(std::move(e));
+    if (isatty(2))
+      std::cerr << fmt::format("\rgaze explain: {}/{} inputs", i + 1, inputs.size()) << std::flush;
+  }
+  if (isatty(2)) std::cerr << "\n";
+  const explain::FaithfulnessSummary s = explain::summarize_faithfulness(all);
+  std::error_code ec;
+  fs::create_directories(a.out, ec);
+  GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder: {}", a.out, ec.message());
+  Writer write;
+  write(fs::path(a.out) / "faithfulness.json", explain::summary_json(s).dump(1) + "\n");
+  write(fs::path(a.out) / "faithfulness.svg",
+        explain::summary_svg(s, fmt::format("Faithfulness of {} over {} inputs of {}",
+                                            fs::path(a.model).filename().string(), s.inputs,
+                                            fs::path(a.data).filename().string())));
+  std::cout << explain::summary_table(s);
+  for (const auto& path : write.written) std::cout << path << "\n";
+  return 0;
+}
+
 int run_explain(const ExplainArgs& a) {
   auto predictor =
       tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   tasks::ExplainOptions o = p.explain_defaults();
   a.options.apply(tasks::config_fields(o), "gaze explain");
+  GAZE_CHECK(a.has_data != a.has_input, DataError,
+             "gaze explain: give --input (texts to explain) or --data (a file to measure "
+             "faithfulness over), not both");
+  if (a.has_data) return run_dataset(a, p, o);
   // --input names a file if one exists at that path; otherwise it is the text itself.
   std::vector<std::string> inputs;
   std::error_code ec;  // a long text is no file name: the non-throwing form
@@ -140,10 +188,15 @@ Action add_explain(CLI::App& app) {
   auto a = std::make_shared<ExplainArgs>();
   add_model_option(app, a->model);
   add_precision_option(app, a->precision);
-  app.add_option("--input", a->input,
-                 "the text to explain, a file of inputs (one per line, or the text column of a "
-                 "TSV/JSONL file), or - for the lines of stdin")
-      ->required();
+  CLI::Option* input =
+      app.add_option("--input", a->input,
+                     "the text to explain, a file of inputs (one per line, or the text column of a "
+                     "TSV/JSONL file), or - for the lines of stdin");
+  CLI::Option* data =
+      app.add_option("--data", a->data,
+                     "classification: a file of inputs (as --input's) over which every attribution "
+                     "method's faithfulness is averaged: a table, faithfulness.json and .svg");
+  app.add_option("--limit", a->limit, "--data: how many of its inputs (default 100)");
   app.add_option("--out", a->out,
                  "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")
       ->required();
@@ -157,14 +210,23 @@ Action add_explain(CLI::App& app) {
       "  explanation.html  one self-contained page: head view, model view (layer x head),\n"
       "                    rollout, prediction, token importance or alignment\n"
       "  attention.json    raw weights and tokens (bertviz's head_view/model_view contract)\n"
+      "  attribution.json  with --method: each method's token scores (and faithfulness curves)\n"
       "  *.png             heatmaps with token labels: rollout.png, alignment.png,\n"
       "                    BLOCK-layerL.png (mean over heads), BLOCK-layerL-headH.png (--heads)\n"
-      "and prints the paths written.\n"
+      "and prints the paths written. With --data: faithfulness.json and faithfulness.svg.\n"
       "Examples:\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"
       "  gaze explain --model runs/wnut17 --input sentences.txt --out explain/ --layers -1\n"
-      "  gaze explain --model runs/g2p_rnn --input 'attention' --out explain/ --format png");
-  return [a] { return run_explain(*a); };
+      "  gaze explain --model runs/g2p_rnn --input 'attention' --out explain/ --format png\n"
+      "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/ --method "
+      "all\n"
+      "  gaze explain --model runs/sentiment --data data/sentiment/test.tsv --limit 50 --out "
+      "faithful/");
+  return [a, input, data] {
+    a->has_input = input->count() > 0;
+    a->has_data = data->count() > 0;
+    return run_explain(*a);
+  };
 }
 
 }  // namespace gaze::cli

@@ -205,3 +205,29 @@ def test_page_shows_attributions_and_faithfulness_of_hostile_text(classifier, tm
     assert r["attribution_tokens"] == saved["tokens"] and r["attribution_legend"] == 1
     assert r["attribution_methods"] == list(saved["methods"])
     assert sorted(r["faithfulness_rows"]) == sorted(saved["faithfulness"])
+
+
+def test_faithfulness_over_a_data_set(classifier, tmp_path):
+    import xml.etree.ElementTree as ET
+    from cli_helpers import SENTIMENT
+    res = run("explain", "--model", classifier, "--data", SENTIMENT, "--limit", "12", "--out", tmp_path, check=0)
+    summary = json.loads((tmp_path / "faithfulness.json").read_text())
+    assert summary["inputs"] == 12 and len(summary["fraction"]) == 21
+    methods = {m["method"]: m for m in summary["methods"]}
+    assert set(methods) == {"attention", "rollout", "gradient_x_input", "integrated_gradients",
+                            "attention_x_gradient", "random"}
+    # The mean areas are the inputs' own, as gaze.explain gives them one by one.
+    texts = [r[2] for r in sentiment_rows(12)]
+    each = [gaze.explain(classifier, t, method="all")["faithfulness"] for t in texts]
+    for name, m in methods.items():
+        assert m["deletion_area"] == pytest.approx(np.mean([c[name]["deletion_area"] for c in each]), rel=1e-6)
+        assert m["insertion_area"] == pytest.approx(np.mean([c[name]["insertion_area"] for c in each]), rel=1e-6)
+    scores = [m["insertion_area"] - m["deletion_area"] for m in summary["methods"]]
+    assert scores == sorted(scores, reverse=True) and summary["most_faithful"] == summary["methods"][0]["method"]
+    assert f"most faithful: {summary['most_faithful']}" in res.stdout
+    svg = ET.parse(tmp_path / "faithfulness.svg").getroot()
+    labels = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert set(methods) <= labels and {"deletion", "insertion"} <= labels
+    assert len(list(svg.iter("{http://www.w3.org/2000/svg}polyline"))) == 2 * len(methods)
+    res = run("explain", "--model", classifier, "--data", SENTIMENT, "--input", "x", "--out", tmp_path)
+    assert res.returncode == 2 and "not both" in res.stderr
