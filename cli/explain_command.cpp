@@ -12,6 +12,7 @@
 #include "gaze/explain/aggregate.h"
 #include "gaze/explain/attribution.h"
 #include "gaze/explain/faithfulness_summary.h"
+#include "gaze/explain/head_stats.h"
 #include "gaze/explain/html.h"
 #include "gaze/explain/json_export.h"
 #include "gaze/explain/png.h"
@@ -87,23 +88,22 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
   if (wants(a, OutputFormat::png)) write_pngs(write, e, dir, per_head);
 }
 
-// --data: every method's faithfulness averaged over the first --limit inputs of a file, as a table
-// on stdout and faithfulness.{json,svg} in --out.
+// --data: over the first --limit inputs of a file, what each encoder head does (every model with
+// encoder attention) and, for classifiers, every attribution method's faithfulness: tables on
+// stdout, head_statistics.{json,svg} and faithfulness.{json,svg} in --out.
 int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions o) {
-  GAZE_CHECK(p.kind() == tasks::TaskKind::classify, DataError,
-             "gaze explain --data: faithfulness over a data set is for classifiers; this is a {} "
-             "model",
-             enum_name(p.kind()));
   GAZE_CHECK(a.limit >= 1, DataError, "gaze explain: --limit must be >= 1, got {}", a.limit);
-  o.method = explain::Method::all;
-  o.faithfulness = true;
+  const bool classify = p.kind() == tasks::TaskKind::classify;
+  if (classify) o.method = explain::Method::all, o.faithfulness = true;
   std::vector<std::string> inputs = p.read_inputs(a.data);
   std::erase_if(inputs, [](const std::string& t) { return text::is_blank_text(t); });
   GAZE_CHECK(!inputs.empty(), DataError, "{}: no inputs to explain", a.data);
   if (static_cast<int64_t>(inputs.size()) > a.limit) inputs.resize(static_cast<size_t>(a.limit));
   std::vector<explain::Explanation> all;
+  explain::HeadStatisticsAccumulator heads;
   for (size_t i = 0; i < inputs.size(); ++i) {
     explain::Explanation e = p.explain(inputs[i], o);
+    heads.add(e);
     e.blocks.clear();  // only the curves are kept: a data set's attention would not fit
     e.rollout = Tensor();
     for (auto& at : e.attributions) at.per_head.clear();
@@ -112,17 +112,29 @@ int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions
       std::cerr << fmt::format("\rgaze explain: {}/{} inputs", i + 1, inputs.size()) << std::flush;
   }
   if (isatty(2)) std::cerr << "\n";
-  const explain::FaithfulnessSummary s = explain::summarize_faithfulness(all);
   std::error_code ec;
   fs::create_directories(a.out, ec);
   GAZE_CHECK(!ec, DataError, "{}: cannot create the output folder: {}", a.out, ec.message());
   Writer write;
-  write(fs::path(a.out) / "faithfulness.json", explain::summary_json(s).dump(1) + "\n");
-  write(fs::path(a.out) / "faithfulness.svg",
-        explain::summary_svg(s, fmt::format("Faithfulness of {} over {} inputs of {}",
-                                            fs::path(a.model).filename().string(), s.inputs,
-                                            fs::path(a.data).filename().string())));
-  std::cout << explain::summary_table(s);
+  const std::string about =
+      fmt::format("{} over {} inputs of {}", fs::path(a.model).filename().string(), inputs.size(),
+                  fs::path(a.data).filename().string());
+  const explain::HeadStatistics stats = heads.result();
+  if (stats.inputs > 0) {
+    write(fs::path(a.out) / "head_statistics.json",
+          explain::head_statistics_json(stats).dump(1) + "\n");
+    write(fs::path(a.out) / "head_statistics.svg",
+          explain::head_statistics_svg(stats, "What each encoder head does: " + about));
+    std::cout << explain::head_statistics_table(stats);
+  } else {
+    std::cerr << "gaze explain: note: this model has no encoder attention; no head statistics\n";
+  }
+  if (classify) {
+    const explain::FaithfulnessSummary s = explain::summarize_faithfulness(all);
+    write(fs::path(a.out) / "faithfulness.json", explain::summary_json(s).dump(1) + "\n");
+    write(fs::path(a.out) / "faithfulness.svg", explain::summary_svg(s, "Faithfulness: " + about));
+    std::cout << explain::summary_table(s);
+  }
   for (const auto& path : write.written) std::cout << path << "\n";
   return 0;
 }
@@ -134,8 +146,8 @@ int run_explain(const ExplainArgs& a) {
   tasks::ExplainOptions o = p.explain_defaults();
   a.options.apply(tasks::config_fields(o), "gaze explain");
   GAZE_CHECK(a.has_data != a.has_input, DataError,
-             "gaze explain: give --input (texts to explain) or --data (a file to measure "
-             "faithfulness over), not both");
+             "gaze explain: give --input (texts to explain) or --data (a file to study the "
+             "model over), not both");
   if (a.has_data) return run_dataset(a, p, o);
   // --input names a file if one exists at that path; otherwise it is the text itself.
   std::vector<std::string> inputs;

@@ -8,6 +8,7 @@
 
 #include "gaze/core/grad_mode.h"
 #include "gaze/explain/aggregate.h"
+#include "gaze/explain/head_stats.h"
 #include "gaze/explain/png.h"
 #include "gaze/nn/transformer.h"
 #include "gaze/ops/ops.h"
@@ -164,6 +165,54 @@ TEST(ExplainPng, HasTheDocumentedSizeColoursAndMarks) {
                                                 std::vector<std::string>(512, "tok")));
   EXPECT_EQ(b.width, explain::kLabelStrip + 1024 + explain::kMargin);
   EXPECT_THROW(explain::heatmap_png(m, rows, {"a"}), ValueError);
+}
+
+TEST(ExplainHeadStatistics, OneHeadWorkedByHand) {
+  // Tokens: [CLS] hi , there [SEP]; one layer, two heads. Head 0 attends to the previous token
+  // (the first query to itself); head 1 splits each row between [CLS] and ",".
+  explain::Explanation e;
+  e.tokens = {"[CLS]", "hi", "\xe2\x80\x94", "there", "[SEP]"};  // the third is an em dash
+  e.framing = {true, false, false, false, true};
+  explain::AttentionBlock b;
+  b.layers = {0};
+  b.heads = {0, 1};
+  Tensor w = Tensor::zeros(Shape{2, 5, 5});
+  float* p = w.data<float>();
+  for (int q = 0; q < 5; ++q) {
+    p[q * 5 + std::max(q - 1, 0)] = 1.0f;
+    p[25 + q * 5 + 0] = 0.5f, p[25 + q * 5 + 2] = 0.5f;
+  }
+  b.weights = {w};
+  e.blocks = {b};
+  explain::HeadStatisticsAccumulator acc;
+  acc.add(e);
+  acc.add(e);  // the same input twice: means unchanged
+  const explain::HeadStatistics s = acc.result();
+  ASSERT_EQ(s.inputs, 2);
+  ASSERT_EQ(s.num_heads, 2);
+  auto v = [&](const std::string& name, int head) {
+    const auto& names = explain::head_statistic_names();
+    const size_t i = std::find(names.begin(), names.end(), name) - names.begin();
+    return s.values.at(i).at(size_t(head));
+  };
+  EXPECT_NEAR(v("entropy", 0), 0.0, 1e-12);
+  EXPECT_NEAR(v("entropy", 1), std::log(2.0), 1e-6);
+  EXPECT_NEAR(v("framing", 0), 2.0 / 5, 1e-6);  // queries 0 and 1 look at [CLS]
+  EXPECT_NEAR(v("framing", 1), 0.5, 1e-6);
+  EXPECT_NEAR(v("punctuation", 0), 1.0 / 5, 1e-6);  // query 3 looks at the dash
+  EXPECT_NEAR(v("punctuation", 1), 0.5, 1e-6);
+  EXPECT_NEAR(v("previous", 0), 1.0, 1e-6);  // over the 4 queries that have a previous token
+  EXPECT_NEAR(v("next", 0), 0.0, 1e-6);
+  EXPECT_NEAR(v("self", 0), 1.0 / 5, 1e-6);
+  EXPECT_NEAR(v("next", 1), 0.5 / 4, 1e-6);  // query 1 gives its next token (the dash) 0.5
+  EXPECT_NEAR(v("rollout", 0), 1.0, 1e-6);   // no rollout: every token counts 1
+  EXPECT_TRUE(explain::is_punctuation_piece("##,"));
+  EXPECT_TRUE(explain::is_punctuation_piece("\xe2\x96\x81..."));
+  EXPECT_FALSE(explain::is_punctuation_piece("##"));
+  EXPECT_FALSE(explain::is_punctuation_piece("a."));
+  const std::string svg = explain::head_statistics_svg(s, "<b>&</b>");
+  EXPECT_NE(svg.find("&lt;b&gt;&amp;&lt;/b&gt;"), std::string::npos);
+  EXPECT_EQ(svg.find("<b>"), std::string::npos);
 }
 
 }  // namespace

@@ -207,6 +207,36 @@ def test_page_shows_attributions_and_faithfulness_of_hostile_text(classifier, tm
     assert sorted(r["faithfulness_rows"]) == sorted(saved["faithfulness"])
 
 
+def numpy_head_statistics(explanations):
+    import unicodedata
+    sums, counts = {}, {}
+
+    def put(name, layer, head, value):
+        sums.setdefault(name, np.zeros((2, 2)))[layer, head] += value
+        counts.setdefault(name, np.zeros((2, 2)))[layer, head] += 1
+
+    for e in explanations:
+        A, tokens = e["attention"], e["tokens"]
+        T = len(tokens)
+        punct = np.array([all(unicodedata.category(c)[0] in "PS" for c in t) for t in tokens])
+        r = e["rollout"].mean(0)
+        r = r / r.sum() * T
+        for layer in range(A.shape[0]):
+            for head in range(A.shape[1]):
+                for q in range(T):
+                    a = A[layer, head, q].astype(np.float64)
+                    put("entropy", layer, head, -(a[a > 0] * np.log(a[a > 0])).sum())
+                    put("framing", layer, head, 0.0)  # the word tokenizer adds no framing tokens
+                    put("punctuation", layer, head, a[punct].sum())
+                    if q > 0:
+                        put("previous", layer, head, a[q - 1])
+                    if q + 1 < T:
+                        put("next", layer, head, a[q + 1])
+                    put("self", layer, head, a[q])
+                    put("rollout", layer, head, (a * r).sum())
+    return {k: sums[k] / counts[k] for k in sums}
+
+
 def test_faithfulness_over_a_data_set(classifier, tmp_path):
     import xml.etree.ElementTree as ET
     from cli_helpers import SENTIMENT
@@ -229,5 +259,14 @@ def test_faithfulness_over_a_data_set(classifier, tmp_path):
     labels = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
     assert set(methods) <= labels and {"deletion", "insertion"} <= labels
     assert len(list(svg.iter("{http://www.w3.org/2000/svg}polyline"))) == 2 * len(methods)
+    # What each head does: the statistics against numpy on the same inputs' attention.
+    heads = json.loads((tmp_path / "head_statistics.json").read_text())
+    assert heads["inputs"] == 12 and heads["layers"] == [0, 1] and heads["num_heads"] == 2
+    want = numpy_head_statistics([gaze.explain(classifier, t) for t in texts])
+    for name, values in want.items():
+        np.testing.assert_allclose(heads["statistics"][name], values, rtol=1e-4, atol=1e-6, err_msg=name)
+    svg = ET.parse(tmp_path / "head_statistics.svg").getroot()
+    assert set(want) <= {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert "entropy" in res.stdout and "punctuation" in res.stdout
     res = run("explain", "--model", classifier, "--data", SENTIMENT, "--input", "x", "--out", tmp_path)
     assert res.returncode == 2 and "not both" in res.stderr

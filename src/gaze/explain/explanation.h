@@ -64,9 +64,10 @@ struct FaithfulnessCurve {
 };
 
 struct Explanation {
-  std::string task, architecture;          // classify | tag | translate; transformer | rnn
-  std::string text;                        // the input
-  std::vector<std::string> tokens;         // the encoder's input pieces
+  std::string task, architecture;   // classify | tag | translate; transformer | rnn
+  std::string text;                 // the input
+  std::vector<std::string> tokens;  // the encoder's input pieces
+  std::vector<bool> framing;        // per token: a framing token ([CLS], [SEP], <s>, </s>, padding)
   std::vector<std::string> target_tokens;  // translate: the decoder's input pieces (BOS, output)
   std::vector<std::string> output_tokens;  // translate: the pieces each decoder step predicts
   std::vector<int64_t> token_ids, target_token_ids;  // the ids of tokens and target_tokens

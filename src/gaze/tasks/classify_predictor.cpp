@@ -182,6 +182,7 @@ explain::Explanation ClassifyPredictor::explain(const std::string& text, const E
   e.truncated = enc.truncated > 0;
   e.architecture = "transformer";
   e.tokens = pieces(*tokenizer_, enc.ids[0]);
+  e.framing = framing(*tokenizer_, enc.ids[0]);
   e.token_ids = enc.ids[0];
   Tensor pooling_attention;
   e.blocks = {
@@ -289,7 +290,7 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
 }
 
 bool ClassifyPredictor::fixed_token(int64_t id) const {
-  return id == tokenizer_->bos_id() || id == tokenizer_->eos_id() || id == tokenizer_->pad_id();
+  return is_framing(*tokenizer_, id);
 }
 
 }  // namespace gaze::tasks

@@ -110,6 +110,7 @@ explain::Explanation EmbedPredictor::explain(const std::string& text, const Expl
   e.truncated = truncated;
   e.architecture = "transformer";
   e.tokens = pieces(*tokenizer_, tokens);
+  e.framing = framing(*tokenizer_, tokens);
   e.token_ids = tokens;
   const std::vector<std::vector<int64_t>> one = {tokens};
   e.blocks = {explain::capture(*model_, make_inputs(one, {}, {0}, tokenizer_->pad_id(), 0),

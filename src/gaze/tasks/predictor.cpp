@@ -179,4 +179,17 @@ std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<in
   return out;
 }
 
+bool is_framing(const text::Tokenizer& tok, int64_t id) {
+  const std::vector<int64_t> pre = tok.prefix(), post = tok.suffix();
+  return id == tok.bos_id() || id == tok.eos_id() || id == tok.pad_id() ||
+         std::find(pre.begin(), pre.end(), id) != pre.end() ||
+         std::find(post.begin(), post.end(), id) != post.end();
+}
+
+std::vector<bool> framing(const text::Tokenizer& tok, const std::vector<int64_t>& ids) {
+  std::vector<bool> out;
+  for (const int64_t id : ids) out.push_back(is_framing(tok, id));
+  return out;
+}
+
 }  // namespace gaze::tasks

@@ -97,6 +97,9 @@ explain::Explanation begin_explanation(TaskKind task, const std::string& text,
                                        const ExplainOptions& options);
 // The pieces of token ids, for display.
 std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<int64_t>& ids);
+// Which ids frame the text (begin, end, padding: [CLS], [SEP], <s>, </s>), for explanations.
+bool is_framing(const text::Tokenizer& tok, int64_t id);
+std::vector<bool> framing(const text::Tokenizer& tok, const std::vector<int64_t>& ids);
 
 // Switches a module to eval mode for the scope, restoring the previous mode.
 class EvalScope {

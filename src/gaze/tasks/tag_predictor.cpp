@@ -224,6 +224,7 @@ explain::Explanation TagPredictor::explain(const std::string& text, const Explai
   e.truncated = enc.truncated > 0;
   e.architecture = "transformer";
   e.tokens = pieces(*tokenizer_, enc.ids[0]);
+  e.framing = framing(*tokenizer_, enc.ids[0]);
   e.token_ids = enc.ids[0];
   e.blocks = {explain::capture(*model_, inputs(enc, {0}), {o.layers, o.heads})};
   e.prediction = predict({text}, {})[0];

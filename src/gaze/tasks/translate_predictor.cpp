@@ -240,6 +240,7 @@ explain::Explanation TranslatePredictor::explain(const std::string& text, const 
   e.truncated = cut;
   e.architecture = enum_name(model_->architecture());
   e.tokens = pieces(*src_, src);
+  e.framing = framing(*src_, src);
   e.token_ids = src;
   e.target_tokens = pieces(*tgt_, tgt_in);
   e.target_token_ids = tgt_in;
