@@ -24,6 +24,26 @@ def _options(options):
         raise DataError(f"options: {e}") from None
 
 
+class Explanation(dict):
+    """What :func:`gaze.explain` returns: a dict of numpy arrays and lists, which also renders
+    itself in Jupyter as ``gaze explain``'s page (``html()`` gives the page itself)."""
+
+    def __init__(self, content, data):
+        super().__init__(content)
+        self._data = data
+
+    def html(self):
+        """The self-contained page ``gaze explain`` writes as explanation.html."""
+        return self._data.html()
+
+    def _repr_html_(self):
+        # In an iframe: the page's script and styles stay its own, whatever the notebook's.
+        import html as _html
+        return (f'<iframe srcdoc="{_html.escape(self.html(), quote=True)}" '
+                'style="width:100%;height:720px;border:1px solid #ddd" '
+                'sandbox="allow-scripts"></iframe>')
+
+
 class Pipeline:
     """A trained model folder loaded for prediction and explanation."""
 
@@ -64,7 +84,7 @@ class Pipeline:
     def explain(self, text, layers=None, heads=None, alignment_layer=-1, **options):
         """See :func:`gaze.explain`."""
         options.update(layers=list(layers or []), heads=list(heads or []), alignment_layer=alignment_layer)
-        return self._task.explain(text, _options(options))
+        return Explanation(*self._task.explain(text, _options(options)))
 
     def __repr__(self):
         return f"gaze.Pipeline(task={self.task!r}, path={self.path!r})"
@@ -122,4 +142,4 @@ def explain(model, text, layers=None, heads=None, alignment_layer=-1, **options)
     return model.explain(text, layers=layers, heads=heads, alignment_layer=alignment_layer, **options)
 
 
-__all__ = ["Pipeline", "load", "explain"]
+__all__ = ["Pipeline", "Explanation", "load", "explain"]

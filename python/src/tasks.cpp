@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bindings.h"
+#include "gaze/explain/html.h"
 #include "gaze/imports/bert.h"
 #include "gaze/imports/use_lite.h"
 #include "gaze/io/checkpoint.h"
@@ -99,6 +100,9 @@ py::dict to_python(const explain::Explanation& e) {
 
 void register_tasks(py::module_& m) {
   py::module_ tm = m.def_submodule("_tasks", "trained model folders");
+  // An explanation kept as computed, for its page (rendered only when asked for).
+  py::class_<explain::Explanation, std::shared_ptr<explain::Explanation>>(tm, "ExplanationData")
+      .def("html", [](const explain::Explanation& e) { return explain::to_html(e); });
   // Keyword options arrive as one JSON object and are read through the options' declarations
   // (tasks::config_fields), as the CLI flags are: unknown names and wrong types are errors.
   py::class_<tasks::Predictor>(tm, "Predictor")
@@ -121,7 +125,8 @@ void register_tasks(py::module_& m) {
           [](tasks::Predictor& p, const std::string& text, const std::string& options) {
             tasks::ExplainOptions o = p.explain_defaults();
             config::read_object(options, tasks::config_fields(o), "explain");
-            return to_python(p.explain(text, o));
+            auto e = std::make_shared<explain::Explanation>(p.explain(text, o));
+            return py::make_tuple(to_python(*e), e);
           },
           py::arg("text"), py::arg("options") = "{}")
       .def(

@@ -270,3 +270,16 @@ def test_faithfulness_over_a_data_set(classifier, tmp_path):
     assert "entropy" in res.stdout and "punctuation" in res.stdout
     res = run("explain", "--model", classifier, "--data", SENTIMENT, "--input", "x", "--out", tmp_path)
     assert res.returncode == 2 and "not both" in res.stderr
+
+
+def test_notebooks_render_the_page(classifier):
+    import html
+    import re
+    text = 'dull <script>alert("x")</script> & "quoted"'
+    e = gaze.explain(classifier, text, method="gradient_x_input")
+    assert isinstance(e, dict) and isinstance(e, gaze.Explanation) and "attributions" in e
+    page = e.html()
+    assert page.startswith("<!DOCTYPE html>") and 'id="gaze-data"' in page and "<script>alert" not in page
+    frame = e._repr_html_()
+    srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)" style="[^"]*" sandbox="allow-scripts"></iframe>', frame)
+    assert srcdoc and html.unescape(srcdoc.group(1)) == page
