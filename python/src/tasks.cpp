@@ -65,12 +65,15 @@ py::dict to_python(const explain::Explanation& e) {
     d["explained_output"] = e.explained_output;
     py::dict by_method;
     for (const auto& a : e.attributions) {
+      const auto T = static_cast<py::ssize_t>(a.scores.size() / size_t(a.outputs));
       by_method[py::str(a.method)] =
-          py::array_t<float>(static_cast<py::ssize_t>(a.scores.size()), a.scores.data());
+          a.outputs == 1
+              ? py::array_t<float>(T, a.scores.data())
+              : py::array_t<float>({static_cast<py::ssize_t>(a.outputs), T}, a.scores.data());
       if (a.method == "integrated_gradients")
-        d["integrated_gradients"] =
-            py::dict("output"_a = a.output, "baseline_output"_a = a.baseline_output,
-                     "completeness_gap"_a = a.completeness_gap);
+        d["integrated_gradients"] = py::dict(
+            "output"_a = a.output, "baseline_output"_a = a.baseline_output,
+            "completeness_gap"_a = a.completeness_gap, "completeness_gaps"_a = a.completeness_gaps);
       if (a.method == "attention_x_gradient") {
         py::list layers;
         for (const auto& t : a.per_head) layers.append(to_numpy(t));

@@ -451,3 +451,72 @@ def test_cli_reads_stdin_lines(classifier, tmp_path):
               stdin="great phone\n\nawful case\n", check=0)
     assert res.stdout.split() == [str(tmp_path / "0001" / "attention.json"), str(tmp_path / "0003" / "attention.json")]
     assert json.loads((tmp_path / "0003" / "attention.json").read_text())["text"] == "awful case"
+
+
+# ---- attribution for translation ------------------------------------------------------------------
+
+def test_translation_attribution_per_output_token_equals_torch(g2p):
+    arch, run_dir = g2p
+    e = gaze.explain(run_dir, "attention", method="all", steps=64)
+    src, tgt = e["encoder_token_ids"], e["decoder_token_ids"]
+    assert e["output_tokens"][-1] == "</s>" and e["explained_output"] == "log p(output token)"
+    out = list(tgt[1:]) + [3]  # the target vocabulary's </s>
+    K, S = len(out), len(src)
+    assert set(e["attributions"]) == {"attention", "gradient_x_input", "integrated_gradients"}
+    np.testing.assert_array_equal(e["attributions"]["attention"], e["alignment"])
+    t = torch_model(run_dir, TorchRnnSeq2Seq if arch == "rnn" else TorchTransformerSeq2Seq).double()
+    table = t.src_embedding.weight.detach().clone()
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, rows):
+            super().__init__()
+            self.rows = rows
+
+        def forward(self, tokens):
+            return self.rows
+
+    def logp(rows):  # [n, K]: each output token's log-probability
+        n = rows.shape[0]
+        t.src_embedding = Fixed(rows)
+        s, y = torch.tensor([src] * n), torch.tensor([tgt] * n)
+        if arch == "rnn":
+            logits = t(s, torch.tensor([S] * n), y)[0]
+        else:
+            logits = t(s, torch.tensor([S] * n), y, torch.tensor([K] * n))
+        return torch.log_softmax(logits, -1)[:, torch.arange(K), torch.tensor(out)]
+
+    x = table[torch.tensor(src)][None]
+    rows = []
+    for k in range(K):
+        xi = x.clone().requires_grad_()
+        logp(xi)[0, k].backward()
+        rows.append((xi.grad * xi).sum(-1)[0].detach().numpy())
+    got = e["attributions"]["gradient_x_input"]
+    assert got.shape == (K, S)
+    np.testing.assert_allclose(got, np.array(rows), rtol=2e-3, atol=1e-5)
+    steps = 64
+    alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
+    base = torch.zeros_like(x)
+    base[0, -1] = x[0, -1]  # the framing </s> keeps its own embedding in the baseline
+    ig = []
+    for k in range(K):
+        points = (base[0] + alphas[:, None, None] * (x[0] - base[0])).requires_grad_()
+        logp(points)[:, k].sum().backward()
+        ig.append(((x[0] - base[0]) * points.grad.mean(0)).sum(-1).detach().numpy())
+    np.testing.assert_allclose(e["attributions"]["integrated_gradients"], np.array(ig), rtol=2e-3, atol=1e-5)
+    info = e["integrated_gradients"]
+    with torch.no_grad():
+        full, at_base = logp(x)[0].numpy(), logp(base)[0].numpy()
+    np.testing.assert_allclose(info["completeness_gaps"], np.array(ig).sum(1) - (full - at_base), atol=1e-3)
+    # The page shows one row per output token.
+    page = (run_dir / "page").mkdir(exist_ok=True) or run_dir / "page"
+    run("explain", "--model", run_dir, "--input", "attention", "--out", page, "--method", "gradient_x_input",
+        check=0)
+    saved = json.loads((page / "attribution.json").read_text())
+    assert len(saved["methods"]["gradient_x_input"]["scores"]) == K and saved["output_tokens"] == e["output_tokens"]
+    r = open_in_chromium(page / "explanation.html", page / "shot.png")
+    check_clean(r)
+    assert r["attribution_tokens"] == e["encoder_tokens"] * K
+    res = run("explain", "--model", run_dir, "--input", "attention", "--out", page, "--method",
+              "attention_x_gradient")
+    assert res.returncode == 2 and "applies to classifiers; this is a translate model" in res.stderr

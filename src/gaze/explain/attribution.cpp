@@ -40,13 +40,38 @@ Tensor leaf(const Tensor& x) {
   return t;
 }
 
-// f's outputs for a batch, checked to be one per variant.
+// f's outputs for a batch, [n, K]: K per variant.
 Tensor outputs(const Objective& f, const Tensor& x, nn::AttentionCapture* capture) {
   Tensor y = f.output(x, capture);
-  GAZE_CHECK(y.defined() && y.numel() == x.size(0), ValueError,
-             "attribution: the objective must give one value per input variant ({}), got {}",
+  GAZE_CHECK(y.defined() && y.numel() > 0 && y.numel() % x.size(0) == 0, ValueError,
+             "attribution: the objective must give values for each of the {} input variants, "
+             "got {}",
              x.size(0), y.defined() ? y.shape_str() : "undefined");
-  return y;
+  return reshape(y, Shape{x.size(0), y.numel() / x.size(0)});
+}
+
+// d(Σ_rows y[:, k])/dx for each k: one backward per output (the graph kept for the next one).
+// Calls `take(k, gradient)` with x's gradient [n, T, E].
+void per_output_gradients(const Tensor& x, const Tensor& y,
+                          const std::function<void(int64_t, const float*)>& take) {
+  const int64_t n = y.size(0), K = y.size(1);
+  for (int64_t k = 0; k < K; ++k) {
+    Tensor pick = Tensor::zeros(y.shape());
+    for (int64_t i = 0; i < n; ++i) pick.data<float>()[i * K + k] = 1.0f;
+    x.zero_grad();
+    y.backward(pick, k + 1 < K);
+    take(k, x.grad().data<float>());
+  }
+}
+
+// Σ_e a[t, e] * b[t, e] for each t of [T, E] rows.
+void row_dots(const float* a, const std::vector<double>& b, int64_t T, int64_t E,
+              std::vector<float>& out) {
+  for (int64_t t = 0; t < T; ++t) {
+    double s = 0;
+    for (int64_t e = 0; e < E; ++e) s += double(a[t * E + e]) * b[size_t(t * E + e)];
+    out.push_back(static_cast<float>(s));
+  }
 }
 
 }  // namespace
@@ -55,16 +80,13 @@ TokenAttribution gradient_x_input(const Objective& f) {
   check_objective(f);
   GradOn on;
   const Tensor x = leaf(f.embeddings);
-  sum(outputs(f, x, nullptr)).backward();
+  const Tensor y = outputs(f, x, nullptr);
   const int64_t T = x.size(1), E = x.size(2);
-  const float *g = x.grad().data<float>(), *v = x.data<float>();
+  const std::vector<double> v(x.data<float>(), x.data<float>() + T * E);
   TokenAttribution a;
   a.method = "gradient_x_input";
-  for (int64_t t = 0; t < T; ++t) {
-    double s = 0;
-    for (int64_t e = 0; e < E; ++e) s += double(g[t * E + e]) * v[t * E + e];
-    a.scores.push_back(static_cast<float>(s));
-  }
+  a.outputs = y.size(1);
+  per_output_gradients(x, y, [&](int64_t, const float* g) { row_dots(g, v, T, E, a.scores); });
   return a;
 }
 
@@ -81,9 +103,9 @@ TokenAttribution integrated_gradients(const Objective& f, const Tensor& baseline
   GradOn on;
   const int64_t T = f.embeddings.size(1), E = f.embeddings.size(2), n = T * E;
   const float *x = f.embeddings.data<float>(), *b = baseline.data<float>();
-  std::vector<double> avg(static_cast<size_t>(n), 0.0);  // the mean gradient along the path
   TokenAttribution a;
   a.method = "integrated_gradients";
+  std::vector<double> avg;  // per output, the mean gradient along the path [K][T * E]
   for (int64_t k0 = 0; k0 < steps; k0 += chunk) {
     const int64_t m = std::min(chunk, steps - k0);
     Tensor points = Tensor::empty(Shape{m, T, E});
@@ -93,26 +115,36 @@ TokenAttribution integrated_gradients(const Objective& f, const Tensor& baseline
       for (int64_t j = 0; j < n; ++j) p[i * n + j] = float(b[j] + alpha * (double(x[j]) - b[j]));
     }
     points.set_requires_grad();
-    sum(outputs(f, points, nullptr)).backward();
-    const float* g = points.grad().data<float>();
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) avg[size_t(j)] += g[i * n + j] / double(steps);
+    const Tensor y = outputs(f, points, nullptr);
+    if (avg.empty()) a.outputs = y.size(1), avg.assign(size_t(a.outputs * n), 0.0);
+    per_output_gradients(points, y, [&](int64_t k, const float* g) {
+      double* dst = avg.data() + k * n;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) dst[j] += g[i * n + j] / double(steps);
+    });
   }
-  {  // the two ends, for the completeness gap
+  std::vector<float> ends;  // the two ends, for the completeness gap: [2, K]
+  {
     NoGradGuard no_grad;
-    const std::vector<float> ends =
-        outputs(f, cat({baseline, f.embeddings}, 0), nullptr).to_vector<float>();
-    a.baseline_output = ends[0], a.output = ends[1];
+    ends = outputs(f, cat({baseline, f.embeddings}, 0), nullptr).to_vector<float>();
   }
+  std::vector<double> delta(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) delta[size_t(j)] = double(x[j]) - b[j];
+  a.output = a.baseline_output = 0;
   double total = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    double s = 0;
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t j = t * E + e;
-      s += (double(x[j]) - b[j]) * avg[size_t(j)];
+  for (int64_t k = 0; k < a.outputs; ++k) {
+    std::vector<double> weighted(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) weighted[size_t(j)] = delta[size_t(j)] * avg[size_t(k * n + j)];
+    double sum_k = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      double s = 0;
+      for (int64_t e = 0; e < E; ++e) s += weighted[size_t(t * E + e)];
+      a.scores.push_back(static_cast<float>(s));
+      sum_k += s;
     }
-    a.scores.push_back(static_cast<float>(s));
-    total += s;
+    const double out = ends[size_t(a.outputs + k)], base = ends[size_t(k)];
+    a.completeness_gaps.push_back(sum_k - (out - base));
+    a.output += out, a.baseline_output += base, total += sum_k;
   }
   a.completeness_gap = total - (a.output - a.baseline_output);
   return a;
@@ -123,7 +155,10 @@ TokenAttribution attention_x_gradient(const Objective& f, const CaptureOptions& 
   GradOn on;
   nn::AttentionCapture cap;
   cap.layers = o.layers, cap.heads = o.heads, cap.gradients = true;
-  sum(outputs(f, f.embeddings.detach(), &cap)).backward();
+  const Tensor y = outputs(f, f.embeddings.detach(), &cap);
+  GAZE_CHECK(y.size(1) == 1, ValueError,
+             "attention_x_gradient: explains one output (a class), got {}", y.size(1));
+  sum(y).backward();
   const int64_t T = f.embeddings.size(1);
   std::vector<double> acc(static_cast<size_t>(T), 0.0);
   TokenAttribution a;
@@ -239,11 +274,22 @@ nlohmann::json attribution_json(const Explanation& e, bool per_head) {
   if (e.attributions.empty()) return nullptr;
   nlohmann::json methods = nlohmann::json::object();
   for (const auto& a : e.attributions) {
-    nlohmann::json m = {{"scores", a.scores}};
+    nlohmann::json m;
+    if (a.outputs == 1) {
+      m["scores"] = a.scores;
+    } else {  // one row per output token
+      const size_t T = a.scores.size() / size_t(a.outputs);
+      nlohmann::json rows = nlohmann::json::array();
+      for (size_t k = 0; k < size_t(a.outputs); ++k)
+        rows.push_back(std::vector<float>(a.scores.begin() + std::ptrdiff_t(k * T),
+                                          a.scores.begin() + std::ptrdiff_t((k + 1) * T)));
+      m["scores"] = std::move(rows);
+    }
     if (!std::isnan(a.completeness_gap))
       m.update({{"output", a.output},
                 {"baseline_output", a.baseline_output},
-                {"completeness_gap", a.completeness_gap}});
+                {"completeness_gap", a.completeness_gap},
+                {"completeness_gaps", a.completeness_gaps}});
     if (per_head && !a.per_head.empty()) {
       nlohmann::json layers = nlohmann::json::array();
       for (const Tensor& w : a.per_head) {
@@ -273,6 +319,7 @@ nlohmann::json attribution_json(const Explanation& e, bool per_head) {
                         {"insertion_area", c.insertion_area}};
   return {{"explained_output", e.explained_output},
           {"tokens", e.tokens},
+          {"output_tokens", e.output_tokens},
           {"methods", std::move(methods)},
           {"faithfulness", std::move(curves)}};
 }

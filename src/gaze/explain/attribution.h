@@ -30,8 +30,9 @@ GAZE_ENUM_NAMES(Method, {Method::attention, "attention"},
 enum class Baseline { zero, unknown };
 GAZE_ENUM_NAMES(Baseline, {Baseline::zero, "zero"}, {Baseline::unknown, "unknown"})
 
-// A model's explained output as a function of one input's token embeddings: `output` maps n
-// variants [n, T, E] to [n] (e.g. the predicted class's probability). The capture, when given,
+// A model's explained outputs as a function of one input's token embeddings: `output` maps n
+// variants [n, T, E] to [n, K] (e.g. the predicted class's probability, K = 1, or the
+// log-probability of each token of a translation). The capture, when given,
 // asks for attention weights and their gradient probes.
 struct Objective {
   Tensor embeddings;  // [1, T, E]: the input's own token embedding rows

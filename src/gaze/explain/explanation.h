@@ -40,12 +40,16 @@ struct AttentionBlock {
 // One method's score for each input token.
 struct TokenAttribution {
   std::string method;
+  // [outputs, T] row-major: one row per explained output (a class: 1; a translation: one per
+  // output token, of its log-probability).
   std::vector<float> scores;
+  int64_t outputs = 1;
   // integrated_gradients: f(input), f(baseline) and the completeness gap,
-  // sum(scores) - (f(input) - f(baseline)).
+  // sum(scores) - (f(input) - f(baseline)), summed over the outputs; and each output's gap.
   double output = std::numeric_limits<double>::quiet_NaN();
   double baseline_output = std::numeric_limits<double>::quiet_NaN();
   double completeness_gap = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> completeness_gaps{};
   // attention_x_gradient: per captured layer, A ⊙ ∂f/∂A [heads, T, T] (the captured heads).
   std::vector<int64_t> layers{};  // {}: aggregate initialisers may leave these out
   std::vector<Tensor> per_head{};

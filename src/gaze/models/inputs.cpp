@@ -44,4 +44,14 @@ Inputs repeat(const Inputs& one, int64_t n) {
   return {copies(one.tokens), copies(one.lengths), copies(one.chars), Tensor()};
 }
 
+void check_token_embeddings(const Inputs& in, int64_t dim) {
+  if (!in.token_embeddings.defined()) return;
+  const Tensor& e = in.token_embeddings;
+  GAZE_CHECK(e.dim() == 3 && e.size(0) == in.tokens.size(0) && e.size(1) == in.tokens.size(1) &&
+                 e.size(2) == dim && is_floating(e.dtype()),
+             ValueError,
+             "model: token_embeddings must be floating [B, T, E] = [{}, {}, {}], got {}",
+             in.tokens.size(0), in.tokens.size(1), dim, e.shape_str());
+}
+
 }  // namespace gaze::models

@@ -3,6 +3,7 @@
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/io/config.h"
+#include "gaze/models/inputs.h"
 #include "gaze/nn/incremental_decoder.h"
 #include "gaze/ops/shape_ops.h"
 #include "gaze/ops/softmax.h"
@@ -73,11 +74,15 @@ RnnSeq2Seq::RnnSeq2Seq(const RnnSeq2SeqConfig& c) : Seq2SeqModel("RnnSeq2Seq"), 
   dropout = register_module("dropout", std::make_shared<nn::Dropout>(c.dropout));
 }
 
-RnnDecoderState RnnSeq2Seq::encode(const Tensor& src, const Tensor& src_lengths) const {
+RnnDecoderState RnnSeq2Seq::encode(const Tensor& src, const Tensor& src_lengths,
+                                   const Tensor& src_embeddings) const {
   GAZE_CHECK(src.defined() && src.dtype() == DType::i64 && src.dim() == 2, ValueError,
              "RnnSeq2Seq: src must be int64 [B, S], got {}",
              src.defined() ? src.shape_str() : "undefined");
-  const Tensor x = dropout->forward(src_embedding->forward(src));
+  check_token_embeddings({src, src_lengths, Tensor(), src_embeddings},
+                         src_embedding->embedding_dim);
+  const Tensor x =
+      dropout->forward(src_embeddings.defined() ? src_embeddings : src_embedding->forward(src));
   const nn::RnnOutput enc = encoder->run(x, src_lengths, Tensor(), Tensor());
   RnnDecoderState s;
   s.memory = enc.output;  // [B, S, 2H]
@@ -114,12 +119,12 @@ Tensor RnnSeq2Seq::step(RnnDecoderState& s, const Tensor& y_prev, Tensor* attent
 }
 
 Tensor RnnSeq2Seq::forward(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
-                           Tensor* attention) const {
+                           Tensor* attention, const Tensor& src_embeddings) const {
   GAZE_CHECK(tgt_in.defined() && tgt_in.dtype() == DType::i64 && tgt_in.dim() == 2 &&
                  tgt_in.size(0) == src.size(0),
              ValueError, "RnnSeq2Seq: tgt_in must be int64 [B, T] with the source's batch, got {}",
              tgt_in.defined() ? tgt_in.shape_str() : "undefined");
-  RnnDecoderState s = encode(src, src_lengths);
+  RnnDecoderState s = encode(src, src_lengths, src_embeddings);
   const int64_t T = tgt_in.size(1);
   const Tensor emb =
       dropout->forward(tgt_embedding->forward(tgt_in));  // [B, T, E], all steps at once

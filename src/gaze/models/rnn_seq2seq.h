@@ -52,9 +52,17 @@ class RnnSeq2Seq : public Seq2SeqModel {
                              const Tensor& tgt_lengths,
                              const nn::AttentionCapture& which) const override;
   // Teacher forcing: logits [B, T, tgt_vocab]. attention (optional) receives the weights [B, T, S].
+  // src_embeddings (optional): the source's token embedding rows, in place of looking src up.
   Tensor forward(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
-                 Tensor* attention = nullptr) const;
-  RnnDecoderState encode(const Tensor& src, const Tensor& src_lengths) const;
+                 Tensor* attention = nullptr, const Tensor& src_embeddings = Tensor()) const;
+  RnnDecoderState encode(const Tensor& src, const Tensor& src_lengths,
+                         const Tensor& src_embeddings = Tensor()) const;
+  Tensor source_lookup(const Tensor& src) const override { return src_embedding->forward(src); }
+  Tensor logits_from_source_embeddings(const Tensor& src, const Tensor& src_embeddings,
+                                       const Tensor& src_lengths, const Tensor& tgt_in,
+                                       const Tensor&) const override {
+    return forward(src, src_lengths, tgt_in, nullptr, src_embeddings);
+  }
   // One decoder step for tokens y_prev [B]: returns logits [B, V] and advances the state.
   Tensor step(RnnDecoderState& state, const Tensor& y_prev, Tensor* attention = nullptr) const;
   std::string config_json() const override;

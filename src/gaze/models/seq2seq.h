@@ -59,6 +59,13 @@ class Seq2SeqModel : public Model {
   // Teacher forcing: logits [B, T, tgt_vocab] for decoder inputs tgt_in [B, T] (BOS + target).
   virtual Tensor logits(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                         const Tensor& tgt_lengths) const = 0;
+  // Attribution: the source token embedding rows src [B, S] looks up, [B, S, E]; and the
+  // teacher-forced logits with those rows given in place of the lookup (src still gives the
+  // shape; everything after the lookup is the model's).
+  virtual Tensor source_lookup(const Tensor& src) const = 0;
+  virtual Tensor logits_from_source_embeddings(const Tensor& src, const Tensor& src_embeddings,
+                                               const Tensor& src_lengths, const Tensor& tgt_in,
+                                               const Tensor& tgt_lengths) const = 0;
   // Encodes src [B, S] (lengths [B]) and returns a decoder over B * rows_per_source rows (no
   // autograd).
   std::unique_ptr<StepDecoder> start_decoding(const Tensor& src, const Tensor& src_lengths,

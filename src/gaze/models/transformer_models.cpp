@@ -67,20 +67,6 @@ void check_tokens(const Tensor& tokens, const Tensor& lengths, int64_t vocab, co
   (void)vocab;  // ids are range-checked by the embedding lookup, with the position named
 }
 
-}  // namespace
-
-void check_token_embeddings(const Inputs& in, int64_t dim) {
-  if (!in.token_embeddings.defined()) return;
-  const Tensor& e = in.token_embeddings;
-  GAZE_CHECK(e.dim() == 3 && e.size(0) == in.tokens.size(0) && e.size(1) == in.tokens.size(1) &&
-                 e.size(2) == dim && is_floating(e.dtype()),
-             ValueError,
-             "model: token_embeddings must be floating [B, T, E] = [{}, {}, {}], got {}",
-             in.tokens.size(0), in.tokens.size(1), dim, e.shape_str());
-}
-
-namespace {
-
 // token embedding * scale + positions (learned, sinusoidal or none), then dropout.
 Tensor embed_tokens(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* learned,
                     const nn::SinusoidalPositionalEncoding* sinusoidal, bool scale,
@@ -421,13 +407,13 @@ TransformerSeq2Seq::TransformerSeq2Seq(const Seq2SeqConfig& c)
 
 Tensor TransformerSeq2Seq::embed(const nn::Embedding& emb,
                                  const nn::LearnedPositionalEmbedding* pos, const Tensor& tokens,
-                                 int64_t offset) const {
+                                 int64_t offset, const Tensor& looked_up) const {
   GAZE_CHECK(
       config.positions != Positions::learned || offset + tokens.size(1) <= config.max_positions,
       ValueError, "TransformerSeq2Seq: {} positions exceed max_positions {}",
       offset + tokens.size(1), config.max_positions);
   return embed_tokens(emb, pos, sinusoidal.get(), config.scale_embeddings, tokens, offset,
-                      dropout.get());
+                      dropout.get(), 1.0, looked_up);
 }
 
 Tensor TransformerSeq2Seq::embed_target(const Tensor& tokens, int64_t offset) const {
@@ -435,10 +421,13 @@ Tensor TransformerSeq2Seq::embed_target(const Tensor& tokens, int64_t offset) co
 }
 
 Tensor TransformerSeq2Seq::encode(const Tensor& src, const Tensor& src_lengths,
-                                  nn::AttentionCapture* capture) const {
+                                  nn::AttentionCapture* capture,
+                                  const Tensor& src_embeddings) const {
   check_tokens(src, src_lengths, config.src_vocab_size, "TransformerSeq2Seq");
+  check_token_embeddings({src, src_lengths, Tensor(), src_embeddings},
+                         src_embedding->embedding_dim);
   return encoder->forward(
-      embed(*src_embedding, src_positions.get(), src, 0),
+      embed(*src_embedding, src_positions.get(), src, 0, src_embeddings),
       {.src_key_padding_mask = padding_mask(src_lengths, src.size(1)), .capture = capture});
 }
 

@@ -242,10 +242,19 @@ class TransformerSeq2Seq : public Seq2SeqModel {
   Tensor forward(const Tensor& src, const Tensor& src_lengths, const Tensor& tgt_in,
                  const Tensor& tgt_lengths, nn::AttentionCapture* encoder_capture = nullptr,
                  nn::AttentionCapture* decoder_capture = nullptr) const;
+  // src_embeddings (optional): the source's token embedding rows, in place of looking src up.
   Tensor encode(const Tensor& src, const Tensor& src_lengths,
-                nn::AttentionCapture* capture = nullptr) const;
+                nn::AttentionCapture* capture = nullptr,
+                const Tensor& src_embeddings = Tensor()) const;
   Tensor decode(const Tensor& tgt_in, const Tensor& memory, const Tensor& src_lengths,
                 const Tensor& tgt_lengths, nn::AttentionCapture* capture = nullptr) const;
+  Tensor source_lookup(const Tensor& src) const override { return src_embedding->forward(src); }
+  Tensor logits_from_source_embeddings(const Tensor& src, const Tensor& src_embeddings,
+                                       const Tensor& src_lengths, const Tensor& tgt_in,
+                                       const Tensor& tgt_lengths) const override {
+    return decode(tgt_in, encode(src, src_lengths, nullptr, src_embeddings), src_lengths,
+                  tgt_lengths);
+  }
   // Embedded inputs (token embedding * scale + positions, dropout) of one side; offset = first
   // position.
   Tensor embed_target(const Tensor& tokens, int64_t offset = 0) const;
@@ -266,7 +275,7 @@ class TransformerSeq2Seq : public Seq2SeqModel {
   std::unique_ptr<StepDecoder> make_decoder(const Tensor& src, const Tensor& src_lengths,
                                             const StepOptions& options) const override;
   Tensor embed(const nn::Embedding& emb, const nn::LearnedPositionalEmbedding* pos,
-               const Tensor& tokens, int64_t offset) const;
+               const Tensor& tokens, int64_t offset, const Tensor& looked_up = Tensor()) const;
 };
 
 }  // namespace gaze::models

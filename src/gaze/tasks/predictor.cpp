@@ -158,12 +158,15 @@ std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& leng
 explain::Explanation begin_explanation(TaskKind task, const std::string& text,
                                        const ExplainOptions& o) {
   GAZE_CHECK(!text.empty(), DataError, "explain: the input text is empty");
-  GAZE_CHECK(task == TaskKind::classify ||
-                 (o.method == explain::Method::attention && !o.faithfulness && o.target.empty()),
-             DataError,
-             "explain: method, faithfulness and target apply to classifiers; this is a {} model "
-             "(its attention is shown)",
+  using explain::Method;
+  GAZE_CHECK(task == TaskKind::classify || (!o.faithfulness && o.target.empty()), DataError,
+             "explain: faithfulness and target apply to classifiers; this is a {} model",
              enum_name(task));
+  GAZE_CHECK(task == TaskKind::classify || o.method == Method::attention ||
+                 (task == TaskKind::translate && o.method != Method::attention_x_gradient),
+             DataError, "explain: method {} applies to classifiers{}; this is a {} model",
+             enum_name(o.method),
+             o.method == Method::attention_x_gradient ? "" : " and translation", enum_name(task));
   const size_t bad = text::find_invalid_utf8(text);
   GAZE_CHECK(bad == std::string::npos, DataError, "explain: the input is not valid UTF-8 (byte {})",
              bad + 1);

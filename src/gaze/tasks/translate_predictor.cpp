@@ -7,7 +7,12 @@
 
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
+#include "gaze/explain/attribution.h"
 #include "gaze/explain/capture.h"
+#include "gaze/ops/arith.h"
+#include "gaze/ops/reduce.h"
+#include "gaze/ops/shape_ops.h"
+#include "gaze/ops/softmax.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze::tasks {
@@ -251,7 +256,64 @@ explain::Explanation TranslatePredictor::explain(const std::string& text, const 
                       : o.alignment_layer == -1 && !o.layers.empty()             ? o.layers.back()
                                                                      : o.alignment_layer;
   explain::finish(e);
+  if (o.method != explain::Method::attention) attribute(e, src, tgt_in, out, o);
   return e;
+}
+
+void TranslatePredictor::attribute(explain::Explanation& e, const std::vector<int64_t>& src,
+                                   const std::vector<int64_t>& tgt_in,
+                                   const std::vector<int64_t>& out, const ExplainOptions& o) {
+  using explain::Method;
+  EvalScope eval(*model_);
+  const auto S = std::ssize(src), K = std::ssize(out);
+  const Tensor src_t = Tensor::from_vector(src, Shape{1, S});
+  const Tensor tgt_t = Tensor::from_vector(tgt_in, Shape{1, K});
+  e.explained_output = "log p(output token)";
+  explain::Objective f;
+  {
+    NoGradGuard no_grad;
+    f.embeddings = model_->source_lookup(src_t).detach();
+  }
+  Tensor pick;  // one-hot [1, K, vocab] of the output tokens, built at the first call
+  f.output = [&](const Tensor& x, nn::AttentionCapture*) {
+    const int64_t n = x.size(0);
+    const Tensor srcs = cat(std::vector<Tensor>(static_cast<size_t>(n), src_t), 0);
+    const Tensor tgts = cat(std::vector<Tensor>(static_cast<size_t>(n), tgt_t), 0);
+    const Tensor lp = log_softmax(model_->logits_from_source_embeddings(
+                                      srcs, x, Tensor::full(Shape{n}, double(S), DType::i64), tgts,
+                                      Tensor::full(Shape{n}, double(K), DType::i64)),
+                                  -1);  // [n, K, vocab]
+    if (!pick.defined()) {
+      pick = Tensor::zeros(Shape{1, K, lp.size(2)});
+      for (int64_t k = 0; k < K; ++k) pick.data<float>()[k * lp.size(2) + out[size_t(k)]] = 1.0f;
+    }
+    return sum(mul(lp, pick), {2});  // [n, K]
+  };
+  const bool all = o.method == Method::all;
+  if (e.alignment.defined()) {  // the alignment's rows, as the attention-based ranking
+    explain::TokenAttribution a{"attention", e.alignment.to_vector<float>()};
+    a.outputs = K;
+    e.attributions.push_back(std::move(a));
+  }
+  if (all || o.method == Method::gradient_x_input)
+    e.attributions.push_back(explain::gradient_x_input(f));
+  if (all || o.method == Method::integrated_gradients) {
+    const int64_t E = f.embeddings.size(2);
+    Tensor base = Tensor::zeros(f.embeddings.shape()), unk;
+    if (o.baseline == explain::Baseline::unknown) {
+      NoGradGuard no_grad;
+      unk = model_->source_lookup(
+          Tensor::full(Shape{1, 1}, static_cast<double>(src_->unk_id()), DType::i64));
+    }
+    for (int64_t t = 0; t < S; ++t) {
+      const float* from = is_framing(*src_, src[size_t(t)])
+                              ? f.embeddings.data<float>() + t * E
+                              : (unk.defined() ? unk.data<float>() : nullptr);
+      if (from) std::copy(from, from + E, base.data<float>() + t * E);
+    }
+    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
+  }
+  for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
 }
 
 }  // namespace gaze::tasks

@@ -62,6 +62,10 @@ class TranslatePredictor : public Predictor {
   nlohmann::json describe_task() const override;
 
  private:
+  // explain --method: each output token's log-probability attributed to the source tokens.
+  void attribute(explain::Explanation& e, const std::vector<int64_t>& src,
+                 const std::vector<int64_t>& tgt_in, const std::vector<int64_t>& out,
+                 const ExplainOptions& o);
   std::shared_ptr<text::Tokenizer> src_, tgt_;  // the same object when the vocabulary is shared
   std::shared_ptr<models::Seq2SeqModel> model_;
   DataConfig data_;

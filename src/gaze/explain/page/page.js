@@ -155,17 +155,24 @@
     sel.value = preferred.find((m) => names.includes(m)) || names[0];
     const draw = () => {
       const m = A.methods[sel.value];
-      const top = Math.max(1e-12, ...m.scores.map(Math.abs));
+      // A translation has one row per output token (its log-probability), a class one row.
+      const rows = Array.isArray(m.scores[0]) ? m.scores : [m.scores];
+      const top = Math.max(1e-12, ...rows.map((r) => Math.max(...r.map(Math.abs))));
       const box = $("attribution");
       box.textContent = "";
-      A.tokens.forEach((tok, i) => {
-        const v = m.scores[i];
-        const s = el("span", { className: "attr-token" }, tok);
-        const [r, g, b] = diverging(v / top);
-        s.style.background = `rgb(${r},${g},${b})`;
-        s.addEventListener("mousemove", (ev) => showTip(ev, tok + ": " + v.toPrecision(4)));
-        s.addEventListener("mouseleave", hideTip);
-        box.appendChild(s);
+      rows.forEach((row, k) => {
+        const line = el("div", { className: "attr-row" });
+        if (rows.length > 1) line.appendChild(el("span", { className: "attr-label" }, A.output_tokens[k]));
+        A.tokens.forEach((tok, i) => {
+          const v = row[i];
+          const s = el("span", { className: "attr-token" }, tok);
+          const [r, g, b] = diverging(v / top);
+          s.style.background = `rgb(${r},${g},${b})`;
+          s.addEventListener("mousemove", (ev) => showTip(ev, tok + ": " + v.toPrecision(4)));
+          s.addEventListener("mouseleave", hideTip);
+          line.appendChild(s);
+        });
+        box.appendChild(line);
       });
       legend($("attr-legend"), (-top).toPrecision(3), top.toPrecision(3));
       $("attr-info").textContent = m.completeness_gap === undefined ? "" :
