@@ -16,6 +16,7 @@
 #include "gaze/explain/html.h"
 #include "gaze/explain/json_export.h"
 #include "gaze/explain/png.h"
+#include "gaze/explain/svg.h"
 #include "gaze/io/files.h"
 #include "gaze/ops/shape_ops.h"
 #include "gaze/tasks/task.h"
@@ -26,9 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class OutputFormat { html, png, json };
+enum class OutputFormat { html, png, json, svg };
 GAZE_ENUM_NAMES(OutputFormat, {OutputFormat::html, "html"}, {OutputFormat::png, "png"},
-                {OutputFormat::json, "json"})
+                {OutputFormat::json, "json"}, {OutputFormat::svg, "svg"})
 
 struct ExplainArgs {
   std::string model, input, out, data;
@@ -52,26 +53,59 @@ bool wants(const ExplainArgs& a, OutputFormat format) {
   return std::find(a.formats.begin(), a.formats.end(), format) != a.formats.end();
 }
 
-void write_pngs(Writer& write, const explain::Explanation& e, const fs::path& dir, bool per_head) {
-  using explain::heatmap_png;
-  if (e.rollout.defined()) write(dir / "rollout.png", heatmap_png(e.rollout, e.tokens, e.tokens));
+// The heatmaps as PNG or SVG files (the same names): rollout, alignment, each captured layer's
+// head mean and, with per_head, each head.
+void write_heatmaps(Writer& write, const explain::Explanation& e, const fs::path& dir,
+                    bool per_head, OutputFormat format) {
+  const bool svg = format == OutputFormat::svg;
+  const std::string ext = svg ? ".svg" : ".png";
+  auto heatmap = [&](const Tensor& m, const std::vector<std::string>& rows,
+                     const std::vector<std::string>& cols, explain::HeatmapStyle style) {
+    if (svg) return explain::heatmap_svg(m, rows, cols, style);
+    return explain::heatmap_png(m, rows, cols, style.marks);
+  };
+  if (e.rollout.defined())
+    write(dir / ("rollout" + ext), heatmap(e.rollout, e.tokens, e.tokens,
+                                           {.title = "Attention rollout (Abnar & Zuidema 2020)",
+                                            .row_axis = "position (its final representation)",
+                                            .col_axis = "input token"}));
   if (e.alignment.defined())
-    write(dir / "alignment.png",
-          heatmap_png(e.alignment, e.output_tokens, e.tokens, e.hard_alignment));
+    write(dir / ("alignment" + ext),
+          heatmap(e.alignment, e.output_tokens, e.tokens,
+                  {.title = fmt::format("Alignment: cross-attention of decoder layer {}, mean over "
+                                        "heads; argmax outlined",
+                                        e.alignment_layer),
+                   .row_axis = "output token (the token predicted)",
+                   .col_axis = "source token",
+                   .marks = e.hard_alignment}));
   for (const auto& b : e.blocks) {
     if (!e.block(explain::Stack::encoder)) break;  // an RNN: its one map is the alignment
     const bool encoder = b.stack == explain::Stack::encoder;
     const auto& rows = encoder ? e.tokens : e.target_tokens;
     const auto& cols = b.stack == explain::Stack::decoder ? e.target_tokens : e.tokens;
+    const std::string row_axis = encoder ? "query token" : "decoder input token (query)";
     for (size_t l = 0; l < b.layers.size(); ++l) {
       const std::string stem = fmt::format("{}-layer{}", b.name(), b.layers[l]);
-      write(dir / (stem + ".png"), heatmap_png(explain::mean_heads(b.weights[l]), rows, cols));
+      write(dir / (stem + ext),
+            heatmap(explain::mean_heads(b.weights[l]), rows, cols,
+                    {.title = fmt::format("{} attention, layer {}, mean over heads", b.name(),
+                                          b.layers[l]),
+                     .row_axis = row_axis,
+                     .col_axis = "key token"}));
       if (!per_head) continue;
       for (size_t h = 0; h < b.heads.size(); ++h)
-        write(dir / fmt::format("{}-head{}.png", stem, b.heads[h]),
-              heatmap_png(gaze::select(b.weights[l], 0, static_cast<int64_t>(h)), rows, cols));
+        write(dir / fmt::format("{}-head{}{}", stem, b.heads[h], ext),
+              heatmap(gaze::select(b.weights[l], 0, static_cast<int64_t>(h)), rows, cols,
+                      {.title = fmt::format("{} attention, layer {}, head {}", b.name(),
+                                            b.layers[l], b.heads[h]),
+                       .row_axis = row_axis,
+                       .col_axis = "key token"}));
     }
   }
+  if (svg && !e.faithfulness.empty())
+    write(dir / "faithfulness.svg",
+          explain::summary_svg(explain::summarize_faithfulness({e}),
+                               "Faithfulness of each explanation on this input"));
 }
 
 void write_explanation(Writer& write, const ExplainArgs& a, const explain::Explanation& e,
@@ -85,7 +119,8 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
     if (!e.attributions.empty())
       write(dir / "attribution.json", explain::attribution_json(e, true).dump() + "\n");
   }
-  if (wants(a, OutputFormat::png)) write_pngs(write, e, dir, per_head);
+  for (const OutputFormat f : {OutputFormat::png, OutputFormat::svg})
+    if (wants(a, f)) write_heatmaps(write, e, dir, per_head, f);
 }
 
 // --data: over the first --limit inputs of a file, what each encoder head does (every model with
@@ -215,7 +250,7 @@ Action add_explain(CLI::App& app) {
   tasks::ExplainOptions proto;
   a->options.add(app, tasks::config_fields(proto));
   add_enum_option(app, "--format", a->formats,
-                  "what to write: html, png, json (default: all three)");
+                  "what to write: html, png, json, svg (default: html, png, json)");
 
   app.footer(
       "Writes into the output folder:\n"
@@ -225,6 +260,8 @@ Action add_explain(CLI::App& app) {
       "  attribution.json  with --method: each method's token scores (and faithfulness curves)\n"
       "  *.png             heatmaps with token labels: rollout.png, alignment.png,\n"
       "                    BLOCK-layerL.png (mean over heads), BLOCK-layerL-headH.png (--heads)\n"
+      "  *.svg             with --format svg: the same heatmaps for papers (title, axis labels,\n"
+      "                    colour bar, Unicode tokens) and faithfulness.svg (with --method all)\n"
       "and prints the paths written. With --data: faithfulness.json and faithfulness.svg.\n"
       "Examples:\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"

@@ -520,3 +520,28 @@ def test_translation_attribution_per_output_token_equals_torch(g2p):
     res = run("explain", "--model", run_dir, "--input", "attention", "--out", page, "--method",
               "attention_x_gradient")
     assert res.returncode == 2 and "applies to classifiers; this is a translate model" in res.stderr
+
+
+def test_svg_figures_parse_and_hold_the_tokens(g2p, tmp_path):
+    import xml.etree.ElementTree as ET
+    arch, run_dir = g2p
+    text = "café<b>&'\""
+    heads = ["--heads", "0"] if arch == "transformer" else []
+    run("explain", "--model", run_dir, "--input", text, "--out", tmp_path, "--format", "svg", *heads, check=0)
+    e = gaze.explain(run_dir, text)
+    ns = "{http://www.w3.org/2000/svg}"
+    names = {p.name for p in tmp_path.iterdir()}
+    want = {"alignment.svg"} | ({"rollout.svg", "encoder-layer0.svg", "encoder-layer0-head0.svg",
+                                 "cross-layer2-head0.svg"} if arch == "transformer" else set())
+    assert want <= names and not any(n.endswith(".png") for n in names)
+    align = ET.parse(tmp_path / "alignment.svg").getroot()
+    texts = [t.text for t in align.iter(ns + "text")]
+    assert texts[0].startswith("Alignment") and "source token" in texts and "output token (the token predicted)" in texts
+    assert set(e["encoder_tokens"]) <= set(texts) and set(e["output_tokens"]) <= set(texts)
+    cells = [r for r in align.iter(ns + "rect") if r.find(ns + "title") is not None]
+    assert len(cells) == len(e["encoder_tokens"]) * len(e["output_tokens"])
+    marks = [r for r in align.iter(ns + "rect") if r.get("stroke") == "#e67700"]
+    assert len(marks) == len(e["output_tokens"])  # the hard alignment, one per output token
+    for path in tmp_path.glob("*.svg"):
+        root = ET.parse(path).getroot()
+        assert not list(root.iter(ns + "script")) and not list(root.iter("b"))

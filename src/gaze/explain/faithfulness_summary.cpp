@@ -6,6 +6,7 @@
 #include <map>
 
 #include "gaze/core/error.h"
+#include "gaze/explain/svg.h"
 
 namespace gaze::explain {
 namespace {
@@ -21,29 +22,6 @@ double at(const std::vector<double>& xs, const std::vector<double>& ys, double x
   const size_t j = static_cast<size_t>(hi - xs.begin());
   const double t = (x - xs[j - 1]) / (xs[j] - xs[j - 1]);
   return ys[j - 1] + t * (ys[j] - ys[j - 1]);
-}
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -133,7 +111,7 @@ std::string summary_svg(const FaithfulnessSummary& s, const std::string& title) 
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
       "fill=\"white\"/>\n<text x=\"{}\" y=\"20\" font-size=\"15\">{}</text>\n",
-      width, height, left, escape(title));
+      width, height, left, xml_escape(title));
   for (int panel = 0; panel < 2; ++panel) {
     const int x0 = left + panel * (W + gap);
     out += fmt::format(
@@ -143,7 +121,7 @@ std::string summary_svg(const FaithfulnessSummary& s, const std::string& title) 
         "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
         x0, top, W, H, x0 + W / 2, top - 6, panel == 0 ? "deletion" : "insertion", x0 + W / 2,
         top + H + 36, panel == 0 ? "removed" : "inserted", x0 - 42, top + H / 2,
-        escape(s.explained_output));
+        xml_escape(s.explained_output));
     for (int t = 0; t <= 4; ++t) {  // ticks
       const double fx = t / 4.0, fy = lo + (hi - lo) * t / 4.0;
       const double px = x0 + fx * W, py = top + H - (fy - lo) / (hi - lo) * H;
@@ -171,7 +149,7 @@ std::string summary_svg(const FaithfulnessSummary& s, const std::string& title) 
     out += fmt::format(
         "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"/>"
         "<text x=\"{}\" y=\"{}\">{}</text>\n",
-        lx, y, lx + 20, y, colours[k % 8], lx + 26, y + 4, escape(s.methods[k].method));
+        lx, y, lx + 20, y, colours[k % 8], lx + 26, y + 4, xml_escape(s.methods[k].method));
   }
   return out + "</svg>\n";
 }

@@ -7,42 +7,10 @@
 
 #include "gaze/core/error.h"
 #include "gaze/explain/aggregate.h"
+#include "gaze/explain/svg.h"
 #include "gaze/text/utf8.h"
 
 namespace gaze::explain {
-namespace {
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// White to dark blue, as the page's heatmaps.
-std::string blue(double t) {
-  t = std::clamp(t, 0.0, 1.0);
-  auto mix = [t](int lo, int hi) { return static_cast<int>(std::lround(lo + (hi - lo) * t)); };
-  return fmt::format("rgb({},{},{})", mix(247, 8), mix(251, 48), mix(255, 107));
-}
-
-}  // namespace
 
 bool is_punctuation_piece(const std::string& piece) {
   std::string p = piece;
@@ -157,7 +125,7 @@ std::string head_statistics_svg(const HeadStatistics& s, const std::string& titl
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" "
       "fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"15\">{}</text>\n",
-      width, height, escape(title));
+      width, height, xml_escape(title));
   for (int i = 0; i < n; ++i) {
     const auto& v = s.values[size_t(i)];
     const double lo = v.empty() ? 0 : *std::min_element(v.begin(), v.end());
@@ -172,7 +140,7 @@ std::string head_statistics_svg(const HeadStatistics& s, const std::string& titl
         out += fmt::format(
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>layer {} head "
             "{}: {:.4f}</title></rect>",
-            x0 + h * cell, y0 + l * cell, cell, cell, blue(t), s.layers[size_t(l)], h, val);
+            x0 + h * cell, y0 + l * cell, cell, cell, blue_shade(t), s.layers[size_t(l)], h, val);
         if (cell >= 28)
           out += fmt::format(
               "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{}\">{:.2f}"
@@ -191,7 +159,7 @@ std::string head_statistics_svg(const HeadStatistics& s, const std::string& titl
     const int bx = x0 + pw + 10;
     for (int k = 0; k < 20; ++k)
       out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{:.2f}\" fill=\"{}\"/>", bx,
-                         y0 + ph - (k + 1) * ph / 20.0, bar, ph / 20.0 + 0.5, blue(k / 19.0));
+                         y0 + ph - (k + 1) * ph / 20.0, bar, ph / 20.0 + 0.5, blue_shade(k / 19.0));
     out += fmt::format(
         "\n<text x=\"{}\" y=\"{}\">{:.3g}</text><text x=\"{}\" y=\"{}\">{:.3g}</text></g>\n",
         bx + bar + 3, y0 + 8, hi, bx + bar + 3, y0 + ph, lo);
