@@ -156,8 +156,10 @@ int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions
                   fs::path(a.data).filename().string());
   const explain::HeadStatistics stats = heads.result();
   if (stats.inputs > 0) {
-    write(fs::path(a.out) / "head_statistics.json",
-          explain::head_statistics_json(stats).dump(1) + "\n");
+    nlohmann::json j = explain::head_statistics_json(stats);
+    j["provenance"] = all.front().provenance;
+    j["data"] = fs::absolute(a.data).string();
+    write(fs::path(a.out) / "head_statistics.json", j.dump(1) + "\n");
     write(fs::path(a.out) / "head_statistics.svg",
           explain::head_statistics_svg(stats, "What each encoder head does: " + about));
     std::cout << explain::head_statistics_table(stats);
@@ -166,7 +168,10 @@ int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions
   }
   if (classify) {
     const explain::FaithfulnessSummary s = explain::summarize_faithfulness(all);
-    write(fs::path(a.out) / "faithfulness.json", explain::summary_json(s).dump(1) + "\n");
+    nlohmann::json j = explain::summary_json(s);
+    j["provenance"] = all.front().provenance;
+    j["data"] = fs::absolute(a.data).string();
+    write(fs::path(a.out) / "faithfulness.json", j.dump(1) + "\n");
     write(fs::path(a.out) / "faithfulness.svg", explain::summary_svg(s, "Faithfulness: " + about));
     std::cout << explain::summary_table(s);
   }

@@ -90,6 +90,9 @@ py::dict to_python(const explain::Explanation& e) {
           "deletion_area"_a = c.deletion_area, "insertion_area"_a = c.insertion_area);
     d["faithfulness"] = curves;
   }
+  if (!e.provenance.is_null())
+    d["provenance"] = py::module_::import("json").attr("loads")(
+        e.provenance.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (e.alignment.defined()) {
     d["alignment"] = to_numpy(e.alignment);
     d["hard_alignment"] = py::array_t<int64_t>(static_cast<py::ssize_t>(e.hard_alignment.size()),

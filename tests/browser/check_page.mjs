@@ -63,6 +63,8 @@ try {
     attribution_tokens: [...document.querySelectorAll(".attr-token")].map((t) => t.textContent),
     attribution_methods: [...document.querySelectorAll("#attr-method option")].map((o) => o.value),
     attribution_legend: document.querySelectorAll("#attr-legend canvas").length,
+    provenance: Object.fromEntries([...document.querySelectorAll("#provenance tr")]
+      .map((r) => [r.children[0].textContent, r.children[1].textContent])),
     faithfulness_rows: [...document.querySelectorAll("#faithfulness tr")].slice(1)
       .map((r) => r.firstChild.textContent),
     rollout_shown: !document.getElementById("rollout-section").hidden,

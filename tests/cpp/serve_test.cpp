@@ -19,7 +19,7 @@ using json = nlohmann::json;
 class RecordingPredictor : public tasks::Predictor {
  public:
   tasks::TaskKind kind() const override { return tasks::TaskKind::classify; }
-  explain::Explanation explain(const std::string&, const tasks::ExplainOptions&) override {
+  explain::Explanation explain_input(const std::string&, const tasks::ExplainOptions&) override {
     throw DataError("no explanations here");
   }
   tasks::InputSize input_size(const std::string& t) const override {

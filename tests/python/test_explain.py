@@ -545,3 +545,27 @@ def test_svg_figures_parse_and_hold_the_tokens(g2p, tmp_path):
     for path in tmp_path.glob("*.svg"):
         root = ET.parse(path).getroot()
         assert not list(root.iter(ns + "script")) and not list(root.iter("b"))
+
+
+def test_provenance_names_the_model_checkpoint_code_and_options(classifier, tmp_path):
+    import datetime
+    import re as regex
+    e = gaze.explain(classifier, "great phone", layers=[-1])
+    p = e["provenance"]
+    assert p["model"] == str((classifier / "best").resolve()) and p["checkpoint"] == "best"
+    metrics = [json.loads(line) for line in (classifier / "metrics.jsonl").read_text().splitlines()]
+    assert p["step"] == [m["step"] for m in metrics if m.get("best")][-1]
+    version = regex.search(r"project\(gaze VERSION ([0-9.]+)", (ROOT / "CMakeLists.txt").read_text()).group(1)
+    assert p["gaze_version"] == version and p["gaze_commit"] and p["precision"] == "fp32"
+    when = datetime.datetime.strptime(p["date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()) < 600
+    assert p["options"]["layers"] == [-1] and p["options"]["method"] == "attention"
+    last = gaze.explain(classifier / "last", "great phone")["provenance"]
+    assert last["checkpoint"] == "last" and last["step"] == metrics[-1]["step"]
+    run("explain", "--model", classifier, "--input", "great phone", "--out", tmp_path, check=0)
+    saved = json.loads((tmp_path / "attention.json").read_text())
+    assert saved["provenance"]["model"] == p["model"] and saved["provenance"]["step"] == p["step"]
+    r = open_in_chromium(tmp_path / "explanation.html", tmp_path / "shot.png")
+    check_clean(r)
+    assert r["provenance"]["model"] == p["model"] and r["provenance"]["checkpoint"] == f"best, step {p['step']}"
+    assert r["provenance"]["gaze"].startswith(version + " (")

@@ -317,11 +317,9 @@ nlohmann::json attribution_json(const Explanation& e, bool per_head) {
                         {"insertion", c.insertion},
                         {"deletion_area", c.deletion_area},
                         {"insertion_area", c.insertion_area}};
-  return {{"explained_output", e.explained_output},
-          {"tokens", e.tokens},
-          {"output_tokens", e.output_tokens},
-          {"methods", std::move(methods)},
-          {"faithfulness", std::move(curves)}};
+  return {{"explained_output", e.explained_output}, {"tokens", e.tokens},
+          {"output_tokens", e.output_tokens},       {"methods", std::move(methods)},
+          {"faithfulness", std::move(curves)},      {"provenance", e.provenance}};
 }
 
 }  // namespace gaze::explain

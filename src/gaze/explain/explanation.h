@@ -78,6 +78,9 @@ struct Explanation {
   std::vector<AttentionBlock> blocks;                // encoder [, decoder, cross]; RNN: cross only
   nlohmann::json prediction;                         // as `gaze predict` prints it
   bool truncated = false;  // the input was cut to the model's max_length (as predict cuts it)
+  // Where it came from: model folder, checkpoint and step, precision, gaze version and commit,
+  // date, options (filled by tasks::Predictor::explain).
+  nlohmann::json provenance;
 
   // Aggregations (see aggregate.h), filled by finish().
   Tensor rollout;                 // [T, T] of the encoder's captured layers; undefined for RNNs

@@ -82,6 +82,7 @@ nlohmann::json page_data(const Explanation& e) {
     d["importance_rule"] = e.importance_rule;
   }
   if (!e.attributions.empty()) d["attribution"] = attribution_json(e, false);
+  if (!e.provenance.is_null()) d["provenance"] = e.provenance;
   if (e.alignment.defined()) {
     d["alignment"] = quantised(e.alignment);
     d["hard_alignment"] = e.hard_alignment;

@@ -191,6 +191,32 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   write_atomic(path, parts);
 }
 
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  GAZE_CHECK(in.good(), DataError, "{}: cannot open", path);
+  unsigned char head[8] = {};
+  in.read(reinterpret_cast<char*>(head), 8);
+  GAZE_CHECK(in.gcount() == 8, DataError, "{}: too short for a safetensors file", path);
+  uint64_t len = 0;
+  for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(head[i]) << (8 * i);
+  GAZE_CHECK(len <= kMaxHeader, DataError, "{}: header length {} is over the limit", path, len);
+  std::string text(static_cast<size_t>(len), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(len));
+  GAZE_CHECK(static_cast<uint64_t>(in.gcount()) == len, DataError,
+             "{}: the header is cut short (truncated file)", path);
+  json header;
+  try {
+    header = json::parse(text);
+  } catch (const json::exception& e) {
+    throw DataError(fmt::format("{}: the header is not valid JSON ({})", path, e.what()));
+  }
+  std::map<std::string, std::string> out;
+  if (header.is_object() && header.contains("__metadata__") && header["__metadata__"].is_object())
+    for (const auto& [k, v] : header["__metadata__"].items())
+      if (v.is_string()) out[k] = v.get<std::string>();
+  return out;
+}
+
 SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
   const std::string bytes = read_file(path);
   GAZE_CHECK(bytes.size() >= 8, DataError,

@@ -46,4 +46,8 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 SafetensorsFile load_safetensors(const std::string& path,
                                  const SafetensorsReadOptions& options = {});
 
+// Only the "__metadata__" of a safetensors file, reading its header and nothing more (a training
+// state's progress without its moments). DataError for a malformed header.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
+
 }  // namespace gaze::io

@@ -175,7 +175,8 @@ std::vector<std::vector<float>> ClassifyPredictor::embed(const std::vector<std::
                           [&](const models::Inputs& in) { return model_->features(in); });
 }
 
-explain::Explanation ClassifyPredictor::explain(const std::string& text, const ExplainOptions& o) {
+explain::Explanation ClassifyPredictor::explain_input(const std::string& text,
+                                                      const ExplainOptions& o) {
   explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   const Encoded enc = encode({{text, "", 0}}, "input", false);

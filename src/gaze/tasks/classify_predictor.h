@@ -32,7 +32,6 @@ class ClassifyPredictor : public Predictor {
   std::vector<std::string> read_inputs(const std::string& path) const override;
   std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
                                             const PredictOptions& options) override;
-  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   // The pooled features the head reads.
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
   InputSize input_size(const std::string& text) const override;
@@ -56,6 +55,8 @@ class ClassifyPredictor : public Predictor {
   const nn::Module& module() const override { return *model_; }
 
  protected:
+  explain::Explanation explain_input(const std::string& text,
+                                     const ExplainOptions& options) override;
   nlohmann::json describe_task() const override;
 
  private:

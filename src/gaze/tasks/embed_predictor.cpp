@@ -101,7 +101,8 @@ std::vector<nlohmann::json> EmbedPredictor::predict_texts(const std::vector<std:
   return out;
 }
 
-explain::Explanation EmbedPredictor::explain(const std::string& text, const ExplainOptions& o) {
+explain::Explanation EmbedPredictor::explain_input(const std::string& text,
+                                                   const ExplainOptions& o) {
   explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   bool truncated = false;

@@ -23,7 +23,6 @@ class EmbedPredictor : public Predictor {
   TaskKind kind() const override { return TaskKind::embed; }
   std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
                                             const PredictOptions& options) override;
-  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
   InputSize input_size(const std::string& text) const override;
   int64_t max_length() const override { return max_length_; }
@@ -34,6 +33,8 @@ class EmbedPredictor : public Predictor {
   const nn::Module& module() const override { return *model_; }
 
  protected:
+  explain::Explanation explain_input(const std::string& text,
+                                     const ExplainOptions& options) override;
   nlohmann::json describe_task() const override;
 
  private:

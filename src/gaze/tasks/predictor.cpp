@@ -1,8 +1,15 @@
 #include "gaze/tasks/predictor.h"
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
 #include "gaze/core/error.h"
+#include "gaze/core/version.h"
 #include "gaze/data/batching.h"
 #include "gaze/data/text_file.h"
+#include "gaze/io/safetensors.h"
 #include "gaze/nn/precision.h"
 #include "gaze/text/utf8.h"
 
@@ -180,6 +187,72 @@ std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<in
   std::vector<std::string> out;
   for (const int64_t id : ids) out.push_back(tok.id_to_piece(id));
   return out;
+}
+
+namespace {
+namespace fs = std::filesystem;
+
+// The step a last/ checkpoint was saved at, from its training state's header.
+std::optional<int64_t> last_checkpoint_step(const fs::path& dir) {
+  try {
+    const auto meta = io::read_safetensors_metadata((dir / "training.safetensors").string());
+    const auto it = meta.find("training");
+    if (it == meta.end()) return std::nullopt;
+    const nlohmann::json t = nlohmann::json::parse(it->second);
+    return t.at("progress").at("step").get<int64_t>();
+  } catch (const std::exception&) {  // provenance is best effort: no step rather than no page
+    return std::nullopt;
+  }
+}
+
+// The step of a run's best/ checkpoint: the last validation marked best in its metrics.jsonl.
+std::optional<int64_t> best_step(const fs::path& metrics) {
+  std::ifstream in(metrics);
+  std::optional<int64_t> step;
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("best", false) && j.contains("step") && j["step"].is_number())
+      step = j["step"].get<int64_t>();
+  }
+  return step;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
+}  // namespace
+
+explain::Explanation Predictor::explain(const std::string& text, const ExplainOptions& o) {
+  explain::Explanation e = explain_input(text, o);
+  // Provenance: enough to find the model and the code again, and to rerun the explanation.
+  std::error_code ec;
+  const fs::path dir = model_dir.empty() ? fs::path() : fs::absolute(model_dir, ec);
+  nlohmann::json step = nullptr;
+  const std::string checkpoint = dir.filename().string();
+  // last/ records its step in its training state; best/'s is the run's last "best" validation.
+  if (checkpoint == "last") {
+    if (auto progress = last_checkpoint_step(dir)) step = *progress;
+  } else if (checkpoint == "best") {
+    if (auto best = best_step(dir.parent_path() / "metrics.jsonl")) step = *best;
+  }
+  ExplainOptions copy = o;  // the fields bind by reference
+  nlohmann::json options =
+      nlohmann::json::parse(config::write_object(explain_fields(copy, kind())));
+  e.provenance = {{"model", dir.string()},
+                  {"checkpoint", checkpoint},
+                  {"step", step},
+                  {"precision", enum_name(precision())},
+                  {"gaze_version", std::string(version())},
+                  {"gaze_commit", std::string(git_commit())},
+                  {"date", utc_now()},
+                  {"options", std::move(options)}};
+  return e;
 }
 
 bool is_framing(const text::Tokenizer& tok, int64_t id) {

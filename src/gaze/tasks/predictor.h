@@ -39,8 +39,11 @@ class Predictor {
   // confident guess, and never a missing line that shifts outputs against inputs.
   std::vector<nlohmann::json> predict(const std::vector<std::string>& inputs,
                                       const PredictOptions& options);
-  // The attention the model pays on one input, with its prediction (see gaze/explain).
-  virtual explain::Explanation explain(const std::string& text, const ExplainOptions& options) = 0;
+  // The attention the model pays on one input, with its prediction (see gaze/explain) and its
+  // provenance (model folder, checkpoint and step, gaze version and commit, date, options).
+  explain::Explanation explain(const std::string& text, const ExplainOptions& options);
+  // The folder the model was loaded from (load_predictor sets it; provenance reads it).
+  std::string model_dir;
   // One vector per text: a sentence encoder's embedding, a classifier's pooled features. DataError
   // for models without one.
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string>& texts);
@@ -63,6 +66,9 @@ class Predictor {
   Precision precision() const;
 
  protected:
+  // explain's task-specific part.
+  virtual explain::Explanation explain_input(const std::string& text,
+                                             const ExplainOptions& options) = 0;
   // predict() for texts that are not blank.
   virtual std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
                                                     const PredictOptions& options) = 0;

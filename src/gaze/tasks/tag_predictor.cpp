@@ -214,7 +214,7 @@ json TagPredictor::blank_prediction(const PredictOptions&) const {
   return j;
 }
 
-explain::Explanation TagPredictor::explain(const std::string& text, const ExplainOptions& o) {
+explain::Explanation TagPredictor::explain_input(const std::string& text, const ExplainOptions& o) {
   explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   data::TaggedSentence s;

@@ -39,7 +39,6 @@ class TagPredictor : public Predictor {
   nlohmann::json blank_prediction(const PredictOptions& options) const override;
   InputSize input_size(const std::string& line) const override;
   int64_t max_length() const override { return data_.max_length; }
-  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   TagEncoded encode(const std::vector<data::TaggedSentence>& sentences, const std::string& source,
                     bool labelled) const;
@@ -65,6 +64,8 @@ class TagPredictor : public Predictor {
   const nn::Module& module() const override { return *model_; }
 
  protected:
+  explain::Explanation explain_input(const std::string& text,
+                                     const ExplainOptions& options) override;
   nlohmann::json describe_task() const override;
 
  private:

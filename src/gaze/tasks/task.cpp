@@ -213,6 +213,7 @@ std::unique_ptr<Predictor> load_predictor(const std::string& dir, const LoadOpti
       break;
   }
   if (p) {
+    p->model_dir = dir;
     apply_precision(*p, options);
     return p;
   }

@@ -224,7 +224,8 @@ std::vector<json> TranslatePredictor::predict_texts(const std::vector<std::strin
   return out;
 }
 
-explain::Explanation TranslatePredictor::explain(const std::string& text, const ExplainOptions& o) {
+explain::Explanation TranslatePredictor::explain_input(const std::string& text,
+                                                       const ExplainOptions& o) {
   explain::Explanation e = begin_explanation(kind(), text, o);
   EvalScope eval(*model_);
   decode::SearchOptions so = o.search;

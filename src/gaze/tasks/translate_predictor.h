@@ -36,7 +36,6 @@ class TranslatePredictor : public Predictor {
   nlohmann::json blank_prediction(const PredictOptions& options) const override;
   InputSize input_size(const std::string& source) const override;
   int64_t max_length() const override { return data_.max_length; }
-  explain::Explanation explain(const std::string& text, const ExplainOptions& options) override;
 
   // Hypotheses (best first) for every source text.
   std::vector<std::vector<decode::Hypothesis>> translate(const std::vector<std::string>& sources,
@@ -59,6 +58,8 @@ class TranslatePredictor : public Predictor {
   const nn::Module& module() const override { return *model_; }
 
  protected:
+  explain::Explanation explain_input(const std::string& text,
+                                     const ExplainOptions& options) override;
   nlohmann::json describe_task() const override;
 
  private:

@@ -125,6 +125,25 @@
     });
   }
 
+  // --- provenance: which model, checkpoint, code and options made this page ----------------------
+  function renderProvenance() {
+    const P = D.provenance;
+    if (!P) return;
+    $("provenance-box").hidden = false;
+    const table = $("provenance");
+    const row = (k, v) => {
+      const tr = el("tr");
+      tr.append(el("td", {}, k), el("td", {}, v));
+      table.appendChild(tr);
+    };
+    row("model", P.model);
+    row("checkpoint", P.checkpoint + (P.step === null || P.step === undefined ? "" : ", step " + P.step));
+    row("precision", P.precision);
+    row("gaze", P.gaze_version + " (" + P.gaze_commit + ")");
+    row("date", P.date);
+    row("options", JSON.stringify(P.options));
+  }
+
   // --- attribution (classification, --method) ---------------------------------------------------
   // Signed scores: blue (negative) through white to orange (positive).
   function diverging(t) {
@@ -515,6 +534,7 @@
   }
 
   renderPrediction();
+  renderProvenance();
   renderImportance();
   renderAttribution();
   renderAggregates();
