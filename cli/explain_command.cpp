@@ -14,6 +14,7 @@
 #include "gaze/explain/faithfulness_summary.h"
 #include "gaze/explain/head_stats.h"
 #include "gaze/explain/html.h"
+#include "gaze/explain/index_page.h"
 #include "gaze/explain/json_export.h"
 #include "gaze/explain/png.h"
 #include "gaze/explain/svg.h"
@@ -208,6 +209,8 @@ int run_explain(const ExplainArgs& a) {
     inputs = {a.input};
   GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", a.input);
   Writer write;
+  std::vector<explain::IndexEntry> entries;
+  nlohmann::json provenance;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs.size() > 1 && text::is_blank_text(inputs[i])) {  // numbering stays the line number
       std::cerr << "gaze explain: warning: input " << i + 1 << " is blank; nothing to explain\n";
@@ -229,7 +232,12 @@ int run_explain(const ExplainArgs& a) {
                         : "gaze explain: note: this model's only attention is its pooling (a "
                           "BiLSTM encoder); the page shows it as the token importance\n");
     write_explanation(write, a, e, dir, !o.heads.empty());
+    entries.push_back({dir.filename().string(), e.text, e.prediction});
+    if (provenance.is_null()) provenance = e.provenance;
   }
+  // Several inputs: an index of their pages, two of them side by side.
+  if (inputs.size() > 1 && !entries.empty() && wants(a, OutputFormat::html))
+    write(fs::path(a.out) / "index.html", explain::index_html(entries, provenance));
   for (const auto& path : write.written) std::cout << path << "\n";
   return 0;
 }
@@ -267,6 +275,7 @@ Action add_explain(CLI::App& app) {
       "                    BLOCK-layerL.png (mean over heads), BLOCK-layerL-headH.png (--heads)\n"
       "  *.svg             with --format svg: the same heatmaps for papers (title, axis labels,\n"
       "                    colour bar, Unicode tokens) and faithfulness.svg (with --method all)\n"
+      "  index.html        several inputs: each with its prediction and page, two side by side\n"
       "and prints the paths written. With --data: faithfulness.json and faithfulness.svg.\n"
       "Examples:\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"

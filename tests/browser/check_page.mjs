@@ -67,10 +67,14 @@ try {
       .map((r) => [r.children[0].textContent, r.children[1].textContent])),
     faithfulness_rows: [...document.querySelectorAll("#faithfulness tr")].slice(1)
       .map((r) => r.firstChild.textContent),
-    rollout_shown: !document.getElementById("rollout-section").hidden,
-    alignment_shown: !document.getElementById("alignment-section").hidden,
-    prediction_text: document.getElementById("prediction").textContent,
+    rollout_shown: !document.getElementById("rollout-section")?.hidden,
+    alignment_shown: !document.getElementById("alignment-section")?.hidden,
+    prediction_text: document.getElementById("prediction")?.textContent,
     title: document.title,
+    // index.html of several inputs
+    index_rows: [...document.querySelectorAll("#inputs tr")].slice(1).map((r) => r.children[1].textContent),
+    index_links: [...document.querySelectorAll("#inputs a")].map((a) => a.getAttribute("href")),
+    compare_frames: [...document.querySelectorAll("#compare iframe")].map((f) => f.getAttribute("src")),
   })));
 
   // Hovering a query token focuses its lines: the drawing must change, and come back on leaving.

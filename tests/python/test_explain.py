@@ -569,3 +569,22 @@ def test_provenance_names_the_model_checkpoint_code_and_options(classifier, tmp_
     check_clean(r)
     assert r["provenance"]["model"] == p["model"] and r["provenance"]["checkpoint"] == f"best, step {p['step']}"
     assert r["provenance"]["gaze"].startswith(version + " (")
+
+
+def test_index_page_of_several_inputs(classifier, tmp_path):
+    hostile = 'a </script><script>document.title="pwned"</script> <img src=x onerror=alert(1)>'
+    (tmp_path / "in.txt").write_text(f"great phone\n\n{hostile}\nterrible battery\n")
+    res = run("explain", "--model", classifier, "--input", tmp_path / "in.txt", "--out", tmp_path / "x", check=0)
+    assert str(tmp_path / "x" / "index.html") in res.stdout.split()
+    r = open_in_chromium(tmp_path / "x" / "index.html", tmp_path / "shot.png")
+    assert r["console_errors"] == [] and r["page_errors"] == [], r
+    assert r["title"] == "gaze explain: index"  # the hostile text did not run
+    assert r["index_rows"] == ["great phone", hostile, "terrible battery"]  # the blank line 2 skipped
+    assert r["index_links"] == ["0001/explanation.html", "0003/explanation.html", "0004/explanation.html"]
+    assert r["compare_frames"] == ["0001/explanation.html", "0003/explanation.html"]
+    assert all((tmp_path / "x" / link).exists() for link in r["index_links"])
+    # The only requests are the two compared pages (the test's browser refuses to load them).
+    assert sorted(u.rsplit("/x/", 1)[1] for u in r["requests"]) == ["0001/explanation.html", "0003/explanation.html"]
+    # One input: no index.
+    run("explain", "--model", classifier, "--input", "great phone", "--out", tmp_path / "one", check=0)
+    assert not (tmp_path / "one" / "index.html").exists()
