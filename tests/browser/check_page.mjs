@@ -98,6 +98,21 @@ try {
     result.visible_heads_after_click = await page.evaluate(
       () => document.querySelectorAll(".hv-head").length - document.querySelectorAll(".hv-head.off").length);
   }
+  // One colour scale for every thumbnail: the pictures change (unless all share one maximum).
+  result.legends = await page.evaluate(() => document.querySelectorAll(".legend canvas").length);
+  if (result.model_view_cells > 1) {
+    const thumbs = () => page.evaluate(() => [...document.querySelectorAll(".mv-cell, .mv-mean")]
+      .map((c) => c.toDataURL()).join());
+    const before = await thumbs();
+    await page.evaluate(() => { document.body.dataset.ready = "0"; });
+    await page.click("#shared-scale");
+    await page.waitForFunction(() => document.body.dataset.ready === "1", null, { timeout: 60000 });
+    result.shared_scale_changes = (await thumbs()) !== before;
+    result.shared_legend = await page.evaluate(() => document.getElementById("mv-legend").textContent);
+    // Hovering a thumbnail names its tokens.
+    await page.hover(".mv-cell >> nth=0");
+    result.thumb_tip = await page.evaluate(() => document.getElementById("tooltip").textContent);
+  }
   await page.screenshot({ path: screenshot, fullPage: true });
   result.screenshot_bytes = statSync(screenshot).size;
 } finally {

@@ -398,6 +398,9 @@ def test_page_in_chromium_short_sentence(classifier, tmp_path):
     run("explain", "--model", classifier, "--input", "great phone , terrible battery", "--out", tmp_path, check=0)
     r = open_in_chromium(tmp_path / "explanation.html", tmp_path / "shot.png")
     check_clean(r)
+    # Colour legends (model view and rollout), one scale for every panel on demand, tokens on hover.
+    assert r["legends"] == 2 and r["shared_scale_changes"] and r["shared_legend"][0] == "0"
+    assert "→" in r["thumb_tip"] and r["thumb_tip"].split(" → ")[0] in "great phone , terrible battery".split()
     assert r["blocks"] == ["encoder"] and r["layer_options"] == 2 and r["head_swatches"] == 2
     assert (r["model_view_cells"], r["model_view_layers"], r["model_view_heads"]) == (4, 2, 2)
     assert r["drawn_cells"] == 4 and r["mean_cells"] == 2  # and a mean over the heads per layer

@@ -358,7 +358,10 @@
 
   // --- heatmaps -----------------------------------------------------------------------------------
   // Draws matrix m into canvas at `cell` px per entry, or max-pooled to `size` px when larger.
-  function paint(canvas, m, size) {
+  // vmax (optional): colours relative to this value instead of the matrix's own maximum (a scale
+  // shared across panels).
+  function paint(canvas, m, size, vmax) {
+    const k = vmax ? m.max / vmax : 1;
     const f = Math.max(1, Math.ceil(Math.max(m.rows, m.cols) / size));
     const cell = Math.max(1, Math.floor(size / Math.max(m.rows, m.cols)));
     const w = Math.ceil(m.cols / f), h = Math.ceil(m.rows / f);
@@ -374,7 +377,7 @@
         for (let i = y * f; i < Math.min(m.rows, (y + 1) * f); i++)
           for (let j = x * f; j < Math.min(m.cols, (x + 1) * f); j++)
             top = Math.max(top, m.v[i * m.cols + j]);
-        const [r, g, b] = shade(top / 255);
+        const [r, g, b] = shade((k * top) / 255);
         const o = 4 * (y * w + x);
         img.data[o] = r; img.data[o + 1] = g; img.data[o + 2] = b; img.data[o + 3] = 255;
       }
@@ -457,6 +460,11 @@
     for (const h of b.heads) grid.appendChild(el("span", { className: "axis" }, String(h)));
     if (withMean) grid.appendChild(el("span", { className: "axis" }, "mean"));
     const todo = [];
+    // The shared scale: the largest weight of every captured layer and head of this attention.
+    let shared = 0;
+    if ($("shared-scale").checked)
+      for (const q of b.weights) for (const mx of q.max) shared = Math.max(shared, mx);
+    seqLegend($("mv-legend"), shared ? shared.toPrecision(3) : "each matrix's own maximum");
     b.layers.forEach((l, li) => {
       grid.appendChild(el("span", { className: "axis" }, String(l)));
       b.heads.forEach((h, hi) => {
@@ -472,13 +480,19 @@
           $("head-view-section").scrollIntoView({ behavior: "smooth" });
         });
         grid.appendChild(c);
-        todo.push(() => paint(c, matrix(b.weights[li], hi), THUMB));
+        const m = () => matrix(b.weights[li], hi);
+        c.addEventListener("mousemove", (ev) => thumbTip(ev, c, m()));
+        c.addEventListener("mouseleave", hideTip);
+        todo.push(() => paint(c, m(), THUMB, shared));
       });
       if (withMean) {
         const c = el("canvas", { className: "mv-mean", title: `layer ${l}, mean over the captured heads` });
         c.dataset.layer = l;
         grid.appendChild(c);
-        todo.push(() => paint(c, meanOverHeads(b.weights[li]), THUMB));
+        const mean = meanOverHeads(b.weights[li]);
+        c.addEventListener("mousemove", (ev) => thumbTip(ev, c, mean));
+        c.addEventListener("mouseleave", hideTip);
+        todo.push(() => paint(c, mean, THUMB, shared));
       }
     });
     markSelected();
@@ -493,6 +507,29 @@
       };
       requestAnimationFrame(step);
     });
+  }
+
+  // A thumbnail's query and key tokens and weight under the pointer.
+  function thumbTip(ev, canvas, m) {
+    const r = canvas.getBoundingClientRect();
+    const i = Math.floor(((ev.clientY - r.top) / r.height) * m.rows);
+    const j = Math.floor(((ev.clientX - r.left) / r.width) * m.cols);
+    if (i < 0 || j < 0 || i >= m.rows || j >= m.cols) return hideTip();
+    const b = block();
+    showTip(ev, `${D[b.queries][i]} → ${D[b.keys][j]}: ${value(m, i, j).toFixed(4)}`);
+  }
+
+  // A white-to-blue colour bar from 0 to `top` (a number or a phrase).
+  function seqLegend(box, top) {
+    box.textContent = "";
+    const c = el("canvas", { width: 160, height: 10 });
+    const g = c.getContext("2d");
+    for (let x = 0; x < 160; x++) {
+      const [r, gg, bb] = shade(x / 159);
+      g.fillStyle = `rgb(${r},${gg},${bb})`;
+      g.fillRect(x, 0, 1, 10);
+    }
+    box.append(el("span", {}, "0"), c, el("span", {}, String(top)));
   }
 
   // The mean of a layer's heads, re-quantised like the others (scaled to its own maximum).
@@ -520,6 +557,7 @@
     if (D.rollout) {
       $("rollout-section").hidden = false;
       heatmap($("rollout"), matrix(D.rollout, 0), D.tokens, D.tokens, 512);
+      seqLegend($("rollout-legend"), D.rollout.max[0].toPrecision(3));
     }
     if (D.alignment) {
       $("alignment-section").hidden = false;
@@ -528,6 +566,7 @@
           "with the hard alignment (argmax) in orange."
         : `Cross-attention of decoder layer ${D.alignment_layer}, averaged over heads (rows: the ` +
           "token predicted), with the hard alignment (argmax) in orange.";
+      seqLegend($("alignment-legend"), D.alignment.max[0].toPrecision(3));
       heatmap($("alignment"), matrix(D.alignment, 0), D.output_tokens, D.tokens, 512,
         D.hard_alignment);
     }
@@ -547,5 +586,9 @@
     $("head-view-section").hidden = true;
     $("model-view-section").hidden = true;
   }
+  $("shared-scale").addEventListener("change", () => {
+    document.body.dataset.ready = "0";
+    buildModelView().then(() => { document.body.dataset.ready = "1"; });
+  });
   drawing.then(() => { document.body.dataset.ready = "1"; });
 })();
