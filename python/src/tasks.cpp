@@ -90,6 +90,7 @@ py::dict to_python(const explain::Explanation& e) {
           "deletion_area"_a = c.deletion_area, "insertion_area"_a = c.insertion_area);
     d["faithfulness"] = curves;
   }
+  if (!e.word_rule.empty()) d["word_rule"] = e.word_rule;
   if (!e.provenance.is_null())
     d["provenance"] = py::module_::import("json").attr("loads")(
         e.provenance.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -10,8 +10,10 @@
 #include "gaze/explain/aggregate.h"
 #include "gaze/explain/head_stats.h"
 #include "gaze/explain/png.h"
+#include "gaze/explain/words.h"
 #include "gaze/nn/transformer.h"
 #include "gaze/ops/ops.h"
+#include "gaze/text/tokenizer.h"
 
 namespace gaze {
 namespace {
@@ -213,6 +215,57 @@ TEST(ExplainHeadStatistics, OneHeadWorkedByHand) {
   const std::string svg = explain::head_statistics_svg(s, "<b>&</b>");
   EXPECT_NE(svg.find("&lt;b&gt;&amp;&lt;/b&gt;"), std::string::npos);
   EXPECT_EQ(svg.find("<b>"), std::string::npos);
+}
+
+TEST(ExplainWords, GroupsFollowEachTokenizersRule) {
+  using text::word_groups;
+  const auto wp = word_groups("wordpiece", {"[CLS]", "un", "##believ", "##able", "!", "[SEP]"},
+                              {true, false, false, false, false, true});
+  EXPECT_EQ(wp.group, (std::vector<int64_t>{0, 1, 1, 1, 2, 3}));
+  EXPECT_EQ(wp.words, (std::vector<std::string>{"[CLS]", "unbelievable", "!", "[SEP]"}));
+  // A "##" piece right after a framing token starts a word (the framing token closes its own).
+  EXPECT_EQ(word_groups("wordpiece", {"[CLS]", "##x"}, {true, false}).group,
+            (std::vector<int64_t>{0, 1}));
+  const std::string spm = "\xe2\x96\x81";
+  const auto sp = word_groups("sentencepiece", {spm + "New", spm + "Yor", "k", "</s>"},
+                              {false, false, false, true});
+  EXPECT_EQ(sp.group, (std::vector<int64_t>{0, 1, 1, 2}));
+  EXPECT_EQ(sp.words, (std::vector<std::string>{"New", "York", "</s>"}));
+  const auto ch = word_groups("char", {"h", "i", " ", "y", "o", "u", "</s>"},
+                              {false, false, false, false, false, false, true});
+  EXPECT_EQ(ch.group, (std::vector<int64_t>{0, 0, 1, 2, 2, 2, 3}));
+  EXPECT_EQ(ch.words, (std::vector<std::string>{"hi", " ", "you", "</s>"}));
+  EXPECT_EQ(word_groups("word", {"a", "b"}, {}).group, (std::vector<int64_t>{0, 1}));
+}
+
+TEST(ExplainWords, AttentionReceivedIsSummedAndPaidIsAveraged) {
+  // Pieces [a, ##b, c] -> words [ab, c]; one head.
+  explain::Explanation e;
+  e.tokens = {"a", "##b", "c"};
+  e.framing = {false, false, false};
+  e.token_ids = {5, 6, 7};
+  explain::AttentionBlock b;
+  b.layers = {0}, b.heads = {0};
+  b.weights = {Tensor::from_vector(std::vector<float>{0.2f, 0.3f, 0.5f,  //
+                                                      0.6f, 0.4f, 0.0f,  //
+                                                      0.1f, 0.1f, 0.8f},
+                                   Shape{1, 3, 3})};
+  e.blocks = {b};
+  e.importance = {0.1f, 0.2f, 0.7f};
+  e.attributions = {{"gradient_x_input", {1.0f, -2.0f, 4.0f}}};
+  explain::aggregate_to_words(e, {{0, 0, 1}, {"ab", "c"}});
+  const std::vector<float> w = e.blocks[0].weights[0].to_vector<float>();
+  // Row ab: the mean of rows a and ##b, columns a + ##b summed: ((0.5 + 1.0) / 2, (0.5 + 0) / 2).
+  EXPECT_NEAR(w[0], 0.75, 1e-6);
+  EXPECT_NEAR(w[1], 0.25, 1e-6);
+  EXPECT_NEAR(w[2], 0.2, 1e-6);  // row c: 0.1 + 0.1 to ab
+  EXPECT_NEAR(w[3], 0.8, 1e-6);
+  EXPECT_EQ(e.tokens, (std::vector<std::string>{"ab", "c"}));
+  EXPECT_TRUE(e.token_ids.empty());
+  EXPECT_NEAR(e.importance[0], 0.3, 1e-6);
+  EXPECT_EQ(e.attributions[0].scores, (std::vector<float>{-1.0f, 4.0f}));
+  EXPECT_FALSE(e.word_rule.empty());
+  EXPECT_THROW(explain::aggregate_to_words(e, {{0, 0, 1}, {"ab", "c"}}), ValueError);  // 2 now
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ using json = nlohmann::json;
 class RecordingPredictor : public tasks::Predictor {
  public:
   tasks::TaskKind kind() const override { return tasks::TaskKind::classify; }
+  const text::Tokenizer* explain_tokenizer(bool) const override { return nullptr; }
   explain::Explanation explain_input(const std::string&, const tasks::ExplainOptions&) override {
     throw DataError("no explanations here");
   }

@@ -591,3 +591,38 @@ def test_index_page_of_several_inputs(classifier, tmp_path):
     # One input: no index.
     run("explain", "--model", classifier, "--input", "great phone", "--out", tmp_path / "one", check=0)
     assert not (tmp_path / "one" / "index.html").exists()
+
+
+def test_word_level_views_sum_received_and_average_paid_attention(g2p, tmp_path):
+    arch, run_dir = g2p
+    # CMUdict's letters have no space (it would read as <unk>): one word and the framing </s>.
+    # (The C++ tests cover splitting at a char tokenizer's " " pieces.)
+    text = "attention"
+    pieces = gaze.explain(run_dir, text, method="gradient_x_input")
+    words = gaze.explain(run_dir, text, method="gradient_x_input", words=True)
+    assert pieces["encoder_tokens"] == list(text) + ["</s>"]
+    assert words["encoder_tokens"] == [text, "</s>"] and "sum over its pieces" in words["word_rule"]
+    group = np.array([0] * len(text) + [1])
+    onehot = np.eye(2)[group]  # [pieces, words]
+    def regroup(m, rows, cols):  # rows averaged, columns summed
+        if cols:
+            m = m @ onehot
+        if rows:
+            m = (onehot.T @ m) / onehot.sum(0)[:, None]
+        return m
+    np.testing.assert_allclose(words["alignment"], regroup(pieces["alignment"], False, True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(words["hard_alignment"], words["alignment"].argmax(1))
+    np.testing.assert_allclose(words["attributions"]["gradient_x_input"],
+                               pieces["attributions"]["gradient_x_input"] @ onehot, rtol=1e-4, atol=1e-6)
+    if arch == "transformer":
+        for layer in range(2):
+            for head in range(4):
+                np.testing.assert_allclose(words["encoder_attention"][layer, head],
+                                           regroup(pieces["encoder_attention"][layer, head], True, True),
+                                           rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(words["cross_attention"][0, 0],
+                                   regroup(pieces["cross_attention"][0, 0], False, True), rtol=1e-5, atol=1e-6)
+    run("explain", "--model", run_dir, "--input", text, "--out", tmp_path, "--words", check=0)
+    assert json.loads((tmp_path / "attention.json").read_text())["encoder_tokens"] == words["encoder_tokens"]
+    r = open_in_chromium(tmp_path / "explanation.html", tmp_path / "shot.png")
+    check_clean(r)

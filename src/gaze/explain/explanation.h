@@ -81,6 +81,8 @@ struct Explanation {
   // Where it came from: model folder, checkpoint and step, precision, gaze version and commit,
   // date, options (filled by tasks::Predictor::explain).
   nlohmann::json provenance;
+  // Set when the pieces were aggregated to words (explain/words.h): the rule, for the page.
+  std::string word_rule;
 
   // Aggregations (see aggregate.h), filled by finish().
   Tensor rollout;                 // [T, T] of the encoder's captured layers; undefined for RNNs

@@ -83,6 +83,7 @@ nlohmann::json page_data(const Explanation& e) {
   }
   if (!e.attributions.empty()) d["attribution"] = attribution_json(e, false);
   if (!e.provenance.is_null()) d["provenance"] = e.provenance;
+  if (!e.word_rule.empty()) d["word_rule"] = e.word_rule;
   if (e.alignment.defined()) {
     d["alignment"] = quantised(e.alignment);
     d["hard_alignment"] = e.hard_alignment;

@@ -102,6 +102,10 @@ std::string to_json(const Explanation& e) {
     key(out, "hard_alignment");
     out += nlohmann::json(e.hard_alignment).dump();
   }
+  if (!e.word_rule.empty()) {
+    key(out, "word_rule");
+    out += nlohmann::json(e.word_rule).dump();
+  }
   if (!e.provenance.is_null()) {
     key(out, "provenance");
     out += e.provenance.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -35,6 +35,9 @@ class EmbedPredictor : public Predictor {
  protected:
   explain::Explanation explain_input(const std::string& text,
                                      const ExplainOptions& options) override;
+  const text::Tokenizer* explain_tokenizer(bool target) const override {
+    return target ? nullptr : tokenizer_.get();
+  }
   nlohmann::json describe_task() const override;
 
  private:

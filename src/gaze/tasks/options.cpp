@@ -83,7 +83,10 @@ config::Fields config_fields(ExplainOptions& o) {
        field("faithfulness", o.faithfulness)
            .describe("classification: deletion and insertion curves of each method"),
        field("target", o.target)
-           .describe("classification: the label explained (default: the predicted one)")},
+           .describe("classification: the label explained (default: the predicted one)"),
+       field("words", o.words)
+           .describe("aggregate subword pieces to words (attention received summed, paid "
+                     "averaged)")},
       without(translation_fields(o.alignment_layer, "the last captured", o.search), "method"));
 }
 
@@ -119,7 +122,7 @@ config::Fields explain_fields(ExplainOptions& o, TaskKind task) {
         out.push_back(std::move(f));
     return out;
   }
-  return config::select(all, {"layers", "heads"});
+  return config::select(all, {"layers", "heads", "words"});
 }
 
 config::Fields config_fields(EvalOptions& o, TaskKind task) {

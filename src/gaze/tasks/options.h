@@ -75,6 +75,7 @@ struct ExplainOptions {
   explain::Baseline baseline = explain::Baseline::zero;
   bool faithfulness = false;  // deletion/insertion curves of every method (implied by method all)
   std::string target;         // the class explained (default: the predicted one)
+  bool words = false;         // aggregate subword pieces to words (explain/words.h)
 };
 config::Fields config_fields(ExplainOptions& o);
 // The explain options that mean something for a model of `task` (the alignment and decoding

@@ -9,6 +9,7 @@
 #include "gaze/core/version.h"
 #include "gaze/data/batching.h"
 #include "gaze/data/text_file.h"
+#include "gaze/explain/words.h"
 #include "gaze/io/safetensors.h"
 #include "gaze/nn/precision.h"
 #include "gaze/text/utf8.h"
@@ -230,6 +231,30 @@ std::string utc_now() {
 
 explain::Explanation Predictor::explain(const std::string& text, const ExplainOptions& o) {
   explain::Explanation e = explain_input(text, o);
+  if (o.words) {
+    auto axis = [&](const std::vector<std::string>& pieces, bool target,
+                    const std::vector<bool>& framing_flags) {
+      explain::WordAxis a;
+      if (pieces.empty()) return a;
+      const text::Tokenizer* tok = explain_tokenizer(target);
+      GAZE_CHECK(tok, StateError, "explain: no tokenizer for word-level views");
+      text::WordGroups g = text::word_groups(*tok, pieces, framing_flags);
+      a.group = std::move(g.group), a.words = std::move(g.words);
+      return a;
+    };
+    const bool seq2seq = e.seq2seq();
+    std::vector<bool> tgt_framing, out_framing;
+    if (seq2seq) {
+      const text::Tokenizer* tok = explain_tokenizer(true);
+      tgt_framing = framing(*tok, e.target_token_ids);
+      const std::string eos = tok->id_to_piece(tok->eos_id());
+      for (const auto& piece : e.output_tokens) out_framing.push_back(piece == eos);
+    }
+    explain::aggregate_to_words(
+        e, axis(e.tokens, false, e.framing),
+        seq2seq ? axis(e.target_tokens, true, tgt_framing) : explain::WordAxis{},
+        seq2seq ? axis(e.output_tokens, true, out_framing) : explain::WordAxis{});
+  }
   // Provenance: enough to find the model and the code again, and to rerun the explanation.
   std::error_code ec;
   const fs::path dir = model_dir.empty() ? fs::path() : fs::absolute(model_dir, ec);

@@ -69,6 +69,9 @@ class Predictor {
   // explain's task-specific part.
   virtual explain::Explanation explain_input(const std::string& text,
                                              const ExplainOptions& options) = 0;
+  // The tokenizer of the encoder's input (target: of the decoder's; null when there is none), for
+  // word-level explanations.
+  virtual const text::Tokenizer* explain_tokenizer(bool target) const = 0;
   // predict() for texts that are not blank.
   virtual std::vector<nlohmann::json> predict_texts(const std::vector<std::string>& texts,
                                                     const PredictOptions& options) = 0;

@@ -60,6 +60,9 @@ class TranslatePredictor : public Predictor {
  protected:
   explain::Explanation explain_input(const std::string& text,
                                      const ExplainOptions& options) override;
+  const text::Tokenizer* explain_tokenizer(bool target) const override {
+    return target ? tgt_.get() : src_.get();
+  }
   nlohmann::json describe_task() const override;
 
  private:

@@ -110,4 +110,40 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   }
 }
 
+WordGroups word_groups(const Tokenizer& tok, const std::vector<std::string>& pieces,
+                       const std::vector<bool>& framing) {
+  return word_groups(tok.kind(), pieces, framing);
+}
+
+WordGroups word_groups(const std::string& kind, const std::vector<std::string>& pieces,
+                       const std::vector<bool>& framing) {
+  static const std::string kSpm = "\xe2\x96\x81";  // ▁
+  WordGroups g;
+  bool open = false;  // whether the last word may take more pieces
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const std::string& p = pieces[i];
+    const bool fixed = i < framing.size() && framing[i];
+    std::string shown = p;
+    bool continues = false;
+    if (kind == "wordpiece") {
+      continues = p.rfind("##", 0) == 0;
+      if (continues) shown = p.substr(2);
+    } else if (kind == "sentencepiece" || kind == "use_lite") {
+      continues = p.rfind(kSpm, 0) != 0;
+      if (!continues) shown = p.substr(kSpm.size());
+    } else if (kind == "char") {
+      continues = p != " ";
+    }
+    if (continues && open && !fixed && !g.words.empty()) {
+      g.words.back() += shown;
+    } else {
+      g.words.push_back(shown);
+    }
+    g.group.push_back(static_cast<int64_t>(g.words.size()) - 1);
+    // A framing piece, or a char tokenizer's space, closes its word.
+    open = !fixed && !(kind == "char" && p == " ");
+  }
+  return g;
+}
+
 }  // namespace gaze::text

@@ -70,6 +70,21 @@ class Tokenizer {
   int64_t pad_ = 0, unk_ = 1, bos_ = 2, eos_ = 3;
 };
 
+// Words from a tokenizer's pieces, for word-level explanations: the word each piece belongs to
+// (0, 1, ...; framing pieces are words of their own) and each word as shown (its pieces joined,
+// without the "##" and "▁" markers). The rule follows the tokenizer: wordpiece continues a word
+// with "##" pieces, sentencepiece and use_lite start one with "▁", char tokenizers split at their
+// " " pieces (each a word of its own), and word tokenizers' pieces are words.
+struct WordGroups {
+  std::vector<int64_t> group;      // per piece
+  std::vector<std::string> words;  // per word
+};
+WordGroups word_groups(const Tokenizer& tok, const std::vector<std::string>& pieces,
+                       const std::vector<bool>& framing);
+// The same by the tokenizer's kind() ("wordpiece", "sentencepiece", "use_lite", "char", "word").
+WordGroups word_groups(const std::string& kind, const std::vector<std::string>& pieces,
+                       const std::vector<bool>& framing);
+
 // The `tokenizer` section's keys; `shared` allows kind: shared (a translation target side).
 config::Fields config_fields(TokenizerOptions& o, bool shared = false);
 

@@ -127,6 +127,10 @@
 
   // --- provenance: which model, checkpoint, code and options made this page ----------------------
   function renderProvenance() {
+    if (D.word_rule) {
+      $("word-rule").hidden = false;
+      $("word-rule").textContent = "Words: " + D.word_rule + ".";
+    }
     const P = D.provenance;
     if (!P) return;
     $("provenance-box").hidden = false;
