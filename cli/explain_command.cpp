@@ -82,9 +82,10 @@ void write_heatmaps(Writer& write, const explain::Explanation& e, const fs::path
   for (const auto& b : e.blocks) {
     if (!e.block(explain::Stack::encoder)) break;  // an RNN: its one map is the alignment
     const bool encoder = b.stack == explain::Stack::encoder;
-    const auto& rows = encoder ? e.tokens : e.target_tokens;
+    // Decoder rows by the token each position predicts, as the alignment's (and the page's).
+    const auto& rows = encoder ? e.tokens : e.output_tokens;
     const auto& cols = b.stack == explain::Stack::decoder ? e.target_tokens : e.tokens;
-    const std::string row_axis = encoder ? "query token" : "decoder input token (query)";
+    const std::string row_axis = encoder ? "query token" : "output token (the token predicted)";
     for (size_t l = 0; l < b.layers.size(); ++l) {
       const std::string stem = fmt::format("{}-layer{}", b.name(), b.layers[l]);
       write(dir / (stem + ext),

@@ -545,6 +545,15 @@ def test_svg_figures_parse_and_hold_the_tokens(g2p, tmp_path):
     assert len(cells) == len(e["encoder_tokens"]) * len(e["output_tokens"])
     marks = [r for r in align.iter(ns + "rect") if r.get("stroke") == "#e67700"]
     assert len(marks) == len(e["output_tokens"])  # the hard alignment, one per output token
+    if arch == "transformer":  # decoder rows: the token each position predicts, as the alignment's
+        cross = [t.text for t in ET.parse(tmp_path / "cross-layer2-head0.svg").getroot().iter(ns + "text")]
+        assert "output token (the token predicted)" in cross and set(e["output_tokens"]) <= set(cross)
+    run("explain", "--model", run_dir, "--input", text, "--out", tmp_path / "page", check=0)
+    page = (tmp_path / "page" / "explanation.html").read_text(encoding="utf-8")
+    data = json.loads(page.split('id="gaze-data">', 1)[1].split("</script>", 1)[0])
+    assert {b["name"]: b["queries"] for b in data["blocks"]} == (
+        {"cross": "output_tokens"} if arch == "rnn" else
+        {"encoder": "tokens", "decoder": "output_tokens", "cross": "output_tokens"})
     for path in tmp_path.glob("*.svg"):
         root = ET.parse(path).getroot()
         assert not list(root.iter(ns + "script")) and not list(root.iter("b"))

@@ -71,7 +71,9 @@ nlohmann::json page_data(const Explanation& e) {
                       {"heads", b.heads},
                       {"num_layers", b.num_layers},
                       {"num_heads", b.num_heads},
-                      {"queries", decoder_side ? "target_tokens" : "tokens"},
+                      // Decoder rows are labelled by the token each position predicts,
+                      // as the alignment's rows are (its input is the previous token).
+                      {"queries", decoder_side ? "output_tokens" : "tokens"},
                       {"keys", b.stack == Stack::decoder ? "target_tokens" : "tokens"},
                       {"weights", layers}});
   }
