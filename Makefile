@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-sanitize fuzz bench bench-serve demo quality pretrained pretrained-use-lite format clean
+.PHONY: all deps configure build test test-sanitize fuzz bench bench-serve demo quality pretrained pretrained-use-lite explain-study format clean
 
 all: build
 
@@ -89,6 +89,11 @@ quality: build
 	@data/get-sentiment && data/get-austen
 	@$(MAKE) --no-print-directory pretrained
 	@/usr/bin/python3 scripts/quality $(BUILD) $(QUALITY)
+
+# The worked explanation study of docs/explain-study.md (trains the demo's model if missing; about
+# five minutes on 2 cores): tables and figures in docs/study/.
+explain-study: build
+	@scripts/explain-study $(BUILD) docs/study
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.h')
