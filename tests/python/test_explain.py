@@ -18,7 +18,8 @@ import torch
 import gaze
 from cli_helpers import DATA, GAZE, ROOT, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
 from parity import REDUCTION, assert_close
-from reference_models import TorchClassifier, TorchRnnSeq2Seq, TorchTransformerSeq2Seq, record_seq2seq_attention
+from reference_models import (TorchClassifier, TorchRnnSeq2Seq, TorchTagger, TorchTransformerSeq2Seq,
+                              record_seq2seq_attention)
 from test_models import capture_torch_encoder, load_into_torch
 
 CMUDICT = DATA / "cmudict" / "cmudict04_g2p.tsv.gz"
@@ -635,3 +636,49 @@ def test_word_level_views_sum_received_and_average_paid_attention(g2p, tmp_path)
     assert json.loads((tmp_path / "attention.json").read_text())["encoder_tokens"] == words["encoder_tokens"]
     r = open_in_chromium(tmp_path / "explanation.html", tmp_path / "shot.png")
     check_clean(r)
+
+
+def test_tagger_attribution_per_piece_equals_torch(tagger, tmp_path):
+    text = "New York is big"
+    e = gaze.explain(tagger, text, method="all", steps=32)
+    ids = e["token_ids"]
+    T = len(ids)
+    assert set(e["attributions"]) == {"rollout", "gradient_x_input", "integrated_gradients"}
+    np.testing.assert_array_equal(e["attributions"]["rollout"], e["rollout"])
+    t = torch_model(tagger, TorchTagger).double()
+    table = t.embedding.weight.detach().clone()
+    tokens, lengths = torch.tensor([ids]), torch.tensor([T])
+    with torch.no_grad():
+        best = t(tokens, lengths)[0].argmax(-1)
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, rows):
+            super().__init__()
+            self.rows = rows
+
+        def forward(self, tokens):
+            return self.rows
+
+    def logp(rows):  # [n, T]: each piece's best tag log-probability
+        t.embedding = Fixed(rows)
+        n = rows.shape[0]
+        return torch.log_softmax(t(tokens.repeat(n, 1), lengths.repeat(n)), -1)[:, torch.arange(T), best]
+
+    x = table[tokens[0]][None]
+    want = []
+    for k in range(T):
+        xi = x.clone().requires_grad_()
+        logp(xi)[0, k].backward()
+        want.append((xi.grad * xi).sum(-1)[0].detach().numpy())
+    got = e["attributions"]["gradient_x_input"]
+    assert got.shape == (T, T)
+    np.testing.assert_allclose(got, np.array(want), rtol=2e-3, atol=1e-5)
+    assert abs(e["integrated_gradients"]["completeness_gap"]) < 0.02 * abs(
+        e["integrated_gradients"]["output"] - e["integrated_gradients"]["baseline_output"])
+    # Word level: the input axis sums pieces (rows stay per piece: each piece has its own tag).
+    words = gaze.explain(tagger, text, method="gradient_x_input", words=True)
+    assert words["encoder_tokens" if "encoder_tokens" in words else "tokens"] == text.split()
+    group = np.cumsum([p.startswith("\u2581") for p in e["tokens"]]) - 1
+    np.testing.assert_allclose(words["attributions"]["gradient_x_input"], got @ np.eye(4)[group], rtol=1e-4, atol=1e-6)
+    res = run("explain", "--model", tagger, "--input", text, "--out", tmp_path, "--method", "attention_x_gradient")
+    assert res.returncode == 2 and "applies to classifiers; this is a tag model" in res.stderr

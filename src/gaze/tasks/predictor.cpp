@@ -171,10 +171,12 @@ explain::Explanation begin_explanation(TaskKind task, const std::string& text,
              "explain: faithfulness and target apply to classifiers; this is a {} model",
              enum_name(task));
   GAZE_CHECK(task == TaskKind::classify || o.method == Method::attention ||
-                 (task == TaskKind::translate && o.method != Method::attention_x_gradient),
+                 ((task == TaskKind::translate || task == TaskKind::tag) &&
+                  o.method != Method::attention_x_gradient),
              DataError, "explain: method {} applies to classifiers{}; this is a {} model",
              enum_name(o.method),
-             o.method == Method::attention_x_gradient ? "" : " and translation", enum_name(task));
+             o.method == Method::attention_x_gradient ? "" : ", taggers and translation",
+             enum_name(task));
   const size_t bad = text::find_invalid_utf8(text);
   GAZE_CHECK(bad == std::string::npos, DataError, "explain: the input is not valid UTF-8 (byte {})",
              bad + 1);

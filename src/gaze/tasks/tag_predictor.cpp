@@ -5,8 +5,11 @@
 
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
+#include "gaze/explain/attribution.h"
 #include "gaze/explain/capture.h"
+#include "gaze/ops/arith.h"
 #include "gaze/ops/crf.h"
+#include "gaze/ops/reduce.h"
 #include "gaze/ops/softmax.h"
 #include "gaze/tasks/entity_groups.h"
 #include "gaze/tasks/task.h"
@@ -229,7 +232,70 @@ explain::Explanation TagPredictor::explain_input(const std::string& text, const 
   e.blocks = {explain::capture(*model_, inputs(enc, {0}), {o.layers, o.heads})};
   e.prediction = predict({text}, {})[0];
   explain::finish(e);
+  if (o.method != explain::Method::attention) attribute(e, inputs(enc, {0}), o);
   return e;
+}
+
+void TagPredictor::attribute(explain::Explanation& e, const models::Inputs& one,
+                             const ExplainOptions& o) {
+  using explain::Method;
+  EvalScope eval(*model_);
+  const int64_t T = one.tokens.size(1);
+  // The explained outputs: at each piece, the log-probability of its highest-scoring tag (the
+  // emission's softmax; with a CRF, its transitions are left out).
+  std::vector<int64_t> best(static_cast<size_t>(T));
+  Tensor pick;
+  {
+    NoGradGuard no_grad;
+    const Tensor logits = model_->forward(one);  // [1, T, K]
+    const int64_t K = logits.size(2);
+    pick = Tensor::zeros(Shape{1, T, K});
+    for (int64_t t = 0; t < T; ++t) {
+      const float* row = logits.data<float>() + t * K;
+      best[size_t(t)] = std::max_element(row, row + K) - row;
+      pick.data<float>()[t * K + best[size_t(t)]] = 1.0f;
+    }
+  }
+  e.explained_output = "log p(each piece's tag)";
+  e.output_tokens.clear();
+  for (int64_t t = 0; t < T; ++t)
+    e.output_tokens.push_back(e.tokens[size_t(t)] + " \xe2\x86\x92 " +
+                              tags_[size_t(best[size_t(t)])]);
+  explain::Objective f;
+  {
+    NoGradGuard no_grad;
+    f.embeddings = model_->backbone->lookup(one.tokens).detach();
+  }
+  f.output = [&](const Tensor& x, nn::AttentionCapture* capture) {
+    models::Inputs in = models::repeat(one, x.size(0));
+    in.token_embeddings = x;
+    return sum(mul(log_softmax(model_->forward(in, capture), -1), pick), {2});  // [n, T]
+  };
+  const bool all = o.method == Method::all;
+  if (e.rollout.defined()) {  // row t of the rollout: what piece t's representation draws on
+    explain::TokenAttribution a{"rollout", e.rollout.to_vector<float>()};
+    a.outputs = T;
+    e.attributions.push_back(std::move(a));
+  }
+  if (all || o.method == Method::gradient_x_input)
+    e.attributions.push_back(explain::gradient_x_input(f));
+  if (all || o.method == Method::integrated_gradients) {
+    const int64_t E = f.embeddings.size(2);
+    Tensor base = Tensor::zeros(f.embeddings.shape()), unk;
+    if (o.baseline == explain::Baseline::unknown) {
+      NoGradGuard no_grad;
+      unk = model_->backbone->lookup(
+          Tensor::full(Shape{1, 1}, static_cast<double>(tokenizer_->unk_id()), DType::i64));
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const float* from = is_framing(*tokenizer_, e.token_ids[size_t(t)])
+                              ? f.embeddings.data<float>() + t * E
+                              : (unk.defined() ? unk.data<float>() : nullptr);
+      if (from) std::copy(from, from + E, base.data<float>() + t * E);
+    }
+    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
+  }
+  for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
 }
 
 }  // namespace gaze::tasks

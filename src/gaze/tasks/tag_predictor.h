@@ -44,6 +44,8 @@ class TagPredictor : public Predictor {
                     bool labelled) const;
   // The model inputs of the sentences `batch` of `enc` (an empty one reads as <unk>).
   models::Inputs inputs(const TagEncoded& enc, const std::vector<int64_t>& batch) const;
+  // explain --method: each piece's tag log-probability attributed to the input pieces.
+  void attribute(explain::Explanation& e, const models::Inputs& one, const ExplainOptions& o);
   // The model's scores of encoded sentences, in batches, without autograd.
   TagScores scores(const TagEncoded& enc);
   // Per word: (tag index, score). A CRF tagger's words take their Viterbi tags (scored by the
