@@ -524,6 +524,28 @@ def test_translation_attribution_per_output_token_equals_torch(g2p):
     res = run("explain", "--model", run_dir, "--input", "attention", "--out", page, "--method",
               "attention_x_gradient")
     assert res.returncode == 2 and "applies to classifiers; this is a translate model" in res.stderr
+    # Faithfulness: source tokens removed in each method's order (its rows summed), the curve
+    # following the log-probability of the whole translation found.
+    curves = e["faithfulness"]
+    assert set(curves) == {"attention", "gradient_x_input", "integrated_gradients", "random"}
+    with torch.no_grad():
+        total = float(logp(x)[0].sum())
+    for c in curves.values():
+        assert c["deletion"][0] == pytest.approx(total, abs=1e-3)  # nothing removed yet
+        assert c["fraction"][0] == 0 and c["fraction"][-1] == 1
+        assert c["insertion"][-1] == pytest.approx(total, abs=1e-3)  # everything back
+    # Removing the first-ranked source letter alone: the translation's log-probability by torch.
+    ranked = int(np.argmax(e["attributions"]["integrated_gradients"][:, :-1].sum(0)))
+    keep = [i for i in range(S) if i != ranked]
+    with torch.no_grad():
+        t.src_embedding = torch.nn.Embedding.from_pretrained(table)
+        s_ids = torch.tensor([[src[i] for i in keep]])
+        if arch == "rnn":
+            logits = t(s_ids, torch.tensor([S - 1]), torch.tensor([tgt]))[0]
+        else:
+            logits = t(s_ids, torch.tensor([S - 1]), torch.tensor([tgt]), torch.tensor([K]))
+        dropped = float(torch.log_softmax(logits, -1)[0, torch.arange(K), torch.tensor(out)].sum())
+    assert curves["integrated_gradients"]["deletion"][1] == pytest.approx(dropped, abs=1e-3)
 
 
 def test_svg_figures_parse_and_hold_the_tokens(g2p, tmp_path):

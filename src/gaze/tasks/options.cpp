@@ -117,11 +117,11 @@ config::Fields explain_fields(ExplainOptions& o, TaskKind task) {
   if (task == TaskKind::translate) {
     config::Fields out;
     for (auto& f : all)
-      if (f.name != "method" && f.name != "steps" && f.name != "baseline" &&
-          f.name != "faithfulness" && f.name != "target")
-        out.push_back(std::move(f));
+      if (f.name != "target") out.push_back(std::move(f));
     return out;
   }
+  if (task == TaskKind::tag)
+    return config::select(all, {"layers", "heads", "words", "method", "steps", "baseline"});
   return config::select(all, {"layers", "heads", "words"});
 }
 

@@ -167,8 +167,12 @@ explain::Explanation begin_explanation(TaskKind task, const std::string& text,
                                        const ExplainOptions& o) {
   GAZE_CHECK(!text.empty(), DataError, "explain: the input text is empty");
   using explain::Method;
-  GAZE_CHECK(task == TaskKind::classify || (!o.faithfulness && o.target.empty()), DataError,
-             "explain: faithfulness and target apply to classifiers; this is a {} model",
+  GAZE_CHECK(task == TaskKind::classify || o.target.empty(), DataError,
+             "explain: target applies to classifiers; this is a {} model", enum_name(task));
+  GAZE_CHECK(task == TaskKind::classify || task == TaskKind::translate || !o.faithfulness,
+             DataError,
+             "explain: faithfulness applies to classifiers and translation; this is a {} "
+             "model",
              enum_name(task));
   GAZE_CHECK(task == TaskKind::classify || o.method == Method::attention ||
                  ((task == TaskKind::translate || task == TaskKind::tag) &&

@@ -315,6 +315,56 @@ void TranslatePredictor::attribute(explain::Explanation& e, const std::vector<in
     e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
   }
   for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
+
+  if (!all && !o.faithfulness) return;
+  // Faithfulness: source tokens leave or enter in each method's order (its scores summed over the
+  // output tokens), and the curve follows the log-probability of the whole translation found.
+  const std::vector<bool> fixed = framing(*src_, src);
+  const explain::KeepEvaluator evaluate = [&](const std::vector<std::vector<bool>>& keep) {
+    NoGradGuard no_grad;
+    std::vector<double> values;
+    constexpr size_t kChunk = 32;
+    for (size_t c0 = 0; c0 < keep.size(); c0 += kChunk) {
+      const size_t n = std::min(kChunk, keep.size() - c0);
+      std::vector<std::vector<int64_t>> rows;
+      int64_t longest = 1;
+      for (size_t v = c0; v < c0 + n; ++v) {
+        std::vector<int64_t> ids;
+        for (size_t t = 0; t < src.size(); ++t)
+          if (keep[v][t]) ids.push_back(src[t]);
+        if (ids.empty()) ids.push_back(src_->unk_id());  // nothing left: one unknown token
+        longest = std::max<int64_t>(longest, std::ssize(ids));
+        rows.push_back(std::move(ids));
+      }
+      const auto N = static_cast<int64_t>(n);
+      Tensor srcs =
+          Tensor::full(Shape{N, longest}, static_cast<double>(src_->pad_id()), DType::i64);
+      Tensor lens = Tensor::empty(Shape{N}, DType::i64);
+      for (int64_t r = 0; r < N; ++r) {
+        std::copy(rows[size_t(r)].begin(), rows[size_t(r)].end(),
+                  srcs.data<int64_t>() + r * longest);
+        lens.data<int64_t>()[r] = std::ssize(rows[size_t(r)]);
+      }
+      const Tensor lp =
+          log_softmax(model_->logits(srcs, lens, cat(std::vector<Tensor>(n, tgt_t), 0),
+                                     Tensor::full(Shape{N}, double(K), DType::i64)),
+                      -1);  // [N, K, vocab]
+      const int64_t V = lp.size(2);
+      for (int64_t r = 0; r < N; ++r) {
+        double total = 0;
+        for (int64_t k = 0; k < K; ++k) total += lp.data<float>()[(r * K + k) * V + out[size_t(k)]];
+        values.push_back(total);
+      }
+    }
+    return values;
+  };
+  for (const auto& a : e.attributions) {
+    std::vector<float> per_source(static_cast<size_t>(S), 0.0f);
+    for (int64_t k = 0; k < a.outputs; ++k)
+      for (int64_t t = 0; t < S; ++t) per_source[size_t(t)] += a.scores[size_t(k * S + t)];
+    e.faithfulness.push_back(explain::faithfulness(a.method, per_source, fixed, evaluate));
+  }
+  e.faithfulness.push_back(explain::random_faithfulness(fixed, evaluate));
 }
 
 }  // namespace gaze::tasks
