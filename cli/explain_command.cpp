@@ -35,6 +35,7 @@ GAZE_ENUM_NAMES(OutputFormat, {OutputFormat::html, "html"}, {OutputFormat::png, 
 struct ExplainArgs {
   std::string model, input, out, data;
   bool has_input = false, has_data = false;  // given on the command line (even if empty)
+  int cell_size = 0;  // PNG/SVG pixels per matrix cell (0: by the matrix's size)
   int64_t limit = 100;
   std::vector<OutputFormat> formats = {OutputFormat::html, OutputFormat::png, OutputFormat::json};
   std::optional<Precision> precision;
@@ -57,13 +58,14 @@ bool wants(const ExplainArgs& a, OutputFormat format) {
 // The heatmaps as PNG or SVG files (the same names): rollout, alignment, each captured layer's
 // head mean and, with per_head, each head.
 void write_heatmaps(Writer& write, const explain::Explanation& e, const fs::path& dir,
-                    bool per_head, OutputFormat format) {
+                    bool per_head, OutputFormat format, int cell_size) {
   const bool svg = format == OutputFormat::svg;
   const std::string ext = svg ? ".svg" : ".png";
   auto heatmap = [&](const Tensor& m, const std::vector<std::string>& rows,
                      const std::vector<std::string>& cols, explain::HeatmapStyle style) {
+    style.cell = cell_size;
     if (svg) return explain::heatmap_svg(m, rows, cols, style);
-    return explain::heatmap_png(m, rows, cols, style.marks);
+    return explain::heatmap_png(m, rows, cols, style);
   };
   if (e.rollout.defined())
     write(dir / ("rollout" + ext), heatmap(e.rollout, e.tokens, e.tokens,
@@ -122,7 +124,7 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
       write(dir / "attribution.json", explain::attribution_json(e, true).dump() + "\n");
   }
   for (const OutputFormat f : {OutputFormat::png, OutputFormat::svg})
-    if (wants(a, f)) write_heatmaps(write, e, dir, per_head, f);
+    if (wants(a, f)) write_heatmaps(write, e, dir, per_head, f, a.cell_size);
 }
 
 // --data: over the first --limit inputs of a file, what each encoder head does (every model with
@@ -263,6 +265,10 @@ Action add_explain(CLI::App& app) {
       ->required();
   tasks::ExplainOptions proto;
   a->options.add(app, tasks::config_fields(proto));
+  app.add_option("--cell-size", a->cell_size,
+                 "PNG and SVG pixels per matrix cell, 1 to 64 (default: 800 / the longer side, "
+                 "2 to 24, for PNGs; 640 / it, 6 to 28, for SVGs): larger for print")
+      ->check(CLI::Range(1, 64));
   add_enum_option(app, "--format", a->formats,
                   "what to write: html, png, json, svg (default: html, png, json)");
 

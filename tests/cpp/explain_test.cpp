@@ -137,14 +137,15 @@ Decoded decode(const std::string& png) {
 TEST(ExplainPng, HasTheDocumentedSizeColoursAndMarks) {
   const Tensor m = matrix({0.0f, 1.0f, 0.5f, 0.25f, 0.0f, 0.0f}, 2, 3);
   const std::vector<std::string> rows = {"ax", "t"}, cols = {"a", "▁día", "</s>"};
-  const Decoded d = decode(explain::heatmap_png(m, rows, cols, {1, -1}));
+  const Decoded d =
+      decode(explain::heatmap_png(m, rows, cols, {.title = "A title", .marks = {1, -1}}));
   const int cell = explain::heatmap_cell_size(2, 3);
   EXPECT_EQ(cell, 24);  // 800 / 3 capped at 24
-  EXPECT_EQ(d.width, explain::kLabelStrip + 3 * cell + explain::kMargin);
-  EXPECT_EQ(d.height, explain::kLabelStrip + 2 * cell + explain::kMargin);
+  const int x0 = explain::kLabelStrip, y0 = explain::kTitleStrip + explain::kLabelStrip;
+  EXPECT_EQ(d.width, x0 + 3 * cell + explain::kBarStrip + explain::kMargin);
+  EXPECT_EQ(d.height, y0 + 2 * cell + explain::kMargin);
   auto centre = [&](int i, int j) {
-    return d.at(explain::kLabelStrip + j * cell + cell / 2,
-                explain::kLabelStrip + i * cell + cell / 2);
+    return d.at(x0 + j * cell + cell / 2, y0 + i * cell + cell / 2);
   };
   EXPECT_EQ(centre(0, 1), (std::array<int, 3>{8, 48, 107}));     // the maximum: dark blue
   EXPECT_EQ(centre(0, 0), (std::array<int, 3>{247, 251, 255}));  // zero: white
@@ -152,20 +153,34 @@ TEST(ExplainPng, HasTheDocumentedSizeColoursAndMarks) {
   EXPECT_NEAR(quarter[0], 247 + (8 - 247) * 0.25, 0.5);
   EXPECT_NEAR(quarter[2], 255 + (107 - 255) * 0.25, 0.5);
   // The mark on row 0, column 1: an orange outline at the cell's edge.
-  EXPECT_EQ(d.at(explain::kLabelStrip + cell + cell / 2, explain::kLabelStrip),
-            (std::array<int, 3>{240, 120, 0}));
-  // Labels put dark pixels into the left strip.
-  int dark = 0;
-  for (int y = explain::kLabelStrip; y < explain::kLabelStrip + 2 * cell; ++y)
-    for (int x = 0; x < explain::kLabelStrip; ++x) dark += d.at(x, y)[0] < 100;
-  EXPECT_GT(dark, 10);
+  EXPECT_EQ(d.at(x0 + cell + cell / 2, y0), (std::array<int, 3>{240, 120, 0}));
+  // Labels put dark pixels into the left strip, the title into the top one.
+  auto dark_in = [&](int xa, int ya, int xb, int yb) {
+    int dark = 0;
+    for (int y = ya; y < yb; ++y)
+      for (int x = xa; x < xb; ++x) dark += d.at(x, y)[0] < 100;
+    return dark;
+  };
+  EXPECT_GT(dark_in(0, y0, x0, y0 + 2 * cell), 10);
+  EXPECT_GT(dark_in(0, 0, 80, explain::kTitleStrip), 10);
+  // The colour bar: dark blue at its top, white at its bottom, its maximum written beside it.
+  const int bar = x0 + 3 * cell + 8 + 5;
+  EXPECT_EQ(d.at(bar, y0), (std::array<int, 3>{8, 48, 107}));
+  EXPECT_EQ(d.at(bar, y0 + 2 * cell - 1), (std::array<int, 3>{247, 251, 255}));
+  EXPECT_GT(dark_in(bar + 8, y0, d.width, y0 + 10), 5);
+  // A chosen cell size.
+  const Decoded big_cells = decode(explain::heatmap_png(m, rows, cols, {.cell = 40}));
+  EXPECT_EQ(big_cells.width, x0 + 3 * 40 + explain::kBarStrip + explain::kMargin);
 
   // 512 tokens: 2-pixel cells, and the image stays bounded.
   EXPECT_EQ(explain::heatmap_cell_size(512, 512), 2);
   const Tensor big = Tensor::full(Shape{512, 512}, 0.5);
   const Decoded b = decode(explain::heatmap_png(big, std::vector<std::string>(512, "tok"),
                                                 std::vector<std::string>(512, "tok")));
-  EXPECT_EQ(b.width, explain::kLabelStrip + 1024 + explain::kMargin);
+  EXPECT_EQ(b.width, explain::kLabelStrip + 1024 + explain::kBarStrip + explain::kMargin);
+  EXPECT_THROW(explain::heatmap_png(big, std::vector<std::string>(512, "tok"),
+                                    std::vector<std::string>(512, "tok"), {.cell = 64}),
+               ValueError);  // 32768 pixels a side: refused before allocating
   EXPECT_THROW(explain::heatmap_png(m, rows, {"a"}), ValueError);
 }
 

@@ -270,7 +270,7 @@ def read_png(path):
 def png_size(rows, cols):
     """The documented size (gaze/explain/png.h, docs/guide.md)."""
     cell = min(max(800 // max(rows, cols), 2), 24)
-    return 100 + cols * cell + 8, 100 + rows * cell + 8
+    return 100 + cols * cell + 64 + 8, 20 + 100 + rows * cell + 8
 
 
 def test_cli_writes_page_json_and_pngs(classifier, tmp_path):
@@ -367,7 +367,7 @@ def test_a_512_token_input(classifier, tmp_path):
     assert full - one >= 3 * matrix, (one, full)
     res = run("explain", "--model", classifier, "--input", text, "--out", tmp_path / "x", check=0)
     w, h, _ = read_png(tmp_path / "x" / "rollout.png")
-    assert (w, h) == png_size(LONG_WORDS, LONG_WORDS) == (100 + 1024 + 8, 100 + 1024 + 8)
+    assert (w, h) == png_size(LONG_WORDS, LONG_WORDS) == (100 + 1024 + 64 + 8, 20 + 100 + 1024 + 8)
     # The page carries 8-bit weights: a few MB for 2 layers x 2 heads x 512 x 512.
     assert (tmp_path / "x" / "explanation.html").stat().st_size < 4_000_000
     assert "explanation.html" in res.stdout

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
+
 #include "gaze/core/error.h"
 #include "gaze/text/utf8.h"
 
@@ -76,8 +78,8 @@ int heatmap_cell_size(int64_t rows, int64_t cols) {
 }
 
 std::string heatmap_png(const Tensor& m, const std::vector<std::string>& row_labels,
-                        const std::vector<std::string>& col_labels,
-                        const std::vector<int64_t>& marks) {
+                        const std::vector<std::string>& col_labels, const HeatmapStyle& style) {
+  const std::vector<int64_t>& marks = style.marks;
   GAZE_CHECK(m.defined() && m.dim() == 2 && m.numel() > 0, ValueError,
              "heatmap_png: expected a non-empty matrix, got {}",
              m.defined() ? m.shape_str() : "undefined");
@@ -86,26 +88,32 @@ std::string heatmap_png(const Tensor& m, const std::vector<std::string>& row_lab
       static_cast<int64_t>(row_labels.size()) == R && static_cast<int64_t>(col_labels.size()) == C,
       ValueError, "heatmap_png: {} row and {} column labels for a {} matrix", row_labels.size(),
       col_labels.size(), m.shape_str());
-  const int cell = heatmap_cell_size(R, C);
-  Image img{kLabelStrip + static_cast<int>(C) * cell + kMargin,
-            kLabelStrip + static_cast<int>(R) * cell + kMargin,
+  const int cell = style.cell > 0 ? std::clamp(style.cell, 1, 64) : heatmap_cell_size(R, C);
+  // Checked before allocating: a cell size and a long input must not ask for gigabytes.
+  GAZE_CHECK(std::max(R, C) * cell <= 16384, ValueError,
+             "heatmap_png: {} x {} cells of {} pixels exceed 16384 pixels a side; use a smaller "
+             "cell size",
+             R, C, cell);
+  const int x0 = kLabelStrip, y0 = kTitleStrip + kLabelStrip;
+  Image img{x0 + static_cast<int>(C) * cell + kBarStrip + kMargin,
+            y0 + static_cast<int>(R) * cell + kMargin,
             {}};
   img.rgb.assign(static_cast<size_t>(img.width) * img.height * 3, 255);
 
   const float* p = m.data<float>();
-  const float top = std::max(*std::max_element(p, p + m.numel()), 1e-12f);
+  const float top = style.vmax > 0 ? static_cast<float>(style.vmax)
+                                   : std::max(*std::max_element(p, p + m.numel()), 1e-12f);
   for (int64_t i = 0; i < R; ++i)
     for (int64_t j = 0; j < C; ++j) {
       const float t = std::clamp(p[i * C + j] / top, 0.0f, 1.0f);
       auto mix = [t](int lo, int hi) { return static_cast<uint8_t>(lo + (hi - lo) * t + 0.5f); };
-      const int x = kLabelStrip + static_cast<int>(j) * cell,
-                y = kLabelStrip + static_cast<int>(i) * cell;
+      const int x = x0 + static_cast<int>(j) * cell, y = y0 + static_cast<int>(i) * cell;
       img.fill(x, y, x + cell, y + cell, {mix(247, 8), mix(251, 48), mix(255, 107)});
     }
   for (size_t i = 0; i < marks.size() && static_cast<int64_t>(i) < R; ++i) {
     if (marks[i] < 0 || marks[i] >= C) continue;
-    const int x = kLabelStrip + static_cast<int>(marks[i]) * cell,
-              y = kLabelStrip + static_cast<int>(i) * cell, w = std::max(1, cell / 6);
+    const int x = x0 + static_cast<int>(marks[i]) * cell, y = y0 + static_cast<int>(i) * cell,
+              w = std::max(1, cell / 6);
     const std::array<uint8_t, 3> orange{240, 120, 0};
     img.fill(x, y, x + cell, y + w, orange);
     img.fill(x, y + cell - w, x + cell, y + cell, orange);
@@ -117,15 +125,24 @@ std::string heatmap_png(const Tensor& m, const std::vector<std::string>& row_lab
   const int text_h = 8;  // stb_easy_font's capital height at scale 1
   for (int64_t i = 0; i < R; i += step) {
     const std::string t = fit(ascii(row_labels[size_t(i)]), room);
-    const int y = kLabelStrip + static_cast<int>(i) * cell + (cell - text_h) / 2 + 1;
-    draw_text(img, t, kLabelStrip - 3 - stb_easy_font_width(const_cast<char*>(t.c_str())), y,
-              false);
+    const int y = y0 + static_cast<int>(i) * cell + (cell - text_h) / 2 + 1;
+    draw_text(img, t, x0 - 3 - stb_easy_font_width(const_cast<char*>(t.c_str())), y, false);
   }
   for (int64_t j = 0; j < C; j += step) {
     const std::string t = fit(ascii(col_labels[size_t(j)]), room);
-    const int x = kLabelStrip + static_cast<int>(j) * cell + (cell - text_h) / 2;
-    draw_text(img, t, x, kLabelStrip - 3, true);
+    const int x = x0 + static_cast<int>(j) * cell + (cell - text_h) / 2;
+    draw_text(img, t, x, y0 - 3, true);
   }
+  // The title, and the colour bar from 0 (bottom) to the top value.
+  draw_text(img, fit(ascii(style.title), img.width - 8), 4, 6, false);
+  const int bx = x0 + static_cast<int>(C) * cell + 8, bh = static_cast<int>(R) * cell;
+  for (int y = 0; y < bh; ++y) {
+    const float t = bh > 1 ? 1.0f - static_cast<float>(y) / static_cast<float>(bh - 1) : 1.0f;
+    auto mix = [t](int lo, int hi) { return static_cast<uint8_t>(lo + (hi - lo) * t + 0.5f); };
+    img.fill(bx, y0 + y, bx + 10, y0 + y + 1, {mix(247, 8), mix(251, 48), mix(255, 107)});
+  }
+  draw_text(img, fmt::format("{:.3g}", top), bx + 13, y0, false);
+  draw_text(img, "0", bx + 13, y0 + std::max(bh - text_h, text_h + 2), false);
 
   std::string png;
   const int ok = stbi_write_png_to_func(
