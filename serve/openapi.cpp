@@ -1,5 +1,7 @@
 #include "serve/openapi.h"
 
+#include "gaze/explain/attribution.h"
+
 namespace gaze::serve {
 namespace {
 
@@ -157,14 +159,20 @@ json build() {
         {"max_length_ratio", number},
         {"max_length_offset", integer},
         {"max_length", integer}}}};
-  const json explain_params = {{"type", "object"},
-                               {"properties",
-                                {{"truncation", boolean},
-                                 {"layers", integers},
-                                 {"heads", integers},
-                                 {"alignment_layer", integer},
-                                 {"method", {{"type", "string"}, {"enum", {"beam", "greedy"}}}},
-                                 {"beam_size", integer}}}};
+  const json explain_params = {
+      {"type", "object"},
+      {"properties",
+       {{"truncation", boolean},
+        {"layers", integers},
+        {"heads", integers},
+        {"alignment_layer", integer},
+        {"beam_size", integer},
+        {"method", {{"type", "string"}, {"enum", enum_name_list<explain::Method>()}}},
+        {"steps", integer},
+        {"baseline", {{"type", "string"}, {"enum", enum_name_list<explain::Baseline>()}}},
+        {"faithfulness", boolean},
+        {"target", string},
+        {"words", boolean}}}};
   const json prediction = {
       {"oneOf", json::array({ref("Classification"), ref("Tagging"), ref("Translation"),
                              ref("Embedding"), ref("EmptyInput")})}};

@@ -158,6 +158,14 @@ def test_embed_and_explain(server):
     assert page.startswith(b"<!DOCTYPE html>") and b"Not bad at all." in page
     status, _, e = server.post("/v1/models/mt/explain", {"inputs": "And God said", "parameters": {"beam_size": 2}})
     assert status == 200 and "cross_attention" in e
+    # Attribution and provenance over HTTP, with the same options as the command line.
+    status, _, e = server.post("/v1/models/cls/explain", {"inputs": "Not bad at all.", "parameters": {
+        "method": "integrated_gradients", "steps": 8, "faithfulness": True, "words": True}})
+    assert status == 200 and set(e["attribution"]["methods"]) >= {"integrated_gradients", "rollout"}, e
+    assert len(e["attribution"]["methods"]["integrated_gradients"]["scores"]) == len(e["tokens"])
+    assert "random" in e["attribution"]["faithfulness"] and e["provenance"]["options"]["steps"] == 8
+    status, _, err = server.post("/v1/models/cls/explain", {"inputs": "x", "parameters": {"method": "magic"}})
+    assert status == 400 and "method" in err["error"]
 
 
 def test_openapi_document_describes_the_answers(server):

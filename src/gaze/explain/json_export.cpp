@@ -1,5 +1,7 @@
 #include "gaze/explain/json_export.h"
 
+#include "gaze/explain/attribution.h"
+
 #include <fmt/format.h>
 
 namespace gaze::explain {
@@ -101,6 +103,11 @@ std::string to_json(const Explanation& e) {
     write_matrix(out, e.alignment.data<float>(), e.alignment.size(0), e.alignment.size(1));
     key(out, "hard_alignment");
     out += nlohmann::json(e.hard_alignment).dump();
+  }
+  if (!e.attributions.empty()) {  // the scores and curves (attribution.json adds the matrices)
+    key(out, "attribution");
+    out +=
+        attribution_json(e, false).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   if (!e.word_rule.empty()) {
     key(out, "word_rule");

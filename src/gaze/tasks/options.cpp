@@ -113,7 +113,7 @@ config::Fields explain_fields(ExplainOptions& o, TaskKind task) {
   config::Fields all = config_fields(o);
   if (task == TaskKind::classify)
     return config::select(
-        all, {"layers", "heads", "method", "steps", "baseline", "faithfulness", "target"});
+        all, {"layers", "heads", "method", "steps", "baseline", "faithfulness", "target", "words"});
   if (task == TaskKind::translate) {
     config::Fields out;
     for (auto& f : all)
