@@ -132,8 +132,11 @@ void write_explanation(Writer& write, const ExplainArgs& a, const explain::Expla
 // stdout, head_statistics.{json,svg} and faithfulness.{json,svg} in --out.
 int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions o) {
   GAZE_CHECK(a.limit >= 1, DataError, "gaze explain: --limit must be >= 1, got {}", a.limit);
-  const bool classify = p.kind() == tasks::TaskKind::classify;
-  if (classify) o.method = explain::Method::all, o.faithfulness = true;
+  // Classifiers and translators get every method's faithfulness (a translation's curves follow
+  // the log-probability of the translation found).
+  const bool curves =
+      p.kind() == tasks::TaskKind::classify || p.kind() == tasks::TaskKind::translate;
+  if (curves) o.method = explain::Method::all, o.faithfulness = true;
   std::vector<std::string> inputs = p.read_inputs(a.data);
   std::erase_if(inputs, [](const std::string& t) { return text::is_blank_text(t); });
   GAZE_CHECK(!inputs.empty(), DataError, "{}: no inputs to explain", a.data);
@@ -170,7 +173,7 @@ int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions
   } else {
     std::cerr << "gaze explain: note: this model has no encoder attention; no head statistics\n";
   }
-  if (classify) {
+  if (curves) {
     const explain::FaithfulnessSummary s = explain::summarize_faithfulness(all);
     nlohmann::json j = explain::summary_json(s);
     j["provenance"] = all.front().provenance;
@@ -257,8 +260,9 @@ Action add_explain(CLI::App& app) {
                      "TSV/JSONL file), or - for the lines of stdin");
   CLI::Option* data =
       app.add_option("--data", a->data,
-                     "classification: a file of inputs (as --input's) over which every attribution "
-                     "method's faithfulness is averaged: a table, faithfulness.json and .svg");
+                     "a file of inputs (as --input's) to study the model over: what each encoder "
+                     "head does (head_statistics.json, .svg) and, for classifiers and translators, "
+                     "each attribution method's faithfulness (faithfulness.json, .svg)");
   app.add_option("--limit", a->limit, "--data: how many of its inputs (default 100)");
   app.add_option("--out", a->out,
                  "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")

@@ -204,6 +204,9 @@ def test_page_shows_attributions_and_faithfulness_of_hostile_text(classifier, tm
     assert r["title"].startswith("gaze explain: great </script>")
     assert r["attribution_tokens"] == saved["tokens"] and r["attribution_legend"] == 1
     assert r["attribution_methods"] == list(saved["methods"])
+    predicted = saved["explained_output"][2:-1]  # p(LABEL)
+    assert r["prediction_text"].startswith(text) and f"{predicted}" in r["prediction_text"]
+    assert "predicted, explained below" in r["prediction_text"]
     assert sorted(r["faithfulness_rows"]) == sorted(saved["faithfulness"])
 
 

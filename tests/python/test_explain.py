@@ -704,3 +704,16 @@ def test_tagger_attribution_per_piece_equals_torch(tagger, tmp_path):
     np.testing.assert_allclose(words["attributions"]["gradient_x_input"], got @ np.eye(4)[group], rtol=1e-4, atol=1e-6)
     res = run("explain", "--model", tagger, "--input", text, "--out", tmp_path, "--method", "attention_x_gradient")
     assert res.returncode == 2 and "applies to classifiers; this is a tag model" in res.stderr
+
+
+def test_translation_faithfulness_over_a_data_set(g2p, tmp_path):
+    arch, run_dir = g2p
+    (tmp_path / "words.tsv").write_text("word\tphones\n" + "".join(f"{r[0]}\t{r[1]}\n" for r in g2p_rows(5)))
+    res = run("explain", "--model", run_dir, "--data", tmp_path / "words.tsv", "--limit", "3", "--out",
+              tmp_path / "x", check=0)
+    summary = json.loads((tmp_path / "x" / "faithfulness.json").read_text())
+    assert summary["inputs"] == 3 and summary["explained_output"] == "log p(translation)"
+    assert {m["method"] for m in summary["methods"]} == {"attention", "gradient_x_input", "integrated_gradients",
+                                                         "random"}
+    assert "most faithful:" in res.stdout
+    assert (tmp_path / "x" / "head_statistics.json").exists() == (arch == "transformer")

@@ -34,9 +34,11 @@ FaithfulnessSummary summarize_faithfulness(const std::vector<Explanation>& expla
   for (const Explanation& e : explanations) {
     if (e.faithfulness.empty()) continue;
     ++s.inputs;
+    // A translation's curves follow the whole translation's log-probability.
+    const std::string output = e.task == "translate" ? "log p(translation)" : e.explained_output;
     if (s.inputs == 1)
-      s.explained_output = e.explained_output;
-    else if (s.explained_output != e.explained_output)
+      s.explained_output = output;
+    else if (s.explained_output != output)
       s.explained_output = "p(predicted class)";
     for (const FaithfulnessCurve& c : e.faithfulness) {
       auto [it, fresh] = index.emplace(c.method, s.methods.size());

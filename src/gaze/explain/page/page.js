@@ -70,12 +70,18 @@
     if (D.task === "classify") {
       const top = Array.isArray(p) ? p : [p];
       const t = el("table", { className: "top" });
-      for (const r of top) {
-        const tr = el("tr");
+      // The first row is the prediction; the class attributions explain is marked too.
+      const explained = D.attribution ? D.attribution.explained_output : "";
+      top.forEach((r, i) => {
+        const tr = el("tr", { className: i === 0 ? "predicted" : "" });
         tr.appendChild(el("td", {}, r.label));
         tr.appendChild(el("td", { className: "score" }, Number(r.score).toFixed(4)));
+        const notes = [];
+        if (i === 0) notes.push("predicted");
+        if (explained === "p(" + r.label + ")") notes.push("explained below");
+        tr.appendChild(el("td", { className: "score" }, notes.join(", ")));
         t.appendChild(tr);
-      }
+      });
       box.appendChild(t);
     } else if (D.task === "tag") {
       const line = el("p");
