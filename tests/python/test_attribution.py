@@ -92,7 +92,8 @@ def test_gradient_methods_equal_torch_autograd(classifier):
     target = int(f(x)[0].argmax())
     assert e["explained_output"] == f"p({e['prediction'][0]['label']})"
     attr = e["attributions"]
-    assert set(attr) == {"attention", "rollout", "gradient_x_input", "integrated_gradients", "attention_x_gradient"}
+    assert set(attr) == {"attention", "rollout", "gradient_x_input", "integrated_gradients", "attention_x_gradient",
+                         "gradient_rollout"}
 
     # gradient x input
     xi = x.clone().requires_grad_()
@@ -124,6 +125,13 @@ def test_gradient_methods_equal_torch_autograd(classifier):
         np.testing.assert_allclose(g, want, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(attr["attention_x_gradient"], sum(w.sum((0, 1)) for w in layers), rtol=1e-3,
                                atol=1e-6)
+    # Gradient-weighted rollout (Chefer et al. 2021): R = I, R += mean_h (A * dA)^+ R per layer; mean
+    # pooling reads the mean of its rows.
+    R = np.eye(len(ids))
+    for w in layers:
+        R = R + np.maximum(w, 0).mean(0) @ R
+    want = R.mean(0) / R.mean(0).sum()
+    np.testing.assert_allclose(attr["gradient_rollout"], want, rtol=1e-3, atol=1e-6)
 
 
 def test_one_method_and_baselines(classifier):
@@ -167,7 +175,7 @@ def test_deletion_and_insertion_find_the_one_word_the_model_reads(tmp_path):
     great = e["tokens"].index("great")
     curves = e["faithfulness"]
     assert set(curves) == {"attention", "rollout", "gradient_x_input", "integrated_gradients",
-                           "attention_x_gradient", "random"}
+                           "attention_x_gradient", "gradient_rollout", "random"}
     n = len(e["tokens"])
     full, none = e["prediction"][0]["score"], 0.5  # without the word every logit is 0
     for method in ("gradient_x_input", "integrated_gradients"):
@@ -248,7 +256,7 @@ def test_faithfulness_over_a_data_set(classifier, tmp_path):
     assert summary["inputs"] == 12 and len(summary["fraction"]) == 21
     methods = {m["method"]: m for m in summary["methods"]}
     assert set(methods) == {"attention", "rollout", "gradient_x_input", "integrated_gradients",
-                            "attention_x_gradient", "random"}
+                            "attention_x_gradient", "gradient_rollout", "random"}
     # The mean areas are the inputs' own, as gaze.explain gives them one by one.
     texts = [r[2] for r in sentiment_rows(12)]
     each = [gaze.explain(classifier, t, method="all")["faithfulness"] for t in texts]

@@ -190,6 +190,34 @@ TokenAttribution attention_x_gradient(const Objective& f, const CaptureOptions& 
   return a;
 }
 
+Tensor gradient_rollout(const std::vector<Tensor>& per_head) {
+  GAZE_CHECK(!per_head.empty(), ValueError, "gradient_rollout: no layers");
+  const int64_t T = per_head[0].size(1);
+  std::vector<double> R(static_cast<size_t>(T * T), 0.0), bar(static_cast<size_t>(T * T));
+  for (int64_t i = 0; i < T; ++i) R[size_t(i * T + i)] = 1.0;
+  for (const Tensor& w : per_head) {
+    GAZE_CHECK(w.dim() == 3 && w.size(1) == T && w.size(2) == T, ValueError,
+               "gradient_rollout: every layer must be [heads, {}, {}], got {}", T, T,
+               w.shape_str());
+    const int64_t H = w.size(0);
+    std::fill(bar.begin(), bar.end(), 0.0);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t k = 0; k < T * T; ++k)
+        bar[size_t(k)] += std::max(0.0, double(w.data<float>()[h * T * T + k])) / double(H);
+    std::vector<double> next = R;  // R + Ā R
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t k = 0; k < T; ++k) {
+        const double a = bar[size_t(i * T + k)];
+        if (a == 0) continue;
+        for (int64_t j = 0; j < T; ++j) next[size_t(i * T + j)] += a * R[size_t(k * T + j)];
+      }
+    R = std::move(next);
+  }
+  Tensor out = Tensor::empty(Shape{T, T});
+  for (int64_t k = 0; k < T * T; ++k) out.data<float>()[k] = static_cast<float>(R[size_t(k)]);
+  return out;
+}
+
 namespace {
 
 double area(const std::vector<double>& x, const std::vector<double>& y) {

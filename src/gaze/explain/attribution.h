@@ -52,6 +52,12 @@ TokenAttribution integrated_gradients(const Objective& f, const Tensor& baseline
 // matrices (the attention weights' first-order contribution to f).
 TokenAttribution attention_x_gradient(const Objective& f, const CaptureOptions& capture);
 
+// Gradient-weighted attention rollout (Chefer et al. 2021, "Generic Attention-model
+// Explainability"): per layer Ā = mean over heads of (A ⊙ ∂f/∂A)⁺ (attention_x_gradient's
+// matrices), R = I, then R ← R + Ā R from the first layer to the last. Rows as the rollout's: row
+// i is what position i's final representation draws on. [T, T].
+Tensor gradient_rollout(const std::vector<Tensor>& per_head);
+
 // --- faithfulness ---------------------------------------------------------------------------
 
 // The explained output for variants of the input that keep only some tokens (keep[v][t]).

@@ -255,8 +255,13 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
     }
     e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
   }
-  if ((all || o.method == Method::attention_x_gradient) && model_->backbone->num_heads() > 0)
+  if ((all || o.method == Method::attention_x_gradient) && model_->backbone->num_heads() > 0) {
     e.attributions.push_back(explain::attention_x_gradient(f, {o.layers, o.heads}));
+    // Its matrices give the gradient-weighted rollout for free.
+    const std::vector<float> r = explain::token_importance(
+        explain::gradient_rollout(e.attributions.back().per_head), *e.pooling, e.pooling_attention);
+    e.attributions.push_back({"gradient_rollout", r});
+  }
   for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
 
   if (!all && !o.faithfulness) return;
