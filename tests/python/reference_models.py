@@ -47,6 +47,29 @@ def record_seq2seq_attention(t):
     return enc, dec, cross
 
 
+class FixedRows(torch.nn.Module):
+    """Stands in for an embedding table: returns the given rows whatever the ids (attribution tests
+    differentiate with respect to them)."""
+
+    def __init__(self, rows):
+        super().__init__()
+        self.rows = rows
+
+    def forward(self, tokens):
+        return self.rows
+
+
+def gradient_x_input_rows(outputs, x):
+    """Row k: sum over the embedding dimension of x * d outputs(x)[0, k] / dx, for embeddings x
+    [1, T, E] and outputs [n, K] of n variants; [K, T]."""
+    rows = []
+    for k in range(outputs(x).shape[1]):
+        xi = x.clone().requires_grad_()
+        outputs(xi)[0, k].backward()
+        rows.append((xi.grad * xi).sum(-1)[0].detach().numpy())
+    return rows
+
+
 def layer_kwargs(c, d):
     return dict(d_model=d, nhead=c["nhead"], dim_feedforward=c["dim_feedforward"], dropout=0.0,
                 activation=c.get("activation", "gelu"), batch_first=True, norm_first=c.get("norm_first", True))

@@ -10,7 +10,7 @@ import torch
 
 import gaze
 from cli_helpers import run, sentiment_rows, write_tsv, write_yaml
-from reference_models import TorchClassifier, padding
+from reference_models import FixedRows, TorchClassifier, gradient_x_input_rows, padding
 
 TEXT = "the battery is great but the screen is dull"
 
@@ -30,17 +30,6 @@ def train(d, model):
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     return train(tmp_path_factory.mktemp("attribution"), {})
-
-
-class Fixed(torch.nn.Module):
-    """Stands in for the embedding table: returns the given rows whatever the ids."""
-
-    def __init__(self, rows):
-        super().__init__()
-        self.rows = rows
-
-    def forward(self, tokens):
-        return self.rows
 
 
 def explicit_attention(mha, store):
@@ -75,7 +64,7 @@ def torch_reference(run_dir, ids):
     lengths = torch.tensor([len(ids)])
 
     def f(rows, store=None):  # p(target) for each row of embeddings [n, T, E]
-        t.embedding = Fixed(rows)
+        t.embedding = FixedRows(rows)
         if store is not None:
             for layer in t.encoder.layers:
                 explicit_attention(layer.self_attn, store)
@@ -96,9 +85,7 @@ def test_gradient_methods_equal_torch_autograd(classifier):
                          "gradient_rollout"}
 
     # gradient x input
-    xi = x.clone().requires_grad_()
-    f(xi)[0, target].backward()
-    want = (xi.grad * xi).sum(-1)[0].detach().numpy()
+    want = gradient_x_input_rows(lambda rows: f(rows)[:, [target]], x)[0]
     np.testing.assert_allclose(attr["gradient_x_input"], want, rtol=1e-3, atol=1e-6)
 
     # Integrated Gradients from the zero baseline, midpoint rule over 64 intervals

@@ -18,8 +18,8 @@ import torch
 import gaze
 from cli_helpers import DATA, GAZE, ROOT, conll_sentences, run, sentiment_rows, write_conll, write_tsv, write_yaml
 from parity import REDUCTION, assert_close
-from reference_models import (TorchClassifier, TorchRnnSeq2Seq, TorchTagger, TorchTransformerSeq2Seq,
-                              record_seq2seq_attention)
+from reference_models import (FixedRows, TorchClassifier, TorchRnnSeq2Seq, TorchTagger, TorchTransformerSeq2Seq,
+                              gradient_x_input_rows, record_seq2seq_attention)
 from test_models import capture_torch_encoder, load_into_torch
 
 CMUDICT = DATA / "cmudict" / "cmudict04_g2p.tsv.gz"
@@ -471,17 +471,9 @@ def test_translation_attribution_per_output_token_equals_torch(g2p):
     t = torch_model(run_dir, TorchRnnSeq2Seq if arch == "rnn" else TorchTransformerSeq2Seq).double()
     table = t.src_embedding.weight.detach().clone()
 
-    class Fixed(torch.nn.Module):
-        def __init__(self, rows):
-            super().__init__()
-            self.rows = rows
-
-        def forward(self, tokens):
-            return self.rows
-
     def logp(rows):  # [n, K]: each output token's log-probability
         n = rows.shape[0]
-        t.src_embedding = Fixed(rows)
+        t.src_embedding = FixedRows(rows)
         s, y = torch.tensor([src] * n), torch.tensor([tgt] * n)
         if arch == "rnn":
             logits = t(s, torch.tensor([S] * n), y)[0]
@@ -490,14 +482,9 @@ def test_translation_attribution_per_output_token_equals_torch(g2p):
         return torch.log_softmax(logits, -1)[:, torch.arange(K), torch.tensor(out)]
 
     x = table[torch.tensor(src)][None]
-    rows = []
-    for k in range(K):
-        xi = x.clone().requires_grad_()
-        logp(xi)[0, k].backward()
-        rows.append((xi.grad * xi).sum(-1)[0].detach().numpy())
     got = e["attributions"]["gradient_x_input"]
     assert got.shape == (K, S)
-    np.testing.assert_allclose(got, np.array(rows), rtol=2e-3, atol=1e-5)
+    np.testing.assert_allclose(got, np.array(gradient_x_input_rows(logp, x)), rtol=2e-3, atol=1e-5)
     steps = 64
     alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
     base = torch.zeros_like(x)
@@ -673,28 +660,15 @@ def test_tagger_attribution_per_piece_equals_torch(tagger, tmp_path):
     with torch.no_grad():
         best = t(tokens, lengths)[0].argmax(-1)
 
-    class Fixed(torch.nn.Module):
-        def __init__(self, rows):
-            super().__init__()
-            self.rows = rows
-
-        def forward(self, tokens):
-            return self.rows
-
     def logp(rows):  # [n, T]: each piece's best tag log-probability
-        t.embedding = Fixed(rows)
+        t.embedding = FixedRows(rows)
         n = rows.shape[0]
         return torch.log_softmax(t(tokens.repeat(n, 1), lengths.repeat(n)), -1)[:, torch.arange(T), best]
 
     x = table[tokens[0]][None]
-    want = []
-    for k in range(T):
-        xi = x.clone().requires_grad_()
-        logp(xi)[0, k].backward()
-        want.append((xi.grad * xi).sum(-1)[0].detach().numpy())
     got = e["attributions"]["gradient_x_input"]
     assert got.shape == (T, T)
-    np.testing.assert_allclose(got, np.array(want), rtol=2e-3, atol=1e-5)
+    np.testing.assert_allclose(got, np.array(gradient_x_input_rows(logp, x)), rtol=2e-3, atol=1e-5)
     assert abs(e["integrated_gradients"]["completeness_gap"]) < 0.02 * abs(
         e["integrated_gradients"]["output"] - e["integrated_gradients"]["baseline_output"])
     # Word level: the input axis sums pieces (rows stay per piece: each piece has its own tag).

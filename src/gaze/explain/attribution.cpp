@@ -90,6 +90,24 @@ TokenAttribution gradient_x_input(const Objective& f) {
   return a;
 }
 
+Tensor baseline_embeddings(const Tensor& embeddings, const std::vector<bool>& keep_own,
+                           const Tensor& unknown) {
+  const int64_t T = embeddings.size(1), E = embeddings.size(2);
+  GAZE_CHECK(static_cast<int64_t>(keep_own.size()) == T, ValueError,
+             "baseline_embeddings: {} flags for {} tokens", keep_own.size(), T);
+  GAZE_CHECK(!unknown.defined() || unknown.numel() == E, ValueError,
+             "baseline_embeddings: the unknown row must have {} values, got {}", E,
+             unknown.numel());
+  Tensor base = Tensor::zeros(embeddings.shape());
+  for (int64_t t = 0; t < T; ++t) {
+    const float* from = keep_own[size_t(t)] ? embeddings.data<float>() + t * E
+                        : unknown.defined() ? unknown.data<float>()
+                                            : nullptr;
+    if (from) std::copy(from, from + E, base.data<float>() + t * E);
+  }
+  return base;
+}
+
 TokenAttribution integrated_gradients(const Objective& f, const Tensor& baseline, int64_t steps,
                                       int64_t chunk) {
   check_objective(f);

@@ -42,6 +42,12 @@ struct Objective {
 // Σ_e x_e ∂f/∂x_e per token (Shrikumar et al. 2016; Denil et al. 2014).
 TokenAttribution gradient_x_input(const Objective& f);
 
+// Integrated Gradients' baseline for an input's embeddings [1, T, E]: `unknown` (the unknown
+// token's row, [.., E]; undefined: zeros) at every token, except the input's own row where
+// keep_own[t] (framing tokens, which every variant of the input keeps).
+Tensor baseline_embeddings(const Tensor& embeddings, const std::vector<bool>& keep_own,
+                           const Tensor& unknown);
+
 // (x - x') ⊙ ∫ ∂f/∂x(x' + α(x - x')) dα, summed over e (Sundararajan et al. 2017), by the
 // midpoint rule over `steps` intervals (gradients at α = (k + ½) / steps, `chunk` at a time; the
 // ends are avoided, where ties such as max pooling's over all-zero inputs have no gradient).

@@ -82,18 +82,13 @@ std::string to_json(const Explanation& e) {
     key(out, "rollout");
     write_matrix(out, e.rollout.data<float>(), e.rollout.size(0), e.rollout.size(1));
   }
-  if (!e.importance.empty()) {
-    key(out, "token_importance");
+  for (const auto& [name, values] : {std::pair{"token_importance", &e.importance},
+                                     std::pair{"pooling_attention", &e.pooling_attention}}) {
+    if (values->empty()) continue;
+    key(out, name);
     out += '[';
-    for (size_t i = 0; i < e.importance.size(); ++i)
-      fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", e.importance[i]);
-    out += ']';
-  }
-  if (!e.pooling_attention.empty()) {
-    key(out, "pooling_attention");
-    out += '[';
-    for (size_t i = 0; i < e.pooling_attention.size(); ++i)
-      fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", e.pooling_attention[i]);
+    for (size_t i = 0; i < values->size(); ++i)
+      fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", (*values)[i]);
     out += ']';
   }
   if (e.alignment.defined()) {

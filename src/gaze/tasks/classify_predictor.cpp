@@ -203,17 +203,15 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
   using explain::Method;
   EvalScope eval(*model_);
   const models::Inputs one = batch(enc, {0});
-  // The class explained: the predicted one unless --target names another.
-  const std::vector<float> probs = probabilities(enc)[0];
-  int64_t target = std::max_element(probs.begin(), probs.end()) - probs.begin();
-  if (!o.target.empty()) {
-    const auto at = std::find(labels_.begin(), labels_.end(), o.target);
-    GAZE_CHECK(at != labels_.end(), DataError,
-               "explain: target '{}' is not a label of this model "
-               "({})",
-               o.target, fmt::join(labels_, ", "));
-    target = at - labels_.begin();
-  }
+  // The class explained: the predicted one (the first of e.prediction's top labels) unless
+  // --target names another.
+  const std::string label =
+      o.target.empty() ? e.prediction.at(0).at("label").get<std::string>() : o.target;
+  const auto at = std::find(labels_.begin(), labels_.end(), label);
+  GAZE_CHECK(at != labels_.end(), DataError,
+             "explain: target '{}' is not a label of this model ({})", label,
+             fmt::join(labels_, ", "));
+  const int64_t target = at - labels_.begin();
   e.explained_output = fmt::format("p({})", labels_[size_t(target)]);
   explain::Objective f;
   {
@@ -239,20 +237,15 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
   if (all || o.method == Method::gradient_x_input)
     e.attributions.push_back(explain::gradient_x_input(f));
   if (all || o.method == Method::integrated_gradients) {
-    Tensor base = Tensor::zeros(f.embeddings.shape());
-    const int64_t T = base.size(1), E = base.size(2);
-    Tensor unk;
-    if (o.baseline == explain::Baseline::unknown) {
-      NoGradGuard no_grad;
-      unk = model_->backbone->lookup(
-          Tensor::full(Shape{1, 1}, static_cast<double>(tokenizer_->unk_id()), DType::i64));
-    }
-    for (int64_t t = 0; t < T; ++t) {
-      const float* src = fixed_token(enc.ids[0][size_t(t)])
-                             ? f.embeddings.data<float>() + t * E
-                             : (unk.defined() ? unk.data<float>() : nullptr);
-      if (src) std::copy(src, src + E, base.data<float>() + t * E);
-    }
+    const Tensor base = [&] {
+      NoGradGuard no_grad;  // the baseline is data, not part of the graph
+      const Tensor unknown =
+          o.baseline == explain::Baseline::unknown
+              ? model_->backbone->lookup(Tensor::full(
+                    Shape{1, 1}, static_cast<double>(tokenizer_->unk_id()), DType::i64))
+              : Tensor();
+      return explain::baseline_embeddings(f.embeddings, e.framing, unknown);
+    }();
     e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
   }
   if ((all || o.method == Method::attention_x_gradient) && model_->backbone->num_heads() > 0) {
@@ -265,8 +258,7 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
   for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
 
   if (!all && !o.faithfulness) return;
-  std::vector<bool> fixed;
-  for (int64_t id : enc.ids[0]) fixed.push_back(fixed_token(id));
+  const std::vector<bool>& fixed = e.framing;  // never removed nor ranked
   // The tokens as written, when the model reads their characters (then one per id).
   const bool chars = !enc.surfaces.empty() && enc.surfaces[0].size() == enc.ids[0].size();
   const explain::KeepEvaluator evaluate = [&](const std::vector<std::vector<bool>>& keep) {
@@ -293,10 +285,6 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
   for (const auto& a : e.attributions)
     e.faithfulness.push_back(explain::faithfulness(a.method, a.scores, fixed, evaluate));
   e.faithfulness.push_back(explain::random_faithfulness(fixed, evaluate));
-}
-
-bool ClassifyPredictor::fixed_token(int64_t id) const {
-  return is_framing(*tokenizer_, id);
 }
 
 }  // namespace gaze::tasks

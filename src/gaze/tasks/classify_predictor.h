@@ -65,8 +65,6 @@ class ClassifyPredictor : public Predictor {
  private:
   // The attributions and faithfulness curves options asks for, added to e (explain's second half).
   void attribute(explain::Explanation& e, const Encoded& enc, const ExplainOptions& options);
-  // Framing tokens ([CLS], [SEP], <s>...): kept by every attribution baseline and variant.
-  bool fixed_token(int64_t id) const;
   // The ids the model reads of a text (framed, cut to max_length: *cut says whether it was) and,
   // when `surfaces` is given, the tokens as written.
   std::vector<int64_t> token_ids(const std::string& text, bool* cut,

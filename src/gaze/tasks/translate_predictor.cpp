@@ -299,19 +299,15 @@ void TranslatePredictor::attribute(explain::Explanation& e, const std::vector<in
   if (all || o.method == Method::gradient_x_input)
     e.attributions.push_back(explain::gradient_x_input(f));
   if (all || o.method == Method::integrated_gradients) {
-    const int64_t E = f.embeddings.size(2);
-    Tensor base = Tensor::zeros(f.embeddings.shape()), unk;
-    if (o.baseline == explain::Baseline::unknown) {
-      NoGradGuard no_grad;
-      unk = model_->source_lookup(
-          Tensor::full(Shape{1, 1}, static_cast<double>(src_->unk_id()), DType::i64));
-    }
-    for (int64_t t = 0; t < S; ++t) {
-      const float* from = is_framing(*src_, src[size_t(t)])
-                              ? f.embeddings.data<float>() + t * E
-                              : (unk.defined() ? unk.data<float>() : nullptr);
-      if (from) std::copy(from, from + E, base.data<float>() + t * E);
-    }
+    const Tensor base = [&] {
+      NoGradGuard no_grad;  // the baseline is data, not part of the graph
+      const Tensor unknown =
+          o.baseline == explain::Baseline::unknown
+              ? model_->source_lookup(
+                    Tensor::full(Shape{1, 1}, static_cast<double>(src_->unk_id()), DType::i64))
+              : Tensor();
+      return explain::baseline_embeddings(f.embeddings, e.framing, unknown);
+    }();
     e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
   }
   for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
@@ -319,7 +315,7 @@ void TranslatePredictor::attribute(explain::Explanation& e, const std::vector<in
   if (!all && !o.faithfulness) return;
   // Faithfulness: source tokens leave or enter in each method's order (its scores summed over the
   // output tokens), and the curve follows the log-probability of the whole translation found.
-  const std::vector<bool> fixed = framing(*src_, src);
+  const std::vector<bool>& fixed = e.framing;
   const explain::KeepEvaluator evaluate = [&](const std::vector<std::vector<bool>>& keep) {
     NoGradGuard no_grad;
     std::vector<double> values;

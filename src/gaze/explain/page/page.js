@@ -161,16 +161,17 @@
     const to = t < 0 ? [33, 102, 172] : [230, 119, 0];
     return to.map((c) => Math.round(255 + (c - 255) * a));
   }
-  function legend(box, lo, hi) {
+  // A colour bar into `box`: colour(t) for t from 0 to 1, labelled lo and hi at its ends.
+  function colourBar(box, colour, lo, hi) {
     box.textContent = "";
     const c = el("canvas", { width: 160, height: 10 });
     const g = c.getContext("2d");
     for (let x = 0; x < 160; x++) {
-      const [r, gg, b] = diverging((x / 159) * 2 - 1);
+      const [r, gg, b] = colour(x / 159);
       g.fillStyle = `rgb(${r},${gg},${b})`;
       g.fillRect(x, 0, 1, 10);
     }
-    box.append(el("span", {}, lo), c, el("span", {}, hi));
+    box.append(el("span", {}, String(lo)), c, el("span", {}, String(hi)));
   }
   function renderAttribution() {
     const A = D.attribution;
@@ -203,7 +204,8 @@
         });
         box.appendChild(line);
       });
-      legend($("attr-legend"), (-top).toPrecision(3), top.toPrecision(3));
+      colourBar($("attr-legend"), (t) => diverging(2 * t - 1), (-top).toPrecision(3),
+        top.toPrecision(3));
       $("attr-info").textContent = m.completeness_gap === undefined ? "" :
         `f(input) ${m.output.toFixed(4)}, f(baseline) ${m.baseline_output.toFixed(4)}, ` +
         `completeness gap ${m.completeness_gap.toExponential(2)}`;
@@ -474,7 +476,7 @@
     let shared = 0;
     if ($("shared-scale").checked)
       for (const q of b.weights) for (const mx of q.max) shared = Math.max(shared, mx);
-    seqLegend($("mv-legend"), shared ? shared.toPrecision(3) : "each matrix's own maximum");
+    colourBar($("mv-legend"), shade, 0, shared ? shared.toPrecision(3) : "each matrix's own maximum");
     b.layers.forEach((l, li) => {
       grid.appendChild(el("span", { className: "axis" }, String(l)));
       b.heads.forEach((h, hi) => {
@@ -529,19 +531,6 @@
     showTip(ev, `${D[b.queries][i]} → ${D[b.keys][j]}: ${value(m, i, j).toFixed(4)}`);
   }
 
-  // A white-to-blue colour bar from 0 to `top` (a number or a phrase).
-  function seqLegend(box, top) {
-    box.textContent = "";
-    const c = el("canvas", { width: 160, height: 10 });
-    const g = c.getContext("2d");
-    for (let x = 0; x < 160; x++) {
-      const [r, gg, bb] = shade(x / 159);
-      g.fillStyle = `rgb(${r},${gg},${bb})`;
-      g.fillRect(x, 0, 1, 10);
-    }
-    box.append(el("span", {}, "0"), c, el("span", {}, String(top)));
-  }
-
   // The mean of a layer's heads, re-quantised like the others (scaled to its own maximum).
   function meanOverHeads(q) {
     const n = q.rows * q.cols, sum = new Float32Array(n);
@@ -567,7 +556,7 @@
     if (D.rollout) {
       $("rollout-section").hidden = false;
       heatmap($("rollout"), matrix(D.rollout, 0), D.tokens, D.tokens, 512);
-      seqLegend($("rollout-legend"), D.rollout.max[0].toPrecision(3));
+      colourBar($("rollout-legend"), shade, 0, D.rollout.max[0].toPrecision(3));
     }
     if (D.alignment) {
       $("alignment-section").hidden = false;
@@ -576,7 +565,7 @@
           "with the hard alignment (argmax) in orange."
         : `Cross-attention of decoder layer ${D.alignment_layer}, averaged over heads (rows: the ` +
           "token predicted), with the hard alignment (argmax) in orange.";
-      seqLegend($("alignment-legend"), D.alignment.max[0].toPrecision(3));
+      colourBar($("alignment-legend"), shade, 0, D.alignment.max[0].toPrecision(3));
       heatmap($("alignment"), matrix(D.alignment, 0), D.output_tokens, D.tokens, 512,
         D.hard_alignment);
     }
