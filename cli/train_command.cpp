@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -7,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
+#include "gaze/dist/communicator.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/tasks/task.h"
@@ -111,7 +113,22 @@ Plan plan_resume(const TrainArgs& a) {
   return plan;
 }
 
-int run_train(const TrainArgs& a) {
+int train_and_report(const Plan& plan, dist::Communicator& comm, std::FILE* log,
+                     const std::function<void()>& on_ready = {});
+
+// A file that swallows what is written to it: the log of ranks other than 0.
+struct NullLog {
+  std::FILE* f = std::fopen("/dev/null", "w");
+  ~NullLog() {
+    if (f) std::fclose(f);
+  }
+};
+
+int run_train(const TrainArgs& a, dist::Communicator& comm) {
+  const bool lead = comm.rank() == 0;
+  NullLog null_log;
+  std::FILE* log = lead ? stderr : null_log.f;
+  GAZE_CHECK(log, StateError, "cannot open /dev/null");
   GAZE_CHECK(!a.config.empty() || !a.resume.empty(), DataError,
              "gaze train needs a run configuration (or --resume RUN)");
   GAZE_CHECK(!(a.overwrite && !a.resume.empty()), DataError,
@@ -120,9 +137,10 @@ int run_train(const TrainArgs& a) {
       a.resume.empty() ? Plan{tasks::load_run_config(a.config, a.sets), ""} : plan_resume(a);
   const tasks::RunConfig& c = plan.config;
   if (a.dump) {
-    std::cout << tasks::dump_run_config(c);
+    if (lead) std::cout << tasks::dump_run_config(c);
     return 0;
   }
+  if (!lead) return train_and_report(plan, comm, log);
   if (plan.checkpoint.empty())
     GAZE_CHECK(a.overwrite || !train::run_folder_in_use(c.output), DataError,
                "{}: the output folder is not empty (an earlier run?); continue that run with `gaze "
@@ -147,16 +165,28 @@ int run_train(const TrainArgs& a) {
   // something else is there.
   for (const char* sub : {"best", "last"})
     io::check_checkpoint_target((fs::path(c.output) / sub).string());
-  auto task = plan.checkpoint.empty() ? tasks::create_task(c, stderr)
-                                      : tasks::resume_task(c, plan.checkpoint, stderr);
-  // Only now, with the data and the model known to be good, does the earlier run go.
-  if (a.overwrite) train::clear_run_folder(c.output);
-  // The record is written once the data and the model are known to be good.
-  io::write_file_atomic((fs::path(c.output) / "config.yaml").string(), tasks::dump_run_config(c));
-  cleanup.armed = false;
+  // Only now, with the data and the model known to be good, does the earlier run go, and is the
+  // record written.
+  auto on_ready = [&] {
+    if (a.overwrite) train::clear_run_folder(c.output);
+    io::write_file_atomic((fs::path(c.output) / "config.yaml").string(), tasks::dump_run_config(c));
+    cleanup.armed = false;
+  };
+  return train_and_report(plan, comm, log, on_ready);
+}
+
+// Every rank builds the task and trains; rank 0 (`on_ready` set) also keeps the record and
+// reports on the test data.
+int train_and_report(const Plan& plan, dist::Communicator& comm, std::FILE* log,
+                     const std::function<void()>& on_ready) {
+  const tasks::RunConfig& c = plan.config;
+  auto task = plan.checkpoint.empty() ? tasks::create_task(c, log)
+                                      : tasks::resume_task(c, plan.checkpoint, log);
+  if (on_ready) on_ready();
   const auto t0 = std::chrono::steady_clock::now();
   const train::TrainResult r =
-      train::run_training(*task, c.train, c.output, plan.checkpoint, stderr);
+      train::run_training(*task, c.train, {c.output, plan.checkpoint, log, &comm});
+  if (comm.rank() != 0) return r.interrupted ? 130 : 0;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.interrupted) {
     std::fprintf(stderr, "resume with: gaze train --resume %s\n", c.output.c_str());
@@ -176,6 +206,23 @@ int run_train(const TrainArgs& a) {
 }
 
 }  // namespace
+
+// Under mpirun a rank that fails ends the whole run: the others would otherwise wait forever for it
+// in their next collective. The one line names the rank; MPI's own notice follows.
+int run_train_on_ranks(const TrainArgs& a) {
+  const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
+  if (comm->size() == 1) return run_train(a, *comm);
+  try {
+    return run_train(a, *comm);
+  } catch (const std::exception& e) {
+    const bool bad_input = dynamic_cast<const Error*>(&e) && !dynamic_cast<const StateError*>(&e);
+    std::fprintf(stderr, "gaze: rank %d of %d: %s: %s\n", comm->rank(), comm->size(),
+                 bad_input ? "error" : "internal error", e.what());
+    std::fflush(stderr);
+    comm->abort(bad_input ? 2 : 1);
+  }
+  return 1;  // not reached: abort ends the process
+}
 
 Action add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
@@ -201,7 +248,7 @@ Action add_train(CLI::App& app) {
       "  gaze train --resume runs/sentiment --set train.epochs=20\n"
       "The run folder (`output`) receives config.yaml, metrics.jsonl, best/ and last/. A new run\n"
       "refuses a non-empty folder unless --overwrite; one run at a time owns a folder.");
-  return [a] { return run_train(*a); };
+  return [a] { return run_train_on_ranks(*a); };
 }
 
 }  // namespace gaze::cli

@@ -33,6 +33,8 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
     Tensor acc(leaf->grad);
     accumulate_into(acc, g);
   }
+  // The engine runs a leaf's accumulator once per backward, with every use summed.
+  if (leaf->post_accumulate_grad_hook) leaf->post_accumulate_grad_hook(Tensor(leaf));
   return {};
 }
 

@@ -226,6 +226,12 @@ void Tensor::set_grad(const Tensor& g) const {
   impl().grad = g.impl_ptr();
 }
 
+void Tensor::set_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  GAZE_CHECK(is_leaf() && requires_grad(), ValueError,
+             "a post-accumulate-grad hook needs a leaf tensor that requires grad");
+  impl().post_accumulate_grad_hook = std::move(hook);
+}
+
 Tensor Tensor::detach() const {
   Tensor t = alias(shape());
   return t;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,6 +34,9 @@ struct TensorImpl {
   int output_nr = 0;
   std::shared_ptr<TensorImpl> grad;
   std::weak_ptr<autograd::Node> grad_accumulator;  // leaves: shared so repeated uses sum once
+  // Leaves: called once a backward has accumulated this leaf's gradient (see
+  // Tensor::set_post_accumulate_grad_hook).
+  std::function<void(const Tensor&)> post_accumulate_grad_hook;
 };
 
 class Tensor {
@@ -95,6 +99,11 @@ class Tensor {
   Tensor grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
   void set_grad(const Tensor& g) const;
   void zero_grad() const { impl().grad.reset(); }
+  // Calls `hook` with this leaf each time a backward has finished accumulating its gradient (once
+  // per backward, after every use of the leaf has contributed), as torch's
+  // register_post_accumulate_grad_hook; data-parallel training starts reducing gradients there.
+  // One hook per tensor; an empty function removes it.
+  void set_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
   // Runs backward from this tensor. Without grad_output the tensor must hold one element (gradient
   // 1); otherwise grad_output has this tensor's shape. Saved buffers are freed unless retain_graph.
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;

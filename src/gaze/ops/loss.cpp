@@ -74,6 +74,20 @@ Tensor cross_entropy_2d(const Tensor& z, const Tensor& y, const CrossEntropyOpti
 
 }  // namespace
 
+double cross_entropy_divisor(const Tensor& target, const CrossEntropyOptions& o) {
+  ops_detail::check_dtype(target, DType::i64, "cross_entropy_divisor", "target");
+  const Tensor w = o.weight.defined() ? o.weight.to_dtype(DType::f64) : Tensor();
+  const int64_t* y = target.data<int64_t>();
+  double total = 0;
+  for (int64_t i = 0; i < target.numel(); ++i) {
+    if (y[i] == o.ignore_index) continue;
+    GAZE_CHECK(y[i] >= 0 && (!w.defined() || y[i] < w.numel()), ValueError,
+               "cross_entropy_divisor: target {} is not a class", y[i]);
+    total += w.defined() ? w.data<double>()[y[i]] : 1.0;
+  }
+  return total;
+}
+
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
   ops_detail::check_floating(input, "cross_entropy", "input");
   ops_detail::check_dtype(target, DType::i64, "cross_entropy", "target");

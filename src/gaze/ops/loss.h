@@ -27,6 +27,10 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& input, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 
+// What "mean" divides cross_entropy's sum by: the summed weight of the non-ignored targets (their
+// count without weights). Data-parallel training weighs each rank's mean loss by it.
+double cross_entropy_divisor(const Tensor& target, const CrossEntropyOptions& options = {});
+
 // Mean (or sum, or elementwise) squared difference; target must broadcast to input's shape.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
 

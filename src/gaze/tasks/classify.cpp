@@ -111,38 +111,75 @@ std::vector<int64_t> ClassifyTask::train_lengths() const {
   return out;
 }
 
-Tensor ClassifyTask::loss(const std::vector<int64_t>& batch, double label_smoothing,
-                          int64_t* tokens) {
+ClassifyTask::BatchLoss ClassifyTask::loss(const std::vector<int64_t>& batch,
+                                           double label_smoothing) {
   const models::Inputs in = p_->batch(train_enc_, batch);
   const Tensor& lengths = in.lengths;
   Tensor target = Tensor::empty(Shape{static_cast<int64_t>(batch.size())}, DType::i64);
-  *tokens = 0;
+  BatchLoss out;
   for (size_t b = 0; b < batch.size(); ++b) {
     target.data<int64_t>()[b] = train_enc_.labels[static_cast<size_t>(batch[b])];
-    *tokens += lengths.data<int64_t>()[b];
+    out.tokens += lengths.data<int64_t>()[b];
   }
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
   o.weight = class_weight_;
-  return cross_entropy(p_->model().forward(in), target, o);
+  out.mean = cross_entropy(p_->model().forward(in), target, o);
+  out.divisor = cross_entropy_divisor(target, o);
+  return out;
+}
+
+ClassifyTask::Scored ClassifyTask::score(const Encoded& enc) {
+  Scored s;
+  const auto probs = p_->probabilities(enc);
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const auto& p = probs[i];
+    s.predicted.push_back(std::max_element(p.begin(), p.end()) - p.begin());
+    s.nll.push_back(
+        -std::log(std::max(1e-30, static_cast<double>(p[static_cast<size_t>(enc.labels[i])]))));
+  }
+  return s;
 }
 
 metrics::ClassificationReport ClassifyTask::evaluate(const Encoded& enc, double* mean_loss) {
-  const auto probs = p_->probabilities(enc);
-  std::vector<int64_t> predicted;
+  const Scored s = score(enc);
   double nll = 0;
-  for (size_t i = 0; i < probs.size(); ++i) {
-    const auto& p = probs[i];
-    predicted.push_back(std::max_element(p.begin(), p.end()) - p.begin());
-    nll -= std::log(std::max(1e-30, static_cast<double>(p[static_cast<size_t>(enc.labels[i])])));
-  }
-  if (mean_loss) *mean_loss = probs.empty() ? 0.0 : nll / static_cast<double>(probs.size());
-  return metrics::classification_report(enc.labels, predicted, p_->labels());
+  for (const double x : s.nll) nll += x;
+  if (mean_loss) *mean_loss = s.nll.empty() ? 0.0 : nll / static_cast<double>(s.nll.size());
+  return metrics::classification_report(enc.labels, s.predicted, p_->labels());
 }
 
-std::map<std::string, double> ClassifyTask::validate() {
-  double loss = 0;
-  const auto r = evaluate(dev_enc_, &loss);  // encoded once, at start-up
+std::string ClassifyTask::validate_part(int64_t part, int64_t parts) {
+  Encoded sub;
+  for (size_t i = static_cast<size_t>(part); i < dev_enc_.ids.size();
+       i += static_cast<size_t>(parts)) {
+    sub.ids.push_back(dev_enc_.ids[i]);
+    if (!dev_enc_.surfaces.empty()) sub.surfaces.push_back(dev_enc_.surfaces[i]);
+    sub.labels.push_back(dev_enc_.labels[i]);
+  }
+  const Scored s = score(sub);
+  return nlohmann::json{{"predicted", s.predicted}, {"nll", s.nll}}.dump();
+}
+
+std::map<std::string, double> ClassifyTask::validate_merge(const std::vector<std::string>& parts) {
+  Scored all;
+  all.predicted.resize(dev_enc_.labels.size());
+  all.nll.resize(dev_enc_.labels.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const nlohmann::json j = nlohmann::json::parse(parts[p]);
+    const auto predicted = j.at("predicted").get<std::vector<int64_t>>();
+    const auto nll = j.at("nll").get<std::vector<double>>();
+    for (size_t k = 0; k < predicted.size(); ++k) {
+      const size_t i = p + k * parts.size();
+      GAZE_CHECK(i < all.predicted.size() && nll.size() == predicted.size(), StateError,
+                 "validation part {} of {} does not fit the validation data", p, parts.size());
+      all.predicted[i] = predicted[k], all.nll[i] = nll[k];
+    }
+  }
+  double nll = 0;  // summed in example order, whatever the number of parts
+  for (const double x : all.nll) nll += x;
+  const auto r = metrics::classification_report(dev_enc_.labels, all.predicted, p_->labels());
+  const double loss = all.nll.empty() ? 0.0 : nll / static_cast<double>(all.nll.size());
   return {{"accuracy", r.accuracy}, {"macro_f1", r.macro.f1}, {"loss", loss}};
 }
 

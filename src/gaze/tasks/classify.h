@@ -27,9 +27,10 @@ class ClassifyTask : public Task {
   ClassifyPredictor& predictor() override { return *p_; }
   models::Model& model() override { return p_->model(); }
   std::vector<int64_t> train_lengths() const override;
-  Tensor loss(const std::vector<int64_t>& batch, double label_smoothing, int64_t* tokens) override;
+  BatchLoss loss(const std::vector<int64_t>& batch, double label_smoothing) override;
   // {"accuracy", "macro_f1", "loss"} on the dev set.
-  std::map<std::string, double> validate() override;
+  std::string validate_part(int64_t part, int64_t parts) override;
+  std::map<std::string, double> validate_merge(const std::vector<std::string>& parts) override;
   void save_assets(const std::string& dir) const override { p_->save(dir); }
   std::optional<Report> test_report() override;
   EvalOptions eval_defaults() const override;
@@ -37,6 +38,13 @@ class ClassifyTask : public Task {
 
   // Metrics on encoded labelled examples (mean_loss: their mean negative log-likelihood).
   metrics::ClassificationReport evaluate(const Encoded& enc, double* mean_loss = nullptr);
+
+  // The predicted class and the negative log-likelihood of the gold one, per example.
+  struct Scored {
+    std::vector<int64_t> predicted;
+    std::vector<double> nll;
+  };
+  Scored score(const Encoded& enc);
 
  private:
   explicit ClassifyTask(std::unique_ptr<ClassifyPredictor> p) : p_(std::move(p)) {}

@@ -135,19 +135,19 @@ std::vector<int64_t> TagTask::train_lengths() const {
   return out;
 }
 
-Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, int64_t* tokens) {
+TagTask::BatchLoss TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing) {
   const models::Inputs in = p_->inputs(train_enc_, batch);
   const Tensor &ids = in.tokens, &lengths = in.lengths;
   const int64_t B = ids.size(0), T = ids.size(1);
   // Targets on each word's first piece; every other position is ignored (-100).
   Tensor target = Tensor::full(Shape{B * T}, -100.0, DType::i64);
-  *tokens = 0;
+  BatchLoss out;
   for (int64_t b = 0; b < B; ++b) {
     const auto i = static_cast<size_t>(batch[static_cast<size_t>(b)]);
     const auto& first = train_enc_.first[i];
     for (size_t w = 0; w < first.size(); ++w)
       if (first[w] >= 0) target.data<int64_t>()[b * T + first[w]] = train_enc_.tags[i][w];
-    *tokens += lengths.data<int64_t>()[b];
+    out.tokens += lengths.data<int64_t>()[b];
   }
   const Tensor logits = p_->model().forward(in);
   if (const auto& crf = p_->model().crf) {
@@ -158,53 +158,109 @@ Tensor TagTask::loss(const std::vector<int64_t>& batch, double label_smoothing, 
     const Tensor gold = word_gold(train_enc_, batch, words, emissions.size(1));
     int64_t total = 0;
     for (int64_t b = 0; b < B; ++b) total += words.data<int64_t>()[b];
-    return div(sum(crf_nll(emissions, gold, words, crf->scores())), static_cast<double>(total));
+    out.mean = div(sum(crf_nll(emissions, gold, words, crf->scores())), static_cast<double>(total));
+    out.divisor = static_cast<double>(total);
+    return out;
   }
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
   o.weight = class_weight_;
-  return cross_entropy(reshape(logits, Shape{B * T, logits.size(2)}), target, o);
+  out.mean = cross_entropy(reshape(logits, Shape{B * T, logits.size(2)}), target, o);
+  out.divisor = cross_entropy_divisor(target, o);
+  return out;
 }
 
-metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>& sentences,
-                                         const TagEncoded& enc, const std::string& source,
-                                         double* mean_loss) {
+double TagTask::Scored::mean_loss() const {
+  // A CRF tagger is trained on, and validated by, its own NLL per word.
+  if (crf) return crf_words > 0 ? crf_nll / static_cast<double>(crf_words) : 0.0;
+  double total = 0;
+  int64_t n = 0;
+  for (size_t s = 0; s < nll.size(); ++s) total += nll[s], n += known[s];
+  return n > 0 ? total / static_cast<double>(n) : 0.0;
+}
+
+TagTask::Scored TagTask::score(const TagEncoded& enc) {
   const TagScores scores = p_->scores(enc);
   const auto& probs = scores.probs;
   const auto& tags = p_->tags();
-  std::vector<std::vector<std::string>> gold, pred;
-  double nll = 0;
-  int64_t n = 0;
-  for (size_t s = 0; s < sentences.size(); ++s) {
+  Scored out;
+  for (size_t s = 0; s < enc.ids.size(); ++s) {
     std::vector<std::string> p;
     for (const auto& [k, score] : p_->word_tags(enc, s, scores, Aggregation::first))
       p.push_back(tags[static_cast<size_t>(k)]);
+    double nll = 0;
+    int64_t known = 0;
     for (size_t w = 0; w < enc.first[s].size(); ++w) {
       if (enc.first[s][w] < 0 || enc.tags[s][w] == kUnknownTag) continue;
       const float q =
           probs[s][static_cast<size_t>(enc.first[s][w])][static_cast<size_t>(enc.tags[s][w])];
       nll -= std::log(std::max(1e-30, static_cast<double>(q)));
-      ++n;
+      ++known;
     }
-    gold.push_back(sentences[s].tags);
-    pred.push_back(std::move(p));
+    out.predicted.push_back(std::move(p));
+    out.nll.push_back(nll);
+    out.known.push_back(known);
   }
-  if (mean_loss) *mean_loss = n > 0 ? nll / static_cast<double>(n) : 0.0;
-  // A CRF tagger is trained on, and validated by, its own NLL per word.
-  if (mean_loss && !scores.paths.empty())
-    *mean_loss = scores.words > 0 ? scores.nll / static_cast<double>(scores.words) : 0.0;
+  out.crf = !scores.paths.empty();
+  out.crf_nll = scores.nll, out.crf_words = scores.words;
+  return out;
+}
+
+metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>& sentences,
+                                         const TagEncoded& enc, const std::string& source,
+                                         double* mean_loss) {
+  Scored scored = score(enc);
+  if (mean_loss) *mean_loss = scored.mean_loss();
   if (enc.unknown > 0)
     std::fprintf(stderr,
                  "note: %s: %lld tokens have tags the model was not trained on (scored as "
                  "errors)\n",
                  source.c_str(), static_cast<long long>(enc.unknown));
-  return metrics::tagging_report(gold, pred, p_->entities());
+  std::vector<std::vector<std::string>> gold;
+  for (const auto& s : sentences) gold.push_back(s.tags);
+  return metrics::tagging_report(gold, scored.predicted, p_->entities());
 }
 
-std::map<std::string, double> TagTask::validate() {
-  double loss = 0;
-  const auto r = evaluate(dev_, dev_enc_, dev_source_, &loss);  // encoded once, at start-up
-  std::map<std::string, double> m = {{"accuracy", r.token_accuracy}, {"loss", loss}};
+std::string TagTask::validate_part(int64_t part, int64_t parts) {
+  TagEncoded sub;
+  for (size_t i = static_cast<size_t>(part); i < dev_enc_.ids.size();
+       i += static_cast<size_t>(parts)) {
+    sub.ids.push_back(dev_enc_.ids[i]);
+    if (!dev_enc_.surfaces.empty()) sub.surfaces.push_back(dev_enc_.surfaces[i]);
+    sub.first.push_back(dev_enc_.first[i]);
+    sub.tags.push_back(dev_enc_.tags[i]);
+  }
+  const Scored s = score(sub);
+  return nlohmann::json{{"predicted", s.predicted}, {"nll", s.nll},
+                        {"known", s.known},         {"crf", s.crf},
+                        {"crf_nll", s.crf_nll},     {"crf_words", s.crf_words}}
+      .dump();
+}
+
+std::map<std::string, double> TagTask::validate_merge(const std::vector<std::string>& parts) {
+  const size_t n = dev_enc_.ids.size();
+  Scored all;
+  all.predicted.resize(n), all.nll.resize(n), all.known.resize(n);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const nlohmann::json j = nlohmann::json::parse(parts[p]);
+    const auto predicted = j.at("predicted").get<std::vector<std::vector<std::string>>>();
+    const auto nll = j.at("nll").get<std::vector<double>>();
+    const auto known = j.at("known").get<std::vector<int64_t>>();
+    for (size_t k = 0; k < predicted.size(); ++k) {
+      const size_t i = p + k * parts.size();
+      GAZE_CHECK(i < n && nll.size() == predicted.size() && known.size() == predicted.size(),
+                 StateError, "validation part {} of {} does not fit the validation data", p,
+                 parts.size());
+      all.predicted[i] = predicted[k], all.nll[i] = nll[k], all.known[i] = known[k];
+    }
+    all.crf = j.at("crf").get<bool>();
+    all.crf_nll += j.at("crf_nll").get<double>();
+    all.crf_words += j.at("crf_words").get<int64_t>();
+  }
+  std::vector<std::vector<std::string>> gold;
+  for (const auto& s : dev_) gold.push_back(s.tags);
+  const auto r = metrics::tagging_report(gold, all.predicted, p_->entities());
+  std::map<std::string, double> m = {{"accuracy", r.token_accuracy}, {"loss", all.mean_loss()}};
   if (p_->entities()) m["f1"] = r.micro.f1;
   return m;
 }

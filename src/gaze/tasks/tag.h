@@ -24,9 +24,10 @@ class TagTask : public Task {
   TagPredictor& predictor() override { return *p_; }
   models::Model& model() override { return p_->model(); }
   std::vector<int64_t> train_lengths() const override;
-  Tensor loss(const std::vector<int64_t>& batch, double label_smoothing, int64_t* tokens) override;
+  BatchLoss loss(const std::vector<int64_t>& batch, double label_smoothing) override;
   // {"f1" (entity micro F1, entity tagsets only), "accuracy" (tokens), "loss"}
-  std::map<std::string, double> validate() override;
+  std::string validate_part(int64_t part, int64_t parts) override;
+  std::map<std::string, double> validate_merge(const std::vector<std::string>& parts) override;
   void save_assets(const std::string& dir) const override { p_->save(dir); }
   std::optional<Report> test_report() override;
   EvalOptions eval_defaults() const override;
@@ -36,6 +37,19 @@ class TagTask : public Task {
   metrics::TaggingReport evaluate(const std::vector<data::TaggedSentence>& sentences,
                                   const TagEncoded& enc, const std::string& source,
                                   double* mean_loss = nullptr);
+
+  // Per sentence: the predicted tags, the summed NLL of its known gold tags and their count; a
+  // CRF's NLL and words in total.
+  struct Scored {
+    std::vector<std::vector<std::string>> predicted;
+    std::vector<double> nll;
+    std::vector<int64_t> known;
+    bool crf = false;
+    double crf_nll = 0;
+    int64_t crf_words = 0;
+    double mean_loss() const;
+  };
+  Scored score(const TagEncoded& enc);
 
  private:
   explicit TagTask(std::unique_ptr<TagPredictor> p) : p_(std::move(p)) {}

@@ -58,6 +58,7 @@ void TranslateTask::use_data(const RunConfig& c, TranslateSplits&& s, std::FILE*
   test_ = std::move(s.test);
   train_enc_ = p_->encode(s.train);
   dev_enc_ = p_->encode(dev_);
+  dev_sources_ = distinct_sources(dev_);
   if (train_enc_.truncated + dev_enc_.truncated > 0)
     std::fprintf(log,
                  "warning: %lld pairs longer than data.max_length / max_target_length were cut\n",
@@ -138,16 +139,19 @@ Tensor TranslateTask::logits(const PairEncoded& enc, const std::vector<int64_t>&
   return p_->model().logits(src_ids, src_len, tgt_in, tgt_len);
 }
 
-Tensor TranslateTask::loss(const std::vector<int64_t>& batch, double label_smoothing,
-                           int64_t* tokens) {
+TranslateTask::BatchLoss TranslateTask::loss(const std::vector<int64_t>& batch,
+                                             double label_smoothing) {
   Tensor target;
-  const Tensor l = logits(train_enc_, batch, &target, tokens);
+  BatchLoss out;
+  const Tensor l = logits(train_enc_, batch, &target, &out.tokens);
   CrossEntropyOptions o;
   o.label_smoothing = label_smoothing;
-  return cross_entropy(reshape(l, Shape{target.numel(), l.size(2)}), target, o);
+  out.mean = cross_entropy(reshape(l, Shape{target.numel(), l.size(2)}), target, o);
+  out.divisor = cross_entropy_divisor(target, o);
+  return out;
 }
 
-double TranslateTask::mean_loss(const PairEncoded& enc) {
+std::pair<double, int64_t> TranslateTask::loss_sum(const PairEncoded& enc) {
   EvalScope eval(p_->model());
   NoGradGuard no_grad;
   std::vector<int64_t> lengths;
@@ -164,17 +168,48 @@ double TranslateTask::mean_loss(const PairEncoded& enc) {
     total += cross_entropy(reshape(l, Shape{target.numel(), l.size(2)}), target, o).item<float>();
     count += tokens;
   }
-  return count > 0 ? total / static_cast<double>(count) : 0.0;
+  return {total, count};
 }
 
-std::map<std::string, double> TranslateTask::validate() {
-  const TranslationScores s = score_translations(*p_, dev_, p_->search());
-  const double loss = mean_loss(dev_enc_);  // the dev pairs are encoded once, at start-up
+std::string TranslateTask::validate_part(int64_t part, int64_t parts) {
+  // The distinct sources are decoded in parts, the pairs' loss (encoded once, at start-up) too.
+  std::vector<std::string> sources;
+  for (size_t i = static_cast<size_t>(part); i < dev_sources_.sources.size();
+       i += static_cast<size_t>(parts))
+    sources.push_back(dev_sources_.sources[i]);
+  PairEncoded pairs;
+  for (size_t i = static_cast<size_t>(part); i < dev_enc_.src.size();
+       i += static_cast<size_t>(parts))
+    pairs.src.push_back(dev_enc_.src[i]), pairs.tgt.push_back(dev_enc_.tgt[i]);
+  const auto [loss, tokens] = loss_sum(pairs);
+  return nlohmann::json{{"hypotheses", best_translations(*p_, sources, p_->search())},
+                        {"loss", loss},
+                        {"tokens", tokens}}
+      .dump();
+}
+
+std::map<std::string, double> TranslateTask::validate_merge(const std::vector<std::string>& parts) {
+  std::vector<std::string> hyps(dev_sources_.sources.size());
+  double loss = 0;
+  int64_t tokens = 0;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const nlohmann::json j = nlohmann::json::parse(parts[p]);
+    const auto part = j.at("hypotheses").get<std::vector<std::string>>();
+    for (size_t k = 0; k < part.size(); ++k) {
+      const size_t i = p + k * parts.size();
+      GAZE_CHECK(i < hyps.size(), StateError,
+                 "validation part {} of {} does not fit the validation data", p, parts.size());
+      hyps[i] = part[k];
+    }
+    loss += j.at("loss").get<double>();
+    tokens += j.at("tokens").get<int64_t>();
+  }
+  const TranslationScores s = score_hypotheses(hyps, dev_sources_);
   return {{"bleu", s.bleu.score},
           {"chrf", s.chrf},
           {"wer", s.errors.wer},
           {"per", s.errors.per},
-          {"loss", loss}};
+          {"loss", tokens > 0 ? loss / static_cast<double>(tokens) : 0.0}};
 }
 
 std::optional<Report> TranslateTask::test_report() {

@@ -26,9 +26,10 @@ class TranslateTask : public Task {
   TranslatePredictor& predictor() override { return *p_; }
   models::Model& model() override { return p_->model(); }
   std::vector<int64_t> train_lengths() const override;
-  Tensor loss(const std::vector<int64_t>& batch, double label_smoothing, int64_t* tokens) override;
+  BatchLoss loss(const std::vector<int64_t>& batch, double label_smoothing) override;
   // {"bleu", "chrf", "wer", "per", "loss"} on the dev set, decoded with the run's decode options.
-  std::map<std::string, double> validate() override;
+  std::string validate_part(int64_t part, int64_t parts) override;
+  std::map<std::string, double> validate_merge(const std::vector<std::string>& parts) override;
   void save_assets(const std::string& dir) const override { p_->save(dir); }
   std::optional<Report> test_report() override;
   EvalOptions eval_defaults() const override;
@@ -41,9 +42,11 @@ class TranslateTask : public Task {
   // Teacher-forced logits [B, T, V] of target inputs (BOS + ids) for a batch of pairs.
   Tensor logits(const PairEncoded& enc, const std::vector<int64_t>& batch, Tensor* target,
                 int64_t* tokens) const;
-  double mean_loss(const PairEncoded& enc);
+  // The summed token NLL of encoded pairs and the number of target tokens.
+  std::pair<double, int64_t> loss_sum(const PairEncoded& enc);
 
   std::vector<data::SentencePair> dev_, test_;
+  DistinctSources dev_sources_;
   PairEncoded train_enc_, dev_enc_;
   std::unique_ptr<TranslatePredictor> p_;
 };

@@ -5,44 +5,42 @@
 namespace gaze::tasks {
 using json = nlohmann::json;
 
-namespace {
-
-// Unique sources in order of first appearance, with the indices of their pairs.
-std::vector<std::pair<std::string, std::vector<size_t>>> group_sources(
-    const std::vector<data::SentencePair>& pairs) {
-  std::vector<std::pair<std::string, std::vector<size_t>>> groups;
+DistinctSources distinct_sources(const std::vector<data::SentencePair>& pairs) {
+  DistinctSources d;
   std::map<std::string, size_t> index;
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    auto [it, fresh] = index.emplace(pairs[i].source, groups.size());
-    if (fresh) groups.push_back({pairs[i].source, {}});
-    groups[it->second].second.push_back(i);
+  for (const auto& pair : pairs) {
+    auto [it, fresh] = index.emplace(pair.source, d.sources.size());
+    if (fresh) d.sources.push_back(pair.source), d.references.emplace_back();
+    d.references[it->second].push_back(pair.target);
   }
-  return groups;
+  d.pairs = static_cast<int64_t>(pairs.size());
+  return d;
 }
 
-}  // namespace
+std::vector<std::string> best_translations(TranslatePredictor& p,
+                                           const std::vector<std::string>& sources,
+                                           const decode::SearchOptions& o) {
+  std::vector<std::string> hyps;
+  for (const auto& h : p.translate(sources, o))
+    hyps.push_back(h.empty() ? std::string() : p.detokenize(h[0].tokens));
+  return hyps;
+}
+
+TranslationScores score_hypotheses(const std::vector<std::string>& hyps, const DistinctSources& d) {
+  TranslationScores s;
+  s.bleu = metrics::corpus_bleu(hyps, d.references);
+  s.chrf = metrics::corpus_chrf(hyps, d.references);
+  s.errors = metrics::error_rates(hyps, d.references);
+  s.sources = static_cast<int64_t>(d.sources.size());
+  s.pairs = d.pairs;
+  return s;
+}
 
 TranslationScores score_translations(TranslatePredictor& p,
                                      const std::vector<data::SentencePair>& pairs,
                                      const decode::SearchOptions& o) {
-  std::vector<std::string> sources;
-  std::vector<std::vector<std::string>> refs;
-  for (const auto& [src, idx] : group_sources(pairs)) {
-    sources.push_back(src);
-    std::vector<std::string> r;
-    for (const size_t i : idx) r.push_back(pairs[i].target);
-    refs.push_back(std::move(r));
-  }
-  std::vector<std::string> hyps;
-  for (const auto& h : p.translate(sources, o))
-    hyps.push_back(h.empty() ? std::string() : p.detokenize(h[0].tokens));
-  TranslationScores s;
-  s.bleu = metrics::corpus_bleu(hyps, refs);
-  s.chrf = metrics::corpus_chrf(hyps, refs);
-  s.errors = metrics::error_rates(hyps, refs);
-  s.sources = static_cast<int64_t>(sources.size());
-  s.pairs = static_cast<int64_t>(pairs.size());
-  return s;
+  const DistinctSources d = distinct_sources(pairs);
+  return score_hypotheses(best_translations(p, d.sources, o), d);
 }
 
 Report translation_report(const TranslationScores& s, const decode::SearchOptions& search) {

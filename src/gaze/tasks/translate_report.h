@@ -18,6 +18,22 @@ struct TranslationScores {
   int64_t sources = 0, pairs = 0;
 };
 
+// The distinct sources of sentence pairs, in order of first appearance, each with all its
+// references (a source may be translated several ways).
+struct DistinctSources {
+  std::vector<std::string> sources;
+  std::vector<std::vector<std::string>> references;
+  int64_t pairs = 0;
+};
+DistinctSources distinct_sources(const std::vector<data::SentencePair>& pairs);
+// The best translation of each source, detokenized ("" when the search found none).
+std::vector<std::string> best_translations(TranslatePredictor& predictor,
+                                           const std::vector<std::string>& sources,
+                                           const decode::SearchOptions& search);
+// Corpus BLEU, chrF and error rates of one hypothesis per distinct source.
+TranslationScores score_hypotheses(const std::vector<std::string>& hypotheses,
+                                   const DistinctSources& sources);
+// The two above in one.
 TranslationScores score_translations(TranslatePredictor& predictor,
                                      const std::vector<data::SentencePair>& pairs,
                                      const decode::SearchOptions& search);

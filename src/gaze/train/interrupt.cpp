@@ -14,23 +14,30 @@ extern "C" void on_signal(int sig) {
   std::signal(sig, SIG_DFL);  // a second Ctrl-C ends the process
 }
 
-struct Saved {
-  void (*int_handler)(int);
-  void (*term_handler)(int);
-};
-Saved g_saved{SIG_DFL, SIG_DFL};
+struct sigaction g_saved_int {
+}, g_saved_term{};
+
+void install(int sig, struct sigaction* saved) {
+  struct sigaction a {};
+  a.sa_handler = on_signal;
+  sigemptyset(&a.sa_mask);
+  // No SA_RESTART: a write blocked on a full pipe (a log nobody reads any more: mpirun stops
+  // forwarding its ranks' output once it is shutting down) returns, and the loop gets to save.
+  a.sa_flags = 0;
+  sigaction(sig, &a, saved);
+}
 
 }  // namespace
 
 InterruptGuard::InterruptGuard() {
   g_interrupted = 0;
-  g_saved.int_handler = std::signal(SIGINT, on_signal);
-  g_saved.term_handler = std::signal(SIGTERM, on_signal);
+  install(SIGINT, &g_saved_int);
+  install(SIGTERM, &g_saved_term);
 }
 
 InterruptGuard::~InterruptGuard() {
-  std::signal(SIGINT, g_saved.int_handler);
-  std::signal(SIGTERM, g_saved.term_handler);
+  sigaction(SIGINT, &g_saved_int, nullptr);
+  sigaction(SIGTERM, &g_saved_term, nullptr);
 }
 
 bool InterruptGuard::requested() {

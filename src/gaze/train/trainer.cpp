@@ -8,13 +8,19 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <thread>
 
 #include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/threads.h"
 #include "gaze/data/batching.h"
+#include "gaze/dist/gradient_reducer.h"
 #include "gaze/io/checkpoint.h"
+#include "gaze/io/files.h"
 #include "gaze/kernels/lowp_gemm.h"
+#include "gaze/ops/arith.h"
 #include "gaze/optim/average.h"
 #include "gaze/optim/optimizer.h"
 #include "gaze/optim/schedule.h"
@@ -64,7 +70,37 @@ config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics
           field("threads", r.threads, 0, kMaxThreads)};
 }
 
+std::vector<int64_t> batch_share(const std::vector<int64_t>& batch, int rank, int ranks) {
+  std::vector<int64_t> share;
+  for (size_t i = static_cast<size_t>(rank); i < batch.size(); i += static_cast<size_t>(ranks))
+    share.push_back(batch[i]);
+  return share;
+}
+
 namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The threads of each of `ranks` processes on one machine when nothing says otherwise: the cores
+// this process may use (mpirun binds each rank to its own by default), at most an equal share of
+// the machine's.
+int threads_per_rank(int ranks) {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return std::max(1, std::min(omp_get_num_procs(), machine / std::max(1, ranks)));
+}
+
+// Under data parallelism each rank draws its own dropout masks, as the examples of one batch do in
+// one process, from a stream of its own at a position fixed by the step: a run is reproducible bit
+// for bit and resumes exactly, with any number of ranks.
+void seed_dropout_for(int64_t step, int rank) {
+  Generator& g = default_generator(RngPurpose::dropout);
+  g.set_state({g.seed(),
+               (static_cast<uint64_t>(rank) + 1) << 32 | static_cast<uint64_t>(RngPurpose::dropout),
+               static_cast<uint64_t>(step) << 40});
+}
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o,
                                                  std::vector<Tensor> params) {
@@ -111,16 +147,35 @@ struct Position {
   }
 };
 
+// Seconds of one rank's training steps, for the data-parallel summary: computing (forward,
+// backward, optimizer), communicating (the gradient sums backward did not hide) and waiting for
+// the other ranks (at the per-step exchange of loss and progress).
+struct StepTimes {
+  double compute = 0, communication = 0, waiting = 0;
+  int64_t steps = 0, tokens = 0;
+};
+
 class Loop {
  public:
-  Loop(TrainableTask& task, const TrainOptions& o, std::string out, std::FILE* log)
-      : task_(task), o_(o), out_(std::move(out)), log_(log) {}
+  Loop(TrainableTask& task, const TrainOptions& o, const RunPlace& place)
+      : task_(task),
+        o_(o),
+        out_(place.output_dir),
+        log_(place.log),
+        own_comm_(place.comm ? nullptr : dist::single_process()),
+        comm_(place.comm ? *place.comm : *own_comm_),
+        lead_(comm_.rank() == 0) {}
 
   TrainResult run(const std::string& resume_dir) {
-    std::error_code ec;
-    fs::create_directories(out_, ec);
-    GAZE_CHECK(!ec, DataError, "{}: cannot create the run folder ({})", out_, ec.message());
-    if (o_.threads > 0) set_num_threads(static_cast<int>(o_.threads));
+    if (lead_) {
+      std::error_code ec;
+      fs::create_directories(out_, ec);
+      GAZE_CHECK(!ec, DataError, "{}: cannot create the run folder ({})", out_, ec.message());
+    }
+    if (o_.threads > 0)
+      set_num_threads(static_cast<int>(o_.threads));
+    else if (comm_.local_size() > 1 && !std::getenv("GAZE_NUM_THREADS"))
+      set_num_threads(threads_per_rank(comm_.local_size()));
     const std::vector<int64_t> lengths = task_.train_lengths();
     GAZE_CHECK(!lengths.empty(), DataError, "no training examples");
     const data::BatchOptions bo{o_.batch_tokens, o_.batch_size, true};
@@ -153,6 +208,7 @@ class Loop {
       resume(resume_dir);
     else
       pos_.best = higher_is_better(o_.metric) ? -INFINITY : INFINITY;
+    if (comm_.size() > 1) start_data_parallel(lengths);
 
     Progress progress(log_, total_, o_.epochs, o_.log_every);
     progress_ = &progress;
@@ -165,8 +221,10 @@ class Loop {
       const auto batches = data::make_batches(lengths, bo, &gen);
       for (; pos_.batch < static_cast<int64_t>(batches.size()) && pos_.step < total_;
            ++pos_.batch) {
-        if (InterruptGuard::requested()) return interrupted(progress, result);
-        train_step(batches[static_cast<size_t>(pos_.batch)]);
+        // One process stops at once; ranks agree on stopping inside the step.
+        if (comm_.size() == 1 && InterruptGuard::requested()) return interrupted(progress, result);
+        if (!train_step(batches[static_cast<size_t>(pos_.batch)]))
+          return interrupted(progress, result);
         validated_now = false;
         if (o_.eval_every > 0 && pos_.step % o_.eval_every == 0) {
           ++pos_.batch;  // the checkpoint resumes after this batch
@@ -185,6 +243,7 @@ class Loop {
     }
     if (!validated_now) validate();
     progress.finish();
+    if (comm_.size() > 1) report_data_parallel();
     result.steps = pos_.step;
     result.best_metric = pos_.best;
     result.best_step = pos_.best_step;
@@ -201,26 +260,120 @@ class Loop {
     return p;
   }
 
-  void train_step(const std::vector<int64_t>& batch) {
-    int64_t tokens = 0;
+  // One optimizer step on a global batch; false when the ranks agreed to stop (interrupted).
+  bool train_step(const std::vector<int64_t>& batch) {
+    const auto t0 = Clock::now();
+    const int ranks = comm_.size();
     opt_->zero_grad();
-    Tensor loss;
+    const std::vector<int64_t> share = ranks > 1 ? batch_share(batch, comm_.rank(), ranks) : batch;
+    if (ranks > 1) seed_dropout_for(pos_.step, comm_.rank());
+    TrainableTask::BatchLoss part;
     {
       AutocastGuard autocast(o_.precision);  // the backward keeps the forward's precision
-      loss = task_.loss(batch, o_.label_smoothing, &tokens);
+      if (!share.empty()) part = task_.loss(share, o_.label_smoothing);
     }
-    const double value = loss.dtype() == DType::f64 ? loss.item<double>() : loss.item<float>();
-    GAZE_CHECK(std::isfinite(value), StateError,
-               "the training loss became {} at step {}; lower train.lr or set train.clip_norm",
-               value, pos_.step + 1);
-    loss.backward();
+    double value = 0;
+    int64_t tokens = part.tokens;
+    if (ranks == 1) {
+      value = part.mean.dtype() == DType::f64 ? part.mean.item<double>() : part.mean.item<float>();
+      check_loss(value);
+      part.mean.backward();
+    } else {
+      // Each rank's mean weighs by its divisor: together, the mean over the whole batch.
+      const double mine = part.divisor > 0
+                              ? (part.mean.dtype() == DType::f64 ? part.mean.item<double>()
+                                                                 : part.mean.item<float>())
+                              : 0.0;
+      double shared[4] = {part.divisor, mine * part.divisor, static_cast<double>(part.tokens),
+                          InterruptGuard::requested() ? 1.0 : 0.0};
+      const auto t_wait = Clock::now();
+      comm_.allreduce_sum(shared, 4);
+      times_.waiting += seconds_since(t_wait);
+      if (shared[3] > 0) return false;
+      value = shared[1] / shared[0];
+      tokens = static_cast<int64_t>(shared[2]);
+      check_loss(value);
+      reducer_->prepare();
+      if (part.divisor > 0) mul(part.mean, part.divisor / shared[0]).backward();
+      reducer_->finish();
+      times_.communication += reducer_->last_wait_seconds();
+    }
     if (o_.clip_norm > 0) optim::clip_grad_norm_(opt_->params(), o_.clip_norm);
     const double lr = opt_->lr();
     opt_->step();
     if (average_) average_->update();
     sched_->step();
     ++pos_.step;
+    times_.steps += 1, times_.tokens += tokens;
+    times_.compute += seconds_since(t0);
     progress_->step(pos_.step, pos_.epoch, value, lr, tokens);
+    return true;
+  }
+
+  void check_loss(double value) const {
+    GAZE_CHECK(std::isfinite(value), StateError,
+               "the training loss became {} at step {}; lower train.lr or set train.clip_norm",
+               value, pos_.step + 1);
+  }
+
+  // Every rank must start from the same weights on the same data: rank 0's weights go to all, and
+  // a rank whose data, tokenizer or model differ (another file system, another version) stops the
+  // run with a message rather than training something else.
+  void start_data_parallel(const std::vector<int64_t>& lengths) {
+    std::string fingerprint =
+        fmt::format("{} examples, {} tokens;", lengths.size(),
+                    std::accumulate(lengths.begin(), lengths.end(), int64_t{0}));
+    uint64_t h = 1469598103934665603ull;  // FNV-1a of the lengths: the tokenizer shows in them
+    for (const int64_t x : lengths) h = (h ^ static_cast<uint64_t>(x)) * 1099511628211ull;
+    fingerprint += fmt::format(" lengths {:016x};", h);
+    for (const auto& [name, t] : task_.model().named_parameters())
+      fingerprint += fmt::format(" {} {}", name, t.shape_str());
+    const std::vector<std::string> all = comm_.allgather(fingerprint);
+    for (size_t r = 1; r < all.size(); ++r)
+      GAZE_CHECK(all[r] == all[0], DataError,
+                 "rank {} sees other training data or another model than rank 0 ({} there, {} on "
+                 "rank 0); every rank must read the same files with the same gaze",
+                 r, all[r].substr(0, 80), all[0].substr(0, 80));
+    {
+      NoGradGuard no_grad;
+      for (auto& [name, t] : task_.model().state_dict()) {
+        comm_.broadcast(t.raw_data(), static_cast<int64_t>(t.nbytes()), 0);
+        t.storage()->bump_version();
+      }
+    }
+    reducer_ = std::make_unique<dist::GradientReducer>(comm_, opt_->params());
+    std::fprintf(log_,
+                 "data-parallel: %d ranks (%s), %d threads each; each takes 1/%d of every batch "
+                 "of train.batch_size %lld; %lld gradient buckets, %.1f MB per rank per step\n",
+                 comm_.size(), comm_.name().c_str(), num_threads(), comm_.size(),
+                 static_cast<long long>(o_.batch_size), static_cast<long long>(reducer_->buckets()),
+                 static_cast<double>(reducer_->bytes_per_step()) / 1e6);
+  }
+
+  // Per-step times of every rank, in the log and in RUN/data_parallel.json.
+  void report_data_parallel() {
+    const json mine = {{"rank", comm_.rank()},
+                       {"steps", times_.steps},
+                       {"tokens", times_.tokens},
+                       {"compute_seconds", times_.compute - times_.communication - times_.waiting},
+                       {"communication_seconds", times_.communication},
+                       {"waiting_seconds", times_.waiting}};
+    const std::vector<std::string> all = comm_.allgather(mine.dump());
+    if (!lead_) return;
+    json ranks = json::array();
+    for (const auto& r : all) ranks.push_back(json::parse(r));
+    const double steps = std::max<double>(1.0, static_cast<double>(times_.steps));
+    const json summary = {{"ranks", comm_.size()},
+                          {"threads_per_rank", num_threads()},
+                          {"mpi", comm_.name()},
+                          {"bytes_per_rank_per_step", reducer_->bytes_per_step()},
+                          {"per_rank", ranks}};
+    io::write_file_atomic(out_ + "/data_parallel.json", summary.dump(2) + "\n");
+    progress_->message(fmt::format(
+        "data-parallel, rank 0 per step: {:.1f} ms computing, {:.1f} ms communicating, {:.1f} ms "
+        "waiting for other ranks ({} steps)",
+        1e3 * mine["compute_seconds"].get<double>() / steps, 1e3 * times_.communication / steps,
+        1e3 * times_.waiting / steps, times_.steps));
   }
 
   // Validates, logs, saves best/last; returns true when early stopping should end the run.
@@ -232,7 +385,12 @@ class Loop {
     const AutocastGuard fp32(Precision::fp32);
     model.eval();
     const auto t0 = std::chrono::steady_clock::now();
-    const std::map<std::string, double> m = task_.validate();
+    // Each rank scores its share of the validation data; all merge the same parts, so all agree on
+    // the best checkpoint and on early stopping.
+    const std::map<std::string, double> m =
+        comm_.size() == 1 ? task_.validate()
+                          : task_.validate_merge(
+                                comm_.allgather(task_.validate_part(comm_.rank(), comm_.size())));
     model.train();
     const std::string metric = enum_name(o_.metric);
     GAZE_CHECK(m.count(metric), DataError, "train.metric '{}' is not computed by this task",
@@ -251,7 +409,7 @@ class Loop {
     json line = {{"step", pos_.step}, {"epoch", epoch}, {"lr", opt_->lr()}, {"best", better}};
     for (const auto& [k, x] : m) line[k] = x;
     line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+    if (lead_) std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
     std::string text = fmt::format("step {} (epoch {}) validation:", pos_.step, epoch);
     for (const auto& [k, x] : m) text += fmt::format(" {} {:.4f}", k, x);
     progress_->message(text + (better ? "  (best so far, saved)" : ""));
@@ -262,6 +420,30 @@ class Loop {
   // With a weight average, call with the average swapped in: the model's tensors are the average
   // and the training state keeps the training weights.
   void save(const std::string& dir, bool with_training) {
+    if (!lead_) return;  // every rank holds the same weights and state; one writes them
+    const auto t0 = Clock::now();
+    write_checkpoint(dir, with_training);
+    if (comm_.size() > 1 && !warned_kill_timeout_) warn_kill_timeout(seconds_since(t0));
+  }
+
+  // Ctrl-C on mpirun: Open MPI sends the ranks SIGTERM after odls_base_sigkill_timeout seconds (1
+  // by default) and SIGKILL as long again after it. An interrupted run saves after its current
+  // step; say so when that may take longer than the ranks are given.
+  void warn_kill_timeout(double save_seconds) {
+    warned_kill_timeout_ = true;
+    const double step = times_.steps > 0 ? times_.compute / static_cast<double>(times_.steps) : 0;
+    const char* set = std::getenv("OMPI_MCA_odls_base_sigkill_timeout");
+    const double given = set ? std::atof(set) : 1.0;
+    const double needed = 2 * (step + save_seconds);
+    if (needed <= 0.5 * given) return;
+    progress_->message(fmt::format(
+        "note: a step and a checkpoint take {:.1f} s here, and mpirun gives its ranks {:.0f} s "
+        "after Ctrl-C before it kills them; to keep an interrupted run's checkpoint, launch with "
+        "mpirun --mca odls_base_sigkill_timeout {:.0f}",
+        step + save_seconds, given, std::ceil(std::max(10.0, 4 * needed))));
+  }
+
+  void write_checkpoint(const std::string& dir, bool with_training) {
     io::TrainingState st = io::capture_training_state(*opt_, sched_.get(), pos_.to_json().dump());
     if (average_) {
       st.average_tensors = average_->state_tensors();
@@ -294,7 +476,7 @@ class Loop {
     } catch (const DataError& e) {
       throw DataError(fmt::format("{}: {}", dir, e.what()));
     }
-    truncate_metrics(out_, pos_.step);  // the validations after this step are made again
+    if (lead_) truncate_metrics(out_, pos_.step);  // the validations after this step are made again
     std::fprintf(log_, "resuming from %s at step %lld (epoch %lld)\n", dir.c_str(),
                  static_cast<long long>(pos_.step), static_cast<long long>(pos_.epoch + 1));
   }
@@ -338,6 +520,12 @@ class Loop {
   const TrainOptions& o_;
   std::string out_;
   std::FILE* log_;
+  std::unique_ptr<dist::Communicator> own_comm_;  // one process, when the caller gives none
+  dist::Communicator& comm_;
+  bool lead_;  // rank 0: writes checkpoints, metrics and progress
+  std::unique_ptr<dist::GradientReducer> reducer_;  // data-parallel runs
+  StepTimes times_;
+  bool warned_kill_timeout_ = false;
   int64_t total_ = 0;
   Position pos_;
   std::unique_ptr<optim::Optimizer> opt_;
@@ -348,11 +536,9 @@ class Loop {
 
 }  // namespace
 
-TrainResult run_training(TrainableTask& task, const TrainOptions& options,
-                         const std::string& output_dir, const std::string& resume_dir,
-                         std::FILE* log) {
-  Loop loop(task, options, output_dir, log);
-  return loop.run(resume_dir);
+TrainResult run_training(TrainableTask& task, const TrainOptions& options, const RunPlace& place) {
+  Loop loop(task, options, place);
+  return loop.run(place.resume_dir);
 }
 
 }  // namespace gaze::train

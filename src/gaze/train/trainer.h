@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gaze/core/precision.h"
+#include "gaze/dist/communicator.h"
 #include "gaze/io/config.h"
 #include "gaze/optim/schedule.h"
 #include "gaze/train/trainable.h"
@@ -78,11 +79,23 @@ struct TrainResult {
   bool interrupted = false, early_stopped = false;
 };
 
-// Runs (or, with resume_dir, continues) training; checkpoints go to output_dir/best and
-// output_dir/last, validations to output_dir/metrics.jsonl, progress to `log`. The task's model
-// must already hold the resumed weights when resuming.
-TrainResult run_training(TrainableTask& task, const TrainOptions& options,
-                         const std::string& output_dir, const std::string& resume_dir,
-                         std::FILE* log);
+// Where a run reads and writes, and with whom it trains.
+struct RunPlace {
+  std::string output_dir;   // checkpoints in best/ and last/, validations in metrics.jsonl
+  std::string resume_dir;   // a checkpoint to continue from; empty: a fresh run
+  std::FILE* log = stderr;  // progress and notes
+  // Data-parallel training: every rank runs run_training with the same task and options; each
+  // takes its share of every global batch, gradients are summed across ranks during backward, and
+  // rank 0 alone writes. Null: one process.
+  dist::Communicator* comm = nullptr;
+};
+
+// Runs (or, with a resume_dir, continues) training. The task's model must already hold the
+// resumed weights when resuming.
+TrainResult run_training(TrainableTask& task, const TrainOptions& options, const RunPlace& place);
+
+// A rank's share of a global batch: the examples at positions rank, rank + ranks, ... (a batch's
+// examples come sorted by length, so every share gets long and short ones alike).
+std::vector<int64_t> batch_share(const std::vector<int64_t>& batch, int rank, int ranks);
 
 }  // namespace gaze::train
