@@ -130,6 +130,23 @@ def translate_config(d, architecture, **sections):
     return write_yaml(d / "run.yaml", base, **sections)
 
 
+def bert_config(d):
+    """A tiny BERT checkpoint (built by torch, imported) fine-tuned with its embeddings and lower
+    layer frozen: frozen parameters are nobody's gradients, the others reduce as usual."""
+    import bert_reference as ref
+    from test_bert import CONFIG, FIX
+    with gzip.open(FIX / "vocab.txt.gz", "rt", encoding="utf-8") as f:
+        vocab = f.read().splitlines()
+    import torch
+    torch.manual_seed(7)
+    model = ref.TinyBert(dict(CONFIG, vocab_size=len(vocab)))
+    ref.randomize_parameters_(model, 7)
+    ref.save_hf_folder(model.eval(), d / "hf", vocab)
+    run("import", "bert", d / "hf", "--out", d / "bert", check=0)
+    return classify_config(d, model={"pretrained": str(d / "bert")},
+                           train={"freeze_layers": 1, "backbone_lr": 0.001, "layer_lr_decay": 0.8})
+
+
 CONFIGS = {
     "classify-adamw": lambda d: classify_config(d),
     "classify-sgd": lambda d: classify_config(d, "sgd", train={"lr": 0.1}),
@@ -137,6 +154,7 @@ CONFIGS = {
     "tag-crf": lambda d: tag_config(d, model={"crf": True}),
     "translate-transformer": lambda d: translate_config(d, "transformer"),
     "translate-rnn": lambda d: translate_config(d, "rnn"),
+    "classify-bert-frozen-layer": bert_config,
 }
 
 
@@ -146,6 +164,8 @@ def test_two_ranks_learn_what_one_process_learns(name, tmp_path):
     one = run("train", cfg, "--set", f"output={tmp_path / 'one'}", threads=1, check=0)
     two = mpirun(2, "train", cfg, "--set", f"output={tmp_path / 'two'}", check=0)
     assert "data-parallel: 2 ranks" in two.stderr
+    if "bert" in name:
+        assert "pretrained: " in two.stderr and "tensors frozen" in two.stderr, two.stderr
     assert two.stderr.count("trained 10 steps") == 1  # rank 0 alone reports
     assert_same_parameters(tmp_path / "one" / "last", tmp_path / "two" / "last", adam="sgd" not in name)
     # Validation is split over the ranks and merged: the same metrics.
