@@ -326,3 +326,16 @@ def test_ctrl_c_on_mpirun_saves_a_resumable_checkpoint(tmp_path):
     res = mpirun(2, "train", "--resume", tmp_path / "run", "--set", f"train.max_steps={step + 5}", check=0)
     assert f"at step {step}" in res.stderr, res.stderr
     assert metrics(tmp_path / "run")[-1]["step"] == step + 5
+
+
+def test_a_hostfile_places_the_ranks(tmp_path):
+    """The several-machine launch (a hostfile, the TCP interface named), with this machine as the
+    only host: the ranks talk over TCP on the loopback interface instead of shared memory."""
+    cfg = classify_config(tmp_path)
+    (tmp_path / "hosts").write_text("localhost slots=2\n")
+    res = subprocess.run([MPIRUN, "--allow-run-as-root", "--hostfile", str(tmp_path / "hosts"), "-np", "2",
+                          "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
+                          str(GAZE), "train", str(cfg)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    one = run("train", cfg, "--set", f"output={tmp_path / 'one'}", threads=1, check=0)
+    assert_same_parameters(tmp_path / "one" / "last", tmp_path / "run" / "last")
