@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-sanitize fuzz bench bench-serve bench-dist demo quality pretrained pretrained-use-lite explain-study format clean
+.PHONY: all deps configure build install deb test test-sanitize fuzz bench bench-serve bench-dist demo quality pretrained pretrained-use-lite explain-study format clean
 
 all: build
 
@@ -15,6 +15,15 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The library, its headers, the `gaze` command, a CMake package (find_package(gaze)) and gaze.pc under
+# PREFIX; `make deb` packs the same as build/gaze_VERSION_ARCH.deb.
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+deb: build
+	@cd $(BUILD) && cpack -G DEB >/dev/null && ls $$PWD/gaze_*.deb
 
 # ctest runs the GoogleTest units and the pytest parity/end-to-end suites; the summary of each
 # runner is printed at the end.

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
+#include "gaze/core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"gaze: attention models for text - train, evaluate, predict, translate, explain"};
@@ -23,6 +24,10 @@ int main(int argc, char** argv) {
       "  gaze serve --model sentiment=runs/sentiment --port 8080\n"
       "  gaze quantize runs/sentiment --out runs/sentiment-int8\n"
       "Run `gaze COMMAND --help` for a command's options.");
+  app.set_version_flag(
+      "--version", [] { return "gaze " + gaze::version_line(); },
+      "print gaze's version and the commit it was built from, and exit");
+  auto* version = app.add_subcommand("version", "print gaze's version and commit");
   gaze::cli::Action action;
   auto* train = app.add_subcommand("train", "train a model from a YAML run configuration");
   auto train_action = gaze::cli::add_train(*train);
@@ -55,7 +60,9 @@ int main(int argc, char** argv) {
   }
   try {
     int rc = 0;
-    if (train->parsed())
+    if (version->parsed())
+      std::printf("gaze %s\n", gaze::version_line().c_str());
+    else if (train->parsed())
       rc = train_action();
     else if (eval->parsed())
       rc = eval_action();

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
+#include "gaze/core/version.h"
 #include "gaze/dist/communicator.h"
 #include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
@@ -169,7 +170,8 @@ int run_train(const TrainArgs& a, dist::Communicator& comm) {
   // record written.
   auto on_ready = [&] {
     if (a.overwrite) train::clear_run_folder(c.output);
-    io::write_file_atomic((fs::path(c.output) / "config.yaml").string(), tasks::dump_run_config(c));
+    io::write_file_atomic((fs::path(c.output) / "config.yaml").string(),
+                          fmt::format("# gaze {}\n{}", version_line(), tasks::dump_run_config(c)));
     cleanup.armed = false;
   };
   return train_and_report(plan, comm, log, on_ready);

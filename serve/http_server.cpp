@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "gaze/core/error.h"
+#include "gaze/core/version.h"
 
 namespace gaze::serve {
 namespace {
@@ -48,6 +49,13 @@ std::string printable(std::string_view s) {
 }  // namespace
 
 struct Session;
+
+// "gaze/0.1.0 (commit 1a2b3c4)": which gaze answered, in every response.
+const std::string& server_header() {
+  static const std::string header =
+      "gaze/" + std::string(gaze::version()) + " (commit " + std::string(gaze::git_commit()) + ")";
+  return header;
+}
 
 struct HttpServer::Impl {
   Impl(Router& r, Metrics& m, const ServeOptions& o)
@@ -245,7 +253,7 @@ struct Session : std::enable_shared_from_this<Session> {
     server.log(remote, method, target, r, ms);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version);
-    res->set(http::field::server, "gaze");
+    res->set(http::field::server, server_header());
     res->set(http::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) res->set(name, value);
     // While draining, a connection stays open only for requests it has already sent (pipelined).

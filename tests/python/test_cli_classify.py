@@ -53,9 +53,11 @@ def test_train_prints_the_test_report(trained):
     report = json.loads((tmp / "run" / "test_report.json").read_text())
     assert report["support"] == 60
     assert (tmp / "run" / "best" / "tokenizer.model").exists()
-    # The resolved configuration is written beside the checkpoints and reads back the same.
+    # The resolved configuration is written beside the checkpoints, under a line naming the gaze
+    # that wrote it, and reads back the same.
     dumped = run("train", tmp / "run" / "config.yaml", "--dump-config", check=0).stdout
-    assert dumped == (tmp / "run" / "config.yaml").read_text()
+    recorded = (tmp / "run" / "config.yaml").read_text()
+    assert recorded == f"# {run('--version', check=0).stdout.strip()}\n{dumped}"
 
 
 def test_predict_output_shapes(trained):

@@ -117,6 +117,9 @@ def test_predict_matches_the_command_line(server, models, tmp_path):
     texts = TEXTS[:6]
     status, headers, body = predict(server, "cls", texts)
     assert status == 200 and len(body) == 6 and headers["content-type"] == "application/json"
+    # Every response says which gaze answered (as `gaze --version` prints it).
+    version = run("--version", check=0).stdout.split()[1:]
+    assert headers["server"] == f"gaze/{version[0]} {' '.join(version[1:])}"
     inputs = tmp_path / "in.txt"
     inputs.write_text("\n".join(texts) + "\n")
     cli = [json.loads(l) for l in run("predict", "--model", models["cls"], "--input", inputs, check=0).stdout.splitlines()]

@@ -12,4 +12,8 @@ std::string_view git_commit() {
   return GAZE_GIT_COMMIT;
 }
 
+std::string version_line() {
+  return std::string(version()) + " (commit " + std::string(git_commit()) + ")";
+}
+
 }  // namespace gaze

@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "gaze/core/error.h"
+#include "gaze/core/version.h"
 #include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
 #include "gaze/nn/module.h"
@@ -168,7 +169,9 @@ constexpr const char* kAverage = "average.";  // training-state tensors of the w
 struct StoredWeights {
   NamedTensors tensors;
   std::map<std::string, StoreAs> store_as;
-  std::map<std::string, std::string> metadata{{"format", kFormat}};
+  std::map<std::string, std::string> metadata{{"format", kFormat},
+                                              {"gaze_version", std::string(version())},
+                                              {"gaze_commit", std::string(git_commit())}};
 };
 
 StoredWeights stored_weights(const nn::Module& model) {
@@ -328,7 +331,10 @@ void save_checkpoint(const std::string& dir_in, const nn::Module& model,
     NamedTensors tensors = training->optimizer_tensors;
     for (const auto& [k, v] : training->average_tensors) tensors.emplace_back(kAverage + k, v);
     save_safetensors((tmp / kTraining).string(), tensors,
-                     {{"format", kFormat}, {"training", meta.dump()}});
+                     {{"format", kFormat},
+                      {"gaze_version", std::string(version())},
+                      {"gaze_commit", std::string(git_commit())},
+                      {"training", meta.dump()}});
   }
   if (write_extra) write_extra(tmp.string());
   sync_directory(tmp);
