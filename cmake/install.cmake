@@ -68,3 +68,16 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "libfmt-dev, nlohmann-json3-dev")
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 include(CPack)
+
+# The Python package's files, for setup.py (`pip install .`): `cmake --install BUILD --component
+# python --prefix STAGE` lays out STAGE/gaze with the extension, libgaze.so.0 and the `gaze` command
+# beside the pure-Python files, each finding the library relative to itself. Not part of a plain
+# `cmake --install`.
+if(TARGET gaze_python)
+  set_target_properties(gaze_python PROPERTIES INSTALL_RPATH "$ORIGIN/lib")
+  install(TARGETS gaze_python LIBRARY DESTINATION gaze COMPONENT python EXCLUDE_FROM_ALL)
+  install(TARGETS gaze LIBRARY DESTINATION gaze/lib NAMELINK_SKIP COMPONENT python EXCLUDE_FROM_ALL)
+  install(TARGETS gaze_cli RUNTIME DESTINATION gaze/bin COMPONENT python EXCLUDE_FROM_ALL)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/gaze DESTINATION . COMPONENT python EXCLUDE_FROM_ALL
+          FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+endif()

@@ -10,6 +10,8 @@ import numbers as _numbers
 import numpy as _np
 
 from . import _C
+
+__version__ = _C.__version__  # the library's version; _C.git_commit is the commit it was built from
 from ._C import (Tensor, dtype, Error, ValueError, IndexError, StateError, DataError, Generator,
                  from_numpy, is_grad_enabled, set_grad_enabled, precision_supported, set_num_threads, get_num_threads,
                  manual_seed, simd_targets, simd_target, force_simd_target, allocator_stats,

@@ -121,3 +121,25 @@ def test_version_everywhere(model):
         b = (model / folder / "model.safetensors").read_bytes()
         meta = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
         assert f"{meta['gaze_version']} (commit {meta['gaze_commit']})" == line
+
+
+def test_pip_installs_a_working_package_into_a_fresh_venv(model, tmp_path):
+    venv = tmp_path / "venv"
+    sh("/usr/bin/python3", "-m", "venv", "--system-site-packages", venv)
+    # No downloads: the build tools are Debian's; the compiled parts come from the build folder.
+    env = dict(os.environ, GAZE_BUILD_DIR=str(BUILD))
+    env.pop("PYTHONPATH", None)
+    sh(venv / "bin" / "pip", "install", "--no-build-isolation", "--no-index", "-q", ROOT, env=env)
+    # Outside the source and build trees: the installed package alone.
+    code = ("import json, gaze; p = gaze.load(%r); "
+            "print(json.dumps([gaze.__version__, gaze.__file__, p(['What a great phone!'])]))" % str(model))
+    out = json.loads(sh(venv / "bin" / "python", "-c", code, env=clean_env(), cwd=tmp_path).stdout)
+    cli_version = run("--version", check=0).stdout.split()[1]
+    assert out[0] == cli_version
+    assert out[1].startswith(str(venv))
+    want = json.loads(run("predict", "--model", model, stdin="What a great phone!\n", check=0).stdout)
+    assert out[2][0]["label"] == want["label"] and abs(out[2][0]["score"] - want["score"]) < 1e-6
+    # The `gaze` command is an entry point of the package.
+    assert sh(venv / "bin" / "gaze", "--version", env=clean_env()).stdout == run("--version", check=0).stdout
+    pred = sh(venv / "bin" / "gaze", "predict", "--model", model, stdin="What a great phone!\n", env=clean_env())
+    assert json.loads(pred.stdout) == want
