@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gaze/core/precision.h"
+#include "gaze/decode/search.h"
 
 namespace gaze::cli {
 
@@ -50,6 +51,11 @@ class LineReader {
   size_t pos_ = 0;
   bool eof_ = false;
 };
+
+class FieldFlags;
+// --nbest N asks a beam search for N hypotheses: more than --beam-size given beside it is an error;
+// more than the model's own beam widens it to N, with a one-line notice.
+void check_nbest(const FieldFlags& flags, decode::SearchOptions& search);
 
 Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);

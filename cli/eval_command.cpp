@@ -21,6 +21,7 @@ int run_eval(const EvalArgs& a) {
   auto task = tasks::load_task(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::EvalOptions o = task->eval_defaults();
   a.options.apply(tasks::config_fields(o, task->kind()), "a " + task->name() + " model");
+  if (task->kind() == tasks::TaskKind::translate) check_nbest(a.options, o.search);
   const tasks::Report r = task->evaluate_file(a.data, o);
   std::cout << (a.report == ReportFormat::json ? r.json + "\n" : r.text) << std::flush;
   return 0;

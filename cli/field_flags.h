@@ -22,6 +22,7 @@ class FieldFlags {
   // is a DataError ("--unknown-tags does not apply to <what>").
   void apply(const config::Fields& fields, const std::string& what) const;
   bool any() const { return !given_.empty(); }
+  bool given(const std::string& field) const { return given_.count(field) > 0; }
 
  private:
   std::map<std::string, std::string> given_;  // field name -> the value as typed

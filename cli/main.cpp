@@ -2,9 +2,13 @@
 // stderr and an exit code: 0 ok, 2 bad input (files, configs, arguments), 1 internal error,
 // 130 interrupted (a resumable checkpoint was saved). Output that cannot be written (a full disk)
 // or input that cannot be read is an error too (exit 1), never a silent success.
+#include <algorithm>
 #include <cstdio>
 
+#include <fmt/ranges.h>
+
 #include "cli/commands.h"
+#include "cli/suggest.h"
 #include "gaze/core/error.h"
 #include "gaze/core/version.h"
 
@@ -51,10 +55,25 @@ int main(int argc, char** argv) {
   auto* quantize = app.add_subcommand(
       "quantize", "rewrite a model folder with int8 or bf16 matrices (smaller, faster inference)");
   auto quantize_action = gaze::cli::add_quantize(*quantize);
+  // A mistyped command or option is named with the nearest valid one, as git and cargo do.
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
+    const std::string near = gaze::cli::closest(argv[1], commands);
+    std::fprintf(stderr, "gaze: unknown command '%s'%s (commands: %s; run `gaze --help`)\n",
+                 argv[1], near.empty() ? "" : fmt::format("; did you mean '{}'?", near).c_str(),
+                 fmt::format("{}", fmt::join(commands, ", ")).c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (const std::string hint = gaze::cli::unknown_option_hint(app, argc, argv); !hint.empty()) {
+      std::fprintf(stderr, "gaze: %s\n", hint.c_str());
+      return 2;
+    }
     std::fprintf(stderr, "gaze: %s\n(run `gaze --help` or `gaze COMMAND --help`)\n", e.what());
     return 2;
   }

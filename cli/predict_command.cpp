@@ -9,6 +9,19 @@
 #include "gaze/text/utf8.h"
 
 namespace gaze::cli {
+
+void check_nbest(const FieldFlags& flags, decode::SearchOptions& s) {
+  if (!flags.given("nbest") || s.nbest <= s.beam_size) return;
+  GAZE_CHECK(!flags.given("beam_size"), DataError,
+             "--nbest {} is more than --beam-size {}: a beam search keeps at most beam-size "
+             "hypotheses; raise --beam-size or lower --nbest",
+             s.nbest, s.beam_size);
+  std::fprintf(stderr, "gaze: --nbest %lld widens the model's beam from %lld to %lld\n",
+               static_cast<long long>(s.nbest), static_cast<long long>(s.beam_size),
+               static_cast<long long>(s.nbest));
+  decode::widen_beam(s);
+}
+
 namespace {
 
 struct PredictArgs {
@@ -51,7 +64,9 @@ int run_predict(const PredictArgs& a) {
       tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   tasks::PredictOptions o = p.predict_defaults();
-  a.options.apply(tasks::config_fields(o), "gaze predict");
+  a.options.apply(tasks::predict_fields(o, p.kind()),
+                  fmt::format("a {} model ({})", enum_name(p.kind()), a.model));
+  check_nbest(a.options, o.search);
   if (a.input != "-") {
     write(p.predict(p.read_inputs(a.input), o));
     return 0;
@@ -103,7 +118,7 @@ int run_translate(const TranslateArgs& a) {
              a.model, enum_name(p.kind()));
   tasks::PredictOptions o = p.predict_defaults();
   a.options.apply(decode::config_fields(o.search), "gaze translate");
-  decode::widen_beam(o.search);
+  check_nbest(a.options, o.search);
   const bool nbest = o.search.nbest > 1;
   o.scores = a.scores;
   int64_t id = 0;

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "gaze/core/error.h"
@@ -26,6 +27,8 @@ struct TrainArgs {
   std::vector<std::string> sets;
   bool dump = false, overwrite = false;
   std::string resume;
+  std::string output;  // --output, --seed, --epochs, --max-steps: --set shorthands
+  std::optional<int64_t> seed, epochs, max_steps;
 };
 
 // A resumed run continues its record: settings that shape the model, its data or its tokenizer
@@ -239,18 +242,40 @@ Action add_train(CLI::App& app) {
   app.add_flag("--overwrite", a->overwrite,
                "start afresh in an output folder an earlier run left (its checkpoints, metrics and "
                "report are removed)");
+  // The overrides people reach for most, as flags of their own (each is a --set, applied last).
+  app.add_option("--output", a->output, "the run folder (same as --set output=DIR)");
+  app.add_option("--seed", a->seed, "the seed (same as --set train.seed=N)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--epochs", a->epochs, "epochs to train (same as --set train.epochs=N)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-steps", a->max_steps,
+                 "optimizer steps to train; takes precedence over the epochs, as in Hugging Face "
+                 "(same as --set train.max_steps=N)")
+      ->check(CLI::PositiveNumber);
   app.footer(
       "Examples:\n"
       "  gaze train examples/classify/sentiment.yaml\n"
+      "  gaze train examples/classify/sentiment.yaml --epochs 3 --seed 7 --output runs/s7\n"
       "  gaze train examples/tag/wnut17.yaml\n"
       "  gaze train examples/translate/g2p_transformer.yaml\n"
       "  gaze train run.yaml --set model.d_model=128 --set train.epochs=5\n"
       "  gaze train run.yaml --dump-config\n"
       "  gaze train --resume runs/sentiment                 (continue where it stopped)\n"
       "  gaze train --resume runs/sentiment --set train.epochs=20\n"
+      "  mpirun -np 2 gaze train run.yaml                 (data-parallel: docs/distributed.md)\n"
       "The run folder (`output`) receives config.yaml, metrics.jsonl, best/ and last/. A new run\n"
-      "refuses a non-empty folder unless --overwrite; one run at a time owns a folder.");
-  return [a] { return run_train_on_ranks(*a); };
+      "refuses a non-empty folder unless --overwrite; one run at a time owns a folder.\n"
+      "train.max_steps, when set, ends the run after that many steps whatever train.epochs says.");
+  return [a] {
+    TrainArgs b = *a;
+    GAZE_CHECK(b.output.empty() || b.resume.empty(), DataError,
+               "--output does not go with --resume: a resumed run continues in its own folder");
+    if (!b.output.empty()) b.sets.push_back("output=" + b.output);
+    if (b.seed) b.sets.push_back(fmt::format("train.seed={}", *b.seed));
+    if (b.epochs) b.sets.push_back(fmt::format("train.epochs={}", *b.epochs));
+    if (b.max_steps) b.sets.push_back(fmt::format("train.max_steps={}", *b.max_steps));
+    return run_train_on_ranks(b);
+  };
 }
 
 }  // namespace gaze::cli

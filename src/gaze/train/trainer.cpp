@@ -182,8 +182,15 @@ class Loop {
     // The number of batches does not depend on the shuffle: sorted lengths fix the boundaries.
     const auto per_epoch = static_cast<int64_t>(
         data::make_batches(lengths, {bo.max_tokens, bo.max_examples, false}, nullptr).size());
-    total_ =
-        o_.max_steps > 0 ? std::min(o_.max_steps, per_epoch * o_.epochs) : per_epoch * o_.epochs;
+    // train.max_steps, when set, decides the length of the run whatever train.epochs says (as in
+    // Hugging Face's Trainer): the epochs run on until it is reached.
+    total_ = o_.max_steps > 0 ? o_.max_steps : per_epoch * o_.epochs;
+    epochs_ = o_.max_steps > 0 ? (o_.max_steps + per_epoch - 1) / per_epoch : o_.epochs;
+    if (o_.warmup_steps > total_ && o_.schedule != optim::ScheduleKind::constant)
+      std::fprintf(log_,
+                   "warning: train.warmup_steps (%lld) is longer than the run (%lld steps): the "
+                   "learning rate never reaches train.lr\n",
+                   static_cast<long long>(o_.warmup_steps), static_cast<long long>(total_));
 
     auto& model = task_.model();
     // Frozen parameters (pretrained tables, frozen layers) are not the optimizer's.
@@ -210,13 +217,13 @@ class Loop {
       pos_.best = higher_is_better(o_.metric) ? -INFINITY : INFINITY;
     if (comm_.size() > 1) start_data_parallel(lengths);
 
-    Progress progress(log_, total_, o_.epochs, o_.log_every);
+    Progress progress(log_, total_, epochs_, o_.log_every);
     progress_ = &progress;
     InterruptGuard guard;
     TrainResult result;
     model.train();
     bool validated_now = false;
-    while (pos_.step < total_ && pos_.epoch < o_.epochs && !result.early_stopped) {
+    while (pos_.step < total_ && pos_.epoch < epochs_ && !result.early_stopped) {
       Generator gen(static_cast<uint64_t>(o_.seed), 1000 + static_cast<uint64_t>(pos_.epoch));
       const auto batches = data::make_batches(lengths, bo, &gen);
       for (; pos_.batch < static_cast<int64_t>(batches.size()) && pos_.step < total_;
@@ -526,7 +533,7 @@ class Loop {
   std::unique_ptr<dist::GradientReducer> reducer_;  // data-parallel runs
   StepTimes times_;
   bool warned_kill_timeout_ = false;
-  int64_t total_ = 0;
+  int64_t total_ = 0, epochs_ = 0;  // the run's steps and epochs
   Position pos_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRScheduler> sched_;

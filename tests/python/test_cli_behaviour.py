@@ -1,0 +1,79 @@
+"""The command line behaves as its peers' do: a mistyped command or option is named with the
+nearest valid one; options that mean nothing for a model's task are errors; --nbest and the beam;
+train's shorthand flags; train.max_steps over train.epochs; a warm-up longer than the run."""
+import json
+
+import pytest
+
+from cli_helpers import DATA, conll_sentences, run, sentiment_rows, write_config, write_conll, write_tsv, write_yaml
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    rows = sentiment_rows()
+    train, dev = write_tsv(d / "train.tsv", rows[:160]), write_tsv(d / "dev.tsv", rows[160:200])
+    run("train", write_config(d / "c.yaml", train, dev, d / "cls", train={"epochs": 1}), check=0)
+    sents = conll_sentences(DATA / "wnut17" / "train.conll")[:40]
+    tr = write_conll(d / "t.conll", sents)
+    run("train", write_yaml(d / "t.yaml", {
+        "task": "tag", "output": str(d / "tag"), "data": {"train": str(tr), "dev": str(tr)},
+        "tokenizer": {"kind": "word"}, "model": {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32},
+        "train": {"epochs": 1, "batch_size": 20, "metric": "accuracy"}}), check=0)
+    pairs = d / "pairs.tsv"
+    pairs.write_text("src\ttgt\n" + "".join(f"{' '.join(w)}\t{' '.join(w).lower()}\n" for w, _ in sents))
+    run("train", write_yaml(d / "s.yaml", {
+        "task": "translate", "output": str(d / "mt"),
+        "data": {"train": str(pairs), "dev": str(pairs), "source_column": "src", "target_column": "tgt"},
+        "tokenizer": {"kind": "word"},
+        "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1, "dim_feedforward": 32},
+        "decode": {"beam_size": 2}, "train": {"epochs": 1, "batch_size": 20, "metric": "bleu"}}), check=0)
+    return d
+
+
+@pytest.mark.parametrize("args,message", [
+    (["trian", "x.yaml"], "unknown command 'trian'; did you mean 'train'?"),
+    (["explian"], "unknown command 'explian'; did you mean 'explain'?"),
+    (["frobnicate"], "unknown command 'frobnicate' (commands: version, train, eval"),
+    (["train", "x.yaml", "--epcohs", "3"], "unknown option '--epcohs' for gaze train; did you mean '--epochs'?"),
+    (["predict", "--model", "m", "--top_k=3"], "unknown option '--top_k' for gaze predict; did you mean '--top-k'?"),
+    (["eval", "--modle", "m"], "did you mean '--model'?"),
+])
+def test_mistyped_commands_and_options_name_the_nearest(args, message):
+    res = run(*args, check=2)
+    assert message in res.stderr
+    assert res.stderr.count("\n") == 1  # one line
+
+
+@pytest.mark.parametrize("model,flag", [("tag", ["--top-k", "2"]), ("cls", ["--nbest", "2"]),
+                                        ("cls", ["--aggregation", "first"]), ("mt", ["--top-k", "2"]),
+                                        ("tag", ["--beam-size", "3"])])
+def test_options_of_other_tasks_are_errors(models, model, flag):
+    res = run("predict", "--model", models / model, *flag, stdin="a b\n", check=2)
+    assert f"{flag[0]} does not apply to a " in res.stderr and str(models / model) in res.stderr
+
+
+def test_nbest_and_the_beam(models):
+    res = run("predict", "--model", models / "mt", "--nbest", "3", "--beam-size", "2", stdin="a b\n", check=2)
+    assert "--nbest 3 is more than --beam-size 2" in res.stderr
+    res = run("predict", "--model", models / "mt", "--nbest", "3", stdin="a b\n", check=0)
+    assert "--nbest 3 widens the model's beam from 2 to 3" in res.stderr
+    assert len(json.loads(res.stdout)["nbest"]) == 3
+    res = run("translate", "--model", models / "mt", "--nbest", "3", "--beam-size", "1", stdin="a b\n", check=2)
+    assert "is more than --beam-size 1" in res.stderr
+
+
+def test_train_flags_are_set_shorthands_and_max_steps_wins_over_epochs(models, tmp_path):
+    rows = sentiment_rows()
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:160]), write_tsv(tmp_path / "dev.tsv", rows[160:200])
+    cfg = write_config(tmp_path / "c.yaml", train, dev, tmp_path / "unused", train={"epochs": 1, "batch_size": 16})
+    res = run("train", cfg, "--output", tmp_path / "run", "--seed", "7", "--max-steps", "25", check=0)
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert f'output: "{tmp_path / "run"}"' in config and "seed: 7" in config and "max_steps: 25" in config
+    # 10 batches an epoch: 25 steps run on into a third epoch though train.epochs is 1.
+    assert "trained 25 steps" in res.stderr and "epoch 3/3" in res.stderr
+    assert not (tmp_path / "unused").exists()
+    res = run("train", "--resume", tmp_path / "run", "--output", tmp_path / "other", check=2)
+    assert "--output does not go with --resume" in res.stderr
+    res = run("train", cfg, "--output", tmp_path / "short", "--epochs", "1", "--set", "train.warmup_steps=50", check=0)
+    assert "warning: train.warmup_steps (50) is longer than the run (10 steps)" in res.stderr
