@@ -2,6 +2,7 @@
 // heatmaps and JSON (bertviz's data contract) into an output folder.
 #include <unistd.h>
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -33,8 +34,9 @@ GAZE_ENUM_NAMES(OutputFormat, {OutputFormat::html, "html"}, {OutputFormat::png, 
                 {OutputFormat::json, "json"}, {OutputFormat::svg, "svg"})
 
 struct ExplainArgs {
-  std::string model, input, out, data;
-  bool has_input = false, has_data = false;  // given on the command line (even if empty)
+  std::string model, input, text, file, out, data;
+  // given on the command line (even if empty)
+  bool has_input = false, has_text = false, has_file = false, has_data = false;
   int cell_size = 0;  // PNG/SVG pixels per matrix cell (0: by the matrix's size)
   int64_t limit = 100;
   std::vector<OutputFormat> formats = {OutputFormat::html, OutputFormat::png, OutputFormat::json};
@@ -186,20 +188,43 @@ int run_dataset(const ExplainArgs& a, tasks::Predictor& p, tasks::ExplainOptions
   return 0;
 }
 
-int run_explain(const ExplainArgs& a) {
+// A single word with a folder separator or a data file's extension: most likely a mistyped path.
+bool looks_like_path(const std::string& s) {
+  if (s.empty() || s.find_first_of(" \t\n") != std::string::npos) return false;
+  if (s.find('/') != std::string::npos) return true;
+  for (const char* ext : {".txt", ".tsv", ".csv", ".jsonl", ".json", ".conll"})
+    if (s.size() > std::strlen(ext) && s.ends_with(ext)) return true;
+  return false;
+}
+
+// Where explanations go without --out: RUN/explain for a run folder (or a checkpoint inside one),
+// MODEL/explain for a model folder of its own.
+std::string default_out(const std::string& model) {
+  const fs::path m = fs::path(model).lexically_normal();
+  std::error_code ec;
+  if (!fs::exists(m / "config.yaml", ec) && fs::exists(m.parent_path() / "config.yaml", ec))
+    return (m.parent_path() / "explain").string();
+  return (m / "explain").string();
+}
+
+int run_explain(ExplainArgs a) {
+  if (a.out.empty()) a.out = default_out(a.model);
   auto predictor =
       tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   tasks::Predictor& p = *predictor;
   tasks::ExplainOptions o = p.explain_defaults();
   a.options.apply(tasks::config_fields(o), "gaze explain");
-  GAZE_CHECK(a.has_data != a.has_input, DataError,
-             "gaze explain: give --input (texts to explain) or --data (a file to study the "
-             "model over), not both");
+  GAZE_CHECK(a.has_data + a.has_input + a.has_text + a.has_file == 1, DataError,
+             "gaze explain: give one of --text (a text), --file (a file of texts, or - for "
+             "stdin), --input (either) or --data (a file to study the model over)");
   if (a.has_data) return run_dataset(a, p, o);
   // --input names a file if one exists at that path; otherwise it is the text itself.
   std::vector<std::string> inputs;
   std::error_code ec;  // a long text is no file name: the non-throwing form
-  if (a.input == "-") {
+  const std::string& source = a.has_file ? a.file : a.input;
+  if (a.has_text) {
+    inputs = {a.text};
+  } else if (source == "-") {
     int64_t number = 0;
     LineReader reader;
     for (std::string line; reader.next(line);) {
@@ -209,11 +234,15 @@ int run_explain(const ExplainArgs& a) {
                  bad + 1);
       inputs.push_back(std::move(line));
     }
-  } else if (fs::is_regular_file(a.input, ec))
-    inputs = p.read_inputs(a.input);
-  else
+  } else if (a.has_file || fs::is_regular_file(a.input, ec)) {
+    inputs = p.read_inputs(source);  // a missing --file is a DataError naming it
+  } else {
+    if (looks_like_path(a.input))
+      std::cerr << "gaze explain: warning: there is no file '" << a.input
+                << "'; explaining it as text (--text TEXT and --file PATH say which is meant)\n";
     inputs = {a.input};
-  GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", a.input);
+  }
+  GAZE_CHECK(!inputs.empty(), DataError, "{}: no input lines to explain", source);
   Writer write;
   std::vector<explain::IndexEntry> entries;
   nlohmann::json provenance;
@@ -254,10 +283,15 @@ Action add_explain(CLI::App& app) {
   auto a = std::make_shared<ExplainArgs>();
   add_model_option(app, a->model);
   add_precision_option(app, a->precision);
+  CLI::Option* text = app.add_option("--text", a->text, "the text to explain");
+  CLI::Option* file = app.add_option(
+      "--file", a->file,
+      "a file of texts to explain (one per line, or the text column of a TSV/JSONL file), or - "
+      "for the lines of stdin");
   CLI::Option* input =
       app.add_option("--input", a->input,
-                     "the text to explain, a file of inputs (one per line, or the text column of a "
-                     "TSV/JSONL file), or - for the lines of stdin");
+                     "a file of inputs if one exists at that path, else the text itself (- for "
+                     "stdin); --text and --file say which");
   CLI::Option* data =
       app.add_option("--data", a->data,
                      "a file of inputs (as --input's) to study the model over: what each encoder "
@@ -265,8 +299,8 @@ Action add_explain(CLI::App& app) {
                      "each attribution method's faithfulness (faithfulness.json, .svg)");
   app.add_option("--limit", a->limit, "--data: how many of its inputs (default 100)");
   app.add_option("--out", a->out,
-                 "output folder (created); several inputs get one sub-folder each: 0001, 0002, ...")
-      ->required();
+                 "output folder (created; default RUN/explain beside the model); several inputs "
+                 "get one sub-folder each: 0001, 0002, ...");
   tasks::ExplainOptions proto;
   a->options.add(app, tasks::config_fields(proto));
   app.add_option("--cell-size", a->cell_size,
@@ -289,15 +323,18 @@ Action add_explain(CLI::App& app) {
       "  index.html        several inputs: each with its prediction and page, two side by side\n"
       "and prints the paths written. With --data: faithfulness.json and faithfulness.svg.\n"
       "Examples:\n"
-      "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"
-      "  gaze explain --model runs/wnut17 --input sentences.txt --out explain/ --layers -1\n"
+      "  gaze explain --model runs/sentiment --text 'Not bad at all.'     (-> "
+      "runs/sentiment/explain)\n"
+      "  gaze explain --model runs/wnut17 --file sentences.txt --out explain/ --layers -1\n"
       "  gaze explain --model runs/g2p_rnn --input 'attention' --out explain/ --format png\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/ --method "
       "all\n"
       "  gaze explain --model runs/sentiment --data data/sentiment/test.tsv --limit 50 --out "
       "faithful/");
-  return [a, input, data] {
+  return [a, input, text, file, data] {
     a->has_input = input->count() > 0;
+    a->has_text = text->count() > 0;
+    a->has_file = file->count() > 0;
     a->has_data = data->count() > 0;
     return run_explain(*a);
   };

@@ -77,3 +77,23 @@ def test_train_flags_are_set_shorthands_and_max_steps_wins_over_epochs(models, t
     assert "--output does not go with --resume" in res.stderr
     res = run("train", cfg, "--output", tmp_path / "short", "--epochs", "1", "--set", "train.warmup_steps=50", check=0)
     assert "warning: train.warmup_steps (50) is longer than the run (10 steps)" in res.stderr
+
+
+def test_explain_text_file_and_default_folder(models, tmp_path):
+    res = run("explain", "--model", models / "cls", "--text", "not bad at all", check=0)
+    assert str(models / "cls" / "explain" / "explanation.html") in res.stdout
+    # A checkpoint inside the run explains into the run's folder too.
+    res = run("explain", "--model", models / "cls" / "best", "--text", "fine", "--format", "json", check=0)
+    assert str(models / "cls" / "explain" / "attention.json") in res.stdout
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good\nbad\n")
+    res = run("explain", "--model", models / "cls", "--file", texts, "--out", tmp_path / "e", "--format", "json", check=0)
+    assert (tmp_path / "e" / "0001" / "attention.json").exists() and (tmp_path / "e" / "0002").exists()
+    # --input keeps its rule (a file if there is one, else the text) but warns about a likely path.
+    res = run("explain", "--model", models / "cls", "--input", "notes.txt", "--out", tmp_path / "w", check=0)
+    assert "warning: there is no file 'notes.txt'; explaining it as text" in res.stderr
+    assert json.loads((tmp_path / "w" / "attention.json").read_text())["text"] == "notes.txt"
+    res = run("explain", "--model", models / "cls", "--file", tmp_path / "missing.txt", check=2)
+    assert "missing.txt" in res.stderr
+    res = run("explain", "--model", models / "cls", "--text", "a", "--file", texts, check=2)
+    assert "give one of --text" in res.stderr
