@@ -97,3 +97,32 @@ def test_explain_text_file_and_default_folder(models, tmp_path):
     assert "missing.txt" in res.stderr
     res = run("explain", "--model", models / "cls", "--text", "a", "--file", texts, check=2)
     assert "give one of --text" in res.stderr
+
+
+def test_label_names_are_what_predict_eval_and_explain_say(tmp_path):
+    rows = sentiment_rows()
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:160]), write_tsv(tmp_path / "dev.tsv", rows[160:200])
+    cfg = tmp_path / "c.yaml"
+    write_config(cfg, train, dev, tmp_path / "run", train={"epochs": 1})
+    text = cfg.read_text().replace("data:\n", "data:\n  label_names: {0: negative, 1: positive}\n")
+    cfg.write_text(text)
+    res = run("train", cfg, check=0)
+    assert "labels: 2 (negative, positive)" in res.stderr
+    # The record reads back as it was written.
+    recorded = (tmp_path / "run" / "config.yaml").read_text()
+    assert 'label_names: {"0":"negative","1":"positive"}' in recorded
+    assert run("train", tmp_path / "run" / "config.yaml", "--dump-config", check=0).stdout in recorded
+    out = json.loads(run("predict", "--model", tmp_path / "run", "--top-k", "2", stdin="Great!\n", check=0).stdout)
+    assert sorted(p["label"] for p in out) == ["negative", "positive"]
+    # A file with the labels as the data writes them (0/1) is scored under the names.
+    report = json.loads(run("eval", "--model", tmp_path / "run", "--data", dev, "--report", "json", check=0).stdout)
+    assert report["labels"] == ["negative", "positive"] and sum(map(sum, report["confusion_matrix"])) == 40
+    run("explain", "--model", tmp_path / "run", "--text", "Great!", "--format", "json", check=0)
+    e = json.loads((tmp_path / "run" / "explain" / "attention.json").read_text())
+    assert sorted(p["label"] for p in e["prediction"]) == ["negative", "positive"]
+    # --set takes the same mapping; a name for a label the data does not have is an error.
+    res = run("train", cfg, "--output", tmp_path / "bad", "--set", "data.label_names={0: negative, 7: positive}",
+              check=2)
+    assert "data.label_names names label '7', which the training data does not have" in res.stderr
+    res = run("train", cfg, "--output", tmp_path / "bad", "--set", "data.label_names={0: same, 1: same}", check=2)
+    assert "two labels are named 'same'" in res.stderr

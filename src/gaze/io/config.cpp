@@ -82,6 +82,30 @@ Field field(const std::string& name, std::string& v, std::vector<std::string> al
           [&v] { return json(v).dump(); }, FieldType::string, allowed};
 }
 
+Field field(const std::string& name, std::map<std::string, std::string>& v, size_t max_entries) {
+  return {name,
+          [&v, name, max_entries](const std::string& text, const std::string& where) {
+            const json j = parse(text, where);
+            GAZE_CHECK(j.is_object() || j.is_null(), DataError,
+                       "{}: '{}' must be a mapping of names, e.g. {{\"0\": \"negative\"}}, got {}",
+                       where, name, j.dump());
+            GAZE_CHECK(j.is_null() || j.size() <= max_entries, DataError,
+                       "{}: '{}' has {} entries; at most {}", where, name, j.size(), max_entries);
+            std::map<std::string, std::string> m;
+            if (j.is_object())
+              for (const auto& [key, value] : j.items()) {
+                GAZE_CHECK(value.is_string() || value.is_number(), DataError,
+                           "{}: '{}': the name of '{}' must be a string, got {}", where, name, key,
+                           value.dump());
+                m[key] = value.is_string() ? value.get<std::string>() : value.dump();
+              }
+            v = std::move(m);
+          },
+          [&v] { return json(v).dump(); },
+          FieldType::names,
+          {}};
+}
+
 Field field(const std::string& name, std::vector<int64_t>& v) {
   return {name,
           [&v, name](const std::string& text, const std::string& where) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,11 @@ namespace gaze::config {
 
 // A field's JSON type: integers (a list of integers) and object (nested fields) never come from
 // YAML scalars.
-enum class FieldType { integer, number, boolean, string, integers, object };
+enum class FieldType { integer, number, boolean, string, integers, object, names };
 GAZE_ENUM_NAMES(FieldType, {FieldType::integer, "integer"}, {FieldType::number, "number"},
                 {FieldType::boolean, "boolean"}, {FieldType::string, "string"},
-                {FieldType::integers, "integers"}, {FieldType::object, "object"})
+                {FieldType::integers, "integers"}, {FieldType::object, "object"},
+                {FieldType::names, "names"})
 
 // A field of a configuration struct: its name, its type, the values it allows (strings with a
 // fixed set) and how to read and write it as JSON text. `where` prefixes error messages (e.g.
@@ -55,6 +57,10 @@ Field field(const std::string& name, double& v, double min, double max);
 
 // A list of integers (type "integers"; JSON arrays, CLI "0,2").
 Field field(const std::string& name, std::vector<int64_t>& v);
+// A mapping of strings to strings (type "names"; a YAML mapping or JSON object, e.g. label names:
+// {"0": "negative", "1": "positive"}); at most `max_entries` of them.
+Field field(const std::string& name, std::map<std::string, std::string>& v,
+            size_t max_entries = 1 << 16);
 // A nested JSON object of `fields` (type "object"; task.json's "decode").
 Field object_field(const std::string& name, std::vector<Field> fields);
 

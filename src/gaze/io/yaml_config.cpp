@@ -53,6 +53,19 @@ std::string scalar_json(const std::string& value, bool quoted, const Field& f) {
   return quote_json(value);
 }
 
+// A YAML mapping of scalars as a JSON object of strings (label names: 0: negative).
+std::string mapping_json(const YAML::Node& node, const std::string& at, const std::string& key) {
+  std::string out = "{";
+  for (const auto& kv : node) {
+    GAZE_CHECK(kv.first.IsScalar() && kv.second.IsScalar(), DataError,
+               "{}: '{}' maps names to names (e.g. 0: negative), not to lists or mappings", at,
+               key);
+    if (out.size() > 1) out += ",";
+    out += quote_json(kv.first.Scalar()) + ":" + quote_json(kv.second.Scalar());
+  }
+  return out + "}";
+}
+
 std::string where(const std::string& source, const YAML::Node& n) {
   return fmt::format("{}:{}", source, n.Mark().line + 1);
 }
@@ -81,6 +94,10 @@ void read_section(const YAML::Node& node, const std::string& source, const Secti
                section_name(path));
     const std::string full = path.empty() ? key : path + "." + key;
     if (const Field* f = find_field(s.fields, key)) {
+      if (f->type == FieldType::names && kv.second.IsMap()) {
+        f->read(mapping_json(kv.second, at, full), at);
+        continue;
+      }
       GAZE_CHECK(kv.second.IsScalar() || kv.second.IsNull(), DataError,
                  "{}: '{}' must be a single value ({}), not a list or mapping", at, full,
                  enum_name(f->type));
@@ -156,6 +173,10 @@ void apply_override(const Section& root, const std::string& assignment) {
     n = YAML::Load(value);
   } catch (const YAML::Exception& e) {
     throw DataError(fmt::format("{}: not a valid YAML value: {}", where, e.msg));
+  }
+  if (f->type == FieldType::names && n.IsMap()) {  // --set data.label_names={0: neg, 1: pos}
+    f->read(mapping_json(n, where, key), where);
+    return;
   }
   GAZE_CHECK(n.IsScalar() || n.IsNull(), DataError, "{}: '{}' takes a single value", where, key);
   f->read(scalar_json(n.IsScalar() ? n.Scalar() : "", n.IsScalar() && n.Tag() == "!", *f), where);

@@ -25,6 +25,15 @@ struct ClassifySplits {
 
 namespace {
 
+// data.label_names: each label the data writes becomes its name (labels without one stay as
+// written, and names given already are kept: a file scored later may use either).
+void name_labels(std::vector<data::LabeledText>& examples, const DataConfig& d) {
+  if (d.label_names.empty()) return;
+  for (auto& e : examples)
+    if (const auto it = d.label_names.find(e.label); it != d.label_names.end())
+      e.label = it->second;
+}
+
 ClassifySplits read_splits(const DataConfig& d, std::FILE* log) {
   const data::ClassificationFormat format{d.format, d.text_column, d.label_column};
   ClassifySplits s;
@@ -38,6 +47,7 @@ ClassifySplits read_splits(const DataConfig& d, std::FILE* log) {
     if (!d.dev.empty()) s.dev = data::read_classification(d.dev, format);
     if (!d.test.empty()) s.test = data::read_classification(d.test, format);
   }
+  for (auto* split : {&s.train, &s.dev, &s.test}) name_labels(*split, d);
   s.dev_source = d.dev.empty() ? d.train : d.dev;
   s.test_source = d.test.empty() ? d.train : d.test;
   GAZE_CHECK(!s.dev.empty(), DataError, "{}: no validation examples", s.dev_source);
@@ -69,6 +79,16 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
   std::set<std::string> set;
   std::vector<std::string> texts;
   for (const auto& e : s.train) set.insert(e.label), texts.push_back(e.text);
+  // Every named label must be one the training data has, and no two may share a name.
+  std::set<std::string> names;
+  for (const auto& [label, name] : c.data.label_names) {
+    GAZE_CHECK(set.count(name), DataError,
+               "{}: data.label_names names label '{}', which the training data does not have "
+               "(its labels, named: {})",
+               c.data.train, label, fmt::join(set, ", "));
+    GAZE_CHECK(names.insert(name).second, DataError, "data.label_names: two labels are named '{}'",
+               name);
+  }
   const std::vector<std::string> labels(set.begin(), set.end());
   GAZE_CHECK(labels.size() >= 2, DataError,
              "{}: the training data has only one label ('{}'); classification needs at least two",
@@ -195,8 +215,9 @@ EvalOptions ClassifyTask::eval_defaults() const {
 }
 
 Report ClassifyTask::evaluate_file(const std::string& path, const EvalOptions& o) {
-  const auto examples =
+  auto examples =
       data::read_classification(path, {o.data.format, o.data.text_column, o.data.label_column});
+  name_labels(examples, o.data);
   return report_of(evaluate(p_->encode(examples, path, true)));
 }
 

@@ -25,9 +25,10 @@ constexpr const char* kLabelsFile = "labels.json";
 
 // What task.json keeps of the run.
 config::Fields saved_fields(DataConfig& d, int64_t& batch_tokens) {
-  return config::join(config::select(config_fields(d, TaskKind::classify),
-                                     {"format", "text_column", "label_column", "max_length"}),
-                      {config::field("batch_tokens", batch_tokens, 1)});
+  return config::join(
+      config::select(config_fields(d, TaskKind::classify),
+                     {"format", "text_column", "label_column", "label_names", "max_length"}),
+      {config::field("batch_tokens", batch_tokens, 1)});
 }
 }  // namespace
 

@@ -16,6 +16,9 @@ config::Fields config_fields(DataConfig& d, TaskKind task) {
           {field("split", d.split),
            field("text_column", d.text_column).describe("classification: the text column/field"),
            field("label_column", d.label_column).describe("classification: the label column/field"),
+           field("label_names", d.label_names, 4096)
+               .describe("classification: names for the labels as the data writes them, e.g. "
+                         "{0: negative, 1: positive}"),
            max_length});
     case TaskKind::tag:
       return config::join(

@@ -3,6 +3,7 @@
 // (cli/field_flags.h) and Python keyword arguments.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,12 @@ struct DataConfig {
   std::string train, dev, test;                              // files; dev and test may be empty
   DataSplit split = DataSplit::none;                         // classify
   std::string text_column = "text", label_column = "label";  // classify
-  int64_t token_column = 0, tag_column = -1;                 // tag: CoNLL columns (0-based)
-  TagScheme scheme = TagScheme::detect;                      // tag
-  UnknownTags unknown_tags = UnknownTags::error;             // tag
+  // classify: a name for labels as the data writes them ({"0": "negative"}); predictions, reports
+  // and explanations use the names, and files scored later may use either.
+  std::map<std::string, std::string> label_names;
+  int64_t token_column = 0, tag_column = -1;                       // tag: CoNLL columns (0-based)
+  TagScheme scheme = TagScheme::detect;                            // tag
+  UnknownTags unknown_tags = UnknownTags::error;                   // tag
   std::string source_column = "source", target_column = "target";  // translate: TSV/JSONL
   std::string train_target, dev_target, test_target;  // translate: target files aligned by line
   int64_t max_length = 256;                           // tokens per text (translate: per source)
