@@ -24,6 +24,18 @@ def run(*args, stdin=None, threads=1, check=None, timeout=600):
     return res
 
 
+def validations(run_dir):
+    """The validation lines of a run's metrics.jsonl (the training lines have "train_loss")."""
+    lines = [json.loads(line) for line in (pathlib.Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [x for x in lines if "train_loss" not in x]
+
+
+def training_log(run_dir):
+    """The training lines of a run's metrics.jsonl (every train.log_every steps)."""
+    lines = [json.loads(line) for line in (pathlib.Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [x for x in lines if "train_loss" in x]
+
+
 def sentiment_rows(n=None):
     """(source, label, text) rows of the UCI sentiment data, in file order."""
     lines = SENTIMENT.read_text(encoding="utf-8").splitlines()[1:]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report
 
-from cli_helpers import GAZE, run, sentiment_rows, write_config, write_tsv
+from cli_helpers import GAZE, run, sentiment_rows, training_log, validations, write_config, write_tsv
 
 
 def logged_losses(stderr):
@@ -31,8 +31,13 @@ def test_overfits_64_sentences_and_the_loss_falls(tmp_path):
     for name in ("config.yaml", "metrics.jsonl", "best/model.safetensors", "best/tokenizer.json", "best/labels.json",
                  "last/training.safetensors"):
         assert (tmp_path / "run" / name).exists(), name
-    validations = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert len(validations) == 40 and {"step", "accuracy", "macro_f1", "loss"} <= set(validations[0])
+    lines = validations(tmp_path / "run")
+    assert len(lines) == 40 and {"step", "accuracy", "macro_f1", "loss", "elapsed"} <= set(lines[0])
+    # Training lines between them, every log_every steps (5 here): means over the steps since the last.
+    log = training_log(tmp_path / "run")
+    assert log and {"step", "epoch", "train_loss", "lr", "grad_norm", "tokens_per_second", "elapsed"} == set(log[0])
+    assert [x["step"] for x in log] == list(range(5, log[-1]["step"] + 1, 5))
+    assert log[-1]["train_loss"] < log[0]["train_loss"] and all(x["grad_norm"] > 0 for x in log)
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +129,14 @@ def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path, ema):
     res = run("train", stopped, "--resume", tmp_path / "b", check=0)
     assert "resuming from" in res.stderr
 
-    def validations(run_dir):
+    def by_step(run_dir):
         out = {}
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-            v = json.loads(line)
-            v.pop("seconds")
+        for v in validations(run_dir):
+            v.pop("seconds"), v.pop("elapsed")
             out[v["step"]] = v
         return out
 
-    a, b = validations(tmp_path / "a"), validations(tmp_path / "b")
+    a, b = by_step(tmp_path / "a"), by_step(tmp_path / "b")
     assert max(b) == max(a) and len(a) > 30
     for step, v in b.items():  # every validation, before and after the interruption, is identical
         assert v == a[step], step

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cli_helpers import DATA, conll_sentences, run, write_conll, write_yaml
+from cli_helpers import DATA, conll_sentences, run, validations, write_conll, write_yaml
 from test_task_metrics import ref_report
 
 WNUT = DATA / "wnut17"
@@ -43,7 +43,7 @@ def test_overfits_64_sentences(overfit):
                        check=0).stdout)
     assert r["token_accuracy"] >= 0.95, res.stderr[-2000:]
     assert r["micro avg"]["f1-score"] >= 0.8
-    log = [json.loads(line) for line in (d / "run" / "metrics.jsonl").read_text().splitlines()]
+    log = validations(d / "run")
     assert log[-1]["loss"] < log[0]["loss"]
 
 

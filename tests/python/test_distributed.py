@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from cli_helpers import DATA, GAZE, SENTIMENT, conll_sentences, run, write_conll, write_yaml
+from cli_helpers import DATA, GAZE, SENTIMENT, conll_sentences, run, validations, write_conll, write_yaml
 
 MPIRUN = shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun (openmpi-bin) is not installed")
@@ -67,7 +67,7 @@ def assert_same_parameters(a_dir, b_dir, rel=1e-5, adam=True):
 
 
 def metrics(run_dir):
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return validations(run_dir)
 
 
 # --- the three tasks, small -----------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_two_ranks_learn_what_one_process_learns(name, tmp_path):
     assert [m["step"] for m in m1] == [m["step"] for m in m2]
     for a, b in zip(m1, m2):
         for k in a:
-            if k not in ("seconds", "best", "lr", "step", "epoch"):
+            if k not in ("seconds", "elapsed", "best", "lr", "step", "epoch"):
                 assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-4), (k, a, b)
     summary = json.loads((tmp_path / "two" / "data_parallel.json").read_text())
     assert summary["ranks"] == 2 and len(summary["per_rank"]) == 2
@@ -183,7 +183,8 @@ def test_two_ranks_learn_what_one_process_learns(name, tmp_path):
 
 def train_losses(stderr):
     """The running losses of the progress lines."""
-    return [float(line.split(" loss ")[1].split()[0]) for line in stderr.splitlines() if " loss " in line]
+    return [float(line.split(" loss ")[1].split()[0]) for line in stderr.splitlines()
+            if line.startswith("epoch ") and " step " in line]
 
 
 def test_with_dropout_reruns_are_identical_and_the_loss_follows_one_process(tmp_path):

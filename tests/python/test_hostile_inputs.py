@@ -312,7 +312,9 @@ def small_run(tmp_path):
 
 
 def steps(run_dir):
-    return [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    """The steps of the run's validations (metrics.jsonl's training lines carry train_loss)."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [x["step"] for x in lines if "train_loss" not in x]
 
 
 def test_a_new_run_refuses_an_earlier_runs_folder(small_run, tmp_path):

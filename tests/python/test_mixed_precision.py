@@ -107,7 +107,8 @@ def train(tmp, data, name, precision, env=None):
     res = subprocess.run([str(GAZE), "train", str(cfg)], capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, GAZE_NUM_THREADS="2", **(env or {})))
     assert res.returncode == 0, res.stderr
-    lines = [json.loads(s) for s in (tmp / name / "metrics.jsonl").read_text().splitlines()]
+    lines = [x for x in (json.loads(s) for s in (tmp / name / "metrics.jsonl").read_text().splitlines())
+             if "train_loss" not in x]  # the validations
     return res, lines
 
 

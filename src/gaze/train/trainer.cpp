@@ -242,7 +242,10 @@ class Loop {
         }
       }
       if (result.early_stopped) break;
-      if (pos_.batch >= static_cast<int64_t>(batches.size())) pos_ = next_epoch(pos_);
+      if (pos_.batch >= static_cast<int64_t>(batches.size())) {
+        epoch_done(pos_.epoch);
+        pos_ = next_epoch(pos_);
+      }
       if (o_.eval_every == 0 && !validated_now) {
         result.early_stopped = validate();
         validated_now = true;
@@ -305,7 +308,9 @@ class Loop {
       reducer_->finish();
       times_.communication += reducer_->last_wait_seconds();
     }
-    if (o_.clip_norm > 0) optim::clip_grad_norm_(opt_->params(), o_.clip_norm);
+    // The norm before clipping, logged; without clipping nothing is scaled.
+    const double grad_norm =
+        optim::clip_grad_norm_(opt_->params(), o_.clip_norm > 0 ? o_.clip_norm : INFINITY);
     const double lr = opt_->lr();
     opt_->step();
     if (average_) average_->update();
@@ -314,7 +319,38 @@ class Loop {
     times_.steps += 1, times_.tokens += tokens;
     times_.compute += seconds_since(t0);
     progress_->step(pos_.step, pos_.epoch, value, lr, tokens);
+    log_step(value, lr, tokens, grad_norm);
     return true;
+  }
+
+  // Every log_every steps (and at the last), a training line in metrics.jsonl: the means over the
+  // steps since the previous line, the learning rate of the last, and the time since the start.
+  void log_step(double loss, double lr, int64_t tokens, double grad_norm) {
+    window_.loss += loss, window_.grad_norm += grad_norm, window_.tokens += tokens;
+    ++window_.steps;
+    epoch_.loss += loss, epoch_.tokens += tokens, ++epoch_.steps;
+    if (pos_.step % o_.log_every != 0 && pos_.step != total_) return;
+    const double seconds = seconds_since(window_.start), n = static_cast<double>(window_.steps);
+    const json line = {{"step", pos_.step},
+                       {"epoch", pos_.epoch + 1},
+                       {"train_loss", window_.loss / n},
+                       {"lr", lr},
+                       {"grad_norm", window_.grad_norm / n},
+                       {"tokens_per_second", seconds > 0 ? window_.tokens / seconds : 0.0},
+                       {"elapsed", seconds_since(started_)}};
+    if (lead_) std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+    window_ = Window{};
+  }
+
+  // The end of an epoch, for people: its mean loss and speed.
+  void epoch_done(int64_t epoch) {
+    const double seconds = seconds_since(epoch_.start), n = std::max(1.0, epoch_.steps);
+    if (epoch_.steps > 0)
+      progress_->message(
+          fmt::format("epoch {}/{} done: {} steps, train loss {:.4f}, {:.0f} tok/s, {}", epoch + 1,
+                      epochs_, static_cast<int64_t>(epoch_.steps), epoch_.loss / n,
+                      seconds > 0 ? epoch_.tokens / seconds : 0.0, format_duration(seconds)));
+    epoch_ = Window{};
   }
 
   void check_loss(double value) const {
@@ -416,6 +452,7 @@ class Loop {
     json line = {{"step", pos_.step}, {"epoch", epoch}, {"lr", opt_->lr()}, {"best", better}};
     for (const auto& [k, x] : m) line[k] = x;
     line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    line["elapsed"] = seconds_since(started_);
     if (lead_) std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
     std::string text = fmt::format("step {} (epoch {}) validation:", pos_.step, epoch);
     for (const auto& [k, x] : m) text += fmt::format(" {} {:.4f}", k, x);
@@ -532,6 +569,13 @@ class Loop {
   bool lead_;  // rank 0: writes checkpoints, metrics and progress
   std::unique_ptr<dist::GradientReducer> reducer_;  // data-parallel runs
   StepTimes times_;
+  // Sums over the steps since the last training log line, and over the epoch.
+  struct Window {
+    double loss = 0, grad_norm = 0, tokens = 0, steps = 0;
+    Clock::time_point start = Clock::now();
+  };
+  Window window_, epoch_;
+  Clock::time_point started_ = Clock::now();
   bool warned_kill_timeout_ = false;
   int64_t total_ = 0, epochs_ = 0;  // the run's steps and epochs
   Position pos_;
