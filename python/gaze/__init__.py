@@ -234,3 +234,4 @@ Tensor.__getitem__ = _getitem
 
 from . import nn, optim, io, models, text  # noqa: E402  (need the names above)
 from .pipelines import Pipeline, Explanation, load, quantize, explain, import_use_lite, import_bert  # noqa: E402
+from .training import train  # noqa: E402

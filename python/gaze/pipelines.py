@@ -6,7 +6,7 @@ best/ or last/) holds the task, tokenizers and weights.
 import json as _json
 import os as _os
 
-from ._C import DataError, _tasks
+from ._C import DataError, _tasks, _text
 
 
 def _plain(value):
@@ -68,17 +68,40 @@ class Pipeline:
         out = self._task.embed([texts] if single else list(texts))
         return out[0] if single else out
 
-    def __call__(self, texts, top_k=0, aggregation=None, **options):
+    @property
+    def tokenizer(self):
+        """The tokenizer of the model's input (``encode``, ``tokenize``, ``decode``, ``id_to_piece``),
+        as ``gaze predict`` uses it."""
+        return _text.load_tokenizer(self.path)
+
+    @property
+    def target_tokenizer(self):
+        """A translation model's target-side tokenizer (its input tokenizer when they are shared);
+        None for other tasks."""
+        if self.task != "translate":
+            return None
+        target = _os.path.join(self.path, "target_tokenizer")
+        return _text.load_tokenizer(target if _os.path.isdir(target) else self.path)
+
+    def __call__(self, texts, top_k=0, aggregation=None, batch_size=None, **options):
         """Predictions shaped as ``gaze predict`` prints them: one per text (a dict, or a list with
         top_k > 0), or a single one when ``texts`` is a string. ``options`` are ``gaze predict``'s
-        (``scores``, ``alignment``, ``alignment_layer`` and the decoding options ``method``,
-        ``beam_size``, ``nbest``, ``max_length``, ...); left out, they keep the model's settings."""
+        for the model's task (``scores``, ``alignment``, ``alignment_layer`` and the decoding options
+        ``method``, ``beam_size``, ``nbest``, ``max_length``, ...); left out, they keep the model's
+        settings; one of another task is an error. ``batch_size`` texts at most go to the model at
+        once (default: all, batched by the model's token budget)."""
         if top_k:
             options["top_k"] = top_k
         if aggregation is not None:
             options["aggregation"] = aggregation
         single = isinstance(texts, str)
-        out = self._task.predict([texts] if single else list(texts), _options(options))
+        texts = [texts] if single else list(texts)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise DataError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        step = batch_size or max(1, len(texts))
+        out = []
+        for i in range(0, len(texts), step):
+            out += self._task.predict(texts[i:i + step], _options(options))
         return out[0] if single else out
 
     def explain(self, text, layers=None, heads=None, alignment_layer=-1, **options):

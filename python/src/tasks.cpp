@@ -9,6 +9,7 @@
 #include "gaze/io/checkpoint.h"
 #include "gaze/tasks/quantize.h"
 #include "gaze/tasks/task.h"
+#include "gaze/tasks/train_run.h"
 
 namespace gaze::python {
 namespace {
@@ -121,7 +122,19 @@ void register_tasks(py::module_& m) {
           [](tasks::Predictor& p, const std::vector<std::string>& texts,
              const std::string& options) {
             tasks::PredictOptions o = p.predict_defaults();
-            config::read_object(options, tasks::config_fields(o), "predict");
+            // Only the options of the model's task: top_k on a tagger is an error, as in the CLI.
+            config::read_object(options, tasks::predict_fields(o, p.kind()),
+                                fmt::format("predict ({} model)", enum_name(p.kind())));
+            // --nbest above a beam_size given beside it is an error; above the model's own beam
+            // it widens the beam (as `gaze predict` does, without its notice).
+            const nlohmann::json given = nlohmann::json::parse(options, nullptr, false);
+            GAZE_CHECK(!(given.is_object() && given.contains("beam_size") &&
+                         given.contains("nbest") && o.search.nbest > o.search.beam_size),
+                       DataError,
+                       "predict: nbest {} is more than beam_size {}: a beam search keeps at most "
+                       "beam_size hypotheses",
+                       o.search.nbest, o.search.beam_size);
+            decode::widen_beam(o.search);
             py::list out;
             for (const auto& j : p.predict(texts, o)) out.append(from_json(j));
             return out;
@@ -185,6 +198,41 @@ void register_tasks(py::module_& m) {
       },
       py::arg("folder"), py::arg("out"));
   tm.def("resolve_model_dir", &tasks::resolve_model_dir, py::arg("dir"));
+  // gaze.train: the trainer of `gaze train`, without the GIL (Ctrl-C saves a resumable checkpoint
+  // as on the command line). The result as JSON text, for the Python side to turn into a dict.
+  tm.def(
+      "train_run",
+      [](const std::string& config, const std::string& config_text,
+         const std::vector<std::string>& overrides, bool overwrite, const std::string& resume,
+         bool quiet) {
+        tasks::TrainRunOptions o;
+        o.config = config, o.config_text = config_text, o.config_source = "<dict>";
+        o.overrides = overrides, o.overwrite = overwrite, o.resume = resume;
+        std::FILE* null_log = quiet ? std::fopen("/dev/null", "w") : nullptr;
+        o.log = quiet && null_log ? null_log : stderr;
+        tasks::TrainRunResult r;
+        try {
+          r = tasks::train_run(o);
+        } catch (...) {
+          if (null_log) std::fclose(null_log);
+          throw;
+        }
+        if (null_log) std::fclose(null_log);
+        nlohmann::json j = {{"output", r.config.output},
+                            {"steps", r.train.steps},
+                            {"best_step", r.train.best_step},
+                            {"interrupted", r.train.interrupted},
+                            {"early_stopped", r.train.early_stopped},
+                            {"seconds", r.seconds},
+                            {"metric", enum_name(r.config.train.metric)},
+                            {"test_report", r.test ? nlohmann::json::parse(r.test->json)
+                                                   : nlohmann::json(nullptr)}};
+        j["best_metric"] =
+            r.train.best_step >= 0 ? nlohmann::json(r.train.best_metric) : nlohmann::json(nullptr);
+        return j.dump();
+      },
+      py::arg("config"), py::arg("config_text"), py::arg("overrides"), py::arg("overwrite"),
+      py::arg("resume"), py::arg("quiet"), py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace gaze::python

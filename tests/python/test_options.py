@@ -101,15 +101,17 @@ def test_eval_flags_of_another_task_are_errors(copy_model):
 def test_python_keyword_arguments_are_checked_by_the_declaration(copy_model):
     d, _, pairs = copy_model
     pipe = gaze.load(d / "run")
-    with pytest.raises(gaze.DataError, match="unknown key 'beamsize'; valid keys: top_k, aggregation"):
+    with pytest.raises(gaze.DataError, match="unknown key 'beamsize'; valid keys: scores, alignment"):
         pipe(pairs[0][0], beamsize=2)
     with pytest.raises(gaze.DataError, match="'beam_size' must be an integer"):
         pipe(pairs[0][0], beam_size="2")
     with pytest.raises(gaze.DataError, match="'method' must be one of beam, greedy, got 'beem'"):
         pipe(pairs[0][0], method="beem")
-    # n-best lists widen the beam as the CLI does.
-    out = pipe(pairs[0][0], nbest=3, beam_size=1)
+    # n-best lists widen the model's beam as the CLI does; above a beam_size given beside, an error.
+    out = pipe(pairs[0][0], nbest=3)
     assert len(out["nbest"]) == 3
+    with pytest.raises(gaze.DataError, match="nbest 3 is more than beam_size 1"):
+        pipe(pairs[0][0], nbest=3, beam_size=1)
     e = gaze.explain(pipe, pairs[0][0], beam_size=1, max_length=2)
     assert len(e["output_tokens"]) <= 2
 
@@ -159,3 +161,10 @@ def test_python_and_cli_accept_what_they_did_before(tmp_path):
     # enumerated flags take their names only
     res = run("eval", "--model", tmp_path / "run", "--data", dev, "--report", "1", check=2)
     assert "--report: 1 not in {text,json}" in res.stderr
+
+
+def test_python_options_of_another_task_are_errors(copy_model):
+    d, _, pairs = copy_model
+    pipe = gaze.load(d / "run")
+    with pytest.raises(gaze.DataError, match=r"predict \(translate model\): unknown key 'top_k'"):
+        pipe(pairs[0][0], top_k=2)
