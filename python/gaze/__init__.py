@@ -233,5 +233,6 @@ def _getitem(self, index):
 Tensor.__getitem__ = _getitem
 
 from . import nn, optim, io, models, text  # noqa: E402  (need the names above)
-from .pipelines import Pipeline, Explanation, load, quantize, explain, import_use_lite, import_bert  # noqa: E402
+from .pipelines import (Pipeline, Explanation, load, quantize, explain, import_use_lite, import_bert,  # noqa: E402
+                        save_pipeline)
 from .training import train  # noqa: E402

@@ -113,6 +113,20 @@ class Pipeline:
         return f"gaze.Pipeline(task={self.task!r}, path={self.path!r})"
 
 
+def save_pipeline(model, tokenizer, labels=None, dir=None, *, target_tokenizer=None, max_length=256,
+                  overwrite=False):
+    """Saves a model built or trained in Python as a model folder that ``gaze predict``, ``gaze
+    serve`` and :func:`load` accept: a ``gaze.models.TransformerClassifier`` with its class names
+    (``labels``, in output order), a ``TransformerTagger`` with its tags, or a sequence-to-sequence
+    model (with ``target_tokenizer`` when the sides differ). ``tokenizer`` is a gaze tokenizer
+    (``gaze.text.load_tokenizer(dir)``, or a pipeline's ``.tokenizer``). Returns the folder."""
+    if dir is None:
+        raise DataError("save_pipeline: give the folder to write (dir=...)")
+    _tasks.save_pipeline(model, tokenizer, _os.fspath(dir), list(labels or []), target_tokenizer,
+                         max_length, overwrite)
+    return _os.fspath(dir)
+
+
 def load(path, precision=None):
     """Loads a trained model folder (a run folder, or its best/ or last/). ``precision`` ("fp32",
     "bf16" or "int8") is the precision its matrix products run in (as ``--precision``); left out,
@@ -165,4 +179,4 @@ def explain(model, text, layers=None, heads=None, alignment_layer=-1, **options)
     return model.explain(text, layers=layers, heads=heads, alignment_layer=alignment_layer, **options)
 
 
-__all__ = ["Pipeline", "Explanation", "load", "explain"]
+__all__ = ["Pipeline", "Explanation", "load", "explain", "save_pipeline"]

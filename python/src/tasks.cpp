@@ -7,6 +7,7 @@
 #include "gaze/imports/bert.h"
 #include "gaze/imports/use_lite.h"
 #include "gaze/io/checkpoint.h"
+#include "gaze/tasks/model_folder.h"
 #include "gaze/tasks/quantize.h"
 #include "gaze/tasks/task.h"
 #include "gaze/tasks/train_run.h"
@@ -198,6 +199,20 @@ void register_tasks(py::module_& m) {
       },
       py::arg("folder"), py::arg("out"));
   tm.def("resolve_model_dir", &tasks::resolve_model_dir, py::arg("dir"));
+  tm.def(
+      "save_pipeline",
+      [](const std::shared_ptr<models::Model>& model,
+         const std::shared_ptr<text::Tokenizer>& tokenizer, const std::string& dir,
+         const std::vector<std::string>& labels,
+         const std::shared_ptr<text::Tokenizer>& target_tokenizer, int64_t max_length,
+         bool overwrite) {
+        tasks::ModelFolderOptions o;
+        o.labels = labels, o.target_tokenizer = target_tokenizer, o.max_length = max_length;
+        o.overwrite = overwrite;
+        tasks::save_model_folder(model, tokenizer, dir, o);
+      },
+      py::arg("model"), py::arg("tokenizer"), py::arg("dir"), py::arg("labels"),
+      py::arg("target_tokenizer"), py::arg("max_length"), py::arg("overwrite"));
   // gaze.train: the trainer of `gaze train`, without the GIL (Ctrl-C saves a resumable checkpoint
   // as on the command line). The result as JSON text, for the Python side to turn into a dict.
   tm.def(

@@ -68,3 +68,30 @@ def test_pipeline_batch_size_and_tokenizers(data, tmp_path):
     ids = tok.encode("a great phone")
     assert tok.decode(ids) == "a great phone" and [tok.id_to_piece(i) for i in ids] == tok.tokenize("a great phone")
     assert pipe.target_tokenizer is None
+
+
+def test_save_pipeline_makes_a_folder_the_cli_accepts(data, tmp_path):
+    d, train, dev, _ = data
+    r = gaze.train(write_config(tmp_path / "c.yaml", train, dev, tmp_path / "run", train={"epochs": 1}), quiet=True)
+    trained = gaze.load(r["output"])
+    # A model built in Python (here: the trained one's weights, loaded as a plain model) and a
+    # tokenizer, saved with names for its classes.
+    model = gaze.models.load_model(trained.path)
+    folder = gaze.save_pipeline(model, trained.tokenizer, ["negative", "positive"], tmp_path / "mine")
+    texts = "Great phone!\nAwful.\n"
+    mine = [json.loads(x) for x in run("predict", "--model", folder, stdin=texts, check=0).stdout.splitlines()]
+    theirs = [json.loads(x) for x in run("predict", "--model", r["output"], stdin=texts, check=0).stdout.splitlines()]
+    names = {"0": "negative", "1": "positive"}
+    assert [m["label"] for m in mine] == [names[t["label"]] for t in theirs]
+    assert [m["score"] for m in mine] == pytest.approx([t["score"] for t in theirs], abs=1e-6)
+    assert gaze.load(folder)("Great phone!")["label"] in names.values()
+    with pytest.raises(gaze.DataError, match="already exists"):
+        gaze.save_pipeline(model, trained.tokenizer, ["negative", "positive"], folder)
+    gaze.save_pipeline(model, trained.tokenizer, ["bad", "good"], folder, overwrite=True)
+    assert gaze.load(folder)("Great phone!")["label"] in ("bad", "good")
+    with pytest.raises(gaze.DataError, match="the model has 2 outputs but 3 labels were given"):
+        gaze.save_pipeline(model, trained.tokenizer, ["a", "b", "c"], tmp_path / "x")
+    small = gaze.models.TransformerClassifier(vocab_size=5, num_classes=2, d_model=8, nhead=2, num_layers=1,
+                                              dim_feedforward=16)
+    with pytest.raises(gaze.DataError, match="but the model's embedding only 5"):
+        gaze.save_pipeline(small, trained.tokenizer, ["a", "b"], tmp_path / "y")

@@ -13,9 +13,7 @@
 #include "gaze/tasks/pretrained.h"
 
 namespace gaze::tasks {
-namespace {
 
-// The scheme of the training tags: as configured (checked), or detected.
 TagScheme resolve_scheme(TagScheme configured, const std::vector<std::string>& tags,
                          const std::string& source) {
   const bool entity = metrics::is_entity_tagset(tags);
@@ -32,6 +30,8 @@ TagScheme resolve_scheme(TagScheme configured, const std::vector<std::string>& t
              source, enum_name(configured));
   return configured;
 }
+
+namespace {
 
 std::vector<data::TaggedSentence> read_sentences(const std::string& path, const DataConfig& d) {
   return path.empty() ? std::vector<data::TaggedSentence>{}

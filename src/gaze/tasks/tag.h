@@ -11,6 +11,11 @@
 
 namespace gaze::tasks {
 
+// The scheme of a tagset: as configured (checked; DataError naming `source`), or detected (BIOES
+// when any tag starts with E- or S-, IOB2 for other entity tagsets, none otherwise).
+TagScheme resolve_scheme(TagScheme configured, const std::vector<std::string>& tags,
+                         const std::string& source);
+
 struct TagSplits;  // the run's sentences, as read
 
 class TagTask : public Task {
