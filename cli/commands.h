@@ -66,6 +66,7 @@ Action add_embed(CLI::App& app);
 Action add_import(CLI::App& app);
 Action add_serve(CLI::App& app);
 Action add_quantize(CLI::App& app);
+Action add_report(CLI::App& app);
 
 // The required --model option of the commands that load a trained model (the folder is resolved
 // by tasks::resolve_model_dir).

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
       "  echo 'A sentence.' | gaze embed --model models/use-lite\n"
       "  gaze serve --model sentiment=runs/sentiment --port 8080\n"
       "  gaze quantize runs/sentiment --out runs/sentiment-int8\n"
+      "  gaze report runs/sentiment\n"
       "Run `gaze COMMAND --help` for a command's options.");
   app.set_version_flag(
       "--version", [] { return "gaze " + gaze::version_line(); },
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
   auto* quantize = app.add_subcommand(
       "quantize", "rewrite a model folder with int8 or bf16 matrices (smaller, faster inference)");
   auto quantize_action = gaze::cli::add_quantize(*quantize);
+  auto* report = app.add_subcommand(
+      "report", "(re)build a run folder's report.html: learning curves, confusion, examples");
+  auto report_action = gaze::cli::add_report(*report);
   // A mistyped command or option is named with the nearest valid one, as git and cargo do.
   std::vector<std::string> commands;
   for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
@@ -97,6 +101,8 @@ int main(int argc, char** argv) {
       rc = serve_action();
     else if (quantize->parsed())
       rc = quantize_action();
+    else if (report->parsed())
+      rc = report_action();
     else
       rc = predict_action();
     gaze::cli::check_stdout();  // whatever a command printed must have reached its destination

@@ -75,6 +75,15 @@ try {
     index_rows: [...document.querySelectorAll("#inputs tr")].slice(1).map((r) => r.children[1].textContent),
     index_links: [...document.querySelectorAll("#inputs a")].map((a) => a.getAttribute("href")),
     compare_frames: [...document.querySelectorAll("#compare iframe")].map((f) => f.getAttribute("src")),
+    // report.html of a run
+    report_charts: [...document.querySelectorAll("svg.chart")].map((c) => c.querySelector("text")?.textContent),
+    report_series: [...document.querySelectorAll("polyline.series")].map((p) => p.dataset.name),
+    report_points: document.querySelectorAll("circle.pt").length,
+    report_bars: document.querySelectorAll("rect.bar").length,
+    report_confused_rows: document.querySelectorAll("#confused tr").length - 1,
+    report_slowest_rows: document.querySelectorAll("#slowest tr").length - 1,
+    report_summary: Object.fromEntries([...document.querySelectorAll("#summary tr")]
+      .map((r) => [r.children[0].textContent, r.children[1].textContent])),
   })));
 
   // Hovering a query token focuses its lines: the drawing must change, and come back on leaving.

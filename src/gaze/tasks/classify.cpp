@@ -205,7 +205,25 @@ std::map<std::string, double> ClassifyTask::validate_merge(const std::vector<std
 
 std::optional<Report> ClassifyTask::test_report() {
   if (test_.empty()) return std::nullopt;
-  return report_of(evaluate(p_->encode(test_, test_source_, true)));
+  const Encoded enc = p_->encode(test_, test_source_, true);
+  const auto probs = p_->probabilities(enc);
+  const auto& labels = p_->labels();
+  std::vector<int64_t> predicted;
+  std::vector<nlohmann::json> examples;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const auto& p = probs[i];
+    const auto k = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+    const auto gold = static_cast<size_t>(enc.labels[i]);
+    predicted.push_back(static_cast<int64_t>(k));
+    examples.push_back({{"input", test_[i].text},
+                        {"gold", labels[gold]},
+                        {"predicted", labels[k]},
+                        {"confidence", p[k]},
+                        {"gold_probability", p[gold]}});
+  }
+  Report r = report_of(metrics::classification_report(enc.labels, predicted, labels));
+  r.predictions = std::move(examples);
+  return r;
 }
 
 EvalOptions ClassifyTask::eval_defaults() const {

@@ -267,7 +267,26 @@ std::map<std::string, double> TagTask::validate_merge(const std::vector<std::str
 
 std::optional<Report> TagTask::test_report() {
   if (test_.empty()) return std::nullopt;
-  return report_of(evaluate(test_, p_->encode(test_, test_source_, true), test_source_));
+  const TagEncoded enc = p_->encode(test_, test_source_, true);
+  const Scored scored = score(enc);
+  std::vector<std::vector<std::string>> gold;
+  std::vector<nlohmann::json> examples;
+  for (size_t s = 0; s < test_.size(); ++s) {
+    gold.push_back(test_[s].tags);
+    int64_t errors = 0;
+    for (size_t w = 0; w < gold[s].size() && w < scored.predicted[s].size(); ++w)
+      errors += gold[s][w] != scored.predicted[s][w];
+    std::string input;
+    for (const auto& word : test_[s].words) input += (input.empty() ? "" : " ") + word;
+    examples.push_back({{"input", input},
+                        {"words", test_[s].words},
+                        {"gold", gold[s]},
+                        {"predicted", scored.predicted[s]},
+                        {"errors", errors}});
+  }
+  Report r = report_of(metrics::tagging_report(gold, scored.predicted, p_->entities()));
+  r.predictions = std::move(examples);
+  return r;
 }
 
 EvalOptions TagTask::eval_defaults() const {

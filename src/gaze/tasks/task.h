@@ -21,6 +21,10 @@ namespace gaze::tasks {
 struct Report {
   std::string text, json;  // for people (the reference tools' layouts) and for programs
   int64_t examples = 0;
+  // The run's test report also keeps each example: "input" (the text `gaze predict` takes), the
+  // gold answer, the prediction and how sure or good it was (RUN/test_predictions.jsonl, and the
+  // run report's most confused examples).
+  std::vector<nlohmann::json> predictions{};
 };
 
 class Task : public train::TrainableTask {

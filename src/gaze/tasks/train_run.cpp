@@ -13,6 +13,7 @@
 #include "gaze/io/files.h"
 #include "gaze/train/progress.h"
 #include "gaze/train/run_folder.h"
+#include "gaze/train/run_report.h"
 
 namespace gaze::tasks {
 namespace fs = std::filesystem;
@@ -119,6 +120,26 @@ Plan make_plan(const TrainRunOptions& a) {
   return a.resume.empty() ? Plan{load_config(a), ""} : plan_resume(a);
 }
 
+// RUN/test_predictions.jsonl: each test example with its prediction, the first kTimed of them
+// also with the milliseconds the model takes on it alone (the run report's slowest examples).
+constexpr size_t kTimed = 50;
+void write_predictions(Task& task, const Report& report, const std::string& run) {
+  std::string lines;
+  Predictor& p = task.predictor();
+  const PredictOptions defaults = p.predict_defaults();
+  for (size_t i = 0; i < report.predictions.size(); ++i) {
+    nlohmann::json line = report.predictions[i];
+    if (i < kTimed && line.contains("input") && line["input"].is_string()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      p.predict({line["input"].get<std::string>()}, defaults);
+      line["ms"] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    lines += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  io::write_file_atomic((fs::path(run) / "test_predictions.jsonl").string(), lines);
+}
+
 // Every rank builds the task and trains; rank 0 (`on_ready` set) also keeps the record and
 // scores the test data.
 TrainRunResult train_and_score(const Plan& plan, dist::Communicator& comm, std::FILE* log,
@@ -133,6 +154,7 @@ TrainRunResult train_and_score(const Plan& plan, dist::Communicator& comm, std::
   if (comm.rank() != 0) return out;
   const train::TrainResult& r = out.train;
   if (r.interrupted) {
+    train::write_run_report(c.output);  // the curves so far
     std::fprintf(log, "resume with: gaze train --resume %s\n", c.output.c_str());
     return out;
   }
@@ -142,9 +164,12 @@ TrainRunResult train_and_score(const Plan& plan, dist::Communicator& comm, std::
                static_cast<long long>(r.best_step), c.output.c_str());
   task->load_weights((fs::path(c.output) / "best").string());
   out.test = task->test_report();
-  if (out.test)
+  if (out.test) {
     io::write_file_atomic((fs::path(c.output) / "test_report.json").string(),
                           out.test->json + "\n");
+    write_predictions(*task, *out.test, c.output);
+  }
+  std::fprintf(log, "run report: %s\n", train::write_run_report(c.output).c_str());
   return out;
 }
 

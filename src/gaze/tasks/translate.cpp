@@ -3,6 +3,7 @@
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
+#include "gaze/metrics/translation.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/ops/loss.h"
@@ -214,7 +215,15 @@ std::map<std::string, double> TranslateTask::validate_merge(const std::vector<st
 
 std::optional<Report> TranslateTask::test_report() {
   if (test_.empty()) return std::nullopt;
-  return translation_report(score_translations(*p_, test_, p_->search()), p_->search());
+  const DistinctSources d = distinct_sources(test_);
+  const std::vector<std::string> hyps = best_translations(*p_, d.sources, p_->search());
+  Report r = translation_report(score_hypotheses(hyps, d), p_->search());
+  for (size_t i = 0; i < hyps.size(); ++i)
+    r.predictions.push_back({{"input", d.sources[i]},
+                             {"references", d.references[i]},
+                             {"predicted", hyps[i]},
+                             {"chrf", metrics::corpus_chrf({hyps[i]}, {d.references[i]})}});
+  return r;
 }
 
 EvalOptions TranslateTask::eval_defaults() const {
