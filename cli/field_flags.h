@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "gaze/io/config.h"
@@ -35,6 +36,14 @@ std::string flag_name(const std::string& field);
 // names are accepted, as CLI::IsMember checks them.
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, E& v,
+                             const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          flag, [&v](const std::string& s) { v = *enum_from_name<E>(s); }, help)
+      ->check(CLI::IsMember(enum_name_list<E>()));
+}
+template <NamedEnum E>
+CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, std::optional<E>& v,
                              const std::string& help) {
   return app
       .add_option_function<std::string>(

@@ -1,5 +1,5 @@
-// libFuzzer: the training and evaluation data readers - classification TSV and JSON Lines, plain
-// texts, CoNLL and parallel text.
+// libFuzzer: the training and evaluation data readers - classification TSV, CSV and JSON Lines,
+// plain texts, CoNLL and parallel text.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include "fuzz_util.h"
@@ -9,7 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
-  const int which = in.ConsumeIntegralInRange(0, 5);
+  const int which = in.ConsumeIntegralInRange(0, 7);
   const std::string bytes = in.ConsumeRemainingBytesAsString();
   namespace d = gaze::data;
   gaze::fuzz::expect_gaze_errors_only([&] {
@@ -31,6 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)d::read_parallel(gaze::fuzz::write_input("pairs.tsv", bytes), f);
         break;
       }
+      case 5:
+        (void)d::read_classification(gaze::fuzz::write_input("in.csv", bytes), {});
+        break;
+      case 6:
+        (void)d::read_texts(gaze::fuzz::write_input("in.csv", bytes), {});
+        break;
       default:
         for (const auto& w : d::split_words(bytes)) (void)w;
     }

@@ -126,3 +126,61 @@ def test_label_names_are_what_predict_eval_and_explain_say(tmp_path):
     assert "data.label_names names label '7', which the training data does not have" in res.stderr
     res = run("train", cfg, "--output", tmp_path / "bad", "--set", "data.label_names={0: same, 1: same}", check=2)
     assert "two labels are named 'same'" in res.stderr
+
+
+def test_csv_files_are_read_and_comma_data_in_a_tsv_is_named(models, tmp_path):
+    rows = sentiment_rows()[:200]
+    def csv_field(s):
+        return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
+    lines = ["source,label,text"] + [",".join(csv_field(x) for x in r) for r in rows]
+    # A quoted field with a line break and a quote in it counts as one text.
+    lines.append('amazon,1,"Two lines,\nand a ""quote"" - still one text"')
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    cfg = write_config(tmp_path / "c.yaml", tmp_path / "train.csv", tmp_path / "train.csv", tmp_path / "run",
+                       train={"epochs": 1})
+    res = run("train", cfg, check=0)
+    assert "data: 201 train" in res.stderr
+    report = json.loads(run("eval", "--model", tmp_path / "run", "--data", tmp_path / "train.csv", "--report", "json",
+                            check=0).stdout)
+    assert sum(map(sum, report["confusion_matrix"])) == 201
+    out = run("predict", "--model", tmp_path / "run", "--input", tmp_path / "train.csv", check=0).stdout.splitlines()
+    assert len(out) == 201
+    # The same rows comma-separated in a .tsv file: named as what they are.
+    (tmp_path / "commas.tsv").write_text("\n".join(lines[:50]) + "\n")
+    res = run("eval", "--model", tmp_path / "run", "--data", tmp_path / "commas.tsv", check=2)
+    assert "commas.tsv:1: this looks like comma-separated data" in res.stderr
+    (tmp_path / "bad.csv").write_text('label,text\n1,"never closed\n0,fine\n')
+    assert "bad.csv:2: a quoted field is never closed" in run("eval", "--model", tmp_path / "run", "--data",
+                                                               tmp_path / "bad.csv", check=2).stderr
+    (tmp_path / "bad2.csv").write_text('label,text\n1,"closed" then more\n')
+    assert "bad2.csv:2: text after the closing quote" in run("eval", "--model", tmp_path / "run", "--data",
+                                                            tmp_path / "bad2.csv", check=2).stderr
+
+
+def test_eval_split_output_overlap_and_the_bleu_signature(models, tmp_path):
+    # A run with the fixed split: --split test scores its own test rows.
+    rows = sentiment_rows()[:300]
+    data = write_tsv(tmp_path / "all.tsv", rows)
+    cfg = write_config(tmp_path / "c.yaml", data, "", tmp_path / "run", data={"split": "modulo10"},
+                       train={"epochs": 1})
+    run("train", cfg, check=0)
+    res = run("eval", "--model", tmp_path / "run", "--split", "test", "--report", "json",
+              "--output", tmp_path / "pred.jsonl", check=0)
+    report = json.loads(res.stdout)
+    test_rows = [r for i, r in enumerate(rows) if i % 10 == 0]
+    assert sum(map(sum, report["confusion_matrix"])) == len(test_rows)
+    assert report == json.loads((tmp_path / "run" / "test_report.json").read_text())
+    preds = [json.loads(x) for x in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert [p["input"] for p in preds] == [r[2] for r in test_rows] and [p["gold"] for p in preds] == [r[1] for r in test_rows]
+    # Scoring rows the model trained on is allowed, and said.
+    res = run("eval", "--model", tmp_path / "run", "--data", data, check=0)
+    assert "warning: 240 of 300 evaluated inputs are also in the run's training data" in res.stderr
+    res = run("eval", "--model", tmp_path / "run", "--split", "dev", check=0)
+    assert "also in the run's training data" not in res.stderr
+    assert "give --data FILE" in run("eval", "--model", tmp_path / "run", check=2).stderr
+    # Translation: BLEU and chrF with their signatures; outside G2P the exact-match error rate is not "WER".
+    res = run("eval", "--model", models / "mt", "--data", models / "pairs.tsv", "--source-column", "src",
+              "--target-column", "tgt", check=0)
+    assert "signature: nrefs:1|case:mixed|eff:no|tok:13a|smooth:none|version:gaze-" in res.stdout
+    assert "signature: nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:gaze-" in res.stdout
+    assert "exact-match error rate = " in res.stdout and "WER" not in res.stdout

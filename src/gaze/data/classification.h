@@ -10,10 +10,12 @@
 namespace gaze::data {
 
 // A table's file format; detect: from the file name (.jsonl/.json -> jsonl, else tsv).
-enum class FileFormat { detect, tsv, jsonl };
+// csv: RFC 4180 (comma-separated, fields in double quotes may hold commas, "" and line breaks).
+enum class FileFormat { detect, tsv, jsonl, csv };
 GAZE_ENUM_NAMES(FileFormat, {FileFormat::detect, "auto"}, {FileFormat::tsv, "tsv"},
-                {FileFormat::jsonl, "jsonl"})
-// The format of `path`: `format`, or what its name says when `format` is detect.
+                {FileFormat::jsonl, "jsonl"}, {FileFormat::csv, "csv"})
+// The format of `path`: `format`, or what its name says when `format` is detect (.jsonl/.json,
+// .csv, else TSV).
 FileFormat resolve_format(const std::string& path, FileFormat format);
 
 struct ClassificationFormat {

@@ -203,27 +203,32 @@ std::map<std::string, double> ClassifyTask::validate_merge(const std::vector<std
   return {{"accuracy", r.accuracy}, {"macro_f1", r.macro.f1}, {"loss", loss}};
 }
 
-std::optional<Report> ClassifyTask::test_report() {
-  if (test_.empty()) return std::nullopt;
-  const Encoded enc = p_->encode(test_, test_source_, true);
+Report ClassifyTask::report_with_predictions(const std::vector<data::LabeledText>& examples,
+                                             const std::string& source) {
+  const Encoded enc = p_->encode(examples, source, true);
   const auto probs = p_->probabilities(enc);
   const auto& labels = p_->labels();
   std::vector<int64_t> predicted;
-  std::vector<nlohmann::json> examples;
+  std::vector<nlohmann::json> rows;
   for (size_t i = 0; i < probs.size(); ++i) {
     const auto& p = probs[i];
     const auto k = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
     const auto gold = static_cast<size_t>(enc.labels[i]);
     predicted.push_back(static_cast<int64_t>(k));
-    examples.push_back({{"input", test_[i].text},
-                        {"gold", labels[gold]},
-                        {"predicted", labels[k]},
-                        {"confidence", p[k]},
-                        {"gold_probability", p[gold]}});
+    rows.push_back({{"input", examples[i].text},
+                    {"gold", labels[gold]},
+                    {"predicted", labels[k]},
+                    {"confidence", p[k]},
+                    {"gold_probability", p[gold]}});
   }
   Report r = report_of(metrics::classification_report(enc.labels, predicted, labels));
-  r.predictions = std::move(examples);
+  r.predictions = std::move(rows);
   return r;
+}
+
+std::optional<Report> ClassifyTask::test_report() {
+  if (test_.empty()) return std::nullopt;
+  return report_with_predictions(test_, test_source_);
 }
 
 EvalOptions ClassifyTask::eval_defaults() const {
@@ -236,7 +241,30 @@ Report ClassifyTask::evaluate_file(const std::string& path, const EvalOptions& o
   auto examples =
       data::read_classification(path, {o.data.format, o.data.text_column, o.data.label_column});
   name_labels(examples, o.data);
-  return report_of(evaluate(p_->encode(examples, path, true)));
+  return report_with_predictions(examples, path);
+}
+
+Report ClassifyTask::evaluate_split(const RunConfig& c, data::Split split,
+                                    const EvalOptions& options) {
+  if (c.data.split != DataSplit::modulo10) return Task::evaluate_split(c, split, options);
+  GAZE_CHECK(split != data::Split::train, DataError, "gaze eval --split takes dev or test");
+  auto examples =
+      data::take_split(data::read_classification(
+                           c.data.train, {c.data.format, c.data.text_column, c.data.label_column}),
+                       split);
+  name_labels(examples, c.data);
+  return report_with_predictions(examples,
+                                 fmt::format("{} ({} rows of data.split)", c.data.train,
+                                             split == data::Split::test ? "test" : "dev"));
+}
+
+std::vector<std::string> ClassifyTask::training_inputs(const RunConfig& c) {
+  auto all = data::read_classification(c.data.train,
+                                       {c.data.format, c.data.text_column, c.data.label_column});
+  if (c.data.split == DataSplit::modulo10) all = data::take_split(all, data::Split::train);
+  std::vector<std::string> out;
+  for (const auto& e : all) out.push_back(e.text);
+  return out;
 }
 
 }  // namespace gaze::tasks

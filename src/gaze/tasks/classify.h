@@ -35,6 +35,8 @@ class ClassifyTask : public Task {
   std::optional<Report> test_report() override;
   EvalOptions eval_defaults() const override;
   Report evaluate_file(const std::string& path, const EvalOptions& options) override;
+  Report evaluate_split(const RunConfig& c, data::Split split, const EvalOptions& options) override;
+  std::vector<std::string> training_inputs(const RunConfig& c) override;
 
   // Metrics on encoded labelled examples (mean_loss: their mean negative log-likelihood).
   metrics::ClassificationReport evaluate(const Encoded& enc, double* mean_loss = nullptr);
@@ -45,6 +47,9 @@ class ClassifyTask : public Task {
     std::vector<double> nll;
   };
   Scored score(const Encoded& enc);
+  // The report of labelled examples with each one's prediction (Report::predictions).
+  Report report_with_predictions(const std::vector<data::LabeledText>& examples,
+                                 const std::string& source);
 
  private:
   explicit ClassifyTask(std::unique_ptr<ClassifyPredictor> p) : p_(std::move(p)) {}

@@ -265,28 +265,38 @@ std::map<std::string, double> TagTask::validate_merge(const std::vector<std::str
   return m;
 }
 
-std::optional<Report> TagTask::test_report() {
-  if (test_.empty()) return std::nullopt;
-  const TagEncoded enc = p_->encode(test_, test_source_, true);
+Report TagTask::report_with_predictions(const std::vector<data::TaggedSentence>& sentences,
+                                        const std::string& source) {
+  const TagEncoded enc = p_->encode(sentences, source, true);
   const Scored scored = score(enc);
+  if (enc.unknown > 0)
+    std::fprintf(stderr,
+                 "note: %s: %lld tokens have tags the model was not trained on (scored as "
+                 "errors)\n",
+                 source.c_str(), static_cast<long long>(enc.unknown));
   std::vector<std::vector<std::string>> gold;
-  std::vector<nlohmann::json> examples;
-  for (size_t s = 0; s < test_.size(); ++s) {
-    gold.push_back(test_[s].tags);
+  std::vector<nlohmann::json> rows;
+  for (size_t s = 0; s < sentences.size(); ++s) {
+    gold.push_back(sentences[s].tags);
     int64_t errors = 0;
     for (size_t w = 0; w < gold[s].size() && w < scored.predicted[s].size(); ++w)
       errors += gold[s][w] != scored.predicted[s][w];
     std::string input;
-    for (const auto& word : test_[s].words) input += (input.empty() ? "" : " ") + word;
-    examples.push_back({{"input", input},
-                        {"words", test_[s].words},
-                        {"gold", gold[s]},
-                        {"predicted", scored.predicted[s]},
-                        {"errors", errors}});
+    for (const auto& word : sentences[s].words) input += (input.empty() ? "" : " ") + word;
+    rows.push_back({{"input", input},
+                    {"words", sentences[s].words},
+                    {"gold", gold[s]},
+                    {"predicted", scored.predicted[s]},
+                    {"errors", errors}});
   }
   Report r = report_of(metrics::tagging_report(gold, scored.predicted, p_->entities()));
-  r.predictions = std::move(examples);
+  r.predictions = std::move(rows);
   return r;
+}
+
+std::optional<Report> TagTask::test_report() {
+  if (test_.empty()) return std::nullopt;
+  return report_with_predictions(test_, test_source_);
 }
 
 EvalOptions TagTask::eval_defaults() const {
@@ -299,8 +309,17 @@ Report TagTask::evaluate_file(const std::string& path, const EvalOptions& o) {
   DataConfig d = p_->data();
   d.unknown_tags = o.data.unknown_tags;
   p_->set_data(d, p_->batch_tokens());
-  const auto sentences = read_sentences(path, d);
-  return report_of(evaluate(sentences, p_->encode(sentences, path, true), path));
+  return report_with_predictions(read_sentences(path, d), path);
+}
+
+std::vector<std::string> TagTask::training_inputs(const RunConfig& c) {
+  std::vector<std::string> out;
+  for (const auto& s : read_sentences(c.data.train, c.data)) {
+    std::string input;
+    for (const auto& w : s.words) input += (input.empty() ? "" : " ") + w;
+    out.push_back(std::move(input));
+  }
+  return out;
 }
 
 }  // namespace gaze::tasks

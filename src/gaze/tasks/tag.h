@@ -37,6 +37,7 @@ class TagTask : public Task {
   std::optional<Report> test_report() override;
   EvalOptions eval_defaults() const override;
   Report evaluate_file(const std::string& path, const EvalOptions& options) override;
+  std::vector<std::string> training_inputs(const RunConfig& c) override;
 
   // The report of sentences encoded as `enc` (mean_loss: the mean NLL of their known tags).
   metrics::TaggingReport evaluate(const std::vector<data::TaggedSentence>& sentences,
@@ -55,6 +56,9 @@ class TagTask : public Task {
     double mean_loss() const;
   };
   Scored score(const TagEncoded& enc);
+  // The report of tagged sentences with each one's predicted tags (Report::predictions).
+  Report report_with_predictions(const std::vector<data::TaggedSentence>& sentences,
+                                 const std::string& source);
 
  private:
   explicit TagTask(std::unique_ptr<TagPredictor> p) : p_(std::move(p)) {}

@@ -76,6 +76,18 @@ void write_task_file(const std::string& dir, TaskKind task, const config::Fields
   write_json_file((fs::path(dir) / kTaskFile).string(), j);
 }
 
+Report Task::evaluate_split(const RunConfig& c, data::Split split, const EvalOptions& options) {
+  GAZE_CHECK(split != data::Split::train, DataError, "gaze eval --split takes dev or test");
+  const bool test = split == data::Split::test;
+  const std::string& file = test ? c.data.test : c.data.dev;
+  GAZE_CHECK(!file.empty(), DataError,
+             "the run has no data.{} file to evaluate on (its config.yaml names none)",
+             test ? "test" : "dev");
+  EvalOptions o = options;
+  o.target = test ? c.data.test_target : c.data.dev_target;
+  return evaluate_file(file, o);
+}
+
 void Task::load_weights(const std::string& dir) {
   const io::Checkpoint ck = io::load_checkpoint(dir);
   model().load_state_dict(ck.model);

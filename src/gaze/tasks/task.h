@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gaze/core/precision.h"
+#include "gaze/data/split.h"
 #include "gaze/io/config.h"
 #include "gaze/tasks/options.h"
 #include "gaze/tasks/predictor.h"
@@ -38,6 +39,12 @@ class Task : public train::TrainableTask {
   virtual EvalOptions eval_defaults() const = 0;
   // Scores a labelled file.
   virtual Report evaluate_file(const std::string& path, const EvalOptions& options) = 0;
+  // Scores the dev or test data of the run `c` (gaze eval --split): its data.dev/data.test file,
+  // or its part of a fixed split. DataError when the run has none.
+  virtual Report evaluate_split(const RunConfig& c, data::Split split, const EvalOptions& options);
+  // The inputs the run `c` trained on, as Report::predictions' "input" writes them (gaze eval
+  // warns when evaluation rows are among them).
+  virtual std::vector<std::string> training_inputs(const RunConfig& c) = 0;
   // Replaces the model's weights by those of a checkpoint folder of the same run (e.g. best/).
   void load_weights(const std::string& dir);
   // train.init_from: copies every weight of another model folder (or run folder: its best/) whose

@@ -213,17 +213,23 @@ std::map<std::string, double> TranslateTask::validate_merge(const std::vector<st
           {"loss", tokens > 0 ? loss / static_cast<double>(tokens) : 0.0}};
 }
 
-std::optional<Report> TranslateTask::test_report() {
-  if (test_.empty()) return std::nullopt;
-  const DistinctSources d = distinct_sources(test_);
-  const std::vector<std::string> hyps = best_translations(*p_, d.sources, p_->search());
-  Report r = translation_report(score_hypotheses(hyps, d), p_->search());
+Report TranslateTask::report_with_predictions(const std::vector<data::SentencePair>& pairs,
+                                              const decode::SearchOptions& search) {
+  const DistinctSources d = distinct_sources(pairs);
+  const std::vector<std::string> hyps = best_translations(*p_, d.sources, search);
+  Report r = translation_report(score_hypotheses(hyps, d), search,
+                                p_->source_tokenizer().kind() == "char");
   for (size_t i = 0; i < hyps.size(); ++i)
     r.predictions.push_back({{"input", d.sources[i]},
                              {"references", d.references[i]},
                              {"predicted", hyps[i]},
                              {"chrf", metrics::corpus_chrf({hyps[i]}, {d.references[i]})}});
   return r;
+}
+
+std::optional<Report> TranslateTask::test_report() {
+  if (test_.empty()) return std::nullopt;
+  return report_with_predictions(test_, p_->search());
 }
 
 EvalOptions TranslateTask::eval_defaults() const {
@@ -236,8 +242,14 @@ EvalOptions TranslateTask::eval_defaults() const {
 Report TranslateTask::evaluate_file(const std::string& path, const EvalOptions& o) {
   decode::SearchOptions search = o.search;
   decode::widen_beam(search);
-  return translation_report(score_translations(*p_, read_pairs(path, o.target, o.data), search),
-                            search);
+  return report_with_predictions(read_pairs(path, o.target, o.data), search);
+}
+
+std::vector<std::string> TranslateTask::training_inputs(const RunConfig& c) {
+  std::vector<std::string> out;
+  for (const auto& p : read_pairs(c.data.train, c.data.train_target, c.data))
+    out.push_back(p.source);
+  return out;
 }
 
 }  // namespace gaze::tasks

@@ -34,6 +34,7 @@ class TranslateTask : public Task {
   std::optional<Report> test_report() override;
   EvalOptions eval_defaults() const override;
   Report evaluate_file(const std::string& path, const EvalOptions& options) override;
+  std::vector<std::string> training_inputs(const RunConfig& c) override;
 
  private:
   explicit TranslateTask(std::unique_ptr<TranslatePredictor> p) : p_(std::move(p)) {}
@@ -44,6 +45,9 @@ class TranslateTask : public Task {
                 int64_t* tokens) const;
   // The summed token NLL of encoded pairs and the number of target tokens.
   std::pair<double, int64_t> loss_sum(const PairEncoded& enc);
+  // The report of sentence pairs with each distinct source's translation (Report::predictions).
+  Report report_with_predictions(const std::vector<data::SentencePair>& pairs,
+                                 const decode::SearchOptions& search);
 
   std::vector<data::SentencePair> dev_, test_;
   DistinctSources dev_sources_;

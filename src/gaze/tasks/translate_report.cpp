@@ -1,6 +1,9 @@
 #include "gaze/tasks/translate_report.h"
 
 #include <map>
+#include <set>
+
+#include "gaze/core/version.h"
 
 namespace gaze::tasks {
 using json = nlohmann::json;
@@ -33,6 +36,9 @@ TranslationScores score_hypotheses(const std::vector<std::string>& hyps, const D
   s.errors = metrics::error_rates(hyps, d.references);
   s.sources = static_cast<int64_t>(d.sources.size());
   s.pairs = d.pairs;
+  std::set<size_t> counts;
+  for (const auto& r : d.references) counts.insert(r.size());
+  s.nrefs = counts.size() == 1 ? std::to_string(*counts.begin()) : "var";
   return s;
 }
 
@@ -43,13 +49,22 @@ TranslationScores score_translations(TranslatePredictor& p,
   return score_hypotheses(best_translations(p, d.sources, o), d);
 }
 
-Report translation_report(const TranslationScores& s, const decode::SearchOptions& search) {
+Report translation_report(const TranslationScores& s, const decode::SearchOptions& search,
+                          bool g2p) {
   const bool beam = search.method == decode::SearchMethod::beam;
+  // sacreBLEU's signatures, with gaze's version in sacreBLEU's place: gaze computes the same
+  // statistics (tests/python/test_task_metrics.py holds it to sacreBLEU's numbers).
+  const std::string version = "gaze-" + std::string(gaze::version());
+  const std::string bleu_sig =
+      fmt::format("nrefs:{}|case:mixed|eff:no|tok:13a|smooth:none|version:{}", s.nrefs, version);
+  const std::string chrf_sig =
+      fmt::format("nrefs:{}|case:mixed|eff:yes|nc:6|nw:0|space:no|version:{}", s.nrefs, version);
   const std::string text = fmt::format(
-      "{}\nchrF2 = {:.2f}\nWER = {:.2f} (outputs equal to no reference, of {} sources)\nPER = "
-      "{:.2f} (token edit distance / {} reference tokens)\n{} pairs, {} distinct sources; "
-      "decoding: {}{}\n",
-      metrics::to_string(s.bleu), s.chrf, s.errors.wer, s.errors.examples, s.errors.per,
+      "{}\n  signature: {}\nchrF2 = {:.2f}\n  signature: {}\n{} = {:.2f} (outputs equal to no "
+      "reference, of {} sources)\nPER = {:.2f} (token edit distance / {} reference tokens)\n{} "
+      "pairs, {} distinct sources; decoding: {}{}\n",
+      metrics::to_string(s.bleu), bleu_sig, s.chrf, chrf_sig,
+      g2p ? "WER" : "exact-match error rate", s.errors.wer, s.errors.examples, s.errors.per,
       s.errors.reference_tokens, s.pairs, s.sources, enum_name(search.method),
       beam ? fmt::format(" (beam {}, length penalty {})", search.beam_size, search.length_penalty)
            : "");
@@ -59,7 +74,9 @@ Report translation_report(const TranslationScores& s, const decode::SearchOption
                   {"bleu_bp", s.bleu.bp},
                   {"sys_len", s.bleu.sys_len},
                   {"ref_len", s.bleu.ref_len},
+                  {"bleu_signature", bleu_sig},
                   {"chrf", s.chrf},
+                  {"chrf_signature", chrf_sig},
                   {"wer", s.errors.wer},
                   {"per", s.errors.per},
                   {"pairs", s.pairs},

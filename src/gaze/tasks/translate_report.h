@@ -16,6 +16,7 @@ struct TranslationScores {
   double chrf = 0;
   metrics::ErrorRates errors;
   int64_t sources = 0, pairs = 0;
+  std::string nrefs = "1";  // references per source, as sacreBLEU's signature says it ("var")
 };
 
 // The distinct sources of sentence pairs, in order of first appearance, each with all its
@@ -37,7 +38,10 @@ TranslationScores score_hypotheses(const std::vector<std::string>& hypotheses,
 TranslationScores score_translations(TranslatePredictor& predictor,
                                      const std::vector<data::SentencePair>& pairs,
                                      const decode::SearchOptions& search);
-// The text report and the JSON one (with the decoding options).
-Report translation_report(const TranslationScores& scores, const decode::SearchOptions& search);
+// The text report and the JSON one (with the decoding options and the metrics' sacreBLEU-style
+// signatures). `g2p` (character input): the exact-match error rate is G2P's word error rate and
+// is called WER; elsewhere "exact-match error rate", as WER means word edit distance in MT.
+Report translation_report(const TranslationScores& scores, const decode::SearchOptions& search,
+                          bool g2p = false);
 
 }  // namespace gaze::tasks
