@@ -184,3 +184,25 @@ def test_eval_split_output_overlap_and_the_bleu_signature(models, tmp_path):
     assert "signature: nrefs:1|case:mixed|eff:no|tok:13a|smooth:none|version:gaze-" in res.stdout
     assert "signature: nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:gaze-" in res.stdout
     assert "exact-match error rate = " in res.stdout and "WER" not in res.stdout
+
+
+def test_save_every_and_keep_last(tmp_path):
+    rows = sentiment_rows()
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:160]), write_tsv(tmp_path / "dev.tsv", rows[160:200])
+    cfg = write_config(tmp_path / "c.yaml", train, dev, tmp_path / "run",
+                       train={"epochs": 2, "save_every": 5, "keep_last": 2})
+    res = run("train", cfg, check=0)
+    assert "step 5: saved" in res.stderr
+    kept = sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*"))
+    assert kept == ["checkpoint-15", "checkpoint-20"]
+    # Each is resumable: continuing from checkpoint-15 ends where the run ended, bit for bit.
+    import shutil
+    shutil.copytree(tmp_path / "run", tmp_path / "again")
+    res = run("train", "--resume", tmp_path / "again" / "checkpoint-15", check=0)
+    assert "at step 15" in res.stderr
+    a = (tmp_path / "run" / "last" / "model.safetensors").read_bytes()
+    b = (tmp_path / "again" / "last" / "model.safetensors").read_bytes()
+    assert a == b
+    # --overwrite clears them with the rest of the earlier run.
+    run("train", cfg, "--overwrite", "--set", "train.save_every=0", check=0)
+    assert not list((tmp_path / "run").glob("checkpoint-*"))

@@ -48,9 +48,9 @@ void Progress::step(int64_t step, int64_t epoch, double loss, double lr, int64_t
     last_draw_ = now;
     const double frac = total_ > 0 ? static_cast<double>(step) / static_cast<double>(total_) : 0;
     const int width = 20, filled = static_cast<int>(frac * width);
-    last_line_ = fmt::format("[{}{}] {}", std::string(static_cast<size_t>(filled), '#'),
-                             std::string(static_cast<size_t>(width - filled), '.'),
-                             status(step, epoch, lr));
+    last_line_ =
+        fmt::format("[{}{}] {}", std::string(static_cast<size_t>(filled), '#'),
+                    std::string(static_cast<size_t>(width - filled), '.'), status(step, epoch, lr));
     std::fprintf(out_, "\r\033[K%s", last_line_.c_str());
     std::fflush(out_);
   } else if (step % log_every_ == 0 || step == total_) {

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -54,10 +55,33 @@ bool run_folder_in_use(const std::string& dir) {
   return false;
 }
 
+std::vector<std::pair<int64_t, std::string>> numbered_checkpoints(const std::string& run_dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("checkpoint-", 0) != 0 || name.size() > 30) continue;
+    const std::string digits = name.substr(11);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!io::find_checkpoint(e.path().string())) continue;  // not a gaze checkpoint: not ours
+    out.emplace_back(std::stoll(digits), e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void prune_numbered_checkpoints(const std::string& run_dir, int64_t keep) {
+  const auto all = numbered_checkpoints(run_dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i)
+    io::remove_checkpoint(all[i].second);
+}
+
 void clear_run_folder(const std::string& dir) {
   for (const char* sub : {"best", "last"}) io::remove_checkpoint((fs::path(dir) / sub).string());
+  for (const auto& [step, path] : numbered_checkpoints(dir)) io::remove_checkpoint(path);
   // config.yaml is not removed: the new run's record replaces it (and it may be the user's own).
-  for (const char* file : {"metrics.jsonl", "test_report.json"}) {
+  for (const char* file : {"metrics.jsonl", "test_report.json", "test_predictions.jsonl",
+                           "report.html", "data_parallel.json"}) {
     const fs::path p = fs::path(dir) / file;
     std::error_code ec;
     if (fs::symlink_status(p, ec).type() != fs::file_type::regular)

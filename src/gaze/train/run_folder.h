@@ -30,6 +30,12 @@ bool run_folder_in_use(const std::string& dir);
 // config.yaml is replaced by the new run's record.
 void clear_run_folder(const std::string& dir);
 
+// The checkpoint-STEP folders of a run (train.save_every), oldest first, with their steps. Only
+// gaze checkpoints count.
+std::vector<std::pair<int64_t, std::string>> numbered_checkpoints(const std::string& run_dir);
+// Removes all but the `keep` newest of them.
+void prune_numbered_checkpoints(const std::string& run_dir, int64_t keep);
+
 // Keeps the lines of RUN/metrics.jsonl recorded at or before `step` (a resumed run records the
 // later validations again; a crash after a record and before its checkpoint would duplicate them).
 void truncate_metrics(const std::string& dir, int64_t step);

@@ -67,6 +67,10 @@ config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics
           field("metric", r.metric, metrics),
           field("patience", r.patience, 0),
           field("log_every", r.log_every, 1),
+          field("save_every", r.save_every, 0)
+              .describe("steps between resumable checkpoints RUN/checkpoint-STEP (0: none)"),
+          field("keep_last", r.keep_last, 0)
+              .describe("how many checkpoint-STEP folders to keep, the newest (0: all)"),
           field("threads", r.threads, 0, kMaxThreads)};
 }
 
@@ -232,6 +236,11 @@ class Loop {
         if (comm_.size() == 1 && InterruptGuard::requested()) return interrupted(progress, result);
         if (!train_step(batches[static_cast<size_t>(pos_.batch)]))
           return interrupted(progress, result);
+        if (o_.save_every > 0 && pos_.step % o_.save_every == 0) {
+          ++pos_.batch;  // the checkpoint resumes after this batch
+          save_numbered();
+          --pos_.batch;
+        }
         validated_now = false;
         if (o_.eval_every > 0 && pos_.step % o_.eval_every == 0) {
           ++pos_.batch;  // the checkpoint resumes after this batch
@@ -468,6 +477,18 @@ class Loop {
     const auto t0 = Clock::now();
     write_checkpoint(dir, with_training);
     if (comm_.size() > 1 && !warned_kill_timeout_) warn_kill_timeout(seconds_since(t0));
+  }
+
+  // train.save_every: RUN/checkpoint-STEP (with the training state, resumable), then only the
+  // train.keep_last newest of them stay.
+  void save_numbered() {
+    {
+      optim::AverageScope averaged(average_.get());
+      save(fmt::format("{}/checkpoint-{}", out_, pos_.step), true);
+    }
+    if (!lead_) return;
+    progress_->message(fmt::format("step {}: saved {}/checkpoint-{}", pos_.step, out_, pos_.step));
+    if (o_.keep_last > 0) prune_numbered_checkpoints(out_, o_.keep_last);
   }
 
   // Ctrl-C on mpirun: Open MPI sends the ranks SIGTERM after odls_base_sigkill_timeout seconds (1

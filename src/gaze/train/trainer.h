@@ -65,7 +65,10 @@ struct TrainOptions {
   Metric metric = Metric::accuracy;  // the validation metric that picks the best checkpoint
   int64_t patience = 0;    // validations without improvement before stopping; 0: never stop early
   int64_t log_every = 50;  // steps between log lines when not on a terminal
-  int64_t threads = 0;     // 0: GAZE_NUM_THREADS, else all cores
+  // Every save_every steps (0: never) a resumable checkpoint RUN/checkpoint-STEP besides last/;
+  // only the keep_last newest are kept (0: all).
+  int64_t save_every = 0, keep_last = 0;
+  int64_t threads = 0;  // 0: GAZE_NUM_THREADS, else all cores
 };
 
 // The `train` section's keys, declared once (YAML, --dump-config, Python); `metrics` narrows
