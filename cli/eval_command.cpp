@@ -110,9 +110,9 @@ Action add_eval(CLI::App& app) {
       "(entities) plus token accuracy; translation as sacreBLEU (BLEU, chrF) plus error rates.\n"
       "Examples:\n"
       "  gaze eval --model runs/sentiment --split test --output predictions.jsonl\n"
-      "  gaze eval --model runs/sentiment --data my_labelled.tsv\n"
+      "  gaze eval --model runs/sentiment --data data/sentiment/uci_sentiment_sentences.tsv\n"
       "  gaze eval --model runs/wnut17 --data data/wnut17/test.conll --report json\n"
-      "  gaze eval --model runs/g2p --data data/cmudict/test.tsv --beam-size 8");
+      "  gaze eval --model runs/g2p_rnn --data data/cmudict/test.tsv --beam-size 8");
   return [a] { return run_eval(*a); };
 }
 

@@ -325,11 +325,13 @@ Action add_explain(CLI::App& app) {
       "Examples:\n"
       "  gaze explain --model runs/sentiment --text 'Not bad at all.'     (-> "
       "runs/sentiment/explain)\n"
-      "  gaze explain --model runs/wnut17 --file sentences.txt --out explain/ --layers -1\n"
+      "  gaze explain --model runs/wnut17 --file examples/tag/demo_sentences.txt --out explain/ "
+      "--layers -1\n"
       "  gaze explain --model runs/g2p_rnn --input 'attention' --out explain/ --format png\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/ --method "
       "all\n"
-      "  gaze explain --model runs/sentiment --data data/sentiment/test.tsv --limit 50 --out "
+      "  gaze explain --model runs/sentiment --data data/sentiment/uci_sentiment_sentences.tsv "
+      "--limit 50 --out "
       "faithful/");
   return [a, input, text, file, data] {
     a->has_input = input->count() > 0;

@@ -18,8 +18,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Examples:\n"
       "  gaze train examples/classify/sentiment.yaml\n"
-      "  gaze train run.yaml --set train.lr=0.0005 --set model.num_layers=2\n"
-      "  gaze eval --model runs/sentiment --data test.tsv\n"
+      "  gaze train examples/translate/g2p_rnn.yaml --set train.lr=0.0005 --epochs 5\n"
+      "  gaze eval --model runs/sentiment --split test\n"
       "  echo 'What a great phone!' | gaze predict --model runs/sentiment\n"
       "  echo 'hello world' | gaze translate --model runs/bible_en_es\n"
       "  gaze explain --model runs/sentiment --input 'Not bad at all.' --out explain/\n"

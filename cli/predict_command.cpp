@@ -165,9 +165,9 @@ Action add_predict(CLI::App& app) {
       "  sentence encoder {\"embedding\": [...]} (as gaze embed)\n"
       "Examples:\n"
       "  echo 'Best purchase ever.' | gaze predict --model runs/sentiment\n"
-      "  gaze predict --model runs/austen --input paragraphs.txt --top-k 3\n"
+      "  gaze predict --model runs/austen --input examples/classify/demo_sentences.txt --top-k 3\n"
       "  echo 'Jane Austen lived in Bath' | gaze predict --model runs/wnut17\n"
-      "  echo 'hello' | gaze predict --model runs/g2p --nbest 3 --alignment");
+      "  echo 'hello' | gaze predict --model runs/g2p_rnn --nbest 3 --alignment");
   return [a] { return run_predict(*a); };
 }
 
@@ -200,7 +200,8 @@ Action add_translate(CLI::App& app) {
       "With --nbest N (N > 1) it writes Marian's n-best format, N lines per input:\n"
       "  ID ||| hypothesis ||| score      (ID: the input's number, from 0)\n"
       "Examples:\n  echo 'In the beginning was the Word.' | gaze translate --model "
-      "runs/bible_en_es\n  gaze translate --model runs/g2p --nbest 3 < words.txt");
+      "runs/bible_en_es\n  gaze translate --model runs/g2p_rnn --nbest 3 < "
+      "examples/translate/g2p_words.txt");
   return [a] { return run_translate(*a); };
 }
 

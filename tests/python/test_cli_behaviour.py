@@ -2,10 +2,12 @@
 nearest valid one; options that mean nothing for a model's task are errors; --nbest and the beam;
 train's shorthand flags; train.max_steps over train.epochs; a warm-up longer than the run."""
 import json
+import re
+import subprocess
 
 import pytest
 
-from cli_helpers import DATA, conll_sentences, run, sentiment_rows, write_config, write_conll, write_tsv, write_yaml
+from cli_helpers import DATA, GAZE, conll_sentences, run, sentiment_rows, write_config, write_conll, write_tsv, write_yaml
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +208,57 @@ def test_save_every_and_keep_last(tmp_path):
     # --overwrite clears them with the rest of the earlier run.
     run("train", cfg, "--overwrite", "--set", "train.save_every=0", check=0)
     assert not list((tmp_path / "run").glob("checkpoint-*"))
+
+
+def help_examples():
+    """Every example line of `gaze --help` and `gaze COMMAND --help`."""
+    out = []
+    for command in ["", "train", "eval", "predict", "translate", "explain", "embed", "import", "serve",
+                    "quantize", "report"]:
+        text = run(*([command] if command else []), "--help", check=0).stdout
+        out += [line.strip() for line in text.splitlines()
+                if re.match(r"\s+(echo .*\| )?(mpirun .*)?gaze ", line)]
+    return sorted(set(out))
+
+
+def test_help_examples_name_files_that_exist_and_parse(tmp_path):
+    import shlex
+    import shutil
+    from cli_helpers import ROOT
+    examples = help_examples()
+    assert len(examples) > 30
+    outputs = {re.search(r"^output: (\S+)", p.read_text(), re.M).group(1) for p in (ROOT / "examples").glob("*/*.yaml")}
+    made = {m for e in examples for m in re.findall(r"--out(?:put)? (\S+)", e)}
+    for e in examples:
+        for path in re.findall(r"\b((?:examples|data|runs|models)/[^\s)]+)", e):
+            top, name = path.split("/")[:2]
+            if top == "examples":
+                assert (ROOT / path).exists(), (e, path)
+            elif top == "data":  # fetched by data/get-NAME, which names the file
+                script = ROOT / "data" / f"get-{name}"
+                assert script.exists() and (len(path.split("/")) < 3 or path.split("/")[-1] in script.read_text()), (e, path)
+            elif top == "runs":
+                assert f"runs/{name}" in outputs or f"runs/{name}" in made, (e, path)
+            else:
+                assert f"models/{name}" in made or f"models/{name}" in (ROOT / "Makefile").read_text(), (e, path)
+    # Each runs as far as its missing models and data let it: never a command-line error.
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    for e in examples:
+        if e.startswith("mpirun") or e.endswith("&") or "~/" in e:
+            continue
+        stdin = None
+        m = re.match(r"echo (.*?) \| (gaze .*)", e)
+        if m:
+            stdin, e = shlex.split(m.group(1))[0] + "\n", m.group(2)
+        e = re.sub(r"\s+\(.*\)$", "", e)  # "(continue where it stopped)"
+        if " < " in e:
+            e, redirect = e.split(" < ")
+            stdin = (tmp_path / redirect).read_text()
+        args = shlex.split(e)[1:]
+        res = subprocess.run([str(GAZE.resolve()), *args], input=stdin, capture_output=True, text=True, cwd=tmp_path,
+                             timeout=120)
+        assert res.returncode in (0, 2), (e, res.stderr)
+        if re.search(r"File does not exist: data/", res.stderr):
+            continue  # a file data/get-* fetches (checked above)
+        for sign in ("unknown option", "unknown command", "run `gaze --help`", "does not apply", "--help"):
+            assert sign not in res.stderr, (e, res.stderr)
