@@ -262,3 +262,15 @@ def test_help_examples_name_files_that_exist_and_parse(tmp_path):
             continue  # a file data/get-* fetches (checked above)
         for sign in ("unknown option", "unknown command", "run `gaze --help`", "does not apply", "--help"):
             assert sign not in res.stderr, (e, res.stderr)
+
+
+def test_tokenizer_training_is_announced(tmp_path):
+    rows = sentiment_rows()
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:200]), write_tsv(tmp_path / "dev.tsv", rows[200:240])
+    cfg = write_config(tmp_path / "c.yaml", train, dev, tmp_path / "run", tokenizer={"kind": "sentencepiece", "vocab_size": 200},
+                       train={"max_steps": 2})
+    res = run("train", cfg, check=0)
+    assert re.search(r"tokenizer: training sentencepiece \(200 pieces\) on 200 texts \.\.\. done in [0-9.]+ s", res.stderr)
+    # A word vocabulary is counted, not trained: nothing to wait for, nothing said.
+    res = run("train", cfg, "--output", tmp_path / "w", "--set", "tokenizer.kind=word", check=0)
+    assert "training" not in res.stderr.split("model:")[0]

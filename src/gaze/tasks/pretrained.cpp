@@ -141,7 +141,7 @@ EncoderStart start_encoder(models::EncoderConfig& c, const text::TokenizerOption
   if (!c.pretrained.empty()) return pretrained_start(c, log);
   if (c.backbone == models::BackboneKind::glove) return glove_start(c, o, texts, log);
   EncoderStart s;
-  s.tokenizer = text::train_tokenizer(o, texts);
+  s.tokenizer = train_tokenizer(o, texts, log);
   c.vocab_size = s.tokenizer->vocab_size();
   c.pad_id = s.tokenizer->pad_id();
   return s;

@@ -1,5 +1,6 @@
 #include "gaze/tasks/task.h"
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -135,6 +136,24 @@ Tensor class_weights(const std::vector<int64_t>& counts, train::ClassWeights mod
         static_cast<float>(mode == train::ClassWeights::sqrt ? std::sqrt(balanced) : balanced);
   }
   return w;
+}
+
+std::unique_ptr<text::Tokenizer> train_tokenizer(const text::TokenizerOptions& o,
+                                                 const std::vector<std::string>& texts,
+                                                 std::FILE* log) {
+  // Only SentencePiece without a given model trains for long; word and char vocabularies count.
+  const bool slow = o.kind == text::TokenizerKind::sentencepiece && o.model.empty();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (slow) {
+    std::fprintf(log, "tokenizer: training sentencepiece (%lld pieces) on %zu texts ...",
+                 static_cast<long long>(o.vocab_size), texts.size());
+    std::fflush(log);
+  }
+  auto tok = text::train_tokenizer(o, texts);
+  if (slow)
+    std::fprintf(log, " done in %.1f s\n",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return tok;
 }
 
 int64_t parameter_count(nn::Module& model) {

@@ -98,6 +98,11 @@ CopiedWeights copy_matching_weights(nn::Module& model, const NamedTensors& sourc
 // Loss weights [K] from per-class training counts (train.class_weights: none -> undefined, sqrt,
 // balanced). Classes absent from training get weight 0 (they never occur as targets).
 Tensor class_weights(const std::vector<int64_t>& counts, train::ClassWeights mode);
+// text::train_tokenizer, with progress on `log` when it takes a while (training SentencePiece on a
+// corpus: "tokenizer: training sentencepiece (8000 pieces) on 29840 texts ... done in 12.3 s").
+std::unique_ptr<text::Tokenizer> train_tokenizer(const text::TokenizerOptions& options,
+                                                 const std::vector<std::string>& texts,
+                                                 std::FILE* log);
 // The number of parameters of a model, for the run's log.
 int64_t parameter_count(nn::Module& model);
 

@@ -75,10 +75,10 @@ std::unique_ptr<TranslateTask> TranslateTask::create(const RunConfig& c, std::FI
   std::shared_ptr<text::Tokenizer> src, tgt;
   if (shared) {
     sources.insert(sources.end(), targets.begin(), targets.end());
-    src = tgt = text::train_tokenizer(c.tokenizer, sources);
+    src = tgt = train_tokenizer(c.tokenizer, sources, log);
   } else {
-    src = text::train_tokenizer(c.tokenizer, sources);
-    tgt = text::train_tokenizer(c.target_tokenizer, targets);
+    src = train_tokenizer(c.tokenizer, sources, log);
+    tgt = train_tokenizer(c.target_tokenizer, targets, log);
   }
   std::fprintf(log, "tokenizers: source %s (%lld ids), target %s (%lld ids)%s\n",
                src->kind().c_str(), static_cast<long long>(src->vocab_size()), tgt->kind().c_str(),

@@ -68,6 +68,12 @@ void Progress::message(const std::string& text) {
   std::fflush(out_);
 }
 
+void Progress::transient(const std::string& text) {
+  if (!tty_) return;
+  std::fprintf(out_, "\r\033[K%s", text.c_str());
+  std::fflush(out_);
+}
+
 void Progress::finish() {
   if (tty_ && !last_line_.empty()) std::fprintf(out_, "\n");
   std::fflush(out_);

@@ -17,6 +17,9 @@ class Progress {
   void step(int64_t step, int64_t epoch, double loss, double lr, int64_t tokens);
   // A line of its own (the status line is redrawn after it).
   void message(const std::string& text);
+  // On a terminal, `text` in place of the status line until the next step redraws it (e.g.
+  // "validating ..." while a translator decodes its dev set); nothing in a log file.
+  void transient(const std::string& text);
   void finish();
   bool interactive() const { return tty_; }
 

@@ -437,6 +437,7 @@ class Loop {
     const AutocastGuard fp32(Precision::fp32);
     model.eval();
     const auto t0 = std::chrono::steady_clock::now();
+    progress_->transient(fmt::format("step {}: validating ...", pos_.step));
     // Each rank scores its share of the validation data; all merge the same parts, so all agree on
     // the best checkpoint and on early stopping.
     const std::map<std::string, double> m =
