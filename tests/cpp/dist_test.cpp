@@ -6,6 +6,7 @@
 #include "gaze/dist/gradient_reducer.h"
 #include "gaze/ops/loss.h"
 #include "gaze/ops/ops.h"
+#include "gaze/train/tensorboard.h"
 #include "gaze/train/trainer.h"
 
 namespace gaze {
@@ -134,6 +135,20 @@ TEST(CrossEntropyDivisor, IsWhatTheMeanDividesBy) {
   EXPECT_NEAR(cross_entropy(logits, target, o).item<float>(),
               cross_entropy(logits, target, sum_o).item<float>() / cross_entropy_divisor(target, o),
               1e-6);
+}
+
+}  // namespace
+}  // namespace gaze
+
+namespace gaze {
+namespace {
+
+// RFC 3720's CRC-32C check values (TensorBoard's TFRecord framing uses this CRC).
+TEST(TensorBoard, Crc32cMatchesTheStandardCheckValues) {
+  EXPECT_EQ(train::crc32c("123456789", 9), 0xE3069283u);
+  const std::vector<unsigned char> zeros(32, 0), ones(32, 0xFF);
+  EXPECT_EQ(train::crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+  EXPECT_EQ(train::crc32c(ones.data(), ones.size()), 0x62A8AB43u);
 }
 
 }  // namespace

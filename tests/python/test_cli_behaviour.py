@@ -274,3 +274,88 @@ def test_tokenizer_training_is_announced(tmp_path):
     # A word vocabulary is counted, not trained: nothing to wait for, nothing said.
     res = run("train", cfg, "--output", tmp_path / "w", "--set", "tokenizer.kind=word", check=0)
     assert "training" not in res.stderr.split("model:")[0]
+
+
+def read_events(path):
+    """The scalars of a TensorBoard event file, read with an independent decoder: TFRecord framing
+    (masked CRC-32C of length and data, checked) and the protocol buffers of Event/Summary/Value."""
+    import struct
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (0x82F63B78 ^ (c >> 1)) if c & 1 else c >> 1
+        table.append(c)
+
+    def crc(b):
+        c = 0xFFFFFFFF
+        for x in b:
+            c = table[(c ^ x) & 0xFF] ^ (c >> 8)
+        c ^= 0xFFFFFFFF
+        return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+    def fields(b):
+        i = 0
+        while i < len(b):
+            k, i = varint(b, i)
+            f, w = k >> 3, k & 7
+            if w == 0:
+                v, i = varint(b, i)
+            elif w == 1:
+                v, i = b[i:i + 8], i + 8
+            elif w == 5:
+                v, i = b[i:i + 4], i + 4
+            else:
+                n, i = varint(b, i)
+                v, i = b[i:i + n], i + n
+            yield f, v
+
+    def varint(b, i):
+        v = s = 0
+        while True:
+            x = b[i]
+            i += 1
+            v |= (x & 0x7F) << s
+            s += 7
+            if x < 0x80:
+                return v, i
+
+    data, i, out, version = path.read_bytes(), 0, [], None
+    while i < len(data):
+        (n,) = struct.unpack("<Q", data[i:i + 8])
+        assert struct.unpack("<I", data[i + 8:i + 12])[0] == crc(data[i:i + 8])
+        body = data[i + 12:i + 12 + n]
+        assert struct.unpack("<I", data[i + 12 + n:i + 16 + n])[0] == crc(body)
+        i += 16 + n
+        event = dict(fields(body))
+        step = event.get(2, 0)
+        if 3 in event:
+            version = event[3].decode()
+        if 5 in event:
+            value = dict(fields(dict(fields(event[5]))[1]))
+            out.append((value[1].decode(), step, struct.unpack("<f", value[2])[0]))
+    return version, out
+
+
+def test_tensorboard_event_files_hold_what_metrics_jsonl_holds(tmp_path):
+    rows = sentiment_rows()
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:160]), write_tsv(tmp_path / "dev.tsv", rows[160:200])
+    cfg = write_config(tmp_path / "c.yaml", train, dev, tmp_path / "run",
+                       train={"epochs": 2, "tensorboard": True, "eval_every": 10})
+    run("train", cfg, check=0)
+    files = list((tmp_path / "run").glob("events.out.tfevents.*.gaze"))
+    assert len(files) == 1
+    version, scalars = read_events(files[0])
+    assert version == "brain.Event:2"
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    want = []
+    for x in lines:
+        if "train_loss" in x:
+            want += [(f"train/{k}", x["step"], x[k]) for k in ("train_loss", "lr", "grad_norm", "tokens_per_second")]
+        else:
+            want += [(f"dev/{k}", x["step"], x[k]) for k in sorted(("accuracy", "loss", "macro_f1"))]
+    assert [(t, s) for t, s, _ in scalars] == [(t, s) for t, s, _ in want]
+    assert [v for _, _, v in scalars] == pytest.approx([v for _, _, v in want], rel=1e-6)
+    # --overwrite clears the earlier run's event files with the rest.
+    run("train", cfg, "--overwrite", "--set", "train.tensorboard=false", check=0)
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))

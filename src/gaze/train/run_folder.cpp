@@ -79,6 +79,13 @@ void prune_numbered_checkpoints(const std::string& run_dir, int64_t keep) {
 void clear_run_folder(const std::string& dir) {
   for (const char* sub : {"best", "last"}) io::remove_checkpoint((fs::path(dir) / sub).string());
   for (const auto& [step, path] : numbered_checkpoints(dir)) io::remove_checkpoint(path);
+  std::error_code it;
+  for (const auto& e : fs::directory_iterator(dir, it)) {  // train.tensorboard's event files
+    const std::string name = e.path().filename().string();
+    if (name.rfind("events.out.tfevents.", 0) == 0 && name.ends_with(".gaze") &&
+        e.is_regular_file(it))
+      fs::remove(e.path(), it);
+  }
   // config.yaml is not removed: the new run's record replaces it (and it may be the user's own).
   for (const char* file : {"metrics.jsonl", "test_report.json", "test_predictions.jsonl",
                            "report.html", "data_parallel.json"}) {

@@ -27,6 +27,7 @@
 #include "gaze/train/interrupt.h"
 #include "gaze/train/progress.h"
 #include "gaze/train/run_folder.h"
+#include "gaze/train/tensorboard.h"
 
 namespace gaze::train {
 namespace fs = std::filesystem;
@@ -38,40 +39,43 @@ bool higher_is_better(Metric m) {
 
 config::Fields config_fields(TrainOptions& r, const std::vector<Metric>& metrics) {
   using config::field;
-  return {field("seed", r.seed, 0),
-          field("epochs", r.epochs, 1),
-          field("max_steps", r.max_steps, 0),
-          field("batch_tokens", r.batch_tokens, 1),
-          field("batch_size", r.batch_size, 1),
-          field("optimizer", r.optimizer),
-          field("lr", r.lr, 0.0, 10.0),
-          field("weight_decay", r.weight_decay, 0.0, 10.0),
-          field("beta1", r.beta1, 0.0, 1.0),
-          field("beta2", r.beta2, 0.0, 1.0),
-          field("eps", r.eps, 0.0, 1.0),
-          field("momentum", r.momentum, 0.0, 1.0),
-          field("schedule", r.schedule),
-          field("warmup_steps", r.warmup_steps, 0),
-          field("min_lr_ratio", r.min_lr_ratio, 0.0, 1.0),
-          field("clip_norm", r.clip_norm, 0.0, 1e9),
-          field("label_smoothing", r.label_smoothing, 0.0, 1.0),
-          field("class_weights", r.class_weights),
-          field("init_from", r.init_from),
-          field("freeze_backbone", r.freeze_backbone),
-          field("freeze_layers", r.freeze_layers, 0),
-          field("backbone_lr", r.backbone_lr, 0.0, 10.0),
-          field("layer_lr_decay", r.layer_lr_decay, 0.0, 1.0),
-          field("ema_decay", r.ema_decay, 0.0, 0.999999),
-          field("precision", r.precision, {Precision::fp32, Precision::bf16}),
-          field("eval_every", r.eval_every, 0),
-          field("metric", r.metric, metrics),
-          field("patience", r.patience, 0),
-          field("log_every", r.log_every, 1),
-          field("save_every", r.save_every, 0)
-              .describe("steps between resumable checkpoints RUN/checkpoint-STEP (0: none)"),
-          field("keep_last", r.keep_last, 0)
-              .describe("how many checkpoint-STEP folders to keep, the newest (0: all)"),
-          field("threads", r.threads, 0, kMaxThreads)};
+  return {
+      field("seed", r.seed, 0),
+      field("epochs", r.epochs, 1),
+      field("max_steps", r.max_steps, 0),
+      field("batch_tokens", r.batch_tokens, 1),
+      field("batch_size", r.batch_size, 1),
+      field("optimizer", r.optimizer),
+      field("lr", r.lr, 0.0, 10.0),
+      field("weight_decay", r.weight_decay, 0.0, 10.0),
+      field("beta1", r.beta1, 0.0, 1.0),
+      field("beta2", r.beta2, 0.0, 1.0),
+      field("eps", r.eps, 0.0, 1.0),
+      field("momentum", r.momentum, 0.0, 1.0),
+      field("schedule", r.schedule),
+      field("warmup_steps", r.warmup_steps, 0),
+      field("min_lr_ratio", r.min_lr_ratio, 0.0, 1.0),
+      field("clip_norm", r.clip_norm, 0.0, 1e9),
+      field("label_smoothing", r.label_smoothing, 0.0, 1.0),
+      field("class_weights", r.class_weights),
+      field("init_from", r.init_from),
+      field("freeze_backbone", r.freeze_backbone),
+      field("freeze_layers", r.freeze_layers, 0),
+      field("backbone_lr", r.backbone_lr, 0.0, 10.0),
+      field("layer_lr_decay", r.layer_lr_decay, 0.0, 1.0),
+      field("ema_decay", r.ema_decay, 0.0, 0.999999),
+      field("precision", r.precision, {Precision::fp32, Precision::bf16}),
+      field("eval_every", r.eval_every, 0),
+      field("metric", r.metric, metrics),
+      field("patience", r.patience, 0),
+      field("log_every", r.log_every, 1),
+      field("save_every", r.save_every, 0)
+          .describe("steps between resumable checkpoints RUN/checkpoint-STEP (0: none)"),
+      field("keep_last", r.keep_last, 0)
+          .describe("how many checkpoint-STEP folders to keep, the newest (0: all)"),
+      field("tensorboard", r.tensorboard)
+          .describe("also write metrics.jsonl's lines as TensorBoard scalars in the run folder"),
+      field("threads", r.threads, 0, kMaxThreads)};
 }
 
 std::vector<int64_t> batch_share(const std::vector<int64_t>& batch, int rank, int ranks) {
@@ -221,6 +225,7 @@ class Loop {
       pos_.best = higher_is_better(o_.metric) ? -INFINITY : INFINITY;
     if (comm_.size() > 1) start_data_parallel(lengths);
 
+    if (o_.tensorboard && lead_) events_ = std::make_unique<EventWriter>(out_);
     Progress progress(log_, total_, epochs_, o_.log_every);
     progress_ = &progress;
     InterruptGuard guard;
@@ -348,6 +353,9 @@ class Loop {
                        {"tokens_per_second", seconds > 0 ? window_.tokens / seconds : 0.0},
                        {"elapsed", seconds_since(started_)}};
     if (lead_) std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+    if (events_)
+      for (const char* k : {"train_loss", "lr", "grad_norm", "tokens_per_second"})
+        events_->scalar(std::string("train/") + k, pos_.step, line[k].get<double>());
     window_ = Window{};
   }
 
@@ -464,6 +472,8 @@ class Loop {
     line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     line["elapsed"] = seconds_since(started_);
     if (lead_) std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+    if (events_)
+      for (const auto& [k, x] : m) events_->scalar("dev/" + k, pos_.step, x);
     std::string text = fmt::format("step {} (epoch {}) validation:", pos_.step, epoch);
     for (const auto& [k, x] : m) text += fmt::format(" {} {:.4f}", k, x);
     progress_->message(text + (better ? "  (best so far, saved)" : ""));
@@ -599,7 +609,8 @@ class Loop {
   Window window_, epoch_;
   Clock::time_point started_ = Clock::now();
   bool warned_kill_timeout_ = false;
-  int64_t total_ = 0, epochs_ = 0;  // the run's steps and epochs
+  std::unique_ptr<EventWriter> events_;  // train.tensorboard
+  int64_t total_ = 0, epochs_ = 0;       // the run's steps and epochs
   Position pos_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRScheduler> sched_;

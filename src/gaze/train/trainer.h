@@ -68,6 +68,9 @@ struct TrainOptions {
   // Every save_every steps (0: never) a resumable checkpoint RUN/checkpoint-STEP besides last/;
   // only the keep_last newest are kept (0: all).
   int64_t save_every = 0, keep_last = 0;
+  // Also write the training and validation lines of metrics.jsonl as TensorBoard scalars
+  // (RUN/events.out.tfevents.*: `tensorboard --logdir RUN`).
+  bool tensorboard = false;
   int64_t threads = 0;  // 0: GAZE_NUM_THREADS, else all cores
 };
 
