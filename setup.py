@@ -1,5 +1,5 @@
 """Builds the wheel of `pip install .`: CMake builds the extension gaze._C and the `gaze` command
-(in build/pip, or in $GAZE_BUILD_DIR when it names a configured build folder), `cmake --install
+(in build/pip; $GAZE_BUILD_DIR names a build folder to use instead, packed as it is once built), `cmake --install
 --component python` lays out the package (see cmake/install.cmake), and setuptools packs it. Every
 compiled file finds libgaze.so.0 inside the package, so the wheel needs nothing of the source tree."""
 import os
@@ -20,11 +20,17 @@ def version():
 
 class CMakeBuild(build_ext):
     def run(self):
-        build = pathlib.Path(os.environ.get("GAZE_BUILD_DIR") or ROOT / "build" / "pip").resolve()
-        if not (build / "CMakeCache.txt").exists():
-            subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
-                            "-DGAZE_BUILD_TESTS=OFF", "-DGAZE_BUILD_BENCH=OFF"], check=True)
-        subprocess.run(["cmake", "--build", str(build), "--target", "gaze_python", "gaze_cli"], check=True)
+        given = os.environ.get("GAZE_BUILD_DIR")
+        build = pathlib.Path(given or ROOT / "build" / "pip").resolve()
+        built = (build / "gaze").exists() and list((build / "python" / "gaze").glob("_C*.so"))
+        # A build folder named by GAZE_BUILD_DIR that is already built is packed as it is: building
+        # again could relink binaries other processes (a test run) are using.
+        if not (given and built):
+            if not (build / "CMakeCache.txt").exists():
+                subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
+                                "-DGAZE_BUILD_TESTS=OFF", "-DGAZE_BUILD_BENCH=OFF"], check=True)
+            subprocess.run(["cmake", "--build", str(build), "--target", "gaze_python", "gaze_cli"],
+                           check=True)
         stage = pathlib.Path(self.build_temp).resolve() / "stage"
         shutil.rmtree(stage, ignore_errors=True)
         subprocess.run(["cmake", "--install", str(build), "--component", "python", "--prefix", str(stage)],
