@@ -359,3 +359,37 @@ def test_tensorboard_event_files_hold_what_metrics_jsonl_holds(tmp_path):
     # --overwrite clears the earlier run's event files with the rest.
     run("train", cfg, "--overwrite", "--set", "train.tensorboard=false", check=0)
     assert not list((tmp_path / "run").glob("events.out.tfevents.*"))
+
+
+def test_review_findings_stay_fixed(models, tmp_path):
+    """What an adversarial review of this wave found, kept fixed."""
+    import os
+    import stat
+    rows = sentiment_rows()
+    train, dev = write_tsv(tmp_path / "train.tsv", rows[:160]), write_tsv(tmp_path / "dev.tsv", rows[160:200])
+    cfg = write_config(tmp_path / "c.yaml", train, dev, tmp_path / "run", train={"max_steps": 3})
+    # A label named as another label of the data would merge two classes.
+    res = run("train", cfg, "--set", 'data.label_names={0: "1"}', check=2)
+    assert "names label '0' as '1', which is another label of the data" in res.stderr
+    run("train", cfg, check=0)
+    # Writing over a device (or FIFO) is refused, and the device stays what it was.
+    res = run("eval", "--model", tmp_path / "run", "--data", dev, "--output", "/dev/null", check=2)
+    assert "/dev/null: is a character device; gaze writes regular files only" in res.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    # A damaged record costs the report its section, not the page.
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+        f.write('{"step": null}\n{"step": "6"}\n{"step": 6, "best": "yes"}\n')
+    (tmp_path / "run" / "test_report.json").write_text('{"labels": [1, 2], "confusion_matrix": 5}')
+    (tmp_path / "run" / "test_predictions.jsonl").write_text('{"input": "x", "gold": [1], "predicted": "1", "confidence": 0.5}\n')
+    run("report", tmp_path / "run", check=0)
+    assert "not as gaze writes it" in (tmp_path / "run" / "report.html").read_text()
+    # A checkpoint-STEP the run would write, taken by the user's folder: refused before training.
+    (tmp_path / "clash" / "checkpoint-2").mkdir(parents=True)
+    (tmp_path / "clash" / "checkpoint-2" / "mine.txt").write_text("mine")
+    res = run("train", cfg, "--output", tmp_path / "clash", "--overwrite", "--set", "train.save_every=1", check=2)
+    assert "checkpoint-2: exists and is not a gaze checkpoint" in res.stderr
+    assert (tmp_path / "clash" / "checkpoint-2" / "mine.txt").read_text() == "mine"
+    assert not (tmp_path / "clash" / "checkpoint-1").exists()
+    # A path the system refuses is a missing model folder.
+    res = run("predict", "--model", "a" * 300, stdin="x\n", check=2)
+    assert "not a model folder" in res.stderr

@@ -89,6 +89,8 @@ def test_save_pipeline_makes_a_folder_the_cli_accepts(data, tmp_path):
         gaze.save_pipeline(model, trained.tokenizer, ["negative", "positive"], folder)
     gaze.save_pipeline(model, trained.tokenizer, ["bad", "good"], folder, overwrite=True)
     assert gaze.load(folder)("Great phone!")["label"] in ("bad", "good")
+    with pytest.raises(gaze.DataError, match=r"max_length must be in \[1, "):
+        gaze.save_pipeline(model, trained.tokenizer, ["a", "b"], tmp_path / "z", max_length=0)
     with pytest.raises(gaze.DataError, match="the model has 2 outputs but 3 labels were given"):
         gaze.save_pipeline(model, trained.tokenizer, ["a", "b", "c"], tmp_path / "x")
     small = gaze.models.TransformerClassifier(vocab_size=5, num_classes=2, d_model=8, nhead=2, num_layers=1,

@@ -104,7 +104,7 @@ std::vector<LabeledText> from_records(const TextFile& f, const std::vector<Recor
                  header[0].find(',') == std::string::npos,
              DataError,
              "{}: this looks like comma-separated data (commas, no tabs, in the header row); name "
-             "the file .csv or set data.format: csv",
+             "the file .csv or set data.format: csv (--format csv for gaze eval)",
              f.where(records[0].line));
   GAZE_CHECK(ti >= 0, DataError,
              "{}: no column '{}' for the text; the header row has: {} (set data.text_column; gaze "

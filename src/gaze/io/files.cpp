@@ -16,8 +16,15 @@
 namespace gaze::io {
 namespace fs = std::filesystem;
 
+const char* file_kind(mode_t m);
+
 void write_atomic(const std::string& path,
                   const std::vector<std::pair<const void*, size_t>>& parts) {
+  // The rename below replaces what is at `path`: never a device, FIFO or socket (`--output
+  // /dev/full` must fail, not replace the device node with a file).
+  struct stat st {};
+  GAZE_CHECK(::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode), DataError,
+             "{}: is {}; gaze writes regular files only", path, file_kind(st.st_mode));
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   GAZE_CHECK(fd >= 0, DataError, "{}: cannot write ({})", path, std::strerror(errno));
@@ -46,7 +53,6 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   write_atomic(path, {{text.data(), text.size()}});
 }
 
-namespace {
 const char* file_kind(mode_t m) {
   if (S_ISDIR(m)) return "a directory";
   if (S_ISFIFO(m)) return "a FIFO";
@@ -55,7 +61,6 @@ const char* file_kind(mode_t m) {
   if (S_ISSOCK(m)) return "a socket";
   return "not a regular file";
 }
-}  // namespace
 
 void require_regular_file(const std::string& path) {
   struct stat st {};

@@ -47,6 +47,23 @@ ClassifySplits read_splits(const DataConfig& d, std::FILE* log) {
     if (!d.dev.empty()) s.dev = data::read_classification(d.dev, format);
     if (!d.test.empty()) s.test = data::read_classification(d.test, format);
   }
+  // Every named label must be one the training data has, and a name may be no other label of the
+  // data (that would merge two classes) nor another label's name.
+  std::set<std::string> raw, names;
+  for (const auto& e : s.train) raw.insert(e.label);
+  for (const auto& [label, name] : d.label_names) {
+    GAZE_CHECK(raw.count(label), DataError,
+               "{}: data.label_names names label '{}', which the training data does not have "
+               "(its labels: {})",
+               d.train, label, fmt::join(raw, ", "));
+    GAZE_CHECK(name == label || !raw.count(name), DataError,
+               "{}: data.label_names names label '{}' as '{}', which is another label of the data",
+               d.train, label, name);
+    GAZE_CHECK(!name.empty() && name.find_first_of("\n\r\t") == std::string::npos, DataError,
+               "data.label_names: the name of '{}' must be a non-empty single line", label);
+    GAZE_CHECK(names.insert(name).second, DataError, "data.label_names: two labels are named '{}'",
+               name);
+  }
   for (auto* split : {&s.train, &s.dev, &s.test}) name_labels(*split, d);
   s.dev_source = d.dev.empty() ? d.train : d.dev;
   s.test_source = d.test.empty() ? d.train : d.test;
@@ -79,16 +96,6 @@ std::unique_ptr<ClassifyTask> ClassifyTask::create(const RunConfig& c, std::FILE
   std::set<std::string> set;
   std::vector<std::string> texts;
   for (const auto& e : s.train) set.insert(e.label), texts.push_back(e.text);
-  // Every named label must be one the training data has, and no two may share a name.
-  std::set<std::string> names;
-  for (const auto& [label, name] : c.data.label_names) {
-    GAZE_CHECK(set.count(name), DataError,
-               "{}: data.label_names names label '{}', which the training data does not have "
-               "(its labels, named: {})",
-               c.data.train, label, fmt::join(set, ", "));
-    GAZE_CHECK(names.insert(name).second, DataError, "data.label_names: two labels are named '{}'",
-               name);
-  }
   const std::vector<std::string> labels(set.begin(), set.end());
   GAZE_CHECK(labels.size() >= 2, DataError,
              "{}: the training data has only one label ('{}'); classification needs at least two",

@@ -39,6 +39,10 @@ void save_model_folder(const std::shared_ptr<models::Model>& model,
                        const std::shared_ptr<text::Tokenizer>& tokenizer, const std::string& dir,
                        const ModelFolderOptions& o) {
   GAZE_CHECK(model && tokenizer, ValueError, "save_pipeline: a model and a tokenizer are needed");
+  GAZE_CHECK(o.max_length >= 1 && o.max_length <= config::kMaxSize && o.batch_tokens >= 1,
+             DataError,
+             "save_pipeline: max_length must be in [1, {}] and batch_tokens >= 1, got {}",
+             config::kMaxSize, o.max_length);
   std::error_code ec;
   GAZE_CHECK(o.overwrite || !fs::exists(dir, ec), DataError,
              "{}: already exists; pass overwrite to replace the model folder there", dir);

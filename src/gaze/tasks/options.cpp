@@ -5,7 +5,9 @@ namespace gaze::tasks {
 using config::field;
 
 config::Fields config_fields(DataConfig& d, TaskKind task) {
-  const auto format = field("format", d.format).describe("tsv, jsonl or auto (by file name)");
+  const auto format =
+      field("format", d.format)
+          .describe("tsv, csv, jsonl or auto (by file name: .csv, .jsonl/.json, else TSV)");
   const config::Fields files = {field("train", d.train), field("dev", d.dev),
                                 field("test", d.test)};
   const auto max_length = field("max_length", d.max_length, 1, config::kMaxSize);

@@ -163,7 +163,8 @@ int64_t parameter_count(nn::Module& model) {
 }
 
 std::string resolve_model_dir(const std::string& dir) {
-  if (fs::exists(fs::path(dir) / "config.json")) return dir;
+  std::error_code ec;  // a path the system refuses (too long) is a missing folder, not a crash
+  if (fs::exists(fs::path(dir) / "config.json", ec)) return dir;
   // A checkpoint interrupted mid-swap is found where it survived (see io::find_checkpoint).
   for (const fs::path& d : {fs::path(dir), fs::path(dir) / "best"})
     if (const auto found = io::find_checkpoint(d.string());

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -23,7 +24,8 @@ using explain::xml_escape;
 
 namespace {
 
-constexpr size_t kExamples = 10;  // rows of each example table
+constexpr size_t kExamples = 10;     // rows of each example table
+constexpr int64_t kMaxClasses = 60;  // more classes than this are left to test_report.json
 
 std::string read_or_empty(const fs::path& p) {
   std::error_code ec;
@@ -108,6 +110,11 @@ std::string classification_section(const json& r) {
   const auto labels = r["labels"].get<std::vector<std::string>>();
   const auto cm = r["confusion_matrix"].get<std::vector<std::vector<int64_t>>>();
   const auto n = static_cast<int64_t>(labels.size());
+  if (n > kMaxClasses)
+    return fmt::format(
+        "<h2>Test set</h2><p>{} classes: too many to draw here; the confusion matrix and the "
+        "per-class scores are in test_report.json.</p>",
+        n);
   Tensor m = Tensor::zeros(Shape{n, n});
   for (int64_t g = 0; g < n && g < static_cast<int64_t>(cm.size()); ++g) {
     int64_t total = 0;
@@ -271,7 +278,9 @@ std::string run_report_html(const std::string& run_dir) {
   const fs::path run(run_dir);
   const std::string config = read_or_empty(run / "config.yaml");
   GAZE_CHECK(!config.empty(), DataError, "{}: not a run folder (no config.yaml)", run_dir);
-  const std::vector<json> lines = json_lines(read_or_empty(run / "metrics.jsonl"));
+  std::vector<json> lines;  // lines without an integer step (damaged, or not gaze's) are skipped
+  for (json& j : json_lines(read_or_empty(run / "metrics.jsonl")))
+    if (j.contains("step") && j["step"].is_number_integer()) lines.push_back(std::move(j));
   const std::string task = config_value(config, "", "task");
   std::string metric = config_value(config, "train", "metric");
   const std::string test_text = read_or_empty(run / "test_report.json");
@@ -282,8 +291,8 @@ std::string run_report_html(const std::string& run_dir) {
   const json* best = nullptr;
   int64_t steps = 0;
   for (const json& j : lines) {
-    steps = std::max<int64_t>(steps, j.value("step", int64_t{0}));
-    if (j.value("best", false)) best = &j;
+    steps = std::max<int64_t>(steps, j["step"].get<int64_t>());
+    if (j.contains("best") && j["best"].is_boolean() && j["best"].get<bool>()) best = &j;
   }
   std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -324,11 +333,22 @@ std::string run_report_html(const std::string& run_dir) {
   for (const auto& [k, v] : summary)
     out += "<tr><td>" + xml_escape(k) + "</td><td>" + xml_escape(v) + "</td></tr>";
   out += "</table><h2>Learning curves</h2>" + curves(lines, metric);
+  // The test files are read as far as they make sense: a damaged one costs its section, not the
+  // page.
+  auto section = [&](const char* file, const std::function<std::string()>& make) {
+    try {
+      out += make();
+    } catch (const json::exception& e) {
+      out += fmt::format("<p>{}: not as gaze writes it ({}); its section is left out.</p>", file,
+                         xml_escape(e.what()));
+    }
+  };
   if (test.is_object()) {
-    if (task == "classify") out += classification_section(test);
-    if (task == "tag") out += entity_section(test);
+    if (task == "classify")
+      section("test_report.json", [&] { return classification_section(test); });
+    if (task == "tag") section("test_report.json", [&] { return entity_section(test); });
   }
-  out += examples_section(preds);
+  section("test_predictions.jsonl", [&] { return examples_section(preds); });
   out += "<h2>Configuration</h2><pre>" + xml_escape(config) + "</pre></body></html>\n";
   return out;
 }

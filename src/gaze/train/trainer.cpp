@@ -226,6 +226,19 @@ class Loop {
     if (comm_.size() > 1) start_data_parallel(lengths);
 
     if (o_.tensorboard && lead_) events_ = std::make_unique<EventWriter>(out_);
+    // A checkpoint-STEP this run will write must not be found taken by something else mid-run.
+    if (o_.save_every > 0 && lead_) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(out_, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("checkpoint-", 0) != 0 || name.size() > 30 ||
+            name.find_first_not_of("0123456789", 11) != std::string::npos || name.size() == 11)
+          continue;
+        const int64_t step = std::stoll(name.substr(11));
+        if (step > pos_.step && step <= total_ && step % o_.save_every == 0)
+          io::check_checkpoint_target(e.path().string());
+      }
+    }
     Progress progress(log_, total_, epochs_, o_.log_every);
     progress_ = &progress;
     InterruptGuard guard;
