@@ -61,6 +61,10 @@ int run_eval(const EvalArgs& a) {
   tasks::EvalOptions o = task->eval_defaults();
   a.options.apply(tasks::config_fields(o, task->kind()), "a " + task->name() + " model");
   if (task->kind() == tasks::TaskKind::translate) check_nbest(a.options, o.search);
+  std::error_code same;
+  GAZE_CHECK(a.output.empty() || a.data.empty() || !fs::equivalent(a.output, a.data, same),
+             DataError, "--output {} is the file being evaluated; write the predictions elsewhere",
+             a.output);
   const auto run = run_of(a.model);
   std::optional<tasks::RunConfig> config;
   if (run) config = tasks::load_run_config((*run / "config.yaml").string(), {});

@@ -122,6 +122,8 @@ def save_pipeline(model, tokenizer, labels=None, dir=None, *, target_tokenizer=N
     (``gaze.text.load_tokenizer(dir)``, or a pipeline's ``.tokenizer``). Returns the folder."""
     if dir is None:
         raise DataError("save_pipeline: give the folder to write (dir=...)")
+    if isinstance(labels, str):
+        raise DataError("save_pipeline: labels is a list of names, one per model output, not a string")
     _tasks.save_pipeline(model, tokenizer, _os.fspath(dir), list(labels or []), target_tokenizer,
                          max_length, overwrite)
     return _os.fspath(dir)

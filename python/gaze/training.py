@@ -26,7 +26,7 @@ def train(config=None, *, output=None, overwrite=False, resume=None, set=(), qui
     ``gaze eval --report json`` gives it, or None). ``gaze.load(result["output"])`` loads the model.
     Errors are ``gaze.DataError`` with the file, line and key, as on the command line.
     """
-    overrides = list(set)
+    overrides = [set] if isinstance(set, str) else list(set)  # one override, or several
     for name, value in sections.items():
         if isinstance(value, dict):
             overrides += [f"{name}.{k}={_value(v)}" for k, v in value.items()]

@@ -376,6 +376,8 @@ def test_review_findings_stay_fixed(models, tmp_path):
     res = run("eval", "--model", tmp_path / "run", "--data", dev, "--output", "/dev/null", check=2)
     assert "/dev/null: is a character device; gaze writes regular files only" in res.stderr
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    res = run("eval", "--model", tmp_path / "run", "--data", dev, "--output", dev, check=2)
+    assert "is the file being evaluated" in res.stderr and dev.read_text().startswith("source\tlabel\ttext")
     # A damaged record costs the report its section, not the page.
     with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
         f.write('{"step": null}\n{"step": "6"}\n{"step": 6, "best": "yes"}\n')

@@ -40,7 +40,7 @@ def test_train_from_a_dict_with_overrides_and_errors(data, tmp_path):
               "tokenizer": {"kind": "word"},
               "model": {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32},
               "train": {"epochs": 1}}
-    r = gaze.train(config, set=["train.max_steps=5"], quiet=True)
+    r = gaze.train(config, set="train.max_steps=5", quiet=True)  # one override as a string too
     assert r["steps"] == 5 and r["test_report"] is None
     assert gaze.load(tmp_path / "run")("Great!")["label"] in ("negative", "positive")
     with pytest.raises(gaze.DataError, match="not empty"):
@@ -89,6 +89,8 @@ def test_save_pipeline_makes_a_folder_the_cli_accepts(data, tmp_path):
         gaze.save_pipeline(model, trained.tokenizer, ["negative", "positive"], folder)
     gaze.save_pipeline(model, trained.tokenizer, ["bad", "good"], folder, overwrite=True)
     assert gaze.load(folder)("Great phone!")["label"] in ("bad", "good")
+    with pytest.raises(gaze.DataError, match="labels is a list of names"):
+        gaze.save_pipeline(model, trained.tokenizer, "ab", tmp_path / "s")
     with pytest.raises(gaze.DataError, match=r"max_length must be in \[1, "):
         gaze.save_pipeline(model, trained.tokenizer, ["a", "b"], tmp_path / "z", max_length=0)
     with pytest.raises(gaze.DataError, match="the model has 2 outputs but 3 labels were given"):
