@@ -7,6 +7,7 @@
 #include "cli/field_flags.h"
 #include "gaze/io/files.h"
 #include "gaze/tasks/task.h"
+#include "gaze/train/run_folder.h"
 
 namespace gaze::cli {
 namespace {
@@ -25,15 +26,6 @@ struct EvalArgs {
   std::optional<Precision> precision;
   FieldFlags options;  // tasks::EvalOptions
 };
-
-// The run folder a model folder belongs to (it or its parent holds config.yaml), if any.
-std::optional<fs::path> run_of(const std::string& model) {
-  const fs::path m = fs::path(model).lexically_normal();
-  std::error_code ec;
-  for (const fs::path& p : {m, m.parent_path()})
-    if (!p.empty() && fs::is_regular_file(p / "config.yaml", ec)) return p;
-  return std::nullopt;
-}
 
 // Rows scored that the model trained on make its scores look better than they are: say how many.
 void warn_overlap(tasks::Task& task, const tasks::RunConfig& c, const tasks::Report& r) {
@@ -65,9 +57,9 @@ int run_eval(const EvalArgs& a) {
   GAZE_CHECK(a.output.empty() || a.data.empty() || !fs::equivalent(a.output, a.data, same),
              DataError, "--output {} is the file being evaluated; write the predictions elsewhere",
              a.output);
-  const auto run = run_of(a.model);
+  const auto run = train::run_folder_of(a.model);
   std::optional<tasks::RunConfig> config;
-  if (run) config = tasks::load_run_config((*run / "config.yaml").string(), {});
+  if (run) config = tasks::load_run_config((fs::path(*run) / "config.yaml").string(), {});
   GAZE_CHECK(!a.split || config, DataError,
              "{}: --split needs the run folder the model was trained in (its config.yaml names "
              "the data); this model folder has none beside it",

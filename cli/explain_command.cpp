@@ -23,6 +23,7 @@
 #include "gaze/ops/shape_ops.h"
 #include "gaze/tasks/task.h"
 #include "gaze/text/utf8.h"
+#include "gaze/train/run_folder.h"
 
 namespace gaze::cli {
 namespace {
@@ -200,11 +201,8 @@ bool looks_like_path(const std::string& s) {
 // Where explanations go without --out: RUN/explain for a run folder (or a checkpoint inside one),
 // MODEL/explain for a model folder of its own.
 std::string default_out(const std::string& model) {
-  const fs::path m = fs::path(model).lexically_normal();
-  std::error_code ec;
-  if (!fs::exists(m / "config.yaml", ec) && fs::exists(m.parent_path() / "config.yaml", ec))
-    return (m.parent_path() / "explain").string();
-  return (m / "explain").string();
+  const auto run = train::run_folder_of(model);
+  return (fs::path(run ? *run : model) / "explain").string();
 }
 
 int run_explain(ExplainArgs a) {

@@ -34,11 +34,8 @@ const std::vector<std::string> kResumeMayChange = {"train.", "decode.", "output"
 
 // The run folder `--resume` names: RUN itself, or RUN when given RUN/last (or another checkpoint
 // inside RUN).
-std::string run_folder_of(const std::string& resume) {
-  std::error_code ec;
-  const fs::path p = fs::path(resume).lexically_normal();
-  if (fs::exists(p / "config.yaml", ec)) return p.string();
-  if (fs::exists(p.parent_path() / "config.yaml", ec)) return p.parent_path().string();
+std::string resumed_run(const std::string& resume) {
+  if (auto run = train::run_folder_of(resume)) return *run;
   throw DataError(fmt::format(
       "{}: not a run folder (no config.yaml here or in its parent); --resume takes the output "
       "folder of an earlier gaze train",
@@ -82,7 +79,7 @@ std::vector<std::string> checkpoint_disagreements(const std::string& checkpoint,
 }
 
 Plan plan_resume(const TrainRunOptions& a) {
-  const std::string run = run_folder_of(a.resume);
+  const std::string run = resumed_run(a.resume);
   const std::string recorded_path = (fs::path(run) / "config.yaml").string();
   const RunConfig recorded = load_run_config(recorded_path, {});
   Plan plan{a.config.empty() && a.config_text.empty() ? load_run_config(recorded_path, a.overrides)

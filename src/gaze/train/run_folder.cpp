@@ -47,6 +47,15 @@ RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
+std::optional<std::string> run_folder_of(const std::string& dir) {
+  const fs::path d = fs::path(dir).lexically_normal();
+  const fs::path parent = d.parent_path().empty() ? fs::path(".") : d.parent_path();
+  std::error_code ec;
+  for (const fs::path& p : {d, parent})
+    if (fs::is_regular_file(p / "config.yaml", ec)) return p.string();
+  return std::nullopt;
+}
+
 bool run_folder_in_use(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return fs::exists(dir, ec);

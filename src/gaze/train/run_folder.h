@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ class RunLock {
  private:
   int fd_ = -1;
 };
+
+// The run folder `dir` belongs to: `dir` itself or its parent (a checkpoint such as RUN/best),
+// whichever holds a config.yaml; nullopt when neither does.
+std::optional<std::string> run_folder_of(const std::string& dir);
 
 // Whether `dir` holds anything but the lock file (a previous run, or a user's files).
 bool run_folder_in_use(const std::string& dir);
