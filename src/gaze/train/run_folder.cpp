@@ -64,16 +64,22 @@ bool run_folder_in_use(const std::string& dir) {
   return false;
 }
 
+std::optional<int64_t> checkpoint_step(const std::string& name) {
+  if (name.rfind("checkpoint-", 0) != 0 || name.size() > 30) return std::nullopt;
+  const std::string digits = name.substr(11);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(digits);
+}
+
 std::vector<std::pair<int64_t, std::string>> numbered_checkpoints(const std::string& run_dir) {
   std::vector<std::pair<int64_t, std::string>> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("checkpoint-", 0) != 0 || name.size() > 30) continue;
-    const std::string digits = name.substr(11);
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto step = checkpoint_step(e.path().filename().string());
+    if (!step) continue;
     if (!io::find_checkpoint(e.path().string())) continue;  // not a gaze checkpoint: not ours
-    out.emplace_back(std::stoll(digits), e.path().string());
+    out.emplace_back(*step, e.path().string());
   }
   std::sort(out.begin(), out.end());
   return out;

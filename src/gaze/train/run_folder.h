@@ -35,6 +35,8 @@ bool run_folder_in_use(const std::string& dir);
 // config.yaml is replaced by the new run's record.
 void clear_run_folder(const std::string& dir);
 
+// The step of a folder named checkpoint-STEP (train.save_every's names); nullopt for other names.
+std::optional<int64_t> checkpoint_step(const std::string& name);
 // The checkpoint-STEP folders of a run (train.save_every), oldest first, with their steps. Only
 // gaze checkpoints count.
 std::vector<std::pair<int64_t, std::string>> numbered_checkpoints(const std::string& run_dir);

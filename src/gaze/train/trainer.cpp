@@ -230,12 +230,8 @@ class Loop {
     if (o_.save_every > 0 && lead_) {
       std::error_code ec;
       for (const auto& e : fs::directory_iterator(out_, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("checkpoint-", 0) != 0 || name.size() > 30 ||
-            name.find_first_not_of("0123456789", 11) != std::string::npos || name.size() == 11)
-          continue;
-        const int64_t step = std::stoll(name.substr(11));
-        if (step > pos_.step && step <= total_ && step % o_.save_every == 0)
+        const auto step = checkpoint_step(e.path().filename().string());
+        if (step && *step > pos_.step && *step <= total_ && *step % o_.save_every == 0)
           io::check_checkpoint_target(e.path().string());
       }
     }
