@@ -235,20 +235,8 @@ void ClassifyPredictor::attribute(explain::Explanation& e, const Encoded& enc,
   } else if (!e.pooling_attention.empty()) {
     e.attributions.push_back({"attention", e.pooling_attention});
   }
-  if (all || o.method == Method::gradient_x_input)
-    e.attributions.push_back(explain::gradient_x_input(f));
-  if (all || o.method == Method::integrated_gradients) {
-    const Tensor base = [&] {
-      NoGradGuard no_grad;  // the baseline is data, not part of the graph
-      const Tensor unknown =
-          o.baseline == explain::Baseline::unknown
-              ? model_->backbone->lookup(Tensor::full(
-                    Shape{1, 1}, static_cast<double>(tokenizer_->unk_id()), DType::i64))
-              : Tensor();
-      return explain::baseline_embeddings(f.embeddings, e.framing, unknown);
-    }();
-    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
-  }
+  add_gradient_attributions(e, f, o, tokenizer_->unk_id(),
+                            [&](const Tensor& ids) { return model_->backbone->lookup(ids); });
   if ((all || o.method == Method::attention_x_gradient) && model_->backbone->num_heads() > 0) {
     e.attributions.push_back(explain::attention_x_gradient(f, {o.layers, o.heads}));
     // Its matrices give the gradient-weighted rollout for free.

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/version.h"
 #include "gaze/data/batching.h"
 #include "gaze/data/text_file.h"
@@ -297,6 +298,25 @@ std::vector<bool> framing(const text::Tokenizer& tok, const std::vector<int64_t>
   std::vector<bool> out;
   for (const int64_t id : ids) out.push_back(is_framing(tok, id));
   return out;
+}
+
+void add_gradient_attributions(explain::Explanation& e, const explain::Objective& f,
+                               const ExplainOptions& o, int64_t unk_id,
+                               const std::function<Tensor(const Tensor&)>& lookup) {
+  const bool all = o.method == explain::Method::all;
+  if (all || o.method == explain::Method::gradient_x_input)
+    e.attributions.push_back(explain::gradient_x_input(f));
+  if (all || o.method == explain::Method::integrated_gradients) {
+    const Tensor base = [&] {
+      NoGradGuard no_grad;  // the baseline is data, not part of the graph
+      const Tensor unknown =
+          o.baseline == explain::Baseline::unknown
+              ? lookup(Tensor::full(Shape{1, 1}, static_cast<double>(unk_id), DType::i64))
+              : Tensor();
+      return explain::baseline_embeddings(f.embeddings, e.framing, unknown);
+    }();
+    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
+  }
 }
 
 }  // namespace gaze::tasks

@@ -3,12 +3,14 @@
 // Each task has one (ClassifyPredictor, TagPredictor, TranslatePredictor).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "gaze/core/precision.h"
+#include "gaze/explain/attribution.h"
 #include "gaze/explain/explanation.h"
 #include "gaze/models/inputs.h"
 #include "gaze/nn/module.h"
@@ -106,6 +108,12 @@ explain::Explanation begin_explanation(TaskKind task, const std::string& text,
                                        const ExplainOptions& options);
 // The pieces of token ids, for display.
 std::vector<std::string> pieces(const text::Tokenizer& tok, const std::vector<int64_t>& ids);
+// Appends the gradient methods `options` asks for (gradient x input, Integrated Gradients) to
+// e.attributions, for any task's objective; `lookup` embeds token ids ([1, 1] -> [1, 1, E]), for
+// the unknown token's row of the `unknown` baseline.
+void add_gradient_attributions(explain::Explanation& e, const explain::Objective& f,
+                               const ExplainOptions& options, int64_t unk_id,
+                               const std::function<Tensor(const Tensor&)>& lookup);
 // Which ids frame the text (begin, end, padding: [CLS], [SEP], <s>, </s>), for explanations.
 bool is_framing(const text::Tokenizer& tok, int64_t id);
 std::vector<bool> framing(const text::Tokenizer& tok, const std::vector<int64_t>& ids);

@@ -238,7 +238,6 @@ explain::Explanation TagPredictor::explain_input(const std::string& text, const 
 
 void TagPredictor::attribute(explain::Explanation& e, const models::Inputs& one,
                              const ExplainOptions& o) {
-  using explain::Method;
   EvalScope eval(*model_);
   const int64_t T = one.tokens.size(1);
   // The explained outputs: at each piece, the log-probability of its highest-scoring tag (the
@@ -271,26 +270,13 @@ void TagPredictor::attribute(explain::Explanation& e, const models::Inputs& one,
     in.token_embeddings = x;
     return sum(mul(log_softmax(model_->forward(in, capture), -1), pick), {2});  // [n, T]
   };
-  const bool all = o.method == Method::all;
   if (e.rollout.defined()) {  // row t of the rollout: what piece t's representation draws on
     explain::TokenAttribution a{"rollout", e.rollout.to_vector<float>()};
     a.outputs = T;
     e.attributions.push_back(std::move(a));
   }
-  if (all || o.method == Method::gradient_x_input)
-    e.attributions.push_back(explain::gradient_x_input(f));
-  if (all || o.method == Method::integrated_gradients) {
-    const Tensor base = [&] {
-      NoGradGuard no_grad;  // the baseline is data, not part of the graph
-      const Tensor unknown =
-          o.baseline == explain::Baseline::unknown
-              ? model_->backbone->lookup(Tensor::full(
-                    Shape{1, 1}, static_cast<double>(tokenizer_->unk_id()), DType::i64))
-              : Tensor();
-      return explain::baseline_embeddings(f.embeddings, e.framing, unknown);
-    }();
-    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
-  }
+  add_gradient_attributions(e, f, o, tokenizer_->unk_id(),
+                            [&](const Tensor& ids) { return model_->backbone->lookup(ids); });
   for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
 }
 

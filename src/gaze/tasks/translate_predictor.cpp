@@ -296,20 +296,8 @@ void TranslatePredictor::attribute(explain::Explanation& e, const std::vector<in
     a.outputs = K;
     e.attributions.push_back(std::move(a));
   }
-  if (all || o.method == Method::gradient_x_input)
-    e.attributions.push_back(explain::gradient_x_input(f));
-  if (all || o.method == Method::integrated_gradients) {
-    const Tensor base = [&] {
-      NoGradGuard no_grad;  // the baseline is data, not part of the graph
-      const Tensor unknown =
-          o.baseline == explain::Baseline::unknown
-              ? model_->source_lookup(
-                    Tensor::full(Shape{1, 1}, static_cast<double>(src_->unk_id()), DType::i64))
-              : Tensor();
-      return explain::baseline_embeddings(f.embeddings, e.framing, unknown);
-    }();
-    e.attributions.push_back(explain::integrated_gradients(f, base, o.steps));
-  }
+  add_gradient_attributions(e, f, o, src_->unk_id(),
+                            [&](const Tensor& ids) { return model_->source_lookup(ids); });
   for (const auto& p : model_->parameters()) p.zero_grad();  // gradients were a means, not a step
 
   if (!all && !o.faithfulness) return;
