@@ -11,10 +11,12 @@
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/core/simd.h"
+#include "gaze/kernels/attention_bf16.h"
 #include "gaze/kernels/lowp_gemm.h"
 #include "gaze/nn/linear.h"
 #include "gaze/nn/multihead_attention.h"
 #include "gaze/nn/precision.h"
+#include "gaze/ops/attention.h"
 #include "gaze/ops/linalg.h"
 #include "gaze/ops/lowp.h"
 #include "gaze/ops/shape_ops.h"
@@ -293,3 +295,186 @@ TEST(Lowp, ViewsOfAStackedWeightUseTheirRows) {
 }
 
 }  // namespace
+
+// --- bf16 attention ------------------------------------------------------------------------------
+
+namespace {
+
+struct AttnCase {
+  int64_t B, H, Hkv, Tq, Tk, D, Dv;
+  bool causal = false, bottom_right = false, lengths = false, padding = false;
+};
+
+// The bf16 kernel's result computed in double: q times scale, k and v rounded to bf16 (the
+// products' operands), exact scores and softmax (the kernel's probabilities carry one more bf16
+// rounding, hence the tolerance). Layout [B, T, H, D].
+std::vector<double> bf16_attention_reference(const AttnCase& c, const std::vector<float>& q,
+                                             const std::vector<float>& k,
+                                             const std::vector<float>& v,
+                                             const std::vector<int64_t>& lengths,
+                                             const std::vector<uint8_t>& padding) {
+  auto r = [](float x) { return static_cast<double>(bf16_value(bf16_reference(x))); };
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.D)), log2e = 1.4426950408889634;
+  std::vector<double> out(static_cast<size_t>(c.B * c.Tq * c.H * c.Dv), 0.0);
+  const int64_t off = c.bottom_right ? c.Tk - c.Tq : 0;
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h) {
+      const int64_t kh = h / (c.H / c.Hkv);
+      for (int64_t i = 0; i < c.Tq; ++i) {
+        std::vector<double> s(static_cast<size_t>(c.Tk), -INFINITY);
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < c.Tk; ++j) {
+          if (c.lengths && j >= lengths[size_t(b)]) continue;
+          if (c.padding && padding[size_t(b * c.Tk + j)]) continue;
+          if (c.causal && j > i + off) continue;
+          double acc = 0;
+          for (int64_t d = 0; d < c.D; ++d)
+            acc += r(static_cast<float>(q[size_t(((b * c.Tq + i) * c.H + h) * c.D + d)] *
+                                        static_cast<float>(scale * log2e))) *
+                   r(k[size_t(((b * c.Tk + j) * c.Hkv + kh) * c.D + d)]);
+          s[size_t(j)] = acc;
+          mx = std::max(mx, acc);
+        }
+        if (mx == -INFINITY) continue;  // no visible key: 0
+        double sum = 0;
+        for (double& x : s) sum += (x = std::exp2(x - mx));
+        for (int64_t j = 0; j < c.Tk; ++j)
+          for (int64_t d = 0; d < c.Dv; ++d)
+            out[size_t(((b * c.Tq + i) * c.H + h) * c.Dv + d)] +=
+                s[size_t(j)] / sum * r(v[size_t(((b * c.Tk + j) * c.Hkv + kh) * c.Dv + d)]);
+      }
+    }
+  return out;
+}
+
+}  // namespace
+
+TEST(Lowp, Bf16AttentionMatchesItsReference) {
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 64;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  const std::vector<AttnCase> cases = {
+      {2, 4, 4, 128, 128, 64, 64},  // the benchmark classifier's shape, two query blocks
+      {1, 2, 2, 1, 1, 64, 64},
+      {2, 3, 3, 17, 5, 33, 20},                // odd head dims, a partial vector of values
+      {1, 4, 2, 70, 131, 16, 16, true, true},  // grouped-query, causal bottom-right, 3 key blocks
+      {2, 2, 2, 65, 65, 64, 64, true},         // causal top-left
+      {3, 2, 2, 40, 100, 64, 48, false, false, true},         // key lengths (one is 0)
+      {2, 1, 1, 9, 70, 256, 256, false, false, false, true},  // padding mask, the widest heads
+  };
+  for (const AttnCase& c : cases) {
+    const std::vector<float> q = random(c.B * c.Tq * c.H * c.D, 11),
+                             k = random(c.B * c.Tk * c.Hkv * c.D, 12),
+                             v = random(c.B * c.Tk * c.Hkv * c.Dv, 13, -2, 2);
+    std::vector<int64_t> lengths;
+    for (int64_t b = 0; b < c.B; ++b) lengths.push_back(b == 0 ? c.Tk - 7 : b == 1 ? 0 : c.Tk);
+    std::vector<uint8_t> padding(static_cast<size_t>(c.B * c.Tk));
+    for (size_t i = 0; i < padding.size(); ++i) padding[i] = (i * 7 + i / 5) % 3 == 0;
+    SdpaOptions o;
+    o.layout = HeadsLayout::bthd;
+    o.is_causal = c.causal;
+    o.causal_alignment = c.bottom_right ? CausalAlignment::bottom_right : CausalAlignment::top_left;
+    if (c.lengths) o.key_lengths = Tensor::from_vector(lengths, Shape{c.B});
+    if (c.padding) {
+      o.key_padding_mask = Tensor::empty(Shape{c.B, c.Tk}, DType::b8);
+      for (size_t i = 0; i < padding.size(); ++i)
+        o.key_padding_mask.data<bool>()[i] = padding[i] != 0;
+    }
+    const Tensor tq = Tensor::from_vector(q, Shape{c.B, c.Tq, c.H, c.D}),
+                 tk = Tensor::from_vector(k, Shape{c.B, c.Tk, c.Hkv, c.D}),
+                 tv = Tensor::from_vector(v, Shape{c.B, c.Tk, c.Hkv, c.Dv});
+    NoGradGuard no_grad;
+    const Tensor f32 = scaled_dot_product_attention(tq, tk, tv, o).output;
+    o.bf16_products = true;
+    const Tensor bf = scaled_dot_product_attention(tq, tk, tv, o).output;
+    const std::vector<double> want = bf16_attention_reference(c, q, k, v, lengths, padding);
+    double worst = 0, total = 0, worst_f32 = 0;
+    bool differs = false;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const double got = bf.data<float>()[i];
+      worst = std::max(worst, std::abs(got - want[i]));
+      total += std::abs(got - want[i]);
+      worst_f32 = std::max(worst_f32, std::abs(got - static_cast<double>(f32.data<float>()[i])));
+      differs |= got != static_cast<double>(f32.data<float>()[i]);
+    }
+    const std::string what =
+        fmt::format("B={} H={}/{} Tq={} Tk={} D={} Dv={}", c.B, c.H, c.Hkv, c.Tq, c.Tk, c.D, c.Dv);
+    // Only the probabilities' rounding (2^-9 relative each, averaging out) separates the two.
+    EXPECT_LT(worst, 6e-3) << what;
+    EXPECT_LT(total / static_cast<double>(want.size()), 1e-3) << what;
+    EXPECT_LT(worst_f32, 5e-2) << what;  // and float32 attention is close
+    EXPECT_TRUE(differs) << what << ": the bf16 kernel did not run";
+  }
+}
+
+TEST(Lowp, Bf16AttentionOnlyWithoutGradients) {
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 64;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  const Tensor q = Tensor::from_vector(random(2 * 8 * 2 * 64, 1), Shape{2, 8, 2, 64}),
+               k = Tensor::from_vector(random(2 * 8 * 2 * 64, 2), Shape{2, 8, 2, 64}),
+               v = Tensor::from_vector(random(2 * 8 * 2 * 64, 3), Shape{2, 8, 2, 64});
+  SdpaOptions o;
+  o.layout = HeadsLayout::bthd;
+  const Tensor f32 = scaled_dot_product_attention(q, k, v, o).output;
+  o.bf16_products = true;
+  // Recorded for autograd, or weights asked for: float32, bit for bit.
+  const Tensor qg = q.detach().set_requires_grad();
+  const Tensor rec = scaled_dot_product_attention(qg, k, v, o).output;
+  EXPECT_EQ(std::memcmp(rec.raw_data(), f32.raw_data(), f32.numel() * 4), 0);
+  NoGradGuard no_grad;
+  o.need_weights = true;
+  const Tensor weighed = scaled_dot_product_attention(q, k, v, o).output;
+  EXPECT_EQ(std::memcmp(weighed.raw_data(), f32.raw_data(), f32.numel() * 4), 0);
+  o.need_weights = false;
+  const Tensor bf = scaled_dot_product_attention(q, k, v, o).output;
+  EXPECT_NE(std::memcmp(bf.raw_data(), f32.raw_data(), f32.numel() * 4), 0);
+}
+
+TEST(Lowp, AConvertedMultiheadAttentionAttendsInBf16) {
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 16;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  manual_seed(3);
+  nn::MultiheadAttention mha(64, 4, 0.0, true, std::nullopt, std::nullopt, true);
+  mha.eval();
+  const Tensor x = Tensor::from_vector(random(2 * 10 * 64, 4), Shape{2, 10, 64});
+  NoGradGuard no_grad;
+  nn::set_precision(mha, Precision::bf16);
+  const Tensor with = mha.forward(x, x, x, {.need_weights = false}).output;
+  // The same converted projections with float32 attention: q, k, v and out_proj by hand.
+  const Tensor qkv = linear(x, mha.in_proj_weight, mha.in_proj_bias);
+  SdpaOptions o;
+  o.layout = HeadsLayout::bthd;
+  auto heads = [&](int i) { return reshape(narrow(qkv, 2, i * 64, 64), Shape{2, 10, 4, 16}); };
+  const Tensor att = scaled_dot_product_attention(heads(0), heads(1), heads(2), o).output;
+  const Tensor without = mha.out_proj->forward(reshape(att, Shape{2, 10, 64}));
+  double worst = 0;
+  bool differs = false;
+  for (int64_t i = 0; i < with.numel(); ++i) {
+    worst = std::max(worst, std::abs(double(with.data<float>()[i]) - without.data<float>()[i]));
+    differs |= with.data<float>()[i] != without.data<float>()[i];
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_LT(worst, 2e-2);
+}
+
+TEST(Lowp, Bf16AttentionIgnoresValuesBeyondTheKeyLengths) {
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 16;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  // Five visible keys: the fifth pairs with the sixth in the kernel's layout, whose value is NaN.
+  std::vector<float> v = random(9 * 16, 3);
+  const Tensor q = Tensor::from_vector(random(3 * 16, 1), Shape{1, 1, 3, 16}),
+               k = Tensor::from_vector(random(9 * 16, 2), Shape{1, 1, 9, 16});
+  SdpaOptions o;
+  o.key_lengths = Tensor::from_vector(std::vector<int64_t>{5}, Shape{1});
+  o.bf16_products = true;
+  NoGradGuard no_grad;
+  const Tensor clean =
+      scaled_dot_product_attention(q, k, Tensor::from_vector(v, Shape{1, 1, 9, 16}), o).output;
+  for (size_t i = 5 * 16; i < v.size(); ++i) v[i] = std::nanf("");
+  const Tensor dirty =
+      scaled_dot_product_attention(q, k, Tensor::from_vector(v, Shape{1, 1, 9, 16}), o).output;
+  EXPECT_EQ(std::memcmp(clean.raw_data(), dirty.raw_data(), clean.numel() * 4), 0);
+}

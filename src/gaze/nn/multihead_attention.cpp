@@ -7,6 +7,7 @@
 #include "gaze/ops/attention.h"
 #include "gaze/ops/dropout.h"
 #include "gaze/ops/linalg.h"
+#include "gaze/ops/lowp.h"
 #include "gaze/ops/reduce.h"
 #include "gaze/ops/shape_ops.h"
 
@@ -128,6 +129,8 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   o.is_causal = args.is_causal;
   o.window = args.window;
   o.dropout_p = is_training() ? dropout : 0.0;
+  // A model set to bf16 or int8 (its projections converted) attends with bf16 products too.
+  o.bf16_products = !autograd::grad_mode_enabled() && weight_lowp(wq) != nullptr;
   Tensor mask;  // SDPA polarity, broadcastable to [B, H, Tq, Tk]
   if (attn_mask.defined()) {
     GAZE_CHECK((attn_mask.dim() == 2 && attn_mask.shape() == (Shape{Tq, Tk})) ||

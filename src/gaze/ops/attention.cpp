@@ -1,10 +1,12 @@
 #include "gaze/ops/attention.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "gaze/autograd/node.h"
 #include "gaze/core/error.h"
 #include "gaze/kernels/attention.h"
+#include "gaze/kernels/attention_bf16.h"
 #include "gaze/ops/checks.h"
 #include "gaze/ops/shape_ops.h"
 
@@ -239,9 +241,16 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
     rs = {g.seed(), g.stream(), g.reserve((n + 3) / 4)};
   }
   const kernels::HeadLayout ol = strides_of({p.q.B, p.q.H, p.q.T, p.v.D}, p.layout);
+  const bool recorded = autograd::any_requires_grad({&q, &k, &v});
   dispatch_floating(q.dtype(), kOp, [&]<typename T>() {
     auto a = kernel_args<T>(p, q, k, v, o);
     a.dropout = rs;
+    if constexpr (std::is_same_v<T, float>) {
+      if (o.bf16_products && !recorded && !o.need_weights && kernels::attention_bf16_handles(a)) {
+        kernels::attention_forward_bf16(a, out.data<T>(), ol, lse.data<T>());
+        return;
+      }
+    }
     kernels::attention_forward(a, out.data<T>(), ol, lse.data<T>());
   });
 
@@ -264,7 +273,7 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
     });
   }
 
-  if (autograd::any_requires_grad({&q, &k, &v})) {
+  if (recorded) {
     using autograd::SavedTensor;
     o.generator = nullptr;  // the backward replays the counters in rs, not the generator
     autograd::record(kOp, {q, k, v}, {out},

@@ -50,6 +50,12 @@ struct SdpaOptions {
   // nn::transpose_keys). Decoding's few queries then multiply by them without repacking the keys
   // each step; the results are the same bit for bit.
   Tensor keys_transposed;
+  // Inference in bf16: both products (scores and probabilities times values) take bf16 operands
+  // and accumulate in fp32; the softmax stays fp32 (kernels/attention_bf16.h). What a bf16 or int8
+  // model's attention runs. Applies only when nothing is recorded for autograd, no weights are
+  // asked for and the CPU and the options allow it (no score mask, ALiBi, window or dropout);
+  // otherwise float32 runs.
+  bool bf16_products = false;
 };
 
 struct SdpaResult {

@@ -1,0 +1,395 @@
+// The bf16 attention forward (attention_bf16.h): the FlashAttention-2 walk of attention_forward.cpp
+// (a task owns up to 64 queries of one head, one per lane across four vectors, and streams the key
+// blocks past an online softmax), with both products on vdpbf16ps, which multiplies pairs of bf16
+// values and adds both products to one fp32 lane: twice the multiply-adds of an fp32 FMA. Operands
+// are therefore laid out in pairs along the summed axis: the query rows pair adjacent features, the
+// value rows and the probabilities pair adjacent keys.
+#include "gaze/kernels/attention_bf16.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "gaze/core/precision.h"
+#include "gaze/core/threads.h"
+#include "gaze/kernels/lowp_gemm.h"
+#include "gaze/kernels/scratch.h"
+
+// GCC 12 warns that the "undefined" source vector of its own AVX-512 intrinsics is uninitialised.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace gaze::kernels {
+namespace {
+
+// AVX512-BF16 code is enabled function by function: the rest of this file, and every inline
+// function it shares with others, stays at the baseline ISA. Called only after the CPU check.
+#define GAZE_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")))
+
+// The register tiles' loops must unroll fully, or their accumulators live in memory.
+#define GAZE_UNROLL _Pragma("GCC unroll 16")
+
+constexpr int64_t kRows = 64;  // queries per task: four vectors of 16 lanes
+constexpr int64_t kKeys = 64;  // keys per block
+constexpr int64_t kMaxDim = 256;
+constexpr float kLog2e = 1.4426950408889634f;
+
+int64_t round_up(int64_t n, int64_t m) {
+  return (n + m - 1) / m * m;
+}
+
+// Keys and values of every head, converted once per call (each query block reads them all):
+// key rows of d2n pairs, value pairs of dvp columns; Tk padded to whole blocks with zeros.
+struct Packed {
+  int64_t d2n, dvp, tkp;
+  const uint32_t* k;  // [B, Hkv, tkp, d2n]
+  const uint32_t* v;  // [B, Hkv, tkp / 2, dvp]
+  const uint32_t* keys(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
+    return k + ((b * Hkv + kvh) * tkp + j0) * d2n;
+  }
+  const uint32_t* values(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
+    return v + ((b * Hkv + kvh) * tkp + j0) / 2 * dvp;
+  }
+};
+
+struct Buffers {
+  Buffers(int64_t d2, int64_t dvp)
+      : rows(static_cast<size_t>(kRows * d2)),
+        qp(static_cast<size_t>(kRows * d2)),
+        pp(static_cast<size_t>(kKeys / 2 * kRows)),
+        tail(static_cast<size_t>(dvp)),
+        st(static_cast<size_t>(kKeys * kRows)),
+        o(static_cast<size_t>(kRows * dvp)),
+        m(kRows),
+        l(kRows),
+        alpha(kRows),
+        ones(kRows) {
+    std::fill(ones.data(), ones.data() + kRows, 1.0f);
+  }
+  // Pairs of bf16 in one uint32 (the lower half first): query rows as converted, then transposed
+  // (qp[d2 * kRows + r] = features 2 d2 and 2 d2 + 1 of query r); probability pairs
+  // pp[j2 * kRows + r]; the value pairs of a block's odd last key with its zero partner.
+  Scratch<uint32_t> rows, qp, pp, tail;
+  Scratch<float> st;  // scores st[j * kRows + r]
+  Scratch<float> o, m, l, alpha, ones;
+};
+
+GAZE_BF16 inline __m512bh as_bh(__m512i x) {
+  return (__m512bh)x;
+}
+GAZE_BF16 inline __m512i as_i(__m512bh x) {
+  return (__m512i)x;
+}
+
+GAZE_BF16 inline __mmask16 first_n(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max<int64_t>(n, 0)) - 1);
+}
+
+// 2^x for x <= 0 (x = -inf and x < -126 give 0): 2^round(x) times a degree-6 polynomial of the
+// fraction (relative error ~1e-7, far below bf16's rounding).
+GAZE_BF16 inline __m512 Exp2(__m512 x) {
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
+  const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
+  const __m512 n = _mm512_roundscale_ps(xc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(xc, n);
+  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+}
+
+// n floats of x times s, rounded to bf16 (nearest even) in order: ceil(n / 2) pairs (an odd last
+// value pairs with 0).
+GAZE_BF16 void RowToBf16(const float* x, int64_t n, float s, uint32_t* dst) {
+  const __m512 vs = _mm512_set1_ps(s);
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t r = n - i;
+    const __m512 lo = _mm512_mul_ps(_mm512_maskz_loadu_ps(first_n(r), x + i), vs);
+    const __m512 hi = _mm512_mul_ps(_mm512_maskz_loadu_ps(first_n(r - 16), x + i + 16), vs);
+    _mm512_mask_storeu_epi32(dst + i / 2, first_n((std::min<int64_t>(r, 32) + 1) / 2),
+                             as_i(_mm512_cvtne2ps_pbh(hi, lo)));
+  }
+}
+
+// 16 pairs (a[i], b[i]) from the bf16 halves of cvtne2ps_pbh(b, a): a in lanes 0-15, b in 16-31.
+GAZE_BF16 inline __m512i Interleave(__m512bh ab) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                       23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(idx, as_i(ab));
+}
+
+// Value rows [0, bc) (row stride ld) as key pairs: vp[j2 * dvp + c] = (v[2 j2][c], v[2 j2 + 1][c]),
+// zero beyond bc and beyond Dv.
+GAZE_BF16 void PackValues(const float* v, int64_t ld, int64_t bc, int64_t Dv, int64_t dvp,
+                          uint32_t* vp) {
+  for (int64_t j2 = 0; j2 < (bc + 1) / 2; ++j2) {
+    const float* even = v + 2 * j2 * ld;
+    const bool has_odd = 2 * j2 + 1 < bc;
+    for (int64_t c = 0; c < dvp; c += 16) {
+      const __mmask16 mk = first_n(Dv - c);
+      const __m512 e = _mm512_maskz_loadu_ps(mk, even + c);
+      const __m512 o = has_odd ? _mm512_maskz_loadu_ps(mk, even + ld + c) : _mm512_setzero_ps();
+      _mm512_storeu_si512(vp + j2 * dvp + c, Interleave(_mm512_cvtne2ps_pbh(o, e)));
+    }
+  }
+}
+
+// st[j][g * 16 + lane] = q . k_j for keys [0, nkeys) (a multiple of 4) and G groups of 16 queries.
+template <int G>
+GAZE_BF16 void Scores(const uint32_t* qp, const uint32_t* kp, int64_t d2n, int64_t nkeys,
+                      float* st) {
+  for (int64_t j = 0; j < nkeys; j += 4) {
+    __m512 acc[G][4];
+    GAZE_UNROLL
+    for (int g = 0; g < G; ++g) GAZE_UNROLL
+    for (int jj = 0; jj < 4; ++jj) acc[g][jj] = _mm512_setzero_ps();
+    const uint32_t* k = kp + j * d2n;
+    for (int64_t d2 = 0; d2 < d2n; ++d2) {
+      __m512i q[G];
+      GAZE_UNROLL
+      for (int g = 0; g < G; ++g) q[g] = _mm512_loadu_si512(qp + d2 * kRows + g * 16);
+      GAZE_UNROLL
+      for (int jj = 0; jj < 4; ++jj) {
+        const __m512bh kb = as_bh(_mm512_set1_epi32(static_cast<int>(k[jj * d2n + d2])));
+        GAZE_UNROLL
+        for (int g = 0; g < G; ++g) acc[g][jj] = _mm512_dpbf16_ps(acc[g][jj], as_bh(q[g]), kb);
+      }
+    }
+    GAZE_UNROLL
+    for (int g = 0; g < G; ++g) GAZE_UNROLL
+    for (int jj = 0; jj < 4; ++jj) _mm512_storeu_ps(st + (j + jj) * kRows + g * 16, acc[g][jj]);
+  }
+}
+
+// o[r] = o[r] * alpha[r] + sum_j p[r][j] v_j (just the sum on the first block) for rows [0, rows)
+// (a multiple of 4) and columns [c0, c0 + 16 NC).
+// `tail` (if not null) replaces the last pair row: the block's odd last key paired with zeros.
+template <int NC>
+GAZE_BF16 void ProbsTimesValues(const uint32_t* pp, const uint32_t* vp, const uint32_t* tail,
+                                int64_t n2, int64_t dvp, int64_t rows, int64_t c0,
+                                const float* alpha, bool first, float* o) {
+  for (int64_t r = 0; r < rows; r += 4) {
+    __m512 acc[4][NC];
+    GAZE_UNROLL
+    for (int rr = 0; rr < 4; ++rr) GAZE_UNROLL
+    for (int c = 0; c < NC; ++c) acc[rr][c] = _mm512_setzero_ps();
+    for (int64_t j2 = 0; j2 < n2; ++j2) {
+      __m512i v[NC];
+      const uint32_t* row = tail && j2 == n2 - 1 ? tail : vp + j2 * dvp;
+      GAZE_UNROLL
+      for (int c = 0; c < NC; ++c) v[c] = _mm512_loadu_si512(row + c0 + 16 * c);
+      GAZE_UNROLL
+      for (int rr = 0; rr < 4; ++rr) {
+        const __m512bh p = as_bh(_mm512_set1_epi32(static_cast<int>(pp[j2 * kRows + r + rr])));
+        GAZE_UNROLL
+        for (int c = 0; c < NC; ++c) acc[rr][c] = _mm512_dpbf16_ps(acc[rr][c], as_bh(v[c]), p);
+      }
+    }
+    GAZE_UNROLL
+    for (int rr = 0; rr < 4; ++rr) {
+      const __m512 a = _mm512_set1_ps(alpha[r + rr]);
+      GAZE_UNROLL
+      for (int c = 0; c < NC; ++c) {
+        float* dst = o + (r + rr) * dvp + c0 + 16 * c;
+        _mm512_storeu_ps(dst,
+                         first ? acc[rr][c] : _mm512_fmadd_ps(_mm512_loadu_ps(dst), a, acc[rr][c]));
+      }
+    }
+  }
+}
+
+// The online softmax of a block's keys [0, bc) for queries [16 g, 16 g + 16): masks (padding keys,
+// keys after a causal query's position) become -inf, m and l are updated, alpha gets the factor
+// for what was accumulated, and the probabilities go to pp in key pairs.
+GAZE_BF16 void Softmax(const AttentionArgs<float>& a, int64_t b, int64_t i0, int64_t j0, int64_t bc,
+                       int g, Buffers& w) {
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const bool* pad = a.key_padding ? a.key_padding + b * a.Tk + j0 : nullptr;
+  // Query lane t sits at position first + t: it sees key j iff j <= first + t.
+  const int64_t first = i0 + g * 16 + a.query_offset;
+  float* st = w.st.data() + g * 16;
+  __m512 mx = ninf;
+  for (int64_t j = 0; j < bc; ++j) {
+    __m512 s = _mm512_loadu_ps(st + j * kRows);
+    __mmask16 see = 0xffff;
+    if (pad && pad[j]) see = 0;
+    if (a.causal && j0 + j > first) see &= static_cast<__mmask16>(~first_n(j0 + j - first));
+    if (see != 0xffff) {
+      s = _mm512_mask_mov_ps(ninf, see, s);
+      _mm512_storeu_ps(st + j * kRows, s);
+    }
+    mx = _mm512_max_ps(mx, s);
+  }
+  const __m512 m_old = _mm512_loadu_ps(w.m.data() + g * 16);
+  const __m512 m_new = _mm512_max_ps(m_old, mx);
+  // 0 stands in for -inf (no visible key yet) so that the exponents give 0, not NaN.
+  const __m512 m_safe = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m_new, ninf, _CMP_NEQ_OQ), m_new);
+  const __m512 alpha = Exp2(_mm512_sub_ps(m_old, m_safe));
+  __m512 lsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < bc; j += 2) {
+    const __m512 p0 = Exp2(_mm512_sub_ps(_mm512_loadu_ps(st + j * kRows), m_safe));
+    const __m512 p1 = j + 1 < bc
+                          ? Exp2(_mm512_sub_ps(_mm512_loadu_ps(st + (j + 1) * kRows), m_safe))
+                          : _mm512_setzero_ps();
+    lsum = _mm512_add_ps(lsum, _mm512_add_ps(p0, p1));
+    _mm512_storeu_si512(w.pp.data() + j / 2 * kRows + g * 16,
+                        Interleave(_mm512_cvtne2ps_pbh(p1, p0)));
+  }
+  const __m512 l = _mm512_loadu_ps(w.l.data() + g * 16);
+  _mm512_storeu_ps(w.l.data() + g * 16, _mm512_fmadd_ps(l, alpha, lsum));
+  _mm512_storeu_ps(w.m.data() + g * 16, m_new);
+  _mm512_storeu_ps(w.alpha.data() + g * 16, alpha);
+}
+
+// Queries [i0, i1) of head h in batch b.
+GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t h,
+                           int64_t i0, int64_t i1, float* out, const HeadLayout& ol, float* lse,
+                           Buffers& w) {
+  const int64_t kvh = h / (a.H / a.Hkv);
+  const int64_t rows = i1 - i0, G = (rows + 15) / 16, d2n = kv.d2n, dvp = kv.dvp,
+                rows4 = round_up(rows, 4);
+  // The queries times scale * log2(e), so the scores are in base-2 units for Exp2.
+  const float* qb = a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t;
+  for (int64_t r = 0; r < rows; ++r)
+    RowToBf16(qb + r * a.q_layout.t, a.D, static_cast<float>(a.scale) * kLog2e,
+              w.rows.data() + r * d2n);
+  // Transposed by gathering 16 rows' pair d2 at a time (zeros beyond `rows`).
+  const __m512i lane =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(static_cast<int>(d2n)));
+  for (int g = 0; g < G; ++g) {
+    const __mmask16 live = first_n(rows - g * 16);
+    const int* base = reinterpret_cast<const int*>(w.rows.data() + g * 16 * d2n);
+    for (int64_t d2 = 0; d2 < d2n; ++d2)
+      _mm512_storeu_si512(
+          w.qp.data() + d2 * kRows + g * 16,
+          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, lane, base + d2, 4));
+  }
+  int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
+  if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
+  if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
+  std::fill(w.m.data(), w.m.data() + kRows, -std::numeric_limits<float>::infinity());
+  std::fill(w.l.data(), w.l.data() + kRows, 0.0f);
+  bool first = true;
+  for (int64_t j0 = 0; j0 < kend; j0 += kKeys) {
+    const int64_t bc = std::min(kKeys, kend - j0), bc4 = round_up(bc, 4);
+    const uint32_t* kp = kv.keys(b, kvh, a.Hkv, j0);
+    switch (G) {
+      case 1:
+        Scores<1>(w.qp.data(), kp, d2n, bc4, w.st.data());
+        break;
+      case 2:
+        Scores<2>(w.qp.data(), kp, d2n, bc4, w.st.data());
+        break;
+      case 3:
+        Scores<3>(w.qp.data(), kp, d2n, bc4, w.st.data());
+        break;
+      default:
+        Scores<4>(w.qp.data(), kp, d2n, bc4, w.st.data());
+        break;
+    }
+    for (int g = 0; g < G; ++g) Softmax(a, b, i0, j0, bc, g, w);
+    const uint32_t* vp = kv.values(b, kvh, a.Hkv, j0);
+    const int64_t n2 = (bc + 1) / 2;
+    // An odd last key's partner is beyond what this block may see: its probability is 0, and its
+    // value must not enter either (0 times a NaN or an infinity is NaN).
+    const uint32_t* tail = nullptr;
+    if (bc % 2) {
+      const __m512i low = _mm512_set1_epi32(0xffff);
+      for (int64_t c = 0; c < dvp; c += 16)
+        _mm512_storeu_si512(w.tail.data() + c,
+                            _mm512_and_si512(_mm512_loadu_si512(vp + (n2 - 1) * dvp + c), low));
+      tail = w.tail.data();
+    }
+    for (int64_t c0 = 0; c0 < dvp; c0 += 64) {
+      const float* al = w.alpha.data();
+      float* o = w.o.data();
+      switch (std::min<int64_t>(4, (dvp - c0) / 16)) {
+        case 1:
+          ProbsTimesValues<1>(w.pp.data(), vp, tail, n2, dvp, rows4, c0, al, first, o);
+          break;
+        case 2:
+          ProbsTimesValues<2>(w.pp.data(), vp, tail, n2, dvp, rows4, c0, al, first, o);
+          break;
+        case 3:
+          ProbsTimesValues<3>(w.pp.data(), vp, tail, n2, dvp, rows4, c0, al, first, o);
+          break;
+        default:
+          ProbsTimesValues<4>(w.pp.data(), vp, tail, n2, dvp, rows4, c0, al, first, o);
+          break;
+      }
+    }
+    first = false;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const float l = first ? 0.0f : w.l[static_cast<size_t>(r)];
+    const __m512 inv = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);  // no visible key: 0, not 0/0
+    float* dst = out + b * ol.b + h * ol.h + (i0 + r) * ol.t;
+    const float* o = w.o.data() + r * dvp;
+    for (int64_t c = 0; c < a.Dv; c += 16)
+      _mm512_mask_storeu_ps(
+          dst + c, first_n(a.Dv - c),
+          first ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(o + c), inv));
+    // The log-sum-exp in natural units: the scores were scaled by log2(e).
+    lse[(b * a.H + h) * a.Tq + i0 + r] =
+        l > 0 ? (w.m[static_cast<size_t>(r)] + std::log2(l)) / kLog2e
+              : (std::isnan(l) ? l : -std::numeric_limits<float>::infinity());
+  }
+}
+
+// Key block `blk` of key/value head kvh in batch b into `kv`: the rows beyond Tk are zeros.
+GAZE_BF16 void PackBlock(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t kvh,
+                         int64_t j0) {
+  const int64_t bc = std::max<int64_t>(0, std::min(kKeys, a.Tk - j0));
+  uint32_t* kp = const_cast<uint32_t*>(kv.keys(b, kvh, a.Hkv, j0));
+  const float* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h + j0 * a.k_layout.t;
+  for (int64_t j = 0; j < bc; ++j) RowToBf16(kb + j * a.k_layout.t, a.D, 1.0f, kp + j * kv.d2n);
+  std::fill(kp + bc * kv.d2n, kp + kKeys * kv.d2n, 0u);
+  uint32_t* vp = const_cast<uint32_t*>(kv.values(b, kvh, a.Hkv, j0));
+  const float* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h + j0 * a.v_layout.t;
+  PackValues(vb, a.v_layout.t, bc, a.Dv, kv.dvp, vp);
+  std::fill(vp + (bc + 1) / 2 * kv.dvp, vp + kKeys / 2 * kv.dvp, 0u);
+}
+
+}  // namespace
+
+bool attention_bf16_handles(const AttentionArgs<float>& a) {
+  static const bool cpu =
+      precision_supported(Precision::bf16) && __builtin_cpu_supports("avx512bf16");
+  return cpu && a.mask.data == nullptr && a.alibi_slopes == nullptr && a.window < 0 &&
+         a.dropout_p == 0 && a.kt == nullptr && a.D >= 1 && a.D <= kMaxDim && a.Dv >= 1 &&
+         a.Dv <= kMaxDim;
+}
+
+void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& ol,
+                            float* lse) {
+  const int64_t d2n = (a.D + 1) / 2, dvp = round_up(a.Dv, 16), tkp = round_up(a.Tk, kKeys);
+  const int64_t kblocks = tkp / kKeys, heads = a.B * a.Hkv;
+  Scratch<uint32_t> keys(static_cast<size_t>(heads * tkp * d2n)),
+      values(static_cast<size_t>(heads * tkp / 2 * dvp));
+  const Packed kv{d2n, dvp, tkp, keys.data(), values.data()};
+  parallel_for(0, heads * kblocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t)
+      PackBlock(a, kv, t / kblocks / a.Hkv, t / kblocks % a.Hkv, t % kblocks * kKeys);
+  });
+  const int64_t qblocks = (a.Tq + kRows - 1) / kRows, tasks = a.B * a.H * qblocks;
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
+#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  {
+    Buffers w(d2n, dvp);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t qb = task % qblocks, bh = task / qblocks;
+      const int64_t i0 = qb * kRows, i1 = std::min(a.Tq, i0 + kRows);
+      ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
+    }
+  }
+}
+
+}  // namespace gaze::kernels
