@@ -19,7 +19,9 @@
 #include "gaze/kernels/scratch.h"
 
 // GCC 12 warns that the "undefined" source vector of its own AVX-512 intrinsics is uninitialised.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace gaze::kernels {
 namespace {
