@@ -44,14 +44,15 @@ int64_t round_up(int64_t n, int64_t m) {
 
 // Keys and values of every head, converted once per call (each query block reads them all):
 // key rows of d2n pairs, value pairs of dvp columns; Tk padded to whole blocks with zeros.
+// PackBlock writes the blocks, ForwardRows reads them.
 struct Packed {
   int64_t d2n, dvp, tkp;
-  const uint32_t* k;  // [B, Hkv, tkp, d2n]
-  const uint32_t* v;  // [B, Hkv, tkp / 2, dvp]
-  const uint32_t* keys(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
+  uint32_t* k;  // [B, Hkv, tkp, d2n]
+  uint32_t* v;  // [B, Hkv, tkp / 2, dvp]
+  uint32_t* keys(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
     return k + ((b * Hkv + kvh) * tkp + j0) * d2n;
   }
-  const uint32_t* values(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
+  uint32_t* values(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
     return v + ((b * Hkv + kvh) * tkp + j0) / 2 * dvp;
   }
 };
@@ -349,11 +350,11 @@ GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int6
 GAZE_BF16 void PackBlock(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t kvh,
                          int64_t j0) {
   const int64_t bc = std::max<int64_t>(0, std::min(kKeys, a.Tk - j0));
-  uint32_t* kp = const_cast<uint32_t*>(kv.keys(b, kvh, a.Hkv, j0));
+  uint32_t* kp = kv.keys(b, kvh, a.Hkv, j0);
   const float* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h + j0 * a.k_layout.t;
   for (int64_t j = 0; j < bc; ++j) RowToBf16(kb + j * a.k_layout.t, a.D, 1.0f, kp + j * kv.d2n);
   std::fill(kp + bc * kv.d2n, kp + kKeys * kv.d2n, 0u);
-  uint32_t* vp = const_cast<uint32_t*>(kv.values(b, kvh, a.Hkv, j0));
+  uint32_t* vp = kv.values(b, kvh, a.Hkv, j0);
   const float* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h + j0 * a.v_layout.t;
   PackValues(vb, a.v_layout.t, bc, a.Dv, kv.dvp, vp);
   std::fill(vp + (bc + 1) / 2 * kv.dvp, vp + kKeys / 2 * kv.dvp, 0u);
