@@ -58,6 +58,22 @@ TagSplits read_splits(const DataConfig& d, std::FILE* log) {
                static_cast<long long>(words), s.dev.size(), s.test.size());
   return s;
 }
+
+// The gold tags of each sentence, as the tagging report reads them.
+std::vector<std::vector<std::string>> gold_tags(
+    const std::vector<data::TaggedSentence>& sentences) {
+  std::vector<std::vector<std::string>> gold;
+  for (const auto& s : sentences) gold.push_back(s.tags);
+  return gold;
+}
+
+void note_unknown_tags(const TagEncoded& enc, const std::string& source) {
+  if (enc.unknown > 0)
+    std::fprintf(stderr,
+                 "note: %s: %lld tokens have tags the model was not trained on (scored as "
+                 "errors)\n",
+                 source.c_str(), static_cast<long long>(enc.unknown));
+}
 }  // namespace
 
 void TagTask::use_data(const RunConfig& c, TagSplits&& s, std::FILE* log) {
@@ -211,14 +227,8 @@ metrics::TaggingReport TagTask::evaluate(const std::vector<data::TaggedSentence>
                                          double* mean_loss) {
   Scored scored = score(enc);
   if (mean_loss) *mean_loss = scored.mean_loss();
-  if (enc.unknown > 0)
-    std::fprintf(stderr,
-                 "note: %s: %lld tokens have tags the model was not trained on (scored as "
-                 "errors)\n",
-                 source.c_str(), static_cast<long long>(enc.unknown));
-  std::vector<std::vector<std::string>> gold;
-  for (const auto& s : sentences) gold.push_back(s.tags);
-  return metrics::tagging_report(gold, scored.predicted, p_->entities());
+  note_unknown_tags(enc, source);
+  return metrics::tagging_report(gold_tags(sentences), scored.predicted, p_->entities());
 }
 
 std::string TagTask::validate_part(int64_t part, int64_t parts) {
@@ -257,9 +267,7 @@ std::map<std::string, double> TagTask::validate_merge(const std::vector<std::str
     all.crf_nll += j.at("crf_nll").get<double>();
     all.crf_words += j.at("crf_words").get<int64_t>();
   }
-  std::vector<std::vector<std::string>> gold;
-  for (const auto& s : dev_) gold.push_back(s.tags);
-  const auto r = metrics::tagging_report(gold, all.predicted, p_->entities());
+  const auto r = metrics::tagging_report(gold_tags(dev_), all.predicted, p_->entities());
   std::map<std::string, double> m = {{"accuracy", r.token_accuracy}, {"loss", all.mean_loss()}};
   if (p_->entities()) m["f1"] = r.micro.f1;
   return m;
@@ -269,15 +277,10 @@ Report TagTask::report_with_predictions(const std::vector<data::TaggedSentence>&
                                         const std::string& source) {
   const TagEncoded enc = p_->encode(sentences, source, true);
   const Scored scored = score(enc);
-  if (enc.unknown > 0)
-    std::fprintf(stderr,
-                 "note: %s: %lld tokens have tags the model was not trained on (scored as "
-                 "errors)\n",
-                 source.c_str(), static_cast<long long>(enc.unknown));
-  std::vector<std::vector<std::string>> gold;
+  note_unknown_tags(enc, source);
+  const std::vector<std::vector<std::string>> gold = gold_tags(sentences);
   std::vector<nlohmann::json> rows;
   for (size_t s = 0; s < sentences.size(); ++s) {
-    gold.push_back(sentences[s].tags);
     int64_t errors = 0;
     for (size_t w = 0; w < gold[s].size() && w < scored.predicted[s].size(); ++w)
       errors += gold[s][w] != scored.predicted[s][w];
