@@ -34,21 +34,25 @@ std::string flag_name(const std::string& field);
 
 // An option taking an enum's names (or, for a vector, a comma-separated list of them); only the
 // names are accepted, as CLI::IsMember checks them.
+template <NamedEnum E, typename Set>
+CLI::Option* add_one_enum_option(CLI::App& app, const std::string& flag, Set set,
+                                 const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          flag, [set](const std::string& s) { set(*enum_from_name<E>(s)); }, help)
+      ->check(CLI::IsMember(enum_name_list<E>()));
+}
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, E& v,
                              const std::string& help) {
-  return app
-      .add_option_function<std::string>(
-          flag, [&v](const std::string& s) { v = *enum_from_name<E>(s); }, help)
-      ->check(CLI::IsMember(enum_name_list<E>()));
+  return add_one_enum_option<E>(
+      app, flag, [&v](E e) { v = e; }, help);
 }
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, std::optional<E>& v,
                              const std::string& help) {
-  return app
-      .add_option_function<std::string>(
-          flag, [&v](const std::string& s) { v = *enum_from_name<E>(s); }, help)
-      ->check(CLI::IsMember(enum_name_list<E>()));
+  return add_one_enum_option<E>(
+      app, flag, [&v](E e) { v = e; }, help);
 }
 template <NamedEnum E>
 CLI::Option* add_enum_option(CLI::App& app, const std::string& flag, std::vector<E>& v,
