@@ -6,14 +6,12 @@
 #include "gaze/core/allocator.h"
 #include "gaze/ops/ops.h"
 
+#include "gradcheck.h"
+
 namespace gaze {
 namespace {
 
-Tensor leaf(std::vector<float> v, const Shape& s) {
-  Tensor t = Tensor::from_vector(v, s);
-  t.set_requires_grad();
-  return t;
-}
+using testing::leaf;
 
 TEST(Autograd, BackwardFromScalar) {
   Tensor x = leaf({1, 2, 3}, Shape{3});

@@ -8,15 +8,12 @@
 #include "gaze/ops/ops.h"
 #include "gaze/train/tensorboard.h"
 #include "gaze/train/trainer.h"
+#include "gradcheck.h"
 
 namespace gaze {
 namespace {
 
-Tensor leaf(std::vector<float> v, const Shape& s) {
-  Tensor t = Tensor::from_vector(v, s);
-  t.set_requires_grad();
-  return t;
-}
+using testing::leaf;
 
 TEST(PostAccumulateHook, RunsOnceAfterEveryUseHasContributed) {
   Tensor x = leaf({1, 2}, Shape{2});

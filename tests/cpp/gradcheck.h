@@ -19,6 +19,13 @@ struct GradcheckOptions {
 
 using TensorFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// A float32 leaf of the given values that requires grad.
+inline Tensor leaf(std::vector<float> v, const Shape& s) {
+  Tensor t = Tensor::from_vector(v, s);
+  t.set_requires_grad();
+  return t;
+}
+
 // Checks d<v, f(inputs)>/d input for every input with requires_grad, where v is a fixed random
 // projection of the output. Inputs must be float64 (or int64 for index arguments, not checked).
 //
