@@ -519,13 +519,13 @@ def test_expect_100_continue(server):
         assert read_reply(s).startswith(b"HTTP/1.1 413")
 
 
-def healthz_when_served(s, seconds):
-    """The status of /healthz, asked until it is 200 or `seconds` have passed."""
+def get_when_served(s, path, seconds):
+    """(status, body) of GET path, asked until it is 200 or `seconds` have passed."""
     end = time.time() + seconds
     while True:
-        status = s.get("/healthz")[0]
+        status, body = s.get(path)
         if status == 200 or time.time() > end:
-            return status
+            return status, body
         time.sleep(0.05)
 
 
@@ -541,7 +541,7 @@ def test_connection_limit_counts_open_connections_and_refuses_readably(models):
         # machine can take over 3 s to notice the closes: the margin is wide.)
         # Each probe's own connection also counts until the server sees it close, so a probe right
         # after a served one can be refused: wait for one that is served rather than ask twice.
-        assert healthz_when_served(s, 6) == 200
+        assert get_when_served(s, "/healthz", 6)[0] == 200
         with socket.create_connection(("127.0.0.1", s.port)) as a, \
                 socket.create_connection(("127.0.0.1", s.port)) as b:
             time.sleep(0.2)
@@ -551,13 +551,8 @@ def test_connection_limit_counts_open_connections_and_refuses_readably(models):
             assert reply.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in reply
         # a and b have closed, but the server may not have seen it yet: until it has, /metrics
         # would be refused too.
-        assert healthz_when_served(s, 3) == 200
-        end = time.time() + 3
-        while True:  # the same race for /metrics itself
-            status, text = s.get("/metrics")
-            if status == 200 or time.time() > end:
-                break
-            time.sleep(0.05)
+        assert get_when_served(s, "/healthz", 3)[0] == 200
+        status, text = get_when_served(s, "/metrics", 3)  # the same race for /metrics itself
         assert status == 200
         refused = [line for line in text.splitlines() if line.startswith("gaze_refused_connections_total ")]
         assert refused and float(refused[0].split()[-1]) >= 1
