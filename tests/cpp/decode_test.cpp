@@ -108,6 +108,44 @@ TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
   }
 }
 
+TEST(IncrementalDecoder, RowsSharingAMemoryEqualRowsWithCopiesOfIt) {
+  // Three rows per source read one memory (as beams do) and give what three copies would; the
+  // groups survive reordering and shrinking, and a row torn from its group is refused.
+  auto m = transformer(true);
+  NoGradGuard no_grad;
+  const Batch b;
+  const Tensor memory = m->encode(b.src, b.lengths);
+  const auto rows = models::expand_rows(3, 3);
+  nn::IncrementalDecoder shared(*m->decoder, memory, b.lengths, 3),
+      copied(*m->decoder, nn::gather_rows(memory, rows), nn::gather_rows(b.lengths, rows));
+  const std::vector<std::vector<int64_t>> orders = {
+      {2, 1, 0, 3, 3, 5, 6, 7, 8}, {3, 4, 5, 0, 1, 2}, {1, 1, 0}};  // reorder, drop, reorder
+  for (int64_t t = 0; t < 4; ++t) {
+    SCOPED_TRACE(fmt::format("step {}", t));
+    const int64_t R = t == 0 ? 9 : std::ssize(orders[static_cast<size_t>(t - 1)]);
+    std::vector<int64_t> tokens;
+    for (int64_t r = 0; r < R; ++r) tokens.push_back(4 + (r + t) % 7);
+    const Tensor x = m->embed_target(ids(tokens, R), t);
+    nn::AttentionCapture ca, cb;
+    const auto a = shared.step(x, &ca).to_vector<float>(),
+               c = copied.step(x, &cb).to_vector<float>();
+    ASSERT_EQ(a.size(), c.size());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], c[i], 1e-6);
+    ASSERT_EQ(ca.cross_attention[1].shape(), cb.cross_attention[1].shape());
+    const auto wa = ca.cross_attention[1].to_vector<float>(),
+               wc = cb.cross_attention[1].to_vector<float>();
+    for (size_t i = 0; i < wa.size(); ++i) ASSERT_NEAR(wa[i], wc[i], 1e-6);
+    if (t < 3) {
+      const auto& o = orders[static_cast<size_t>(t)];
+      shared.reorder(o, t != 1), copied.reorder(o, t != 1);
+    }
+  }
+  EXPECT_THROW(shared.reorder({0, 1}), ValueError);  // not a whole group
+  nn::IncrementalDecoder again(*m->decoder, memory, b.lengths, 3);
+  EXPECT_THROW(again.reorder({0, 1, 3}), ValueError);  // row 3 reads another memory
+  EXPECT_THROW(again.reorder({9, 9, 9}), ValueError);  // out of range
+}
+
 TEST(Search, MaxLengthCapsTheRatio) {
   decode::SearchOptions o;
   o.max_length_ratio = 2.0, o.max_length_offset = 10;

@@ -46,12 +46,6 @@ struct AttentionArgs {
   ScoreMask mask;
   const T* alibi_slopes = nullptr;  // [H]: adds -slope_h * |i + query_offset - j| to the scores
   double dropout_p = 0.0;           // on the probabilities; the mask comes from `dropout` counters
-  // Optional (forward only): the keys again with the positions on the last axis, element (b, kvh,
-  // d, j) at kt[b * kt_layout.b + kvh * kt_layout.h + d * kt_layout.t + j], rows readable up to
-  // Tk rounded up to 16. The decoder keeps its cross-attention keys so, so that a few queries
-  // multiply by them without repacking them each step; the scores are the same bit for bit.
-  const T* kt = nullptr;
-  HeadLayout kt_layout;
   DropoutStream dropout;  // element (b, h, i, j) uses counter index ((b*H + h)*Tk + j)*Tq + i
 };
 

@@ -23,10 +23,9 @@ namespace HWY_NAMESPACE {
 // Queries per task (one per SIMD lane across a few vectors) and keys per block: the working set
 // (Q^T, the score tile, the output accumulator) stays in L1/L2.
 constexpr int64_t kFwdRows = 64, kFwdKeys = 128;
-// Up to this many queries a block takes its scores from transposed keys when the caller has them
-// (AttentionArgs::kt): the usual tile puts the queries on the SIMD lanes, which one decoding query
-// would fill to 1/16th.
-constexpr size_t kFewRows = 4;
+// Calls with at most this many queries (decoding: one per step) take each query on its own
+// (ForwardQuery): the tile puts the queries on the SIMD lanes, which one query fills to 1/16th.
+constexpr int64_t kFewRows = 4;
 
 template <typename T>
 struct FwdBuffers {
@@ -37,10 +36,121 @@ struct FwdBuffers {
         o(brp * dvp),
         m(brp),
         l(brp),
-        alpha(brp),
-        stt(kFewRows * kFwdKeys) {}
-  Scratch<T> qt, vp, st, o, m, l, alpha, stt;
+        alpha(brp) {}
+  Scratch<T> qt, vp, st, o, m, l, alpha;
 };
+
+// Whether ForwardQuery serves the call: few queries whose visible keys are one range (lengths,
+// causal limit, window) and whose rows are whole vectors. Masks, ALiBi, dropout and odd head sizes
+// take the tiled path.
+template <typename T>
+bool QueryPathServes(const AttentionArgs<T>& a, size_t L) {
+  return a.Tq <= kFewRows && !AdditiveScores(a) && !a.mask.data && !a.key_padding &&
+         a.dropout_p == 0 && a.D % static_cast<int64_t>(L) == 0 &&
+         a.Dv % static_cast<int64_t>(L) == 0;
+}
+
+// Query i of head h in batch b on its own: scores as dot products along the head (four keys at a
+// time), an online softmax over blocks of keys, and O += p v with two keys per step, the
+// accumulator in w.o. Same function as ForwardRows; the sums run in another order, so results may
+// differ from a tiled row in the last bits.
+template <typename T>
+void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T* out,
+                  const HeadLayout& ol, T* lse, FwdBuffers<T>& w) {
+  const hn::ScalableTag<T> d;
+  using V = VecT<decltype(d)>;
+  const size_t L = hn::Lanes(d);
+  const int64_t kvh = h / (a.H / a.Hkv), pos = i + a.query_offset;
+  const T* q = a.q + b * a.q_layout.b + h * a.q_layout.h + i * a.q_layout.t;
+  const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
+  const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
+  const auto D = static_cast<size_t>(a.D), Dv = static_cast<size_t>(a.Dv);
+  int64_t lo = 0, hi = a.Tk;  // the visible keys
+  if (a.key_lengths) hi = std::min(hi, a.key_lengths[b]);
+  if (a.causal) hi = std::min(hi, pos + 1);
+  if (a.window >= 0)
+    hi = std::min(hi, pos + a.window + 1), lo = std::max<int64_t>(0, pos - a.window);
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const ExpArgs<T> ea = exp_args(a);
+  const T mscale = static_cast<T>(a.scale);
+  T* s = w.st.data();  // the block's scores, then its probabilities
+  T* o = w.o.data();
+  T m = ninf, l = 0;
+  for (int64_t j0 = lo; j0 < hi; j0 += kFwdKeys) {
+    const int64_t bc = std::min(kFwdKeys, hi - j0);
+    int64_t j = 0;
+    for (; j + 4 <= bc; j += 4) {
+      const T* k0 = kb + (j0 + j) * a.k_layout.t;
+      const int64_t kt = a.k_layout.t;
+      V c0 = hn::Zero(d), c1 = hn::Zero(d), c2 = hn::Zero(d), c3 = hn::Zero(d);
+      for (size_t c = 0; c < D; c += L) {
+        const V qv = hn::LoadU(d, q + c);
+        c0 = hn::MulAdd(qv, hn::LoadU(d, k0 + c), c0);
+        c1 = hn::MulAdd(qv, hn::LoadU(d, k0 + kt + c), c1);
+        c2 = hn::MulAdd(qv, hn::LoadU(d, k0 + 2 * kt + c), c2);
+        c3 = hn::MulAdd(qv, hn::LoadU(d, k0 + 3 * kt + c), c3);
+      }
+      s[j] = SumLanes(d, c0), s[j + 1] = SumLanes(d, c1);
+      s[j + 2] = SumLanes(d, c2), s[j + 3] = SumLanes(d, c3);
+    }
+    for (; j < bc; ++j) {
+      const T* kj = kb + (j0 + j) * a.k_layout.t;
+      V c0 = hn::Zero(d);
+      for (size_t c = 0; c < D; c += L)
+        c0 = hn::MulAdd(hn::LoadU(d, q + c), hn::LoadU(d, kj + c), c0);
+      s[j] = SumLanes(d, c0);
+    }
+    T mx = ninf;
+    for (j = 0; j < bc; ++j) mx = std::max(mx, s[j]);
+    const T m_new = std::max(m, mx * mscale);
+    const T m_safe = m_new == ninf ? T(0) : m_new;  // no finite score yet: exponents give 0
+    const V vsk = hn::Set(d, ea.sk), sub = hn::Set(d, m_safe * ea.mk);
+    // The block's probabilities; the tail lanes past bc are computed on stale values and dropped.
+    V lsum = hn::Zero(d);
+    const auto whole = static_cast<int64_t>(static_cast<size_t>(bc) / L * L);
+    for (j = 0; j < whole; j += static_cast<int64_t>(L)) {
+      const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + j), vsk, sub));
+      hn::StoreU(p, d, s + j);
+      lsum = hn::Add(lsum, p);
+    }
+    T tail = 0;
+    for (; j < bc; ++j) {
+      s[j] = hn::GetLane(SoftmaxExp(d, hn::Set(d, s[j] * ea.sk - m_safe * ea.mk)));
+      tail += s[j];
+    }
+    const T alpha = hn::GetLane(ExpNonPositive(d, hn::Set(d, m - m_safe)));
+    l = l * alpha + (SumLanes(d, lsum) + tail);
+    m = m_new;
+    // O = O alpha + sum_j p_j v_j, four vectors of the row at a time, even and odd keys apart.
+    for (size_t c0 = 0; c0 < Dv; c0 += 4 * L) {
+      const size_t nv = std::min<size_t>(4, (Dv - c0) / L);
+      V e[4], f[4];
+      for (size_t v = 0; v < 4; ++v) e[v] = f[v] = hn::Zero(d);
+      for (j = 0; j + 2 <= bc; j += 2) {
+        const T* v0 = vb + (j0 + j) * a.v_layout.t + c0;
+        const V p0 = hn::Set(d, s[j]), p1 = hn::Set(d, s[j + 1]);
+        for (size_t v = 0; v < nv; ++v) {
+          e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
+          f[v] = hn::MulAdd(p1, hn::LoadU(d, v0 + a.v_layout.t + v * L), f[v]);
+        }
+      }
+      if (j < bc) {
+        const T* v0 = vb + (j0 + j) * a.v_layout.t + c0;
+        for (size_t v = 0; v < nv; ++v)
+          e[v] = hn::MulAdd(hn::Set(d, s[j]), hn::LoadU(d, v0 + v * L), e[v]);
+      }
+      for (size_t v = 0; v < nv; ++v) {
+        const V sum = hn::Add(e[v], f[v]);
+        T* op = o + c0 + v * L;
+        hn::StoreU(j0 == lo ? sum : hn::MulAdd(hn::LoadU(d, op), hn::Set(d, alpha), sum), d, op);
+      }
+    }
+  }
+  const T inv = l > 0 ? T(1) / l : T(0);  // a query that saw no key gives 0, not 0/0
+  T* dst = out + b * ol.b + h * ol.h + i * ol.t;
+  for (size_t c = 0; c < Dv; ++c) dst[c] = lo < hi ? o[c] * inv : T(0);
+  lse[(b * a.H + h) * a.Tq + i] = l > 0 ? m + std::log(l) : (std::isnan(l) ? l : ninf);
+}
 
 // The value rows of keys [j0, j0 + bc) as a B operand: in place when whole vectors fit in a row,
 // else copied with zero padding.
@@ -67,11 +177,8 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L), dvp = RoundUp(a.Dv, L);
   const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
   const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
-  // (kt rows are padded to 16 positions: wider vectors would read past them.)
-  const bool few = a.kt && rows <= kFewRows && L <= 16;
-  if (!few)  // the few-query path reads the queries in place
-    PackTransposed(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
-                   rows, a.D, w.qt.data(), brp);
+  PackTransposed(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+                 rows, a.D, w.qt.data(), brp);
   int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
   if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
   if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
@@ -95,25 +202,11 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   // The accumulator starts with the first block's products (what 0 * alpha + P V gives bit for
   // bit), so it is neither zeroed nor rescaled before that block.
   bool first = true;
-  const T* ktb = few ? a.kt + b * a.kt_layout.b + kvh * a.kt_layout.h : nullptr;
   for (int64_t j0 = kstart; j0 < kend; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, kend - j0);
-    if (few) {
-      // The same products with the roles swapped, keys on the lanes: St^T[i][j] = q_i . k_j, each
-      // one FMA chain over d in order as below, so equal bit for bit. Then laid out as St.
-      const size_t bcp = RoundUp(static_cast<size_t>(bc), L);
-      MatmulPacked(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
-                   1, rows, a.D, ktb + j0, a.kt_layout.t, bcp / L, w.stt.data(), bcp, false);
-      for (int64_t j = 0; j < bc; ++j) {
-        T* row = w.st.data() + j * brp;
-        for (size_t r = 0; r < rows; ++r) row[r] = w.stt[r * bcp + j];
-        std::fill(row + rows, row + brp, T(0));
-      }
-    } else {
-      // St[j][i] = k_j . q_i, K rows read in place.
-      MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
-                   w.st.data(), brp, false);
-    }
+    // St[j][i] = k_j . q_i, K rows read in place.
+    MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
+                 w.st.data(), brp, false);
     if (BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc))
       for (int64_t j = 0; j < bc; ++j)
         PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, w.st.data() + j * brp);
@@ -171,18 +264,25 @@ template <typename T>
 void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse) {
   const hn::ScalableTag<T> d;
   const size_t L = hn::Lanes(d);
-  const int64_t qblocks = (a.Tq + kFwdRows - 1) / kFwdRows;
+  const bool by_query = QueryPathServes(a, L);
+  const int64_t qblocks = by_query ? 1 : (a.Tq + kFwdRows - 1) / kFwdRows;
   const int64_t tasks = a.B * a.H * qblocks;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
 #pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
   {
     FwdBuffers<T> w(a.D, RoundUp(kFwdRows, L), RoundUp(a.Dv, L));
-    // Dynamic: causal blocks near the end of the sequence see more keys than those at the start.
+    if (by_query) {
+#pragma omp for schedule(static)
+      for (int64_t bh = 0; bh < tasks; ++bh)
+        for (int64_t i = 0; i < a.Tq; ++i) ForwardQuery(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
+    } else {
+      // Dynamic: causal blocks near the end of the sequence see more keys than those at the start.
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t qb = task % qblocks, bh = task / qblocks;
-      const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
-      ForwardRows(a, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
+      for (int64_t task = 0; task < tasks; ++task) {
+        const int64_t qb = task % qblocks, bh = task / qblocks;
+        const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
+        ForwardRows(a, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
+      }
     }
   }
 }

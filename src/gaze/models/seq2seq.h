@@ -26,8 +26,9 @@ class StepDecoder {
   virtual Tensor step(const std::vector<int64_t>& previous) = 0;
   // Keeps rows in the given order (new row r = old row rows[r]); rows stay within their source.
   virtual void reorder(const std::vector<int64_t>& rows) = 0;
-  // Keeps only the given rows, in that order (new row r = old row rows[r]), from any source: the
-  // searches drop the rows of sources that are done, so a batch costs what its live rows cost.
+  // Keeps only the given rows, in that order (new row r = old row rows[r]), from any source but in
+  // whole groups (each run of rows_per_source new rows from one source): the searches drop the
+  // rows of sources that are done, so a batch costs what its live rows cost.
   virtual void keep(const std::vector<int64_t>& rows) = 0;
   // The last step's attention over the source, [R, S] (empty when not asked for).
   virtual Tensor alignment() const = 0;

@@ -24,15 +24,18 @@ class TransformerStep : public StepDecoder {
   TransformerStep(const TransformerSeq2Seq& m, const Tensor& src, const Tensor& lengths,
                   const StepOptions& o)
       : m_(m), o_(o) {
-    const auto rows = expand_rows(src.size(0), o.rows_per_source);
-    memory_ = nn::gather_rows(m.encode(src, lengths), rows);
-    lengths_ = nn::gather_rows(lengths, rows);
-    R_ = memory_.size(0);
+    // One memory per source, read by its rows_per_source rows (the cache shares it, the
+    // recomputing path expands it each step).
+    memory_ = m.encode(src, lengths);
+    lengths_ = lengths;
+    R_ = memory_.size(0) * o.rows_per_source;
     const auto L = static_cast<int64_t>(m.decoder->layers.size());
     layer_ = o.alignment_layer < 0 ? L + o.alignment_layer : o.alignment_layer;
     GAZE_CHECK(layer_ >= 0 && layer_ < L, ValueError,
                "alignment layer {} out of range for a decoder of {} layers", o.alignment_layer, L);
-    if (o.use_cache) inc_ = std::make_unique<nn::IncrementalDecoder>(*m.decoder, memory_, lengths_);
+    if (o.use_cache)
+      inc_ = std::make_unique<nn::IncrementalDecoder>(*m.decoder, memory_, lengths_,
+                                                      o.rows_per_source);
     history_.resize(static_cast<size_t>(R_));
   }
 
@@ -57,12 +60,15 @@ class TransformerStep : public StepDecoder {
       for (const auto& h : history_) flat.insert(flat.end(), h.begin(), h.end());
       const Tensor tgt = tokens_tensor(flat, t);
       const Tensor tgt_lengths = Tensor::full(Shape{R_}, static_cast<double>(t), DType::i64);
+      const auto rows = expand_rows(memory_.size(0), o_.rows_per_source);
+      const Tensor memory = nn::gather_rows(memory_, rows),
+                   lengths = nn::gather_rows(lengths_, rows);
       nn::AttentionCapture cap;
       cap.layers = {layer_};
       const Tensor h =
-          m_.decoder->forward(m_.embed_target(tgt), memory_,
+          m_.decoder->forward(m_.embed_target(tgt), memory,
                               {.tgt_key_padding_mask = padding_mask(tgt_lengths, t),
-                               .memory_key_padding_mask = padding_mask(lengths_, memory_.size(1)),
+                               .memory_key_padding_mask = padding_mask(lengths, memory.size(1)),
                                .tgt_is_causal = true,
                                .capture = o_.alignment ? &cap : nullptr});
       hidden = narrow(h, 1, t - 1, 1);
@@ -80,9 +86,22 @@ class TransformerStep : public StepDecoder {
     history_ = std::move(h);
   }
   void keep(const std::vector<int64_t>& rows) override {
+    const int64_t k = o_.rows_per_source;
+    GAZE_CHECK(std::ssize(rows) % k == 0, ValueError,
+               "StepDecoder.keep: {} rows are not whole groups of {} rows per source", rows.size(),
+               k);
+    std::vector<int64_t> sources;
+    for (size_t g = 0; g < rows.size(); g += static_cast<size_t>(k)) {
+      for (size_t i = g; i < g + static_cast<size_t>(k); ++i)
+        GAZE_CHECK(rows[i] >= 0 && rows[i] < R_ && rows[i] / k == rows[g] / k, ValueError,
+                   "StepDecoder.keep: rows {}..{} must come from the {} rows of one source, got "
+                   "row {}",
+                   g, g + static_cast<size_t>(k) - 1, k, rows[i]);
+      sources.push_back(rows[g] / k);
+    }
     if (inc_) inc_->reorder(rows, /*same_memory=*/false);
-    memory_ = nn::gather_rows(memory_, rows);
-    lengths_ = nn::gather_rows(lengths_, rows);
+    memory_ = nn::gather_rows(memory_, sources);
+    lengths_ = nn::gather_rows(lengths_, sources);
     std::vector<std::vector<int64_t>> h;
     for (const int64_t r : rows) h.push_back(history_.at(static_cast<size_t>(r)));
     history_ = std::move(h);
@@ -94,7 +113,7 @@ class TransformerStep : public StepDecoder {
  private:
   const TransformerSeq2Seq& m_;
   StepOptions o_;
-  Tensor memory_, lengths_, alignment_;
+  Tensor memory_, lengths_, alignment_;  // memory_, lengths_: one per source
   int64_t R_ = 0, layer_ = 0;
   std::unique_ptr<nn::IncrementalDecoder> inc_;
   std::vector<std::vector<int64_t>> history_;  // the tokens fed so far, per row

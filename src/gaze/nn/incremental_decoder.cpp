@@ -52,20 +52,21 @@ Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows) {
 }
 
 IncrementalDecoder::IncrementalDecoder(const TransformerDecoder& decoder, const Tensor& memory,
-                                       const Tensor& memory_lengths)
-    : decoder_(decoder), memory_lengths_(memory_lengths) {
+                                       const Tensor& memory_lengths, int64_t rows_per_memory)
+    : decoder_(decoder), k_(rows_per_memory), memory_lengths_(memory_lengths) {
   NoGradGuard no_grad;
   GAZE_CHECK(!decoder.layers.empty() && decoder.layers[0]->options.batch_first, ValueError,
              "IncrementalDecoder: the decoder must be batch-first");
   GAZE_CHECK(memory.dim() == 3, ValueError, "IncrementalDecoder: memory must be [B, S, E], got {}",
              memory.shape_str());
+  GAZE_CHECK(rows_per_memory >= 1, ValueError,
+             "IncrementalDecoder: rows_per_memory must be at least 1, got {}", rows_per_memory);
   const auto& first = *decoder.layers[0]->self_attn;
-  B_ = memory.size(0), H_ = first.num_heads, D_ = first.head_dim;
+  B_ = memory.size(0) * k_, H_ = first.num_heads, D_ = first.head_dim;
   for (const auto& layer : decoder.layers) {
     caches_.emplace_back(B_, H_, D_);
     cross_k_.push_back(heads(project(*layer->multihead_attn, memory, 1), H_));
     cross_v_.push_back(heads(project(*layer->multihead_attn, memory, 2), H_));
-    cross_kt_.push_back(transpose_keys(cross_k_.back()));
   }
 }
 
@@ -95,12 +96,17 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
       SdpaOptions o;
       o.layout = HeadsLayout::bthd;
       o.key_lengths = memory_lengths_;
-      o.keys_transposed = cross_kt_[l];
       o.need_weights = want;
       if (want) o.weight_heads = capture->heads;
-      const SdpaResult r =
-          scaled_dot_product_attention(heads(project(m, h, 0), H_), cross_k_[l], cross_v_[l], o);
-      if (capture) capture->cross_attention.push_back(r.weights);
+      // The k_ rows of one memory are its k_ queries: [B, 1, E] is [B / k_, k_, H, D] as it lies.
+      const Tensor q = reshape(project(m, h, 0), Shape{B_ / k_, k_, H_, D_});
+      const SdpaResult r = scaled_dot_product_attention(q, cross_k_[l], cross_v_[l], o);
+      if (capture) {
+        Tensor w = r.weights;  // [B / k_, H', k_, S] -> [B, H', 1, S]
+        if (w.defined() && k_ > 1)
+          w = reshape(permute(w, {0, 2, 1, 3}), Shape{B_, w.size(1), 1, w.size(3)});
+        capture->cross_attention.push_back(w);
+      }
       return m.out_proj->forward(reshape(r.output, Shape{B_, 1, E}));
     };
     if (pre) {
@@ -117,14 +123,29 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
 }
 
 void IncrementalDecoder::reorder(const std::vector<int64_t>& rows, bool same_memory) {
-  for (auto& c : caches_) c.reorder(rows);
   same_memory = same_memory && std::ssize(rows) == B_;
+  // The memory each run of k_ new rows reads, checked before anything moves.
+  std::vector<int64_t> memories;
+  if (!same_memory) {
+    GAZE_CHECK(std::ssize(rows) % k_ == 0, ValueError,
+               "IncrementalDecoder.reorder: {} rows do not make whole groups of {} rows per memory",
+               rows.size(), k_);
+    for (size_t g = 0; g < rows.size(); g += static_cast<size_t>(k_)) {
+      const int64_t mem = rows[g] / k_;
+      for (size_t i = g; i < g + static_cast<size_t>(k_); ++i)
+        GAZE_CHECK(rows[i] >= 0 && rows[i] < B_ && rows[i] / k_ == mem, ValueError,
+                   "IncrementalDecoder.reorder: new rows {}..{} must all come from the {} rows of "
+                   "one memory; row {} does not",
+                   g, g + static_cast<size_t>(k_) - 1, k_, rows[i]);
+      memories.push_back(mem);
+    }
+  }
+  for (auto& c : caches_) c.reorder(rows);
   B_ = std::ssize(rows);
   if (same_memory) return;
-  for (auto& k : cross_k_) k = gather_rows(k, rows);
-  for (auto& k : cross_kt_) k = gather_rows(k, rows);
-  for (auto& v : cross_v_) v = gather_rows(v, rows);
-  memory_lengths_ = gather_rows(memory_lengths_, rows);
+  for (auto& k : cross_k_) k = gather_rows(k, memories);
+  for (auto& v : cross_v_) v = gather_rows(v, memories);
+  memory_lengths_ = gather_rows(memory_lengths_, memories);
 }
 
 }  // namespace gaze::nn

@@ -12,9 +12,11 @@ namespace gaze::nn {
 
 class IncrementalDecoder {
  public:
-  // memory [B, S, E] (batch-first) with source lengths [B] (int64).
+  // memory [N, S, E] (batch-first) with source lengths [N] (int64), read by N * rows_per_memory
+  // decoder rows: row b reads memory b / rows_per_memory. The beams of a sentence share its
+  // memory, so its keys and values are projected, kept and read once, not once per beam.
   IncrementalDecoder(const TransformerDecoder& decoder, const Tensor& memory,
-                     const Tensor& memory_lengths);
+                     const Tensor& memory_lengths, int64_t rows_per_memory = 1);
   // x: the embedded next position [B, 1, E]; returns the decoder output for it [B, 1, E] (after
   // the final norm). capture (optional) receives the cross-attention [B, H', 1, S] of the layers
   // and heads it chooses (undefined for the others); the cached self-attention is not captured.
@@ -22,17 +24,17 @@ class IncrementalDecoder {
   // Keeps batch rows in the given order (new row b = old row rows[b]), as for beam search.
   // same_memory: new row b and old row rows[b] decode the same source (beams of one source
   // reordered among themselves), so the source's keys and values stay where they are. Fewer rows
-  // than the batch shrink it (the rows of finished sources dropped).
+  // than the batch shrink it (the rows of finished sources dropped); the rows then keep their
+  // groups: each run of rows_per_memory new rows comes from one memory.
   void reorder(const std::vector<int64_t>& rows, bool same_memory = false);
   int64_t length() const { return caches_.empty() ? 0 : caches_[0].length(); }
 
  private:
   const TransformerDecoder& decoder_;
-  int64_t B_, H_, D_;
+  int64_t B_, H_, D_, k_;  // k_: decoder rows per memory
   Tensor memory_lengths_;
   std::vector<KVCache> caches_;
-  std::vector<Tensor> cross_k_, cross_v_;  // per layer [B, S, H, D]
-  std::vector<Tensor> cross_kt_;           // per layer, cross_k_ transposed (transpose_keys)
+  std::vector<Tensor> cross_k_, cross_v_;  // per layer [B / k_, S, H, D]
 };
 
 // Rows of x (dim 0) in the given order, as a new contiguous tensor.

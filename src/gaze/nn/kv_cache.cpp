@@ -122,22 +122,4 @@ void KVCache::reorder(const std::vector<int64_t>& idx) {
   B_ = B;
 }
 
-Tensor transpose_keys(const Tensor& keys) {
-  GAZE_CHECK(keys.dim() == 4, ValueError, "transpose_keys: expected [B, T, Hkv, D], got {}",
-             keys.shape_str());
-  const int64_t B = keys.size(0), T = keys.size(1), H = keys.size(2), D = keys.size(3);
-  const int64_t P = (T + 15) / 16 * 16;
-  Tensor kt = Tensor::zeros(Shape{B, H, D, P}, keys.dtype());
-  dispatch_floating(keys.dtype(), "transpose_keys", [&]<typename T_>() {
-    const T_* src = keys.data<T_>();
-    T_* dst = kt.data<T_>();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t d = 0; d < D; ++d)
-            dst[((b * H + h) * D + d) * P + t] = src[((b * T + t) * H + h) * D + d];
-  });
-  return kt;
-}
-
 }  // namespace gaze::nn

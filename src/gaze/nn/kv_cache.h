@@ -40,9 +40,4 @@ class KVCache {
   Tensor k_, v_;  // [capacity, B, Hkv, D]: the filled prefix is contiguous
 };
 
-// `keys` [B, T, Hkv, D] (bthd) with the positions on the last axis: [B, Hkv, D, T rounded up to
-// 16], for SdpaOptions::keys_transposed. Decoding transposes the fixed keys of cross-attention
-// once, instead of the attention kernel repacking them at every step.
-Tensor transpose_keys(const Tensor& keys);
-
 }  // namespace gaze::nn

@@ -75,7 +75,7 @@ kernels::HeadLayout strides_of(const Dims4& d, HeadsLayout layout) {
 struct Prepared {
   Dims4 q, k, v;
   HeadsLayout layout, kv_layout;
-  Tensor mask, lengths, padding, alibi, kt;
+  Tensor mask, lengths, padding, alibi;
   double scale = 1.0;
 };
 
@@ -169,16 +169,6 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
   GAZE_CHECK(!o.window || *o.window >= 0, ValueError,
              "{}: window must be >= 0 (keys within that many positions of the query), got {}", kOp,
              o.window.value_or(0));
-  if (o.keys_transposed.defined()) {
-    const Tensor& kt = o.keys_transposed;
-    ops_detail::check_same_dtype(q, kt, kOp);
-    GAZE_CHECK(kt.dim() == 4 && kt.size(0) == p.k.B && kt.size(1) == p.k.H && kt.size(2) == p.k.D &&
-                   kt.size(3) >= (p.k.T + 15) / 16 * 16,
-               ValueError,
-               "{}: keys_transposed has shape {}, expected [B, Hkv, D, P] = [{}, {}, {}, >= {}]",
-               kOp, kt.shape_str(), p.k.B, p.k.H, p.k.D, (p.k.T + 15) / 16 * 16);
-    p.kt = kt;
-  }
   return p;
 }
 
@@ -202,11 +192,6 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
   if (p.padding.defined()) a.key_padding = p.padding.data<bool>();
   if (p.mask.defined()) a.mask = mask_view(p.mask, p.q, p.k);
   if (p.alibi.defined()) a.alibi_slopes = p.alibi.data<T>();
-  if (p.kt.defined()) {
-    a.kt = p.kt.data<T>();
-    const int64_t P = p.kt.size(3);
-    a.kt_layout = {p.k.H * p.k.D * P, p.k.D * P, P};
-  }
   a.dropout_p = o.dropout_p;
   return a;
 }

@@ -46,10 +46,6 @@ struct SdpaOptions {
   bool need_weights = false;
   std::vector<int64_t> weight_heads;
   Generator* generator = nullptr;  // dropout generator (default: the dropout generator)
-  // Optional: the keys again as [B, Hkv, D, P] (positions last, P >= Tk rounded up to 16; see
-  // nn::transpose_keys). Decoding's few queries then multiply by them without repacking the keys
-  // each step; the results are the same bit for bit.
-  Tensor keys_transposed;
   // Inference in bf16: both products (scores and probabilities times values) take bf16 operands
   // and accumulate in fp32; the softmax stays fp32 (kernels/attention_bf16.h). What a bf16 or int8
   // model's attention runs. Applies only when nothing is recorded for autograd, no weights are
