@@ -121,7 +121,8 @@ Tensor band_mask(int64_t Tq, int64_t Tk, int64_t w, bool causal, int64_t offset)
 
 TEST(Attention, SlidingWindowEqualsTheBandMaskForwardAndBackward) {
   // Skipped blocks are exact no-ops of the online softmax and of the gradient sums: the window
-  // gives the masked computation's numbers, bit for bit.
+  // gives the masked computation's numbers, bit for bit (to 1e-5 for up to 4 queries, which the
+  // window sends down the per-query path and the mask does not).
   for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{1, 1},
                         {100, 100},
                         {300, 300},
@@ -155,7 +156,14 @@ TEST(Attention, SlidingWindowEqualsTheBandMaskForwardAndBackward) {
         };
         const auto want = run(masked), got = run(windowed);
         const char* names[] = {"output", "dq", "dk", "dv"};
-        for (size_t i = 0; i < 4; ++i) ASSERT_EQ(got[i], want[i]) << names[i];
+        for (size_t i = 0; i < 4; ++i) {
+          if (Tq > 4) {
+            ASSERT_EQ(got[i], want[i]) << names[i];
+          } else {  // one query at a time (ForwardQuery) sums in its own order
+            for (size_t e = 0; e < got[i].size(); ++e)
+              ASSERT_NEAR(got[i][e], want[i][e], 1e-5) << names[i] << " " << e;
+          }
+        }
       }
     }
   }
@@ -201,8 +209,9 @@ TEST(KVCache, ReorderFollowsBeamIndices) {
 }
 
 TEST(KVCache, ReorderInPlaceMatchesAGatherForAnyIndices) {
-  // Reorders happen in place (only moved rows copied); against a plain gather of a copy, through
-  // identities, swaps, repeats, shrinking in any order and growth past the capacity afterwards.
+  // Reorders move only a table of stored rows; keys() and values() against a plain gather of a
+  // copy, through identities, swaps, repeats, shrinking in any order and growth past the capacity
+  // afterwards.
   Generator g(9);
   int64_t B = 5;
   nn::KVCache cache(B, 2, 3, 4, /*capacity=*/4);
@@ -227,6 +236,78 @@ TEST(KVCache, ReorderInPlaceMatchesAGatherForAnyIndices) {
     B = nb;
   }
   EXPECT_GT(cache.capacity(), 4);
+}
+
+TEST(KVCache, AttendReadsReorderedRowsWhereTheyLie) {
+  // After reorders, a decoding step (up to 4 queries) reads the stored rows through
+  // SdpaOptions::kv_rows; it must give what attention over the gathered keys and values gives.
+  // Wider queries (a prefill) and options the kernel cannot follow take the gathered path.
+  NoGradGuard no_grad;
+  Generator g(4);
+  int64_t B = 4;
+  const int64_t H = 4, Hkv = 2, D = 20;
+  nn::KVCache cache(B, Hkv, D, -1, /*capacity=*/2);
+  const std::vector<std::vector<int64_t>> steps = {{1, 0, 3, 3}, {2, 2, 0, 1}, {3, 0}, {1, 1}};
+  for (const auto& idx : steps) {
+    cache.append(randn(Shape{B, Hkv, 3, D}, DType::f32, &g),
+                 randn(Shape{B, Hkv, 3, D}, DType::f32, &g));
+    cache.reorder(idx);
+    B = std::ssize(idx);
+    for (int64_t Tq : {1, 4, 5}) {
+      for (int64_t window : {-1, 2}) {
+        SCOPED_TRACE(fmt::format("length {} B {} Tq {} window {}", cache.length(), B, Tq, window));
+        const Tensor q = randn(Shape{B, H, Tq, D}, DType::f32, &g);
+        SdpaOptions o;
+        if (window >= 0) o.window = window;
+        const auto got = cache.attend(q, HeadsLayout::bhtd, o).to_vector<float>();
+        o.kv_layout = HeadsLayout::tbhd;
+        o.is_causal = true;
+        o.causal_alignment = CausalAlignment::bottom_right;
+        const auto want = scaled_dot_product_attention(q, cache.keys(), cache.values(), o)
+                              .output.to_vector<float>();
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << i;
+      }
+    }
+  }
+}
+
+TEST(Attention, KvRowsAreCheckedAndInferenceOnly) {
+  // kv_rows [Tk, B]: query batch b reads key j from batch entry kv_rows[j, b] of a larger batch.
+  Generator g(2);
+  const Tensor q = randn(Shape{2, 1, 1, 16}, DType::f32, &g),
+               k = randn(Shape{3, 1, 5, 16}, DType::f32, &g),
+               v = randn(Shape{3, 1, 5, 16}, DType::f32, &g);
+  SdpaOptions o;
+  o.kv_rows = Tensor::from_vector<int64_t>({2, 0, 2, 1, 0, 0, 1, 1, 2, 2}, Shape{5, 2});
+  const auto got = scaled_dot_product_attention(q, k, v, o).output.to_vector<float>();
+  // The same keys laid out per query batch entry.
+  Tensor kg = Tensor::empty(Shape{2, 1, 5, 16}), vg = Tensor::empty(Shape{2, 1, 5, 16});
+  for (int64_t j = 0; j < 5; ++j)
+    for (int64_t b = 0; b < 2; ++b) {
+      const int64_t e = o.kv_rows.data<int64_t>()[j * 2 + b];
+      std::copy_n(k.data<float>() + (e * 5 + j) * 16, 16, kg.data<float>() + (b * 5 + j) * 16);
+      std::copy_n(v.data<float>() + (e * 5 + j) * 16, 16, vg.data<float>() + (b * 5 + j) * 16);
+    }
+  const auto want =
+      scaled_dot_product_attention(q, kg, vg, SdpaOptions{}).output.to_vector<float>();
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6);
+
+  SdpaOptions bad = o;
+  bad.kv_rows = Tensor::zeros(Shape{4, 2}, DType::i64);  // not [Tk, B]
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, bad), ValueError);
+  bad.kv_rows = Tensor::full(Shape{5, 2}, 3.0, DType::i64);  // past the key's batch
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, bad), IndexError);
+  bad = o;
+  bad.need_weights = true;
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, bad), ValueError);
+  bad = o;
+  bad.attn_mask = Tensor::ones(Shape{1, 5}, DType::b8);
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, bad), ValueError);
+  const Tensor q5 = randn(Shape{2, 1, 5, 16}, DType::f32, &g);  // more than 4 queries
+  EXPECT_THROW(scaled_dot_product_attention(q5, k, v, o), ValueError);
+  const Tensor qg = q.clone_data().set_requires_grad();  // recorded for autograd
+  EXPECT_THROW(scaled_dot_product_attention(qg, k, v, o), ValueError);
 }
 
 TEST(MultiheadAttention, ParametersStateDictAndStrictLoading) {

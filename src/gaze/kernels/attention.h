@@ -47,6 +47,10 @@ struct AttentionArgs {
   const T* alibi_slopes = nullptr;  // [H]: adds -slope_h * |i + query_offset - j| to the scores
   double dropout_p = 0.0;           // on the probabilities; the mask comes from `dropout` counters
   DropoutStream dropout;  // element (b, h, i, j) uses counter index ((b*H + h)*Tk + j)*Tq + i
+  // Optional [Tk, B] (forward of at most 4 queries, no mask, ALiBi, padding or dropout): key and
+  // value j of batch b lie in batch entry kv_rows[j * B + b] of k and v, whose layouts then step
+  // over entries of a batch of any size (a KV cache whose beams were reordered without moving).
+  const int64_t* kv_rows = nullptr;
 };
 
 // out [B, H, Tq, Dv] in out_layout; lse [B, H, Tq] contiguous: log-sum-exp of each row's scores

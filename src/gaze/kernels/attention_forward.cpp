@@ -41,19 +41,27 @@ struct FwdBuffers {
 };
 
 // Whether ForwardQuery serves the call: few queries whose visible keys are one range (lengths,
-// causal limit, window) and whose rows are whole vectors. Masks, ALiBi, dropout and odd head sizes
-// take the tiled path.
+// causal limit, window). Masks, ALiBi and dropout take the tiled path; calls with kv_rows always
+// qualify (the operator checks).
 template <typename T>
-bool QueryPathServes(const AttentionArgs<T>& a, size_t L) {
-  return a.Tq <= kFewRows && !AdditiveScores(a) && !a.mask.data && !a.key_padding &&
-         a.dropout_p == 0 && a.D % static_cast<int64_t>(L) == 0 &&
-         a.Dv % static_cast<int64_t>(L) == 0;
+bool QueryPathServes(const AttentionArgs<T>& a) {
+  return a.kv_rows || (a.Tq <= kFewRows && !AdditiveScores(a) && !a.mask.data && !a.key_padding &&
+                       a.dropout_p == 0);
+}
+
+// q . k over n elements: whole vectors into one accumulator, then the tail.
+template <class D, typename T>
+HWY_INLINE VecT<D> DotVectors(D d, const T* q, const T* k, size_t whole, VecT<D> acc) {
+  for (size_t c = 0; c < whole; c += hn::Lanes(d))
+    acc = hn::MulAdd(hn::LoadU(d, q + c), hn::LoadU(d, k + c), acc);
+  return acc;
 }
 
 // Query i of head h in batch b on its own: scores as dot products along the head (four keys at a
 // time), an online softmax over blocks of keys, and O += p v with two keys per step, the
 // accumulator in w.o. Same function as ForwardRows; the sums run in another order, so results may
-// differ from a tiled row in the last bits.
+// differ from a tiled row in the last bits. With kv_rows, key j of batch b is read from batch entry
+// kv_rows[j * B + b].
 template <typename T>
 void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T* out,
                   const HeadLayout& ol, T* lse, FwdBuffers<T>& w) {
@@ -62,9 +70,21 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
   const size_t L = hn::Lanes(d);
   const int64_t kvh = h / (a.H / a.Hkv), pos = i + a.query_offset;
   const T* q = a.q + b * a.q_layout.b + h * a.q_layout.h + i * a.q_layout.t;
-  const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
-  const T* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h;
   const auto D = static_cast<size_t>(a.D), Dv = static_cast<size_t>(a.Dv);
+  const size_t dw = D / L * L, dvw = Dv / L * L;  // whole vectors
+  auto key = [&](int64_t j) {
+    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
+    return a.k + e * a.k_layout.b + kvh * a.k_layout.h + j * a.k_layout.t;
+  };
+  auto value = [&](int64_t j) {
+    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
+    return a.v + e * a.v_layout.b + kvh * a.v_layout.h + j * a.v_layout.t;
+  };
+  auto dot_tail = [&](const T* k) {
+    T t = 0;
+    for (size_t c = dw; c < D; ++c) t += q[c] * k[c];
+    return t;
+  };
   int64_t lo = 0, hi = a.Tk;  // the visible keys
   if (a.key_lengths) hi = std::min(hi, a.key_lengths[b]);
   if (a.causal) hi = std::min(hi, pos + 1);
@@ -80,32 +100,28 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     const int64_t bc = std::min(kFwdKeys, hi - j0);
     int64_t j = 0;
     for (; j + 4 <= bc; j += 4) {
-      const T* k0 = kb + (j0 + j) * a.k_layout.t;
-      const int64_t kt = a.k_layout.t;
+      const T *k0 = key(j0 + j), *k1 = key(j0 + j + 1), *k2 = key(j0 + j + 2),
+              *k3 = key(j0 + j + 3);
       V c0 = hn::Zero(d), c1 = hn::Zero(d), c2 = hn::Zero(d), c3 = hn::Zero(d);
-      for (size_t c = 0; c < D; c += L) {
+      for (size_t c = 0; c < dw; c += L) {
         const V qv = hn::LoadU(d, q + c);
         c0 = hn::MulAdd(qv, hn::LoadU(d, k0 + c), c0);
-        c1 = hn::MulAdd(qv, hn::LoadU(d, k0 + kt + c), c1);
-        c2 = hn::MulAdd(qv, hn::LoadU(d, k0 + 2 * kt + c), c2);
-        c3 = hn::MulAdd(qv, hn::LoadU(d, k0 + 3 * kt + c), c3);
+        c1 = hn::MulAdd(qv, hn::LoadU(d, k1 + c), c1);
+        c2 = hn::MulAdd(qv, hn::LoadU(d, k2 + c), c2);
+        c3 = hn::MulAdd(qv, hn::LoadU(d, k3 + c), c3);
       }
-      s[j] = SumLanes(d, c0), s[j + 1] = SumLanes(d, c1);
-      s[j + 2] = SumLanes(d, c2), s[j + 3] = SumLanes(d, c3);
+      s[j] = SumLanes(d, c0) + dot_tail(k0), s[j + 1] = SumLanes(d, c1) + dot_tail(k1);
+      s[j + 2] = SumLanes(d, c2) + dot_tail(k2), s[j + 3] = SumLanes(d, c3) + dot_tail(k3);
     }
     for (; j < bc; ++j) {
-      const T* kj = kb + (j0 + j) * a.k_layout.t;
-      V c0 = hn::Zero(d);
-      for (size_t c = 0; c < D; c += L)
-        c0 = hn::MulAdd(hn::LoadU(d, q + c), hn::LoadU(d, kj + c), c0);
-      s[j] = SumLanes(d, c0);
+      const T* kj = key(j0 + j);
+      s[j] = SumLanes(d, DotVectors(d, q, kj, dw, hn::Zero(d))) + dot_tail(kj);
     }
     T mx = ninf;
     for (j = 0; j < bc; ++j) mx = std::max(mx, s[j]);
     const T m_new = std::max(m, mx * mscale);
     const T m_safe = m_new == ninf ? T(0) : m_new;  // no finite score yet: exponents give 0
     const V vsk = hn::Set(d, ea.sk), sub = hn::Set(d, m_safe * ea.mk);
-    // The block's probabilities; the tail lanes past bc are computed on stale values and dropped.
     V lsum = hn::Zero(d);
     const auto whole = static_cast<int64_t>(static_cast<size_t>(bc) / L * L);
     for (j = 0; j < whole; j += static_cast<int64_t>(L)) {
@@ -122,28 +138,34 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     l = l * alpha + (SumLanes(d, lsum) + tail);
     m = m_new;
     // O = O alpha + sum_j p_j v_j, four vectors of the row at a time, even and odd keys apart.
-    for (size_t c0 = 0; c0 < Dv; c0 += 4 * L) {
-      const size_t nv = std::min<size_t>(4, (Dv - c0) / L);
+    const bool first = j0 == lo;
+    for (size_t c0 = 0; c0 < dvw; c0 += 4 * L) {
+      const size_t nv = std::min<size_t>(4, (dvw - c0) / L);
       V e[4], f[4];
       for (size_t v = 0; v < 4; ++v) e[v] = f[v] = hn::Zero(d);
       for (j = 0; j + 2 <= bc; j += 2) {
-        const T* v0 = vb + (j0 + j) * a.v_layout.t + c0;
+        const T *v0 = value(j0 + j) + c0, *v1 = value(j0 + j + 1) + c0;
         const V p0 = hn::Set(d, s[j]), p1 = hn::Set(d, s[j + 1]);
         for (size_t v = 0; v < nv; ++v) {
           e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
-          f[v] = hn::MulAdd(p1, hn::LoadU(d, v0 + a.v_layout.t + v * L), f[v]);
+          f[v] = hn::MulAdd(p1, hn::LoadU(d, v1 + v * L), f[v]);
         }
       }
       if (j < bc) {
-        const T* v0 = vb + (j0 + j) * a.v_layout.t + c0;
+        const T* v0 = value(j0 + j) + c0;
         for (size_t v = 0; v < nv; ++v)
           e[v] = hn::MulAdd(hn::Set(d, s[j]), hn::LoadU(d, v0 + v * L), e[v]);
       }
       for (size_t v = 0; v < nv; ++v) {
         const V sum = hn::Add(e[v], f[v]);
         T* op = o + c0 + v * L;
-        hn::StoreU(j0 == lo ? sum : hn::MulAdd(hn::LoadU(d, op), hn::Set(d, alpha), sum), d, op);
+        hn::StoreU(first ? sum : hn::MulAdd(hn::LoadU(d, op), hn::Set(d, alpha), sum), d, op);
       }
+    }
+    for (size_t c = dvw; c < Dv; ++c) {  // the columns past the whole vectors
+      T sum = 0;
+      for (j = 0; j < bc; ++j) sum += s[j] * value(j0 + j)[c];
+      o[c] = first ? sum : o[c] * alpha + sum;
     }
   }
   const T inv = l > 0 ? T(1) / l : T(0);  // a query that saw no key gives 0, not 0/0
@@ -264,7 +286,7 @@ template <typename T>
 void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse) {
   const hn::ScalableTag<T> d;
   const size_t L = hn::Lanes(d);
-  const bool by_query = QueryPathServes(a, L);
+  const bool by_query = QueryPathServes(a);
   const int64_t qblocks = by_query ? 1 : (a.Tq + kFwdRows - 1) / kFwdRows;
   const int64_t tasks = a.B * a.H * qblocks;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));

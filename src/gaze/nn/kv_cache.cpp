@@ -1,6 +1,8 @@
 #include "gaze/nn/kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "gaze/core/error.h"
@@ -11,7 +13,12 @@ namespace gaze::nn {
 
 KVCache::KVCache(int64_t batch, int64_t heads, int64_t head_dim, int64_t value_dim,
                  int64_t capacity, DType dtype)
-    : B_(batch), H_(heads), D_(head_dim), Dv_(value_dim < 0 ? head_dim : value_dim), dtype_(dtype) {
+    : B_(batch),
+      rows_(batch),
+      H_(heads),
+      D_(head_dim),
+      Dv_(value_dim < 0 ? head_dim : value_dim),
+      dtype_(dtype) {
   GAZE_CHECK(batch > 0 && heads > 0 && head_dim > 0 && Dv_ > 0, ValueError,
              "KVCache: batch, heads and dims must be positive, got {}, {}, {}, {}", batch, heads,
              head_dim, Dv_);
@@ -22,15 +29,16 @@ void KVCache::reserve(int64_t positions) {
   if (positions <= capacity_) return;
   int64_t cap = std::max<int64_t>(capacity_, 1);
   while (cap < positions) cap *= 2;
-  Tensor k = Tensor::empty(Shape{cap, B_, H_, D_}, dtype_),
-         v = Tensor::empty(Shape{cap, B_, H_, Dv_}, dtype_);
+  Tensor k = Tensor::empty(Shape{cap, rows_, H_, D_}, dtype_),
+         v = Tensor::empty(Shape{cap, rows_, H_, Dv_}, dtype_);
   if (length_ > 0) {  // the prefix is contiguous in both layouts
     std::memcpy(k.raw_data(), k_.raw_data(),
-                static_cast<size_t>(length_ * B_ * H_ * D_) * dtype_size(dtype_));
+                static_cast<size_t>(length_ * rows_ * H_ * D_) * dtype_size(dtype_));
     std::memcpy(v.raw_data(), v_.raw_data(),
-                static_cast<size_t>(length_ * B_ * H_ * Dv_) * dtype_size(dtype_));
+                static_cast<size_t>(length_ * rows_ * H_ * Dv_) * dtype_size(dtype_));
   }
   k_ = k, v_ = v, capacity_ = cap;
+  slots_.resize(static_cast<size_t>(cap * rows_));
 }
 
 namespace {
@@ -62,19 +70,45 @@ void KVCache::append(const Tensor& key, const Tensor& value, HeadsLayout layout)
              dtype_name(dtype_), B_, H_, D_, Dv_, static_cast<int>(layout), key.shape_str(),
              value.shape_str());
   reserve(length_ + t);
+  // Position p's batch row b goes to stored row b of p's block (the first B_ of rows_).
   const size_t es = dtype_size(dtype_);
-  std::memcpy(static_cast<char*>(k_.raw_data()) + length_ * B_ * H_ * D_ * es, k.raw_data(),
-              k.nbytes());
-  std::memcpy(static_cast<char*>(v_.raw_data()) + length_ * B_ * H_ * Dv_ * es, v.raw_data(),
-              v.nbytes());
+  for (auto [dst, src, width] : {std::tuple{&k_, &k, D_}, std::tuple{&v_, &v, Dv_}}) {
+    const size_t block = static_cast<size_t>(rows_ * H_ * width) * es,
+                 used = static_cast<size_t>(B_ * H_ * width) * es;
+    char* base = static_cast<char*>(dst->raw_data()) + static_cast<size_t>(length_) * block;
+    const char* from = static_cast<const char*>(src->raw_data());
+    if (B_ == rows_)
+      std::memcpy(base, from, static_cast<size_t>(t) * block);
+    else
+      for (int64_t p = 0; p < t; ++p)
+        std::memcpy(base + static_cast<size_t>(p) * block, from + static_cast<size_t>(p) * used,
+                    used);
+  }
+  for (int64_t p = length_; p < length_ + t; ++p)
+    for (int64_t b = 0; b < B_; ++b) slots_[static_cast<size_t>(p * rows_ + b)] = b;
   length_ += t;
 }
 
+Tensor KVCache::gathered(const Tensor& store, int64_t width) const {
+  if (in_place_) return store.alias(Shape{length_, B_, H_, width});
+  Tensor out = Tensor::empty(Shape{length_, B_, H_, width}, dtype_);
+  const size_t row = static_cast<size_t>(H_ * width) * dtype_size(dtype_);
+  const char* src = static_cast<const char*>(store.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (int64_t p = 0; p < length_; ++p)
+    for (int64_t b = 0; b < B_; ++b)
+      std::memcpy(
+          dst + static_cast<size_t>(p * B_ + b) * row,
+          src + static_cast<size_t>(p * rows_ + slots_[static_cast<size_t>(p * rows_ + b)]) * row,
+          row);
+  return out;
+}
+
 Tensor KVCache::keys() const {
-  return k_.alias(Shape{length_, B_, H_, D_});
+  return gathered(k_, D_);
 }
 Tensor KVCache::values() const {
-  return v_.alias(Shape{length_, B_, H_, Dv_});
+  return gathered(v_, Dv_);
 }
 
 Tensor KVCache::attend(const Tensor& query, HeadsLayout layout, SdpaOptions o) const {
@@ -85,7 +119,23 @@ Tensor KVCache::attend(const Tensor& query, HeadsLayout layout, SdpaOptions o) c
   o.kv_layout = HeadsLayout::tbhd;
   o.is_causal = true;
   o.causal_alignment = CausalAlignment::bottom_right;
-  return scaled_dot_product_attention(query, keys(), values(), o).output;
+  const int64_t Tq = query.dim() == 4 ? query.size(layout == HeadsLayout::bhtd   ? 2
+                                                   : layout == HeadsLayout::bthd ? 1
+                                                                                 : 0)
+                                      : 0;
+  // Reordered rows are read where they lie when the kernel can follow kv_rows (decoding steps);
+  // otherwise, and for a cache still in order, the standard call on keys() and values().
+  const bool follow = !in_place_ && Tq >= 1 && Tq <= kMaxQueriesWithKvRows &&
+                      !o.attn_mask.defined() && !o.key_padding_mask.defined() &&
+                      !o.alibi_slopes.defined() && o.dropout_p == 0 && !o.need_weights;
+  if (!follow) return scaled_dot_product_attention(query, keys(), values(), o).output;
+  Tensor rows = Tensor::empty(Shape{length_, B_}, DType::i64);
+  for (int64_t p = 0; p < length_; ++p)
+    std::copy_n(slots_.begin() + p * rows_, B_, rows.data<int64_t>() + p * B_);
+  o.kv_rows = rows;
+  return scaled_dot_product_attention(query, k_.alias(Shape{length_, rows_, H_, D_}),
+                                      v_.alias(Shape{length_, rows_, H_, Dv_}), o)
+      .output;
 }
 
 void KVCache::reorder(const std::vector<int64_t>& idx) {
@@ -95,31 +145,18 @@ void KVCache::reorder(const std::vector<int64_t>& idx) {
     GAZE_CHECK(i >= 0 && i < B_, IndexError, "KVCache.reorder: index {} out of range [0, {})", i,
                B_);
   const auto B = static_cast<int64_t>(idx.size());
-  // In place, one position at a time: its source rows are gathered before any is overwritten, and
-  // position p's new rows [p B, p B + B) lie below the next position's old ones (B <= B_), so no
-  // position is overwritten before it is read. The same batch size copies only the rows that move
-  // (a beam that continues itself stays where it is); no cache-sized buffer is allocated.
-  std::vector<int64_t> moved;
-  for (int64_t b = 0; b < B; ++b)
-    if (B < B_ || idx[static_cast<size_t>(b)] != b) moved.push_back(b);
-  if (moved.empty()) return;
-  const size_t es = dtype_size(dtype_);
-  for (Tensor* t : {&k_, &v_}) {
-    const size_t row =
-        static_cast<size_t>(t->size(2) * t->size(3)) * es;  // one batch entry of one position
-    std::vector<char> tmp(moved.size() * row);
-    char* base = static_cast<char*>(t->raw_data());
-    for (int64_t p = 0; p < length_; ++p) {
-      for (size_t m = 0; m < moved.size(); ++m)
-        std::memcpy(tmp.data() + m * row,
-                    base + static_cast<size_t>(p * B_ + idx[static_cast<size_t>(moved[m])]) * row,
-                    row);
-      for (size_t m = 0; m < moved.size(); ++m)
-        std::memcpy(base + static_cast<size_t>(p * B + moved[m]) * row, tmp.data() + m * row, row);
-    }
-    t->storage()->bump_version();  // views taken before (keys(), values()) are stale now
+  bool same = B == B_;
+  for (int64_t b = 0; b < B && same; ++b) same = idx[static_cast<size_t>(b)] == b;
+  if (same) return;
+  // Only the table moves: position p's new row b is stored where its old row idx[b] is.
+  std::vector<int64_t> row(static_cast<size_t>(B));
+  for (int64_t p = 0; p < length_; ++p) {
+    int64_t* s = slots_.data() + p * rows_;
+    for (int64_t b = 0; b < B; ++b) row[static_cast<size_t>(b)] = s[idx[static_cast<size_t>(b)]];
+    std::copy(row.begin(), row.end(), s);
   }
   B_ = B;
+  in_place_ = false;
 }
 
 }  // namespace gaze::nn

@@ -1,7 +1,8 @@
 // KVCache: keys and values of past positions for incremental decoding. Appending a step and
-// attending to the cache gives exactly (bit for bit) what full causal attention gives for that
-// step.
+// attending to the cache gives what full causal attention gives for that step.
 #pragma once
+
+#include <vector>
 
 #include "gaze/ops/attention.h"
 
@@ -22,22 +23,30 @@ class KVCache {
 
   int64_t length() const { return length_; }
   int64_t capacity() const { return capacity_; }
-  void clear() { length_ = 0; }
+  void clear() {
+    length_ = 0;
+    in_place_ = B_ == rows_;
+  }
   // Keeps batch rows in the given order (beam search): new row b is old row indices[b]. Fewer
-  // indices than rows shrink the batch (rows of finished sources dropped). In place: views from
-  // keys() and values() taken before no longer hold the old rows.
+  // indices than rows shrink the batch (rows of finished sources dropped). Nothing is copied: a
+  // table records, per position, which stored row holds each batch row, and attend() reads rows
+  // through it (SdpaOptions::kv_rows) — a beam step would otherwise copy the whole cache.
   void reorder(const std::vector<int64_t>& indices);
 
-  // The cached keys and values, [length, B, Hkv, D] (views of the cache).
+  // The cached keys and values, [length, B, Hkv, D]: views of the cache while no reorder moved a
+  // row, gathered copies after.
   Tensor keys() const;
   Tensor values() const;
 
  private:
   void reserve(int64_t positions);
+  Tensor gathered(const Tensor& store, int64_t width) const;
 
-  int64_t B_, H_, D_, Dv_, length_ = 0, capacity_ = 0;
+  int64_t B_, rows_, H_, D_, Dv_, length_ = 0, capacity_ = 0;  // rows_: the batch made for
   DType dtype_;
-  Tensor k_, v_;  // [capacity, B, Hkv, D]: the filled prefix is contiguous
+  Tensor k_, v_;                // [capacity, rows_, Hkv, D]: one block of rows_ rows per position
+  std::vector<int64_t> slots_;  // [capacity, rows_]: the stored row of (position, batch row)
+  bool in_place_ = true;        // every batch row b still stored at row b of a full block
 };
 
 }  // namespace gaze::nn

@@ -75,7 +75,7 @@ kernels::HeadLayout strides_of(const Dims4& d, HeadsLayout layout) {
 struct Prepared {
   Dims4 q, k, v;
   HeadsLayout layout, kv_layout;
-  Tensor mask, lengths, padding, alibi;
+  Tensor mask, lengths, padding, alibi, kv_rows;
   double scale = 1.0;
 };
 
@@ -111,7 +111,7 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
   p.q = dims_of(q, p.layout, "query");
   p.k = dims_of(k, p.kv_layout, "key");
   p.v = dims_of(v, p.kv_layout, "value");
-  GAZE_CHECK(p.k.B == p.q.B && p.v.B == p.q.B, ValueError,
+  GAZE_CHECK((p.k.B == p.q.B || o.kv_rows.defined()) && p.v.B == p.k.B, ValueError,
              "{}: batch sizes differ: query {}, key {}, value {}", kOp, q.shape_str(),
              k.shape_str(), v.shape_str());
   GAZE_CHECK(p.k.D == p.q.D, ValueError,
@@ -166,6 +166,24 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
                o.alibi_slopes.shape_str(), p.q.H);
     p.alibi = o.alibi_slopes;
   }
+  if (o.kv_rows.defined()) {
+    ops_detail::check_dtype(o.kv_rows, DType::i64, kOp, "kv_rows");
+    GAZE_CHECK(o.kv_rows.shape() == (Shape{p.k.T, p.q.B}), ValueError,
+               "{}: kv_rows has shape {}, expected [Tk, B] = [{}, {}]", kOp, o.kv_rows.shape_str(),
+               p.k.T, p.q.B);
+    GAZE_CHECK(p.q.T <= kMaxQueriesWithKvRows && !o.attn_mask.defined() &&
+                   !o.key_padding_mask.defined() && !o.alibi_slopes.defined() && o.dropout_p == 0 &&
+                   !o.need_weights,
+               ValueError,
+               "{}: kv_rows serves decoding steps: at most {} queries (got {}), no attn_mask, "
+               "key_padding_mask, alibi_slopes, dropout or need_weights",
+               kOp, kMaxQueriesWithKvRows, p.q.T);
+    const int64_t* r = o.kv_rows.data<int64_t>();
+    for (int64_t i = 0; i < o.kv_rows.numel(); ++i)
+      GAZE_CHECK(r[i] >= 0 && r[i] < p.k.B, IndexError,
+                 "{}: kv_rows holds {}, outside the key's batch [0, {})", kOp, r[i], p.k.B);
+    p.kv_rows = o.kv_rows;
+  }
   GAZE_CHECK(!o.window || *o.window >= 0, ValueError,
              "{}: window must be >= 0 (keys within that many positions of the query), got {}", kOp,
              o.window.value_or(0));
@@ -192,6 +210,7 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
   if (p.padding.defined()) a.key_padding = p.padding.data<bool>();
   if (p.mask.defined()) a.mask = mask_view(p.mask, p.q, p.k);
   if (p.alibi.defined()) a.alibi_slopes = p.alibi.data<T>();
+  if (p.kv_rows.defined()) a.kv_rows = p.kv_rows.data<int64_t>();
   a.dropout_p = o.dropout_p;
   return a;
 }
@@ -227,6 +246,10 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
   }
   const kernels::HeadLayout ol = strides_of({p.q.B, p.q.H, p.q.T, p.v.D}, p.layout);
   const bool recorded = autograd::any_requires_grad({&q, &k, &v});
+  GAZE_CHECK(!recorded || !o.kv_rows.defined(), ValueError,
+             "{}: kv_rows is for inference; run it under NoGradGuard (no gradient flows through "
+             "reordered cache rows)",
+             kOp);
   dispatch_floating(q.dtype(), kOp, [&]<typename T>() {
     auto a = kernel_args<T>(p, q, k, v, o);
     a.dropout = rs;

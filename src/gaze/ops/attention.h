@@ -21,6 +21,8 @@ enum class HeadsLayout { bhtd, bthd, tbhd };
 // decoding with a KV cache).
 enum class CausalAlignment { top_left, bottom_right };
 
+inline constexpr int64_t kMaxQueriesWithKvRows = 4;
+
 struct SdpaOptions {
   // bool: true = may attend; float: added to the scores. Broadcastable to [B, H, Tq, Tk].
   Tensor attn_mask;
@@ -46,6 +48,12 @@ struct SdpaOptions {
   bool need_weights = false;
   std::vector<int64_t> weight_heads;
   Generator* generator = nullptr;  // dropout generator (default: the dropout generator)
+  // Decoding from a KV cache whose rows were reordered without moving (nn::KVCache): int64
+  // [Tk, B], key and value j of query batch b are batch entry kv_rows[j, b] of key and value, whose
+  // batch may then be larger than the query's. Inference only (nothing recorded, no weights), for
+  // at most kMaxQueriesWithKvRows queries, with lengths, causal and window but no mask, key
+  // padding mask, ALiBi or dropout.
+  Tensor kv_rows;
   // Inference in bf16: both products (scores and probabilities times values) take bf16 operands
   // and accumulate in fp32; the softmax stays fp32 (kernels/attention_bf16.h). What a bf16 or int8
   // model's attention runs. Applies only when nothing is recorded for autograd, no weights are
