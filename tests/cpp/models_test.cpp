@@ -9,6 +9,7 @@
 #include "gaze/core/rng.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
+#include "gaze/nn/init.h"
 #include "gaze/ops/ops.h"
 #include "gradcheck.h"
 
@@ -26,6 +27,28 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   double m = 0;
   for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(double(x[i]) - double(y[i])));
   return m;
+}
+
+TEST(Init, SkipRandomInitGuardDrawsNothingAndNests) {
+  // Loading builds the model under the guard: its random fills neither write nor draw, so the
+  // generator continues as if they never ran.
+  manual_seed(5);
+  Tensor a = Tensor::zeros(Shape{4});
+  {
+    nn::init::SkipRandomInitGuard skip;
+    {
+      nn::init::SkipRandomInitGuard nested;
+      nn::init::normal_(a, 0.0, 1.0);
+    }
+    nn::init::uniform_(a, -1.0, 1.0);
+    nn::init::constant_(a, 2.0);  // not random: still applies
+  }
+  EXPECT_EQ(a.to_vector<float>(), std::vector<float>(4, 2.0f));
+  nn::init::uniform_(a, -1.0, 1.0);
+  manual_seed(5);
+  Tensor b = Tensor::zeros(Shape{4});
+  nn::init::uniform_(b, -1.0, 1.0);
+  EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
 }
 
 TEST(RnnSeq2Seq, StepByStepDecodingEqualsTeacherForcing) {

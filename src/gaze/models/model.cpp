@@ -6,6 +6,7 @@
 #include "gaze/io/config.h"
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
+#include "gaze/nn/init.h"
 #include "gaze/ops/lowp.h"
 
 namespace gaze::models {
@@ -61,11 +62,13 @@ std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
   return m;
 }
 
-// Builds the model config.json describes; its errors (bad values, sizes that do not fit together)
+// Builds the model config.json describes, without random initial weights (the checkpoint's
+// replace every one: loading is strict); its errors (bad values, sizes that do not fit together)
 // name the file.
 template <class F>
 auto build_from(const std::string& dir, F&& build) {
   try {
+    nn::init::SkipRandomInitGuard weights_come_from_the_checkpoint;
     return build();
   } catch (const Error& e) {
     if (dynamic_cast<const StateError*>(&e)) throw;

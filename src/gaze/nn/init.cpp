@@ -8,12 +8,21 @@
 
 namespace gaze::nn::init {
 namespace {
+thread_local bool skip_random = false;
+
 Tensor fill_from(Tensor t, const Tensor& src) {
   NoGradGuard no_grad;
   t.copy_(src);
   return t;
 }
 }  // namespace
+
+SkipRandomInitGuard::SkipRandomInitGuard() : previous_(skip_random) {
+  skip_random = true;
+}
+SkipRandomInitGuard::~SkipRandomInitGuard() {
+  skip_random = previous_;
+}
 
 std::pair<int64_t, int64_t> fans(const Tensor& t) {
   GAZE_CHECK(t.dim() >= 2, ValueError, "init: fan in and fan out need at least 2 dims, got {}",
@@ -24,10 +33,10 @@ std::pair<int64_t, int64_t> fans(const Tensor& t) {
 }
 
 Tensor uniform_(Tensor t, double a, double b, Generator* gen) {
-  return fill_from(t, uniform(t.shape(), a, b, t.dtype(), gen));
+  return skip_random ? t : fill_from(t, uniform(t.shape(), a, b, t.dtype(), gen));
 }
 Tensor normal_(Tensor t, double mean, double std, Generator* gen) {
-  return fill_from(t, normal(t.shape(), mean, std, t.dtype(), gen));
+  return skip_random ? t : fill_from(t, normal(t.shape(), mean, std, t.dtype(), gen));
 }
 Tensor constant_(Tensor t, double value) {
   NoGradGuard no_grad;

@@ -10,6 +10,20 @@ namespace gaze::nn::init {
 // fan_in / fan_out of a weight as torch computes them (dims 0 and 1, times the receptive field).
 std::pair<int64_t, int64_t> fans(const Tensor& t);
 
+// While one is alive on this thread, the random fills below (uniform_, normal_ and those built on
+// them) leave tensors as they are and draw nothing: a model built only to receive a checkpoint's
+// weights (models::load_model, whose loading is strict) skips numbers the load overwrites.
+class SkipRandomInitGuard {
+ public:
+  SkipRandomInitGuard();
+  ~SkipRandomInitGuard();
+  SkipRandomInitGuard(const SkipRandomInitGuard&) = delete;
+  SkipRandomInitGuard& operator=(const SkipRandomInitGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 Tensor uniform_(Tensor t, double a, double b, Generator* gen = nullptr);
 Tensor normal_(Tensor t, double mean, double std, Generator* gen = nullptr);
 Tensor constant_(Tensor t, double value);
