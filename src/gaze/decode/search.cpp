@@ -129,20 +129,33 @@ std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
         double lp;
         int64_t beam, token;
       };
+      auto better = [](const Cand& x, const Cand& y) {
+        if (x.lp != y.lp) return x.lp > y.lp;
+        return x.beam != y.beam ? x.beam < y.beam : x.token < y.token;
+      };
+      // The 2K best of all K x V continuations are among the 2K best of each beam: each beam's are
+      // kept in a small sorted list as its row streams past (most tokens fail the first test).
+      const auto keep = static_cast<size_t>(2 * K);
       std::vector<Cand> cands;
-      cands.reserve(static_cast<size_t>(K * V));
+      cands.reserve(static_cast<size_t>(K) * keep);
       for (int64_t j = 0; j < K; ++j) {
         const double base_lp = live[static_cast<size_t>(base + j)].log_prob;
         if (base_lp == kNegInf) continue;
         const float* p = logp.data<float>() + (base + j) * V;
-        for (int64_t v = 0; v < V; ++v) cands.push_back({base_lp + p[v], j, v});
+        const size_t first = cands.size();
+        for (int64_t v = 0; v < V; ++v) {
+          const Cand c{base_lp + p[v], j, v};
+          const size_t n = cands.size() - first;
+          if (n == keep && !better(c, cands.back())) continue;
+          if (n == keep) cands.pop_back();
+          cands.insert(std::upper_bound(cands.begin() + static_cast<std::ptrdiff_t>(first),
+                                        cands.end(), c, better),
+                       c);
+        }
       }
-      const auto top = std::min<size_t>(cands.size(), static_cast<size_t>(2 * K));
+      const auto top = std::min<size_t>(cands.size(), keep);
       std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(top),
-                        cands.end(), [](const Cand& x, const Cand& y) {
-                          if (x.lp != y.lp) return x.lp > y.lp;
-                          return x.beam != y.beam ? x.beam < y.beam : x.token < y.token;
-                        });
+                        cands.end(), better);
       int64_t filled = 0;
       const int64_t step_length = t + 1;
       const bool at_limit = step_length >= limit[static_cast<size_t>(n)];
