@@ -57,6 +57,41 @@ HWY_INLINE VecT<D> DotVectors(D d, const T* q, const T* k, size_t whole, VecT<D>
   return acc;
 }
 
+// o[c0, c0 + NV L) = o alpha (nothing on the first block) + sum_j p_j v_j[c0, ...) over the
+// block's keys, even and odd keys in separate accumulators. NV is a template argument so that the
+// accumulators stay in registers.
+template <size_t NV, class D, typename T, class ValueRow>
+HWY_INLINE void AccumulateValues(D d, const T* p, int64_t j0, int64_t bc, size_t c0,
+                                 const ValueRow& value, T* o, bool first, T alpha) {
+  using V = VecT<D>;
+  const size_t L = hn::Lanes(d);
+  V e[NV], f[NV];
+#pragma GCC unroll 4
+  for (size_t v = 0; v < NV; ++v) e[v] = f[v] = hn::Zero(d);
+  int64_t j = 0;
+  for (; j + 2 <= bc; j += 2) {
+    const T *v0 = value(j0 + j) + c0, *v1 = value(j0 + j + 1) + c0;
+    const V p0 = hn::Set(d, p[j]), p1 = hn::Set(d, p[j + 1]);
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) {
+      e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
+      f[v] = hn::MulAdd(p1, hn::LoadU(d, v1 + v * L), f[v]);
+    }
+  }
+  if (j < bc) {
+    const T* v0 = value(j0 + j) + c0;
+    const V p0 = hn::Set(d, p[j]);
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
+  }
+#pragma GCC unroll 4
+  for (size_t v = 0; v < NV; ++v) {
+    const V sum = hn::Add(e[v], f[v]);
+    T* op = o + c0 + v * L;
+    hn::StoreU(first ? sum : hn::MulAdd(hn::LoadU(d, op), hn::Set(d, alpha), sum), d, op);
+  }
+}
+
 // Query i of head h in batch b on its own: scores as dot products along the head (four keys at a
 // time), an online softmax over blocks of keys, and O += p v with two keys per step, the
 // accumulator in w.o. Same function as ForwardRows; the sums run in another order, so results may
@@ -140,26 +175,19 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     // O = O alpha + sum_j p_j v_j, four vectors of the row at a time, even and odd keys apart.
     const bool first = j0 == lo;
     for (size_t c0 = 0; c0 < dvw; c0 += 4 * L) {
-      const size_t nv = std::min<size_t>(4, (dvw - c0) / L);
-      V e[4], f[4];
-      for (size_t v = 0; v < 4; ++v) e[v] = f[v] = hn::Zero(d);
-      for (j = 0; j + 2 <= bc; j += 2) {
-        const T *v0 = value(j0 + j) + c0, *v1 = value(j0 + j + 1) + c0;
-        const V p0 = hn::Set(d, s[j]), p1 = hn::Set(d, s[j + 1]);
-        for (size_t v = 0; v < nv; ++v) {
-          e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
-          f[v] = hn::MulAdd(p1, hn::LoadU(d, v1 + v * L), f[v]);
-        }
-      }
-      if (j < bc) {
-        const T* v0 = value(j0 + j) + c0;
-        for (size_t v = 0; v < nv; ++v)
-          e[v] = hn::MulAdd(hn::Set(d, s[j]), hn::LoadU(d, v0 + v * L), e[v]);
-      }
-      for (size_t v = 0; v < nv; ++v) {
-        const V sum = hn::Add(e[v], f[v]);
-        T* op = o + c0 + v * L;
-        hn::StoreU(first ? sum : hn::MulAdd(hn::LoadU(d, op), hn::Set(d, alpha), sum), d, op);
+      switch (std::min<size_t>(4, (dvw - c0) / L)) {
+        case 1:
+          AccumulateValues<1>(d, s, j0, bc, c0, value, o, first, alpha);
+          break;
+        case 2:
+          AccumulateValues<2>(d, s, j0, bc, c0, value, o, first, alpha);
+          break;
+        case 3:
+          AccumulateValues<3>(d, s, j0, bc, c0, value, o, first, alpha);
+          break;
+        default:
+          AccumulateValues<4>(d, s, j0, bc, c0, value, o, first, alpha);
+          break;
       }
     }
     for (size_t c = dvw; c < Dv; ++c) {  // the columns past the whole vectors
