@@ -292,6 +292,14 @@ TEST(Attention, KvRowsAreCheckedAndInferenceOnly) {
   const auto want =
       scaled_dot_product_attention(q, kg, vg, SdpaOptions{}).output.to_vector<float>();
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6);
+  for (double scale : {-1.0, 0.0, 0.3}) {  // a scale that is not positive multiplies before the max
+    SCOPED_TRACE(fmt::format("scale {}", scale));
+    SdpaOptions so = o, ref;
+    so.scale = ref.scale = scale;
+    const auto a = scaled_dot_product_attention(q, k, v, so).output.to_vector<float>(),
+               b = scaled_dot_product_attention(q, kg, vg, ref).output.to_vector<float>();
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6);
+  }
 
   SdpaOptions bad = o;
   bad.kv_rows = Tensor::zeros(Shape{4, 2}, DType::i64);  // not [Tk, B]

@@ -41,8 +41,8 @@ struct FwdBuffers {
 };
 
 // Whether ForwardQuery serves the call: few queries whose visible keys are one range (lengths,
-// causal limit, window). Masks, ALiBi and dropout take the tiled path; calls with kv_rows always
-// qualify (the operator checks).
+// causal limit, window). Masks, ALiBi, dropout and scales that are not positive take the tiled
+// path; calls with kv_rows always come here (the operator leaves them no mask, ALiBi or dropout).
 template <typename T>
 bool QueryPathServes(const AttentionArgs<T>& a) {
   return a.kv_rows || (a.Tq <= kFewRows && !AdditiveScores(a) && !a.mask.data && !a.key_padding &&
@@ -127,7 +127,10 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     hi = std::min(hi, pos + a.window + 1), lo = std::max<int64_t>(0, pos - a.window);
   const T ninf = -std::numeric_limits<T>::infinity();
   const ExpArgs<T> ea = exp_args(a);
-  const T mscale = static_cast<T>(a.scale);
+  // Raw dot products with the scale folded into the exponent, as the tile keeps them; a scale
+  // that is not positive (AdditiveScores, which only kv_rows calls bring here) is applied first.
+  const bool scaled = AdditiveScores(a);
+  const T mscale = scaled ? T(1) : static_cast<T>(a.scale);
   T* s = w.st.data();  // the block's scores, then its probabilities
   T* o = w.o.data();
   T m = ninf, l = 0;
@@ -152,6 +155,8 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
       const T* kj = key(j0 + j);
       s[j] = SumLanes(d, DotVectors(d, q, kj, dw, hn::Zero(d))) + dot_tail(kj);
     }
+    if (scaled)
+      for (j = 0; j < bc; ++j) s[j] *= static_cast<T>(a.scale);
     T mx = ninf;
     for (j = 0; j < bc; ++j) mx = std::max(mx, s[j]);
     const T m_new = std::max(m, mx * mscale);
