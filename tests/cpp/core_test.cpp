@@ -2,9 +2,11 @@
 // the Philox RNG and the thread setting.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <thread>
 
 #include "gaze/core/allocator.h"
 #include "gaze/core/simd.h"
@@ -113,6 +115,27 @@ TEST(Allocator, ReusesBlocksAcrossIdenticalSteps) {
   EXPECT_EQ(after.system_allocs, before.system_allocs)
       << "a repeated step went to the system allocator";
   EXPECT_GT(after.cache_hits, before.cache_hits);
+}
+
+TEST(Allocator, ThreadsAllocatingAtOnceKeepItConsistent) {
+  // The threads of a parallel region take and return scratch blocks at the same moment (the lock
+  // spins instead of sleeping): no block may be handed out twice and the books must balance.
+  const size_t base = allocator::stats().bytes_in_use;
+  std::vector<std::thread> threads;
+  std::atomic<int> overlaps{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([t, &overlaps] {
+      for (int i = 0; i < 2000; ++i) {
+        const size_t n = 64 * static_cast<size_t>(1 + (i + t) % 5);
+        auto* p = static_cast<unsigned char*>(allocator::allocate(n));
+        std::fill(p, p + n, static_cast<unsigned char>(t));
+        for (size_t k = 0; k < n; ++k) overlaps += p[k] != t;  // another thread wrote here
+        allocator::deallocate(p, n);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(allocator::stats().bytes_in_use, base);
 }
 
 TEST(Allocator, TracksPeakAndEmptiesCache) {

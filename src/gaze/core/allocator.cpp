@@ -1,6 +1,7 @@
 #include "gaze/core/allocator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <deque>
@@ -9,6 +10,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -43,6 +45,33 @@ std::optional<size_t> env_cache_limit() {
 // least 256 MiB. A fixed large bound let blocks of shapes no longer in use pile up (5.8 GB RSS
 // when training the Bible model) while blocks of the current shapes were freed.
 constexpr size_t kMinAutoLimit = size_t{256} << 20;
+
+// The cache's lock. Its critical sections are a few list operations, and the threads of a parallel
+// region take their scratch buffers at the same moment: a std::mutex then sends the loser to sleep
+// in the kernel, and a futex round trip costs more than the work (decoding, with a few parallel
+// regions per layer and step, spent its second thread waking up). So: spin briefly, then yield.
+class SpinLock {
+ public:
+  void lock() {
+    for (int spins = 0; flag_.test_and_set(std::memory_order_acquire);) {
+      while (flag_.test(std::memory_order_relaxed)) {
+        if (++spins < 2048) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        } else {
+          std::this_thread::yield();  // the holder may have been preempted
+        }
+      }
+    }
+  }
+  void unlock() {
+    flag_.clear(std::memory_order_release);
+  }
+
+ private:
+  std::atomic_flag flag_;
+};
 
 class CachingAllocator {
  public:
@@ -158,7 +187,7 @@ class CachingAllocator {
     stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
   }
 
-  std::mutex mu_;
+  SpinLock mu_;
   std::list<Block> lru_;  // cached blocks, least recently cached first
   std::unordered_map<size_t, std::deque<std::list<Block>::iterator>> free_;
   AllocatorStats stats_;
