@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "gaze/core/rng.h"
 #include "gaze/core/simd.h"
@@ -189,6 +190,24 @@ TEST_P(PerTarget, DropoutKeepsExactlyTheCountersAboveP) {
 
 INSTANTIATE_TEST_SUITE_P(AllTargets, PerTarget, ::testing::ValuesIn(simd_targets()),
                          [](const auto& info) { return info.param; });
+
+TEST(Reduce, FirstAtLeastFindsTheFirstQualifyingElement) {
+  // Every position and length around the vector blocks, NaN never qualifying, -inf cut taking all.
+  for (int64_t n : {0, 1, 15, 16, 17, 63, 64, 65, 200}) {
+    for (int64_t at = 0; at <= n; ++at) {
+      std::vector<float> x(static_cast<size_t>(n), -5.0f);
+      for (int64_t i = 0; i < n; i += 7) x[static_cast<size_t>(i)] = std::nanf("");
+      if (at < n) x[static_cast<size_t>(at)] = 1.0f;
+      if (at + 3 < n) x[static_cast<size_t>(at + 3)] = 2.0f;  // later ones do not matter
+      ASSERT_EQ(kernels::first_at_least(x.data(), n, 1.0f), at) << "n " << n;
+      ASSERT_EQ(kernels::first_at_least(x.data(), n, std::nanf("")), n);
+    }
+    std::vector<float> x(static_cast<size_t>(n), -1e30f);
+    const int64_t want = n > 1 ? 1 : n;  // x[0] is NaN
+    if (n > 0) x[0] = std::nanf("");
+    EXPECT_EQ(kernels::first_at_least(x.data(), n, -std::numeric_limits<float>::infinity()), want);
+  }
+}
 
 TEST(Gemm, Float32AgreesWithFloat64ReferenceOnAllLayouts) {
   Generator g(4);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "gaze/core/error.h"
+#include "gaze/kernels/reduce.h"
 
 namespace gaze::decode {
 namespace {
@@ -143,7 +144,15 @@ std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
         if (base_lp == kNegInf) continue;
         const float* p = logp.data<float>() + (base + j) * V;
         const size_t first = cands.size();
+        // Below `cut` a token cannot beat the list's last entry (a float a little under the
+        // log-probability it needs: rounding never rejects one that could enter); the SIMD scan
+        // skips to the next token at or above it, which the exact test then decides.
+        float cut = -std::numeric_limits<float>::infinity();
         for (int64_t v = 0; v < V; ++v) {
+          if (cands.size() - first == keep) {
+            v += kernels::first_at_least(p + v, V - v, cut);
+            if (v == V) break;
+          }
           const Cand c{base_lp + p[v], j, v};
           const size_t n = cands.size() - first;
           if (n == keep && !better(c, cands.back())) continue;
@@ -151,6 +160,10 @@ std::vector<std::vector<Hypothesis>> beam_search(StepDecoder& dec,
           cands.insert(std::upper_bound(cands.begin() + static_cast<std::ptrdiff_t>(first),
                                         cands.end(), c, better),
                        c);
+          if (cands.size() - first == keep) {
+            const float need = static_cast<float>(cands.back().lp - base_lp);
+            cut = std::nextafter(need, -std::numeric_limits<float>::infinity());
+          }
         }
       }
       const auto top = std::min<size_t>(cands.size(), keep);

@@ -39,6 +39,23 @@ void AccumulateRowImpl(T* acc, const T* x, size_t n) {
   Map3(d, acc, x, x, acc, n, [](auto, auto a, auto b, auto) { return hn::Add(a, b); });
 }
 
+size_t FirstAtLeastImpl(const float* x, size_t n, float cut) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto vcut = hn::Set(d, cut);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {  // four vectors per test: most rows pass by untouched
+    const auto m =
+        hn::Or(hn::Or(hn::Ge(hn::LoadU(d, x + i), vcut), hn::Ge(hn::LoadU(d, x + i + N), vcut)),
+               hn::Or(hn::Ge(hn::LoadU(d, x + i + 2 * N), vcut),
+                      hn::Ge(hn::LoadU(d, x + i + 3 * N), vcut)));
+    if (!hn::AllFalse(d, m)) break;
+  }
+  for (; i < n; ++i)
+    if (x[i] >= cut) return i;
+  return n;
+}
+
 float RowSumF32(const float* x, size_t n) {
   return RowSumImpl(x, n);
 }
@@ -65,6 +82,7 @@ HWY_AFTER_NAMESPACE();
 
 namespace gaze::kernels {
 
+HWY_EXPORT(FirstAtLeastImpl);
 HWY_EXPORT(RowSumF32);
 HWY_EXPORT(RowSumF64);
 HWY_EXPORT(AccumulateRowF32);
@@ -72,6 +90,12 @@ HWY_EXPORT(AccumulateRowF64);
 
 namespace {
 constexpr int64_t kGrain = 1 << 15;
+}
+
+int64_t first_at_least(const float* x, int64_t n, float cut) {
+  if (n <= 0) return 0;
+  return static_cast<int64_t>(
+      HWY_DYNAMIC_DISPATCH(FirstAtLeastImpl)(x, static_cast<size_t>(n), cut));
 }
 
 template <typename T>

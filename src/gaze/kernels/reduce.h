@@ -19,6 +19,10 @@ void max_axis(const T* x, T* y, int64_t* idx, int64_t outer, int64_t r, int64_t 
 template <typename T>
 void scatter_axis(const T* g, const int64_t* idx, T* gx, int64_t outer, int64_t r, int64_t inner);
 
+// The first i < n with x[i] >= cut, or n (NaN never qualifies). Beam search's scan of a row of
+// log-probabilities for the few that can still enter its best list.
+int64_t first_at_least(const float* x, int64_t n, float cut);
+
 // x of [outer, inner] broadcast along a new middle axis: y[o, k, i] = x[o, i] for k < r.
 template <typename T>
 void expand_axis(const T* x, T* y, int64_t outer, int64_t r, int64_t inner);
