@@ -220,6 +220,24 @@ HWY_INLINE VecT<D> SoftmaxExp(D d, VecT<D> t) {
   if constexpr (sizeof(T) == 8) {
     return ExpNonPositive(d, t);
   } else {
+#if HWY_TARGET <= HWY_AVX3 && !HWY_HAVE_SCALABLE
+    if constexpr (hn::MaxLanes(D()) == 16) {
+      // AVX-512: the same polynomial with vscalefps applying 2^q, which also rounds 2^-150 (where
+      // -inf and anything below clamp) to exactly 0. Max(lo, t) returns t when t is NaN (the
+      // second operand), so NaN passes through: 10 operations instead of 17.
+      const auto tc = hn::Max(hn::Set(d, -150.0f), t);
+      const auto q = hn::Round(tc);
+      const auto f = hn::Sub(tc, q);
+      auto p = hn::Set(d, 1.534581159414669e-4f);
+      p = hn::MulAdd(p, f, hn::Set(d, 1.3399931215998181e-3f));
+      p = hn::MulAdd(p, f, hn::Set(d, 9.618488958635471e-3f));
+      p = hn::MulAdd(p, f, hn::Set(d, 5.550328776975118e-2f));
+      p = hn::MulAdd(p, f, hn::Set(d, 0.24022646890620059f));
+      p = hn::MulAdd(p, f, hn::Set(d, 0.6931472057372627f));
+      p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
+      return VecT<D>{_mm512_scalef_ps(p.raw, q.raw)};
+    }
+#endif
     const auto lo =
         hn::Set(d, -125.0f);  // below 2^-125 the result is 0 (stays in the normal range)
     const auto y = hn::IfThenZeroElse(hn::Lt(t, lo), Exp2Poly(d, hn::Max(t, lo)));
