@@ -227,14 +227,7 @@ HWY_INLINE VecT<D> SoftmaxExp(D d, VecT<D> t) {
       // second operand), so NaN passes through: 10 operations instead of 17.
       const auto tc = hn::Max(hn::Set(d, -150.0f), t);
       const auto q = hn::Round(tc);
-      const auto f = hn::Sub(tc, q);
-      auto p = hn::Set(d, 1.534581159414669e-4f);
-      p = hn::MulAdd(p, f, hn::Set(d, 1.3399931215998181e-3f));
-      p = hn::MulAdd(p, f, hn::Set(d, 9.618488958635471e-3f));
-      p = hn::MulAdd(p, f, hn::Set(d, 5.550328776975118e-2f));
-      p = hn::MulAdd(p, f, hn::Set(d, 0.24022646890620059f));
-      p = hn::MulAdd(p, f, hn::Set(d, 0.6931472057372627f));
-      p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
+      const auto p = Exp2Fraction(d, hn::Sub(tc, q));
       return VecT<D>{_mm512_scalef_ps(p.raw, q.raw)};
     }
 #endif

@@ -98,21 +98,26 @@ HWY_INLINE VecT<D> NormalCdf(D d, VecT<D> x) {
   return hn::IfThenElse(hn::Lt(x, hn::Zero(d)), half_erfc, hn::Sub(hn::Set(d, T(1)), half_erfc));
 }
 
-// 2^t for float32 t >= -125 (callers clamp; below that 2^t leaves the normal range): a degree-6
-// polynomial on the fraction in [-1/2, 1/2] plus an exponent add, max relative error 1e-7. About a
-// third of Highway's general Exp, for the exponentials of softmax and of GELU's epilogue.
+// 2^f for float32 f in [-1/2, 1/2]: a degree-6 polynomial, max relative error 1e-7.
 template <class D>
-HWY_INLINE VecT<D> Exp2Poly(D d, VecT<D> t) {
-  const hn::RebindToSigned<D> di;
-  const auto q = hn::Round(t);
-  const auto f = hn::Sub(t, q);  // exact, in [-1/2, 1/2]
+HWY_INLINE VecT<D> Exp2Fraction(D d, VecT<D> f) {
   auto p = hn::Set(d, 1.534581159414669e-4f);
   p = hn::MulAdd(p, f, hn::Set(d, 1.3399931215998181e-3f));
   p = hn::MulAdd(p, f, hn::Set(d, 9.618488958635471e-3f));
   p = hn::MulAdd(p, f, hn::Set(d, 5.550328776975118e-2f));
   p = hn::MulAdd(p, f, hn::Set(d, 0.24022646890620059f));
   p = hn::MulAdd(p, f, hn::Set(d, 0.6931472057372627f));
-  p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
+  return hn::MulAdd(p, f, hn::Set(d, 1.0f));
+}
+
+// 2^t for float32 t >= -125 (callers clamp; below that 2^t leaves the normal range): 2^fraction
+// times 2^round(t) by an exponent add. About a third of Highway's general Exp, for the
+// exponentials of softmax and of GELU's epilogue.
+template <class D>
+HWY_INLINE VecT<D> Exp2Poly(D d, VecT<D> t) {
+  const hn::RebindToSigned<D> di;
+  const auto q = hn::Round(t);
+  const auto p = Exp2Fraction(d, hn::Sub(t, q));  // the fraction is exact, in [-1/2, 1/2]
   return hn::BitCast(d, hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q))));
 }
 

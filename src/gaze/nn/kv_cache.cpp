@@ -125,9 +125,7 @@ Tensor KVCache::attend(const Tensor& query, HeadsLayout layout, SdpaOptions o) c
                                       : 0;
   // Reordered rows are read where they lie when the kernel can follow kv_rows (decoding steps);
   // otherwise, and for a cache still in order, the standard call on keys() and values().
-  const bool follow = !in_place_ && Tq >= 1 && Tq <= kMaxQueriesWithKvRows &&
-                      !o.attn_mask.defined() && !o.key_padding_mask.defined() &&
-                      !o.alibi_slopes.defined() && o.dropout_p == 0 && !o.need_weights;
+  const bool follow = !in_place_ && Tq >= 1 && kv_rows_allowed(o, Tq);
   if (!follow) return scaled_dot_product_attention(query, keys(), values(), o).output;
   Tensor rows = Tensor::empty(Shape{length_, B_}, DType::i64);
   for (int64_t p = 0; p < length_; ++p)

@@ -171,10 +171,7 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
     GAZE_CHECK(o.kv_rows.shape() == (Shape{p.k.T, p.q.B}), ValueError,
                "{}: kv_rows has shape {}, expected [Tk, B] = [{}, {}]", kOp, o.kv_rows.shape_str(),
                p.k.T, p.q.B);
-    GAZE_CHECK(p.q.T <= kMaxQueriesWithKvRows && !o.attn_mask.defined() &&
-                   !o.key_padding_mask.defined() && !o.alibi_slopes.defined() && o.dropout_p == 0 &&
-                   !o.need_weights,
-               ValueError,
+    GAZE_CHECK(kv_rows_allowed(o, p.q.T), ValueError,
                "{}: kv_rows serves decoding steps: at most {} queries (got {}), no attn_mask, "
                "key_padding_mask, alibi_slopes, dropout or need_weights",
                kOp, kMaxQueriesWithKvRows, p.q.T);
@@ -216,6 +213,12 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
 }
 
 }  // namespace
+
+bool kv_rows_allowed(const SdpaOptions& o, int64_t num_queries) {
+  return num_queries <= kMaxQueriesWithKvRows && !o.attn_mask.defined() &&
+         !o.key_padding_mask.defined() && !o.alibi_slopes.defined() && o.dropout_p == 0 &&
+         !o.need_weights;
+}
 
 SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const SdpaOptions& o_in) {

@@ -70,6 +70,10 @@ struct SdpaResult {
 // q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] (or the bthd layout); Hkv divides H
 // (grouped-query / multi-query attention). 3-D inputs [B, T, D] are one head. A row whose keys are
 // all masked gives output 0 and gradient 0 (PyTorch would give NaN).
+// Whether a call of `num_queries` queries with options `o` may read its keys through kv_rows:
+// what the operator requires of it, for callers (nn::KVCache) that choose before calling.
+bool kv_rows_allowed(const SdpaOptions& o, int64_t num_queries);
+
 SdpaResult scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                         const SdpaOptions& options);
 
