@@ -269,8 +269,17 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
     // and sum stay in registers while the keys of the block stream past.
     for (size_t c = 0; c < brp; c += L) {
       const T* col = w.st.data() + c;
-      V mx = hn::Set(d, ninf);
-      for (int64_t j = 0; j < bc; ++j) mx = hn::Max(mx, hn::LoadU(d, col + j * brp));
+      // Four chains: one would wait out Max's latency on every key.
+      V mx0 = hn::Set(d, ninf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
+      int64_t j = 0;
+      for (; j + 4 <= bc; j += 4) {
+        mx0 = hn::Max(mx0, hn::LoadU(d, col + j * brp));
+        mx1 = hn::Max(mx1, hn::LoadU(d, col + (j + 1) * brp));
+        mx2 = hn::Max(mx2, hn::LoadU(d, col + (j + 2) * brp));
+        mx3 = hn::Max(mx3, hn::LoadU(d, col + (j + 3) * brp));
+      }
+      for (; j < bc; ++j) mx0 = hn::Max(mx0, hn::LoadU(d, col + j * brp));
+      const V mx = hn::Max(hn::Max(mx0, mx1), hn::Max(mx2, mx3));
       const V m_old = hn::LoadU(d, w.m.data() + c);
       const V m_new = hn::Max(m_old, hn::Mul(mx, vmscale));
       // m_safe stands in for -inf (no visible key yet) so the exponents give 0, not NaN.
@@ -278,7 +287,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
       const V alpha = ExpNonPositive(d, hn::Sub(m_old, m_safe));  // rescales what was accumulated
       const V sub = hn::Mul(m_safe, vmk);
       V lsum = hn::Zero(d);
-      for (int64_t j = 0; j < bc; ++j) {
+      for (j = 0; j < bc; ++j) {
         T* sp = w.st.data() + j * brp + c;
         const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, sp), vsk, sub));
         hn::StoreU(p, d, sp);
@@ -304,13 +313,17 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
     first = false;
   }
   if (first) std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));  // no key was visible
+  const size_t dvw = static_cast<size_t>(a.Dv) / L * L;  // whole vectors of an output row
   for (size_t r = 0; r < rows; ++r) {
     const int64_t i = i0 + static_cast<int64_t>(r);
     const T l = w.l[r];
     const T inv = l > 0 ? T(1) / l : T(0);  // a query that saw no key gives 0, not 0/0
     T* dst = out + b * ol.b + h * ol.h + i * ol.t;
     const T* o = w.o.data() + r * dvp;
-    for (int64_t c = 0; c < a.Dv; ++c) dst[c] = o[c] * inv;
+    // Explicit vectors: the compiler cannot rule out that dst overlaps o and keeps this scalar.
+    const V vinv = hn::Set(d, inv);
+    for (size_t c = 0; c < dvw; c += L) hn::StoreU(hn::Mul(hn::LoadU(d, o + c), vinv), d, dst + c);
+    for (size_t c = dvw; c < static_cast<size_t>(a.Dv); ++c) dst[c] = o[c] * inv;
     lse[(b * a.H + h) * a.Tq + i] = l > 0 ? w.m[r] + std::log(l) : (std::isnan(l) ? l : ninf);
   }
 }
