@@ -43,7 +43,7 @@ void FloatToBf16Impl(const float* x, uint16_t* out, int64_t n) {
   }
 }
 
-void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale) {
+void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool offset) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
@@ -61,7 +61,7 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale) {
   const int32_t top = hn::GetLane(hn::MaxOfLanes(di, mx));
   if (top >= 0x7f800000) {
     *scale = std::numeric_limits<float>::quiet_NaN();
-    std::fill(q, q + K, int8_t{0});
+    std::fill(q, q + K, offset ? int8_t{-128} : int8_t{0});  // 0, or 0 + 128 as uint8
     return;
   }
   float amax;
@@ -71,9 +71,12 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale) {
   // |x| / s <= 127 (to rounding): the conversion rounds to nearest even and never needs a clamp
   // beyond DemoteTo's saturation.
   const auto inv = hn::Set(df, 1.0f / s);
+  // offset: flipping the sign bit of an int8 byte gives the uint8 byte of the value + 128.
+  const auto flip = hn::Set(d8, static_cast<int8_t>(offset ? -128 : 0));
   for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
     const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
-    const auto b = hn::DemoteTo(d8, hn::NearestInt(hn::Mul(LoadUpTo(df, x + i, m), inv)));
+    const auto b =
+        hn::Xor(hn::DemoteTo(d8, hn::NearestInt(hn::Mul(LoadUpTo(df, x + i, m), inv))), flip);
     if (m == N)
       hn::StoreU(b, d8, q + i);
     else
@@ -110,17 +113,19 @@ HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
   return hn::IfThenElse(hn::IsNaN(x), x, hn::Mul(x, cdf));
 }
 
-// One row of an int8 product, in place: y = act(s32 accumulator * row_scale * col_scale[n] +
-// bias[n]), act a GemmAct, in the one pass over the row.
+// One row of an int8 product, in place: y = act((s32 accumulator - comp[n]) * row_scale *
+// col_scale[n] + bias[n]), act a GemmAct, in the one pass over the row. comp removes, exactly, what
+// the +128 offset of uint8 activations added to the accumulator.
 void DequantizeRowImpl(float* y, int64_t N, float row_scale, const float* col_scale,
-                       const float* bias, int act) {
+                       const int32_t* comp, const float* bias, int act) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   const size_t L = hn::Lanes(df);
   const auto rs = hn::Set(df, row_scale);
   for (int64_t i = 0; i < N; i += static_cast<int64_t>(L)) {
     const size_t m = std::min<size_t>(L, static_cast<size_t>(N - i));
-    const auto acc = hn::ConvertTo(df, hn::BitCast(di, LoadUpTo(df, y + i, m)));
+    const auto acc = hn::ConvertTo(
+        df, hn::Sub(hn::BitCast(di, LoadUpTo(df, y + i, m)), LoadUpTo(di, comp + i, m)));
     const auto b = bias ? LoadUpTo(df, bias + i, m) : hn::Zero(df);
     auto v = hn::MulAdd(acc, hn::Mul(rs, LoadUpTo(df, col_scale + i, m)), b);
     if (act == static_cast<int>(GemmAct::relu)) {
@@ -159,12 +164,12 @@ void float_to_bf16(const float* x, uint16_t* out, int64_t n) {
   });
 }
 
-void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale) {
-  parallel_for(0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(K, 1)),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t m = lo; m < hi; ++m)
-                   HWY_DYNAMIC_DISPATCH(QuantizeRowImpl)(x + m * K, K, q + m * K, scale + m);
-               });
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale, bool offset) {
+  parallel_for(
+      0, M, std::max<int64_t>(1, 4096 / std::max<int64_t>(K, 1)), [&](int64_t lo, int64_t hi) {
+        for (int64_t m = lo; m < hi; ++m)
+          HWY_DYNAMIC_DISPATCH(QuantizeRowImpl)(x + m * K, K, q + m * K, scale + m, offset);
+      });
 }
 
 namespace {
@@ -212,8 +217,11 @@ std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, 
       onednn::append_activation(po, act);
       attr.set_post_ops(po);
     }
+    // int8: uint8 activations (offset by 128) times int8 weights. With int8 activations, oneDNN
+    // 2.6 on an AMX CPU packs the weights for its AMX kernel and then has only its reference
+    // kernel for few rows in that layout; uint8 runs AMX for many rows and VNNI for few.
     return onednn::make_matmul(
-        dnnl::memory::desc({M, K}, int8 ? dt::s8 : dt::bf16, tag::ab),
+        dnnl::memory::desc({M, K}, int8 ? dt::u8 : dt::bf16, tag::ab),
         packed ? *packed : dnnl::memory::desc({K, N}, int8 ? dt::s8 : dt::bf16, tag::any),
         bias && !int8 ? dnnl::memory::desc({1, N}, dt::f32, tag::ab) : dnnl::memory::desc(),
         dnnl::memory::desc({M, N}, int8 ? dt::s32 : (bf16_out ? dt::bf16 : dt::f32), tag::ab), attr,
@@ -279,7 +287,17 @@ PackedWeight::PackedWeight(const LowpWeight& w, int64_t row0, int64_t rows)
              ValueError, "PackedWeight: rows [{}, {}) of a [{}, {}] {} weight", row0, row0 + rows,
              w.rows, w.cols, enum_name(w.precision));
   const bool int8 = precision_ == Precision::int8;
-  if (int8) scale_.assign(w.scale.begin() + row0, w.scale.begin() + row0 + rows);
+  if (int8) {
+    scale_.assign(w.scale.begin() + row0, w.scale.begin() + row0 + rows);
+    // What the activations' +128 offset adds to output n: 128 * sum_k q[n, k].
+    comp_.resize(static_cast<size_t>(rows));
+    for (int64_t n = 0; n < rows; ++n) {
+      int32_t sum = 0;
+      const int8_t* row = w.q.data() + (row0 + n) * k_;
+      for (int64_t k = 0; k < k_; ++k) sum += row[k];
+      comp_[static_cast<size_t>(n)] = 128 * sum;
+    }
+  }
   const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
   bytes_ = packed.get_size();
   data_ = allocator::allocate(bytes_);
@@ -311,13 +329,14 @@ void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, G
   }
   Scratch<int8_t> q(mk);
   Scratch<float> scales(static_cast<size_t>(M));
-  quantize_rows(x, M, k_, q.data(), scales.data());
+  quantize_rows(x, M, k_, q.data(), scales.data(), true);
   // s32 accumulators, written where the floats go, then dequantized in place.
   onednn::execute(*matmul(precision_, M, n_, k_, false, GemmAct::none, &packed), q.data(), data_, y,
                   nullptr);
   parallel_for(0, M, std::max<int64_t>(1, 4096 / n_), [&](int64_t lo, int64_t hi) {
     for (int64_t m = lo; m < hi; ++m) HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)
-    (y + m * n_, n_, scales[static_cast<size_t>(m)], scale_.data(), bias, static_cast<int>(act));
+    (y + m * n_, n_, scales[static_cast<size_t>(m)], scale_.data(), comp_.data(), bias,
+     static_cast<int>(act));
   });
 }
 

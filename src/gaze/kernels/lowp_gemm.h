@@ -36,7 +36,9 @@ void dequantize_weight(const LowpWeight& w, float* out);
 void float_to_bf16(const float* x, uint16_t* out, int64_t n);
 // Each row of x [M, K] to int8: scale[m] = max |x[m]| / 127 (1 for a zero row), q = round(x /
 // scale); the dynamic activation quantization of the int8 products.
-void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale);
+// offset: store q + 128 as uint8 bytes instead (activations for oneDNN's u8 x s8 kernels).
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale,
+                   bool offset = false);
 
 // Rows [row0, row0 + rows) of a LowpWeight laid out once in the layout oneDNN's kernels read.
 class PackedWeight {
@@ -63,8 +65,9 @@ class PackedWeight {
  private:
   Precision precision_;
   int64_t n_, k_;
-  std::vector<float> scale_;  // int8: per output channel
-  void* data_ = nullptr;      // the packed weights (from gaze's allocator)
+  std::vector<float> scale_;   // int8: per output channel
+  std::vector<int32_t> comp_;  // int8: 128 * the row sums of the weights (see run)
+  void* data_ = nullptr;       // the packed weights (from gaze's allocator)
   size_t bytes_ = 0;
 };
 
