@@ -188,6 +188,38 @@ TEST_P(PerTarget, DropoutKeepsExactlyTheCountersAboveP) {
   }
 }
 
+// The forward's recorded bits reproduce, through dropout_masked, exactly what drawing the mask
+// again gives: sizes with vector and byte tails and a parallel split, NaN gradients, both types.
+template <typename T>
+void check_recorded_mask(int64_t n, double p) {
+  const kernels::DropoutStream rs{11, 12, 13};
+  std::vector<T> x(static_cast<size_t>(n)), y(x.size()), gy(x.size()), want(x.size()),
+      got(x.size());
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = static_cast<T>(1 + i % 7);
+    gy[i] = i % 13 == 5 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(0.5 - i % 5);
+  }
+  std::vector<uint8_t> keep(static_cast<size_t>((n + 7) / 8), 0xA5);
+  kernels::dropout(x.data(), y.data(), n, p, rs, keep.data());
+  kernels::dropout(gy.data(), want.data(), n, p, rs);  // the old backward: the mask drawn again
+  kernels::dropout_masked(gy.data(), got.data(), n, p, keep.data());
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ((keep[i / 8] >> (i % 8)) & 1, y[i] != 0 ? 1 : 0) << n << " at " << i;
+    if (std::isnan(want[i]))
+      ASSERT_TRUE(std::isnan(got[i])) << n << " at " << i;
+    else
+      ASSERT_EQ(got[i], want[i]) << n << " at " << i;
+  }
+}
+
+TEST_P(PerTarget, DropoutBackwardFromRecordedBitsEqualsTheRedrawnMask) {
+  for (const int64_t n : {1, 7, 8, 13, 16, 33, 4099, 70001})
+    for (const double p : {0.1, 0.5, 1.0}) {
+      check_recorded_mask<float>(n, p);
+      check_recorded_mask<double>(n, p);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, PerTarget, ::testing::ValuesIn(simd_targets()),
                          [](const auto& info) { return info.param; });
 

@@ -110,9 +110,11 @@ inline uint32_t DropThreshold(double p) {
 }
 
 // y[i] = x[i] * (dropped ? 0 : scale), dropped <=> (w[i] >> 8) < threshold. A multiply, never a
-// select of 0, so a NaN input stays NaN as in torch; x and y may alias.
+// select of 0, so a NaN input stays NaN as in torch; x and y may alias. With keep, bit i % 8 of
+// keep[i / 8] records whether element i was kept (the bytes are overwritten, not or-ed).
 template <typename T>
-void ApplyDropout(const T* x, T* y, const uint32_t* w, int64_t n, uint32_t threshold, T scale) {
+void ApplyDropout(const T* x, T* y, const uint32_t* w, int64_t n, uint32_t threshold, T scale,
+                  uint8_t* keep = nullptr) {
   int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (sizeof(T) == 4) {
@@ -122,14 +124,25 @@ void ApplyDropout(const T* x, T* y, const uint32_t* w, int64_t n, uint32_t thres
     const int64_t N = static_cast<int64_t>(hn::Lanes(df));
     const auto vscale = hn::Set(df, scale);
     const auto vthr = hn::Set(di, static_cast<int32_t>(threshold));
-    for (; i + N <= n; i += N) {
-      const auto bits = hn::BitCast(di, hn::ShiftRight<8>(hn::LoadU(du, w + i)));
-      const auto drop = hn::RebindMask(df, hn::Lt(bits, vthr));
-      hn::StoreU(hn::Mul(hn::LoadU(df, x + i), hn::IfThenZeroElse(drop, vscale)), df, y + i);
+    if (N % 8 == 0 || !keep) {  // the mask bits of a vector fill whole bytes
+      for (; i + N <= n; i += N) {
+        const auto bits = hn::BitCast(di, hn::ShiftRight<8>(hn::LoadU(du, w + i)));
+        const auto drop = hn::RebindMask(df, hn::Lt(bits, vthr));
+        hn::StoreU(hn::Mul(hn::LoadU(df, x + i), hn::IfThenZeroElse(drop, vscale)), df, y + i);
+        if (keep) hn::StoreMaskBits(df, hn::Not(drop), keep + i / 8);
+      }
     }
   }
 #endif
-  for (; i < n; ++i) y[i] = x[i] * (scale * static_cast<T>((w[i] >> 8) >= threshold));
+  for (; i < n; ++i) {
+    const bool kept = (w[i] >> 8) >= threshold;
+    y[i] = x[i] * (scale * static_cast<T>(kept));
+    if (keep) {
+      uint8_t& byte = keep[i / 8];
+      const auto bit = static_cast<uint8_t>(1u << (i % 8));
+      byte = static_cast<uint8_t>(i % 8 == 0 ? 0 : byte & ~bit) | (kept ? bit : 0);
+    }
+  }
 }
 
 }  // namespace HWY_NAMESPACE
