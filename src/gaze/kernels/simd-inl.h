@@ -74,6 +74,40 @@ HWY_INLINE VecT<D> ExpSafe(D d, VecT<D> x) {
   return hn::IfThenElse(nan, x, y);
 }
 
+// e^x for float32 x <= 1 (the Gaussian's exponents, softmax's shifted scores), within 2 ulp: the
+// Cody-Waite reduction x = q ln 2 + r, |r| <= ln 2 / 2, of Highway's Exp, a degree-6 polynomial in
+// r and 2^q applied by vscalefps on AVX-512 (an exponent add elsewhere). About half the operations
+// of ExpSafe, whose range checks these callers do not need. Results below 2^-126 flush to 0; -inf
+// gives 0 and NaN stays NaN.
+template <class D>
+HWY_INLINE VecT<D> ExpFast(D d, VecT<D> x) {
+  static_assert(sizeof(hn::TFromD<D>) == 4, "float32 only");
+  // Max(lo, x) returns x when x is NaN (its second operand), so NaN passes through.
+  const auto xc = hn::Max(hn::Set(d, -87.3f), x);  // e^-87.3 is just above 2^-126
+  const auto q = hn::Round(hn::Mul(xc, hn::Set(d, 1.4426950408889634f)));
+  auto r =
+      hn::NegMulAdd(q, hn::Set(d, 0.693145751953125f), xc);  // ln 2 in two parts: exact q ln2_hi
+  r = hn::NegMulAdd(q, hn::Set(d, 1.428606765330187e-6f), r);
+  auto p = hn::Set(d, 1.0f / 720);
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  VecT<D> y;
+#if HWY_TARGET <= HWY_AVX3 && !HWY_HAVE_SCALABLE
+  if constexpr (hn::MaxLanes(D()) == 16) {
+    y = VecT<D>{_mm512_scalef_ps(p.raw, q.raw)};
+  } else
+#endif
+  {
+    const hn::RebindToSigned<D> di;
+    y = hn::BitCast(d, hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q))));
+  }
+  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.3f)), y);
+}
+
 // Standard normal CDF Phi(x) for float: 0.5 * erfc(-x / sqrt 2), with erfc from the Chebyshev fit
 // in Numerical Recipes (fractional error < 1.2e-7 for all arguments), so the left tail keeps its
 // relative precision (1 + erf(x) would cancel to 0 there).
@@ -81,7 +115,14 @@ template <class D>
 HWY_INLINE VecT<D> NormalCdf(D d, VecT<D> x) {
   using T = hn::TFromD<D>;
   const auto z = hn::Mul(hn::Abs(x), hn::Set(d, T(0.70710678118654752)));
-  const auto t = hn::Div(hn::Set(d, T(1)), hn::MulAdd(hn::Set(d, T(0.5)), z, hn::Set(d, T(1))));
+  const auto den = hn::MulAdd(hn::Set(d, T(0.5)), z, hn::Set(d, T(1)));
+  VecT<D> t;
+  if constexpr (sizeof(T) == 4) {  // a reciprocal estimate refined once: a division costs more
+    t = hn::ApproximateReciprocal(den);
+    t = hn::Mul(t, hn::NegMulAdd(den, t, hn::Set(d, T(2))));
+  } else {
+    t = hn::Div(hn::Set(d, T(1)), den);
+  }
   auto p = hn::Set(d, T(0.17087277));
   p = hn::MulAdd(p, t, hn::Set(d, T(-0.82215223)));
   p = hn::MulAdd(p, t, hn::Set(d, T(1.48851587)));
@@ -92,7 +133,13 @@ HWY_INLINE VecT<D> NormalCdf(D d, VecT<D> x) {
   p = hn::MulAdd(p, t, hn::Set(d, T(0.37409196)));
   p = hn::MulAdd(p, t, hn::Set(d, T(1.00002368)));
   p = hn::MulAdd(p, t, hn::Set(d, T(-1.26551223)));
-  const auto erfc = hn::Mul(t, ExpSafe(d, hn::Sub(p, hn::Mul(z, z))));
+  const auto arg = hn::Sub(p, hn::Mul(z, z));  // <= 0
+  VecT<D> e;
+  if constexpr (sizeof(T) == 4)
+    e = ExpFast(d, arg);
+  else
+    e = ExpSafe(d, arg);
+  const auto erfc = hn::Mul(t, e);
   const auto half_erfc = hn::Mul(hn::Set(d, T(0.5)), erfc);
   // x >= 0: 1 - erfc(z)/2; x < 0: erfc(z)/2. NaN falls through to the x >= 0 branch and stays NaN.
   return hn::IfThenElse(hn::Lt(x, hn::Zero(d)), half_erfc, hn::Sub(hn::Set(d, T(1)), half_erfc));
