@@ -75,6 +75,20 @@ TEST_P(PerTarget, UnaryForwardAndBackward) {
   }
 }
 
+TEST_P(PerTarget, GeluAtInfinitiesAndNaN) {
+  // As torch: gelu(inf) = inf, gelu(-inf) = -inf * 0 = NaN, gelu(NaN) = NaN; so for the tanh form.
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {inf, -inf, std::nanf(""), 0.0f};
+  for (UnaryOp op : {UnaryOp::gelu, UnaryOp::gelu_tanh}) {
+    std::vector<float> y(x.size());
+    kernels::unary(op, x.data(), y.data(), static_cast<int64_t>(x.size()));
+    EXPECT_EQ(y[0], inf) << GetParam();
+    EXPECT_TRUE(std::isnan(y[1])) << GetParam();
+    EXPECT_TRUE(std::isnan(y[2])) << GetParam();
+    EXPECT_EQ(y[3], 0.0f) << GetParam();
+  }
+}
+
 TEST_P(PerTarget, GeluTailsKeepRelativePrecision) {
   // The left tails are where a naive 1 + erf(x) or 1 + tanh(u) cancels to nothing.
   std::vector<float> x;

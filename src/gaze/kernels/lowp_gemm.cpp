@@ -291,11 +291,13 @@ PackedWeight::PackedWeight(const LowpWeight& w, int64_t row0, int64_t rows)
     scale_.assign(w.scale.begin() + row0, w.scale.begin() + row0 + rows);
     // What the activations' +128 offset adds to output n: 128 * sum_k q[n, k].
     comp_.resize(static_cast<size_t>(rows));
+    // In wrapping 32-bit arithmetic, as the accumulators: for very long rows both wrap, and the
+    // difference is still the exact int8 product whenever that fits in int32.
     for (int64_t n = 0; n < rows; ++n) {
-      int32_t sum = 0;
+      uint32_t sum = 0;
       const int8_t* row = w.q.data() + (row0 + n) * k_;
-      for (int64_t k = 0; k < k_; ++k) sum += row[k];
-      comp_[static_cast<size_t>(n)] = 128 * sum;
+      for (int64_t k = 0; k < k_; ++k) sum += static_cast<uint32_t>(static_cast<int32_t>(row[k]));
+      comp_[static_cast<size_t>(n)] = static_cast<int32_t>(128u * sum);
     }
   }
   const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);

@@ -74,11 +74,11 @@ HWY_INLINE VecT<D> ExpSafe(D d, VecT<D> x) {
   return hn::IfThenElse(nan, x, y);
 }
 
-// e^x for float32 x <= 1 (the Gaussian's exponents, softmax's shifted scores), within 2 ulp: the
-// Cody-Waite reduction x = q ln 2 + r, |r| <= ln 2 / 2, of Highway's Exp, a degree-6 polynomial in
-// r and 2^q applied by vscalefps on AVX-512 (an exponent add elsewhere). About half the operations
-// of ExpSafe, whose range checks these callers do not need. Results below 2^-126 flush to 0; -inf
-// gives 0 and NaN stays NaN.
+// e^x for float32 x <= 1 (the Gaussian's exponents, softmax's shifted scores), within 2 ulp: a
+// Cody-Waite reduction x = q ln 2 + r, |r| <= ln 2 / 2 (ln 2 in two parts, the first with 15
+// significant bits so q ln2_hi is exact), a degree-6 polynomial in r and 2^q applied by vscalefps
+// on AVX-512 (an exponent add elsewhere). About half the operations of ExpSafe, whose range checks
+// these callers do not need. Results below 2^-126 flush to 0; -inf gives 0 and NaN stays NaN.
 template <class D>
 HWY_INLINE VecT<D> ExpFast(D d, VecT<D> x) {
   static_assert(sizeof(hn::TFromD<D>) == 4, "float32 only");
@@ -105,7 +105,8 @@ HWY_INLINE VecT<D> ExpFast(D d, VecT<D> x) {
     const hn::RebindToSigned<D> di;
     y = hn::BitCast(d, hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::ConvertTo(di, q))));
   }
-  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.3f)), y);
+  // NaN explicitly: Max and the integer conversion do not carry it through on every target.
+  return hn::IfThenElse(hn::IsNaN(x), x, hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.3f)), y));
 }
 
 // Standard normal CDF Phi(x) for float: 0.5 * erfc(-x / sqrt 2), with erfc from the Chebyshev fit
@@ -118,8 +119,11 @@ HWY_INLINE VecT<D> NormalCdf(D d, VecT<D> x) {
   const auto den = hn::MulAdd(hn::Set(d, T(0.5)), z, hn::Set(d, T(1)));
   VecT<D> t;
   if constexpr (sizeof(T) == 4) {  // a reciprocal estimate refined once: a division costs more
-    t = hn::ApproximateReciprocal(den);
-    t = hn::Mul(t, hn::NegMulAdd(den, t, hn::Set(d, T(2))));
+    // Capped so that x = +-inf gives t ~ 0, not the NaN of Newton's 2 - inf * 0 (a NaN x still
+    // gives NaN, through z^2 below).
+    const auto capped = hn::Min(den, hn::Set(d, T(1e30)));
+    t = hn::ApproximateReciprocal(capped);
+    t = hn::Mul(t, hn::NegMulAdd(capped, t, hn::Set(d, T(2))));
   } else {
     t = hn::Div(hn::Set(d, T(1)), den);
   }
