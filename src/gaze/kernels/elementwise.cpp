@@ -16,11 +16,8 @@ namespace HWY_NAMESPACE {
 template <class D>
 HWY_INLINE VecT<D> NormalPdf(D d, VecT<D> x) {
   using T = hn::TFromD<D>;
-  const auto arg = hn::Mul(hn::Set(d, T(-0.5)), hn::Mul(x, x));
-  if constexpr (sizeof(T) == 4)
-    return hn::Mul(hn::Set(d, T(0.3989422804014327)), ExpFast(d, arg));
-  else
-    return hn::Mul(hn::Set(d, T(0.3989422804014327)), ExpSafe(d, arg));
+  return hn::Mul(hn::Set(d, T(0.3989422804014327)),
+                 ExpUpToOne(d, hn::Mul(hn::Set(d, T(-0.5)), hn::Mul(x, x))));
 }
 
 constexpr double kSqrt2OverPi = 0.7978845608028654, kGeluC = 0.044715;

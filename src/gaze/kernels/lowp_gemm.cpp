@@ -99,8 +99,7 @@ HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
   const auto one = hn::Set(d, 1.0f);
   const auto z = hn::Mul(hn::Abs(x), hn::Set(d, 0.70710678118654752f));
   const auto den = hn::MulAdd(hn::Set(d, 0.3275911f), z, one);
-  auto t = hn::ApproximateReciprocal(den);
-  t = hn::Mul(t, hn::NegMulAdd(den, t, hn::Set(d, 2.0f)));  // one Newton step
+  const auto t = ReciprocalRefined(d, den);
   auto p = hn::Set(d, 1.061405429f);
   p = hn::MulAdd(p, t, hn::Set(d, -1.453152027f));
   p = hn::MulAdd(p, t, hn::Set(d, 1.421413741f));

@@ -109,6 +109,27 @@ HWY_INLINE VecT<D> ExpFast(D d, VecT<D> x) {
   return hn::IfThenElse(hn::IsNaN(x), x, hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.3f)), y));
 }
 
+// e^x for x <= 1 in the cheapest form that keeps the type's accuracy: ExpFast for float32,
+// ExpSafe for float64 (which serves gradient checks).
+template <class D>
+HWY_INLINE VecT<D> ExpUpToOne(D d, VecT<D> x) {
+  if constexpr (sizeof(hn::TFromD<D>) == 4)
+    return ExpFast(d, x);
+  else
+    return ExpSafe(d, x);
+}
+
+// 1 / x for float32 x >= 1: the reciprocal estimate refined by one Newton step (within ~2 ulp; a
+// division costs several times more). x is capped at 1e30 so that x = inf gives ~0, not the NaN
+// of Newton's 2 - inf * 0; a NaN x gives 1e-30 (callers carry NaN through another operand).
+template <class D>
+HWY_INLINE VecT<D> ReciprocalRefined(D d, VecT<D> x) {
+  static_assert(sizeof(hn::TFromD<D>) == 4, "float32 only");
+  const auto capped = hn::Min(x, hn::Set(d, 1e30f));
+  const auto r = hn::ApproximateReciprocal(capped);
+  return hn::Mul(r, hn::NegMulAdd(capped, r, hn::Set(d, 2.0f)));
+}
+
 // Standard normal CDF Phi(x) for float: 0.5 * erfc(-x / sqrt 2), with erfc from the Chebyshev fit
 // in Numerical Recipes (fractional error < 1.2e-7 for all arguments), so the left tail keeps its
 // relative precision (1 + erf(x) would cancel to 0 there).
@@ -117,16 +138,11 @@ HWY_INLINE VecT<D> NormalCdf(D d, VecT<D> x) {
   using T = hn::TFromD<D>;
   const auto z = hn::Mul(hn::Abs(x), hn::Set(d, T(0.70710678118654752)));
   const auto den = hn::MulAdd(hn::Set(d, T(0.5)), z, hn::Set(d, T(1)));
-  VecT<D> t;
-  if constexpr (sizeof(T) == 4) {  // a reciprocal estimate refined once: a division costs more
-    // Capped so that x = +-inf gives t ~ 0, not the NaN of Newton's 2 - inf * 0 (a NaN x still
-    // gives NaN, through z^2 below).
-    const auto capped = hn::Min(den, hn::Set(d, T(1e30)));
-    t = hn::ApproximateReciprocal(capped);
-    t = hn::Mul(t, hn::NegMulAdd(capped, t, hn::Set(d, T(2))));
-  } else {
+  VecT<D> t;  // a NaN x gives NaN through z^2 below
+  if constexpr (sizeof(T) == 4)
+    t = ReciprocalRefined(d, den);
+  else
     t = hn::Div(hn::Set(d, T(1)), den);
-  }
   auto p = hn::Set(d, T(0.17087277));
   p = hn::MulAdd(p, t, hn::Set(d, T(-0.82215223)));
   p = hn::MulAdd(p, t, hn::Set(d, T(1.48851587)));
@@ -137,13 +153,7 @@ HWY_INLINE VecT<D> NormalCdf(D d, VecT<D> x) {
   p = hn::MulAdd(p, t, hn::Set(d, T(0.37409196)));
   p = hn::MulAdd(p, t, hn::Set(d, T(1.00002368)));
   p = hn::MulAdd(p, t, hn::Set(d, T(-1.26551223)));
-  const auto arg = hn::Sub(p, hn::Mul(z, z));  // <= 0
-  VecT<D> e;
-  if constexpr (sizeof(T) == 4)
-    e = ExpFast(d, arg);
-  else
-    e = ExpSafe(d, arg);
-  const auto erfc = hn::Mul(t, e);
+  const auto erfc = hn::Mul(t, ExpUpToOne(d, hn::Sub(p, hn::Mul(z, z))));  // exponent <= 0
   const auto half_erfc = hn::Mul(hn::Set(d, T(0.5)), erfc);
   // x >= 0: 1 - erfc(z)/2; x < 0: erfc(z)/2. NaN falls through to the x >= 0 branch and stays NaN.
   return hn::IfThenElse(hn::Lt(x, hn::Zero(d)), half_erfc, hn::Sub(hn::Set(d, T(1)), half_erfc));
