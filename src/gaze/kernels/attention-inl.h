@@ -41,11 +41,18 @@ inline size_t RoundUp(size_t n, size_t m) {
 // C[MR x NV*L] (+)= sum_k A(r, k) * B[k, :] with A(r, k) = A[r * a_rs + k * a_cs] (any strides, so
 // A may be a transposed view) and B packed: rows of ldb elements, NV*L of them used. Each C element
 // is one FMA chain over k in order, so its value does not depend on MR, NV or the tile position: a
-// row computed alone (decoding) equals the same row computed in a block.
-template <size_t MR, size_t NV, class D, typename T>
+// row computed alone (decoding) equals the same row computed in a block. With colmax, also
+// colmax[0:NV*L) = max(colmax, the tile's column maxima) while the tile is still in registers (the
+// softmax's row maxima of a transposed score tile, without a pass over memory). kAUnit names a
+// stride of A known to be 1 (kRow: a_rs, kCol: a_cs), so the compiler addresses A from one pointer
+// per k or per row instead of multiplying strides in the inner loop.
+enum class AUnit { kNone, kRow, kCol };
+template <size_t MR, size_t NV, AUnit kAUnit, class D, typename T>
 HWY_INLINE void Tile(D d, const T* HWY_RESTRICT A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t K,
                      const T* HWY_RESTRICT B, size_t ldb, T* HWY_RESTRICT C, size_t ldc,
-                     bool accumulate) {
+                     bool accumulate, T* HWY_RESTRICT colmax) {
+  if constexpr (kAUnit == AUnit::kRow) a_rs = 1;
+  if constexpr (kAUnit == AUnit::kCol) a_cs = 1;
   const size_t L = hn::Lanes(d);
   using V = VecT<D>;
   V acc[MR][NV];
@@ -70,16 +77,26 @@ HWY_INLINE void Tile(D d, const T* HWY_RESTRICT A, ptrdiff_t a_rs, ptrdiff_t a_c
   for (size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, C + r * ldc + v * L);
+  if (colmax) {
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) {
+      V mx = hn::LoadU(d, colmax + v * L);
+#pragma GCC unroll 8
+      for (size_t r = 0; r < MR; ++r) mx = hn::Max(mx, acc[r][v]);
+      hn::StoreU(mx, d, colmax + v * L);
+    }
+  }
 }
 
-template <size_t NV, class D, typename T>
+template <size_t NV, AUnit kAUnit, class D, typename T>
 HWY_INLINE void TileRows(D d, size_t mr, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t K,
-                         const T* B, size_t ldb, T* C, size_t ldc, bool acc) {
+                         const T* B, size_t ldb, T* C, size_t ldc, bool acc, T* colmax) {
   constexpr size_t kMr = std::min<size_t>(8, kMaxAcc / NV);
   switch (mr) {
-#define GAZE_TILE_CASE(n) \
-  case n:                 \
-    if constexpr (n <= kMr) return Tile<n, NV>(d, A, a_rs, a_cs, K, B, ldb, C, ldc, acc);
+#define GAZE_TILE_CASE(n)   \
+  case n:                   \
+    if constexpr (n <= kMr) \
+      return Tile<n, NV, kAUnit>(d, A, a_rs, a_cs, K, B, ldb, C, ldc, acc, colmax);
     GAZE_TILE_CASE(1)
     GAZE_TILE_CASE(2)
     GAZE_TILE_CASE(3)
@@ -94,10 +111,12 @@ HWY_INLINE void TileRows(D d, size_t mr, const T* A, ptrdiff_t a_rs, ptrdiff_t a
   }
 }
 
-// C[M x nvec*L] (+)= A[M x K] * B[K x nvec*L], tiled into register blocks.
-template <class D, typename T>
-void MatmulPacked(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, size_t K, const T* B,
-                  size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate) {
+// C[M x nvec*L] (+)= A[M x K] * B[K x nvec*L], tiled into register blocks. With colmax (nvec*L
+// elements, initialised by the caller), also the maximum of each column of C over its M rows.
+template <AUnit kAUnit, class D, typename T>
+void MatmulPackedA(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, size_t K, const T* B,
+                   size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate,
+                   T* colmax = nullptr) {
   const size_t L = hn::Lanes(d);
   for (size_t v0 = 0; v0 < nvec; v0 += kMaxNv) {
     const size_t nv = std::min(kMaxNv, nvec - v0);
@@ -107,22 +126,34 @@ void MatmulPacked(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, siz
       const T* a = A + static_cast<ptrdiff_t>(r0) * a_rs;
       T* c = C + r0 * ldc + v0 * L;
       const T* b = B + v0 * L;
+      T* cm = colmax ? colmax + v0 * L : nullptr;
       switch (nv) {
         case 1:
-          TileRows<1>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          TileRows<1, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
           break;
         case 2:
-          TileRows<2>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          TileRows<2, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
           break;
         case 3:
-          TileRows<3>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          TileRows<3, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
           break;
         default:
-          TileRows<4>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate);
+          TileRows<4, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
           break;
       }
     }
   }
+}
+
+template <class D, typename T>
+void MatmulPacked(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, size_t K, const T* B,
+                  size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate, T* colmax = nullptr) {
+  if (a_rs == 1)
+    MatmulPackedA<AUnit::kRow>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax);
+  else if (a_cs == 1)
+    MatmulPackedA<AUnit::kCol>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax);
+  else
+    MatmulPackedA<AUnit::kNone>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax);
 }
 
 // dst[r, 0:ld) = src[r * stride + 0:cols), zero padded to ld.

@@ -36,8 +36,9 @@ struct FwdBuffers {
         o(brp * dvp),
         m(brp),
         l(brp),
-        alpha(brp) {}
-  Scratch<T> qt, vp, st, o, m, l, alpha;
+        alpha(brp),
+        mx(brp) {}
+  Scratch<T> qt, vp, st, o, m, l, alpha, mx;
 };
 
 // Whether ForwardQuery serves the call: few queries whose visible keys are one range (lengths,
@@ -259,36 +260,47 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   bool first = true;
   for (int64_t j0 = kstart; j0 < kend; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, kend - j0);
-    // St[j][i] = k_j . q_i, K rows read in place.
+    // St[j][i] = k_j . q_i, K rows read in place. Without a row pass the tiles also give each
+    // query's maximum over the block's keys.
+    const bool rowpass = BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc);
+    if (!rowpass) std::fill(w.mx.data(), w.mx.data() + brp, ninf);
     MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, w.qt.data(), brp, brp / L,
-                 w.st.data(), brp, false);
-    if (BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc))
+                 w.st.data(), brp, false, rowpass ? nullptr : w.mx.data());
+    if (rowpass)
       for (int64_t j = 0; j < bc; ++j)
         PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, w.st.data() + j * brp);
     // Online softmax, one query per lane, a strip of lanes at a time so that the running maximum
     // and sum stay in registers while the keys of the block stream past.
+    T* const st = w.st.data();
     for (size_t c = 0; c < brp; c += L) {
-      const T* col = w.st.data() + c;
-      // Four chains: one would wait out Max's latency on every key.
-      V mx0 = hn::Set(d, ninf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
+      V mx;
       int64_t j = 0;
-      for (; j + 4 <= bc; j += 4) {
-        mx0 = hn::Max(mx0, hn::LoadU(d, col + j * brp));
-        mx1 = hn::Max(mx1, hn::LoadU(d, col + (j + 1) * brp));
-        mx2 = hn::Max(mx2, hn::LoadU(d, col + (j + 2) * brp));
-        mx3 = hn::Max(mx3, hn::LoadU(d, col + (j + 3) * brp));
+      if (rowpass) {
+        const T* col = w.st.data() + c;
+        // Four chains: one would wait out Max's latency on every key.
+        V mx0 = hn::Set(d, ninf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
+        for (; j + 4 <= bc; j += 4) {
+          mx0 = hn::Max(mx0, hn::LoadU(d, col + j * brp));
+          mx1 = hn::Max(mx1, hn::LoadU(d, col + (j + 1) * brp));
+          mx2 = hn::Max(mx2, hn::LoadU(d, col + (j + 2) * brp));
+          mx3 = hn::Max(mx3, hn::LoadU(d, col + (j + 3) * brp));
+        }
+        for (; j < bc; ++j) mx0 = hn::Max(mx0, hn::LoadU(d, col + j * brp));
+        mx = hn::Max(hn::Max(mx0, mx1), hn::Max(mx2, mx3));
+      } else {
+        mx = hn::LoadU(d, w.mx.data() + c);
       }
-      for (; j < bc; ++j) mx0 = hn::Max(mx0, hn::LoadU(d, col + j * brp));
-      const V mx = hn::Max(hn::Max(mx0, mx1), hn::Max(mx2, mx3));
       const V m_old = hn::LoadU(d, w.m.data() + c);
       const V m_new = hn::Max(m_old, hn::Mul(mx, vmscale));
       // m_safe stands in for -inf (no visible key yet) so the exponents give 0, not NaN.
       const V m_safe = hn::IfThenZeroElse(hn::Eq(m_new, hn::Set(d, ninf)), m_new);
       const V alpha = ExpNonPositive(d, hn::Sub(m_old, m_safe));  // rescales what was accumulated
       const V sub = hn::Mul(m_safe, vmk);
+      // One chain in key order, as ForwardQuery sums a short row: decoding then equals the full
+      // computation bit for bit.
       V lsum = hn::Zero(d);
-      for (j = 0; j < bc; ++j) {
-        T* sp = w.st.data() + j * brp + c;
+      T* sp = st + c;
+      for (j = 0; j < bc; ++j, sp += brp) {
         const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, sp), vsk, sub));
         hn::StoreU(p, d, sp);
         lsum = hn::Add(lsum, p);
