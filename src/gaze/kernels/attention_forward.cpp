@@ -276,7 +276,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
       V mx;
       int64_t j = 0;
       if (rowpass) {
-        const T* col = w.st.data() + c;
+        const T* col = st + c;
         // Four chains: one would wait out Max's latency on every key.
         V mx0 = hn::Set(d, ninf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
         for (; j + 4 <= bc; j += 4) {
