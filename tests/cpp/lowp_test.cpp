@@ -457,7 +457,9 @@ TEST(Lowp, AConvertedMultiheadAttentionAttendsInBf16) {
     worst = std::max(worst, std::abs(double(with.data<float>()[i]) - without.data<float>()[i]));
     differs |= with.data<float>()[i] != without.data<float>()[i];
   }
-  EXPECT_TRUE(differs);
+  // Where bf16 attention would be slower (AMX CPUs), the model attends in float32: the same
+  // computation as by hand, bit for bit.
+  EXPECT_EQ(differs, bf16_attention_pays());
   EXPECT_LT(worst, 2e-2);
 }
 

@@ -370,6 +370,11 @@ bool attention_bf16_handles(const AttentionArgs<float>& a) {
          a.Dv <= kMaxDim;
 }
 
+bool attention_bf16_pays() {
+  static const bool pays = !__builtin_cpu_supports("amx-bf16");
+  return pays;
+}
+
 void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& ol,
                             float* lse) {
   const int64_t d2n = (a.D + 1) / 2, dvp = round_up(a.Dv, 16), tkp = round_up(a.Tk, kKeys);

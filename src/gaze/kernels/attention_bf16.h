@@ -14,6 +14,13 @@ bool attention_bf16_handles(const AttentionArgs<float>& a);
 // attention_forward<float>'s result with q (times scale), k, v and the probabilities rounded to
 // bf16 (nearest even) for the two products: what a bf16 or int8 model's attention runs. Call only
 // when attention_bf16_handles(a).
+// Whether the bf16 kernel is the faster attention on this CPU, for callers that choose it for
+// speed (a bf16 or int8 model): vdpbf16ps does twice an fp32 FMA's multiply-adds per instruction,
+// but on Intel's AMX cores (Sapphire Rapids) it issues at half the FMA's rate, so there it only
+// matches fp32 attention's products and loses the conversions (measured: 43 against 88 GMAC/s per
+// core; the classifier bench's int8 inference 92 against 75 ms with fp32 attention).
+bool attention_bf16_pays();
+
 void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& out_layout,
                             float* lse);
 

@@ -129,8 +129,10 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   o.is_causal = args.is_causal;
   o.window = args.window;
   o.dropout_p = is_training() ? dropout : 0.0;
-  // A model set to bf16 or int8 (its projections converted) attends with bf16 products too.
-  o.bf16_products = !autograd::grad_mode_enabled() && weight_lowp(wq) != nullptr;
+  // A model set to bf16 or int8 (its projections converted) attends with bf16 products too, on
+  // CPUs where they are faster than fp32 attention.
+  o.bf16_products =
+      !autograd::grad_mode_enabled() && weight_lowp(wq) != nullptr && bf16_attention_pays();
   Tensor mask;  // SDPA polarity, broadcastable to [B, H, Tq, Tk]
   if (attn_mask.defined()) {
     GAZE_CHECK((attn_mask.dim() == 2 && attn_mask.shape() == (Shape{Tq, Tk})) ||

@@ -220,6 +220,10 @@ bool kv_rows_allowed(const SdpaOptions& o, int64_t num_queries) {
          !o.need_weights;
 }
 
+bool bf16_attention_pays() {
+  return kernels::attention_bf16_pays();
+}
+
 SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const SdpaOptions& o_in) {
   ops_detail::check_defined(q, kOp, "query");

@@ -62,6 +62,10 @@ struct SdpaOptions {
   bool bf16_products = false;
 };
 
+// Whether bf16_products makes attention faster on this CPU (kernels/attention_bf16.h): what a bf16
+// or int8 model asks before choosing it for speed.
+bool bf16_attention_pays();
+
 struct SdpaResult {
   Tensor output;   // [B, H, Tq, Dv] or [B, Tq, H, Dv], like the query
   Tensor weights;  // undefined unless need_weights
