@@ -11,6 +11,7 @@
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/core/simd.h"
+#include "gaze/core/threads.h"
 #include "gaze/kernels/attention_bf16.h"
 #include "gaze/kernels/lowp_gemm.h"
 #include "gaze/nn/linear.h"
@@ -219,6 +220,32 @@ TEST(Lowp, FeedForwardEqualsTwoProducts) {
     EXPECT_THROW(p2.run_feed_forward(random(48, 8).data(), 1, nullptr, kernels::GemmAct::none, p1,
                                      nullptr, std::vector<float>(96).data()),
                  ValueError);
+  }
+}
+
+TEST(Lowp, Int8RowTasksEqualOneRowAtATime) {
+  // Many rows run as row tasks, each start to end on one thread with oneDNN single-threaded inside
+  // the parallel region: every row must be what it is alone (exact s32 products, per-row scales),
+  // so a task whose rows oneDNN skipped or split wrongly shows.
+  if (!kernels::precision_supported(Precision::int8)) GTEST_SKIP() << "no VNNI here";
+  const int saved = num_threads();
+  set_num_threads(2);
+  const std::vector<float> w1 = random(96 * 48, 3), w2 = random(40 * 96, 4), b1 = random(96, 5),
+                           b2 = random(40, 6);
+  const kernels::PackedWeight p1(kernels::quantize_weight(w1.data(), 96, 48, Precision::int8), 0,
+                                 96),
+      p2(kernels::quantize_weight(w2.data(), 40, 96, Precision::int8), 0, 40);
+  const int64_t M = 6001;  // rows of 96 floats: tasks of at most 1365 rows, six of them here
+  const std::vector<float> x = random(M * 48, 7, -3, 3);
+  std::vector<float> h(M * 96), y(M * 40), one_h(96), one_y(40);
+  p1.run(x.data(), M, h.data(), b1.data(), kernels::GemmAct::gelu);
+  p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, b2.data(), y.data());
+  set_num_threads(saved);
+  for (int64_t m = 0; m < M; ++m) {
+    p1.run(x.data() + m * 48, 1, one_h.data(), b1.data(), kernels::GemmAct::gelu);
+    p2.run(one_h.data(), 1, one_y.data(), b2.data(), kernels::GemmAct::none);
+    ASSERT_EQ(std::memcmp(one_h.data(), h.data() + m * 96, 96 * sizeof(float)), 0) << "row " << m;
+    ASSERT_EQ(std::memcmp(one_y.data(), y.data() + m * 40, 40 * sizeof(float)), 0) << "row " << m;
   }
 }
 

@@ -235,6 +235,30 @@ dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
   return matmul(p, 64, N, K, false, GemmAct::none, nullptr)->weights;
 }
 
+// The int8 products' row tasks: f(lo, hi) quantizes, multiplies and dequantizes rows [lo, hi)
+// start to end on one thread (oneDNN runs single-threaded inside a parallel region), a task's rows
+// few enough that its quantized rows and s32 accumulators (`width` values a row at most) stay near
+// 512 KB, in its core's L2 from one pass to the next. Run through oneDNN's own threads instead, one
+// pass after the other, they went to memory and back between passes and took a third of int8
+// inference. Fewer rows than one such task per thread: one task, parallel inside, where oneDNN
+// splits the columns, so that each thread reads only its part of the weights (which then cost
+// more than the rows; so do decoding's few rows and many vocabulary columns).
+template <class F>
+void for_row_tasks(int64_t M, int64_t width, F&& f) {
+  const int64_t nt = num_threads(), fit = std::max<int64_t>(16, (int64_t{1} << 19) / (4 * width));
+  if (M < nt * fit) {
+    f(0, M);
+    return;
+  }
+  int64_t tasks = (M + fit - 1) / fit;
+  tasks = (tasks + nt - 1) / nt * nt;
+  const int64_t rows = (M + tasks - 1) / tasks;
+  tasks = (M + rows - 1) / rows;
+  parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) f(t * rows, std::min(M, (t + 1) * rows));
+  });
+}
+
 }  // namespace
 
 bool precision_supported(Precision p, std::string* why) {
@@ -319,16 +343,24 @@ PackedWeight::~PackedWeight() {
 
 void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const {
   if (M == 0) return;
-  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
-  const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_);
   if (precision_ == Precision::bf16) {
+    const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+    const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_);
     Scratch<uint16_t> a(mk);
     float_to_bf16(x, a.data(), static_cast<int64_t>(mk));
     onednn::execute(*matmul(precision_, M, n_, k_, bias != nullptr, act, &packed), a.data(), data_,
                     y, bias);
     return;
   }
-  Scratch<int8_t> q(mk);
+  for_row_tasks(M, std::max(n_, k_), [&](int64_t lo, int64_t hi) {
+    run_int8_rows(x + lo * k_, hi - lo, y + lo * n_, bias, act);
+  });
+}
+
+void PackedWeight::run_int8_rows(const float* x, int64_t M, float* y, const float* bias,
+                                 GemmAct act) const {
+  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+  Scratch<int8_t> q(static_cast<size_t>(M) * static_cast<size_t>(k_));
   Scratch<float> scales(static_cast<size_t>(M));
   quantize_rows(x, M, k_, q.data(), scales.data(), true);
   // s32 accumulators, written where the floats go, then dequantized in place.
@@ -364,11 +396,14 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
         second.data_, y, bias2);
     return;
   }
-  // int8: the same as two runs. (Quantizing each hidden row in the pass that dequantizes it, while
-  // it is in L1, was measured: no faster, so not worth a second path.)
-  Scratch<float> hidden(mn);
-  run(x, M, hidden.data(), bias, act);
-  second.run(hidden.data(), M, y, bias2, GemmAct::none);
+  // int8: the two products one row task after the other, so that a task's hidden rows stay in its
+  // core's L2 between them. (Quantizing each hidden row in the pass that dequantizes it, while it
+  // is in L1, was measured: no faster, so not worth a second path.)
+  for_row_tasks(M, std::max({n_, k_, second.n_}), [&](int64_t lo, int64_t hi) {
+    Scratch<float> hidden(static_cast<size_t>(hi - lo) * static_cast<size_t>(n_));
+    run_int8_rows(x + lo * k_, hi - lo, hidden.data(), bias, act);
+    second.run_int8_rows(hidden.data(), hi - lo, y + lo * second.n_, bias2, GemmAct::none);
+  });
 }
 
 std::string PackedWeight::implementation(int64_t M) const {

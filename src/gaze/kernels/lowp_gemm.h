@@ -63,6 +63,9 @@ class PackedWeight {
   std::string implementation(int64_t M) const;
 
  private:
+  // run() of int8 for M rows, on this thread when called in a parallel region.
+  void run_int8_rows(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const;
+
   Precision precision_;
   int64_t n_, k_;
   std::vector<float> scale_;   // int8: per output channel
