@@ -242,8 +242,8 @@ def precision_table(build):
     print("int8 = torch.ao.quantization.quantize_dynamic on its nn.Linear layers (the attention in-projection stays fp32")
     print("in torch), run on the composed path. gaze: bf16 products with fp32 accumulation; int8 with weights per output")
     print("channel and activations per row (nn/precision.h); for both, attention's two products in bf16 with fp32")
-    print("accumulation on AVX512-BF16 (kernels/attention_bf16.h), softmax and norms in fp32 -- except on CPUs with AMX,")
-    print("whose vdpbf16ps is slower than fp32 attention: there attention stays fp32 (ops/attention.h, bf16_attention_pays).")
+    print("accumulation on AVX512-BF16 (kernels/attention_bf16.h) or, on CPUs with AMX, on its tiles")
+    print("(kernels/attention_amx.h); softmax and norms in fp32.")
 
 
 def translation_table(build):

@@ -6,12 +6,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
 #include "gaze/core/simd.h"
 #include "gaze/core/threads.h"
+#include "gaze/kernels/attention_amx.h"
 #include "gaze/kernels/attention_bf16.h"
 #include "gaze/kernels/lowp_gemm.h"
 #include "gaze/nn/linear.h"
@@ -376,22 +378,85 @@ std::vector<double> bf16_attention_reference(const AttnCase& c, const std::vecto
   return out;
 }
 
+const std::vector<AttnCase> kAttnCases = {
+    {2, 4, 4, 128, 128, 64, 64},  // the benchmark classifier's shape, two query blocks
+    {1, 2, 2, 1, 1, 64, 64},
+    {2, 3, 3, 17, 5, 33, 20},                // odd head dims, a partial vector of values
+    {1, 4, 2, 70, 131, 16, 16, true, true},  // grouped-query, causal bottom-right, 3 key blocks
+    {2, 2, 2, 65, 65, 64, 64, true},         // causal top-left
+    {3, 2, 2, 40, 100, 64, 48, false, false, true},         // key lengths (one is 0)
+    {2, 1, 1, 9, 70, 256, 256, false, false, false, true},  // padding mask, the widest heads
+    {1, 2, 2, 33, 200, 96, 40, true, true, true},  // lengths and causal; 96 features: 3 tile steps
+};
+
+// One bf16 kernel called directly on case c (layout [B, T, H, D]).
+std::vector<float> run_bf16_kernel(const AttnCase& c, const std::vector<float>& q,
+                                   const std::vector<float>& k, const std::vector<float>& v,
+                                   const std::vector<int64_t>& lengths,
+                                   const std::vector<uint8_t>& padding, kernels::Bf16Kernel which) {
+  kernels::AttentionArgs<float> a;
+  a.B = c.B, a.H = c.H, a.Hkv = c.Hkv, a.Tq = c.Tq, a.Tk = c.Tk, a.D = c.D, a.Dv = c.Dv;
+  a.q = q.data(), a.k = k.data(), a.v = v.data();
+  a.q_layout = {c.Tq * c.H * c.D, c.D, c.H * c.D};
+  a.k_layout = {c.Tk * c.Hkv * c.D, c.D, c.Hkv * c.D};
+  a.v_layout = {c.Tk * c.Hkv * c.Dv, c.Dv, c.Hkv * c.Dv};
+  a.scale = 1.0 / std::sqrt(static_cast<double>(c.D));
+  a.causal = c.causal;
+  a.query_offset = c.bottom_right ? c.Tk - c.Tq : 0;
+  if (c.lengths) a.key_lengths = lengths.data();
+  const std::unique_ptr<bool[]> pad(new bool[padding.size()]);
+  for (size_t i = 0; i < padding.size(); ++i) pad[i] = padding[i] != 0;
+  if (c.padding) a.key_padding = pad.get();
+  std::vector<float> out(static_cast<size_t>(c.B * c.Tq * c.H * c.Dv)),
+      lse(static_cast<size_t>(c.B * c.H * c.Tq));
+  kernels::attention_forward_bf16(a, out.data(), {c.Tq * c.H * c.Dv, c.Dv, c.H * c.Dv}, lse.data(),
+                                  which);
+  return out;
+}
+
 }  // namespace
+
+TEST(Lowp, Bf16AttentionKernelsMatchTheirReference) {
+  // Both bf16 kernels by name, whichever the CPU would choose: vdpbf16ps and the AMX tiles.
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 64;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  std::vector<kernels::Bf16Kernel> kinds = {kernels::Bf16Kernel::avx512};
+  if (kernels::amx_attention_usable()) kinds.push_back(kernels::Bf16Kernel::amx);
+  for (const AttnCase& c : kAttnCases) {
+    const std::vector<float> q = random(c.B * c.Tq * c.H * c.D, 21),
+                             k = random(c.B * c.Tk * c.Hkv * c.D, 22),
+                             v = random(c.B * c.Tk * c.Hkv * c.Dv, 23, -2, 2);
+    std::vector<int64_t> lengths;
+    for (int64_t b = 0; b < c.B; ++b) lengths.push_back(b == 0 ? c.Tk - 7 : b == 1 ? 0 : c.Tk);
+    std::vector<uint8_t> padding(static_cast<size_t>(c.B * c.Tk));
+    for (size_t i = 0; i < padding.size(); ++i) padding[i] = (i * 5 + i / 3) % 4 == 0;
+    const std::vector<double> want = bf16_attention_reference(c, q, k, v, lengths, padding);
+    for (const kernels::Bf16Kernel which : kinds) {
+      const std::vector<float> got = run_bf16_kernel(c, q, k, v, lengths, padding, which);
+      double worst = 0, total = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        worst = std::max(worst, std::abs(got[i] - want[i]));
+        total += std::abs(got[i] - want[i]);
+      }
+      const std::string what =
+          fmt::format("kernel {} B={} H={}/{} Tq={} Tk={} D={} Dv={}", static_cast<int>(which), c.B,
+                      c.H, c.Hkv, c.Tq, c.Tk, c.D, c.Dv);
+      EXPECT_LT(worst, 6e-3) << what;
+      EXPECT_LT(total / static_cast<double>(want.size()), 1e-3) << what;
+    }
+  }
+  if (!kernels::amx_attention_usable())
+    EXPECT_THROW(run_bf16_kernel(kAttnCases[1], random(64, 1), random(64, 2), random(64, 3), {}, {},
+                                 kernels::Bf16Kernel::amx),
+                 ValueError);
+}
 
 TEST(Lowp, Bf16AttentionMatchesItsReference) {
   kernels::AttentionArgs<float> any;
   any.D = any.Dv = 64;
   if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
-  const std::vector<AttnCase> cases = {
-      {2, 4, 4, 128, 128, 64, 64},  // the benchmark classifier's shape, two query blocks
-      {1, 2, 2, 1, 1, 64, 64},
-      {2, 3, 3, 17, 5, 33, 20},                // odd head dims, a partial vector of values
-      {1, 4, 2, 70, 131, 16, 16, true, true},  // grouped-query, causal bottom-right, 3 key blocks
-      {2, 2, 2, 65, 65, 64, 64, true},         // causal top-left
-      {3, 2, 2, 40, 100, 64, 48, false, false, true},         // key lengths (one is 0)
-      {2, 1, 1, 9, 70, 256, 256, false, false, false, true},  // padding mask, the widest heads
-  };
-  for (const AttnCase& c : cases) {
+  for (const AttnCase& c : kAttnCases) {
     const std::vector<float> q = random(c.B * c.Tq * c.H * c.D, 11),
                              k = random(c.B * c.Tk * c.Hkv * c.D, 12),
                              v = random(c.B * c.Tk * c.Hkv * c.Dv, 13, -2, 2);

@@ -13,34 +13,21 @@
 #include <cstdint>
 #include <limits>
 
+#include "gaze/core/error.h"
 #include "gaze/core/precision.h"
 #include "gaze/core/threads.h"
+#include "gaze/kernels/attention_amx.h"
+#include "gaze/kernels/attention_bf16-inl.h"
 #include "gaze/kernels/lowp_gemm.h"
 #include "gaze/kernels/scratch.h"
-
-// GCC 12 warns that the "undefined" source vector of its own AVX-512 intrinsics is uninitialised.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace gaze::kernels {
 namespace {
 
-// AVX512-BF16 code is enabled function by function: the rest of this file, and every inline
-// function it shares with others, stays at the baseline ISA. Called only after the CPU check.
-#define GAZE_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")))
+using namespace bf16_detail;
 
 // The register tiles' loops must unroll fully, or their accumulators live in memory.
 #define GAZE_UNROLL _Pragma("GCC unroll 16")
-
-constexpr int64_t kRows = 64;  // queries per task: four vectors of 16 lanes
-constexpr int64_t kKeys = 64;  // keys per block
-constexpr int64_t kMaxDim = 256;
-constexpr float kLog2e = 1.4426950408889634f;
-
-int64_t round_up(int64_t n, int64_t m) {
-  return (n + m - 1) / m * m;
-}
 
 // Keys and values of every head, converted once per call (each query block reads them all):
 // key rows of d2n pairs, value pairs of dvp columns; Tk padded to whole blocks with zeros.
@@ -78,70 +65,6 @@ struct Buffers {
   Scratch<float> st;  // scores st[j * kRows + r]
   Scratch<float> o, m, l, alpha, ones;
 };
-
-GAZE_BF16 inline __m512bh as_bh(__m512i x) {
-  return (__m512bh)x;
-}
-GAZE_BF16 inline __m512i as_i(__m512bh x) {
-  return (__m512i)x;
-}
-
-GAZE_BF16 inline __mmask16 first_n(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max<int64_t>(n, 0)) - 1);
-}
-
-// 2^x for x <= 0 (x = -inf and x < -126 give 0): 2^round(x) times a degree-6 polynomial of the
-// fraction (relative error ~1e-7, far below bf16's rounding).
-GAZE_BF16 inline __m512 Exp2(__m512 x) {
-  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
-  const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
-  const __m512 n = _mm512_roundscale_ps(xc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(xc, n);
-  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
-}
-
-// n floats of x times s, rounded to bf16 (nearest even) in order: ceil(n / 2) pairs (an odd last
-// value pairs with 0).
-GAZE_BF16 void RowToBf16(const float* x, int64_t n, float s, uint32_t* dst) {
-  const __m512 vs = _mm512_set1_ps(s);
-  for (int64_t i = 0; i < n; i += 32) {
-    const int64_t r = n - i;
-    const __m512 lo = _mm512_mul_ps(_mm512_maskz_loadu_ps(first_n(r), x + i), vs);
-    const __m512 hi = _mm512_mul_ps(_mm512_maskz_loadu_ps(first_n(r - 16), x + i + 16), vs);
-    _mm512_mask_storeu_epi32(dst + i / 2, first_n((std::min<int64_t>(r, 32) + 1) / 2),
-                             as_i(_mm512_cvtne2ps_pbh(hi, lo)));
-  }
-}
-
-// 16 pairs (a[i], b[i]) from the bf16 halves of cvtne2ps_pbh(b, a): a in lanes 0-15, b in 16-31.
-GAZE_BF16 inline __m512i Interleave(__m512bh ab) {
-  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                       23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  return _mm512_permutexvar_epi16(idx, as_i(ab));
-}
-
-// Value rows [0, bc) (row stride ld) as key pairs: vp[j2 * dvp + c] = (v[2 j2][c], v[2 j2 + 1][c]),
-// zero beyond bc and beyond Dv.
-GAZE_BF16 void PackValues(const float* v, int64_t ld, int64_t bc, int64_t Dv, int64_t dvp,
-                          uint32_t* vp) {
-  for (int64_t j2 = 0; j2 < (bc + 1) / 2; ++j2) {
-    const float* even = v + 2 * j2 * ld;
-    const bool has_odd = 2 * j2 + 1 < bc;
-    for (int64_t c = 0; c < dvp; c += 16) {
-      const __mmask16 mk = first_n(Dv - c);
-      const __m512 e = _mm512_maskz_loadu_ps(mk, even + c);
-      const __m512 o = has_odd ? _mm512_maskz_loadu_ps(mk, even + ld + c) : _mm512_setzero_ps();
-      _mm512_storeu_si512(vp + j2 * dvp + c, Interleave(_mm512_cvtne2ps_pbh(o, e)));
-    }
-  }
-}
 
 // st[j][g * 16 + lane] = q . k_j for keys [0, nkeys) (a multiple of 4) and G groups of 16 queries.
 template <int G>
@@ -371,12 +294,18 @@ bool attention_bf16_handles(const AttentionArgs<float>& a) {
 }
 
 bool attention_bf16_pays() {
-  static const bool pays = !__builtin_cpu_supports("amx-bf16");
+  static const bool pays = !cpu_has_amx_bf16() || amx_attention_usable();
   return pays;
 }
 
 void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& ol,
-                            float* lse) {
+                            float* lse, Bf16Kernel kernel) {
+  GAZE_CHECK(kernel != Bf16Kernel::amx || amx_attention_usable(), ValueError,
+             "attention_forward_bf16: AMX tiles asked for on a CPU or OS without them");
+  if (kernel == Bf16Kernel::amx || (kernel == Bf16Kernel::automatic && amx_attention_usable())) {
+    attention_forward_amx(a, out, ol, lse);
+    return;
+  }
   const int64_t d2n = (a.D + 1) / 2, dvp = round_up(a.Dv, 16), tkp = round_up(a.Tk, kKeys);
   const int64_t kblocks = tkp / kKeys, heads = a.B * a.Hkv;
   Scratch<uint32_t> keys(static_cast<size_t>(heads * tkp * d2n)),

@@ -1,5 +1,5 @@
 // Attention forward for inference with bfloat16 products: Q K^T and P V take bf16 operands
-// (AVX512-BF16 dot products) and accumulate in fp32; the online softmax stays fp32.
+// (AVX512-BF16 dot products, or AMX tiles) and accumulate in fp32; the online softmax stays fp32.
 #pragma once
 
 #include "gaze/kernels/attention.h"
@@ -11,17 +11,23 @@ namespace gaze::kernels {
 // padding, causal; no score mask, ALiBi, window, dropout or transposed keys; D and Dv <= 256).
 bool attention_bf16_handles(const AttentionArgs<float>& a);
 
+// Whether the bf16 kernel is the faster attention on this CPU, for callers that choose it for
+// speed (a bf16 or int8 model). vdpbf16ps does twice an fp32 FMA's multiply-adds per instruction,
+// but Intel's AMX cores (Sapphire Rapids) issue it at half the FMA's rate, where it only matches
+// fp32 attention's products and loses the conversions (measured: 43 against 88 GMAC/s per core;
+// the classifier bench's int8 inference took 92 ms, against 75 with fp32 attention). There the
+// tiles do the products (attention_amx.h); without them (the OS refused the tile state), fp32
+// attention is the faster.
+bool attention_bf16_pays();
+
+// Which hardware runs the bf16 products: the tiles where the CPU has AMX and the OS grants them,
+// else vdpbf16ps (automatic), or one of the two by name (tests; amx only where usable).
+enum class Bf16Kernel { automatic, avx512, amx };
+
 // attention_forward<float>'s result with q (times scale), k, v and the probabilities rounded to
 // bf16 (nearest even) for the two products: what a bf16 or int8 model's attention runs. Call only
 // when attention_bf16_handles(a).
-// Whether the bf16 kernel is the faster attention on this CPU, for callers that choose it for
-// speed (a bf16 or int8 model): vdpbf16ps does twice an fp32 FMA's multiply-adds per instruction,
-// but on Intel's AMX cores (Sapphire Rapids) it issues at half the FMA's rate, so there it only
-// matches fp32 attention's products and loses the conversions (measured: 43 against 88 GMAC/s per
-// core; the classifier bench's int8 inference 92 against 75 ms with fp32 attention).
-bool attention_bf16_pays();
-
 void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& out_layout,
-                            float* lse);
+                            float* lse, Bf16Kernel kernel = Bf16Kernel::automatic);
 
 }  // namespace gaze::kernels
