@@ -204,7 +204,14 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
   }
   const T inv = l > 0 ? T(1) / l : T(0);  // a query that saw no key gives 0, not 0/0
   T* dst = out + b * ol.b + h * ol.h + i * ol.t;
-  for (size_t c = 0; c < Dv; ++c) dst[c] = lo < hi ? o[c] * inv : T(0);
+  if (lo < hi) {
+    // Explicit vectors: the compiler cannot rule out that dst overlaps o and keeps this scalar.
+    const V vinv = hn::Set(d, inv);
+    for (size_t c = 0; c < dvw; c += L) hn::StoreU(hn::Mul(hn::LoadU(d, o + c), vinv), d, dst + c);
+    for (size_t c = dvw; c < Dv; ++c) dst[c] = o[c] * inv;
+  } else {
+    std::fill(dst, dst + Dv, T(0));
+  }
   lse[(b * a.H + h) * a.Tq + i] = l > 0 ? m + std::log(l) : (std::isnan(l) ? l : ninf);
 }
 
