@@ -84,15 +84,9 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
   }
 }
 
-// e^x for x <= ~1 (erfc's exponent below) through Exp2Poly; below -87 it flushes to (almost) 0.
-template <class D>
-HWY_INLINE VecT<D> ExpSmall(D d, VecT<D> x) {
-  return Exp2Poly(d, hn::Max(hn::Mul(x, hn::Set(d, 1.4426950408889634f)), hn::Set(d, -125.0f)));
-}
-
 // x * Phi(x) with Abramowitz & Stegun's erfc fit 7.1.26 (absolute error < 1.5e-7, five terms
 // where simd-inl.h's NormalCdf takes ten), its division and exponential in cheaper forms (a
-// reciprocal estimate refined once, ExpSmall): GELU for the int8 epilogue, where the products
+// reciprocal estimate refined once, ExpFast): GELU for the int8 epilogue, where the products
 // themselves carry errors of ~1e-2. NaN stays NaN.
 template <class D>
 HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
@@ -107,7 +101,7 @@ HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
   p = hn::MulAdd(p, t, hn::Set(d, 0.254829592f));
   // erfc(z) = t p(t) e^(-z^2); half of it is the lower tail.
   const auto half_erfc =
-      hn::Mul(hn::Mul(hn::Set(d, 0.5f), hn::Mul(t, p)), ExpSmall(d, hn::Neg(hn::Mul(z, z))));
+      hn::Mul(hn::Mul(hn::Set(d, 0.5f), hn::Mul(t, p)), ExpFast(d, hn::Neg(hn::Mul(z, z))));
   const auto cdf = hn::IfThenElse(hn::Lt(x, hn::Zero(d)), half_erfc, hn::Sub(one, half_erfc));
   return hn::IfThenElse(hn::IsNaN(x), x, hn::Mul(x, cdf));
 }
