@@ -144,9 +144,7 @@ GAZE_AMX void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int64
     RowToBf16(qb + r * a.q_layout.t, a.D, static_cast<float>(a.scale) * kLog2e,
               w.q.data() + r * d2p);
   std::fill(w.pp.data(), w.pp.data() + kRows * kKeys / 2, 0u);
-  int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
-  if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
-  if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
+  const int64_t kend = VisibleKeyEnd(a, b, i1);
   const float ninf = -std::numeric_limits<float>::infinity();
   std::fill(w.m.data(), w.m.data() + kRows, ninf);
   std::fill(w.l.data(), w.l.data() + kRows, 0.0f);
@@ -250,19 +248,7 @@ GAZE_AMX void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int64
       }
     first = false;
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    const float l = first ? 0.0f : w.l[static_cast<size_t>(r)];
-    const __m512 inv = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);  // no visible key: 0, not 0/0
-    float* dst = out + b * ol.b + h * ol.h + (i0 + r) * ol.t;
-    for (int64_t c = 0; c < a.Dv; c += 16)
-      _mm512_mask_storeu_ps(
-          dst + c, first_n(a.Dv - c),
-          first ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(o + r * dvp + c), inv));
-    // The log-sum-exp in natural units: the scores were scaled by log2(e).
-    lse[(b * a.H + h) * a.Tq + i0 + r] =
-        l > 0 ? (w.m[static_cast<size_t>(r)] + std::log2(l)) / kLog2e
-              : (std::isnan(l) ? l : -std::numeric_limits<float>::infinity());
-  }
+  StoreRows(a, b, h, i0, rows, o, dvp, w.m.data(), w.l.data(), first, out, ol, lse);
 }
 
 }  // namespace

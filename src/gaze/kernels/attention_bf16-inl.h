@@ -5,7 +5,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+
+#include "gaze/kernels/attention.h"
 
 // GCC 12 warns that the "undefined" source vector of its own AVX-512 intrinsics is uninitialised.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -89,6 +93,37 @@ GAZE_BF16 inline void PackValues(const float* v, int64_t ld, int64_t bc, int64_t
       const __m512 o = has_odd ? _mm512_maskz_loadu_ps(mk, even + ld + c) : _mm512_setzero_ps();
       _mm512_storeu_si512(vp + j2 * dvp + c, Interleave(_mm512_cvtne2ps_pbh(o, e)));
     }
+  }
+}
+
+// The end of the keys any query of [i0, i1) in batch b may see: the key length, the causal limit
+// of the block's last query.
+inline int64_t VisibleKeyEnd(const AttentionArgs<float>& a, int64_t b, int64_t i1) {
+  int64_t kend = a.Tk;
+  if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
+  if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
+  return kend;
+}
+
+// Queries [i0, i0 + rows) of head h in batch b: output row r = o[r] (row stride dvp) / l[r], and
+// the log-sum-exp from the running maxima m (base-2 units) and sums l. none_seen: no key block ran,
+// so every row is 0 with a log-sum-exp of -inf.
+GAZE_BF16 inline void StoreRows(const AttentionArgs<float>& a, int64_t b, int64_t h, int64_t i0,
+                                int64_t rows, const float* o, int64_t dvp, const float* m,
+                                const float* l, bool none_seen, float* out, const HeadLayout& ol,
+                                float* lse) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float lr = none_seen ? 0.0f : l[r];
+    const __m512 inv = _mm512_set1_ps(lr > 0 ? 1.0f / lr : 0.0f);  // no visible key: 0, not 0/0
+    float* dst = out + b * ol.b + h * ol.h + (i0 + r) * ol.t;
+    for (int64_t c = 0; c < a.Dv; c += 16)
+      _mm512_mask_storeu_ps(
+          dst + c, first_n(a.Dv - c),
+          none_seen ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(o + r * dvp + c), inv));
+    // The log-sum-exp in natural units: the scores were scaled by log2(e).
+    lse[(b * a.H + h) * a.Tq + i0 + r] =
+        lr > 0 ? (m[r] + std::log2(lr)) / kLog2e
+               : (std::isnan(lr) ? lr : -std::numeric_limits<float>::infinity());
   }
 }
 

@@ -197,9 +197,7 @@ GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int6
           w.qp.data() + d2 * kRows + g * 16,
           _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, lane, base + d2, 4));
   }
-  int64_t kend = a.Tk;  // keys beyond this are invisible to every query of the block
-  if (a.key_lengths) kend = std::min(kend, a.key_lengths[b]);
-  if (a.causal) kend = std::min(kend, i1 - 1 + a.query_offset + 1);
+  const int64_t kend = VisibleKeyEnd(a, b, i1);
   std::fill(w.m.data(), w.m.data() + kRows, -std::numeric_limits<float>::infinity());
   std::fill(w.l.data(), w.l.data() + kRows, 0.0f);
   bool first = true;
@@ -253,20 +251,7 @@ GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int6
     }
     first = false;
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    const float l = first ? 0.0f : w.l[static_cast<size_t>(r)];
-    const __m512 inv = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);  // no visible key: 0, not 0/0
-    float* dst = out + b * ol.b + h * ol.h + (i0 + r) * ol.t;
-    const float* o = w.o.data() + r * dvp;
-    for (int64_t c = 0; c < a.Dv; c += 16)
-      _mm512_mask_storeu_ps(
-          dst + c, first_n(a.Dv - c),
-          first ? _mm512_setzero_ps() : _mm512_mul_ps(_mm512_loadu_ps(o + c), inv));
-    // The log-sum-exp in natural units: the scores were scaled by log2(e).
-    lse[(b * a.H + h) * a.Tq + i0 + r] =
-        l > 0 ? (w.m[static_cast<size_t>(r)] + std::log2(l)) / kLog2e
-              : (std::isnan(l) ? l : -std::numeric_limits<float>::infinity());
-  }
+  StoreRows(a, b, h, i0, rows, w.o.data(), dvp, w.m.data(), w.l.data(), first, out, ol, lse);
 }
 
 // Key block `blk` of key/value head kvh in batch b into `kv`: the rows beyond Tk are zeros.
