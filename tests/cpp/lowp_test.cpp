@@ -389,6 +389,24 @@ const std::vector<AttnCase> kAttnCases = {
     {1, 2, 2, 33, 200, 96, 40, true, true, true},  // lengths and causal; 96 features: 3 tile steps
 };
 
+// Random inputs of case c ([B, T, H, D]): key lengths Tk - 7, 0, then Tk; a scattered padding mask.
+struct AttnInputs {
+  std::vector<float> q, k, v;
+  std::vector<int64_t> lengths;
+  std::vector<uint8_t> padding;
+};
+
+AttnInputs attn_inputs(const AttnCase& c) {
+  AttnInputs in;
+  in.q = random(c.B * c.Tq * c.H * c.D, 11);
+  in.k = random(c.B * c.Tk * c.Hkv * c.D, 12);
+  in.v = random(c.B * c.Tk * c.Hkv * c.Dv, 13, -2, 2);
+  for (int64_t b = 0; b < c.B; ++b) in.lengths.push_back(b == 0 ? c.Tk - 7 : b == 1 ? 0 : c.Tk);
+  in.padding.resize(static_cast<size_t>(c.B * c.Tk));
+  for (size_t i = 0; i < in.padding.size(); ++i) in.padding[i] = (i * 7 + i / 5) % 3 == 0;
+  return in;
+}
+
 // One bf16 kernel called directly on case c (layout [B, T, H, D]).
 std::vector<float> run_bf16_kernel(const AttnCase& c, const std::vector<float>& q,
                                    const std::vector<float>& k, const std::vector<float>& v,
@@ -424,16 +442,12 @@ TEST(Lowp, Bf16AttentionKernelsMatchTheirReference) {
   std::vector<kernels::Bf16Kernel> kinds = {kernels::Bf16Kernel::avx512};
   if (kernels::amx_attention_usable()) kinds.push_back(kernels::Bf16Kernel::amx);
   for (const AttnCase& c : kAttnCases) {
-    const std::vector<float> q = random(c.B * c.Tq * c.H * c.D, 21),
-                             k = random(c.B * c.Tk * c.Hkv * c.D, 22),
-                             v = random(c.B * c.Tk * c.Hkv * c.Dv, 23, -2, 2);
-    std::vector<int64_t> lengths;
-    for (int64_t b = 0; b < c.B; ++b) lengths.push_back(b == 0 ? c.Tk - 7 : b == 1 ? 0 : c.Tk);
-    std::vector<uint8_t> padding(static_cast<size_t>(c.B * c.Tk));
-    for (size_t i = 0; i < padding.size(); ++i) padding[i] = (i * 5 + i / 3) % 4 == 0;
-    const std::vector<double> want = bf16_attention_reference(c, q, k, v, lengths, padding);
+    const AttnInputs in = attn_inputs(c);
+    const std::vector<double> want =
+        bf16_attention_reference(c, in.q, in.k, in.v, in.lengths, in.padding);
     for (const kernels::Bf16Kernel which : kinds) {
-      const std::vector<float> got = run_bf16_kernel(c, q, k, v, lengths, padding, which);
+      const std::vector<float> got =
+          run_bf16_kernel(c, in.q, in.k, in.v, in.lengths, in.padding, which);
       double worst = 0, total = 0;
       for (size_t i = 0; i < want.size(); ++i) {
         worst = std::max(worst, std::abs(got[i] - want[i]));
@@ -457,13 +471,10 @@ TEST(Lowp, Bf16AttentionMatchesItsReference) {
   any.D = any.Dv = 64;
   if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
   for (const AttnCase& c : kAttnCases) {
-    const std::vector<float> q = random(c.B * c.Tq * c.H * c.D, 11),
-                             k = random(c.B * c.Tk * c.Hkv * c.D, 12),
-                             v = random(c.B * c.Tk * c.Hkv * c.Dv, 13, -2, 2);
-    std::vector<int64_t> lengths;
-    for (int64_t b = 0; b < c.B; ++b) lengths.push_back(b == 0 ? c.Tk - 7 : b == 1 ? 0 : c.Tk);
-    std::vector<uint8_t> padding(static_cast<size_t>(c.B * c.Tk));
-    for (size_t i = 0; i < padding.size(); ++i) padding[i] = (i * 7 + i / 5) % 3 == 0;
+    const AttnInputs in = attn_inputs(c);
+    const std::vector<float>&q = in.q, &k = in.k, &v = in.v;
+    const std::vector<int64_t>& lengths = in.lengths;
+    const std::vector<uint8_t>& padding = in.padding;
     SdpaOptions o;
     o.layout = HeadsLayout::bthd;
     o.is_causal = c.causal;
