@@ -374,9 +374,9 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
              "feed-forward: a {} [{}, {}] product cannot feed a {} [{}, {}] one",
              enum_name(precision_), n_, k_, enum_name(second.precision_), second.n_, second.k_);
   if (M == 0) return;
-  const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_),
-               mn = static_cast<size_t>(M) * static_cast<size_t>(n_);
   if (precision_ == Precision::bf16) {
+    const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_),
+                 mn = static_cast<size_t>(M) * static_cast<size_t>(n_);
     const dnnl::memory::desc packed = weights_desc(precision_, n_, k_),
                              packed2 = weights_desc(precision_, second.n_, second.k_);
     // The hidden activations leave the first product's epilogue as bf16 (oneDNN rounds to nearest
