@@ -3,12 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <mutex>
 #include <numeric>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "gaze/core/allocator.h"
+#include "gaze/core/autocast.h"
+#include "gaze/core/grad_mode.h"
 #include "gaze/core/simd.h"
 #include "gaze/core/threads.h"
 #include "gaze/ops/ops.h"
@@ -259,6 +264,70 @@ TEST(Threads, ResultsIdenticalAcrossRunsAtAThreadCount) {
   Tensor w = randn(Shape{301}, DType::f32, &g);
   auto run = [&] { return sum(layer_norm(x, {301}, w) * x, {0}).to_vector<float>(); };
   EXPECT_EQ(run(), run());
+}
+
+TEST(Threads, ParallelTasksRunEachTaskOnceWithTheCallersModes) {
+  const int saved = num_threads();
+  set_num_threads(2);
+  constexpr int64_t kTasks = 37;
+  std::vector<std::atomic<int>> calls(kTasks);
+  std::atomic<int> nested_inline{0}, grad_on{0}, bf16{0};
+  std::set<std::thread::id> ids;
+  std::mutex mu;
+  auto task = [&](int64_t i) {
+    calls[static_cast<size_t>(i)]++;
+    // A task's own ops run single-threaded: a nested parallel_for is one inline call.
+    int chunks = 0;
+    parallel_for(0, 1000, 1, [&](int64_t lo, int64_t hi) { chunks += lo == 0 && hi == 1000; });
+    nested_inline += chunks == 1;
+    grad_on += autograd::grad_mode_enabled();
+    bf16 += autocast_precision() == Precision::bf16;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // gives both threads a turn
+    std::lock_guard lock(mu);
+    ids.insert(std::this_thread::get_id());
+  };
+  {
+    NoGradGuard no_grad;
+    AutocastGuard autocast(Precision::bf16);
+    parallel_tasks(kTasks, task);
+  }
+  for (const auto& c : calls) EXPECT_EQ(c.load(), 1);
+  EXPECT_EQ(nested_inline.load(), kTasks);
+  EXPECT_EQ(grad_on.load(), 0);  // the caller's modes, on the pool's threads too
+  EXPECT_EQ(bf16.load(), kTasks);
+  EXPECT_EQ(ids.size(), 2u);
+  // ... and the pool's threads got their own back: a call without the guards sees the defaults.
+  grad_on = 0, bf16 = 0;
+  for (auto& c : calls) c = 0;
+  parallel_tasks(kTasks, task);
+  EXPECT_EQ(grad_on.load(), kTasks);
+  EXPECT_EQ(bf16.load(), 0);
+  set_num_threads(saved);
+}
+
+TEST(Threads, ParallelTasksRethrowTheFirstErrorAndSkipTheRest) {
+  const int saved = num_threads();
+  set_num_threads(2);
+  std::atomic<int> ran{0};
+  try {
+    parallel_tasks(1000, [&](int64_t i) {
+      ++ran;
+      if (i == 3) throw DataError("task 3: bad input");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const DataError& e) {
+    EXPECT_STREQ(e.what(), "task 3: bad input");
+  }
+  EXPECT_LT(ran.load(), 1000);  // the tasks not started when it failed were skipped
+  // One task, or one thread: in order on the calling thread.
+  std::vector<int64_t> order;
+  set_num_threads(1);
+  parallel_tasks(5, [&](int64_t i) { order.push_back(i); });
+  EXPECT_EQ(order, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  set_num_threads(saved);
+  const auto caller = std::this_thread::get_id();
+  parallel_tasks(1, [&](int64_t) { EXPECT_EQ(std::this_thread::get_id(), caller); });
 }
 
 TEST(Simd, TargetsListedAndForceable) {

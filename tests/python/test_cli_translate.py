@@ -130,6 +130,18 @@ def test_a_batch_decodes_each_source_as_alone(copy_model):
         assert model(sources, **options) == alone, options
 
 
+def test_two_threads_translate_as_one_does(copy_model):
+    # With several threads, the batches are halved and decoded side by side, one thread each: the
+    # output must be what one thread gives, scores, n-best lists and alignments included.
+    d, _, pairs, _ = copy_model
+    src = "\n".join(en for en, _ in pairs) + "\n"  # 64 sources: one batch, halved for 2 threads
+    for args in (("translate", "--scores"), ("translate", "--method", "greedy"),
+                 ("predict", "--nbest", "3", "--scores", "--alignment")):
+        one = run(*args, "--model", d / "run", stdin=src, threads=1, check=0).stdout
+        assert len(one.splitlines()) == 64
+        assert run(*args, "--model", d / "run", stdin=src, threads=2, check=0).stdout == one, args
+
+
 def test_g2p_with_several_pronunciations(tmp_path):
     with gzip.open(CMUDICT, "rt", encoding="utf-8") as f:
         lines = [next(f) for _ in range(400)]

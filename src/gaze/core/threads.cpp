@@ -1,11 +1,15 @@
 #include "gaze/core/threads.h"
 
+#include <atomic>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "gaze/core/autocast.h"
 #include "gaze/core/error.h"
+#include "gaze/core/grad_mode.h"
 
 namespace gaze {
 namespace {
@@ -46,6 +50,37 @@ void set_num_threads(int n) {
   init();
   g_threads = n;
   omp_set_num_threads(n);
+}
+
+void parallel_tasks(int64_t n, const std::function<void(int64_t)>& task) {
+  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), n));
+  if (nt <= 1 || omp_in_parallel()) {
+    for (int64_t i = 0; i < n; ++i) task(i);
+    return;
+  }
+  const bool grad = autograd::grad_mode_enabled();
+  const Precision autocast = autocast_precision();
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t i = 0; i < n; ++i) {
+    if (failed.load(std::memory_order_relaxed)) continue;
+    // The caller's modes, restored afterwards: the pool's threads outlive the call.
+    const bool grad_was = autograd::grad_mode_enabled();
+    const Precision autocast_was = autocast_precision();
+    autograd::set_grad_mode(grad);
+    set_autocast_precision(autocast);
+    try {
+      task(i);
+    } catch (...) {
+#pragma omp critical(gaze_parallel_tasks_error)
+      if (!error) error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
+    autograd::set_grad_mode(grad_was);
+    set_autocast_precision(autocast_was);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace gaze

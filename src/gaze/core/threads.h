@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 namespace gaze {
 
@@ -18,6 +19,16 @@ int num_threads();
 // Sets the pool size (1 <= n <= kMaxThreads) for gaze and for the GEMM library; throws ValueError
 // otherwise.
 void set_num_threads(int n);
+
+// Runs task(i) for each i in [0, n), each task whole on one thread of the pool: the free threads
+// take the tasks in order of i (put the longest first), and the ops inside a task run
+// single-threaded (no nested pools). For independent jobs whose own ops split poorly across
+// threads, such as decoding separate batches: their results are what the tasks compute one after
+// the other at one thread. Tasks see the caller's grad mode and autocast precision (both are per
+// thread). The first exception a task throws is rethrown here once the running tasks end; the
+// tasks not started by then are skipped. With fewer than 2 tasks or threads, or inside a parallel
+// region, the tasks run in order on the calling thread.
+void parallel_tasks(int64_t n, const std::function<void(int64_t)>& task);
 
 // Calls f(lo, hi) on contiguous chunks of [begin, end), one chunk per thread. Runs inline when the
 // range holds fewer than 2*grain items or when already inside a parallel region (no nested pools).
