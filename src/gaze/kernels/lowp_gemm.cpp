@@ -267,6 +267,11 @@ bool precision_supported(Precision p, std::string* why) {
   return ok;
 }
 
+bool int8_on_avx2_vnni() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa_has(isa, dnnl::cpu_isa::avx2_vnni) && !isa_has(isa, dnnl::cpu_isa::avx512_core_vnni);
+}
+
 LowpWeight quantize_weight(const float* w, int64_t rows, int64_t cols, Precision p) {
   GAZE_CHECK(p != Precision::fp32, ValueError, "quantize_weight: precision must be bf16 or int8");
   GAZE_CHECK(rows > 0 && cols > 0, ValueError, "quantize_weight: empty matrix [{}, {}]", rows,

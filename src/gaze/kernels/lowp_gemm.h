@@ -15,6 +15,10 @@ namespace gaze::kernels {
 // Whether this CPU multiplies in `p` in hardware (bf16: AVX512-BF16 or AMX; int8: VNNI), as oneDNN
 // sees it (ONEDNN_MAX_CPU_ISA included). When not, `why` (if given) names what is missing.
 bool precision_supported(Precision p, std::string* why = nullptr);
+// Whether int8 products have VNNI only in its AVX2 form (AVX-VNNI without AVX-512, as on Alder
+// Lake), as oneDNN sees it. oneDNN 2.6's matmul then runs them through its jit GEMM ("gemm:jit"),
+// which uses vpdpbusd there.
+bool int8_on_avx2_vnni();
 
 // A weight matrix [rows, cols] (rows = output channels) in reduced precision, as a quantized model
 // folder stores it.
