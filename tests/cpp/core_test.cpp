@@ -282,9 +282,19 @@ TEST(Threads, ParallelTasksRunEachTaskOnceWithTheCallersModes) {
     nested_inline += chunks == 1;
     grad_on += autograd::grad_mode_enabled();
     bf16 += autocast_precision() == Precision::bf16;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // gives both threads a turn
-    std::lock_guard lock(mu);
-    ids.insert(std::this_thread::get_id());
+    {
+      std::lock_guard lock(mu);
+      ids.insert(std::this_thread::get_id());
+    }
+    // Both threads must take tasks (else the checks above prove nothing for the pool's thread): a
+    // task waits until the other thread has one too, however the machine schedules them.
+    for (int i = 0; i < 10000; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (ids.size() == 2) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   };
   {
     NoGradGuard no_grad;
@@ -298,6 +308,7 @@ TEST(Threads, ParallelTasksRunEachTaskOnceWithTheCallersModes) {
   EXPECT_EQ(ids.size(), 2u);
   // ... and the pool's threads got their own back: a call without the guards sees the defaults.
   grad_on = 0, bf16 = 0;
+  ids.clear();
   for (auto& c : calls) c = 0;
   parallel_tasks(kTasks, task);
   EXPECT_EQ(grad_on.load(), kTasks);

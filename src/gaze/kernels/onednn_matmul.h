@@ -46,10 +46,18 @@ class MatmulCache {
   using Key = std::array<int64_t, N>;
   template <class Make>
   std::shared_ptr<const Matmul> get(const Key& key, Make&& make) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    }
+    // Made outside the lock: making a primitive compiles its kernels, and threads decoding side by
+    // side (whose row counts change as sources finish) would wait on each other's compilations
+    // for every product. Two threads may make the same one; the first to store it wins.
+    auto made = std::make_shared<const Matmul>(make());
     std::lock_guard lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) return it->second;
     if (cache_.size() >= 4096) cache_.clear();
-    return cache_.emplace(key, std::make_shared<const Matmul>(make())).first->second;
+    return cache_.emplace(key, std::move(made)).first->second;
   }
 
  private:
