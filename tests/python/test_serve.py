@@ -302,6 +302,36 @@ def test_concurrent_mixed_requests_get_their_single_answers(server):
     assert batches < cls_requests, "no request was batched with another"
 
 
+def test_concurrent_translations_on_two_threads_get_their_single_answers(models):
+    # The server's pool has two threads: a batch of translation requests is decoded in sub-batches
+    # side by side, one thread each, launched from the inference thread. Each request must still get
+    # exactly what it gets alone, scores included.
+    s = Server({"mt": models["mt"]}, "--max-wait-ms", 20, "--log-format", "none", threads=2)
+    try:
+        sources = TEXTS[:12]
+        alone = {t: predict(s, "mt", [t], scores=True)[2][0] for t in sources}
+        failures, answered = [], []
+
+        def client(k):
+            for j in range(4):
+                texts = [sources[(k * 5 + j * 7 + n) % 12] for n in range(1 + (k + j) % 3)]
+                status, _, out = predict(s, "mt", texts, scores=True)
+                if status != 200 or out != [alone[t] for t in texts]:
+                    failures.append((texts, status, out))
+                answered.append(1)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures[:2]
+        assert len(answered) == 8 * 4
+        assert s.metric('gaze_batches_total{model="mt"}') < 12 + 8 * 4, "no request was batched with another"
+    finally:
+        assert s.stop() == 0
+
+
 def test_metrics_count_what_was_sent(models):
     s = Server({"cls": models["cls"]}, "--log-format", "none")
     try:
