@@ -182,6 +182,34 @@ TEST(Allocator, EvictsTheLeastRecentlyCachedBlocksFirst) {
   allocator::reset_cache_limit();
 }
 
+TEST(Allocator, ServesARequestFromACachedBlockUpToHalfAsLargeAgain) {
+  // Shapes that vary a little between batches reuse each other's blocks instead of fresh memory.
+  allocator::empty_cache();
+  constexpr size_t kMiB = size_t{1} << 20;
+  auto system_allocs = [] { return allocator::stats().system_allocs; };
+  const size_t base = allocator::stats().bytes_in_use;
+  void* six = allocator::allocate(6 * kMiB);
+  allocator::deallocate(six, 6 * kMiB);
+  uint64_t before = system_allocs();
+  void* five = allocator::allocate(5 * kMiB);  // served by the 6 MiB block ...
+  EXPECT_EQ(five, six);
+  EXPECT_EQ(system_allocs(), before);
+  EXPECT_EQ(allocator::stats().bytes_in_use, base + 6 * kMiB);  // ... and counted as what it is
+  allocator::deallocate(five, 5 * kMiB);
+  EXPECT_EQ(allocator::stats().bytes_in_use, base);
+  EXPECT_EQ(allocator::stats().bytes_cached, 6 * kMiB);
+  void* again = allocator::allocate(6 * kMiB);  // back in its own class
+  EXPECT_EQ(again, six);
+  EXPECT_EQ(system_allocs(), before);
+  allocator::deallocate(again, 6 * kMiB);
+  // A request for less than two thirds of it gets a block of its own.
+  void* small = allocator::allocate(3 * kMiB + kMiB / 2);
+  EXPECT_NE(small, six);
+  EXPECT_EQ(system_allocs(), before + 1);
+  allocator::deallocate(small, 3 * kMiB + kMiB / 2);
+  allocator::empty_cache();
+}
+
 TEST(Rng, PhiloxKnownAnswers) {
   // Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors).
   auto w = philox4x32(0, 0, 0);

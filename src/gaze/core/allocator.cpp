@@ -79,18 +79,17 @@ class CachingAllocator {
     const size_t cls = size_class(nbytes);
     {
       std::lock_guard lock(mu_);
-      auto it = free_.find(cls);
-      if (it != free_.end() && !it->second.empty()) {
-        // The newest block of the class: the oldest are the first to be evicted.
-        const auto node = it->second.back();
-        it->second.pop_back();
-        void* p = node->ptr;
-        lru_.erase(node);
-        stats_.bytes_cached -= cls;
-        ++stats_.cache_hits;
-        note_in_use(cls);
-        return p;
-      }
+      if (void* p = take(cls)) return p;
+      // None of the class: a block of one of the next classes, at most half as large again.
+      // Shapes that change a little from batch to batch (decoding's rows, the lengths of a
+      // batch) then reuse each other's blocks; fresh ones cost a page fault per 4 KiB touched,
+      // which was half of the page faults of translating 200 verses.
+      if (cls > 4096)
+        for (size_t up = size_class(cls + 1); 2 * up <= 3 * cls; up = size_class(up + 1))
+          if (void* p = take(up)) {
+            larger_.emplace(p, up);
+            return p;
+          }
       ++stats_.system_allocs;
       note_in_use(cls);
     }
@@ -109,10 +108,15 @@ class CachingAllocator {
   }
 
   void deallocate(void* p, size_t nbytes) {
-    const size_t cls = size_class(nbytes);
+    size_t cls = size_class(nbytes);
     std::vector<void*> evicted;
     {
       std::lock_guard lock(mu_);
+      if (!larger_.empty())
+        if (auto it = larger_.find(p); it != larger_.end()) {
+          cls = it->second;  // it goes back to the class it really is
+          larger_.erase(it);
+        }
       stats_.bytes_in_use -= cls;
       const size_t cap = limit();
       if (cls > cap) {  // also every block when the limit is 0
@@ -169,6 +173,22 @@ class CachingAllocator {
     return std::max({kMinAutoLimit, working_set_, stats_.peak_bytes_in_use});
   }
 
+  // The newest cached block of class cls (the oldest are the first to be evicted), counted as in
+  // use; null if there is none.
+  void* take(size_t cls) {
+    auto it = free_.find(cls);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    const auto node = it->second.back();
+    it->second.pop_back();
+    if (it->second.empty()) free_.erase(it);
+    void* p = node->ptr;
+    lru_.erase(node);
+    stats_.bytes_cached -= cls;
+    ++stats_.cache_hits;
+    note_in_use(cls);
+    return p;
+  }
+
   // Unlinks the least recently cached block (the cache must not be empty); the caller frees it
   // outside the lock.
   void* evict_oldest() {
@@ -190,6 +210,8 @@ class CachingAllocator {
   SpinLock mu_;
   std::list<Block> lru_;  // cached blocks, least recently cached first
   std::unordered_map<size_t, std::deque<std::list<Block>::iterator>> free_;
+  // Blocks handed out for a smaller class, and the class they are.
+  std::unordered_map<void*, size_t> larger_;
   AllocatorStats stats_;
   std::optional<size_t> explicit_limit_ = env_cache_limit();
   size_t working_set_ = 0;  // the largest peak seen before a reset_peak()
