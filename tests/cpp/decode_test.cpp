@@ -109,41 +109,53 @@ TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
 }
 
 TEST(IncrementalDecoder, RowsSharingAMemoryEqualRowsWithCopiesOfIt) {
-  // Three rows per source read one memory (as beams do) and give what three copies would; the
-  // groups survive reordering and shrinking, and a row torn from its group is refused.
+  // k rows per source read one memory (as beams do) and give what k copies would; the groups
+  // survive reordering and shrinking, and a row torn from its group is refused. After a source
+  // leaves, the memories stay where they are: 3 rows per memory read them through kv_rows, 5 (more
+  // than kv_rows serves) and steps that capture the attention through gathered copies. The
+  // reference always captures, so it always reads copies.
   auto m = transformer(true);
   NoGradGuard no_grad;
   const Batch b;
   const Tensor memory = m->encode(b.src, b.lengths);
-  const auto rows = models::expand_rows(3, 3);
-  nn::IncrementalDecoder shared(*m->decoder, memory, b.lengths, 3),
-      copied(*m->decoder, nn::gather_rows(memory, rows), nn::gather_rows(b.lengths, rows));
-  const std::vector<std::vector<int64_t>> orders = {
-      {2, 1, 0, 3, 3, 5, 6, 7, 8}, {3, 4, 5, 0, 1, 2}, {1, 1, 0}};  // reorder, drop, reorder
-  for (int64_t t = 0; t < 4; ++t) {
-    SCOPED_TRACE(fmt::format("step {}", t));
-    const int64_t R = t == 0 ? 9 : std::ssize(orders[static_cast<size_t>(t - 1)]);
-    std::vector<int64_t> tokens;
-    for (int64_t r = 0; r < R; ++r) tokens.push_back(4 + (r + t) % 7);
-    const Tensor x = m->embed_target(ids(tokens, R), t);
-    nn::AttentionCapture ca, cb;
-    const auto a = shared.step(x, &ca).to_vector<float>(),
-               c = copied.step(x, &cb).to_vector<float>();
-    ASSERT_EQ(a.size(), c.size());
-    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], c[i], 1e-6);
-    ASSERT_EQ(ca.cross_attention[1].shape(), cb.cross_attention[1].shape());
-    const auto wa = ca.cross_attention[1].to_vector<float>(),
-               wc = cb.cross_attention[1].to_vector<float>();
-    for (size_t i = 0; i < wa.size(); ++i) ASSERT_NEAR(wa[i], wc[i], 1e-6);
-    if (t < 3) {
-      const auto& o = orders[static_cast<size_t>(t)];
-      shared.reorder(o, t != 1), copied.reorder(o, t != 1);
+  for (const int64_t k : {3, 5})
+    for (const bool capture : {true, false}) {
+      SCOPED_TRACE(fmt::format("{} rows per memory, capture {}", k, capture));
+      const auto rows = models::expand_rows(3, k);
+      nn::IncrementalDecoder shared(*m->decoder, memory, b.lengths, k),
+          copied(*m->decoder, nn::gather_rows(memory, rows), nn::gather_rows(b.lengths, rows));
+      std::vector<std::vector<int64_t>> orders(3);
+      for (int64_t g = 0; g < 3; ++g)  // beams reordered within each source
+        for (int64_t i = 0; i < k; ++i) orders[0].push_back(g * k + (k - 1 - i));
+      for (int64_t r = k; r < 3 * k; ++r) orders[1].push_back(r);  // the first source finished
+      for (int64_t i = 0; i < k; ++i) orders[2].push_back(i < 2 ? 1 : 0);  // one source left
+      for (int64_t t = 0; t < 4; ++t) {
+        SCOPED_TRACE(fmt::format("step {}", t));
+        const int64_t R = t == 0 ? 3 * k : std::ssize(orders[static_cast<size_t>(t - 1)]);
+        std::vector<int64_t> tokens;
+        for (int64_t r = 0; r < R; ++r) tokens.push_back(4 + (r + t) % 7);
+        const Tensor x = m->embed_target(ids(tokens, R), t);
+        nn::AttentionCapture ca, cb;
+        const auto a = shared.step(x, capture ? &ca : nullptr).to_vector<float>(),
+                   c = copied.step(x, &cb).to_vector<float>();  // always the copies
+        ASSERT_EQ(a.size(), c.size());
+        for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], c[i], 1e-6);
+        if (capture) {
+          ASSERT_EQ(ca.cross_attention[1].shape(), cb.cross_attention[1].shape());
+          const auto wa = ca.cross_attention[1].to_vector<float>(),
+                     wc = cb.cross_attention[1].to_vector<float>();
+          for (size_t i = 0; i < wa.size(); ++i) ASSERT_NEAR(wa[i], wc[i], 1e-6);
+        }
+        if (t < 3) {
+          const auto& o = orders[static_cast<size_t>(t)];
+          shared.reorder(o, t == 0), copied.reorder(o, t == 0);
+        }
+      }
     }
-  }
-  EXPECT_THROW(shared.reorder({0, 1}), ValueError);  // not a whole group
-  nn::IncrementalDecoder again(*m->decoder, memory, b.lengths, 3);
-  EXPECT_THROW(again.reorder({0, 1, 3}), ValueError);  // row 3 reads another memory
-  EXPECT_THROW(again.reorder({9, 9, 9}), ValueError);  // out of range
+  nn::IncrementalDecoder shared(*m->decoder, memory, b.lengths, 3);
+  EXPECT_THROW(shared.reorder({0, 1}), ValueError);     // not a whole group
+  EXPECT_THROW(shared.reorder({0, 1, 3}), ValueError);  // row 3 reads another memory
+  EXPECT_THROW(shared.reorder({9, 9, 9}), ValueError);  // out of range
 }
 
 TEST(Search, MaxLengthCapsTheRatio) {

@@ -30,11 +30,24 @@ class IncrementalDecoder {
   int64_t length() const { return caches_.empty() ? 0 : caches_[0].length(); }
 
  private:
+  // Layer l's source keys and values for the memories now in the batch, and the kv_rows table that
+  // reads them in place when the kernel can follow one.
+  struct Source {
+    Tensor k, v, rows;
+  };
+  Source source(size_t l, bool need_weights);
+
   const TransformerDecoder& decoder_;
   int64_t B_, H_, D_, k_;  // k_: decoder rows per memory
-  Tensor memory_lengths_;
+  Tensor memory_lengths_;  // per memory now in the batch
   std::vector<KVCache> caches_;
-  std::vector<Tensor> cross_k_, cross_v_;  // per layer [B / k_, S, H, D]
+  // Per layer [N, S, H, D], projected once for the N memories the decoder started with. Finished
+  // sources leave them in place: memory_of_[g] says which of them the g-th memory of the batch is.
+  std::vector<Tensor> cross_k_, cross_v_;
+  std::vector<int64_t> memory_of_;
+  bool memories_moved_ = false;
+  Tensor cross_rows_;                            // [S, B / k_]: kv_rows for memory_of_
+  std::vector<Tensor> gathered_k_, gathered_v_;  // copies for calls that cannot follow kv_rows
 };
 
 // Rows of x (dim 0) in the given order, as a new contiguous tensor.
