@@ -193,6 +193,9 @@ std::vector<Case> grid() {
   add([](Case& c) { c.Tq = 33, c.Tk = 20, c.D = 48, c.Dv = 48, c.causal = true; });
   add([](Case& c) { c.Tq = 1, c.Tk = 300; });
   add([](Case& c) { c.Tq = 130, c.Tk = 3; });
+  // One kv head whose 5 key blocks the backward splits into 4 chunks of 2 at two threads: the last
+  // chunk has no keys (and must still zero its partial dQ).
+  add([](Case& c) { c.B = 1, c.H = c.Hkv = 1, c.Tq = 40, c.Tk = 300; });
   add([](Case& c) { c.Tq = 65, c.Tk = 200, c.Dv = 5; });
   add([](Case& c) { c.Tq = 129, c.Tk = 129, c.causal = true; });
   add([](Case& c) { c.Tq = 70, c.Tk = 150, c.causal = true; });

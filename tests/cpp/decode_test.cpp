@@ -113,7 +113,9 @@ TEST(IncrementalDecoder, RowsSharingAMemoryEqualRowsWithCopiesOfIt) {
   // survive reordering and shrinking, and a row torn from its group is refused. After a source
   // leaves, the memories stay where they are: 3 rows per memory read them through kv_rows, 5 (more
   // than kv_rows serves) and steps that capture the attention through gathered copies. The
-  // reference always captures, so it always reads copies.
+  // reference always captures, so it always reads copies. (Both keep the same table of which
+  // memory is where; test_cli_translate.py's batch-against-alone test checks that table against
+  // sources decoded alone.)
   auto m = transformer(true);
   NoGradGuard no_grad;
   const Batch b;
@@ -124,12 +126,13 @@ TEST(IncrementalDecoder, RowsSharingAMemoryEqualRowsWithCopiesOfIt) {
       const auto rows = models::expand_rows(3, k);
       nn::IncrementalDecoder shared(*m->decoder, memory, b.lengths, k),
           copied(*m->decoder, nn::gather_rows(memory, rows), nn::gather_rows(b.lengths, rows));
-      std::vector<std::vector<int64_t>> orders(3);
+      std::vector<std::vector<int64_t>> orders(4);
       for (int64_t g = 0; g < 3; ++g)  // beams reordered within each source
         for (int64_t i = 0; i < k; ++i) orders[0].push_back(g * k + (k - 1 - i));
       for (int64_t r = k; r < 3 * k; ++r) orders[1].push_back(r);  // the first source finished
-      for (int64_t i = 0; i < k; ++i) orders[2].push_back(i < 2 ? 1 : 0);  // one source left
-      for (int64_t t = 0; t < 4; ++t) {
+      for (int64_t r = 0; r < 2 * k; ++r) orders[2].push_back((r + k) % (2 * k));  // swapped
+      for (int64_t i = 0; i < k; ++i) orders[3].push_back(i < 2 ? 1 : 0);  // one source left
+      for (int64_t t = 0; t < 5; ++t) {
         SCOPED_TRACE(fmt::format("step {}", t));
         const int64_t R = t == 0 ? 3 * k : std::ssize(orders[static_cast<size_t>(t - 1)]);
         std::vector<int64_t> tokens;
@@ -146,7 +149,7 @@ TEST(IncrementalDecoder, RowsSharingAMemoryEqualRowsWithCopiesOfIt) {
                      wc = cb.cross_attention[1].to_vector<float>();
           for (size_t i = 0; i < wa.size(); ++i) ASSERT_NEAR(wa[i], wc[i], 1e-6);
         }
-        if (t < 3) {
+        if (t < 4) {
           const auto& o = orders[static_cast<size_t>(t)];
           shared.reorder(o, t == 0), copied.reorder(o, t == 0);
         }
