@@ -265,6 +265,15 @@ def test_hostile_connections_do_not_hurt_the_server(server):
 
 # --- batching --------------------------------------------------------------------------------------
 
+def run_clients(client, n):
+    """client(0) .. client(n - 1), each on its own thread, at once; returns when all are done."""
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_concurrent_mixed_requests_get_their_single_answers(server):
     alone = {t: predict(server, "cls", t)[2] for t in TEXTS[:24]}
     alone_top = {t: predict(server, "cls", t, top_k=2)[2] for t in TEXTS[:24]}
@@ -290,11 +299,7 @@ def test_concurrent_mixed_requests_get_their_single_answers(server):
                 failures.append((texts, out, expect))
             answered.append(1)
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_clients(client, 16)
     assert not failures, failures[:2]
     assert len(answered) == 16 * 12
     cls_requests = sum(1 for k in range(16) for j in range(12) if (k + j) % 4 != 3)
@@ -320,11 +325,7 @@ def test_concurrent_translations_on_two_threads_get_their_single_answers(models)
                     failures.append((texts, status, out))
                 answered.append(1)
 
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_clients(client, 8)
         assert not failures, failures[:2]
         assert len(answered) == 8 * 4
         assert s.metric('gaze_batches_total{model="mt"}') < 12 + 8 * 4, "no request was batched with another"
