@@ -247,6 +247,15 @@ TEST(AttentionNan, NanInputsPropagate) {
   k.data<float>()[5] = NAN;  // key 1
   const auto y = scaled_dot_product_attention(q, k, v).to_vector<float>();
   for (float x : y) EXPECT_TRUE(std::isnan(x));
+  // And into the gradient, through the saved log-sum-exp, whether the queries are taken one by one
+  // (2) or as a tile (8).
+  for (int64_t tq : {2, 8}) {
+    Tensor qg = Tensor::ones(Shape{1, 1, tq, 4});
+    qg.set_requires_grad();
+    Tensor out = scaled_dot_product_attention(qg, k, v);
+    out.backward(Tensor::ones(out.shape()));
+    for (float x : qg.grad().to_vector<float>()) EXPECT_TRUE(std::isnan(x)) << "Tq " << tq;
+  }
 }
 
 }  // namespace
