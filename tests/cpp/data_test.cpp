@@ -15,12 +15,68 @@
 #include "gaze/data/conll.h"
 #include "gaze/data/parallel.h"
 #include "gaze/data/split.h"
+#include "gaze/io/files.h"
+#include "gaze/io/safetensors.h"
 #include "gaze/io/yaml_config.h"
 #include "gaze/metrics/classification.h"
 #include "gaze/tasks/task.h"
 
 namespace gaze {
 namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          (name + "-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed())))
+      .string();
+}
+
+TEST(FileReader, ReadsRangesAndNamesAFileThatShrankWhileOpen) {
+  const std::string path = temp_path("gaze-file-reader");
+  io::write_file_atomic(path, "0123456789");
+  {
+    const io::FileReader f(path);
+    EXPECT_EQ(f.size(), 10u);
+    char buf[4] = {};
+    f.read_at(3, 4, buf);
+    EXPECT_EQ(std::string(buf, 4), "3456");
+    std::filesystem::resize_file(path, 5);  // another process truncates it while it is open
+    try {
+      f.read_at(3, 4, buf);
+      ADD_FAILURE() << "read past the new end";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": the file ends at byte 5"), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_THROW(io::FileReader(std::filesystem::temp_directory_path().string()), DataError);
+  EXPECT_THROW(io::FileReader(path + "-missing"), DataError);
+  std::filesystem::remove(path);
+}
+
+TEST(Safetensors, ReadsEachTensorIntoItsStorageAndWidensNarrowOnes) {
+  const std::string path = temp_path("gaze-st.safetensors");
+  const Tensor w = Tensor::from_vector<float>({1.5f, -2.0f, 0.25f, 3.0f, 0.0f, -0.5f}, Shape{2, 3});
+  const Tensor ids = Tensor::from_vector<int64_t>({-3, 7, 120}, Shape{3});
+  const Tensor empty = Tensor::empty(Shape{0, 4});
+  io::save_safetensors(path, {{"w", w}, {"ids", ids}, {"empty", empty}, {"w16", w}},
+                       {{"note", "x"}}, {{"ids", io::StoreAs::i8}, {"w16", io::StoreAs::bf16}});
+  const io::SafetensorsFile f = io::load_safetensors(path);
+  ASSERT_EQ(f.tensors.size(), 4u);
+  EXPECT_EQ(f.metadata.at("note"), "x");
+  for (const auto& [name, t] : f.tensors) {
+    if (name == "ids") {
+      EXPECT_EQ(t.to_vector<int64_t>(), ids.to_vector<int64_t>());
+    } else if (name == "empty") {
+      EXPECT_EQ(t.shape(), (Shape{0, 4}));
+    } else {
+      EXPECT_EQ(t.to_vector<float>(), w.to_vector<float>()) << name;
+    }
+  }
+  // Cut inside the last tensor's data: named as a truncated file, not read past the end.
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 2);
+  EXPECT_THROW(io::load_safetensors(path), DataError);
+  std::filesystem::remove(path);
+}
 
 TEST(Split, Modulo10) {
   std::vector<int> rows(25);

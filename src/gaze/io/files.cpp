@@ -70,34 +70,48 @@ void require_regular_file(const std::string& path) {
              file_kind(st.st_mode));
 }
 
-std::string read_file(const std::string& path, size_t max_bytes) {
+FileReader::FileReader(const std::string& path) : path_(path) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the open file then decides,
   // with no window for the path to change in between.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  GAZE_CHECK(fd >= 0, DataError, "{}: cannot open ({})", path, std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  GAZE_CHECK(fd_ >= 0, DataError, "{}: cannot open ({})", path, std::strerror(errno));
   struct stat st {};
-  GAZE_CHECK(::fstat(fd, &st) == 0, DataError, "{}: cannot open ({})", path, std::strerror(errno));
-  GAZE_CHECK(S_ISREG(st.st_mode), DataError, "{}: is {}; expected a regular file", path,
-             file_kind(st.st_mode));
-  const auto size = static_cast<size_t>(st.st_size);
-  GAZE_CHECK(size <= max_bytes, DataError, "{}: {} bytes is more than the {} bytes allowed here",
-             path, size, max_bytes);
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  std::string s(size, '\0');
+  const bool stat_ok = ::fstat(fd_, &st) == 0;
+  const int err = errno;
+  if (!stat_ok || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    GAZE_CHECK(stat_ok, DataError, "{}: cannot open ({})", path, std::strerror(err));
+    throw DataError(fmt::format("{}: is {}; expected a regular file", path, file_kind(st.st_mode)));
+  }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+  size_ = static_cast<size_t>(st.st_size);
+}
+
+FileReader::~FileReader() {
+  ::close(fd_);
+}
+
+void FileReader::read_at(uint64_t offset, size_t n, void* dst) const {
+  char* p = static_cast<char*>(dst);
   size_t got = 0;
-  while (got < size) {
-    const ssize_t r = ::read(fd, s.data() + got, size - got);
+  while (got < n) {
+    const ssize_t r = ::pread(fd_, p + got, n - got, static_cast<off_t>(offset + got));
     if (r < 0 && errno == EINTR) continue;
-    GAZE_CHECK(r >= 0, DataError, "{}: read failed ({})", path, std::strerror(errno));
-    if (r == 0) break;  // the file shrank while being read
+    GAZE_CHECK(r >= 0, DataError, "{}: read failed ({})", path_, std::strerror(errno));
+    GAZE_CHECK(r > 0, DataError,
+               "{}: the file ends at byte {}, before the {} bytes expected from byte {} (it "
+               "changed while it was read)",
+               path_, offset + got, n, offset);
     got += static_cast<size_t>(r);
   }
-  GAZE_CHECK(got == size, DataError, "{}: the file changed while it was read ({} of {} bytes)",
-             path, got, size);
+}
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+  const FileReader file(path);
+  GAZE_CHECK(file.size() <= max_bytes, DataError,
+             "{}: {} bytes is more than the {} bytes allowed here", path, file.size(), max_bytes);
+  std::string s(file.size(), '\0');
+  file.read_at(0, s.size(), s.data());
   return s;
 }
 

@@ -21,6 +21,26 @@ inline constexpr size_t kMaxMetadataBytes = size_t{256} << 20;
 // file (a directory, a FIFO that would block forever, a device such as /dev/zero that never ends,
 // also behind a symlink) or is larger than max_bytes.
 std::string read_file(const std::string& path, size_t max_bytes = kMaxFileBytes);
+// A regular file (the checks of read_file) opened for reads of exact byte ranges, so a reader can
+// put each part of a file straight where it belongs (safetensors: into each tensor's storage).
+class FileReader {
+ public:
+  explicit FileReader(const std::string& path);
+  ~FileReader();
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+  const std::string& path() const { return path_; }
+  size_t size() const { return size_; }  // as it was when opened
+  // Bytes [offset, offset + n) into dst; DataError if the file ends before (it changed while it
+  // was read).
+  void read_at(uint64_t offset, size_t n, void* dst) const;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  size_t size_ = 0;
+};
+
 // DataError unless `path` is a regular file (symlinks followed): for readers that stream a file
 // themselves.
 void require_regular_file(const std::string& path);

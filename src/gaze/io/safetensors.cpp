@@ -73,13 +73,22 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
-// Decodes one tensor's bytes into a gaze tensor.
-Tensor decode(const std::string& tag, const DtypeInfo& info, const Shape& shape, const char* src) {
+// Reads one tensor's bytes, from `offset` of `file`, into a gaze tensor: straight into its storage
+// when gaze stores the dtype as it is (a checkpoint's float32 weights are copied once, not first
+// into a buffer of the whole file), else through a buffer that is then widened.
+Tensor decode(const FileReader& file, uint64_t offset, const std::string& tag,
+              const DtypeInfo& info, const Shape& shape) {
   Tensor t = Tensor::empty(shape, info.to);
   const int64_t n = shape.numel();
+  const size_t nbytes = static_cast<size_t>(n) * info.size;
   if (tag == "F32" || tag == "F64" || tag == "I64") {
-    std::memcpy(t.raw_data(), src, static_cast<size_t>(n) * info.size);
-  } else if (tag == "BOOL") {
+    file.read_at(offset, nbytes, t.raw_data());
+    return t;
+  }
+  std::vector<char> buf(nbytes);
+  file.read_at(offset, nbytes, buf.data());
+  const char* src = buf.data();
+  if (tag == "BOOL") {
     for (int64_t i = 0; i < n; ++i) t.data<bool>()[i] = src[i] != 0;
   } else if (tag == "F16" || tag == "BF16") {
     for (int64_t i = 0; i < n; ++i) {
@@ -191,25 +200,35 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   write_atomic(path, parts);
 }
 
-std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  GAZE_CHECK(in.good(), DataError, "{}: cannot open", path);
+namespace {
+
+// The JSON header of a safetensors file and its length in bytes (the data start 8 bytes later).
+std::pair<json, uint64_t> read_header(const FileReader& file) {
+  const std::string& path = file.path();
+  GAZE_CHECK(file.size() >= 8, DataError,
+             "{}: {} bytes is too short for a safetensors file (truncated?)", path, file.size());
   unsigned char head[8] = {};
-  in.read(reinterpret_cast<char*>(head), 8);
-  GAZE_CHECK(in.gcount() == 8, DataError, "{}: too short for a safetensors file", path);
+  file.read_at(0, 8, head);
   uint64_t len = 0;
   for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(head[i]) << (8 * i);
-  GAZE_CHECK(len <= kMaxHeader, DataError, "{}: header length {} is over the limit", path, len);
+  GAZE_CHECK(len <= kMaxHeader && len <= file.size() - 8, DataError,
+             "{}: header length {} exceeds the file size {} (truncated, or not a safetensors file)",
+             path, len, file.size());
   std::string text(static_cast<size_t>(len), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(len));
-  GAZE_CHECK(static_cast<uint64_t>(in.gcount()) == len, DataError,
-             "{}: the header is cut short (truncated file)", path);
+  file.read_at(8, text.size(), text.data());
   json header;
   try {
     header = json::parse(text);
   } catch (const json::exception& e) {
     throw DataError(fmt::format("{}: the header is not valid JSON ({})", path, e.what()));
   }
+  return {std::move(header), len};
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  const json header = read_header(FileReader(path)).first;
   std::map<std::string, std::string> out;
   if (header.is_object() && header.contains("__metadata__") && header["__metadata__"].is_object())
     for (const auto& [k, v] : header["__metadata__"].items())
@@ -218,24 +237,10 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
 }
 
 SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
-  const std::string bytes = read_file(path);
-  GAZE_CHECK(bytes.size() >= 8, DataError,
-             "{}: {} bytes is too short for a safetensors file (truncated?)", path, bytes.size());
-  uint64_t len = 0;
-  for (int i = 0; i < 8; ++i)
-    len |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
-  GAZE_CHECK(len <= kMaxHeader && len <= bytes.size() - 8, DataError,
-             "{}: header length {} exceeds the file size {} (truncated, or not a safetensors file)",
-             path, len, bytes.size());
-  json header;
-  try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<ptrdiff_t>(len));
-  } catch (const json::exception& e) {
-    throw DataError(fmt::format("{}: the header is not valid JSON ({})", path, e.what()));
-  }
+  const FileReader file(path);
+  const auto [header, len] = read_header(file);
   GAZE_CHECK(header.is_object(), DataError, "{}: the header must be a JSON object", path);
-  const char* data = bytes.data() + 8 + len;
-  const uint64_t data_size = bytes.size() - 8 - len;
+  const uint64_t data = 8 + len, data_size = file.size() - 8 - len;
   SafetensorsFile out;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -289,11 +294,11 @@ SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadO
     if (options.keep_int8 && tag == "I8") {
       Int8Tensor& t = out.int8[name];
       t.shape = shape;
-      t.values.assign(reinterpret_cast<const int8_t*>(data + b),
-                      reinterpret_cast<const int8_t*>(data + e));
+      t.values.resize(static_cast<size_t>(e - b));
+      file.read_at(data + b, t.values.size(), t.values.data());
       continue;
     }
-    out.tensors.emplace_back(name, decode(tag, *info, shape, data + b));
+    out.tensors.emplace_back(name, decode(file, data + b, tag, *info, shape));
   }
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
