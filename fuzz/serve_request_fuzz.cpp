@@ -2,8 +2,10 @@
 // endpoint, as the router parses it before anything is queued. The byte before the body picks the
 // task and endpoint. An HttpError (a 4xx answer) is the expected way to fail.
 #include <array>
+#include <memory>
 
 #include "fuzz_util.h"
+#include "gaze/nn/module.h"
 #include "serve/request.h"
 
 namespace {
@@ -13,14 +15,17 @@ class StubPredictor : public gaze::tasks::Predictor {
  public:
   explicit StubPredictor(gaze::tasks::TaskKind kind) : kind_(kind) {}
   gaze::tasks::TaskKind kind() const override { return kind_; }
-  gaze::explain::Explanation explain(const std::string&,
-                                     const gaze::tasks::ExplainOptions&) override {
-    return {};
-  }
   gaze::tasks::InputSize input_size(const std::string&) const override { return {}; }
   int64_t max_length() const override { return 8; }
+  gaze::nn::Module& module() override { return *module_; }
+  const gaze::nn::Module& module() const override { return *module_; }
 
  protected:
+  gaze::explain::Explanation explain_input(const std::string&,
+                                           const gaze::tasks::ExplainOptions&) override {
+    return {};
+  }
+  const gaze::text::Tokenizer* explain_tokenizer(bool) const override { return nullptr; }
   std::vector<nlohmann::json> predict_texts(const std::vector<std::string>&,
                                             const gaze::tasks::PredictOptions&) override {
     return {};
@@ -28,6 +33,7 @@ class StubPredictor : public gaze::tasks::Predictor {
 
  private:
   gaze::tasks::TaskKind kind_;
+  std::shared_ptr<gaze::nn::Module> module_ = std::make_shared<gaze::nn::Module>("Stub");
 };
 
 }  // namespace
