@@ -156,33 +156,33 @@ TEST(Allocator, TracksPeakAndEmptiesCache) {
 
 TEST(Allocator, EvictsTheLeastRecentlyCachedBlocksFirst) {
   allocator::empty_cache();
-  allocator::set_cache_limit(size_t{3} << 20);
-  const Shape one_mib{1 << 18};  // 2^18 floats: exactly a size class
+  allocator::set_cache_limit(size_t{768} << 10);
+  const Shape oldest{1 << 16};  // 2^16 floats, 256 KiB: exactly a size class
   auto system_allocs = [] { return allocator::stats().system_allocs; };
-  // Blocks of 1, 1.25, 1.5 and 1.75 MiB in turn, each freed at once: to cache the last, the
+  // Blocks of 256, 320, 384 and 448 KiB in turn, each freed at once: to cache the last, the
   // three before it must go, oldest first.
   for (int64_t extra : {0, 1, 2, 3}) {
-    Tensor t = Tensor::empty(Shape{(1 << 18) + extra * (1 << 16)});
+    Tensor t = Tensor::empty(Shape{(1 << 16) + extra * (1 << 14)});
   }
-  EXPECT_LE(allocator::stats().bytes_cached, size_t{3} << 20);
+  EXPECT_LE(allocator::stats().bytes_cached, size_t{768} << 10);
   uint64_t before = system_allocs();
-  { Tensor t = Tensor::empty(Shape{(1 << 18) + 3 * (1 << 16)}); }  // newest: still cached
+  { Tensor t = Tensor::empty(Shape{(1 << 16) + 3 * (1 << 14)}); }  // newest: still cached
   EXPECT_EQ(system_allocs(), before);
   before = system_allocs();
-  { Tensor t = Tensor::empty(one_mib); }  // oldest: evicted
+  { Tensor t = Tensor::empty(oldest); }  // evicted (and the 448 KiB block is too large for it)
   EXPECT_EQ(system_allocs(), before + 1);
   // A block larger than the whole cache is given straight back.
   const uint64_t frees = allocator::stats().system_frees;
   { Tensor t = Tensor::empty(Shape{1 << 20}); }
   EXPECT_EQ(allocator::stats().system_frees, frees + 1);
-  EXPECT_LE(allocator::stats().bytes_cached, size_t{3} << 20);
+  EXPECT_LE(allocator::stats().bytes_cached, size_t{768} << 10);
   allocator::set_cache_limit(0);  // nothing is kept
-  { Tensor t = Tensor::empty(one_mib); }
+  { Tensor t = Tensor::empty(oldest); }
   EXPECT_EQ(allocator::stats().bytes_cached, 0u);
   allocator::reset_cache_limit();
 }
 
-TEST(Allocator, ServesARequestFromACachedBlockUpToHalfAsLargeAgain) {
+TEST(Allocator, ServesARequestFromACachedBlockUpToHalfAsLargeAgainOrTwiceFromOneMiB) {
   // Shapes that vary a little between batches reuse each other's blocks instead of fresh memory.
   allocator::empty_cache();
   constexpr size_t kMiB = size_t{1} << 20;
@@ -202,11 +202,30 @@ TEST(Allocator, ServesARequestFromACachedBlockUpToHalfAsLargeAgain) {
   EXPECT_EQ(again, six);
   EXPECT_EQ(system_allocs(), before);
   allocator::deallocate(again, 6 * kMiB);
-  // A request for less than two thirds of it gets a block of its own.
-  void* small = allocator::allocate(3 * kMiB + kMiB / 2);
+  // From 1 MiB, up to twice the request: 3.5 MiB takes it, 2.5 MiB gets a block of its own.
+  void* half = allocator::allocate(3 * kMiB + kMiB / 2);
+  EXPECT_EQ(half, six);
+  EXPECT_EQ(system_allocs(), before);
+  allocator::deallocate(half, 3 * kMiB + kMiB / 2);
+  void* small = allocator::allocate(2 * kMiB + kMiB / 2);
   EXPECT_NE(small, six);
   EXPECT_EQ(system_allocs(), before + 1);
-  allocator::deallocate(small, 3 * kMiB + kMiB / 2);
+  allocator::deallocate(small, 2 * kMiB + kMiB / 2);
+  // Below 1 MiB the limit stays at half as large again: a cached 640 KiB block serves 448 KiB
+  // (1.43x) but not 384 KiB (1.67x).
+  allocator::empty_cache();
+  constexpr size_t kKiB = 1024;
+  void* b640 = allocator::allocate(640 * kKiB);
+  allocator::deallocate(b640, 640 * kKiB);
+  before = system_allocs();
+  void* b384 = allocator::allocate(384 * kKiB);
+  EXPECT_NE(b384, b640);
+  EXPECT_EQ(system_allocs(), before + 1);
+  void* b448 = allocator::allocate(448 * kKiB);
+  EXPECT_EQ(b448, b640);
+  EXPECT_EQ(system_allocs(), before + 1);
+  allocator::deallocate(b448, 448 * kKiB);
+  allocator::deallocate(b384, 384 * kKiB);
   allocator::empty_cache();
 }
 
