@@ -202,15 +202,27 @@ TEST(Allocator, ServesARequestFromACachedBlockUpToHalfAsLargeAgainOrTwiceFromOne
   EXPECT_EQ(again, six);
   EXPECT_EQ(system_allocs(), before);
   allocator::deallocate(again, 6 * kMiB);
-  // From 1 MiB, up to twice the request: 3.5 MiB takes it, 2.5 MiB gets a block of its own.
-  void* half = allocator::allocate(3 * kMiB + kMiB / 2);
-  EXPECT_EQ(half, six);
-  EXPECT_EQ(system_allocs(), before);
-  allocator::deallocate(half, 3 * kMiB + kMiB / 2);
+  // From 1 MiB, up to twice the request: 3.5 MiB and 3 MiB (exactly half) take it, 2.5 MiB
+  // gets a block of its own.
+  for (size_t request : {3 * kMiB + kMiB / 2, 3 * kMiB}) {
+    void* p = allocator::allocate(request);
+    EXPECT_EQ(p, six) << request;
+    EXPECT_EQ(system_allocs(), before);
+    allocator::deallocate(p, request);
+  }
   void* small = allocator::allocate(2 * kMiB + kMiB / 2);
   EXPECT_NE(small, six);
   EXPECT_EQ(system_allocs(), before + 1);
   allocator::deallocate(small, 2 * kMiB + kMiB / 2);
+  // The edge: a 1 MiB request may take a cached 2 MiB block.
+  allocator::empty_cache();
+  void* two = allocator::allocate(2 * kMiB);
+  allocator::deallocate(two, 2 * kMiB);
+  before = system_allocs();
+  void* one = allocator::allocate(kMiB);
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(system_allocs(), before);
+  allocator::deallocate(one, kMiB);
   // Below 1 MiB the limit stays at half as large again: a cached 640 KiB block serves 448 KiB
   // (1.43x) but not 384 KiB (1.67x).
   allocator::empty_cache();

@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <set>
 
+#include <unistd.h>
+
+#include "gaze/core/allocator.h"
 #include "gaze/core/error.h"
 #include "gaze/data/batching.h"
 #include "gaze/data/conll.h"
@@ -25,8 +28,7 @@ namespace gaze {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          (name + "-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed())))
+  return (std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid())))
       .string();
 }
 
@@ -72,9 +74,49 @@ TEST(Safetensors, ReadsEachTensorIntoItsStorageAndWidensNarrowOnes) {
       EXPECT_EQ(t.to_vector<float>(), w.to_vector<float>()) << name;
     }
   }
+  // Quantized weights' I8 values kept at one byte each.
+  const io::SafetensorsFile q = io::load_safetensors(path, {.keep_int8 = true});
+  EXPECT_EQ(q.int8.at("ids").values, (std::vector<int8_t>{-3, 7, 120}));
+  EXPECT_EQ(q.int8.at("ids").shape, (Shape{3}));
+  EXPECT_EQ(q.tensors.size(), 3u);
   // Cut inside the last tensor's data: named as a truncated file, not read past the end.
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 2);
   EXPECT_THROW(io::load_safetensors(path), DataError);
+  // Larger than any checkpoint gaze reads (sparse: no disk is used).
+  std::filesystem::resize_file(path, io::kMaxFileBytes + 1);
+  try {
+    io::load_safetensors(path);
+    ADD_FAILURE() << "read a file over the limit";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("bytes allowed here"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Safetensors, ChecksEveryRangeBeforeAllocatingAnyTensor) {
+  // One 1 MiB range named by 64 tensors: refused as overlapping, without 64 MiB of tensors first.
+  const std::string path = temp_path("gaze-st-overlap.safetensors");
+  std::string header = "{";
+  for (int i = 0; i < 64; ++i)
+    header += fmt::format(
+        "{}\"t{}\":{{\"dtype\":\"F32\",\"shape\":[262144],"
+        "\"data_offsets\":[0,1048576]}}",
+        i ? "," : "", i);
+  header += "}";
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    bytes[static_cast<size_t>(i)] = static_cast<char>(header.size() >> (8 * i));
+  bytes += header + std::string(size_t{1} << 20, '\0');
+  io::write_file_atomic(path, bytes);
+  allocator::reset_peak();
+  const size_t base = allocator::stats().bytes_in_use;
+  try {
+    io::load_safetensors(path);
+    ADD_FAILURE() << "overlapping ranges were accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("overlap"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(allocator::stats().peak_bytes_in_use, base + (size_t{1} << 20));
   std::filesystem::remove(path);
 }
 

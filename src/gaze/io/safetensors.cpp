@@ -211,9 +211,12 @@ std::pair<json, uint64_t> read_header(const FileReader& file) {
   file.read_at(0, 8, head);
   uint64_t len = 0;
   for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(head[i]) << (8 * i);
-  GAZE_CHECK(len <= kMaxHeader && len <= file.size() - 8, DataError,
+  GAZE_CHECK(len <= file.size() - 8, DataError,
              "{}: header length {} exceeds the file size {} (truncated, or not a safetensors file)",
              path, len, file.size());
+  GAZE_CHECK(len <= kMaxHeader, DataError,
+             "{}: header length {} is more than the {} bytes a safetensors header may have", path,
+             len, kMaxHeader);
   std::string text(static_cast<size_t>(len), '\0');
   file.read_at(8, text.size(), text.data());
   json header;
@@ -238,10 +241,22 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
 
 SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
   const FileReader file(path);
+  GAZE_CHECK(file.size() <= kMaxFileBytes, DataError,
+             "{}: {} bytes is more than the {} bytes allowed here", path, file.size(),
+             kMaxFileBytes);
   const auto [header, len] = read_header(file);
   GAZE_CHECK(header.is_object(), DataError, "{}: the header must be a JSON object", path);
   const uint64_t data = 8 + len, data_size = file.size() - 8 - len;
   SafetensorsFile out;
+  // Every entry is checked, and the ranges for overlaps, before any tensor is allocated: a header
+  // naming one range many times must not cost a tensor each first.
+  struct Entry {
+    std::string name, tag;
+    DtypeInfo info;
+    Shape shape;
+    uint64_t b, e;
+  };
+  std::vector<Entry> entries;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
@@ -291,19 +306,23 @@ SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadO
                "{}: tensor '{}' has {} bytes but {} {} needs {}", path, name, e - b, tag,
                shape.str(), static_cast<uint64_t>(shape.numel()) * info->size);
     ranges.emplace_back(b, e);
-    if (options.keep_int8 && tag == "I8") {
-      Int8Tensor& t = out.int8[name];
-      t.shape = shape;
-      t.values.resize(static_cast<size_t>(e - b));
-      file.read_at(data + b, t.values.size(), t.values.data());
-      continue;
-    }
-    out.tensors.emplace_back(name, decode(file, data + b, tag, *info, shape));
+    entries.push_back({name, tag, *info, shape, b, e});
   }
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
     GAZE_CHECK(ranges[i].first >= ranges[i - 1].second, DataError,
                "{}: tensor data ranges overlap at byte {}", path, ranges[i].first);
+  // The ranges are disjoint and inside the file: what is read below is at most its size.
+  for (const Entry& en : entries) {
+    if (options.keep_int8 && en.tag == "I8") {
+      Int8Tensor& t = out.int8[en.name];
+      t.shape = en.shape;
+      t.values.resize(static_cast<size_t>(en.e - en.b));
+      file.read_at(data + en.b, t.values.size(), t.values.data());
+      continue;
+    }
+    out.tensors.emplace_back(en.name, decode(file, data + en.b, en.tag, en.info, en.shape));
+  }
   return out;
 }
 
