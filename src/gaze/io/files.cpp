@@ -70,7 +70,7 @@ void require_regular_file(const std::string& path) {
              file_kind(st.st_mode));
 }
 
-FileReader::FileReader(const std::string& path) : path_(path) {
+FileReader::FileReader(const std::string& path, size_t max_bytes) : path_(path) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the open file then decides,
   // with no window for the path to change in between.
   fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -83,8 +83,13 @@ FileReader::FileReader(const std::string& path) : path_(path) {
     GAZE_CHECK(stat_ok, DataError, "{}: cannot open ({})", path, std::strerror(err));
     throw DataError(fmt::format("{}: is {}; expected a regular file", path, file_kind(st.st_mode)));
   }
-  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
   size_ = static_cast<size_t>(st.st_size);
+  if (size_ > max_bytes) {
+    ::close(fd_);
+    throw DataError(
+        fmt::format("{}: {} bytes is more than the {} bytes allowed here", path, size_, max_bytes));
+  }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
 }
 
 FileReader::~FileReader() {
@@ -107,9 +112,7 @@ void FileReader::read_at(uint64_t offset, size_t n, void* dst) const {
 }
 
 std::string read_file(const std::string& path, size_t max_bytes) {
-  const FileReader file(path);
-  GAZE_CHECK(file.size() <= max_bytes, DataError,
-             "{}: {} bytes is more than the {} bytes allowed here", path, file.size(), max_bytes);
+  const FileReader file(path, max_bytes);
   std::string s(file.size(), '\0');
   file.read_at(0, s.size(), s.data());
   return s;

@@ -2,6 +2,7 @@
 // flushed to disk and renamed over it, so a crash never leaves a partial file.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,11 +22,13 @@ inline constexpr size_t kMaxMetadataBytes = size_t{256} << 20;
 // file (a directory, a FIFO that would block forever, a device such as /dev/zero that never ends,
 // also behind a symlink) or is larger than max_bytes.
 std::string read_file(const std::string& path, size_t max_bytes = kMaxFileBytes);
-// A regular file (the checks of read_file) opened for reads of exact byte ranges, so a reader can
-// put each part of a file straight where it belongs (safetensors: into each tensor's storage).
+// A regular file (the checks of read_file, max_bytes included) opened for reads of exact byte
+// ranges, so a reader can put each part of a file straight where it belongs (safetensors: into
+// each tensor's storage).
 class FileReader {
  public:
-  explicit FileReader(const std::string& path);
+  explicit FileReader(const std::string& path,
+                      size_t max_bytes = std::numeric_limits<size_t>::max());
   ~FileReader();
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;

@@ -240,10 +240,7 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
 }
 
 SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
-  const FileReader file(path);
-  GAZE_CHECK(file.size() <= kMaxFileBytes, DataError,
-             "{}: {} bytes is more than the {} bytes allowed here", path, file.size(),
-             kMaxFileBytes);
+  const FileReader file(path, kMaxFileBytes);
   const auto [header, len] = read_header(file);
   GAZE_CHECK(header.is_object(), DataError, "{}: the header must be a JSON object", path);
   const uint64_t data = 8 + len, data_size = file.size() - 8 - len;

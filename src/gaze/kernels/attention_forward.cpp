@@ -359,12 +359,9 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
     for (size_t c = dvw; c < static_cast<size_t>(a.Dv); ++c) dst[c] = o[c] * inv;
   }
   // The rows' lse, brp lanes at a time (the lanes past `rows` are computed and dropped).
-  for (size_t r = 0; r < rows; r += L) {
-    HWY_ALIGN T tmp[hn::MaxLanes(decltype(d)())];
-    hn::Store(RowLse(d, hn::LoadU(d, w.m.data() + r), hn::LoadU(d, w.l.data() + r)), d, tmp);
-    std::copy_n(tmp, std::min(L, rows - r),
-                lse + (b * a.H + h) * a.Tq + i0 + static_cast<int64_t>(r));
-  }
+  for (size_t r = 0; r < rows; r += L)
+    StoreUpTo(RowLse(d, hn::LoadU(d, w.m.data() + r), hn::LoadU(d, w.l.data() + r)), d,
+              lse + (b * a.H + h) * a.Tq + i0 + static_cast<int64_t>(r), std::min(L, rows - r));
 }
 
 template <typename T>
