@@ -62,12 +62,12 @@ void register_nn(py::module_& m) {
           "keep_vars"_a = false)
       .def(
           "load_state_dict",
-          [](nn::Module& self, const py::dict& state, bool strict) {
+          [](nn::Module& self, const py::dict& state, bool strict, bool assign) {
             NamedTensors sd;
             for (auto [k, v] : state) sd.emplace_back(k.cast<std::string>(), value_arg(v));
-            self.load_state_dict(sd, strict);
+            self.load_state_dict(sd, strict, assign);
           },
-          "state_dict"_a, "strict"_a = true)
+          "state_dict"_a, "strict"_a = true, "assign"_a = false)
       .def(
           "train",
           [](std::shared_ptr<nn::Module> self, bool on) {

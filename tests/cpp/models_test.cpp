@@ -10,6 +10,8 @@
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/nn/init.h"
+#include "gaze/nn/linear.h"
+#include "gaze/nn/transformer.h"
 #include "gaze/ops/ops.h"
 #include "gradcheck.h"
 
@@ -49,6 +51,48 @@ TEST(Init, SkipRandomInitGuardDrawsNothingAndNests) {
   Tensor b = Tensor::zeros(Shape{4});
   nn::init::uniform_(b, -1.0, 1.0);
   EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+}
+
+TEST(Module, LoadStateDictAssignTakesTheTensorsStorage) {
+  // torch's assign=True: the parameter keeps its identity (layers hold it) and takes the given
+  // tensor's storage, so loading a checkpoint writes no second copy of the weights. A tensor of
+  // another dtype is converted and copied.
+  manual_seed(2);
+  nn::Linear lin(3, 2);
+  const Tensor weight = lin.weight;  // the parameter as the layer holds it
+  NamedTensors sd = lin.state_dict();
+  sd[0].second = Tensor::full(Shape{2, 3}, 0.25);
+  sd[1].second = Tensor::full(Shape{2}, 1.5, DType::f64);
+  lin.load_state_dict(sd, /*strict=*/true, /*assign=*/true);
+  EXPECT_EQ(weight.storage(), sd[0].second.storage());
+  EXPECT_TRUE(weight.requires_grad());
+  EXPECT_NE(lin.bias.storage(), sd[1].second.storage());
+  EXPECT_EQ(lin.bias.to_vector<float>(), std::vector<float>(2, 1.5f));
+  const Tensor y = lin.forward(Tensor::ones(Shape{1, 3}));
+  for (float v : y.to_vector<float>()) EXPECT_FLOAT_EQ(v, 2.25f);
+  // Without assign the values are copied.
+  sd[0].second = Tensor::full(Shape{2, 3}, 0.5);
+  lin.load_state_dict(sd);
+  EXPECT_NE(weight.storage(), sd[0].second.storage());
+  EXPECT_EQ(weight.to_vector<float>(), std::vector<float>(6, 0.5f));
+  // The checks still come first: nothing is assigned when a shape does not fit.
+  sd[0].second = Tensor::full(Shape{3, 2}, 9.0);
+  EXPECT_THROW(lin.load_state_dict(sd, true, true), ValueError);
+  EXPECT_EQ(weight.to_vector<float>(), std::vector<float>(6, 0.5f));
+}
+
+TEST(TransformerEncoder, LayersStartEqual) {
+  // torch deep-copies the first layer. (A stack built under SkipRandomInitGuard, to receive a
+  // checkpoint, skips the copy; random_init_skipped() tells it.)
+  nn::TransformerLayerOptions o;
+  o.d_model = 8, o.nhead = 2, o.dim_feedforward = 16;
+  manual_seed(4);
+  nn::TransformerEncoder enc(o, 2);
+  EXPECT_EQ(enc.layers[1]->state_dict()[0].second.to_vector<float>(),
+            enc.layers[0]->state_dict()[0].second.to_vector<float>());
+  EXPECT_FALSE(nn::init::random_init_skipped());
+  nn::init::SkipRandomInitGuard skip;
+  EXPECT_TRUE(nn::init::random_init_skipped());
 }
 
 TEST(RnnSeq2Seq, StepByStepDecodingEqualsTeacherForcing) {

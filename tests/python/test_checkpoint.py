@@ -57,6 +57,19 @@ def test_converters_and_narrow_dtypes(tmp_path):
     assert torch.equal(rt["f32"], sd["f32"]) and rt["w16"].dtype == torch.float16
 
 
+def test_load_state_dict_assign_shares_the_given_tensors():
+    # torch's assign=True: the module takes the tensors themselves, so a change to one shows in it.
+    lin = gaze.nn.Linear(3, 2)
+    sd = {"weight": gaze.tensor(np.full((2, 3), 0.25, np.float32)), "bias": gaze.tensor(np.zeros(2, np.float32))}
+    lin.load_state_dict(sd, assign=True)
+    sd["weight"].fill_(0.5)
+    np.testing.assert_array_equal(lin.state_dict()["weight"].numpy(), np.full((2, 3), 0.5, np.float32))
+    sd["weight"] = gaze.tensor(np.full((2, 3), 0.5, np.float32))
+    lin.load_state_dict(sd)  # copies
+    sd["weight"].fill_(1.0)
+    np.testing.assert_array_equal(lin.state_dict()["weight"].numpy(), np.full((2, 3), 0.5, np.float32))
+
+
 def through_converter(tmp_path, torch_module, gaze_module, name):
     torch.save(torch_module.state_dict(), tmp_path / f"{name}.pt")
     run_tool(TOOLS / "torch2gaze.py", tmp_path / f"{name}.pt", tmp_path / name)

@@ -45,7 +45,7 @@ template <class M>
 std::shared_ptr<M> with_weights(std::shared_ptr<M> m, const io::Checkpoint& ck,
                                 const std::string& dir) {
   try {
-    m->load_state_dict(ck.model);
+    m->load_state_dict(ck.model, /*strict=*/true, /*assign=*/true);  // ck is not kept
   } catch (const ValueError& e) {
     throw DataError(
         fmt::format("{}: the weights do not fit the model in config.json: {}", dir, e.what()));

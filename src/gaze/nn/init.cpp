@@ -17,6 +17,10 @@ Tensor fill_from(Tensor t, const Tensor& src) {
 }
 }  // namespace
 
+bool random_init_skipped() {
+  return skip_random;
+}
+
 SkipRandomInitGuard::SkipRandomInitGuard() : previous_(skip_random) {
   skip_random = true;
 }

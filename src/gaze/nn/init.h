@@ -23,6 +23,8 @@ class SkipRandomInitGuard {
  private:
   bool previous_;
 };
+// Whether a SkipRandomInitGuard is alive on this thread.
+bool random_init_skipped();
 
 Tensor uniform_(Tensor t, double a, double b, Generator* gen = nullptr);
 Tensor normal_(Tensor t, double mean, double std, Generator* gen = nullptr);

@@ -69,7 +69,7 @@ NamedTensors Module::state_dict(bool keep_vars) const {
   return out;
 }
 
-void Module::load_state_dict(const NamedTensors& state, bool strict) {
+void Module::load_state_dict(const NamedTensors& state, bool strict, bool assign) {
   const NamedTensors mine = state_dict(/*keep_vars=*/true);
   std::set<std::string> known;
   std::vector<std::string> missing, unexpected, mismatched;
@@ -104,7 +104,16 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   NoGradGuard no_grad;
   for (const auto& [k, v] : mine) {
     const Tensor src = find(state, k);
-    if (src.defined()) Tensor(v).copy_(src.dtype() == v.dtype() ? src : src.to_dtype(v.dtype()));
+    if (!src.defined()) continue;
+    if (assign && src.dtype() == v.dtype()) {
+      // The identity stays (layers hold references to their parameters); the storage changes.
+      TensorImpl& impl = Tensor(v).impl();
+      impl.storage = src.storage();
+      impl.offset = src.impl().offset;
+      impl.grad.reset();
+    } else {
+      Tensor(v).copy_(src.dtype() == v.dtype() ? src : src.to_dtype(v.dtype()));
+    }
   }
 }
 

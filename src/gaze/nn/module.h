@@ -32,8 +32,11 @@ class Module {
   // views sharing the data (keep_vars = true gives the parameters themselves).
   NamedTensors state_dict(bool keep_vars = false) const;
   // Copies values in (shapes must match). strict: every key must be present and known; all problems
-  // are reported at once (missing, unexpected, mis-shaped keys).
-  void load_state_dict(const NamedTensors& state, bool strict = true);
+  // are reported at once (missing, unexpected, mis-shaped keys). assign (torch's assign=True): a
+  // parameter or buffer takes the given tensor's storage instead of a copy where the dtypes match,
+  // so the module then shares memory with `state` (what loading a checkpoint wants: no second
+  // copy of the weights).
+  void load_state_dict(const NamedTensors& state, bool strict = true, bool assign = false);
 
   // Training mode (dropout on) for this module and every submodule.
   virtual void train(bool on = true);

@@ -193,7 +193,9 @@ std::vector<std::shared_ptr<Layer>> make_layers(Module& owner, const Transformer
   std::vector<std::shared_ptr<Layer>> layers;
   for (int64_t i = 0; i < n; ++i) {
     auto layer = std::make_shared<Layer>(o);
-    if (i > 0) layer->load_state_dict(layers[0]->state_dict());
+    // Weights that a checkpoint will replace are not copied: copying untouched memory into more
+    // was a tenth of loading the bench translator (page faults).
+    if (i > 0 && !init::random_init_skipped()) layer->load_state_dict(layers[0]->state_dict());
     layers.push_back(owner.register_module("layers." + std::to_string(i), layer));
   }
   return layers;
