@@ -73,6 +73,10 @@ TEST(Safetensors, ReadsEachTensorIntoItsStorageAndWidensNarrowOnes) {
     } else {
       EXPECT_EQ(t.to_vector<float>(), w.to_vector<float>()) << name;
     }
+    // Each a whole storage of its own at a 64-byte boundary (one block holds the file's float32
+    // and int64 tensors): a weight can take a reduced-precision form, and SIMD loads stay aligned.
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % allocator::kAlignment, 0u) << name;
+    EXPECT_EQ(t.storage()->nbytes(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype()));
   }
   // Quantized weights' I8 values kept at one byte each.
   const io::SafetensorsFile q = io::load_safetensors(path, {.keep_int8 = true});
