@@ -196,9 +196,9 @@ void register_nn(py::module_& m) {
           "x"_a, "offset"_a = 0, "layout"_a = "bhtd");
 
   py::class_<nn::KVCache>(nn, "KVCache")
-      .def(py::init<int64_t, int64_t, int64_t, int64_t, int64_t, DType>(), "batch"_a,
+      .def(py::init<int64_t, int64_t, int64_t, int64_t, int64_t, DType, bool>(), "batch"_a,
            "num_kv_heads"_a, "head_dim"_a, "value_dim"_a = -1, "capacity"_a = 64,
-           "dtype"_a = DType::f32)
+           "dtype"_a = DType::f32, "bf16"_a = false)
       .def(
           "append",
           [](nn::KVCache& c, const Tensor& k, const Tensor& v, const std::string& layout) {

@@ -22,6 +22,7 @@
 #include "gaze/ops/attention.h"
 #include "gaze/ops/linalg.h"
 #include "gaze/ops/lowp.h"
+#include "gaze/ops/random.h"
 #include "gaze/ops/shape_ops.h"
 
 using namespace gaze;
@@ -178,6 +179,65 @@ TEST_P(LowpPerTarget, PackedProductsMatchTheirReference) {
       }
     }
   }
+}
+
+TEST_P(LowpPerTarget, Bf16KeysAndValuesGiveWhatTheirFloatValuesGive) {
+  // SdpaOptions::kv_bf16: keys and values stored as bf16 pairs in float32 elements. The kernel
+  // widens them and computes as on floats, so the result equals float32 attention over the rounded
+  // values exactly: with and without kv_rows, causal, key lengths, a window, a head dim with a
+  // tail.
+  NoGradGuard no_grad;
+  const int64_t Tk = 7, Bk = 3, B = 2, H = 4, Hkv = 2, D = 20;
+  Generator g(9);
+  const Tensor q2 = randn(Shape{B, H, 2, D}, DType::f32, &g);
+  auto rounded = [&](Tensor* widened) {  // [Tk, Bk, Hkv, D/2] pairs and their float values
+    const Tensor x = randn(Shape{Tk, Bk, Hkv, D}, DType::f32, &g);
+    Tensor packed = Tensor::empty(Shape{Tk, Bk, Hkv, D / 2});
+    kernels::float_to_bf16(x.data<float>(), reinterpret_cast<uint16_t*>(packed.data<float>()),
+                           x.numel());
+    *widened = Tensor::empty(x.shape());
+    const auto* h = reinterpret_cast<const uint16_t*>(packed.data<float>());
+    for (int64_t i = 0; i < x.numel(); ++i) widened->data<float>()[i] = bf16_value(h[i]);
+    return packed;
+  };
+  Tensor kw, vw;
+  const Tensor kp = rounded(&kw), vp = rounded(&vw);
+  const Tensor rows =
+      Tensor::from_vector<int64_t>({2, 0, 1, 1, 0, 2, 2, 2, 1, 0, 0, 1, 2, 1}, Shape{Tk, B});
+  for (bool with_rows : {false, true})
+    for (int64_t Tq : {1, 2})
+      for (int variant = 0; variant < 3; ++variant) {
+        SCOPED_TRACE(fmt::format("rows {} Tq {} variant {}", with_rows, Tq, variant));
+        SdpaOptions o;
+        o.kv_layout = HeadsLayout::tbhd;
+        if (with_rows) o.kv_rows = rows;
+        if (variant == 1) o.is_causal = true, o.causal_alignment = CausalAlignment::bottom_right;
+        if (variant == 2)
+          o.key_lengths = Tensor::from_vector<int64_t>({5, 7}, Shape{2}), o.window = 2,
+          o.is_causal = true, o.causal_alignment = CausalAlignment::bottom_right;
+        const Tensor q = narrow(q2, 2, 0, Tq);
+        const Tensor kf = with_rows ? kw : narrow(kw, 1, 0, B),
+                     vf = with_rows ? vw : narrow(vw, 1, 0, B);
+        const Tensor kb = with_rows ? kp : narrow(kp, 1, 0, B),
+                     vb = with_rows ? vp : narrow(vp, 1, 0, B);
+        const auto want = scaled_dot_product_attention(q, kf, vf, o).output.to_vector<float>();
+        o.kv_bf16 = true;
+        const auto got = scaled_dot_product_attention(q, kb, vb, o).output.to_vector<float>();
+        ASSERT_EQ(got, want);
+      }
+  // What it serves: float32 decoding steps for inference, as kv_rows.
+  SdpaOptions o;
+  o.kv_layout = HeadsLayout::tbhd;
+  o.kv_bf16 = true;
+  const Tensor kb = narrow(kp, 1, 0, B), vb = narrow(vp, 1, 0, B);
+  EXPECT_THROW(scaled_dot_product_attention(randn(Shape{B, H, 5, D}), kb, vb, o), ValueError);
+  SdpaOptions weights = o;
+  weights.need_weights = true;
+  EXPECT_THROW(scaled_dot_product_attention(q2, kb, vb, weights), ValueError);
+  EXPECT_THROW(scaled_dot_product_attention(q2.to_dtype(DType::f64), kb.to_dtype(DType::f64),
+                                            vb.to_dtype(DType::f64), o),
+               ValueError);
+  EXPECT_THROW(scaled_dot_product_attention(randn(Shape{B, H, 2, D + 2}), kb, vb, o), ValueError);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, LowpPerTarget, ::testing::ValuesIn(simd_targets()));

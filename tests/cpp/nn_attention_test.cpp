@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <span>
 
 #include "gaze/nn/kv_cache.h"
 #include "gaze/nn/multihead_attention.h"
@@ -270,6 +272,49 @@ TEST(KVCache, AttendReadsReorderedRowsWhereTheyLie) {
       }
     }
   }
+}
+
+TEST(KVCache, Bf16CacheEqualsAFloatCacheOfTheRoundedValues) {
+  // A bf16 cache rounds what it is given to bf16 and otherwise attends as a float cache: fed the
+  // rounded values, a float cache gives the same outputs, through reorders, shrinking batches and
+  // the gathered path (5 queries), and keys()/values() return the rounded values.
+  NoGradGuard no_grad;
+  Generator g(6);
+  int64_t B = 4;
+  const int64_t H = 4, Hkv = 2, D = 20;
+  nn::KVCache half(B, Hkv, D, -1, /*capacity=*/2, DType::f32, /*bf16=*/true),
+      full(B, Hkv, D, -1, 2);
+  EXPECT_TRUE(half.bf16());
+  EXPECT_FALSE(full.bf16());
+  auto round = [](const Tensor& x) {  // to bf16 (nearest even) and back
+    Tensor r = x.clone_data();
+    for (float& v : std::span(r.data<float>(), static_cast<size_t>(r.numel()))) {
+      uint32_t b;
+      std::memcpy(&b, &v, 4);
+      b = ((b + 0x7fff + ((b >> 16) & 1)) >> 16) << 16;
+      std::memcpy(&v, &b, 4);
+    }
+    return r;
+  };
+  const std::vector<std::vector<int64_t>> steps = {{0, 1, 2, 3}, {1, 0, 3, 3}, {2, 2, 0}, {1, 0}};
+  for (const auto& idx : steps) {
+    const Tensor k = randn(Shape{B, Hkv, 3, D}, DType::f32, &g),
+                 v = randn(Shape{B, Hkv, 3, D}, DType::f32, &g);
+    half.append(k, v);
+    full.append(round(k), round(v));
+    half.reorder(idx);
+    full.reorder(idx);
+    B = std::ssize(idx);
+    EXPECT_EQ(half.keys().to_vector<float>(), full.keys().to_vector<float>());
+    EXPECT_EQ(half.values().to_vector<float>(), full.values().to_vector<float>());
+    for (int64_t Tq : {1, 5}) {
+      SCOPED_TRACE(fmt::format("length {} B {} Tq {}", half.length(), B, Tq));
+      const Tensor q = randn(Shape{B, H, Tq, D}, DType::f32, &g);
+      EXPECT_EQ(half.attend(q).to_vector<float>(), full.attend(q).to_vector<float>());
+    }
+  }
+  EXPECT_THROW(nn::KVCache(2, 2, 7, -1, 4, DType::f32, true), ValueError);  // odd head dim
+  EXPECT_THROW(nn::KVCache(2, 2, 8, -1, 4, DType::f64, true), ValueError);  // not float32
 }
 
 TEST(Attention, KvRowsAreCheckedAndInferenceOnly) {

@@ -175,6 +175,25 @@ def test_kv_cache_from_python_matches_full_causal():
     assert cache.length == 12
 
 
+def test_bf16_kv_cache_attends_over_torchs_bfloat16_rounding():
+    # A bf16 cache rounds keys and values as torch's .to(torch.bfloat16) does (nearest even) and
+    # attends in float32: causal attention over the rounded values, step by step.
+    q, k, v = qkv(2, 4, 2, 9, 9, 8, 6)
+    kr = torch.from_numpy(k).to(torch.bfloat16).float()
+    vr = torch.from_numpy(v).to(torch.bfloat16).float()
+    cache = gaze.nn.KVCache(2, 2, 8, bf16=True)
+    for t in range(9):
+        cache.append(gaze.tensor(k[:, :, t:t + 1]), gaze.tensor(v[:, :, t:t + 1]))
+        step = cache.attend(gaze.tensor(q[:, :, t:t + 1])).numpy()
+        qt = torch.from_numpy(q[:, :, t:t + 1])
+        kt, vt = kr[:, :, :t + 1].repeat_interleave(2, 1), vr[:, :, :t + 1].repeat_interleave(2, 1)
+        want = torch.softmax(qt @ kt.transpose(-1, -2) / math.sqrt(8), -1) @ vt
+        np.testing.assert_allclose(step, want.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(cache.keys().numpy(), kr.permute(2, 0, 1, 3).numpy())
+    with pytest.raises(ValueError):
+        gaze.nn.KVCache(1, 2, 7, bf16=True)  # an odd head dim has no bf16 pairs
+
+
 def test_alibi_slopes_follow_the_paper():
     def ref(n):  # the reference implementation's recipe
         def pow2(n):

@@ -51,6 +51,10 @@ struct AttentionArgs {
   // value j of batch b lie in batch entry kv_rows[j * B + b] of k and v, whose layouts then step
   // over entries of a batch of any size (a KV cache whose beams were reordered without moving).
   const int64_t* kv_rows = nullptr;
+  // float only, on the path of at most 4 queries (as kv_rows): k and v hold bfloat16 values (bit
+  // patterns), two in each float slot, and their layouts count bfloat16 elements. A KV cache kept
+  // in bf16 (nn::KVCache) halves what a decoding step reads; products and softmax stay in float.
+  bool kv_bf16 = false;
 };
 
 // out [B, H, Tq, Dv] in out_layout; lse [B, H, Tq] contiguous: log-sum-exp of each row's scores

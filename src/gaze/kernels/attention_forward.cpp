@@ -4,6 +4,9 @@
 // Also: the explicit probabilities for the heads a caller asks for.
 #include "gaze/kernels/attention.h"
 
+#include <cstring>
+#include <type_traits>
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "gaze/kernels/attention_forward.cpp"
 // foreach_target.h must come first: it re-includes this file once per SIMD target.
@@ -46,15 +49,39 @@ struct FwdBuffers {
 // path; calls with kv_rows always come here (the operator leaves them no mask, ALiBi or dropout).
 template <typename T>
 bool QueryPathServes(const AttentionArgs<T>& a) {
-  return a.kv_rows || (a.Tq <= kFewRows && !AdditiveScores(a) && !a.mask.data && !a.key_padding &&
-                       a.dropout_p == 0);
+  return a.kv_rows || a.kv_bf16 ||
+         (a.Tq <= kFewRows && !AdditiveScores(a) && !a.mask.data && !a.key_padding &&
+          a.dropout_p == 0);
+}
+
+// A vector of keys or values: as stored, or widened from bfloat16 bit patterns (KV = uint16_t,
+// float only: a bf16 value is the high half of a float's bits).
+template <class D>
+HWY_INLINE VecT<D> LoadKV(D d, const hn::TFromD<D>* p) {
+  return hn::LoadU(d, p);
+}
+template <class D>
+HWY_INLINE VecT<D> LoadKV(D d, const uint16_t* p) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<uint16_t, D> d16;
+  return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, p))));
+}
+template <typename T>
+HWY_INLINE T ScalarKV(T x) {
+  return x;
+}
+HWY_INLINE float ScalarKV(uint16_t x) {
+  const uint32_t bits = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
 }
 
 // q . k over n elements: whole vectors into one accumulator, then the tail.
-template <class D, typename T>
-HWY_INLINE VecT<D> DotVectors(D d, const T* q, const T* k, size_t whole, VecT<D> acc) {
+template <class D, typename T, typename KV>
+HWY_INLINE VecT<D> DotVectors(D d, const T* q, const KV* k, size_t whole, VecT<D> acc) {
   for (size_t c = 0; c < whole; c += hn::Lanes(d))
-    acc = hn::MulAdd(hn::LoadU(d, q + c), hn::LoadU(d, k + c), acc);
+    acc = hn::MulAdd(hn::LoadU(d, q + c), LoadKV(d, k + c), acc);
   return acc;
 }
 
@@ -85,19 +112,19 @@ HWY_INLINE void AccumulateValues(D d, const T* p, int64_t j0, int64_t bc, size_t
   for (size_t v = 0; v < NV; ++v) e[v] = f[v] = hn::Zero(d);
   int64_t j = 0;
   for (; j + 2 <= bc; j += 2) {
-    const T *v0 = value(j0 + j) + c0, *v1 = value(j0 + j + 1) + c0;
+    const auto *v0 = value(j0 + j) + c0, *v1 = value(j0 + j + 1) + c0;
     const V p0 = hn::Set(d, p[j]), p1 = hn::Set(d, p[j + 1]);
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) {
-      e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
-      f[v] = hn::MulAdd(p1, hn::LoadU(d, v1 + v * L), f[v]);
+      e[v] = hn::MulAdd(p0, LoadKV(d, v0 + v * L), e[v]);
+      f[v] = hn::MulAdd(p1, LoadKV(d, v1 + v * L), f[v]);
     }
   }
   if (j < bc) {
-    const T* v0 = value(j0 + j) + c0;
+    const auto* v0 = value(j0 + j) + c0;
     const V p0 = hn::Set(d, p[j]);
 #pragma GCC unroll 4
-    for (size_t v = 0; v < NV; ++v) e[v] = hn::MulAdd(p0, hn::LoadU(d, v0 + v * L), e[v]);
+    for (size_t v = 0; v < NV; ++v) e[v] = hn::MulAdd(p0, LoadKV(d, v0 + v * L), e[v]);
   }
 #pragma GCC unroll 4
   for (size_t v = 0; v < NV; ++v) {
@@ -111,8 +138,8 @@ HWY_INLINE void AccumulateValues(D d, const T* p, int64_t j0, int64_t bc, size_t
 // time), an online softmax over blocks of keys, and O += p v with two keys per step, the
 // accumulator in w.o. Same function as ForwardRows; the sums run in another order, so results may
 // differ from a tiled row in the last bits. With kv_rows, key j of batch b is read from batch entry
-// kv_rows[j * B + b].
-template <typename T>
+// kv_rows[j * B + b]. KV: the stored element type of keys and values (T, or uint16_t for bf16).
+template <typename T, typename KV>
 void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T* out,
                   const HeadLayout& ol, T* lse, FwdBuffers<T>& w) {
   const hn::ScalableTag<T> d;
@@ -122,17 +149,19 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
   const T* q = a.q + b * a.q_layout.b + h * a.q_layout.h + i * a.q_layout.t;
   const auto D = static_cast<size_t>(a.D), Dv = static_cast<size_t>(a.Dv);
   const size_t dw = D / L * L, dvw = Dv / L * L;  // whole vectors
+  const KV* kbase = reinterpret_cast<const KV*>(a.k);
+  const KV* vbase = reinterpret_cast<const KV*>(a.v);
   auto key = [&](int64_t j) {
     const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
-    return a.k + e * a.k_layout.b + kvh * a.k_layout.h + j * a.k_layout.t;
+    return kbase + e * a.k_layout.b + kvh * a.k_layout.h + j * a.k_layout.t;
   };
   auto value = [&](int64_t j) {
     const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
-    return a.v + e * a.v_layout.b + kvh * a.v_layout.h + j * a.v_layout.t;
+    return vbase + e * a.v_layout.b + kvh * a.v_layout.h + j * a.v_layout.t;
   };
-  auto dot_tail = [&](const T* k) {
+  auto dot_tail = [&](const KV* k) {
     T t = 0;
-    for (size_t c = dw; c < D; ++c) t += q[c] * k[c];
+    for (size_t c = dw; c < D; ++c) t += q[c] * ScalarKV(k[c]);
     return t;
   };
   int64_t lo = 0, hi = a.Tk;  // the visible keys
@@ -153,21 +182,21 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     const int64_t bc = std::min(kFwdKeys, hi - j0);
     int64_t j = 0;
     for (; j + 4 <= bc; j += 4) {
-      const T *k0 = key(j0 + j), *k1 = key(j0 + j + 1), *k2 = key(j0 + j + 2),
-              *k3 = key(j0 + j + 3);
+      const KV *k0 = key(j0 + j), *k1 = key(j0 + j + 1), *k2 = key(j0 + j + 2),
+               *k3 = key(j0 + j + 3);
       V c0 = hn::Zero(d), c1 = hn::Zero(d), c2 = hn::Zero(d), c3 = hn::Zero(d);
       for (size_t c = 0; c < dw; c += L) {
         const V qv = hn::LoadU(d, q + c);
-        c0 = hn::MulAdd(qv, hn::LoadU(d, k0 + c), c0);
-        c1 = hn::MulAdd(qv, hn::LoadU(d, k1 + c), c1);
-        c2 = hn::MulAdd(qv, hn::LoadU(d, k2 + c), c2);
-        c3 = hn::MulAdd(qv, hn::LoadU(d, k3 + c), c3);
+        c0 = hn::MulAdd(qv, LoadKV(d, k0 + c), c0);
+        c1 = hn::MulAdd(qv, LoadKV(d, k1 + c), c1);
+        c2 = hn::MulAdd(qv, LoadKV(d, k2 + c), c2);
+        c3 = hn::MulAdd(qv, LoadKV(d, k3 + c), c3);
       }
       s[j] = SumLanes(d, c0) + dot_tail(k0), s[j + 1] = SumLanes(d, c1) + dot_tail(k1);
       s[j + 2] = SumLanes(d, c2) + dot_tail(k2), s[j + 3] = SumLanes(d, c3) + dot_tail(k3);
     }
     for (; j < bc; ++j) {
-      const T* kj = key(j0 + j);
+      const KV* kj = key(j0 + j);
       s[j] = SumLanes(d, DotVectors(d, q, kj, dw, hn::Zero(d))) + dot_tail(kj);
     }
     if (scaled)
@@ -212,7 +241,7 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     }
     for (size_t c = dvw; c < Dv; ++c) {  // the columns past the whole vectors
       T sum = 0;
-      for (j = 0; j < bc; ++j) sum += s[j] * value(j0 + j)[c];
+      for (j = 0; j < bc; ++j) sum += s[j] * ScalarKV(value(j0 + j)[c]);
       o[c] = first ? sum : o[c] * alpha + sum;
     }
   }
@@ -378,7 +407,15 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
     if (by_query) {
 #pragma omp for schedule(static)
       for (int64_t bh = 0; bh < tasks; ++bh)
-        for (int64_t i = 0; i < a.Tq; ++i) ForwardQuery(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
+        for (int64_t i = 0; i < a.Tq; ++i) {
+          if constexpr (std::is_same_v<T, float>) {
+            if (a.kv_bf16) {
+              ForwardQuery<T, uint16_t>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
+              continue;
+            }
+          }
+          ForwardQuery<T, T>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
+        }
     } else {
       // Dynamic: causal blocks near the end of the sequence see more keys than those at the start.
 #pragma omp for schedule(dynamic, 1)

@@ -7,21 +7,26 @@
 
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
+#include "gaze/kernels/lowp_gemm.h"
 #include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {
 
 KVCache::KVCache(int64_t batch, int64_t heads, int64_t head_dim, int64_t value_dim,
-                 int64_t capacity, DType dtype)
+                 int64_t capacity, DType dtype, bool bf16)
     : B_(batch),
       rows_(batch),
       H_(heads),
       D_(head_dim),
       Dv_(value_dim < 0 ? head_dim : value_dim),
-      dtype_(dtype) {
+      dtype_(dtype),
+      bf16_(bf16) {
   GAZE_CHECK(batch > 0 && heads > 0 && head_dim > 0 && Dv_ > 0, ValueError,
              "KVCache: batch, heads and dims must be positive, got {}, {}, {}, {}", batch, heads,
              head_dim, Dv_);
+  GAZE_CHECK(!bf16 || (dtype == DType::f32 && head_dim % 2 == 0 && Dv_ % 2 == 0), ValueError,
+             "KVCache: a bf16 cache needs float32 and even head dims, got {} and {}/{}",
+             dtype_name(dtype), head_dim, Dv_);
   reserve(std::max<int64_t>(1, capacity));
 }
 
@@ -29,13 +34,13 @@ void KVCache::reserve(int64_t positions) {
   if (positions <= capacity_) return;
   int64_t cap = std::max<int64_t>(capacity_, 1);
   while (cap < positions) cap *= 2;
-  Tensor k = Tensor::empty(Shape{cap, rows_, H_, D_}, dtype_),
-         v = Tensor::empty(Shape{cap, rows_, H_, Dv_}, dtype_);
+  Tensor k = Tensor::empty(Shape{cap, rows_, H_, stored(D_)}, dtype_),
+         v = Tensor::empty(Shape{cap, rows_, H_, stored(Dv_)}, dtype_);
   if (length_ > 0) {  // the prefix is contiguous in both layouts
     std::memcpy(k.raw_data(), k_.raw_data(),
-                static_cast<size_t>(length_ * rows_ * H_ * D_) * dtype_size(dtype_));
+                static_cast<size_t>(length_ * rows_ * H_ * stored(D_)) * dtype_size(dtype_));
     std::memcpy(v.raw_data(), v_.raw_data(),
-                static_cast<size_t>(length_ * rows_ * H_ * Dv_) * dtype_size(dtype_));
+                static_cast<size_t>(length_ * rows_ * H_ * stored(Dv_)) * dtype_size(dtype_));
   }
   k_ = k, v_ = v, capacity_ = cap;
   slots_.resize(static_cast<size_t>(cap * rows_));
@@ -73,11 +78,16 @@ void KVCache::append(const Tensor& key, const Tensor& value, HeadsLayout layout)
   // Position p's batch row b goes to stored row b of p's block (the first B_ of rows_).
   const size_t es = dtype_size(dtype_);
   for (auto [dst, src, width] : {std::tuple{&k_, &k, D_}, std::tuple{&v_, &v, Dv_}}) {
-    const size_t block = static_cast<size_t>(rows_ * H_ * width) * es,
-                 used = static_cast<size_t>(B_ * H_ * width) * es;
+    const size_t block = static_cast<size_t>(rows_ * H_ * stored(width)) * es,
+                 used = static_cast<size_t>(B_ * H_ * width) * dtype_size(dtype_);
     char* base = static_cast<char*>(dst->raw_data()) + static_cast<size_t>(length_) * block;
     const char* from = static_cast<const char*>(src->raw_data());
-    if (B_ == rows_)
+    if (bf16_)  // rounded to nearest even, position by position
+      for (int64_t p = 0; p < t; ++p)
+        kernels::float_to_bf16(reinterpret_cast<const float*>(from + static_cast<size_t>(p) * used),
+                               reinterpret_cast<uint16_t*>(base + static_cast<size_t>(p) * block),
+                               B_ * H_ * width);
+    else if (B_ == rows_)
       std::memcpy(base, from, static_cast<size_t>(t) * block);
     else
       for (int64_t p = 0; p < t; ++p)
@@ -90,17 +100,28 @@ void KVCache::append(const Tensor& key, const Tensor& value, HeadsLayout layout)
 }
 
 Tensor KVCache::gathered(const Tensor& store, int64_t width) const {
-  if (in_place_) return store.alias(Shape{length_, B_, H_, width});
+  if (in_place_ && !bf16_) return store.alias(Shape{length_, B_, H_, width});
   Tensor out = Tensor::empty(Shape{length_, B_, H_, width}, dtype_);
-  const size_t row = static_cast<size_t>(H_ * width) * dtype_size(dtype_);
+  const size_t row = static_cast<size_t>(H_ * width) * dtype_size(dtype_),
+               srow = static_cast<size_t>(H_ * stored(width)) * dtype_size(dtype_);
   const char* src = static_cast<const char*>(store.raw_data());
   char* dst = static_cast<char*>(out.raw_data());
   for (int64_t p = 0; p < length_; ++p)
-    for (int64_t b = 0; b < B_; ++b)
-      std::memcpy(
-          dst + static_cast<size_t>(p * B_ + b) * row,
-          src + static_cast<size_t>(p * rows_ + slots_[static_cast<size_t>(p * rows_ + b)]) * row,
-          row);
+    for (int64_t b = 0; b < B_; ++b) {
+      const char* from =
+          src + static_cast<size_t>(p * rows_ + slots_[static_cast<size_t>(p * rows_ + b)]) * srow;
+      char* to = dst + static_cast<size_t>(p * B_ + b) * row;
+      if (!bf16_) {
+        std::memcpy(to, from, row);
+        continue;
+      }
+      for (int64_t c = 0; c < H_ * width; ++c) {  // a bf16 value is the high half of a float
+        uint16_t h;
+        std::memcpy(&h, from + 2 * c, 2);
+        const uint32_t bits = static_cast<uint32_t>(h) << 16;
+        std::memcpy(to + 4 * c, &bits, 4);
+      }
+    }
   return out;
 }
 
@@ -123,16 +144,21 @@ Tensor KVCache::attend(const Tensor& query, HeadsLayout layout, SdpaOptions o) c
                                                    : layout == HeadsLayout::bthd ? 1
                                                                                  : 0)
                                       : 0;
-  // Reordered rows are read where they lie when the kernel can follow kv_rows (decoding steps);
-  // otherwise, and for a cache still in order, the standard call on keys() and values().
-  const bool follow = !in_place_ && Tq >= 1 && kv_rows_allowed(o, Tq);
-  if (!follow) return scaled_dot_product_attention(query, keys(), values(), o).output;
-  Tensor rows = Tensor::empty(Shape{length_, B_}, DType::i64);
-  for (int64_t p = 0; p < length_; ++p)
-    std::copy_n(slots_.begin() + p * rows_, B_, rows.data<int64_t>() + p * B_);
-  o.kv_rows = rows;
-  return scaled_dot_product_attention(query, k_.alias(Shape{length_, rows_, H_, D_}),
-                                      v_.alias(Shape{length_, rows_, H_, Dv_}), o)
+  // Decoding steps read the cache where it lies: reordered rows through kv_rows, bf16 values
+  // widened by the kernel. Other calls, and a float cache still in order, take the standard call on
+  // keys() and values().
+  const bool step = Tq >= 1 && kv_rows_allowed(o, Tq) && (!bf16_ || query.dtype() == DType::f32);
+  if (!step || (in_place_ && !bf16_))
+    return scaled_dot_product_attention(query, keys(), values(), o).output;
+  o.kv_bf16 = bf16_;
+  if (!in_place_) {
+    Tensor rows = Tensor::empty(Shape{length_, B_}, DType::i64);
+    for (int64_t p = 0; p < length_; ++p)
+      std::copy_n(slots_.begin() + p * rows_, B_, rows.data<int64_t>() + p * B_);
+    o.kv_rows = rows;
+  }
+  return scaled_dot_product_attention(query, k_.alias(Shape{length_, rows_, H_, stored(D_)}),
+                                      v_.alias(Shape{length_, rows_, H_, stored(Dv_)}), o)
       .output;
 }
 

@@ -111,6 +111,13 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOp
   p.q = dims_of(q, p.layout, "query");
   p.k = dims_of(k, p.kv_layout, "key");
   p.v = dims_of(v, p.kv_layout, "value");
+  if (o.kv_bf16) {  // two bf16 values per element: the dims and the layouts count bf16 values
+    GAZE_CHECK(q.dtype() == DType::f32 && kv_rows_allowed(o, p.q.T), ValueError,
+               "{}: kv_bf16 serves float32 decoding steps: at most {} queries (got {} {}), no "
+               "attn_mask, key_padding_mask, alibi_slopes, dropout or need_weights",
+               kOp, kMaxQueriesWithKvRows, p.q.T, dtype_name(q.dtype()));
+    p.k.D *= 2, p.v.D *= 2;
+  }
   GAZE_CHECK((p.k.B == p.q.B || o.kv_rows.defined()) && p.v.B == p.k.B, ValueError,
              "{}: batch sizes differ: query {}, key {}, value {}", kOp, q.shape_str(),
              k.shape_str(), v.shape_str());
@@ -208,6 +215,7 @@ kernels::AttentionArgs<T> kernel_args(const Prepared& p, const Tensor& q, const 
   if (p.mask.defined()) a.mask = mask_view(p.mask, p.q, p.k);
   if (p.alibi.defined()) a.alibi_slopes = p.alibi.data<T>();
   if (p.kv_rows.defined()) a.kv_rows = p.kv_rows.data<int64_t>();
+  a.kv_bf16 = o.kv_bf16;
   a.dropout_p = o.dropout_p;
   return a;
 }
@@ -253,15 +261,16 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
   }
   const kernels::HeadLayout ol = strides_of({p.q.B, p.q.H, p.q.T, p.v.D}, p.layout);
   const bool recorded = autograd::any_requires_grad({&q, &k, &v});
-  GAZE_CHECK(!recorded || !o.kv_rows.defined(), ValueError,
-             "{}: kv_rows is for inference; run it under NoGradGuard (no gradient flows through "
-             "reordered cache rows)",
+  GAZE_CHECK(!recorded || (!o.kv_rows.defined() && !o.kv_bf16), ValueError,
+             "{}: kv_rows and kv_bf16 are for inference; run them under NoGradGuard (no gradient "
+             "flows through a KV cache)",
              kOp);
   dispatch_floating(q.dtype(), kOp, [&]<typename T>() {
     auto a = kernel_args<T>(p, q, k, v, o);
     a.dropout = rs;
     if constexpr (std::is_same_v<T, float>) {
-      if (o.bf16_products && !recorded && !o.need_weights && kernels::attention_bf16_handles(a)) {
+      if (o.bf16_products && !o.kv_bf16 && !recorded && !o.need_weights &&
+          kernels::attention_bf16_handles(a)) {
         kernels::attention_forward_bf16(a, out.data<T>(), ol, lse.data<T>());
         return;
       }

@@ -54,6 +54,11 @@ struct SdpaOptions {
   // at most kMaxQueriesWithKvRows queries, with lengths, causal and window but no mask, key
   // padding mask, ALiBi or dropout.
   Tensor kv_rows;
+  // Keys and values kept as bfloat16 (nn::KVCache's bf16 store): float32 tensors whose elements
+  // each hold two bf16 bit patterns, so their last dims are D/2 and Dv/2. The same calls as
+  // kv_rows serve (inference, at most kMaxQueriesWithKvRows float32 queries, no mask, key padding
+  // mask, ALiBi, dropout or weights); products and softmax run in float32 on the widened values.
+  bool kv_bf16 = false;
   // Inference in bf16: both products (scores and probabilities times values) take bf16 operands
   // and accumulate in fp32; the softmax stays fp32 (kernels/attention_bf16.h). What a bf16 or int8
   // model's attention runs. Applies only when nothing is recorded for autograd, no weights are
