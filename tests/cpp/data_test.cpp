@@ -78,6 +78,19 @@ TEST(Safetensors, ReadsEachTensorIntoItsStorageAndWidensNarrowOnes) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % allocator::kAlignment, 0u) << name;
     EXPECT_EQ(t.storage()->nbytes(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype()));
   }
+  // One tensor keeps the whole block alive after the others are gone, and frees it last.
+  const size_t before = allocator::stats().bytes_in_use;
+  Tensor kept;
+  {
+    const io::SafetensorsFile g = io::load_safetensors(path);
+    for (const auto& [name, t] : g.tensors)
+      if (name == "w") kept = t;
+  }
+  EXPECT_GT(allocator::stats().bytes_in_use, before);
+  const std::vector<float> kept_values = kept.to_vector<float>();
+  EXPECT_EQ(kept_values, w.to_vector<float>());
+  kept = Tensor();
+  EXPECT_EQ(allocator::stats().bytes_in_use, before);
   // Quantized weights' I8 values kept at one byte each.
   const io::SafetensorsFile q = io::load_safetensors(path, {.keep_int8 = true});
   EXPECT_EQ(q.int8.at("ids").values, (std::vector<int8_t>{-3, 7, 120}));

@@ -11,6 +11,7 @@
 #include "gaze/models/rnn_seq2seq.h"
 #include "gaze/models/transformer_models.h"
 #include "gaze/nn/incremental_decoder.h"
+#include "gaze/nn/precision.h"
 #include "gaze/ops/ops.h"
 
 namespace gaze {
@@ -105,6 +106,29 @@ TEST(IncrementalDecoder, EqualsTheFullCausalDecoder) {
       const auto wf = narrow(cap.cross_attention[1], 2, t, 1).to_vector<float>();
       for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(w[i], wf[i], 1e-5);
     }
+  }
+}
+
+TEST(IncrementalDecoder, Bf16AndInt8DecodersKeepBf16Caches) {
+  // A decoder whose products run in bf16 or int8 keeps its KV caches in bf16; a float32 one does
+  // not. Its steps stay close to the float32 decoder's.
+  auto m = transformer(true);
+  NoGradGuard no_grad;
+  const Batch b;
+  const Tensor memory = m->encode(b.src, b.lengths);
+  const Tensor x = m->embed_target(ids({2, 2, 2}, 3), 0);
+  nn::IncrementalDecoder f32(*m->decoder, memory, b.lengths);
+  EXPECT_FALSE(f32.bf16_caches());
+  const auto want = f32.step(x).to_vector<float>();
+  for (Precision p : {Precision::bf16, Precision::int8}) {
+    if (nn::usable_precision(p) != p) continue;  // a CPU without the instructions
+    SCOPED_TRACE(enum_name(p));
+    nn::set_precision(*m->decoder, p);
+    nn::IncrementalDecoder low(*m->decoder, memory, b.lengths);
+    EXPECT_TRUE(low.bf16_caches());
+    const auto got = low.step(x).to_vector<float>();
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 0.1) << i;
+    nn::set_precision(*m->decoder, Precision::fp32);
   }
 }
 

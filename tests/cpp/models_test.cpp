@@ -75,6 +75,14 @@ TEST(Module, LoadStateDictAssignTakesTheTensorsStorage) {
   lin.load_state_dict(sd);
   EXPECT_NE(weight.storage(), sd[0].second.storage());
   EXPECT_EQ(weight.to_vector<float>(), std::vector<float>(6, 0.5f));
+  // A view of a larger tensor is copied: the parameter stays a whole storage of its own.
+  const Tensor big = Tensor::full(Shape{4, 3}, 0.75);
+  sd[0].second = narrow(big, 0, 2, 2);
+  lin.load_state_dict(sd, true, true);
+  EXPECT_NE(weight.storage(), big.storage());
+  EXPECT_EQ(weight.to_vector<float>(), std::vector<float>(6, 0.75f));
+  sd[0].second = Tensor::full(Shape{2, 3}, 0.5);
+  lin.load_state_dict(sd);
   // The checks still come first: nothing is assigned when a shape does not fit.
   sd[0].second = Tensor::full(Shape{3, 2}, 9.0);
   EXPECT_THROW(lin.load_state_dict(sd, true, true), ValueError);

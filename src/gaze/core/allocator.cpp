@@ -50,18 +50,41 @@ constexpr size_t kMinAutoLimit = size_t{256} << 20;
 // From this size a cache miss may take a cached block up to twice the request (see allocate()).
 constexpr size_t kLargeBlock = size_t{1} << 20;
 
-// From this size a new block starts on a 2 MiB boundary and its whole 2 MiB pages are offered to
-// the kernel as transparent huge pages (madvise; the kernel's THP setting decides). Every 4 KiB
-// page touched for the first time is a page fault, and on a virtual machine a fault cost 11 us: the
-// KV caches of translating 200 verses took 36k faults, 22 % of the run. A huge page is one fault.
-// Only whole 2 MiB pages inside the block are advised, so no memory beyond the request is used.
+// From this size a block is a mapping of its own that starts on a 2 MiB boundary, and its whole
+// 2 MiB pages are offered to the kernel as transparent huge pages (madvise; the kernel's THP
+// setting decides). Every 4 KiB page touched for the first time is a page fault, and on a virtual
+// machine a fault cost 11 us: the KV caches of translating 200 verses took 36k faults, 22 % of the
+// run. A huge page is one fault. Only whole 2 MiB pages inside the block are advised, so no memory
+// beyond the request is used; and the block is mapped by gaze, not malloc, so the advice cannot
+// reach the heap that malloc later hands out in small pieces.
 constexpr size_t kHugePage = size_t{2} << 20;
+
+size_t huge_mapping_size(size_t cls) {
+  return (cls + kHugePage - 1) / kHugePage * kHugePage;
+}
 
 void* system_alloc(size_t cls) {
   if (cls < kHugePage) return std::aligned_alloc(kAlignment, cls);
-  void* p = std::aligned_alloc(kHugePage, (cls + kHugePage - 1) / kHugePage * kHugePage);
-  if (p) madvise(p, cls / kHugePage * kHugePage, MADV_HUGEPAGE);  // a hint: failure is harmless
+  const size_t n = huge_mapping_size(cls);
+  void* raw =
+      mmap(nullptr, n + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  // Keep the 2 MiB-aligned n bytes inside and give back what lies before and after them.
+  const auto start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) munmap(raw, aligned - start);
+  if (const size_t after = start + n + kHugePage - (aligned + n); after > 0)
+    munmap(reinterpret_cast<void*>(aligned + n), after);
+  void* p = reinterpret_cast<void*>(aligned);
+  madvise(p, cls / kHugePage * kHugePage, MADV_HUGEPAGE);  // a hint: failure is harmless
   return p;
+}
+
+void system_free(void* p, size_t cls) {
+  if (cls < kHugePage)
+    std::free(p);
+  else
+    munmap(p, huge_mapping_size(cls));
 }
 
 // The cache's lock. Its critical sections are a few list operations, and the threads of a parallel
@@ -132,7 +155,7 @@ class CachingAllocator {
 
   void deallocate(void* p, size_t nbytes) {
     size_t cls = size_class(nbytes);
-    std::vector<void*> evicted;
+    std::vector<Block> evicted;
     {
       std::lock_guard lock(mu_);
       if (!larger_.empty())
@@ -144,7 +167,7 @@ class CachingAllocator {
       const size_t cap = limit();
       if (cls > cap) {  // also every block when the limit is 0
         ++stats_.system_frees;
-        evicted.push_back(p);
+        evicted.push_back({cls, p});
       } else {
         // Make room by evicting the least recently cached blocks, whatever their class: blocks
         // of shapes that have gone out of use leave first.
@@ -154,12 +177,12 @@ class CachingAllocator {
         stats_.bytes_cached += cls;
       }
     }
-    for (void* q : evicted) std::free(q);
+    for (const Block& b : evicted) system_free(b.ptr, b.cls);
   }
 
   void empty_cache() {
     std::lock_guard lock(mu_);
-    for (const Block& b : lru_) std::free(b.ptr);
+    for (const Block& b : lru_) system_free(b.ptr, b.cls);
     stats_.system_frees += lru_.size();
     lru_.clear();
     free_.clear();
@@ -176,13 +199,13 @@ class CachingAllocator {
     working_set_ = std::max(working_set_, stats_.peak_bytes_in_use);
   }
   void set_limit(std::optional<size_t> bytes) {
-    std::vector<void*> evicted;
+    std::vector<Block> evicted;
     {
       std::lock_guard lock(mu_);
       explicit_limit_ = bytes;
       while (stats_.bytes_cached > limit()) evicted.push_back(evict_oldest());
     }
-    for (void* q : evicted) std::free(q);
+    for (const Block& b : evicted) system_free(b.ptr, b.cls);
   }
 
  private:
@@ -214,7 +237,7 @@ class CachingAllocator {
 
   // Unlinks the least recently cached block (the cache must not be empty); the caller frees it
   // outside the lock.
-  void* evict_oldest() {
+  Block evict_oldest() {
     const Block b = lru_.front();
     auto& blocks = free_[b.cls];
     blocks.pop_front();  // the oldest block of its class is the oldest of all in that class
@@ -222,7 +245,7 @@ class CachingAllocator {
     lru_.pop_front();
     stats_.bytes_cached -= b.cls;
     ++stats_.system_frees;
-    return b.ptr;
+    return b;
   }
 
   void note_in_use(size_t cls) {

@@ -257,6 +257,7 @@ void BackwardF64(const AttentionArgs<double>& a, const double* out, const double
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "gaze/core/error.h"
 #include "gaze/kernels/dispatch.h"
 
 namespace gaze::kernels {
@@ -267,6 +268,7 @@ HWY_EXPORT(BackwardF64);
 template <typename T>
 void attention_backward(const AttentionArgs<T>& a, const T* out, const T* dout,
                         const HeadLayout& out_layout, const T* lse, T* dq, T* dk, T* dv) {
+  GAZE_CHECK(!a.kv_bf16, ValueError, "attention backward: keys and values kept in bf16 have none");
   pick<T>(HWY_DYNAMIC_DISPATCH(BackwardF32), HWY_DYNAMIC_DISPATCH(BackwardF64))(
       a, out, dout, out_layout, lse, dq, dk, dv);
 }

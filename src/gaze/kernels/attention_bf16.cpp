@@ -274,8 +274,8 @@ bool attention_bf16_handles(const AttentionArgs<float>& a) {
   static const bool cpu =
       precision_supported(Precision::bf16) && __builtin_cpu_supports("avx512bf16");
   return cpu && a.mask.data == nullptr && a.alibi_slopes == nullptr && a.window < 0 &&
-         a.dropout_p == 0 && a.kv_rows == nullptr && a.D >= 1 && a.D <= kMaxDim && a.Dv >= 1 &&
-         a.Dv <= kMaxDim;
+         a.dropout_p == 0 && a.kv_rows == nullptr && !a.kv_bf16 && a.D >= 1 && a.D <= kMaxDim &&
+         a.Dv >= 1 && a.Dv <= kMaxDim;
 }
 
 bool attention_bf16_pays() {

@@ -501,6 +501,7 @@ void ProbsF64(const AttentionArgs<double>& a, const double* lse, const int64_t* 
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "gaze/core/error.h"
 #include "gaze/kernels/dispatch.h"
 
 namespace gaze::kernels {
@@ -512,6 +513,8 @@ HWY_EXPORT(ProbsF64);
 
 template <typename T>
 void attention_forward(const AttentionArgs<T>& a, T* out, const HeadLayout& out_layout, T* lse) {
+  GAZE_CHECK(!a.kv_bf16 || (std::is_same_v<T, float>), ValueError,
+             "attention: keys and values in bf16 go with float32 queries");
   pick<T>(HWY_DYNAMIC_DISPATCH(ForwardF32), HWY_DYNAMIC_DISPATCH(ForwardF64))(a, out, out_layout,
                                                                               lse);
 }
@@ -519,6 +522,7 @@ void attention_forward(const AttentionArgs<T>& a, T* out, const HeadLayout& out_
 template <typename T>
 void attention_probs(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, int64_t n_heads,
                      T* probs) {
+  GAZE_CHECK(!a.kv_bf16, ValueError, "attention weights: not for keys and values kept in bf16");
   pick<T>(HWY_DYNAMIC_DISPATCH(ProbsF32), HWY_DYNAMIC_DISPATCH(ProbsF64))(a, lse, heads, n_heads,
                                                                           probs);
 }

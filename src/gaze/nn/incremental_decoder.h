@@ -28,6 +28,8 @@ class IncrementalDecoder {
   // groups: each run of rows_per_memory new rows comes from one memory.
   void reorder(const std::vector<int64_t>& rows, bool same_memory = false);
   int64_t length() const { return caches_.empty() ? 0 : caches_[0].length(); }
+  // Whether the self-attention caches keep bf16 (a bf16 or int8 decoder with even head dims).
+  bool bf16_caches() const { return !caches_.empty() && caches_[0].bf16(); }
 
  private:
   // Layer l's source keys and values for the memories now in the batch, and the kv_rows table that

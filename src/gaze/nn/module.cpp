@@ -105,7 +105,10 @@ void Module::load_state_dict(const NamedTensors& state, bool strict, bool assign
   for (const auto& [k, v] : mine) {
     const Tensor src = find(state, k);
     if (!src.defined()) continue;
-    if (assign && src.dtype() == v.dtype()) {
+    // Only a tensor that is its whole storage is taken: a view of a larger one would leave the
+    // parameter a view too, which reduced precision (set_precision) cannot convert.
+    const bool whole = src.impl().offset == 0 && src.storage()->nbytes() == src.nbytes();
+    if (assign && src.dtype() == v.dtype() && whole) {
       // The identity stays (layers hold references to their parameters); the storage changes.
       TensorImpl& impl = Tensor(v).impl();
       impl.storage = src.storage();

@@ -33,9 +33,9 @@ class Module {
   NamedTensors state_dict(bool keep_vars = false) const;
   // Copies values in (shapes must match). strict: every key must be present and known; all problems
   // are reported at once (missing, unexpected, mis-shaped keys). assign (torch's assign=True): a
-  // parameter or buffer takes the given tensor's storage instead of a copy where the dtypes match,
-  // so the module then shares memory with `state` (what loading a checkpoint wants: no second
-  // copy of the weights).
+  // parameter or buffer takes the given tensor's storage instead of a copy where the dtypes match
+  // and the tensor is its whole storage (not a view of a larger one), so the module then shares
+  // memory with `state` (what loading a checkpoint wants: no second copy of the weights).
   void load_state_dict(const NamedTensors& state, bool strict = true, bool assign = false);
 
   // Training mode (dropout on) for this module and every submodule.
