@@ -112,7 +112,7 @@ void Module::load_state_dict(const NamedTensors& state, bool strict, bool assign
       // The identity stays (layers hold references to their parameters); the storage changes.
       TensorImpl& impl = Tensor(v).impl();
       impl.storage = src.storage();
-      impl.offset = src.impl().offset;
+      impl.offset = 0;  // whole: the storage is the tensor
       impl.grad.reset();
     } else {
       Tensor(v).copy_(src.dtype() == v.dtype() ? src : src.to_dtype(v.dtype()));

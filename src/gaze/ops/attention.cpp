@@ -269,8 +269,7 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
     auto a = kernel_args<T>(p, q, k, v, o);
     a.dropout = rs;
     if constexpr (std::is_same_v<T, float>) {
-      if (o.bf16_products && !o.kv_bf16 && !recorded && !o.need_weights &&
-          kernels::attention_bf16_handles(a)) {
+      if (o.bf16_products && !recorded && !o.need_weights && kernels::attention_bf16_handles(a)) {
         kernels::attention_forward_bf16(a, out.data<T>(), ol, lse.data<T>());
         return;
       }
