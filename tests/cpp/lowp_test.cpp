@@ -90,13 +90,20 @@ TEST_P(LowpPerTarget, Bf16RoundsToNearestEven) {
 }
 
 TEST_P(LowpPerTarget, RowQuantizationIsSymmetricPerRow) {
-  for (int64_t K : {1, 5, 16, 33, 300}) {
+  // Lengths around the vector width and the AVX-512 path's 64-value steps, with tails.
+  for (int64_t K : {1, 5, 16, 33, 64, 128, 300, 1031}) {
     const int64_t M = 4;
     std::vector<float> x = random(M * K, 5 + K, -3, 3);
     std::fill_n(x.begin() + K, K, 0.0f);  // row 1: all zeros
-    std::vector<int8_t> q(static_cast<size_t>(M * K));
-    std::vector<float> s(M);
+    std::vector<int8_t> q(static_cast<size_t>(M * K)), q_offset(q.size());
+    std::vector<float> s(M), s_offset(M);
     kernels::quantize_rows(x.data(), M, K, q.data(), s.data());
+    // The offset form (uint8 = int8 + 128) is the same bytes with the sign bit flipped.
+    kernels::quantize_rows(x.data(), M, K, q_offset.data(), s_offset.data(), true);
+    EXPECT_EQ(s_offset, s) << GetParam() << " K " << K;
+    for (size_t i = 0; i < q.size(); ++i)
+      ASSERT_EQ(static_cast<uint8_t>(q_offset[i]), static_cast<uint8_t>(q[i] + 128))
+          << GetParam() << " K " << K << " at " << i;
     for (int64_t m = 0; m < M; ++m) {
       float amax = 0;
       for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::abs(x[m * K + k]));
@@ -109,14 +116,14 @@ TEST_P(LowpPerTarget, RowQuantizationIsSymmetricPerRow) {
   }
   // A row holding inf or NaN anywhere (also past the first vector, where a running maximum would
   // drop a NaN) has no finite scale: it quantizes to a NaN scale, as float32 would propagate.
-  for (int64_t at : {0, 1, 20, 39})
+  for (int64_t at : {0, 1, 20, 39, 70, 129})
     for (float special : {std::nanf(""), std::numeric_limits<float>::infinity(),
                           -std::numeric_limits<float>::infinity()}) {
-      std::vector<float> bad = random(40, 9, -1, 1);
+      std::vector<float> bad = random(130, 9, -1, 1);
       bad[at] = special;
-      std::vector<int8_t> q(40);
+      std::vector<int8_t> q(130);
       float s = 0;
-      kernels::quantize_rows(bad.data(), 1, 40, q.data(), &s);
+      kernels::quantize_rows(bad.data(), 1, 130, q.data(), &s);
       EXPECT_TRUE(std::isnan(s)) << GetParam() << " at " << at << " " << special;
     }
 }

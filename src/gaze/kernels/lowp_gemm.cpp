@@ -50,15 +50,21 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
   const size_t N = hn::Lanes(df);
   // max |x| on the bit patterns: with the sign cleared they order as the values do, and a NaN or
   // an infinity lands at or above 0x7f800000 (a float Max would drop a NaN on x86).
+  // Two running maxima, so that the loop is not one Max latency per vector.
   const auto magnitude = hn::Set(di, 0x7fffffff);
-  auto mx = hn::Zero(di);
-  for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
+  auto mx = hn::Zero(di), mx2 = hn::Zero(di);
+  int64_t i = 0;
+  for (; i + 2 * static_cast<int64_t>(N) <= K; i += 2 * static_cast<int64_t>(N)) {
+    mx = hn::Max(mx, hn::And(hn::BitCast(di, hn::LoadU(df, x + i)), magnitude));
+    mx2 = hn::Max(mx2, hn::And(hn::BitCast(di, hn::LoadU(df, x + i + N)), magnitude));
+  }
+  for (; i < K; i += static_cast<int64_t>(N)) {
     const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
     mx = hn::Max(mx, hn::And(hn::BitCast(di, LoadUpTo(df, x + i, m)), magnitude));
   }
   // A row holding a NaN or an infinity has no finite scale: it becomes zeros with a NaN scale, so
   // the outputs it feeds are NaN as they would be in float32.
-  const int32_t top = hn::GetLane(hn::MaxOfLanes(di, mx));
+  const int32_t top = hn::GetLane(hn::MaxOfLanes(di, hn::Max(mx, mx2)));
   if (top >= 0x7f800000) {
     *scale = std::numeric_limits<float>::quiet_NaN();
     std::fill(q, q + K, offset ? int8_t{-128} : int8_t{0});  // 0, or 0 + 128 as uint8
@@ -73,7 +79,27 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
   const auto inv = hn::Set(df, 1.0f / s);
   // offset: flipping the sign bit of an int8 byte gives the uint8 byte of the value + 128.
   const auto flip = hn::Set(d8, static_cast<int8_t>(offset ? -128 : 0));
-  for (int64_t i = 0; i < K; i += static_cast<int64_t>(N)) {
+  i = 0;
+#if HWY_TARGET <= HWY_AVX3 && !HWY_HAVE_SCALABLE
+  if constexpr (hn::MaxLanes(df) == 16) {
+    // 64 values at a time: two saturating packs take four vectors of int32 to one of int8 (in an
+    // order interleaved by 128-bit lane, which one permutation restores), where DemoteTo spends
+    // three shuffles on every 16. Without the overflow fix-up of NearestInt: |x| / s <= 127 here.
+    // Measured at half the time of the loop below for rows of 256 and 1024 on Zen 5.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i flip64 = _mm512_set1_epi8(static_cast<char>(offset ? -128 : 0));
+    const __m512 inv64 = _mm512_set1_ps(1.0f / s);
+    for (; i + 64 <= K; i += 64) {
+      const __m512i a = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), inv64));
+      const __m512i b = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i + 16), inv64));
+      const __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i + 32), inv64));
+      const __m512i e = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i + 48), inv64));
+      const __m512i packed = _mm512_packs_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, e));
+      _mm512_storeu_si512(q + i, _mm512_xor_si512(_mm512_permutexvar_epi32(order, packed), flip64));
+    }
+  }
+#endif
+  for (; i < K; i += static_cast<int64_t>(N)) {
     const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
     const auto b =
         hn::Xor(hn::DemoteTo(d8, hn::NearestInt(hn::Mul(LoadUpTo(df, x + i, m), inv))), flip);
