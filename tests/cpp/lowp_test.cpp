@@ -188,6 +188,28 @@ TEST_P(LowpPerTarget, PackedProductsMatchTheirReference) {
   }
 }
 
+// The int8 epilogue's GELU (a cheaper erf fit than float32's, see lowp_gemm.cpp) against x Phi(x)
+// in double, on the very pre-activations the epilogue computed (the same product without the
+// activation): biases from -14 to 14 sweep them over GELU's whole shape, tails included.
+TEST_P(LowpPerTarget, Int8GeluEpilogueIsWithinAMillionthOfGelu) {
+  if (!kernels::precision_supported(Precision::int8)) GTEST_SKIP() << "no VNNI";
+  const int64_t N = 2801, K = 8, M = 3;
+  const std::vector<float> w = random(N * K, 21, -0.2f, 0.2f), x = random(M * K, 22, -1, 1);
+  std::vector<float> bias(N);
+  for (int64_t n = 0; n < N; ++n) bias[n] = -14.0f + 0.01f * static_cast<float>(n);
+  const kernels::PackedWeight packed(kernels::quantize_weight(w.data(), N, K, Precision::int8), 0,
+                                     N);
+  std::vector<float> v(static_cast<size_t>(M * N)), y(v.size());
+  packed.run(x.data(), M, v.data(), bias.data(), kernels::GemmAct::none);
+  packed.run(x.data(), M, y.data(), bias.data(), kernels::GemmAct::gelu);
+  double worst = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double want = v[i] * 0.5 * std::erfc(-v[i] * M_SQRT1_2);
+    worst = std::max(worst, std::abs(y[i] - want));
+  }
+  EXPECT_LT(worst, 1e-6) << GetParam();
+}
+
 TEST_P(LowpPerTarget, Bf16KeysAndValuesGiveWhatTheirFloatValuesGive) {
   // SdpaOptions::kv_bf16: keys and values stored as bf16 pairs in float32 elements. The kernel
   // widens them and computes as on floats, so the result equals float32 attention over the rounded
