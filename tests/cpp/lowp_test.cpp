@@ -16,6 +16,7 @@
 #include "gaze/kernels/attention_amx.h"
 #include "gaze/kernels/attention_bf16.h"
 #include "gaze/kernels/lowp_gemm.h"
+#include "gaze/kernels/onednn_matmul.h"
 #include "gaze/nn/linear.h"
 #include "gaze/nn/multihead_attention.h"
 #include "gaze/nn/precision.h"
@@ -342,6 +343,43 @@ TEST(Lowp, Int8RowTasksEqualOneRowAtATime) {
     ASSERT_EQ(std::memcmp(one_h.data(), h.data() + m * 96, 96 * sizeof(float)), 0) << "row " << m;
     ASSERT_EQ(std::memcmp(one_y.data(), y.data() + m * 40, 40 * sizeof(float)), 0) << "row " << m;
   }
+}
+
+// oneDNN fixes a primitive's thread count when it is made: after set_num_threads, products must
+// get new primitives (a 1-thread one ran on 1 thread at 2), and weights packed before must still
+// be read in their layout.
+TEST(Lowp, ThreadCountChangesMakeNewPrimitivesAndKeepPackedLayouts) {
+  const int saved = num_threads();
+  kernels::onednn::MatmulCache<1> cache;
+  int made = 0;
+  auto make = [&] {
+    ++made;
+    return kernels::onednn::Matmul{};
+  };
+  set_num_threads(1);
+  cache.get({7}, make);
+  cache.get({7}, make);
+  EXPECT_EQ(made, 1);
+  set_num_threads(2);
+  cache.get({7}, make);
+  EXPECT_EQ(made, 2);
+  set_num_threads(1);
+  cache.get({7}, make);
+  EXPECT_EQ(made, 2);
+  for (Precision p : {Precision::bf16, Precision::int8}) {
+    if (!kernels::precision_supported(p)) continue;
+    const std::vector<float> w = random(72 * 40, 31), b = random(72, 32);
+    const kernels::PackedWeight packed(kernels::quantize_weight(w.data(), 72, 40, p), 0, 72);
+    const int64_t M = 300;
+    const std::vector<float> x = random(M * 40, 33);
+    std::vector<float> y1(M * 72), y2(M * 72);
+    set_num_threads(1);
+    packed.run(x.data(), M, y1.data(), b.data(), kernels::GemmAct::gelu);
+    set_num_threads(2);
+    packed.run(x.data(), M, y2.data(), b.data(), kernels::GemmAct::gelu);
+    EXPECT_EQ(y1, y2) << enum_name(p);
+  }
+  set_num_threads(saved);
 }
 
 TEST(Lowp, MixedPrecisionTrainingProductsRunTheBf16Kernels) {

@@ -172,7 +172,9 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "gaze/core/allocator.h"
 #include "gaze/core/error.h"
@@ -259,8 +261,19 @@ std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, 
 
 // The packed layout of a [K, N] weight: what the kernels chose for a mid-sized M (the choice does
 // not depend on M; every other M is created with this layout, and would fail rather than differ).
+// Kept from its first use for the life of the process: weights packed in it must still be read
+// in it after the pool size changes (the primitives, keyed by pool size, are made again).
 dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
-  return matmul(p, 64, N, K, false, GemmAct::none, nullptr)->weights;
+  static std::mutex mu;
+  static std::map<std::array<int64_t, 3>, dnnl::memory::desc> layouts;
+  const std::array<int64_t, 3> key{static_cast<int64_t>(p), N, K};
+  {
+    std::lock_guard lock(mu);
+    if (auto it = layouts.find(key); it != layouts.end()) return it->second;
+  }
+  const dnnl::memory::desc chosen = matmul(p, 64, N, K, false, GemmAct::none, nullptr)->weights;
+  std::lock_guard lock(mu);
+  return layouts.emplace(key, chosen).first->second;
 }
 
 // The int8 products' row tasks: f(lo, hi) quantizes, multiplies and dequantizes rows [lo, hi)

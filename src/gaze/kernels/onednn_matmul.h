@@ -2,6 +2,7 @@
 // matmul primitives cached per shape, and their execution with scratch from gaze's allocator.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <dnnl.hpp>
@@ -10,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "gaze/core/threads.h"
 #include "gaze/kernels/gemm.h"
 
 namespace gaze::kernels::onednn {
@@ -39,13 +41,17 @@ void execute(const Matmul& m, const void* src, const void* weights, void* dst, c
 
 // Primitives by shape key, created once and handed out with shared ownership: the cache starts
 // over when shapes churn (varying lengths) past 4096, and a primitive still running elsewhere must
-// outlive that.
+// outlive that. The pool size is part of the key: oneDNN fixes a primitive's thread count when it
+// is made, so one made at 1 thread ran on 1 thread after set_num_threads(2).
 template <size_t N>
 class MatmulCache {
  public:
   using Key = std::array<int64_t, N>;
   template <class Make>
-  std::shared_ptr<const Matmul> get(const Key& key, Make&& make) {
+  std::shared_ptr<const Matmul> get(const Key& shape, Make&& make) {
+    FullKey key;
+    std::copy(shape.begin(), shape.end(), key.begin());
+    key[N] = num_threads();
     {
       std::lock_guard lock(mu_);
       if (auto it = cache_.find(key); it != cache_.end()) return it->second;
@@ -61,15 +67,16 @@ class MatmulCache {
   }
 
  private:
+  using FullKey = std::array<int64_t, N + 1>;
   struct Hash {
-    size_t operator()(const Key& k) const {
+    size_t operator()(const FullKey& k) const {
       size_t h = 0xcbf29ce484222325ull;  // FNV-1a over the fields
       for (int64_t v : k) h = (h ^ static_cast<size_t>(v)) * 0x100000001b3ull;
       return h;
     }
   };
   std::mutex mu_;
-  std::unordered_map<Key, std::shared_ptr<const Matmul>, Hash> cache_;
+  std::unordered_map<FullKey, std::shared_ptr<const Matmul>, Hash> cache_;
 };
 
 }  // namespace gaze::kernels::onednn
