@@ -266,17 +266,22 @@ std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, 
 // not depend on M; every other M is created with this layout, and would fail rather than differ).
 // Kept from its first use for the life of the process: weights packed in it must still be read
 // in it after the pool size changes (the primitives, keyed by pool size, are made again).
-dnnl::memory::desc weights_desc(Precision p, int64_t N, int64_t K) {
+// A PackedWeight keeps the address (map nodes do not move), so its products take no lock for it.
+const dnnl::memory::desc* weights_desc(Precision p, int64_t N, int64_t K) {
   static std::mutex mu;
   static std::map<std::array<int64_t, 3>, dnnl::memory::desc> layouts;
   const std::array<int64_t, 3> key{static_cast<int64_t>(p), N, K};
   {
     std::lock_guard lock(mu);
-    if (auto it = layouts.find(key); it != layouts.end()) return it->second;
+    if (auto it = layouts.find(key); it != layouts.end()) return &it->second;
   }
   const dnnl::memory::desc chosen = matmul(p, 64, N, K, false, GemmAct::none, nullptr)->weights;
   std::lock_guard lock(mu);
-  return layouts.emplace(key, chosen).first->second;
+  return &layouts.emplace(key, chosen).first->second;
+}
+
+const dnnl::memory::desc& layout(const void* kept) {
+  return *static_cast<const dnnl::memory::desc*>(kept);
 }
 
 // The int8 products' row tasks: f(lo, hi) quantizes, multiplies and dequantizes rows [lo, hi)
@@ -372,7 +377,8 @@ PackedWeight::PackedWeight(const LowpWeight& w, int64_t row0, int64_t rows)
       comp_[static_cast<size_t>(n)] = static_cast<int32_t>(128u * sum);
     }
   }
-  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+  layout_ = weights_desc(precision_, n_, k_);
+  const dnnl::memory::desc& packed = layout(layout_);
   bytes_ = packed.get_size();
   data_ = allocator::allocate(bytes_);
   // The rows as stored ([N, K] row-major) are the [K, N] matrix oneDNN multiplies by, transposed.
@@ -393,7 +399,7 @@ PackedWeight::~PackedWeight() {
 void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const {
   if (M == 0) return;
   if (precision_ == Precision::bf16) {
-    const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+    const dnnl::memory::desc& packed = layout(layout_);
     const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_);
     Scratch<uint16_t> a(mk);
     float_to_bf16(x, a.data(), static_cast<int64_t>(mk));
@@ -408,7 +414,7 @@ void PackedWeight::run(const float* x, int64_t M, float* y, const float* bias, G
 
 void PackedWeight::run_int8_rows(const float* x, int64_t M, float* y, const float* bias,
                                  GemmAct act) const {
-  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+  const dnnl::memory::desc& packed = layout(layout_);
   Scratch<int8_t> q(static_cast<size_t>(M) * static_cast<size_t>(k_));
   Scratch<float> scales(static_cast<size_t>(M));
   quantize_rows(x, M, k_, q.data(), scales.data(), true);
@@ -434,8 +440,7 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
   if (precision_ == Precision::bf16) {
     const size_t mk = static_cast<size_t>(M) * static_cast<size_t>(k_),
                  mn = static_cast<size_t>(M) * static_cast<size_t>(n_);
-    const dnnl::memory::desc packed = weights_desc(precision_, n_, k_),
-                             packed2 = weights_desc(precision_, second.n_, second.k_);
+    const auto &packed = layout(layout_), &packed2 = layout(second.layout_);
     // The hidden activations leave the first product's epilogue as bf16 (oneDNN rounds to nearest
     // even, as float_to_bf16 does): the second product reads them without a conversion pass.
     Scratch<uint16_t> a(mk), h(mn);
@@ -458,7 +463,7 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
 }
 
 std::string PackedWeight::implementation(int64_t M) const {
-  const dnnl::memory::desc packed = weights_desc(precision_, n_, k_);
+  const dnnl::memory::desc& packed = layout(layout_);
   return matmul(precision_, M, n_, k_, false, GemmAct::none, &packed)->impl;
 }
 

@@ -75,6 +75,8 @@ class PackedWeight {
   std::vector<float> scale_;   // int8: per output channel
   std::vector<int32_t> comp_;  // int8: 128 * the row sums of the weights (see run)
   void* data_ = nullptr;       // the packed weights (from gaze's allocator)
+  // Their layout: a dnnl::memory::desc kept for the process (lowp_gemm.cpp's weights_desc).
+  const void* layout_ = nullptr;
   size_t bytes_ = 0;
 };
 
