@@ -11,6 +11,7 @@
 #include "gaze/core/error.h"
 #include "gaze/core/storage.h"
 #include "gaze/io/files.h"
+#include "gaze/kernels/lowp_gemm.h"
 
 namespace gaze::io {
 namespace {
@@ -92,16 +93,13 @@ Tensor decode(const FileReader& file, uint64_t offset, const std::string& tag,
   const char* src = buf.data();
   if (tag == "BOOL") {
     for (int64_t i = 0; i < n; ++i) t.data<bool>()[i] = src[i] != 0;
-  } else if (tag == "F16" || tag == "BF16") {
+  } else if (tag == "BF16") {
+    kernels::bf16_to_float(src, t.data<float>(), n);
+  } else if (tag == "F16") {
     for (int64_t i = 0; i < n; ++i) {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
-      if (tag == "F16") {
-        t.data<float>()[i] = half_to_float(h);
-      } else {
-        const uint32_t bits = static_cast<uint32_t>(h) << 16;
-        std::memcpy(&t.data<float>()[i], &bits, 4);
-      }
+      t.data<float>()[i] = half_to_float(h);
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {

@@ -193,6 +193,16 @@ void float_to_bf16(const float* x, uint16_t* out, int64_t n) {
   });
 }
 
+void bf16_to_float(const void* bits, float* out, int64_t n) {
+  const auto* src = static_cast<const unsigned char*>(bits);
+  for (int64_t i = 0; i < n; ++i) {  // a bf16 value is the high half of a float
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    const uint32_t wide = static_cast<uint32_t>(h) << 16;
+    std::memcpy(out + i, &wide, 4);
+  }
+}
+
 void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* q, float* scale, bool offset) {
   // Chunks of at least 64K values (~5 us): a parallel region costs ~3 us here, and its rows were
   // mostly written by the other core. Split finer, a 1 x 128 classifier's int8 inference on 2
@@ -209,13 +219,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using Cache = onednn::MatmulCache<7>;
-
-float bf16_to_float(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 bool isa_has(dnnl::cpu_isa isa, dnnl::cpu_isa want) {
   const auto a = static_cast<unsigned>(isa), w = static_cast<unsigned>(want);
@@ -348,7 +351,7 @@ LowpWeight quantize_weight(const float* w, int64_t rows, int64_t cols, Precision
 void dequantize_weight(const LowpWeight& w, float* out) {
   const size_t n = static_cast<size_t>(w.rows) * static_cast<size_t>(w.cols);
   if (w.precision == Precision::bf16) {
-    for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(w.bf16[i]);
+    bf16_to_float(w.bf16.data(), out, static_cast<int64_t>(n));
   } else {
     for (int64_t r = 0; r < w.rows; ++r)
       for (int64_t c = 0; c < w.cols; ++c) {

@@ -38,6 +38,8 @@ void dequantize_weight(const LowpWeight& w, float* out);
 
 // x [M, K] -> bfloat16 bit patterns, rounded to nearest even (NaN stays NaN).
 void float_to_bf16(const float* x, uint16_t* out, int64_t n);
+// n bfloat16 bit patterns at `bits` (any alignment: file buffers) -> their float values, exactly.
+void bf16_to_float(const void* bits, float* out, int64_t n);
 // Each row of x [M, K] to int8: scale[m] = max |x[m]| / 127 (1 for a zero row), q = round(x /
 // scale); the dynamic activation quantization of the int8 products.
 // offset: store q + 128 as uint8 bytes instead (activations for oneDNN's u8 x s8 kernels).

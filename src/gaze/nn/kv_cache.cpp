@@ -115,12 +115,7 @@ Tensor KVCache::gathered(const Tensor& store, int64_t width) const {
         std::memcpy(to, from, row);
         continue;
       }
-      for (int64_t c = 0; c < H_ * width; ++c) {  // a bf16 value is the high half of a float
-        uint16_t h;
-        std::memcpy(&h, from + 2 * c, 2);
-        const uint32_t bits = static_cast<uint32_t>(h) << 16;
-        std::memcpy(to + 4 * c, &bits, 4);
-      }
+      kernels::bf16_to_float(from, reinterpret_cast<float*>(to), H_ * width);
     }
   return out;
 }
