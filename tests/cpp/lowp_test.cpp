@@ -597,6 +597,30 @@ TEST(Lowp, Bf16AttentionKernelsMatchTheirReference) {
                  ValueError);
 }
 
+// The AVX512-BF16 kernel runs a task per key/value head when the heads split evenly between the
+// threads (each task packing its own head), and otherwise packs every head first and splits the
+// queries: the same numbers either way, at every thread count.
+TEST(Lowp, Bf16AttentionIsTheSameAtEveryThreadCount) {
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 64;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  const int saved = num_threads();
+  for (const AttnCase& c : kAttnCases) {
+    const AttnInputs in = attn_inputs(c);
+    set_num_threads(1);
+    const std::vector<float> one =
+        run_bf16_kernel(c, in.q, in.k, in.v, in.lengths, in.padding, kernels::Bf16Kernel::avx512);
+    for (int threads : {2, 3, 5}) {
+      set_num_threads(threads);
+      EXPECT_EQ(
+          run_bf16_kernel(c, in.q, in.k, in.v, in.lengths, in.padding, kernels::Bf16Kernel::avx512),
+          one)
+          << threads << " threads, B=" << c.B << " Hkv=" << c.Hkv;
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST(Lowp, Bf16AttentionMatchesItsReference) {
   kernels::AttentionArgs<float> any;
   any.D = any.Dv = 64;

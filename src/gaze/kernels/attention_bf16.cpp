@@ -34,13 +34,15 @@ using namespace bf16_detail;
 // PackBlock writes the blocks, ForwardRows reads them.
 struct Packed {
   int64_t d2n, dvp, tkp;
-  uint32_t* k;  // [B, Hkv, tkp, d2n]
-  uint32_t* v;  // [B, Hkv, tkp / 2, dvp]
+  uint32_t* k;            // [B, Hkv, tkp, d2n]
+  uint32_t* v;            // [B, Hkv, tkp / 2, dvp]
+  bool one_head = false;  // k and v hold the one head a task packed for itself ([tkp, ...])
+  int64_t head(int64_t b, int64_t kvh, int64_t Hkv) const { return one_head ? 0 : b * Hkv + kvh; }
   uint32_t* keys(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
-    return k + ((b * Hkv + kvh) * tkp + j0) * d2n;
+    return k + (head(b, kvh, Hkv) * tkp + j0) * d2n;
   }
   uint32_t* values(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
-    return v + ((b * Hkv + kvh) * tkp + j0) / 2 * dvp;
+    return v + (head(b, kvh, Hkv) * tkp + j0) / 2 * dvp;
   }
 };
 
@@ -293,6 +295,34 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   }
   const int64_t d2n = (a.D + 1) / 2, dvp = round_up(a.Dv, 16), tkp = round_up(a.Tk, kKeys);
   const int64_t kblocks = tkp / kKeys, heads = a.B * a.Hkv;
+  const int threads = omp_in_parallel() ? 1 : num_threads();
+  if (heads % threads == 0 || heads >= 4 * threads) {
+    // A task per key/value head: it packs that head's keys and values into buffers of its own and
+    // runs every query of the heads that read them while they are in its cache. Packing all heads
+    // first, then computing, sent them through memory once they outgrew the cache (32 x 128 tokens
+    // of 4 heads: 96 us per sequence against 68 for one) and on two threads put a region and a
+    // hand-over between the cores before every small attention (1 x 128: 68 us on 1 thread and on
+    // 2).
+    const int nt = static_cast<int>(std::min<int64_t>(threads, heads));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      Buffers w(d2n, dvp);
+      Scratch<uint32_t> keys(static_cast<size_t>(tkp * d2n)),
+          values(static_cast<size_t>(tkp / 2 * dvp));
+      const Packed mine{d2n, dvp, tkp, keys.data(), values.data(), true};
+      const int64_t group = a.H / a.Hkv;
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < heads; ++t) {
+        const int64_t b = t / a.Hkv, kvh = t % a.Hkv;
+        for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackBlock(a, mine, b, kvh, j0);
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+          for (int64_t i0 = 0; i0 < a.Tq; i0 += kRows)
+            ForwardRows(a, mine, b, h, i0, std::min(a.Tq, i0 + kRows), out, ol, lse, w);
+      }
+    }
+    return;
+  }
+  // Fewer heads than split evenly: all packed first, then tasks of kRows queries.
   Scratch<uint32_t> keys(static_cast<size_t>(heads * tkp * d2n)),
       values(static_cast<size_t>(heads * tkp / 2 * dvp));
   const Packed kv{d2n, dvp, tkp, keys.data(), values.data()};
