@@ -295,6 +295,7 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   }
   const int64_t d2n = (a.D + 1) / 2, dvp = round_up(a.Dv, 16), tkp = round_up(a.Tk, kKeys);
   const int64_t kblocks = tkp / kKeys, heads = a.B * a.Hkv;
+  if (heads == 0 || a.Tq == 0) return;  // nothing to write (and no thread count of 0 below)
   const int threads = omp_in_parallel() ? 1 : num_threads();
   if (heads % threads == 0 || heads >= 4 * threads) {
     // A task per key/value head: it packs that head's keys and values into buffers of its own and
