@@ -1,6 +1,7 @@
 // Tensor core: creation, views and shared storage, raw-buffer import/export, the caching allocator,
 // the Philox RNG and the thread setting.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <atomic>
 #include <chrono>
@@ -349,6 +350,29 @@ TEST(Threads, SettingAndValidation) {
   set_num_threads(1);
   EXPECT_EQ(num_threads(), 1);
   EXPECT_THROW(set_num_threads(0), ValueError);
+  set_num_threads(saved);
+}
+
+// OpenMP's thread count is per thread, and oneDNN reads it when it makes a primitive: a thread
+// other than the one that called set_num_threads takes gaze's setting when it calls in.
+TEST(Threads, OtherThreadsTakeTheSettingWhenTheyCallIn) {
+  const int saved = num_threads();
+  set_num_threads(3);
+  int seen = 0, seen_after_change = 0;
+  std::thread worker([&] {
+    (void)num_threads();
+    seen = omp_get_max_threads();
+  });
+  worker.join();
+  EXPECT_EQ(seen, 3);
+  std::thread again([&] {
+    (void)num_threads();
+    set_num_threads(2);  // from this thread now; the main thread follows on its next call
+  });
+  again.join();
+  (void)num_threads();
+  seen_after_change = omp_get_max_threads();
+  EXPECT_EQ(seen_after_change, 2);
   set_num_threads(saved);
 }
 

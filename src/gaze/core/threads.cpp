@@ -15,6 +15,7 @@ namespace gaze {
 namespace {
 
 int g_threads = 0;  // 0 = not yet initialised; an explicit setting, like PyTorch's set_num_threads
+thread_local int t_applied = 0;  // the g_threads this thread last gave OpenMP (see num_threads)
 std::once_flag g_init;
 
 int initial_threads() {
@@ -41,6 +42,14 @@ void init() {
 
 int num_threads() {
   init();
+  // OpenMP's thread count is a setting of each thread, and oneDNN fixes a primitive's threads from
+  // the setting of the thread that makes it: a thread other than the one that called
+  // set_num_threads (a server's worker, a std::thread) starts at OpenMP's default. Each thread
+  // that calls in takes gaze's setting before it runs anything.
+  if (t_applied != g_threads && !omp_in_parallel()) {
+    omp_set_num_threads(g_threads);
+    t_applied = g_threads;
+  }
   return g_threads;
 }
 
@@ -50,6 +59,7 @@ void set_num_threads(int n) {
   init();
   g_threads = n;
   omp_set_num_threads(n);
+  t_applied = n;
 }
 
 void parallel_tasks(int64_t n, const std::function<void(int64_t)>& task) {
