@@ -115,6 +115,18 @@ TEST_P(LowpPerTarget, RowQuantizationIsSymmetricPerRow) {
             << GetParam() << " K " << K << " at " << m << "," << k;
     }
   }
+  // A row whose largest value is so small that 1 / scale overflows (below ~4e-37) quantizes to
+  // zeros, not to flipped signs: the multiply by an infinite inverse scale must not run.
+  for (int64_t K : {5, 64, 130}) {
+    std::vector<float> tiny = random(K, 8, -1, 1);
+    for (float& t : tiny) t *= 1e-38f;
+    tiny[1] = 0.0f;
+    std::vector<int8_t> q(static_cast<size_t>(K), 99);
+    float s = 0;
+    kernels::quantize_rows(tiny.data(), 1, K, q.data(), &s);
+    EXPECT_TRUE(std::isfinite(s)) << GetParam();
+    for (int64_t k = 0; k < K; ++k) ASSERT_EQ(q[k], 0) << GetParam() << " K " << K << " at " << k;
+  }
   // A row holding inf or NaN anywhere (also past the first vector, where a running maximum would
   // drop a NaN) has no finite scale: it quantizes to a NaN scale, as float32 would propagate.
   for (int64_t at : {0, 1, 20, 39, 70, 129})
@@ -198,6 +210,11 @@ TEST_P(LowpPerTarget, Int8GeluEpilogueIsWithinAMillionthOfGelu) {
   const std::vector<float> w = random(N * K, 21, -0.2f, 0.2f), x = random(M * K, 22, -1, 1);
   std::vector<float> bias(N);
   for (int64_t n = 0; n < N; ++n) bias[n] = -14.0f + 0.01f * static_cast<float>(n);
+  // The far tails and the infinities: -0 far left (float32's x Phi(x)), NaN at -inf, x at the
+  // right.
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> extremes = {-1e10f, -1e30f, -inf, 1e10f, 1e30f, inf, -9.0f, -100.0f};
+  std::copy(extremes.begin(), extremes.end(), bias.end() - std::ssize(extremes));
   const kernels::PackedWeight packed(kernels::quantize_weight(w.data(), N, K, Precision::int8), 0,
                                      N);
   std::vector<float> v(static_cast<size_t>(M * N)), y(v.size());
@@ -205,8 +222,14 @@ TEST_P(LowpPerTarget, Int8GeluEpilogueIsWithinAMillionthOfGelu) {
   packed.run(x.data(), M, y.data(), bias.data(), kernels::GemmAct::gelu);
   double worst = 0;
   for (size_t i = 0; i < v.size(); ++i) {
-    const double want = v[i] * 0.5 * std::erfc(-v[i] * M_SQRT1_2);
-    worst = std::max(worst, std::abs(y[i] - want));
+    const double want = static_cast<double>(v[i]) * 0.5 * std::erfc(-v[i] * M_SQRT1_2);
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(y[i])) << GetParam() << " at " << v[i];
+    } else if (std::isinf(want)) {
+      EXPECT_EQ(y[i], want) << GetParam();
+    } else {
+      worst = std::max(worst, std::abs(y[i] - want));
+    }
   }
   EXPECT_LT(worst, 1e-6) << GetParam();
 }

@@ -305,14 +305,21 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
     // hand-over between the cores before every small attention (1 x 128: 68 us on 1 thread and on
     // 2).
     const int nt = static_cast<int>(std::min<int64_t>(threads, heads));
+    // Each thread's packed head, allocated here: an allocation failing inside the region would
+    // end the process instead of reaching the caller.
+    Scratch<uint32_t> keys(static_cast<size_t>(nt * tkp * d2n)),
+        values(static_cast<size_t>(nt * tkp / 2 * dvp));
+    // Chunks of consecutive heads, so that a thread mostly keeps to its own sequences, taken
+    // dynamically, so that sequences of different lengths still share out evenly.
+    const int64_t chunk = std::max<int64_t>(1, heads / (4 * nt));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
       Buffers w(d2n, dvp);
-      Scratch<uint32_t> keys(static_cast<size_t>(tkp * d2n)),
-          values(static_cast<size_t>(tkp / 2 * dvp));
-      const Packed mine{d2n, dvp, tkp, keys.data(), values.data(), true};
+      const int64_t me = omp_get_thread_num();  // 0 when the region runs on the caller alone
+      const Packed mine{
+          d2n, dvp, tkp, keys.data() + me * tkp * d2n, values.data() + me * tkp / 2 * dvp, true};
       const int64_t group = a.H / a.Hkv;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, chunk)
       for (int64_t t = 0; t < heads; ++t) {
         const int64_t b = t / a.Hkv, kvh = t % a.Hkv;
         for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackBlock(a, mine, b, kvh, j0);

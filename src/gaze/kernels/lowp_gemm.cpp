@@ -74,6 +74,12 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
   std::memcpy(&amax, &top, sizeof(amax));
   const float s = amax > 0 ? amax / 127.0f : 1.0f;
   *scale = s;
+  // Below max |x| ~ 4e-37, 1 / s overflows (and x * inf would flip signs or give NaN): such a row
+  // is zeros to within 1e-37.
+  if (!std::isfinite(1.0f / s)) {
+    std::fill(q, q + K, offset ? int8_t{-128} : int8_t{0});
+    return;
+  }
   // |x| / s <= 127 (to rounding): the conversion rounds to nearest even and never needs a clamp
   // beyond DemoteTo's saturation.
   const auto inv = hn::Set(df, 1.0f / s);
@@ -114,12 +120,14 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
 // (absolute error < 3e-7): no exponential, about half the operations of the 7.1.26 form with
 // ExpFast, which made GELU a third of an int8 feed-forward product. GELU for the int8 epilogue
 // only: its absolute error stays below 1e-6, far under the products' own (~1e-2, and the next
-// product quantizes to 1/127 of the row's maximum), but far in the left tail (x < -5) the fit
-// decays as z^-96 rather than e^(-z^2), so values there are tiny but not relatively accurate.
-// z is capped at 6 so that the power stays finite for the Newton step; NaN stays NaN through x.
+// product quantizes to 1/127 of the row's maximum), but far in the left tail (-8.5 < x < -5) the
+// fit decays as z^-96 rather than e^(-z^2), so values there are tiny but not relatively accurate.
+// z is capped at 6 so that the power stays finite for the Newton step, and past it the tail is 0;
+// NaN stays NaN through x.
 template <class D>
 HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
-  const auto z = hn::Min(hn::Mul(hn::Abs(x), hn::Set(d, 0.70710678118654752f)), hn::Set(d, 6.0f));
+  const auto z_all = hn::Mul(hn::Abs(x), hn::Set(d, 0.70710678118654752f));
+  const auto z = hn::Min(z_all, hn::Set(d, 6.0f));
   auto p = hn::Set(d, 0.0000430638f);
   p = hn::MulAdd(p, z, hn::Set(d, 0.0002765672f));
   p = hn::MulAdd(p, z, hn::Set(d, 0.0001520143f));
@@ -135,8 +143,10 @@ HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
   const auto r = hn::ApproximateReciprocal(p);
   const auto half_erfc =
       hn::Mul(r, hn::NegMulAdd(hn::Mul(hn::Set(d, 0.5f), p), r, hn::Set(d, 1.0f)));
+  // Past the cap erfc(z) < 2e-17: 0, so that x Phi(x) goes to -0 (and -inf to NaN) as in float32.
+  const auto half_erfc_z = hn::IfThenZeroElse(hn::Gt(z_all, hn::Set(d, 6.0f)), half_erfc);
   const auto cdf =
-      hn::IfThenElse(hn::Lt(x, hn::Zero(d)), half_erfc, hn::Sub(hn::Set(d, 1.0f), half_erfc));
+      hn::IfThenElse(hn::Lt(x, hn::Zero(d)), half_erfc_z, hn::Sub(hn::Set(d, 1.0f), half_erfc_z));
   return hn::Mul(x, cdf);
 }
 
