@@ -144,6 +144,10 @@ void Tensor::copy_to(void* dst, size_t n) const {
   if (n) std::memcpy(dst, raw_data(), n);
 }
 
+bool Tensor::is_whole_storage() const {
+  return impl().offset == 0 && impl().storage->nbytes() == nbytes();
+}
+
 Tensor Tensor::alias(const Shape& shape, int64_t elem_offset) const {
   const size_t need =
       (static_cast<size_t>(elem_offset) + static_cast<size_t>(shape.numel())) * dtype_size(dtype());

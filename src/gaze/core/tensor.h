@@ -79,6 +79,9 @@ class Tensor {
   T item() const;  // the value of a one-element tensor
   void copy_to(void* dst, size_t nbytes) const;
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  // Whether this tensor is all of its storage (no offset, nothing beyond it), as what takes a
+  // storage over whole needs: load_state_dict's assign, reduced-precision weights.
+  bool is_whole_storage() const;
 
   // A tensor of `shape` sharing this storage, starting `elem_offset` elements in (no autograd;
   // ops build differentiable views on top of it).

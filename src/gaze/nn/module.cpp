@@ -107,8 +107,7 @@ void Module::load_state_dict(const NamedTensors& state, bool strict, bool assign
     if (!src.defined()) continue;
     // Only a tensor that is its whole storage is taken: a view of a larger one would leave the
     // parameter a view too, which reduced precision (set_precision) cannot convert.
-    const bool whole = src.impl().offset == 0 && src.storage()->nbytes() == src.nbytes();
-    if (assign && src.dtype() == v.dtype() && whole) {
+    if (assign && src.dtype() == v.dtype() && src.is_whole_storage()) {
       // The identity stays (layers hold references to their parameters); the storage changes.
       TensorImpl& impl = Tensor(v).impl();
       impl.storage = src.storage();

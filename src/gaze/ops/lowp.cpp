@@ -43,7 +43,7 @@ void install(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> q) {
 
 bool is_whole_matrix(const Tensor& w) {
   return w.defined() && w.dim() == 2 && w.dtype() == DType::f32 && w.numel() > 0 &&
-         w.impl().offset == 0 && w.storage()->nbytes() == w.nbytes();
+         w.is_whole_storage();
 }
 
 void set_weight_precision(const Tensor& w, Precision p) {
