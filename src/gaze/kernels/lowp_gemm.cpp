@@ -62,27 +62,23 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
     const size_t m = std::min<size_t>(N, static_cast<size_t>(K - i));
     mx = hn::Max(mx, hn::And(hn::BitCast(di, LoadUpTo(df, x + i, m)), magnitude));
   }
-  // A row holding a NaN or an infinity has no finite scale: it becomes zeros with a NaN scale, so
-  // the outputs it feeds are NaN as they would be in float32.
   const int32_t top = hn::GetLane(hn::MaxOfLanes(di, hn::Max(mx, mx2)));
-  if (top >= 0x7f800000) {
-    *scale = std::numeric_limits<float>::quiet_NaN();
+  const bool finite = top < 0x7f800000;
+  float amax;
+  std::memcpy(&amax, &top, sizeof(amax));
+  const float s = amax > 0 ? amax / 127.0f : 1.0f, inv_s = 1.0f / s;
+  // Rows that quantize to zeros: one holding a NaN or an infinity has no finite scale and gets a
+  // NaN one, so the outputs it feeds are NaN as they would be in float32; below max |x| ~ 4e-37,
+  // 1 / s overflows (x * inf would flip signs or give NaN), and the row is zeros to within 1e-37.
+  if (!finite || !std::isfinite(inv_s)) {
+    *scale = finite ? s : std::numeric_limits<float>::quiet_NaN();
     std::fill(q, q + K, offset ? int8_t{-128} : int8_t{0});  // 0, or 0 + 128 as uint8
     return;
   }
-  float amax;
-  std::memcpy(&amax, &top, sizeof(amax));
-  const float s = amax > 0 ? amax / 127.0f : 1.0f;
   *scale = s;
-  // Below max |x| ~ 4e-37, 1 / s overflows (and x * inf would flip signs or give NaN): such a row
-  // is zeros to within 1e-37.
-  if (!std::isfinite(1.0f / s)) {
-    std::fill(q, q + K, offset ? int8_t{-128} : int8_t{0});
-    return;
-  }
   // |x| / s <= 127 (to rounding): the conversion rounds to nearest even and never needs a clamp
   // beyond DemoteTo's saturation.
-  const auto inv = hn::Set(df, 1.0f / s);
+  const auto inv = hn::Set(df, inv_s);
   // offset: flipping the sign bit of an int8 byte gives the uint8 byte of the value + 128.
   const auto flip = hn::Set(d8, static_cast<int8_t>(offset ? -128 : 0));
   i = 0;
@@ -94,7 +90,7 @@ void QuantizeRowImpl(const float* x, int64_t K, int8_t* q, float* scale, bool of
     // Measured at half the time of the loop below for rows of 256 and 1024 on Zen 5.
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m512i flip64 = _mm512_set1_epi8(static_cast<char>(offset ? -128 : 0));
-    const __m512 inv64 = _mm512_set1_ps(1.0f / s);
+    const __m512 inv64 = _mm512_set1_ps(inv_s);
     for (; i + 64 <= K; i += 64) {
       const __m512i a = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), inv64));
       const __m512i b = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i + 16), inv64));
