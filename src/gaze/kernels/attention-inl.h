@@ -47,20 +47,42 @@ inline size_t RoundUp(size_t n, size_t m) {
 // stride of A known to be 1 (kRow: a_rs, kCol: a_cs), so the compiler addresses A from one pointer
 // per k or per row instead of multiplying strides in the inner loop.
 enum class AUnit { kNone, kRow, kCol };
+
+// Per-row work a product can do while its tile is in registers, instead of a pass of its own over
+// memory: the rows of C it accumulates onto multiplied by in[r] as they are loaded (the online
+// softmax's rescale), and the result rows written as acc * out_scale[r] to out (rows ldo apart,
+// whole vectors: the caller's rows must hold NV*L columns) instead of to C. Each is one rounding,
+// as the separate pass made, so the results keep their bits.
+template <typename T>
+struct RowScaling {
+  const T* in = nullptr;
+  const T* out_scale = nullptr;
+  T* out = nullptr;
+  size_t ldo = 0;
+  RowScaling at(size_t r0, size_t c0) const {
+    return {in ? in + r0 : nullptr, out_scale ? out_scale + r0 : nullptr,
+            out ? out + r0 * ldo + c0 : nullptr, ldo};
+  }
+};
+
 template <size_t MR, size_t NV, AUnit kAUnit, class D, typename T>
 HWY_INLINE void Tile(D d, const T* HWY_RESTRICT A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t K,
                      const T* HWY_RESTRICT B, size_t ldb, T* HWY_RESTRICT C, size_t ldc,
-                     bool accumulate, T* HWY_RESTRICT colmax) {
+                     bool accumulate, T* HWY_RESTRICT colmax, const RowScaling<T>& rs) {
   if constexpr (kAUnit == AUnit::kRow) a_rs = 1;
   if constexpr (kAUnit == AUnit::kCol) a_cs = 1;
   const size_t L = hn::Lanes(d);
   using V = VecT<D>;
   V acc[MR][NV];
 #pragma GCC unroll 8
-  for (size_t r = 0; r < MR; ++r)
+  for (size_t r = 0; r < MR; ++r) {
+    const V in = hn::Set(d, rs.in ? rs.in[r] : T(1));
 #pragma GCC unroll 4
-    for (size_t v = 0; v < NV; ++v)
+    for (size_t v = 0; v < NV; ++v) {
       acc[r][v] = accumulate ? hn::LoadU(d, C + r * ldc + v * L) : hn::Zero(d);
+      if (rs.in && accumulate) acc[r][v] = hn::Mul(acc[r][v], in);
+    }
+  }
   for (size_t k = 0; k < K; ++k) {
     V b[NV];
 #pragma GCC unroll 4
@@ -73,10 +95,20 @@ HWY_INLINE void Tile(D d, const T* HWY_RESTRICT A, ptrdiff_t a_rs, ptrdiff_t a_c
       for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
     }
   }
+  if (rs.out) {
 #pragma GCC unroll 8
-  for (size_t r = 0; r < MR; ++r)
+    for (size_t r = 0; r < MR; ++r) {
+      const V scale = hn::Set(d, rs.out_scale[r]);
 #pragma GCC unroll 4
-    for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, C + r * ldc + v * L);
+      for (size_t v = 0; v < NV; ++v)
+        hn::StoreU(hn::Mul(acc[r][v], scale), d, rs.out + r * rs.ldo + v * L);
+    }
+  } else {
+#pragma GCC unroll 8
+    for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, C + r * ldc + v * L);
+  }
   if (colmax) {
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) {
@@ -90,13 +122,14 @@ HWY_INLINE void Tile(D d, const T* HWY_RESTRICT A, ptrdiff_t a_rs, ptrdiff_t a_c
 
 template <size_t NV, AUnit kAUnit, class D, typename T>
 HWY_INLINE void TileRows(D d, size_t mr, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t K,
-                         const T* B, size_t ldb, T* C, size_t ldc, bool acc, T* colmax) {
+                         const T* B, size_t ldb, T* C, size_t ldc, bool acc, T* colmax,
+                         const RowScaling<T>& rs) {
   constexpr size_t kMr = std::min<size_t>(8, kMaxAcc / NV);
   switch (mr) {
 #define GAZE_TILE_CASE(n)   \
   case n:                   \
     if constexpr (n <= kMr) \
-      return Tile<n, NV, kAUnit>(d, A, a_rs, a_cs, K, B, ldb, C, ldc, acc, colmax);
+      return Tile<n, NV, kAUnit>(d, A, a_rs, a_cs, K, B, ldb, C, ldc, acc, colmax, rs);
     GAZE_TILE_CASE(1)
     GAZE_TILE_CASE(2)
     GAZE_TILE_CASE(3)
@@ -112,11 +145,12 @@ HWY_INLINE void TileRows(D d, size_t mr, const T* A, ptrdiff_t a_rs, ptrdiff_t a
 }
 
 // C[M x nvec*L] (+)= A[M x K] * B[K x nvec*L], tiled into register blocks. With colmax (nvec*L
-// elements, initialised by the caller), also the maximum of each column of C over its M rows.
+// elements, initialised by the caller), also the maximum of each column of C over its M rows;
+// with rs, the row scaling described there.
 template <AUnit kAUnit, class D, typename T>
 void MatmulPackedA(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, size_t K, const T* B,
-                   size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate,
-                   T* colmax = nullptr) {
+                   size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate, T* colmax,
+                   const RowScaling<T>& rs) {
   const size_t L = hn::Lanes(d);
   for (size_t v0 = 0; v0 < nvec; v0 += kMaxNv) {
     const size_t nv = std::min(kMaxNv, nvec - v0);
@@ -127,18 +161,19 @@ void MatmulPackedA(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, si
       T* c = C + r0 * ldc + v0 * L;
       const T* b = B + v0 * L;
       T* cm = colmax ? colmax + v0 * L : nullptr;
+      const RowScaling<T> rt = rs.at(r0, v0 * L);
       switch (nv) {
         case 1:
-          TileRows<1, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
+          TileRows<1, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm, rt);
           break;
         case 2:
-          TileRows<2, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
+          TileRows<2, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm, rt);
           break;
         case 3:
-          TileRows<3, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
+          TileRows<3, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm, rt);
           break;
         default:
-          TileRows<4, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm);
+          TileRows<4, kAUnit>(d, mr, a, a_rs, a_cs, K, b, ldb, c, ldc, accumulate, cm, rt);
           break;
       }
     }
@@ -147,13 +182,17 @@ void MatmulPackedA(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, si
 
 template <class D, typename T>
 void MatmulPacked(D d, const T* A, ptrdiff_t a_rs, ptrdiff_t a_cs, size_t M, size_t K, const T* B,
-                  size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate, T* colmax = nullptr) {
+                  size_t ldb, size_t nvec, T* C, size_t ldc, bool accumulate, T* colmax = nullptr,
+                  const RowScaling<T>& rs = {}) {
   if (a_rs == 1)
-    MatmulPackedA<AUnit::kRow>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax);
+    MatmulPackedA<AUnit::kRow>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax,
+                               rs);
   else if (a_cs == 1)
-    MatmulPackedA<AUnit::kCol>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax);
+    MatmulPackedA<AUnit::kCol>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax,
+                               rs);
   else
-    MatmulPackedA<AUnit::kNone>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax);
+    MatmulPackedA<AUnit::kNone>(d, A, a_rs, a_cs, M, K, B, ldb, nvec, C, ldc, accumulate, colmax,
+                                rs);
 }
 
 // dst[r, 0:ld) = src[r * stride + 0:cols), zero padded to ld.

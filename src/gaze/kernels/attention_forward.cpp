@@ -40,8 +40,9 @@ struct FwdBuffers {
         m(brp),
         l(brp),
         alpha(brp),
-        mx(brp) {}
-  Scratch<T> qt, vp, st, o, m, l, alpha, mx;
+        mx(brp),
+        inv(brp) {}
+  Scratch<T> qt, vp, st, o, m, l, alpha, mx, inv;
 };
 
 // Whether ForwardQuery serves the call: few queries whose visible keys are one range (lengths,
@@ -307,7 +308,7 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
   std::fill(w.l.data(), w.l.data() + brp, T(0));
   // The accumulator starts with the first block's products (what 0 * alpha + P V gives bit for
   // bit), so it is neither zeroed nor rescaled before that block.
-  bool first = true;
+  bool first = true, written = false;
   for (int64_t j0 = kstart; j0 < kend; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, kend - j0);
     // St[j][i] = k_j . q_i, K rows read in place. Without a row pass the tiles also give each
@@ -362,21 +363,27 @@ void ForwardRows(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i0, in
     if (a.dropout_p > 0)  // on what multiplies V; l keeps the undropped sums
       for (int64_t j = 0; j < bc; ++j)
         DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), w.st.data() + j * brp);
-    for (size_t r = 0; r < rows && !first; ++r) {
-      const V alpha = hn::Set(d, w.alpha[r]);
-      T* o = w.o.data() + r * dvp;
-      for (size_t c = 0; c < dvp; c += L) hn::StoreU(hn::Mul(hn::LoadU(d, o + c), alpha), d, o + c);
+    // O[i] = O[i] alpha_i + sum_j P[i][j] v_j, with P read transposed from St. The rescale happens
+    // as the tile loads O; after the last block, whole-vector rows go straight to the output as
+    // O[i] / l_i (a pass over O each, 3 % of the forward at T = 128).
+    RowScaling<T> rs;
+    if (!first) rs.in = w.alpha.data();
+    if (j0 + kFwdKeys >= kend && a.Dv % static_cast<int64_t>(L) == 0) {
+      for (size_t r = 0; r < rows; ++r) w.inv[r] = w.l[r] > 0 ? T(1) / w.l[r] : T(0);
+      rs.out = out + b * ol.b + h * ol.h + i0 * ol.t;
+      rs.out_scale = w.inv.data();
+      rs.ldo = static_cast<size_t>(ol.t);
+      written = true;
     }
-    // O[i] += sum_j P[i][j] v_j, with P read transposed from St.
     size_t ldv = 0;
     const T* vrows = ValueRows(a, vb, j0, bc, L, dvp, w.vp.data(), &ldv);
     MatmulPacked(d, w.st.data(), 1, static_cast<ptrdiff_t>(brp), rows, bc, vrows, ldv, dvp / L,
-                 w.o.data(), dvp, !first);
+                 w.o.data(), dvp, !first, static_cast<T*>(nullptr), rs);
     first = false;
   }
   if (first) std::fill(w.o.data(), w.o.data() + rows * dvp, T(0));  // no key was visible
   const size_t dvw = static_cast<size_t>(a.Dv) / L * L;  // whole vectors of an output row
-  for (size_t r = 0; r < rows; ++r) {
+  for (size_t r = 0; r < rows && !written; ++r) {
     const int64_t i = i0 + static_cast<int64_t>(r);
     const T l = w.l[r];
     const T inv = l > 0 ? T(1) / l : T(0);  // a query that saw no key gives 0, not 0/0
