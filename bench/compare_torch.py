@@ -41,6 +41,8 @@ def run_gaze(build, threads, bench_filter):
         name = name.removeprefix("BM_")
         value = {"GFLOP/s": b.get("GFLOP/s", 0) * (1 if name == "FmaPeak" else 1e-9), "GB/s": b.get("GB/s", 0) * 1e-9,
                  "seconds": b["real_time"] * {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1}[b["time_unit"]]}
+        if "best_s" in b:  # benchmarks that keep their fastest call (as torch_attention.py does)
+            value["seconds"] = b["best_s"]
         value.update({k: b[k] for k in ("extra_MiB", "results_MiB", "workspace_MiB") if k in b})
         if name not in best or value["seconds"] < best[name]["seconds"]:
             best[name] = value
@@ -151,7 +153,8 @@ def attention_table(build, peaks):
             tm = min(r[str(T)]["mha_fwd"] for r in runs.values())
             mha_rows.append((threads, T, g[f"MhaForward/{T}"]["seconds"], tm))
     print("torch: the faster of ATEN_CPU_CAPABILITY=avx512 and its default per entry, OPENBLAS_CORETYPE=SkylakeX,")
-    print("explicit threads, OMP_WAIT_POLICY=PASSIVE at 2 threads.")
+    print("explicit threads, OMP_WAIT_POLICY=PASSIVE at 2 threads. Both sides: one warm-up call, then the fastest call")
+    print("within about a second (T=2048: one timed call for torch; gaze's fastest of its three passes).")
     print()
     print("nn.MultiheadAttention inference, E=512 8 heads batch 8 batch_first need_weights=False (milliseconds)")
     print(f"{'thr':>3} {'T':>5} {'gaze':>9} {'torch':>9} {'speed-up':>9}")

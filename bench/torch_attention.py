@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 
-def best_time(fn, min_time, max_reps=5):
+def best_time(fn, min_time, max_reps=1000):
     fn()  # warm-up
     best, spent, reps = float("inf"), 0.0, 0
     while reps < max_reps and (spent < min_time or reps == 0):
