@@ -5,8 +5,9 @@ prints one table: gaze's figure, torch's, the ratio gaze/torch (higher is better
 fraction of the machine's fp32 FMA peak measured in the same run.
 
 torch gets its best settings: threads set explicitly (torch.set_num_threads and OPENBLAS_NUM_THREADS),
-OMP_WAIT_POLICY=PASSIVE at 2 threads, and for each op the faster of OPENBLAS_CORETYPE=Haswell (what
-this environment forces) and SkylakeX (OpenBLAS's AVX-512 kernels); the table says which won.
+OMP_WAIT_POLICY=PASSIVE at 2 threads, and for each op the fastest of OPENBLAS_CORETYPE=Haswell (what
+this environment forces) and SkylakeX (OpenBLAS's AVX-512 kernels), each with and without transparent
+huge pages for glibc's heap (torch_env); the table says which won.
 gaze runs with the environment as it is: its speed must not depend on OPENBLAS_CORETYPE.
 """
 import json
@@ -49,11 +50,24 @@ def run_gaze(build, threads, bench_filter):
     return best, data["context"].get("gaze_simd", "?")
 
 
-def run_torch(threads, coretype, script="torch_ops.py"):
-    """Runs one of the torch scripts at `threads` with its best settings; returns its JSON."""
+def torch_env(threads, coretype, thp):
+    """torch's environment at `threads`. With thp, glibc.malloc.hugetlb=1 has glibc ask for transparent huge
+    pages for what torch allocates: torch hands large tensors back to the kernel on free, so each call
+    faults their pages in again, and on this project's VMs a 4 KiB fault costs ~11 us. Without it torch's
+    composed attention at T=512 ran at 6 GFLOP/s instead of 53 and its classifier training step took 1.52
+    s instead of 0.82 (gaze maps its own large blocks on huge pages, see core/allocator.cpp); its
+    inference was a little faster without."""
     env = dict(os.environ, OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    if thp:
+        env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1") if t)
     if threads > 1:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
+def run_torch(threads, coretype, script="torch_ops.py", thp=False):
+    """Runs one of the torch scripts at `threads` in one of its settings; returns its JSON."""
+    env = torch_env(threads, coretype, thp)
     res = subprocess.run([PYTHON, str(HERE / script), str(threads)], env=env, check=True,
                          capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -87,7 +101,8 @@ def op_table(build):
     blas = set()
     for threads in (1, 2):
         g, simd = run_gaze(build, threads, "FmaPeak|Matmul|Softmax|LayerNorm")
-        torch_runs = {ct: run_torch(threads, ct) for ct in ("Haswell", "SkylakeX")}
+        torch_runs = {(ct, thp): run_torch(threads, ct, thp=thp) for ct in ("Haswell", "SkylakeX")
+                      for thp in (False, True)}
         peak = peaks[threads] = g["FmaPeak"]["GFLOP/s"]
         for r in torch_runs.values():
             blas.update(r.get("blas", []))
@@ -96,10 +111,10 @@ def op_table(build):
             INVALID.append((threads, torch_matmul / peak))
         for op, key, unit in (("matmul", "Matmul/1024", "GFLOP/s"), ("softmax", "Softmax/4096/1024", "GB/s"),
                               ("layer_norm", "LayerNorm/4096/1024", "GB/s")):
-            ct, tr = max(torch_runs.items(), key=lambda kv: kv[1][op][unit])
+            (ct, thp), tr = max(torch_runs.items(), key=lambda kv: kv[1][op][unit])
             gv, tv = g[key][unit], tr[op][unit]
             frac = f"{100 * gv / peak:5.1f}%" if unit == "GFLOP/s" else "  -  "
-            note = f"OPENBLAS_CORETYPE={ct}"
+            note = f"OPENBLAS_CORETYPE={ct}" + (", huge pages" if thp else "")
             if unit == "GFLOP/s":
                 note += f"; torch at {100 * tv / peak:.1f}% of peak"
             rows.append((threads, op, unit, gv, tv, gv / tv, frac, note))
@@ -116,17 +131,16 @@ def op_table(build):
         print(f"{thr:>3}  {op:<11} {unit:<8} {gv:9.1f} {ts} {rs}  {frac:>7}  {note}")
     print("softmax and layer_norm: [4096, 1024] float32, 8 bytes of traffic per element; matmul: 1024^3.")
     print("torch: torch.set_num_threads(thr), OPENBLAS_NUM_THREADS=thr, OMP_WAIT_POLICY=PASSIVE at 2 threads, and the")
-    print("faster of OPENBLAS_CORETYPE=Haswell/SkylakeX per op. gaze: GAZE_NUM_THREADS=thr, environment otherwise as is.")
+    print("fastest of OPENBLAS_CORETYPE=Haswell/SkylakeX, each with and without GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+    print("(huge pages for its large tensors), per op. gaze: GAZE_NUM_THREADS=thr, environment otherwise as is.")
     return peaks
 
 
 def run_torch_attention(mode, arg, capability, threads=1):
-    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    env = torch_env(threads, "SkylakeX", thp=True)
     env.pop("ATEN_CPU_CAPABILITY", None)
     if capability:
         env["ATEN_CPU_CAPABILITY"] = capability
-    if threads > 1:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
     res = subprocess.run([PYTHON, str(HERE / "torch_attention.py"), mode, str(arg)], env=env, check=True,
                          capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -153,7 +167,8 @@ def attention_table(build, peaks):
             tm = min(r[str(T)]["mha_fwd"] for r in runs.values())
             mha_rows.append((threads, T, g[f"MhaForward/{T}"]["seconds"], tm))
     print("torch: the faster of ATEN_CPU_CAPABILITY=avx512 and its default per entry, OPENBLAS_CORETYPE=SkylakeX,")
-    print("explicit threads, OMP_WAIT_POLICY=PASSIVE at 2 threads. Both sides: one warm-up call, then the fastest call")
+    print("explicit threads, OMP_WAIT_POLICY=PASSIVE at 2 threads, GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages")
+    print("for its large tensors, as gaze's allocator takes). Both sides: one warm-up call, then the fastest call")
     print("within about a second (T=2048: one timed call for torch; gaze's fastest of its three passes).")
     print()
     print("nn.MultiheadAttention inference, E=512 8 heads batch 8 batch_first need_weights=False (milliseconds)")
@@ -179,7 +194,8 @@ def models_table(build):
     print(f"{'thr':>3}  {'measure':<26} {'gaze':>10} {'torch':>10} {'ratio':>7} {'torch Haswell':>14} {'ratio':>7}")
     for threads in (1, 2):
         g, _ = run_gaze(build, threads, "Classifier")
-        t = {ct: run_torch(threads, ct, "torch_models.py") for ct in ("Haswell", "SkylakeX")}
+        t = {(ct, thp): run_torch(threads, ct, "torch_models.py", thp) for ct in ("Haswell", "SkylakeX")
+             for thp in (False, True)}
         for label, gkey, tkey, tokens in (("train tokens/s, 32x128", "ClassifierTrain/32/128/0", "train_s", 4096),
                                           ("train bf16 mixed, vs fp32", "ClassifierTrain/32/128/1", "train_s", 4096),
                                           ("train bf16 mixed, vs bf16", "ClassifierTrain/32/128/1", "train_bf16_s",
@@ -191,7 +207,7 @@ def models_table(build):
                 continue
             gs = g[gkey]["seconds"]
             best = min(r[tkey] for r in t.values())
-            hs = t["Haswell"][tkey]
+            hs = t[("Haswell", False)][tkey]
             if tokens:
                 print(f"{threads:>3}  {label:<26} {tokens / gs:10.0f} {tokens / best:10.0f} {best / gs:6.2f}x "
                       f"{tokens / hs:14.0f} {hs / gs:6.2f}x")
@@ -199,8 +215,9 @@ def models_table(build):
                 print(f"{threads:>3}  {label:<26} {gs * 1e3:10.2f} {best * 1e3:10.2f} {best / gs:6.2f}x "
                       f"{hs * 1e3:14.2f} {hs / gs:6.2f}x")
     print("ratio = how many times faster gaze is. torch: the same model (nn.TransformerEncoder, norm_first, final norm),")
-    print("torch.set_num_threads(thr), OMP_WAIT_POLICY=PASSIVE at 2 threads, the faster of OPENBLAS_CORETYPE=Haswell/SkylakeX;")
-    print("'torch Haswell' is torch under the OPENBLAS_CORETYPE=Haswell this environment sets (AVX2 GEMM kernels).")
+    print("torch.set_num_threads(thr), OMP_WAIT_POLICY=PASSIVE at 2 threads, the fastest of OPENBLAS_CORETYPE=Haswell/SkylakeX")
+    print("each with and without GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for its large tensors); 'torch Haswell'")
+    print("is torch in the environment as this project's machines set it (OPENBLAS_CORETYPE=Haswell, no huge pages).")
     print("bf16 mixed = train.precision bf16 (gaze.autocast): the linear layers' products in bfloat16 with fp32")
     print("accumulation, gradients and master weights; 'vs fp32' compares it with torch's fp32 step, 'vs bf16' with")
     print("torch.autocast(device_type='cpu', dtype=torch.bfloat16) around torch's forward and loss.")
@@ -226,7 +243,8 @@ def precision_table(build):
     print(f"{'thr':>3}  {'measure':<22} {'prec':<5} {'gaze':>9} {'x gaze fp32':>11} {'torch':>9} {'ratio':>7}")
     for threads in (1, 2):
         g, _ = run_gaze(build, threads, "ClassifierInfer")
-        t = run_torch(threads, "SkylakeX", "torch_models.py")
+        runs = [run_torch(threads, "SkylakeX", "torch_models.py", thp) for thp in (False, True)]
+        t = {key: min(r[key] for r in runs) for key in runs[0]}
         for label, shape, tokens in (("infer tokens/s, 32x128", "32/128", 4096), ("latency ms, 1x128", "1/128", 0)):
             base = g[f"ClassifierInfer/{shape}"]["seconds"]
             for code, prec in ((0, "fp32"), (1, "bf16"), (2, "int8")):
@@ -241,7 +259,8 @@ def precision_table(build):
                 print(f"{threads:>3}  {label:<22} {prec:<5} {fmt_.format(shown[0])} {base / gs:10.2f}x "
                       f"{fmt_.format(shown[1])} {ts / gs:6.2f}x")
     print("x gaze fp32 = gaze's speed-up over its own fp32 run; ratio = gaze / torch at the same precision.")
-    print("torch: bf16 = the model converted to bfloat16 (its CPU autocast fails in the fused encoder layer in 1.13);")
+    print("torch: OPENBLAS_CORETYPE=SkylakeX, the faster of with and without glibc.malloc.hugetlb=1 per entry; bf16 =")
+    print("the model converted to bfloat16 (its CPU autocast fails in the fused encoder layer in 1.13);")
     print("int8 = torch.ao.quantization.quantize_dynamic on its nn.Linear layers (the attention in-projection stays fp32")
     print("in torch), run on the composed path. gaze: bf16 products with fp32 accumulation; int8 with weights per output")
     print("channel and activations per row (nn/precision.h); for both, attention's two products in bf16 with fp32")
