@@ -141,6 +141,28 @@ TEST_P(LowpPerTarget, RowQuantizationIsSymmetricPerRow) {
     }
 }
 
+// A quantized folder's matrices as the floats they stand for: q * scale of their row, each one
+// rounding, for every stored byte and row lengths around the vector width (tails included).
+TEST_P(LowpPerTarget, Int8WeightsDequantizeToQTimesTheirRowScale) {
+  for (int64_t cols : {1, 7, 16, 17, 64, 255, 1031}) {
+    kernels::LowpWeight w;
+    w.precision = Precision::int8;
+    w.rows = 5, w.cols = cols;
+    w.q.resize(static_cast<size_t>(w.rows * cols));
+    for (size_t i = 0; i < w.q.size(); ++i)
+      w.q[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 255) - 127);  // -127..127
+    w.scale = {0.5f, 1e-3f, 0.0f, 3.1e-2f, 7.0f};
+    std::vector<float> out(w.q.size(), -1.0f);
+    kernels::dequantize_weight(w, out.data());
+    for (int64_t r = 0; r < w.rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        const size_t i = static_cast<size_t>(r * cols + c);
+        ASSERT_EQ(out[i], static_cast<float>(w.q[i]) * w.scale[static_cast<size_t>(r)])
+            << GetParam() << " cols " << cols << " at " << r << "," << c;
+      }
+  }
+}
+
 // The packed product against references computed in double from what it multiplies by: exact up
 // to float32 accumulation.
 TEST_P(LowpPerTarget, PackedProductsMatchTheirReference) {

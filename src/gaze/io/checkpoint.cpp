@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "gaze/core/error.h"
+#include "gaze/core/storage.h"
 #include "gaze/core/version.h"
 #include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
@@ -231,6 +232,7 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
     return it == index.end() ? nullptr : &tensors[it->second].second;
   };
   std::unordered_set<std::string> scales;  // removed at the end: they are not parameters
+  std::vector<std::string> int8_names;     // their float values are made after the loop
   for (const json& jn : names) {
     GAZE_CHECK(jn.is_string(), DataError, "{}: metadata \"quantized\" holds a non-string", path);
     const std::string name = jn.get<std::string>();
@@ -260,9 +262,8 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
       GAZE_CHECK(i8 != int8.end(), DataError, "{}: '{}' must be I8", path, name);
       q.q = std::move(i8->second.values);
       int8.erase(i8);
-      for (const int8_t v : q.q)
-        GAZE_CHECK(v != -128, DataError,
-                   "{}: '{}' holds -128, outside the symmetric int8 range [-127, 127]", path, name);
+      GAZE_CHECK(std::find(q.q.begin(), q.q.end(), int8_t{-128}) == q.q.end(), DataError,
+                 "{}: '{}' holds -128, outside the symmetric int8 range [-127, 127]", path, name);
       const std::string sname = name + kScaleSuffix;
       const Tensor* s = find_tensor(sname);
       GAZE_CHECK(s && s->dtype() == DType::f32 && s->shape() == Shape{q.rows}, DataError,
@@ -274,15 +275,35 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
                    sname, x);
       scales.insert(sname);
     }
-    Tensor f = Tensor::empty(shape, DType::f32);
-    kernels::dequantize_weight(q, f.data<float>());
-    if (t) {
+    if (*p == Precision::int8) int8_names.push_back(name);  // a bf16 one holds its floats in t
+    lowp.emplace(name, std::move(q));
+  }
+  // The int8 matrices' float values, in one block: a block this large is mapped on huge pages
+  // (core/allocator.cpp), where a tensor each faulted in its own 4 KiB pages, half of the time
+  // a quantized translator took to load on a VM. Each matrix starts on a 64-byte boundary.
+  constexpr size_t kFloatsPerLine = 16;
+  size_t total = 0;
+  for (const std::string& name : int8_names) {
+    const kernels::LowpWeight& q = lowp.at(name);
+    total += (static_cast<size_t>(q.rows * q.cols) + kFloatsPerLine - 1) / kFloatsPerLine *
+             kFloatsPerLine;  // bounded by the file's bytes, each an int8 value
+  }
+  const std::shared_ptr<Storage> block =
+      int8_names.empty() ? nullptr : Storage::allocate(total * sizeof(float));
+  size_t at = 0;
+  for (const std::string& name : int8_names) {
+    const kernels::LowpWeight& q = lowp.at(name);
+    float* dst = static_cast<float*>(block->data()) + at;
+    kernels::dequantize_weight(q, dst);
+    const Tensor f = Tensor::from_blob(dst, Shape{q.rows, q.cols}, DType::f32, block);
+    if (Tensor* t = find_tensor(name)) {
       *t = f;
     } else {
       tensors.emplace_back(name, f);
       index.emplace(name, tensors.size() - 1);
     }
-    lowp.emplace(name, std::move(q));
+    at += (static_cast<size_t>(q.rows * q.cols) + kFloatsPerLine - 1) / kFloatsPerLine *
+          kFloatsPerLine;
   }
   std::erase_if(tensors, [&](const auto& kv) { return scales.count(kv.first) > 0; });
 }

@@ -172,6 +172,25 @@ void DequantizeRowImpl(float* y, int64_t N, float row_scale, const float* col_sc
   }
 }
 
+// out[r, :] = q[r, :] * scale[r] for rows [0, rows): an int8 weight as the floats it stands for.
+void DequantizeWeightRowsImpl(const int8_t* q, const float* scale, int64_t rows, int64_t cols,
+                              float* out) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const size_t L = hn::Lanes(df);
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto s = hn::Set(df, scale[r]);
+    const int8_t* src = q + r * cols;
+    float* dst = out + r * cols;
+    int64_t c = 0;
+    for (; c + static_cast<int64_t>(L) <= cols; c += static_cast<int64_t>(L))
+      hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, src + c))), s), df,
+                 dst + c);
+    for (; c < cols; ++c) dst[c] = static_cast<float>(src[c]) * scale[r];
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace gaze::kernels
 HWY_AFTER_NAMESPACE();
@@ -192,6 +211,7 @@ namespace gaze::kernels {
 HWY_EXPORT(FloatToBf16Impl);
 HWY_EXPORT(QuantizeRowImpl);
 HWY_EXPORT(DequantizeRowImpl);
+HWY_EXPORT(DequantizeWeightRowsImpl);
 
 void float_to_bf16(const float* x, uint16_t* out, int64_t n) {
   parallel_for(0, n, 1 << 14, [&](int64_t lo, int64_t hi) {
@@ -359,11 +379,13 @@ void dequantize_weight(const LowpWeight& w, float* out) {
   if (w.precision == Precision::bf16) {
     bf16_to_float(w.bf16.data(), out, static_cast<int64_t>(n));
   } else {
-    for (int64_t r = 0; r < w.rows; ++r)
-      for (int64_t c = 0; c < w.cols; ++c) {
-        const size_t i = static_cast<size_t>(r * w.cols + c);
-        out[i] = static_cast<float>(w.q[i]) * w.scale[static_cast<size_t>(r)];
-      }
+    // A quantized model folder passes every matrix through here as it loads: the scalar loop
+    // was a third of loading one (20 ns a value).
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, w.cols));
+    parallel_for(0, w.rows, grain, [&](int64_t lo, int64_t hi) {
+      HWY_DYNAMIC_DISPATCH(DequantizeWeightRowsImpl)
+      (w.q.data() + lo * w.cols, w.scale.data() + lo, hi - lo, w.cols, out + lo * w.cols);
+    });
   }
 }
 
