@@ -239,6 +239,21 @@ TEST(AttentionEdges, EmptyDimensionsAndLargeHeads) {
   EXPECT_TRUE(gradcheck(
       [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); },
       {rand_input({1, 1, 2, 300}, 4), rand_input({1, 1, 3, 300}, 5), rand_input({1, 1, 3, 2}, 6)}));
+  // No queries on the tiled path (ALiBi, a mask and dropout keep a call off the one-query path),
+  // at one and two threads: an empty result, not a division by zero in the work split.
+  const int saved = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const Tensor q = Tensor::zeros({1, 2, 0, 16}), k = Tensor::ones({1, 2, 8, 16}),
+                 v = Tensor::ones({1, 2, 8, 16});
+    SdpaOptions alibi, dropout, mask;
+    alibi.alibi_slopes = alibi_slopes(2);
+    dropout.dropout_p = 0.3;
+    mask.attn_mask = Tensor::zeros({0, 8});
+    for (const SdpaOptions* o : {&alibi, &dropout, &mask})
+      EXPECT_EQ(scaled_dot_product_attention(q, k, v, *o).output.shape(), (Shape{1, 2, 0, 16}));
+  }
+  set_num_threads(saved);
 }
 
 TEST(AttentionNan, NanInputsPropagate) {
