@@ -56,21 +56,17 @@ void BM_LayerNorm(benchmark::State& state) {
                          benchmark::Counter::OneK::kIs1000);
 }
 
-// One untimed call first, as torch_attention.py makes: the long cases run once or twice, and their
-// first call would otherwise time the first touch of every result page (a sixth of a T=2048
-// forward+backward went to the kernel zeroing fresh pages).
-template <class F>
-void warm_up(F&& f) {
-  f();
-}
-
-// The attention benchmarks time each call and keep the fastest in counter "best_s", which
-// compare_torch.py compares: torch_attention.py keeps torch's fastest call, and the FMA peak is a
-// fastest pass too. (A mean over the window counts every slow spell of a shared machine: on one
-// Zen 5 core the T=128 forward's fastest call was 5-10 % below the window mean.) Google
-// Benchmark's own Time column stays the mean.
+// The attention benchmarks make one untimed call first, as torch_attention.py does: the long cases
+// run once or twice, and their first call would otherwise time the first touch of every result
+// page (a sixth of a T=2048 forward+backward went to the kernel zeroing fresh pages). Then they
+// time each call and keep the fastest in counter "best_s", which compare_torch.py compares:
+// torch_attention.py keeps torch's fastest call, and the FMA peak is a fastest pass too. (A mean
+// over the window counts every slow spell of a shared machine: on one Zen 5 core the T=128
+// forward's fastest call was 5-10 % below the window mean.) Google Benchmark's own Time column
+// stays the mean.
 template <class F>
 void time_calls(benchmark::State& state, F&& f) {
+  f();  // the warm-up
   double best = std::numeric_limits<double>::infinity();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -93,7 +89,6 @@ void BM_AttentionForward(benchmark::State& state) {
   const bool causal = state.range(1) != 0;
   const Tensor q = attn_input(t, 1), k = attn_input(t, 2), v = attn_input(t, 3);
   gaze::NoGradGuard no_grad;
-  warm_up([&] { gaze::scaled_dot_product_attention(q, k, v, {}, 0, causal); });
   time_calls(state, [&] {
     benchmark::DoNotOptimize(gaze::scaled_dot_product_attention(q, k, v, {}, 0, causal).raw_data());
   });
@@ -112,7 +107,6 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
     out.backward(up);
     q.zero_grad(), k.zero_grad(), v.zero_grad();
   };
-  warm_up(step);
   time_calls(state, step);
   state.counters["GFLOP/s"] = benchmark::Counter(3.5 * 4.0 * 8 * 8 * t * t * 64,
                                                  benchmark::Counter::kIsIterationInvariantRate,
@@ -128,7 +122,6 @@ void BM_MhaForward(benchmark::State& state) {
   gaze::Generator g(5);
   const Tensor x = gaze::randn(Shape{8, t, 512}, gaze::DType::f32, &g);
   gaze::NoGradGuard no_grad;
-  warm_up([&] { mha.forward(x, x, x, {.need_weights = false}); });
   time_calls(state, [&] {
     benchmark::DoNotOptimize(mha.forward(x, x, x, {.need_weights = false}).output.raw_data());
   });

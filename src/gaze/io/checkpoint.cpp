@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "gaze/core/allocator.h"
 #include "gaze/core/error.h"
 #include "gaze/core/storage.h"
 #include "gaze/core/version.h"
@@ -280,20 +281,19 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
   }
   // The int8 matrices' float values, in one block: a block this large is mapped on huge pages
   // (core/allocator.cpp), where a tensor each faulted in its own 4 KiB pages, half of the time
-  // a quantized translator took to load on a VM. Each matrix starts on a 64-byte boundary.
-  constexpr size_t kFloatsPerLine = 16;
+  // a quantized translator took to load on a VM. Each matrix starts on an allocator-aligned
+  // boundary, as the safetensors reader lays out its block.
+  constexpr size_t kAlign = allocator::kAlignment;
+  auto padded_bytes = [&](const kernels::LowpWeight& q) {  // bounded by the file's int8 bytes
+    return (static_cast<size_t>(q.rows * q.cols) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  };
   size_t total = 0;
-  for (const std::string& name : int8_names) {
-    const kernels::LowpWeight& q = lowp.at(name);
-    total += (static_cast<size_t>(q.rows * q.cols) + kFloatsPerLine - 1) / kFloatsPerLine *
-             kFloatsPerLine;  // bounded by the file's bytes, each an int8 value
-  }
-  const std::shared_ptr<Storage> block =
-      int8_names.empty() ? nullptr : Storage::allocate(total * sizeof(float));
+  for (const std::string& name : int8_names) total += padded_bytes(lowp.at(name));
+  const std::shared_ptr<Storage> block = int8_names.empty() ? nullptr : Storage::allocate(total);
   size_t at = 0;
   for (const std::string& name : int8_names) {
     const kernels::LowpWeight& q = lowp.at(name);
-    float* dst = static_cast<float*>(block->data()) + at;
+    auto* dst = reinterpret_cast<float*>(static_cast<char*>(block->data()) + at);
     kernels::dequantize_weight(q, dst);
     const Tensor f = Tensor::from_blob(dst, Shape{q.rows, q.cols}, DType::f32, block);
     if (Tensor* t = find_tensor(name)) {
@@ -302,8 +302,7 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
       tensors.emplace_back(name, f);
       index.emplace(name, tensors.size() - 1);
     }
-    at += (static_cast<size_t>(q.rows * q.cols) + kFloatsPerLine - 1) / kFloatsPerLine *
-          kFloatsPerLine;
+    at += padded_bytes(q);
   }
   std::erase_if(tensors, [&](const auto& kv) { return scales.count(kv.first) > 0; });
 }
