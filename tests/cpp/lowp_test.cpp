@@ -501,6 +501,67 @@ TEST(Lowp, ViewsOfAStackedWeightUseTheirRows) {
   }
 }
 
+TEST(Lowp, SelfAttentionProjectsQueryKeyAndValueInOneProduct) {
+  // A converted self-attention takes q, k and v from one call (lowp_linear_parts): int8 as one
+  // product over all of in_proj_weight, bf16 as one conversion of the input. Either must give what
+  // the three projections give alone, bit for bit, at every thread count, and row tasks included.
+  const int saved = num_threads();
+  for (Precision p : {Precision::int8, Precision::bf16}) {
+    if (!kernels::precision_supported(p)) continue;
+    manual_seed(5);
+    nn::MultiheadAttention mha(64, 4, 0.0, true, std::nullopt, std::nullopt, true);
+    mha.eval();
+    nn::set_precision(mha, p);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int64_t T : {1, 70}) {  // 2 x 70 rows: a row task per thread at 2 threads
+        const Tensor x = Tensor::from_vector(random(2 * T * 64, 9, -2, 2), Shape{2, T, 64});
+        NoGradGuard no_grad;
+        const auto parts = lowp_linear_parts(x, mha.in_proj_weight, mha.in_proj_bias, 3);
+        ASSERT_TRUE(parts.has_value()) << enum_name(p);
+        ASSERT_EQ(parts->size(), 3u);
+        for (int64_t i = 0; i < 3; ++i) {
+          const Tensor want = linear(x, narrow(mha.in_proj_weight, 0, i * 64, 64),
+                                     narrow(mha.in_proj_bias, 0, i * 64, 64));
+          const Tensor& got = (*parts)[static_cast<size_t>(i)];
+          ASSERT_EQ(got.shape(), (Shape{2, T, 64}));
+          ASSERT_EQ(std::memcmp(got.data<float>(), want.data<float>(), want.nbytes()), 0)
+              << enum_name(p) << " threads " << threads << " T " << T << " part " << i;
+        }
+        // The module: query, key and value the same tensor (one product) or equal copies (three).
+        const Tensor fused = mha.forward(x, x, x, {.need_weights = false}).output;
+        const Tensor apart =
+            mha.forward(x, x.clone_data(), x.clone_data(), {.need_weights = false}).output;
+        ASSERT_EQ(std::memcmp(fused.data<float>(), apart.data<float>(), fused.nbytes()), 0)
+            << enum_name(p) << " threads " << threads << " T " << T;
+      }
+    }
+    // Not for parts that do not divide the rows, nor where autograd records.
+    const Tensor x = Tensor::from_vector(random(3 * 64, 2), Shape{3, 64});
+    {
+      NoGradGuard no_grad;
+      EXPECT_FALSE(lowp_linear_parts(x, mha.in_proj_weight, mha.in_proj_bias, 5).has_value());
+    }
+    EXPECT_FALSE(lowp_linear_parts(x, mha.in_proj_weight, mha.in_proj_bias, 3).has_value());
+  }
+  set_num_threads(saved);
+  // A float32 weight has no reduced-precision product.
+  nn::MultiheadAttention plain(64, 4);
+  NoGradGuard no_grad;
+  EXPECT_FALSE(lowp_linear_parts(Tensor::from_vector(random(64, 3), Shape{1, 64}),
+                                 plain.in_proj_weight, plain.in_proj_bias, 3)
+                   .has_value());
+  if (kernels::precision_supported(Precision::bf16)) {
+    const std::vector<float> w = random(96 * 32, 3);
+    const kernels::PackedWeight bf(kernels::quantize_weight(w.data(), 96, 32, Precision::bf16), 0,
+                                   96);
+    std::vector<float> a(32), b(32), c(32);
+    float* const ys[3] = {a.data(), b.data(), c.data()};
+    EXPECT_THROW(bf.run_parts(random(32, 4).data(), 1, ys, nullptr, kernels::GemmAct::none),
+                 ValueError);
+  }
+}
+
 }  // namespace
 
 // --- bf16 attention ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,14 @@ class PackedWeight {
   int64_t in_features() const { return k_; }
   // y [M, out] = act(x [M, in] W^T + bias) (bias: out floats or null). Rows are dense.
   void run(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const;
+  // bf16: run() of inputs already rounded to bfloat16 (float_to_bf16), so that products of one
+  // input (a self-attention's query, key and value) convert it once.
+  void run_bf16(const uint16_t* a, int64_t M, float* y, const float* bias, GemmAct act) const;
+  // int8: run() with the outputs split into ys.size() equal groups of columns, group p written to
+  // ys[p] ([M, out / ys.size()], dense): a self-attention's query, key and value from one packed
+  // in-projection, with one quantization of x and one product in place of three.
+  void run_parts(const float* x, int64_t M, std::span<float* const> ys, const float* bias,
+                 GemmAct act) const;
   // A Transformer's feed-forward, y [M, second.out] = act(x W^T + bias) W2^T + bias2. In bf16 the
   // first product's epilogue writes the hidden layer as bf16 for the second to read: no float
   // hidden layer and no conversion pass, and equal bit for bit to run() then second.run() on finite
@@ -69,8 +78,10 @@ class PackedWeight {
   std::string implementation(int64_t M) const;
 
  private:
-  // run() of int8 for M rows, on this thread when called in a parallel region.
-  void run_int8_rows(const float* x, int64_t M, float* y, const float* bias, GemmAct act) const;
+  // run_parts() of int8 for rows [row0, row0 + M) of the outputs (x: those rows' inputs), on this
+  // thread when called in a parallel region.
+  void run_int8_rows(const float* x, int64_t row0, int64_t M, std::span<float* const> ys,
+                     const float* bias, GemmAct act) const;
 
   Precision precision_;
   int64_t n_, k_;

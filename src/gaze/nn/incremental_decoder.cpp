@@ -9,6 +9,7 @@
 #include "gaze/ops/arith.h"
 #include "gaze/ops/attention.h"
 #include "gaze/ops/linalg.h"
+#include "gaze/ops/lowp.h"
 #include "gaze/ops/shape_ops.h"
 
 namespace gaze::nn {
@@ -114,11 +115,16 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
     const bool want = capture && capture->wants(static_cast<int64_t>(l), n);
     auto self_block = [&](const Tensor& h) {
       const MultiheadAttention& m = *layer.self_attn;
-      caches_[l].append(heads(project(m, h, 1), H_), heads(project(m, h, 2), H_),
-                        HeadsLayout::bthd);
+      // bf16 or int8: the three projections as one product.
+      std::optional<std::vector<Tensor>> qkv;
+      if (m.in_proj_weight.defined())
+        qkv = lowp_linear_parts(h, m.in_proj_weight, m.in_proj_bias, 3);
+      caches_[l].append(heads(qkv ? (*qkv)[1] : project(m, h, 1), H_),
+                        heads(qkv ? (*qkv)[2] : project(m, h, 2), H_), HeadsLayout::bthd);
       SdpaOptions so;
       if (layer.options.attention_window >= 0) so.window = layer.options.attention_window;
-      const Tensor a = caches_[l].attend(heads(project(m, h, 0), H_), HeadsLayout::bthd, so);
+      const Tensor a =
+          caches_[l].attend(heads(qkv ? (*qkv)[0] : project(m, h, 0), H_), HeadsLayout::bthd, so);
       return m.out_proj->forward(reshape(a, Shape{B_, 1, E}));
     };
     auto cross_block = [&](const Tensor& h) {

@@ -116,9 +116,14 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   const Tensor wq = in_proj_weight.defined() ? part(in_proj_weight, 0) : q_proj_weight;
   const Tensor wk = in_proj_weight.defined() ? part(in_proj_weight, 1) : k_proj_weight;
   const Tensor wv = in_proj_weight.defined() ? part(in_proj_weight, 2) : v_proj_weight;
-  const Tensor q = linear(query, wq, part(in_proj_bias, 0)),
-               k = linear(key, wk, part(in_proj_bias, 1)),
-               v = linear(value, wv, part(in_proj_bias, 2));
+  // Self-attention in bf16 or int8: the three projections as one product (one conversion of the
+  // input, one oneDNN call).
+  std::optional<std::vector<Tensor>> qkv;
+  if (in_proj_weight.defined() && query.is_same(key) && key.is_same(value))
+    qkv = lowp_linear_parts(query, in_proj_weight, in_proj_bias, 3);
+  const Tensor q = qkv ? (*qkv)[0] : linear(query, wq, part(in_proj_bias, 0)),
+               k = qkv ? (*qkv)[1] : linear(key, wk, part(in_proj_bias, 1)),
+               v = qkv ? (*qkv)[2] : linear(value, wv, part(in_proj_bias, 2));
   // [T, B, E] is [T, B, H, D] and [B, T, E] is [B, T, H, D]: the kernel reads either in place.
   auto heads = [&](const Tensor& t, int64_t T) {
     return reshape(t, batch_first ? Shape{B, T, H, head_dim} : Shape{T, B, H, head_dim});

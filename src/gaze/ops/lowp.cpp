@@ -6,6 +6,7 @@
 
 #include "gaze/autograd/node.h"
 #include "gaze/core/error.h"
+#include "gaze/kernels/scratch.h"
 
 namespace gaze {
 
@@ -119,6 +120,49 @@ std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor
   pack->run(x.data<float>(), dims.rows, y.data<float>(), b.defined() ? b.data<float>() : nullptr,
             act);
   return y;
+}
+
+std::optional<std::vector<Tensor>> lowp_linear_parts(const Tensor& x, const Tensor& w,
+                                                     const Tensor& b, int64_t parts) {
+  const std::shared_ptr<const kernels::LowpWeight> lowp = weight_lowp(w);
+  // (The parts below are aliases, which carry no requires_grad: the check is on w itself.)
+  if (!lowp || autograd::any_requires_grad({&x, &w, &b}) || parts < 1 || w.dim() != 2 ||
+      w.size(0) % parts != 0 || x.dim() < 1 || x.size(x.dim() - 1) != w.size(1) ||
+      (b.defined() && (b.dim() != 1 || b.numel() != w.size(0))))
+    return std::nullopt;
+  const int64_t np = w.size(0) / parts, K = w.size(1), M = x.numel() / std::max<int64_t>(K, 1);
+  // int8: one product over all the rows of w, dequantized straight into the parts. bf16: the
+  // input converted once, then a product per part (one over all rows, copied apart, was slower
+  // for many rows than the conversions it saved).
+  std::vector<std::shared_ptr<const kernels::PackedWeight>> packs;
+  if (lowp->precision == Precision::int8) {
+    packs.push_back(current_pack(x, w, b));
+  } else {
+    for (int64_t p = 0; p < parts; ++p)
+      packs.push_back(current_pack(x, w.alias(Shape{np, K}, p * np * K),
+                                   b.defined() ? b.alias(Shape{np}, p * np) : Tensor()));
+  }
+  for (const auto& pack : packs)
+    if (!pack) return std::nullopt;
+  Shape out = x.shape();
+  out[out.ndim() - 1] = np;
+  std::vector<Tensor> ys;
+  std::vector<float*> ptrs;
+  for (int64_t p = 0; p < parts; ++p) {
+    ys.push_back(Tensor::empty(out, DType::f32));
+    ptrs.push_back(ys.back().data<float>());
+  }
+  const float* bias = b.defined() ? b.data<float>() : nullptr;
+  if (lowp->precision == Precision::int8) {
+    packs[0]->run_parts(x.data<float>(), M, ptrs, bias, kernels::GemmAct::none);
+    return ys;
+  }
+  kernels::Scratch<uint16_t> a(static_cast<size_t>(x.numel()));
+  kernels::float_to_bf16(x.data<float>(), a.data(), x.numel());
+  for (int64_t p = 0; p < parts; ++p)
+    packs[static_cast<size_t>(p)]->run_bf16(a.data(), M, ptrs[static_cast<size_t>(p)],
+                                            bias ? bias + p * np : nullptr, kernels::GemmAct::none);
+  return ys;
 }
 
 std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1,

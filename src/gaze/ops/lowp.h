@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "gaze/core/precision.h"
 #include "gaze/core/tensor.h"
@@ -35,6 +36,12 @@ std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w);
 // The arguments are those detail::check_linear accepted, with the dims it returned.
 std::optional<Tensor> lowp_linear(const Tensor& x, const Tensor& w, const Tensor& b,
                                   kernels::GemmAct act, const detail::LinearDims& dims);
+
+// linear(x, w, b) split along its last dimension into `parts` equal tensors (a self-attention's
+// query, key and value from its packed in-projection), computed in one reduced-precision product
+// when w has a reduced precision and nothing is recorded for autograd; nullopt otherwise.
+std::optional<std::vector<Tensor>> lowp_linear_parts(const Tensor& x, const Tensor& w,
+                                                     const Tensor& b, int64_t parts);
 
 // linear(activation(linear(x, w1, b1)), w2, b2) in one call when both weights are set to the same
 // reduced precision (and no gradient is wanted): the hidden layer passes between the products in
