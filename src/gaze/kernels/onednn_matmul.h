@@ -8,6 +8,7 @@
 #include <dnnl.hpp>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 
@@ -53,14 +54,17 @@ class MatmulCache {
     std::copy(shape.begin(), shape.end(), key.begin());
     key[N] = num_threads();
     {
-      std::lock_guard lock(mu_);
+      // Shared: the threads of a parallel region look up their products at the same moment, and
+      // under an exclusive lock they queued for it (an int8 [64 x 256] x [256 x 1024] product per
+      // thread in a 2-thread region: 62 -> 56 us on the first thread).
+      std::shared_lock lock(mu_);
       if (auto it = cache_.find(key); it != cache_.end()) return it->second;
     }
     // Made outside the lock: making a primitive compiles its kernels, and threads decoding side by
     // side (whose row counts change as sources finish) would wait on each other's compilations
     // for every product. Two threads may make the same one; the first to store it wins.
     auto made = std::make_shared<const Matmul>(make());
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) return it->second;
     if (cache_.size() >= 4096) cache_.clear();
     return cache_.emplace(key, std::move(made)).first->second;
@@ -75,7 +79,7 @@ class MatmulCache {
       return h;
     }
   };
-  std::mutex mu_;
+  std::shared_mutex mu_;
   std::unordered_map<FullKey, std::shared_ptr<const Matmul>, Hash> cache_;
 };
 
