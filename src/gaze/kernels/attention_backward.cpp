@@ -238,9 +238,11 @@ void BackwardImpl(const AttentionArgs<T>& a, const T* out, const T* dout, const 
   const HeadLayout part{a.H * a.Tq * a.D, a.Tq * a.D, a.D};
   Scratch<T> partial(chunks > 1 ? static_cast<size_t>(chunks * a.B * a.H * a.Tq * a.D) : 1);
   const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
-#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  PerThread<BwdBuffers<T>> buffers(team, a, L, per_chunk * kBwdKeys);
+#pragma omp parallel num_threads(team) if (team > 1)
   {
-    BwdBuffers<T> w(a, L, per_chunk * kBwdKeys);
+    BwdBuffers<T>& w = buffers[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t c = task % chunks, bk = task / chunks;

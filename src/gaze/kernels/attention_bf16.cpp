@@ -312,10 +312,11 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
     // Chunks of consecutive heads, so that a thread mostly keeps to its own sequences, taken
     // dynamically, so that sequences of different lengths still share out evenly.
     const int64_t chunk = std::max<int64_t>(1, heads / (4 * nt));
+    PerThread<Buffers> buffers(nt, d2n, dvp);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      Buffers w(d2n, dvp);
-      const int64_t me = omp_get_thread_num();  // 0 when the region runs on the caller alone
+      const int me = omp_get_thread_num();  // 0 when the region runs on the caller alone
+      Buffers& w = buffers[me];
       const Packed mine{
           d2n, dvp, tkp, keys.data() + me * tkp * d2n, values.data() + me * tkp / 2 * dvp, true};
       const int64_t group = a.H / a.Hkv;
@@ -340,9 +341,11 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   });
   const int64_t qblocks = (a.Tq + kRows - 1) / kRows, tasks = a.B * a.H * qblocks;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  PerThread<Buffers> buffers(team, d2n, dvp);
+#pragma omp parallel num_threads(team) if (team > 1)
   {
-    Buffers w(d2n, dvp);
+    Buffers& w = buffers[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t qb = task % qblocks, bh = task / qblocks;

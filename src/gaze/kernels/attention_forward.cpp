@@ -408,9 +408,11 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
   const int64_t qblocks = by_query ? 1 : (a.Tq + kFwdRows - 1) / kFwdRows;
   const int64_t tasks = a.B * a.H * qblocks;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  PerThread<FwdBuffers<T>> buffers(team, a.D, RoundUp(kFwdRows, L), RoundUp(a.Dv, L));
+#pragma omp parallel num_threads(team) if (team > 1)
   {
-    FwdBuffers<T> w(a.D, RoundUp(kFwdRows, L), RoundUp(a.Dv, L));
+    FwdBuffers<T>& w = buffers[omp_get_thread_num()];
     if (by_query) {
 #pragma omp for schedule(static)
       for (int64_t bh = 0; bh < tasks; ++bh)
