@@ -93,8 +93,10 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
     const int bd = batch_first ? 0 : 1;
     AttentionArgs batched = args;
     if (key_padding_mask.defined()) batched.key_padding_mask = unsqueeze(key_padding_mask, 0);
-    MultiheadAttentionOutput r =
-        forward(unsqueeze(query, bd), unsqueeze(key, bd), unsqueeze(value, bd), batched);
+    // One tensor where query, key and value are one (a self-attention's single projection).
+    const Tensor q = unsqueeze(query, bd), k = key.is_same(query) ? q : unsqueeze(key, bd),
+                 v = value.is_same(key) ? k : unsqueeze(value, bd);
+    MultiheadAttentionOutput r = forward(q, k, v, batched);
     r.output = squeeze(r.output, bd);
     if (r.weights.defined()) r.weights = squeeze(r.weights, 0);
     return r;
