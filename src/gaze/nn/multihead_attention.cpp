@@ -118,8 +118,8 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   const Tensor wq = in_proj_weight.defined() ? part(in_proj_weight, 0) : q_proj_weight;
   const Tensor wk = in_proj_weight.defined() ? part(in_proj_weight, 1) : k_proj_weight;
   const Tensor wv = in_proj_weight.defined() ? part(in_proj_weight, 2) : v_proj_weight;
-  // Self-attention in bf16 or int8: the three projections as one product (one conversion of the
-  // input, one oneDNN call).
+  // Self-attention in bf16 or int8: the three projections from one call (int8: one quantization
+  // and one product; bf16: one conversion of the input, then a product per part).
   std::optional<std::vector<Tensor>> qkv;
   if (in_proj_weight.defined() && query.is_same(key) && key.is_same(value))
     qkv = lowp_linear_parts(query, in_proj_weight, in_proj_bias, 3);
