@@ -662,10 +662,8 @@ std::vector<float> run_bf16_kernel(const AttnCase& c, const std::vector<float>& 
   const std::unique_ptr<bool[]> pad(new bool[padding.size()]);
   for (size_t i = 0; i < padding.size(); ++i) pad[i] = padding[i] != 0;
   if (c.padding) a.key_padding = pad.get();
-  std::vector<float> out(static_cast<size_t>(c.B * c.Tq * c.H * c.Dv)),
-      lse(static_cast<size_t>(c.B * c.H * c.Tq));
-  kernels::attention_forward_bf16(a, out.data(), {c.Tq * c.H * c.Dv, c.Dv, c.H * c.Dv}, lse.data(),
-                                  which);
+  std::vector<float> out(static_cast<size_t>(c.B * c.Tq * c.H * c.Dv));
+  kernels::attention_forward_bf16(a, out.data(), {c.Tq * c.H * c.Dv, c.Dv, c.H * c.Dv}, which);
   return out;
 }
 
@@ -701,6 +699,31 @@ TEST(Lowp, Bf16AttentionKernelsMatchTheirReference) {
     EXPECT_THROW(run_bf16_kernel(kAttnCases[1], random(64, 1), random(64, 2), random(64, 3), {}, {},
                                  kernels::Bf16Kernel::amx),
                  ValueError);
+}
+
+// A NaN key reaches every query that sees it, as in the fp32 kernel (the exponential once mapped a
+// NaN score to probability 0); the other batch entry stays finite.
+TEST(Lowp, Bf16AttentionPassesNaNThrough) {
+  kernels::AttentionArgs<float> any;
+  any.D = any.Dv = 64;
+  if (!kernels::attention_bf16_handles(any)) GTEST_SKIP() << "no AVX512-BF16 here";
+  std::vector<kernels::Bf16Kernel> kinds = {kernels::Bf16Kernel::avx512};
+  if (kernels::amx_attention_usable()) kinds.push_back(kernels::Bf16Kernel::amx);
+  const AttnCase c{2, 2, 2, 70, 70, 64, 64};
+  AttnInputs in = attn_inputs(c);
+  in.k[static_cast<size_t>((5 * c.Hkv + 1) * c.D + 3)] = NAN;  // batch 0, key 5, head 1
+  for (const kernels::Bf16Kernel which : kinds) {
+    const std::vector<float> got =
+        run_bf16_kernel(c, in.q, in.k, in.v, in.lengths, in.padding, which);
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t i = 0; i < c.Tq; ++i)
+        for (int64_t h = 0; h < c.H; ++h)
+          for (int64_t d = 0; d < c.Dv; ++d) {
+            const float x = got[static_cast<size_t>(((b * c.Tq + i) * c.H + h) * c.Dv + d)];
+            ASSERT_EQ(std::isnan(x), b == 0 && h == 1)
+                << "kernel " << static_cast<int>(which) << " b " << b << " i " << i << " h " << h;
+          }
+  }
 }
 
 // The AVX512-BF16 kernel runs a task per key/value head when the heads split evenly between the

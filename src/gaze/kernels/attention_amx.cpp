@@ -132,8 +132,7 @@ struct Buffers {
 
 // Queries [i0, i1) of head h in batch b.
 GAZE_AMX void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t h,
-                          int64_t i0, int64_t i1, float* out, const HeadLayout& ol, float* lse,
-                          Buffers& w) {
+                          int64_t i0, int64_t i1, float* out, const HeadLayout& ol, Buffers& w) {
   const int64_t kvh = h / (a.H / a.Hkv);
   const int64_t rows = i1 - i0, d2p = kv.d2p, dvp = kv.dvp, steps = d2p / kPairs;
   // The queries times scale * log2(e), so the scores are in base-2 units for Exp2. Rows beyond
@@ -248,7 +247,7 @@ GAZE_AMX void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int64
       }
     first = false;
   }
-  StoreRows(a, b, h, i0, rows, o, dvp, w.m.data(), w.l.data(), first, out, ol, lse);
+  StoreRows(a, b, h, i0, rows, o, dvp, w.l.data(), first, out, ol);
 }
 
 }  // namespace
@@ -272,8 +271,7 @@ bool amx_attention_usable() {
   return usable;
 }
 
-void attention_forward_amx(const AttentionArgs<float>& a, float* out, const HeadLayout& ol,
-                           float* lse) {
+void attention_forward_amx(const AttentionArgs<float>& a, float* out, const HeadLayout& ol) {
   const int64_t d2p = round_up((a.D + 1) / 2, kPairs), dvp = round_up(a.Dv, 16),
                 tkp = round_up(a.Tk, kKeys);
   const int64_t kblocks = tkp / kKeys, heads = a.B * a.Hkv;
@@ -295,7 +293,7 @@ void attention_forward_amx(const AttentionArgs<float>& a, float* out, const Head
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t qb = task % qblocks, bh = task / qblocks;
       const int64_t i0 = qb * kRows, i1 = std::min(a.Tq, i0 + kRows);
-      ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
+      ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, w);
     }
     ReleaseTiles();
   }

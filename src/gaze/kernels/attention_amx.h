@@ -16,7 +16,6 @@ bool amx_attention_usable();
 // attention_forward_bf16's contract (attention_bf16.h): q (times scale), k, v and the
 // probabilities rounded to bf16, fp32 accumulation and softmax. Call only when
 // amx_attention_usable() and attention_bf16_handles(a).
-void attention_forward_amx(const AttentionArgs<float>& a, float* out, const HeadLayout& out_layout,
-                           float* lse);
+void attention_forward_amx(const AttentionArgs<float>& a, float* out, const HeadLayout& out_layout);
 
 }  // namespace gaze::kernels

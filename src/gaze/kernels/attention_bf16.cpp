@@ -68,6 +68,30 @@ struct Buffers {
   Scratch<float> o, m, l, alpha, ones;
 };
 
+// dst[c * kRows + r] = src[r * ld + c] for c < cols: 16 rows (those from `live` on read as zeros)
+// of up to 16 columns. log2(16) rounds of even/odd lane selection, each rotating the bits of the
+// (row, lane) index by one, swap row and lane.
+GAZE_BF16 void TransposePairs(const uint32_t* src, int64_t ld, int64_t live, int64_t cols,
+                              uint32_t* dst) {
+  const __mmask16 in = first_n(cols);
+  __m512i v[16], t[16];
+  GAZE_UNROLL
+  for (int r = 0; r < 16; ++r)
+    v[r] = r < live ? _mm512_maskz_loadu_epi32(in, src + r * ld) : _mm512_setzero_si512();
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int round = 0; round < 4; ++round) {
+    GAZE_UNROLL
+    for (int i = 0; i < 8; ++i) {
+      t[i] = _mm512_permutex2var_epi32(v[2 * i], even, v[2 * i + 1]);
+      t[i + 8] = _mm512_permutex2var_epi32(v[2 * i], odd, v[2 * i + 1]);
+    }
+    GAZE_UNROLL
+    for (int i = 0; i < 16; ++i) v[i] = t[i];
+  }
+  for (int64_t c = 0; c < cols; ++c) _mm512_storeu_si512(dst + c * kRows, v[c]);
+}
+
 // st[j][g * 16 + lane] = q . k_j for keys [0, nkeys) (a multiple of 4) and G groups of 16 queries.
 template <int G>
 GAZE_BF16 void Scores(const uint32_t* qp, const uint32_t* kp, int64_t d2n, int64_t nkeys,
@@ -143,7 +167,20 @@ GAZE_BF16 void Softmax(const AttentionArgs<float>& a, int64_t b, int64_t i0, int
   const int64_t first = i0 + g * 16 + a.query_offset;
   float* st = w.st.data() + g * 16;
   __m512 mx = ninf;
-  for (int64_t j = 0; j < bc; ++j) {
+  const bool masked = pad != nullptr || (a.causal && j0 + bc - 1 > first);
+  if (!masked) {  // four chains: one would wait out Max's latency on every key
+    __m512 mx1 = ninf, mx2 = ninf, mx3 = ninf;
+    int64_t j = 0;
+    for (; j + 4 <= bc; j += 4) {
+      mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + j * kRows));
+      mx1 = _mm512_max_ps(mx1, _mm512_loadu_ps(st + (j + 1) * kRows));
+      mx2 = _mm512_max_ps(mx2, _mm512_loadu_ps(st + (j + 2) * kRows));
+      mx3 = _mm512_max_ps(mx3, _mm512_loadu_ps(st + (j + 3) * kRows));
+    }
+    for (; j < bc; ++j) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + j * kRows));
+    mx = _mm512_max_ps(_mm512_max_ps(mx, mx1), _mm512_max_ps(mx2, mx3));
+  }
+  for (int64_t j = 0; j < bc && masked; ++j) {
     __m512 s = _mm512_loadu_ps(st + j * kRows);
     __mmask16 see = 0xffff;
     if (pad && pad[j]) see = 0;
@@ -177,8 +214,7 @@ GAZE_BF16 void Softmax(const AttentionArgs<float>& a, int64_t b, int64_t i0, int
 
 // Queries [i0, i1) of head h in batch b.
 GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t h,
-                           int64_t i0, int64_t i1, float* out, const HeadLayout& ol, float* lse,
-                           Buffers& w) {
+                           int64_t i0, int64_t i1, float* out, const HeadLayout& ol, Buffers& w) {
   const int64_t kvh = h / (a.H / a.Hkv);
   const int64_t rows = i1 - i0, G = (rows + 15) / 16, d2n = kv.d2n, dvp = kv.dvp,
                 rows4 = round_up(rows, 4);
@@ -187,17 +223,13 @@ GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int6
   for (int64_t r = 0; r < rows; ++r)
     RowToBf16(qb + r * a.q_layout.t, a.D, static_cast<float>(a.scale) * kLog2e,
               w.rows.data() + r * d2n);
-  // Transposed by gathering 16 rows' pair d2 at a time (zeros beyond `rows`).
-  const __m512i lane =
-      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                         _mm512_set1_epi32(static_cast<int>(d2n)));
+  // Transposed 16 x 16 pairs at a time in registers (zeros beyond `rows`): a gather per 16 rows'
+  // pair was a sixth of this function.
   for (int g = 0; g < G; ++g) {
-    const __mmask16 live = first_n(rows - g * 16);
-    const int* base = reinterpret_cast<const int*>(w.rows.data() + g * 16 * d2n);
-    for (int64_t d2 = 0; d2 < d2n; ++d2)
-      _mm512_storeu_si512(
-          w.qp.data() + d2 * kRows + g * 16,
-          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, lane, base + d2, 4));
+    const int64_t live = std::min<int64_t>(16, rows - g * 16);
+    for (int64_t d0 = 0; d0 < d2n; d0 += 16)
+      TransposePairs(w.rows.data() + g * 16 * d2n + d0, d2n, live, std::min<int64_t>(16, d2n - d0),
+                     w.qp.data() + d0 * kRows + g * 16);
   }
   const int64_t kend = VisibleKeyEnd(a, b, i1);
   std::fill(w.m.data(), w.m.data() + kRows, -std::numeric_limits<float>::infinity());
@@ -253,7 +285,7 @@ GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int6
     }
     first = false;
   }
-  StoreRows(a, b, h, i0, rows, w.o.data(), dvp, w.m.data(), w.l.data(), first, out, ol, lse);
+  StoreRows(a, b, h, i0, rows, w.o.data(), dvp, w.l.data(), first, out, ol);
 }
 
 // Key block `blk` of key/value head kvh in batch b into `kv`: the rows beyond Tk are zeros.
@@ -286,11 +318,11 @@ bool attention_bf16_pays() {
 }
 
 void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& ol,
-                            float* lse, Bf16Kernel kernel) {
+                            Bf16Kernel kernel) {
   GAZE_CHECK(kernel != Bf16Kernel::amx || amx_attention_usable(), ValueError,
              "attention_forward_bf16: AMX tiles asked for on a CPU or OS without them");
   if (kernel == Bf16Kernel::amx || (kernel == Bf16Kernel::automatic && amx_attention_usable())) {
-    attention_forward_amx(a, out, ol, lse);
+    attention_forward_amx(a, out, ol);
     return;
   }
   const int64_t d2n = (a.D + 1) / 2, dvp = round_up(a.Dv, 16), tkp = round_up(a.Tk, kKeys);
@@ -326,7 +358,7 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
         for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackBlock(a, mine, b, kvh, j0);
         for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
           for (int64_t i0 = 0; i0 < a.Tq; i0 += kRows)
-            ForwardRows(a, mine, b, h, i0, std::min(a.Tq, i0 + kRows), out, ol, lse, w);
+            ForwardRows(a, mine, b, h, i0, std::min(a.Tq, i0 + kRows), out, ol, w);
       }
     }
     return;
@@ -350,7 +382,7 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t qb = task % qblocks, bh = task / qblocks;
       const int64_t i0 = qb * kRows, i1 = std::min(a.Tq, i0 + kRows);
-      ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
+      ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, w);
     }
   }
 }

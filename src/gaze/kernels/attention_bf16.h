@@ -26,8 +26,9 @@ enum class Bf16Kernel { automatic, avx512, amx };
 
 // attention_forward<float>'s result with q (times scale), k, v and the probabilities rounded to
 // bf16 (nearest even) for the two products: what a bf16 or int8 model's attention runs. Call only
-// when attention_bf16_handles(a).
+// when attention_bf16_handles(a). No log-sum-exp: it serves only the probabilities and the
+// backward, and this kernel is for inference.
 void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const HeadLayout& out_layout,
-                            float* lse, Bf16Kernel kernel = Bf16Kernel::automatic);
+                            Bf16Kernel kernel = Bf16Kernel::automatic);
 
 }  // namespace gaze::kernels

@@ -270,7 +270,7 @@ SdpaResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const 
     a.dropout = rs;
     if constexpr (std::is_same_v<T, float>) {
       if (o.bf16_products && !recorded && !o.need_weights && kernels::attention_bf16_handles(a)) {
-        kernels::attention_forward_bf16(a, out.data<T>(), ol, lse.data<T>());
+        kernels::attention_forward_bf16(a, out.data<T>(), ol);
         return;
       }
     }
