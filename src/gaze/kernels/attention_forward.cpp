@@ -453,10 +453,18 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
   const int64_t qblocks = (a.Tq + kFwdRows - 1) / kFwdRows;
   const int64_t tasks = a.B * n_heads * qblocks;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  struct Buffers {
+    explicit Buffers(size_t D, size_t brp) : qt(D * brp), st(kFwdKeys * brp), lsep(brp) {}
+    Scratch<T> qt, st, lsep;
+  };
+  PerThread<Buffers> buffers(team, static_cast<size_t>(a.D), RoundUp(kFwdRows, L));
+#pragma omp parallel num_threads(team) if (team > 1)
   {
-    const size_t brp_max = RoundUp(kFwdRows, L);
-    Scratch<T> qt(a.D * brp_max), st(kFwdKeys * brp_max), lsep(brp_max);
+    Buffers& w = buffers[omp_get_thread_num()];
+    Scratch<T>& qt = w.qt;
+    Scratch<T>& st = w.st;
+    Scratch<T>& lsep = w.lsep;
     const ExpArgs<T> ea = exp_args(a);
     const auto vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
 #pragma omp for schedule(dynamic, 1)
