@@ -5,9 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 
 #include "gaze/kernels/attention.h"
 

@@ -80,6 +80,7 @@ GAZE_BF16 void TransposePairs(const uint32_t* src, int64_t ld, int64_t live, int
     v[r] = r < live ? _mm512_maskz_loadu_epi32(in, src + r * ld) : _mm512_setzero_si512();
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  GAZE_UNROLL
   for (int round = 0; round < 4; ++round) {
     GAZE_UNROLL
     for (int i = 0; i < 8; ++i) {
@@ -89,7 +90,10 @@ GAZE_BF16 void TransposePairs(const uint32_t* src, int64_t ld, int64_t live, int
     GAZE_UNROLL
     for (int i = 0; i < 16; ++i) v[i] = t[i];
   }
-  for (int64_t c = 0; c < cols; ++c) _mm512_storeu_si512(dst + c * kRows, v[c]);
+  // Whole, with a test per column: constant indices keep v in registers.
+  GAZE_UNROLL
+  for (int c = 0; c < 16; ++c)
+    if (c < cols) _mm512_storeu_si512(dst + c * kRows, v[c]);
 }
 
 // st[j][g * 16 + lane] = q . k_j for keys [0, nkeys) (a multiple of 4) and G groups of 16 queries.
