@@ -364,6 +364,36 @@ TEST(Lowp, FeedForwardEqualsTwoProducts) {
   }
 }
 
+TEST(Lowp, FeedForwardAddsItsResidualInTheEpilogue) {
+  // A pre-norm layer's x + feed_forward(x): the residual added by the second product's epilogue
+  // (int8: the dequantization pass; bf16: a oneDNN post-op) must equal adding it afterwards, bit
+  // for bit, at both thread counts (2 x 70 rows: a row task per thread).
+  const int saved = num_threads();
+  for (Precision p : {Precision::bf16, Precision::int8}) {
+    if (!kernels::precision_supported(p)) continue;
+    const std::vector<float> w1 = random(96 * 48, 3), w2 = random(40 * 96, 4), b1 = random(96, 5),
+                             b2 = random(40, 6);
+    const kernels::PackedWeight p1(kernels::quantize_weight(w1.data(), 96, 48, p), 0, 96),
+        p2(kernels::quantize_weight(w2.data(), 40, 96, p), 0, 40);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int64_t M : {1, 37, 140}) {
+        const std::vector<float> x = random(static_cast<size_t>(M) * 48, 7),
+                                 r = random(static_cast<size_t>(M) * 40, 8, -4, 4);
+        std::vector<float> want(static_cast<size_t>(M) * 40), got(want.size());
+        p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, b2.data(),
+                            want.data());
+        for (size_t i = 0; i < want.size(); ++i) want[i] = r[i] + want[i];
+        p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, b2.data(),
+                            got.data(), r.data());
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+            << enum_name(p) << " threads " << threads << " M=" << M;
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST(Lowp, Int8RowTasksEqualOneRowAtATime) {
   // Many rows run as row tasks, each start to end on one thread with oneDNN single-threaded inside
   // the parallel region: every row must be what it is alone (exact s32 products, per-row scales),

@@ -147,10 +147,12 @@ HWY_INLINE VecT<D> GeluFast(D d, VecT<D> x) {
 }
 
 // One row of an int8 product: y = act((s32 accumulator - comp[n]) * row_scale * col_scale[n] +
-// bias[n]), act a GemmAct, in the one pass over the row; `acc` holds the accumulators' bits and may
-// be y itself. comp removes, exactly, what the +128 offset of uint8 activations added to them.
+// bias[n]) + residual[n], act a GemmAct, in the one pass over the row; `acc` holds the
+// accumulators' bits and may be y itself; bias and residual may be null. comp removes, exactly,
+// what the +128 offset of uint8 activations added to them.
 void DequantizeRowImpl(const float* acc_bits, float* y, int64_t N, float row_scale,
-                       const float* col_scale, const int32_t* comp, const float* bias, int act) {
+                       const float* col_scale, const int32_t* comp, const float* bias,
+                       const float* residual, int act) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   const size_t L = hn::Lanes(df);
@@ -168,6 +170,7 @@ void DequantizeRowImpl(const float* acc_bits, float* y, int64_t N, float row_sca
     } else if (act == static_cast<int>(GemmAct::gelu_tanh)) {
       v = GeluTanh(df, v);
     }
+    if (residual) v = hn::Add(LoadUpTo(df, residual + i, m), v);
     StoreUpTo(v, df, y + i, m);
   }
 }
@@ -257,11 +260,15 @@ bool isa_has(dnnl::cpu_isa isa, dnnl::cpu_isa want) {
 // scales are applied outside oneDNN, so they are not part of the primitive). `packed`: the weights'
 // layout (null: let oneDNN choose, which weights_desc() records).
 // bf16_out (bf16 only): C written as bfloat16, for a product whose only reader is another bf16
-// product.
+// product. residual (bf16 only): a float32 [M, N] matrix added to C in the epilogue, a binary
+// post-op after the activation's (residual_post_op gives its index).
+int residual_post_op(GemmAct act) {
+  return act == GemmAct::none ? 0 : 1;
+}
 std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, int64_t K,
                                              bool bias, GemmAct act,
                                              const dnnl::memory::desc* packed,
-                                             bool bf16_out = false) {
+                                             bool bf16_out = false, bool residual = false) {
   static Cache cache;
   const Cache::Key key{static_cast<int64_t>(p),
                        M,
@@ -269,7 +276,7 @@ std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, 
                        K,
                        bias,
                        static_cast<int64_t>(act) + (packed ? 16 : 0),
-                       bf16_out};
+                       int64_t{bf16_out} + 2 * int64_t{residual}};
   return cache.get(key, [&] {
     const bool int8 = p == Precision::int8;
     dnnl::primitive_attr attr;
@@ -278,6 +285,8 @@ std::shared_ptr<const onednn::Matmul> matmul(Precision p, int64_t M, int64_t N, 
     if (!int8) {
       dnnl::post_ops po;
       onednn::append_activation(po, act);
+      if (residual)
+        po.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({M, N}, dt::f32, tag::ab));
       attr.set_post_ops(po);
     }
     // int8: uint8 activations (offset by 128) times int8 weights. With int8 activations, oneDNN
@@ -470,12 +479,13 @@ void PackedWeight::run_parts(const float* x, int64_t M, std::span<float* const> 
              enum_name(precision_), n_, parts);
   if (M == 0) return;
   for_row_tasks(M, std::max(n_, k_), [&](int64_t lo, int64_t hi) {
-    run_int8_rows(x + lo * k_, lo, hi - lo, ys, bias, act);
+    run_int8_rows(x + lo * k_, lo, hi - lo, ys, bias, act, nullptr);
   });
 }
 
 void PackedWeight::run_int8_rows(const float* x, int64_t row0, int64_t M,
-                                 std::span<float* const> ys, const float* bias, GemmAct act) const {
+                                 std::span<float* const> ys, const float* bias, GemmAct act,
+                                 const float* residual) const {
   const dnnl::memory::desc& packed = layout(layout_);
   const auto parts = static_cast<int64_t>(ys.size());
   const int64_t np = n_ / parts;
@@ -495,13 +505,13 @@ void PackedWeight::run_int8_rows(const float* x, int64_t row0, int64_t M,
       for (int64_t p = 0; p < parts; ++p) HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)
     (acc + m * n_ + p * np, ys[static_cast<size_t>(p)] + (row0 + m) * np, np, scales[m],
      scale_.data() + p * np, comp_.data() + p * np, bias ? bias + p * np : nullptr,
-     static_cast<int>(act));
+     residual ? residual + (row0 + m) * n_ + p * np : nullptr, static_cast<int>(act));
   });
 }
 
 void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias, GemmAct act,
-                                    const PackedWeight& second, const float* bias2,
-                                    float* y) const {
+                                    const PackedWeight& second, const float* bias2, float* y,
+                                    const float* residual) const {
   GAZE_CHECK(second.precision_ == precision_ && second.k_ == n_, ValueError,
              "feed-forward: a {} [{}, {}] product cannot feed a {} [{}, {}] one",
              enum_name(precision_), n_, k_, enum_name(second.precision_), second.n_, second.k_);
@@ -516,9 +526,15 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
     float_to_bf16(x, a.data(), static_cast<int64_t>(mk));
     onednn::execute(*matmul(precision_, M, n_, k_, bias != nullptr, act, &packed, true), a.data(),
                     data_, h.data(), bias);
-    onednn::execute(
-        *matmul(precision_, M, second.n_, n_, bias2 != nullptr, GemmAct::none, &packed2), h.data(),
-        second.data_, y, bias2);
+    const auto& m2 = *matmul(precision_, M, second.n_, n_, bias2 != nullptr, GemmAct::none,
+                             &packed2, false, residual != nullptr);
+    std::unordered_map<int, dnnl::memory> extra;
+    if (residual)
+      extra.emplace(
+          DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op(GemmAct::none)) | DNNL_ARG_SRC_1,
+          dnnl::memory(dnnl::memory::desc({M, second.n_}, dt::f32, tag::ab), onednn::engine(),
+                       const_cast<float*>(residual)));
+    onednn::execute(m2, h.data(), second.data_, y, bias2, std::move(extra));
     return;
   }
   // int8: the two products one row task after the other, so that a task's hidden rows stay in its
@@ -528,8 +544,8 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
     Scratch<float> hidden(static_cast<size_t>(hi - lo) * static_cast<size_t>(n_));
     float* const h[1] = {hidden.data()};
     float* const out[1] = {y};
-    run_int8_rows(x + lo * k_, 0, hi - lo, h, bias, act);
-    second.run_int8_rows(hidden.data(), lo, hi - lo, out, bias2, GemmAct::none);
+    run_int8_rows(x + lo * k_, 0, hi - lo, h, bias, act, nullptr);
+    second.run_int8_rows(hidden.data(), lo, hi - lo, out, bias2, GemmAct::none, residual);
   });
 }
 

@@ -72,16 +72,21 @@ class PackedWeight {
   // first product's epilogue writes the hidden layer as bf16 for the second to read: no float
   // hidden layer and no conversion pass, and equal bit for bit to run() then second.run() on finite
   // inputs (tested). int8 runs the two products as run() does.
+  // residual (if not null, [M, second.out] like y) is added to y in the second product's epilogue:
+  // a pre-norm Transformer layer's x + feed_forward(x) without a pass of its own, and equal bit for
+  // bit to adding it after (tested).
   void run_feed_forward(const float* x, int64_t M, const float* bias, GemmAct act,
-                        const PackedWeight& second, const float* bias2, float* y) const;
+                        const PackedWeight& second, const float* bias2, float* y,
+                        const float* residual = nullptr) const;
   // oneDNN's kernel for M rows (e.g. "brg:avx512_core_bf16"), to check what runs.
   std::string implementation(int64_t M) const;
 
  private:
   // run_parts() of int8 for rows [row0, row0 + M) of the outputs (x: those rows' inputs), on this
   // thread when called in a parallel region.
+  // residual: rows like ys[0]'s (one output only), added in the epilogue.
   void run_int8_rows(const float* x, int64_t row0, int64_t M, std::span<float* const> ys,
-                     const float* bias, GemmAct act) const;
+                     const float* bias, GemmAct act, const float* residual) const;
 
   Precision precision_;
   int64_t n_, k_;

@@ -150,7 +150,7 @@ Tensor IncrementalDecoder::step(const Tensor& x_in, AttentionCapture* capture) {
     if (pre) {
       x = add(x, self_block(layer.norm1->forward(x)));
       x = add(x, cross_block(layer.norm2->forward(x)));
-      x = add(x, layer.feed_forward(layer.norm3->forward(x)));
+      x = layer.feed_forward(layer.norm3->forward(x), x);
     } else {
       x = layer.norm1->forward(add(x, self_block(x)));
       x = layer.norm2->forward(add(x, cross_block(x)));

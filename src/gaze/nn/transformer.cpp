@@ -85,15 +85,17 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
   dropout2 = register_module("dropout2", std::make_shared<Dropout>(o.dropout));
 }
 
-Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) const {
-  // Reduced-precision inference hands the hidden layer over in that precision.
+Tensor TransformerEncoderLayer::feed_forward(const Tensor& x, const Tensor& residual) const {
+  // Reduced-precision inference hands the hidden layer over in that precision, and adds the
+  // residual in the last product's epilogue.
   if (!is_training())
     if (auto y = lowp_feed_forward(x, linear1->weight, linear1->bias, options.activation,
-                                   linear2->weight, linear2->bias))
+                                   linear2->weight, linear2->bias, residual))
       return *y;
   // linear2(dropout(activation(linear1(x)))): bias and activation ride in linear1's GEMM.
   const Tensor h = linear_activation(x, linear1->weight, linear1->bias, options.activation);
-  return dropout2->forward(linear2->forward(dropout->forward(h)));
+  const Tensor y = dropout2->forward(linear2->forward(dropout->forward(h)));
+  return residual.defined() ? add(residual, y) : y;
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderArgs& args) const {
@@ -110,7 +112,7 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const EncoderArgs& ar
     // x + sa(norm1(x)); the sum and norm2 of it come from one fused pass.
     const AddNorm a =
         add_layer_norm(res, self(norm1->forward(src)), ns, norm2->weight, norm2->bias, eps);
-    return add(a.sum, feed_forward(a.out));
+    return feed_forward(a.out, a.sum);
   }
   GAZE_CHECK(!residual_proj, ValueError,
              "TransformerEncoderLayer: out_features needs norm_first (norm1 is over d_model)");
@@ -145,13 +147,14 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& 
     *d = register_module(name, std::make_shared<Dropout>(o.dropout));
 }
 
-Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) const {
+Tensor TransformerDecoderLayer::feed_forward(const Tensor& x, const Tensor& residual) const {
   if (!is_training())
     if (auto y = lowp_feed_forward(x, linear1->weight, linear1->bias, options.activation,
-                                   linear2->weight, linear2->bias))
+                                   linear2->weight, linear2->bias, residual))
       return *y;
   const Tensor h = linear_activation(x, linear1->weight, linear1->bias, options.activation);
-  return dropout3->forward(linear2->forward(dropout->forward(h)));
+  const Tensor y = dropout3->forward(linear2->forward(dropout->forward(h)));
+  return residual.defined() ? add(residual, y) : y;
 }
 
 Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
@@ -172,7 +175,7 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
     const AddNorm a =
         add_layer_norm(tgt, self(norm1->forward(tgt)), ns, norm2->weight, norm2->bias, eps);
     const AddNorm b = add_layer_norm(a.sum, cross(a.out), ns, norm3->weight, norm3->bias, eps);
-    return add(b.sum, feed_forward(b.out));
+    return feed_forward(b.out, b.sum);
   }
   const Tensor sa = self(tgt);
   const Tensor x = add_layer_norm(tgt, sa, ns, norm1->weight, norm1->bias, eps).out;

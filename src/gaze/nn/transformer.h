@@ -80,7 +80,8 @@ class TransformerEncoderLayer : public Module {
   std::shared_ptr<Dropout> dropout, dropout1, dropout2;
 
  private:
-  Tensor feed_forward(const Tensor& x) const;
+  // residual + linear2(dropout(activation(linear1(x)))) (no residual: undefined).
+  Tensor feed_forward(const Tensor& x, const Tensor& residual = Tensor()) const;
 };
 
 class TransformerDecoderLayer : public Module {
@@ -94,8 +95,9 @@ class TransformerDecoderLayer : public Module {
   std::shared_ptr<LayerNorm> norm1, norm2, norm3;
   std::shared_ptr<Dropout> dropout, dropout1, dropout2, dropout3;
 
-  // linear2(dropout(activation(linear1(x)))); public for incremental decoding.
-  Tensor feed_forward(const Tensor& x) const;
+  // residual + linear2(dropout(activation(linear1(x)))) (no residual: undefined); public for
+  // incremental decoding.
+  Tensor feed_forward(const Tensor& x, const Tensor& residual = Tensor()) const;
 };
 
 class TransformerEncoder : public Module {

@@ -166,7 +166,8 @@ std::optional<std::vector<Tensor>> lowp_linear_parts(const Tensor& x, const Tens
 }
 
 std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1,
-                                        Activation act, const Tensor& w2, const Tensor& b2) {
+                                        Activation act, const Tensor& w2, const Tensor& b2,
+                                        const Tensor& residual) {
   const std::shared_ptr<const kernels::PackedWeight> p1 = current_pack(x, w1, b1),
                                                      p2 = current_pack(x, w2, b2);
   if (!p1 || !p2 || p1->precision() != p2->precision() || x.dim() < 1 ||
@@ -177,10 +178,14 @@ std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const
   const kernels::GemmAct gact = gemm_act(act);
   Shape out = x.shape();
   out[out.ndim() - 1] = p2->out_features();
+  if (residual.defined() && (residual.dtype() != DType::f32 || residual.shape() != out ||
+                             autograd::any_requires_grad({&residual})))
+    return std::nullopt;
   Tensor y = Tensor::empty(out, DType::f32);
   p1->run_feed_forward(x.data<float>(), x.numel() / p1->in_features(),
                        b1.defined() ? b1.data<float>() : nullptr, gact, *p2,
-                       b2.defined() ? b2.data<float>() : nullptr, y.data<float>());
+                       b2.defined() ? b2.data<float>() : nullptr, y.data<float>(),
+                       residual.defined() ? residual.data<float>() : nullptr);
   return y;
 }
 

@@ -46,7 +46,11 @@ std::optional<std::vector<Tensor>> lowp_linear_parts(const Tensor& x, const Tens
 // linear(activation(linear(x, w1, b1)), w2, b2) in one call when both weights are set to the same
 // reduced precision (and no gradient is wanted): the hidden layer passes between the products in
 // that precision (kernels::PackedWeight::run_feed_forward). nullopt otherwise.
+// residual (if defined: float32, the result's shape) is added in the second product's epilogue:
+// residual + feed-forward, as a pre-norm Transformer layer's residual connection, without a pass
+// of its own.
 std::optional<Tensor> lowp_feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1,
-                                        Activation act, const Tensor& w2, const Tensor& b2);
+                                        Activation act, const Tensor& w2, const Tensor& b2,
+                                        const Tensor& residual = Tensor());
 
 }  // namespace gaze
