@@ -377,18 +377,19 @@ TEST(Lowp, FeedForwardAddsItsResidualInTheEpilogue) {
         p2(kernels::quantize_weight(w2.data(), 40, 96, p), 0, 40);
     for (int threads : {1, 2}) {
       set_num_threads(threads);
-      for (int64_t M : {1, 37, 140}) {
-        const std::vector<float> x = random(static_cast<size_t>(M) * 48, 7),
-                                 r = random(static_cast<size_t>(M) * 40, 8, -4, 4);
-        std::vector<float> want(static_cast<size_t>(M) * 40), got(want.size());
-        p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, b2.data(),
-                            want.data());
-        for (size_t i = 0; i < want.size(); ++i) want[i] = r[i] + want[i];
-        p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, b2.data(),
-                            got.data(), r.data());
-        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-            << enum_name(p) << " threads " << threads << " M=" << M;
-      }
+      for (int64_t M : {1, 37, 140})
+        for (const float* bias2 : {b2.data(), static_cast<const float*>(nullptr)}) {
+          const std::vector<float> x = random(static_cast<size_t>(M) * 48, 7),
+                                   r = random(static_cast<size_t>(M) * 40, 8, -4, 4);
+          std::vector<float> want(static_cast<size_t>(M) * 40), got(want.size());
+          p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, bias2,
+                              want.data());
+          for (size_t i = 0; i < want.size(); ++i) want[i] = r[i] + want[i];
+          p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, bias2, got.data(),
+                              r.data());
+          ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+              << enum_name(p) << " threads " << threads << " M=" << M << " bias " << !!bias2;
+        }
     }
   }
   set_num_threads(saved);

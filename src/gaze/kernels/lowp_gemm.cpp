@@ -526,15 +526,16 @@ void PackedWeight::run_feed_forward(const float* x, int64_t M, const float* bias
     float_to_bf16(x, a.data(), static_cast<int64_t>(mk));
     onednn::execute(*matmul(precision_, M, n_, k_, bias != nullptr, act, &packed, true), a.data(),
                     data_, h.data(), bias);
-    const auto& m2 = *matmul(precision_, M, second.n_, n_, bias2 != nullptr, GemmAct::none,
-                             &packed2, false, residual != nullptr);
+    // Held for the call: another thread filling the primitive cache may clear it meanwhile.
+    const auto m2 = matmul(precision_, M, second.n_, n_, bias2 != nullptr, GemmAct::none, &packed2,
+                           false, residual != nullptr);
     std::unordered_map<int, dnnl::memory> extra;
     if (residual)
       extra.emplace(
           DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op(GemmAct::none)) | DNNL_ARG_SRC_1,
           dnnl::memory(dnnl::memory::desc({M, second.n_}, dt::f32, tag::ab), onednn::engine(),
                        const_cast<float*>(residual)));
-    onednn::execute(m2, h.data(), second.data_, y, bias2, std::move(extra));
+    onednn::execute(*m2, h.data(), second.data_, y, bias2, std::move(extra));
     return;
   }
   // int8: the two products one row task after the other, so that a task's hidden rows stay in its
