@@ -459,6 +459,25 @@ TEST(Threads, ParallelTasksRethrowTheFirstErrorAndSkipTheRest) {
   parallel_tasks(1, [&](int64_t) { EXPECT_EQ(std::this_thread::get_id(), caller); });
 }
 
+// An exception inside a chunk reaches the caller instead of ending the process inside the region;
+// the other chunks still run to their end.
+TEST(Threads, ParallelForRethrowsAChunksError) {
+  const int saved = num_threads();
+  set_num_threads(2);
+  std::atomic<int64_t> done{0};
+  try {
+    parallel_for(0, 1000, 1, [&](int64_t lo, int64_t hi) {
+      if (lo > 0) throw DataError("second chunk: bad input");
+      done += hi - lo;
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const DataError& e) {
+    EXPECT_STREQ(e.what(), "second chunk: bad input");
+  }
+  EXPECT_EQ(done.load(), 500);
+  set_num_threads(saved);
+}
+
 TEST(Simd, TargetsListedAndForceable) {
   const auto targets = simd_targets();
   ASSERT_FALSE(targets.empty());

@@ -6,7 +6,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 
 namespace gaze {
@@ -32,6 +34,8 @@ void parallel_tasks(int64_t n, const std::function<void(int64_t)>& task);
 
 // Calls f(lo, hi) on contiguous chunks of [begin, end), one chunk per thread. Runs inline when the
 // range holds fewer than 2*grain items or when already inside a parallel region (no nested pools).
+// The first exception a chunk throws is rethrown here once every chunk has ended (leaving the
+// parallel region, it would end the process).
 template <typename F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
   const int64_t n = end - begin;
@@ -42,12 +46,19 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
     f(begin, end);
     return;
   }
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     const int64_t lo = begin + n * t / T, hi = begin + n * (t + 1) / T;
-    if (lo < hi) f(lo, hi);
+    if (lo < hi) try {
+        f(lo, hi);
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();
+      }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace gaze

@@ -200,8 +200,6 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
-#include <atomic>
-#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -346,18 +344,11 @@ void for_row_tasks(int64_t M, int64_t width, F&& f) {
   tasks = (tasks + nt - 1) / nt * nt;
   const int64_t rows = (M + tasks - 1) / tasks;
   tasks = (M + rows - 1) / rows;
-  // A task that throws (an allocation, a oneDNN primitive made for its row count) must not leave
-  // the parallel region, which would end the process: the first error is rethrown here.
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
+  // A task that throws (an allocation, a oneDNN primitive made for its row count) ends its
+  // thread's chunk; parallel_for rethrows the first error after the region.
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t t = lo; t < hi && !failed.load(std::memory_order_relaxed); ++t) try {
-        f(t * rows, std::min(M, (t + 1) * rows));
-      } catch (...) {
-        if (!failed.exchange(true)) error = std::current_exception();
-      }
+    for (int64_t t = lo; t < hi; ++t) f(t * rows, std::min(M, (t + 1) * rows));
   });
-  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
