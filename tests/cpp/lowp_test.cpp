@@ -338,28 +338,36 @@ TEST(Lowp, OneDnnRunsTheHardwareKernels) {
   }
 }
 
+// A feed-forward's two products at precision p, 48 -> 96 -> 40, with their biases.
+struct FeedForwardWeights {
+  explicit FeedForwardWeights(Precision p)
+      : b1(random(96, 5)),
+        b2(random(40, 6)),
+        p1(kernels::quantize_weight(random(96 * 48, 3).data(), 96, 48, p), 0, 96),
+        p2(kernels::quantize_weight(random(40 * 96, 4).data(), 40, 96, p), 0, 40) {}
+  std::vector<float> b1, b2;
+  kernels::PackedWeight p1, p2;
+};
+
 TEST(Lowp, FeedForwardEqualsTwoProducts) {
   // bf16 hands the hidden layer over as bf16 from the first product's epilogue; the result must be
   // what float output + float_to_bf16 + the second product give, bit for bit.
   for (Precision p : {Precision::bf16, Precision::int8}) {
     if (!kernels::precision_supported(p)) continue;
-    const std::vector<float> w1 = random(96 * 48, 3), w2 = random(40 * 96, 4), b1 = random(96, 5),
-                             b2 = random(40, 6);
-    const kernels::PackedWeight p1(kernels::quantize_weight(w1.data(), 96, 48, p), 0, 96),
-        p2(kernels::quantize_weight(w2.data(), 40, 96, p), 0, 40);
+    const FeedForwardWeights f(p);
     for (int64_t M : {1, 37, 128})
       for (auto act : {kernels::GemmAct::gelu, kernels::GemmAct::relu, kernels::GemmAct::none}) {
         const std::vector<float> x = random(static_cast<size_t>(M) * 48, 7);
         std::vector<float> h(static_cast<size_t>(M) * 96), want(static_cast<size_t>(M) * 40),
             got(want.size());
-        p1.run(x.data(), M, h.data(), b1.data(), act);
-        p2.run(h.data(), M, want.data(), b2.data(), kernels::GemmAct::none);
-        p1.run_feed_forward(x.data(), M, b1.data(), act, p2, b2.data(), got.data());
+        f.p1.run(x.data(), M, h.data(), f.b1.data(), act);
+        f.p2.run(h.data(), M, want.data(), f.b2.data(), kernels::GemmAct::none);
+        f.p1.run_feed_forward(x.data(), M, f.b1.data(), act, f.p2, f.b2.data(), got.data());
         ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
             << enum_name(p) << " M=" << M << " act=" << static_cast<int>(act);
       }
-    EXPECT_THROW(p2.run_feed_forward(random(48, 8).data(), 1, nullptr, kernels::GemmAct::none, p1,
-                                     nullptr, std::vector<float>(96).data()),
+    EXPECT_THROW(f.p2.run_feed_forward(random(48, 8).data(), 1, nullptr, kernels::GemmAct::none,
+                                       f.p1, nullptr, std::vector<float>(96).data()),
                  ValueError);
   }
 }
@@ -371,22 +379,19 @@ TEST(Lowp, FeedForwardAddsItsResidualInTheEpilogue) {
   const int saved = num_threads();
   for (Precision p : {Precision::bf16, Precision::int8}) {
     if (!kernels::precision_supported(p)) continue;
-    const std::vector<float> w1 = random(96 * 48, 3), w2 = random(40 * 96, 4), b1 = random(96, 5),
-                             b2 = random(40, 6);
-    const kernels::PackedWeight p1(kernels::quantize_weight(w1.data(), 96, 48, p), 0, 96),
-        p2(kernels::quantize_weight(w2.data(), 40, 96, p), 0, 40);
+    const FeedForwardWeights f(p);
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       for (int64_t M : {1, 37, 140})
-        for (const float* bias2 : {b2.data(), static_cast<const float*>(nullptr)}) {
+        for (const float* bias2 : {f.b2.data(), static_cast<const float*>(nullptr)}) {
           const std::vector<float> x = random(static_cast<size_t>(M) * 48, 7),
                                    r = random(static_cast<size_t>(M) * 40, 8, -4, 4);
           std::vector<float> want(static_cast<size_t>(M) * 40), got(want.size());
-          p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, bias2,
-                              want.data());
+          f.p1.run_feed_forward(x.data(), M, f.b1.data(), kernels::GemmAct::gelu, f.p2, bias2,
+                                want.data());
           for (size_t i = 0; i < want.size(); ++i) want[i] = r[i] + want[i];
-          p1.run_feed_forward(x.data(), M, b1.data(), kernels::GemmAct::gelu, p2, bias2, got.data(),
-                              r.data());
+          f.p1.run_feed_forward(x.data(), M, f.b1.data(), kernels::GemmAct::gelu, f.p2, bias2,
+                                got.data(), r.data());
           ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
               << enum_name(p) << " threads " << threads << " M=" << M << " bias " << !!bias2;
         }
