@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <span>
+#include <tuple>
 
 #include "gaze/nn/kv_cache.h"
 #include "gaze/nn/multihead_attention.h"
@@ -452,6 +453,23 @@ TEST(Positional, SinusoidalLearnedAndRotary) {
   EXPECT_NEAR(pe.data<double>()[0], std::sin(1.0), 1e-15);  // p=1, i=0
   EXPECT_NEAR(pe.data<double>()[1 * 6 + 3], std::cos(2.0 * std::pow(10000, -2.0 / 6)),
               1e-15);  // p=2, i=1
+  // Every entry is the sine or cosine of the same double product as the textbook loop, rounded
+  // once: odd widths, offsets, both float types, and a table long enough to be split by threads.
+  for (auto [n, dim, offset] : {std::tuple<int64_t, int64_t, int64_t>{37, 7, 5}, {512, 64, 0}})
+    for (DType dt : {DType::f32, DType::f64}) {
+      const auto got =
+          sinusoidal_positions(n, dim, offset, dt).to_dtype(DType::f64).to_vector<double>();
+      for (int64_t p = 0; p < n; ++p)
+        for (int64_t i = 0; i < dim; ++i) {
+          const double w = std::exp(-std::log(10000.0) * static_cast<double>(i / 2 * 2) /
+                                    static_cast<double>(dim));
+          const double th = static_cast<double>(p + offset) * w;
+          const double want = i % 2 == 0 ? std::sin(th) : std::cos(th);
+          ASSERT_EQ(got[static_cast<size_t>(p * dim + i)],
+                    dt == DType::f32 ? static_cast<double>(static_cast<float>(want)) : want)
+              << n << " " << dim << " " << p << " " << i;
+        }
+    }
   // RoPE gradients, both conventions, partial rotary dims and explicit positions.
   const Tensor x = rand_input({2, 3, 5, 8}, 9);
   for (bool inter : {false, true}) {
