@@ -660,6 +660,7 @@ const std::vector<AttnCase> kAttnCases = {
     {3, 2, 2, 40, 100, 64, 48, false, false, true},         // key lengths (one is 0)
     {2, 1, 1, 9, 70, 256, 256, false, false, false, true},  // padding mask, the widest heads
     {1, 2, 2, 33, 200, 96, 40, true, true, true},  // lengths and causal; 96 features: 3 tile steps
+    {4, 4, 2, 33, 67, 32, 32, true, true},  // sequences packed whole: grouped-query, odd last block
 };
 
 // Random inputs of case c ([B, T, H, D]): key lengths Tk - 7, 0, then Tk; a scattered padding mask.
@@ -762,9 +763,10 @@ TEST(Lowp, Bf16AttentionPassesNaNThrough) {
   }
 }
 
-// The AVX512-BF16 kernel runs a task per key/value head when the heads split evenly between the
-// threads (each task packing its own head), and otherwise packs every head first and splits the
-// queries: the same numbers either way, at every thread count.
+// The AVX512-BF16 kernel runs a task per sequence when there are two sequences a thread or more
+// (each task packing its own sequence's heads, row by row), else a task per key/value head when
+// the heads split evenly between the threads (each packing its own head), and otherwise packs every
+// head first and splits the queries: the same numbers every way, at every thread count.
 TEST(Lowp, Bf16AttentionIsTheSameAtEveryThreadCount) {
   kernels::AttentionArgs<float> any;
   any.D = any.Dv = 64;

@@ -31,13 +31,17 @@ using namespace bf16_detail;
 
 // Keys and values of every head, converted once per call (each query block reads them all):
 // key rows of d2n pairs, value pairs of dvp columns; Tk padded to whole blocks with zeros.
-// PackBlock writes the blocks, ForwardRows reads them.
+// PackHeads writes the blocks, ForwardRows reads them.
 struct Packed {
   int64_t d2n, dvp, tkp;
-  uint32_t* k;            // [B, Hkv, tkp, d2n]
-  uint32_t* v;            // [B, Hkv, tkp / 2, dvp]
-  bool one_head = false;  // k and v hold the one head a task packed for itself ([tkp, ...])
-  int64_t head(int64_t b, int64_t kvh, int64_t Hkv) const { return one_head ? 0 : b * Hkv + kvh; }
+  uint32_t* k;  // [B, Hkv, tkp, d2n]
+  uint32_t* v;  // [B, Hkv, tkp / 2, dvp]
+  // 0: k and v hold every head of the batch; n: the n consecutive heads of one sequence that a
+  // task packed for itself (head kvh at kvh % n).
+  int64_t task_heads = 0;
+  int64_t head(int64_t b, int64_t kvh, int64_t Hkv) const {
+    return task_heads ? kvh % task_heads : b * Hkv + kvh;
+  }
   uint32_t* keys(int64_t b, int64_t kvh, int64_t Hkv, int64_t j0) const {
     return k + (head(b, kvh, Hkv) * tkp + j0) * d2n;
   }
@@ -292,18 +296,30 @@ GAZE_BF16 void ForwardRows(const AttentionArgs<float>& a, const Packed& kv, int6
   StoreRows(a, b, h, i0, rows, w.o.data(), dvp, w.l.data(), first, out, ol);
 }
 
-// Key block `blk` of key/value head kvh in batch b into `kv`: the rows beyond Tk are zeros.
-GAZE_BF16 void PackBlock(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t kvh,
-                         int64_t j0) {
+// Key block j0 of key/value heads [kvh0, kvh0 + n) of sequence b into `kv` (zeros beyond Tk), row
+// by row across the heads: heads side by side in a row ([B, T, H, D], as attention modules lay
+// them out) are then read in memory order, one stream per sequence. Head after head, each row was
+// read in pieces a head apart, and a batch that did not fit in the cache waited on memory.
+GAZE_BF16 void PackHeads(const AttentionArgs<float>& a, const Packed& kv, int64_t b, int64_t kvh0,
+                         int64_t n, int64_t j0) {
   const int64_t bc = std::max<int64_t>(0, std::min(kKeys, a.Tk - j0));
-  uint32_t* kp = kv.keys(b, kvh, a.Hkv, j0);
-  const float* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h + j0 * a.k_layout.t;
-  for (int64_t j = 0; j < bc; ++j) RowToBf16(kb + j * a.k_layout.t, a.D, 1.0f, kp + j * kv.d2n);
-  std::fill(kp + bc * kv.d2n, kp + kKeys * kv.d2n, 0u);
-  uint32_t* vp = kv.values(b, kvh, a.Hkv, j0);
-  const float* vb = a.v + b * a.v_layout.b + kvh * a.v_layout.h + j0 * a.v_layout.t;
-  PackValues(vb, a.v_layout.t, bc, a.Dv, kv.dvp, vp);
-  std::fill(vp + (bc + 1) / 2 * kv.dvp, vp + kKeys / 2 * kv.dvp, 0u);
+  for (int64_t j = 0; j < bc; ++j)
+    for (int64_t kvh = kvh0; kvh < kvh0 + n; ++kvh)
+      RowToBf16(a.k + b * a.k_layout.b + kvh * a.k_layout.h + (j0 + j) * a.k_layout.t, a.D, 1.0f,
+                kv.keys(b, kvh, a.Hkv, j0) + j * kv.d2n);
+  // The value rows a pair of keys at a time across the heads (one head: the whole block at once).
+  const int64_t step = n == 1 ? kKeys : 2;
+  for (int64_t j = 0; j < bc; j += step)
+    for (int64_t kvh = kvh0; kvh < kvh0 + n; ++kvh)
+      PackValues(a.v + b * a.v_layout.b + kvh * a.v_layout.h + (j0 + j) * a.v_layout.t,
+                 a.v_layout.t, std::min(step, bc - j), a.Dv, kv.dvp,
+                 kv.values(b, kvh, a.Hkv, j0) + j / 2 * kv.dvp);
+  for (int64_t kvh = kvh0; kvh < kvh0 + n; ++kvh) {
+    uint32_t* kp = kv.keys(b, kvh, a.Hkv, j0);
+    std::fill(kp + bc * kv.d2n, kp + kKeys * kv.d2n, 0u);
+    uint32_t* vp = kv.values(b, kvh, a.Hkv, j0);
+    std::fill(vp + (bc + 1) / 2 * kv.dvp, vp + kKeys / 2 * kv.dvp, 0u);
+  }
 }
 
 }  // namespace
@@ -333,34 +349,39 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   const int64_t kblocks = tkp / kKeys, heads = a.B * a.Hkv;
   if (heads == 0 || a.Tq == 0) return;  // nothing to write (and no thread count of 0 below)
   const int threads = omp_in_parallel() ? 1 : num_threads();
-  if (heads % threads == 0 || heads >= 4 * threads) {
-    // A task per key/value head: it packs that head's keys and values into buffers of its own and
-    // runs every query of the heads that read them while they are in its cache. Packing all heads
-    // first, then computing, sent them through memory once they outgrew the cache (32 x 128 tokens
-    // of 4 heads: 96 us per sequence against 68 for one) and on two threads put a region and a
-    // hand-over between the cores before every small attention (1 x 128: 68 us on 1 thread and on
-    // 2).
-    const int nt = static_cast<int>(std::min<int64_t>(threads, heads));
-    // Each thread's packed head, allocated here: an allocation failing inside the region would
+  // Tasks that pack their own keys and values into buffers of their own and run every query that
+  // reads them while they are in their core's cache: a task per sequence (all its heads) when there
+  // are two sequences a thread or more, else a task per key/value head if those share out evenly.
+  // Packing all heads first, then computing, sent them through memory once they outgrew the cache
+  // (32 x 128 tokens of 4 heads: 96 us per sequence against 68 for one) and on two threads put a
+  // region and a hand-over between the cores before every small attention (1 x 128: 68 us on 1
+  // thread and on 2). A task per head reads each row of keys in pieces: 32 x 128 tokens of 4
+  // heads, or 8 x 512, took 11 % longer than a task per sequence when they came from memory. One
+  // head's packed block, a quarter the size, stays nearer when the inputs are in the cache anyway.
+  const bool per_sequence = a.B >= 2 * threads && (a.B % threads == 0 || a.B >= 4 * threads);
+  if (per_sequence || heads % threads == 0 || heads >= 4 * threads) {
+    const int64_t n = per_sequence ? a.Hkv : 1, tasks = heads / n;
+    const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
+    const int64_t task_k = n * tkp * d2n, task_v = n * tkp / 2 * dvp;
+    // Each thread's packed heads, allocated here: an allocation failing inside the region would
     // end the process instead of reaching the caller.
-    Scratch<uint32_t> keys(static_cast<size_t>(nt * tkp * d2n)),
-        values(static_cast<size_t>(nt * tkp / 2 * dvp));
-    // Chunks of consecutive heads, so that a thread mostly keeps to its own sequences, taken
+    Scratch<uint32_t> keys(static_cast<size_t>(nt * task_k)),
+        values(static_cast<size_t>(nt * task_v));
+    // Chunks of consecutive tasks, so that a thread mostly keeps to its own sequences, taken
     // dynamically, so that sequences of different lengths still share out evenly.
-    const int64_t chunk = std::max<int64_t>(1, heads / (4 * nt));
+    const int64_t chunk = std::max<int64_t>(1, tasks / (4 * nt));
     PerThread<Buffers> buffers(nt, d2n, dvp);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
       const int me = omp_get_thread_num();  // 0 when the region runs on the caller alone
       Buffers& w = buffers[me];
-      const Packed mine{
-          d2n, dvp, tkp, keys.data() + me * tkp * d2n, values.data() + me * tkp / 2 * dvp, true};
+      const Packed mine{d2n, dvp, tkp, keys.data() + me * task_k, values.data() + me * task_v, n};
       const int64_t group = a.H / a.Hkv;
 #pragma omp for schedule(dynamic, chunk)
-      for (int64_t t = 0; t < heads; ++t) {
-        const int64_t b = t / a.Hkv, kvh = t % a.Hkv;
-        for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackBlock(a, mine, b, kvh, j0);
-        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+      for (int64_t t = 0; t < tasks; ++t) {
+        const int64_t b = t * n / a.Hkv, kvh0 = t * n % a.Hkv;
+        for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackHeads(a, mine, b, kvh0, n, j0);
+        for (int64_t h = kvh0 * group; h < (kvh0 + n) * group; ++h)
           for (int64_t i0 = 0; i0 < a.Tq; i0 += kRows)
             ForwardRows(a, mine, b, h, i0, std::min(a.Tq, i0 + kRows), out, ol, w);
       }
@@ -373,7 +394,7 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   const Packed kv{d2n, dvp, tkp, keys.data(), values.data()};
   parallel_for(0, heads * kblocks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; ++t)
-      PackBlock(a, kv, t / kblocks / a.Hkv, t / kblocks % a.Hkv, t % kblocks * kKeys);
+      PackHeads(a, kv, t / kblocks / a.Hkv, t / kblocks % a.Hkv, 1, t % kblocks * kKeys);
   });
   const int64_t qblocks = (a.Tq + kRows - 1) / kRows, tasks = a.B * a.H * qblocks;
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
