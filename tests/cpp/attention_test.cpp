@@ -192,6 +192,13 @@ std::vector<Case> grid() {
   add([](Case& c) { c.Tq = 70, c.Tk = 90, c.D = 40, c.Dv = 24; });
   add([](Case& c) { c.Tq = 33, c.Tk = 20, c.D = 48, c.Dv = 48, c.causal = true; });
   add([](Case& c) { c.Tq = 1, c.Tk = 300; });
+  // Few queries (one at a time) over whole vectors of features: 16 keys' scores as one vector, then
+  // the 4-key and single-key remainders; grouped heads, lengths, causal bottom-right.
+  add([](Case& c) {
+    c.Tq = 3, c.Tk = 45, c.D = c.Dv = 64, c.H = 4, c.Hkv = 2, c.causal = c.bottom_right = true,
+    c.lengths = true, c.layout = c.kv_layout = HeadsLayout::bthd;
+  });
+  add([](Case& c) { c.Tq = 2, c.Tk = 200, c.D = 32, c.Dv = 48; });
   add([](Case& c) { c.Tq = 130, c.Tk = 3; });
   // One kv head whose 5 key blocks the backward splits into 4 chunks of 2 at two threads: the last
   // chunk has no keys (and must still zero its partial dQ).

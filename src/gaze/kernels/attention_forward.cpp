@@ -86,6 +86,53 @@ HWY_INLINE VecT<D> DotVectors(D d, const T* q, const KV* k, size_t whole, VecT<D
   return acc;
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// Lane k of the result: the sum of acc[k]'s lanes, for 512-bit float vectors (four blocks of four
+// lanes). A tree that transposes as it adds: two rounds within 128-bit blocks, one across them.
+template <class D>
+HWY_INLINE VecT<D> TransposeSum16(D d, const VecT<D>* acc) {
+  using V = VecT<D>;
+  const hn::Repartition<double, D> d64;
+  // Keys 2i, 2i+1 -> per block (a0+a2, b0+b2, a1+a3, b1+b3).
+  V x[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)
+    x[i] = hn::Add(hn::InterleaveLower(d, acc[2 * i], acc[2 * i + 1]),
+                   hn::InterleaveUpper(d, acc[2 * i], acc[2 * i + 1]));
+  // Keys 4g..4g+3 -> per block each key's sum over that block's four lanes.
+  V z[4];
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    const auto lo = hn::BitCast(d64, x[2 * g]), hi = hn::BitCast(d64, x[2 * g + 1]);
+    z[g] = hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, lo, hi)),
+                   hn::BitCast(d, hn::InterleaveUpper(d64, lo, hi)));
+  }
+  // Across the blocks: [z0 | z2] and [z1 | z3] halves summed, then the two blocks of each half.
+  const V p02 = hn::Add(hn::ConcatLowerLower(d, z[2], z[0]), hn::ConcatUpperUpper(d, z[2], z[0]));
+  const V p13 = hn::Add(hn::ConcatLowerLower(d, z[3], z[1]), hn::ConcatUpperUpper(d, z[3], z[1]));
+  return hn::Add(hn::OddEvenBlocks(p13, p02),
+                 hn::OddEvenBlocks(hn::SwapAdjacentBlocks(p13), hn::SwapAdjacentBlocks(p02)));
+}
+
+// The dot products of q (dw floats, whole vectors) with 16 keys as one vector, lane k for key k.
+// A decoding step takes one query at a time, and a horizontal sum per key, scalar stores and a
+// scalar max after them were most of its attention.
+template <class D, typename KV, class KeyRow>
+HWY_INLINE VecT<D> Dot16(D d, const float* q, size_t dw, const KeyRow& key) {
+  using V = VecT<D>;
+  const KV* rows[16];
+  V acc[16];
+#pragma GCC unroll 16
+  for (int k = 0; k < 16; ++k) rows[k] = key(k), acc[k] = hn::Zero(d);
+  for (size_t c = 0; c < dw; c += 16) {
+    const V qv = hn::LoadU(d, q + c);
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; ++k) acc[k] = hn::MulAdd(qv, LoadKV(d, rows[k] + c), acc[k]);
+  }
+  return TransposeSum16(d, acc);
+}
+#endif
+
 // The log-sum-exp of rows with running maxima m and sums l: m + ln l where a row saw a key (l > 0);
 // -inf where it saw none (l = 0); NaN stays NaN. One vector at a time: a scalar logf per query was
 // 3 % of the forward at T = 128. ForwardQuery takes the same function on one lane, so a row's lse
@@ -182,6 +229,13 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
   for (int64_t j0 = lo; j0 < hi; j0 += kFwdKeys) {
     const int64_t bc = std::min(kFwdKeys, hi - j0);
     int64_t j = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    if constexpr (std::is_same_v<T, float>)
+      if (dw == D && L == 16)
+        for (; j + 16 <= bc; j += 16)
+          hn::StoreU(Dot16<decltype(d), KV>(d, q, dw, [&](int k) { return key(j0 + j + k); }), d,
+                     s + j);
+#endif
     for (; j + 4 <= bc; j += 4) {
       const KV *k0 = key(j0 + j), *k1 = key(j0 + j + 1), *k2 = key(j0 + j + 2),
                *k3 = key(j0 + j + 3);
@@ -202,22 +256,29 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     }
     if (scaled)
       for (j = 0; j < bc; ++j) s[j] *= static_cast<T>(a.scale);
-    T mx = ninf;
-    for (j = 0; j < bc; ++j) mx = std::max(mx, s[j]);
+    // The block's largest score, a vector at a time (a scalar chain of maxima was 8 % of a
+    // decoding step's attention). A NaN score makes the row NaN whichever maximum it leaves.
+    const auto whole = static_cast<int64_t>(static_cast<size_t>(bc) / L * L);
+    V mxv = hn::Set(d, ninf);
+    for (j = 0; j < whole; j += static_cast<int64_t>(L)) mxv = hn::Max(mxv, hn::LoadU(d, s + j));
+    T mx = MaxLanes(d, mxv);
+    for (; j < bc; ++j) mx = std::max(mx, s[j]);
     const T m_new = std::max(m, mx * mscale);
     const T m_safe = m_new == ninf ? T(0) : m_new;  // no finite score yet: exponents give 0
     const V vsk = hn::Set(d, ea.sk), sub = hn::Set(d, m_safe * ea.mk);
     V lsum = hn::Zero(d);
-    const auto whole = static_cast<int64_t>(static_cast<size_t>(bc) / L * L);
     for (j = 0; j < whole; j += static_cast<int64_t>(L)) {
       const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + j), vsk, sub));
       hn::StoreU(p, d, s + j);
       lsum = hn::Add(lsum, p);
     }
+    // The keys past the whole vectors: their exponents as one vector, summed in key order (a
+    // short row then sums as a tile's lane does).
     T tail = 0;
-    for (; j < bc; ++j) {
-      s[j] = hn::GetLane(SoftmaxExp(d, hn::Set(d, s[j] * ea.sk - m_safe * ea.mk)));
-      tail += s[j];
+    if (j < bc) {
+      const auto n = static_cast<size_t>(bc - j);
+      StoreTail(SoftmaxExp(d, hn::MulSub(LoadTail(d, s + j, n), vsk, sub)), d, s + j, n);
+      for (; j < bc; ++j) tail += s[j];
     }
     const T alpha = hn::GetLane(ExpNonPositive(d, hn::Set(d, m - m_safe)));
     l = l * alpha + (SumLanes(d, lsum) + tail);
