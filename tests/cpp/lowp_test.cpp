@@ -763,7 +763,7 @@ TEST(Lowp, Bf16AttentionPassesNaNThrough) {
   }
 }
 
-// The AVX512-BF16 kernel runs a task per sequence when there are two sequences a thread or more
+// The AVX512-BF16 kernel runs a task per sequence when there are sequences enough to share out
 // (each task packing its own sequence's heads, row by row), else a task per key/value head when
 // the heads split evenly between the threads (each packing its own head), and otherwise packs every
 // head first and splits the queries: the same numbers every way, at every thread count.

@@ -29,13 +29,13 @@ using namespace bf16_detail;
 // The register tiles' loops must unroll fully, or their accumulators live in memory.
 #define GAZE_UNROLL _Pragma("GCC unroll 16")
 
-// Keys and values of every head, converted once per call (each query block reads them all):
-// key rows of d2n pairs, value pairs of dvp columns; Tk padded to whole blocks with zeros.
-// PackHeads writes the blocks, ForwardRows reads them.
+// Keys and values converted once (each query block reads them all): key rows of d2n pairs, value
+// pairs of dvp columns; Tk padded to whole blocks with zeros. PackHeads writes the blocks,
+// ForwardRows reads them.
 struct Packed {
   int64_t d2n, dvp, tkp;
-  uint32_t* k;  // [B, Hkv, tkp, d2n]
-  uint32_t* v;  // [B, Hkv, tkp / 2, dvp]
+  uint32_t* k;  // [heads held, tkp, d2n]
+  uint32_t* v;  // [heads held, tkp / 2, dvp]
   // 0: k and v hold every head of the batch; n: the n consecutive heads of one sequence that a
   // task packed for itself (head kvh at kvh % n).
   int64_t task_heads = 0;
@@ -350,15 +350,20 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   if (heads == 0 || a.Tq == 0) return;  // nothing to write (and no thread count of 0 below)
   const int threads = omp_in_parallel() ? 1 : num_threads();
   // Tasks that pack their own keys and values into buffers of their own and run every query that
-  // reads them while they are in their core's cache: a task per sequence (all its heads) when there
-  // are two sequences a thread or more, else a task per key/value head if those share out evenly.
-  // Packing all heads first, then computing, sent them through memory once they outgrew the cache
-  // (32 x 128 tokens of 4 heads: 96 us per sequence against 68 for one) and on two threads put a
-  // region and a hand-over between the cores before every small attention (1 x 128: 68 us on 1
-  // thread and on 2). A task per head reads each row of keys in pieces: 32 x 128 tokens of 4
-  // heads, or 8 x 512, took 11 % longer than a task per sequence when they came from memory. One
-  // head's packed block, a quarter the size, stays nearer when the inputs are in the cache anyway.
-  const bool per_sequence = a.B >= 2 * threads && (a.B % threads == 0 || a.B >= 4 * threads);
+  // reads them while they are in their core's cache. Packing all heads first, then computing, sent
+  // them through memory once they outgrew the cache (32 x 128 tokens of 4 heads: 96 us per sequence
+  // against 68 for one) and on two threads put a region and a hand-over between the cores before
+  // every small attention (1 x 128: 68 us on 1 thread and on 2).
+  // A task per sequence (all its heads) where the heads lie side by side in each row ([B, T, H, D]
+  // or [T, B, H, D]), a sequence's packed heads fit in a core's L2 (1 MB on Zen 4 and 5), and there
+  // are at least two sequences a thread that share out evenly (or many): a task per head read each
+  // row in pieces, and 32 x 128 tokens of 4 heads, or 8 x 512, took 11 % longer when they came
+  // from memory. Otherwise a task per key/value head if those share out evenly: one head's packed
+  // block, a quarter the size, stays nearer when the inputs are in the cache anyway.
+  const int64_t head_bytes = (tkp * d2n + tkp / 2 * dvp) * 4;
+  const bool per_sequence = a.B >= 2 * threads && (a.B % threads == 0 || a.B >= 4 * threads) &&
+                            a.Hkv * head_bytes <= (int64_t{1} << 20) &&
+                            a.k_layout.h < a.k_layout.t && a.v_layout.h < a.v_layout.t;
   if (per_sequence || heads % threads == 0 || heads >= 4 * threads) {
     const int64_t n = per_sequence ? a.Hkv : 1, tasks = heads / n;
     const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
