@@ -199,6 +199,12 @@ std::vector<Case> grid() {
     c.lengths = true, c.layout = c.kv_layout = HeadsLayout::bthd;
   });
   add([](Case& c) { c.Tq = 2, c.Tk = 200, c.D = 32, c.Dv = 48; });
+  // Up to four queries that see the same keys share each key's loads (a cross-attention's beams).
+  add([](Case& c) {
+    c.Tq = 4, c.Tk = 70, c.D = c.Dv = 64, c.H = 4, c.Hkv = 2, c.lengths = true,
+    c.layout = c.kv_layout = HeadsLayout::bthd;
+  });
+  add([](Case& c) { c.Tq = 3, c.Tk = 131, c.D = 16, c.Dv = 80; });
   add([](Case& c) { c.Tq = 130, c.Tk = 3; });
   // One kv head whose 5 key blocks the backward splits into 4 chunks of 2 at two threads: the last
   // chunk has no keys (and must still zero its partial dQ).

@@ -182,11 +182,51 @@ HWY_INLINE void AccumulateValues(D d, const T* p, int64_t j0, int64_t bc, size_t
   }
 }
 
-// Query i of head h in batch b on its own: scores as dot products along the head (four keys at a
-// time), an online softmax over blocks of keys, and O += p v with two keys per step, the
-// accumulator in w.o. Same function as ForwardRows; the sums run in another order, so results may
-// differ from a tiled row in the last bits. With kv_rows, key j of batch b is read from batch entry
-// kv_rows[j * B + b]. KV: the stored element type of keys and values (T, or uint16_t for bf16).
+// One query's block of bc raw scores s into probabilities, the online softmax's running maximum m
+// and sum l updated; returns the factor that rescales what was accumulated before the block.
+template <class D, typename T>
+HWY_INLINE T BlockSoftmax(D d, T* s, int64_t bc, T mscale, const ExpArgs<T>& ea, T& m, T& l) {
+  using V = VecT<D>;
+  const auto L = static_cast<int64_t>(hn::Lanes(d));
+  const T ninf = -std::numeric_limits<T>::infinity();
+  // The block's largest score, a vector at a time (a scalar chain of maxima was 8 % of a decoding
+  // step's attention). A NaN score makes the row NaN whichever maximum it leaves.
+  const int64_t whole = bc / L * L;
+  int64_t j = 0;
+  V mxv = hn::Set(d, ninf);
+  for (; j < whole; j += L) mxv = hn::Max(mxv, hn::LoadU(d, s + j));
+  T mx = MaxLanes(d, mxv);
+  for (; j < bc; ++j) mx = std::max(mx, s[j]);
+  const T m_new = std::max(m, mx * mscale);
+  const T m_safe = m_new == ninf ? T(0) : m_new;  // no finite score yet: exponents give 0
+  const V vsk = hn::Set(d, ea.sk), sub = hn::Set(d, m_safe * ea.mk);
+  V lsum = hn::Zero(d);
+  for (j = 0; j < whole; j += L) {
+    const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + j), vsk, sub));
+    hn::StoreU(p, d, s + j);
+    lsum = hn::Add(lsum, p);
+  }
+  // The keys past the whole vectors: their exponents as one vector, summed in key order (a short
+  // row then sums as a tile's lane does).
+  T tail = 0;
+  if (j < bc) {
+    const auto n = static_cast<size_t>(bc - j);
+    StoreTail(SoftmaxExp(d, hn::MulSub(LoadTail(d, s + j, n), vsk, sub)), d, s + j, n);
+    for (; j < bc; ++j) tail += s[j];
+  }
+  const T alpha = hn::GetLane(ExpNonPositive(d, hn::Set(d, m - m_safe)));
+  l = l * alpha + (SumLanes(d, lsum) + tail);
+  m = m_new;
+  return alpha;
+}
+
+// Query i of head h in batch b on its own: scores as dot products along the head (16 keys at a time
+// on AVX-512 with whole vectors of features, then four, then one), an online softmax over blocks
+// of keys, and O += p v with two keys per step, the accumulator in w.o. Same function as
+// ForwardRows; the sums run in other orders, so results may differ from a tiled row in the last
+// bits (and a key's score from one call to the next, as the group it falls in changes). With
+// kv_rows, key j of batch b is read from batch entry kv_rows[j * B + b]. KV: the stored element
+// type of keys and values (T, or uint16_t for bf16).
 template <typename T, typename KV>
 void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T* out,
                   const HeadLayout& ol, T* lse, FwdBuffers<T>& w) {
@@ -256,33 +296,7 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
     }
     if (scaled)
       for (j = 0; j < bc; ++j) s[j] *= static_cast<T>(a.scale);
-    // The block's largest score, a vector at a time (a scalar chain of maxima was 8 % of a
-    // decoding step's attention). A NaN score makes the row NaN whichever maximum it leaves.
-    const auto whole = static_cast<int64_t>(static_cast<size_t>(bc) / L * L);
-    V mxv = hn::Set(d, ninf);
-    for (j = 0; j < whole; j += static_cast<int64_t>(L)) mxv = hn::Max(mxv, hn::LoadU(d, s + j));
-    T mx = MaxLanes(d, mxv);
-    for (; j < bc; ++j) mx = std::max(mx, s[j]);
-    const T m_new = std::max(m, mx * mscale);
-    const T m_safe = m_new == ninf ? T(0) : m_new;  // no finite score yet: exponents give 0
-    const V vsk = hn::Set(d, ea.sk), sub = hn::Set(d, m_safe * ea.mk);
-    V lsum = hn::Zero(d);
-    for (j = 0; j < whole; j += static_cast<int64_t>(L)) {
-      const V p = SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + j), vsk, sub));
-      hn::StoreU(p, d, s + j);
-      lsum = hn::Add(lsum, p);
-    }
-    // The keys past the whole vectors: their exponents as one vector, summed in key order (a
-    // short row then sums as a tile's lane does).
-    T tail = 0;
-    if (j < bc) {
-      const auto n = static_cast<size_t>(bc - j);
-      StoreTail(SoftmaxExp(d, hn::MulSub(LoadTail(d, s + j, n), vsk, sub)), d, s + j, n);
-      for (; j < bc; ++j) tail += s[j];
-    }
-    const T alpha = hn::GetLane(ExpNonPositive(d, hn::Set(d, m - m_safe)));
-    l = l * alpha + (SumLanes(d, lsum) + tail);
-    m = m_new;
+    const T alpha = BlockSoftmax(d, s, bc, mscale, ea, m, l);
     // O = O alpha + sum_j p_j v_j, four vectors of the row at a time, even and odd keys apart.
     const bool first = j0 == lo;
     for (size_t c0 = 0; c0 < dvw; c0 += 4 * L) {
@@ -319,6 +333,135 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
   }
   lse[(b * a.H + h) * a.Tq + i] = hn::GetLane(RowLse(d, hn::Set(d, m), hn::Set(d, l)));
 }
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// O_r = O_r alpha_r + sum_j p_rj v_j for the four queries r of ForwardQueries, NV vectors of
+// features from c0: each value vector loaded once for all four.
+template <size_t NV, class D, class ValueRow>
+HWY_INLINE void AccumulateValues4(D d, const float* s, int64_t j0, int64_t bc, size_t c0,
+                                  const ValueRow& value, float* o, size_t Dv, bool first,
+                                  const float* alpha) {
+  using V = VecT<D>;
+  V acc[4][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  for (int64_t j = 0; j < bc; ++j) {
+    const auto* row = value(j0 + j) + c0;
+    V vv[NV];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) vv[v] = LoadKV(d, row + 16 * v);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const V p = hn::Set(d, s[r * kFwdKeys + j]);
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(p, vv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) {
+      float* op = o + r * Dv + c0 + 16 * v;
+      hn::StoreU(first ? acc[r][v] : hn::MulAdd(hn::LoadU(d, op), hn::Set(d, alpha[r]), acc[r][v]),
+                 d, op);
+    }
+}
+
+// Queries [i0, i0 + nq) (2 to 4) of head h in batch b that see the same keys, as ForwardQuery
+// computes each, but with every key and value vector loaded once for all of them: a
+// cross-attention's beams of one source, which decoding passes as that source's queries, read
+// the same keys and values (translating 200 verses in int8: a tenth of the run went to reading
+// them once a beam). Four keys of four queries make sixteen dot products, one transposing sum.
+// No causal limit, window or additive scores; whole vectors of features. Rows past nq repeat
+// the last query and are dropped.
+template <typename KV>
+void ForwardQueries(const AttentionArgs<float>& a, int64_t b, int64_t h, int64_t i0, int64_t nq,
+                    float* out, const HeadLayout& ol, float* lse, FwdBuffers<float>& w) {
+  const hn::ScalableTag<float> d;
+  using V = VecT<decltype(d)>;
+  const int64_t kvh = h / (a.H / a.Hkv);
+  const auto D = static_cast<size_t>(a.D), Dv = static_cast<size_t>(a.Dv);
+  const float* q[4];
+  for (int64_t r = 0; r < 4; ++r)
+    q[r] = a.q + b * a.q_layout.b + h * a.q_layout.h + (i0 + std::min(r, nq - 1)) * a.q_layout.t;
+  const KV* kbase = reinterpret_cast<const KV*>(a.k);
+  const KV* vbase = reinterpret_cast<const KV*>(a.v);
+  auto key = [&](int64_t j) {
+    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
+    return kbase + e * a.k_layout.b + kvh * a.k_layout.h + j * a.k_layout.t;
+  };
+  auto value = [&](int64_t j) {
+    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
+    return vbase + e * a.v_layout.b + kvh * a.v_layout.h + j * a.v_layout.t;
+  };
+  const int64_t hi = a.key_lengths ? std::min(a.Tk, a.key_lengths[b]) : a.Tk;
+  const ExpArgs<float> ea = exp_args(a);
+  const auto mscale = static_cast<float>(a.scale);
+  float* s = w.st.data();  // query r's block at s + r * kFwdKeys: scores, then probabilities
+  float* o = w.o.data();   // query r's accumulator at o + r * Dv
+  float m[4], l[4], alpha[4];
+  std::fill(m, m + 4, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + 4, 0.0f);
+  for (int64_t j0 = 0; j0 < hi; j0 += kFwdKeys) {
+    const int64_t bc = std::min(kFwdKeys, hi - j0);
+    int64_t j = 0;
+    for (; j + 4 <= bc; j += 4) {
+      const KV* rows[4] = {key(j0 + j), key(j0 + j + 1), key(j0 + j + 2), key(j0 + j + 3)};
+      V acc[16];
+#pragma GCC unroll 16
+      for (int k = 0; k < 16; ++k) acc[k] = hn::Zero(d);
+      for (size_t c = 0; c < D; c += 16) {
+        V kv[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) kv[k] = LoadKV(d, rows[k] + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const V qv = hn::LoadU(d, q[r] + c);
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) acc[4 * r + k] = hn::MulAdd(qv, kv[k], acc[4 * r + k]);
+        }
+      }
+      alignas(64) float sums[16];  // block r: query r's four scores
+      hn::Store(TransposeSum16(d, acc), d, sums);
+      for (int r = 0; r < 4; ++r) std::copy_n(sums + 4 * r, 4, s + r * kFwdKeys + j);
+    }
+    for (; j < bc; ++j) {
+      const KV* kj = key(j0 + j);
+      for (int r = 0; r < 4; ++r)
+        s[r * kFwdKeys + j] = SumLanes(d, DotVectors(d, q[r], kj, D, hn::Zero(d)));
+    }
+    for (int r = 0; r < 4; ++r)
+      alpha[r] = BlockSoftmax(d, s + r * kFwdKeys, bc, mscale, ea, m[r], l[r]);
+    const bool first = j0 == 0;
+    for (size_t c0 = 0; c0 < Dv; c0 += 64) {
+      switch (std::min<size_t>(4, (Dv - c0) / 16)) {
+        case 1:
+          AccumulateValues4<1>(d, s, j0, bc, c0, value, o, Dv, first, alpha);
+          break;
+        case 2:
+          AccumulateValues4<2>(d, s, j0, bc, c0, value, o, Dv, first, alpha);
+          break;
+        case 3:
+          AccumulateValues4<3>(d, s, j0, bc, c0, value, o, Dv, first, alpha);
+          break;
+        default:
+          AccumulateValues4<4>(d, s, j0, bc, c0, value, o, Dv, first, alpha);
+          break;
+      }
+    }
+  }
+  for (int64_t r = 0; r < nq; ++r) {
+    const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;  // a query that saw no key gives 0
+    float* dst = out + b * ol.b + h * ol.h + (i0 + r) * ol.t;
+    const V vinv = hn::Set(d, inv);
+    for (size_t c = 0; c < Dv; c += 16)
+      hn::StoreU(hi > 0 ? hn::Mul(hn::LoadU(d, o + r * Dv + c), vinv) : hn::Zero(d), d, dst + c);
+    lse[(b * a.H + h) * a.Tq + i0 + r] = hn::GetLane(RowLse(d, hn::Set(d, m[r]), hn::Set(d, l[r])));
+  }
+}
+#endif
 
 // The value rows of keys [j0, j0 + bc) as a B operand: in place when whole vectors fit in a row,
 // else copied with zero padding.
@@ -476,8 +619,23 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
     FwdBuffers<T>& w = buffers[omp_get_thread_num()];
     if (by_query) {
 #pragma omp for schedule(static)
-      for (int64_t bh = 0; bh < tasks; ++bh)
-        for (int64_t i = 0; i < a.Tq; ++i) {
+      for (int64_t bh = 0; bh < tasks; ++bh) {
+        int64_t i0 = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+        // Queries that see the same keys (no causal limit or window) read them once, four at a
+        // time (ForwardQueries).
+        if constexpr (std::is_same_v<T, float>)
+          if (L == 16 && !a.causal && a.window < 0 && !AdditiveScores(a) && a.D % 16 == 0 &&
+              a.Dv % 16 == 0)
+            for (; i0 + 1 < a.Tq; i0 += 4) {
+              const int64_t nq = std::min<int64_t>(4, a.Tq - i0);
+              if (a.kv_bf16)
+                ForwardQueries<uint16_t>(a, bh / a.H, bh % a.H, i0, nq, out, ol, lse, w);
+              else
+                ForwardQueries<float>(a, bh / a.H, bh % a.H, i0, nq, out, ol, lse, w);
+            }
+#endif
+        for (int64_t i = i0; i < a.Tq; ++i) {
           if constexpr (std::is_same_v<T, float>) {
             if (a.kv_bf16) {
               ForwardQuery<T, uint16_t>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
@@ -486,6 +644,7 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
           }
           ForwardQuery<T, T>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
         }
+      }
     } else {
       // Dynamic, as causal blocks near the end of the sequence see more keys than those at the
       // start; in runs of consecutive query blocks (a whole head each when there are heads
