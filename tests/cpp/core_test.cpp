@@ -478,6 +478,27 @@ TEST(Threads, ParallelForRethrowsAChunksError) {
   set_num_threads(saved);
 }
 
+TEST(Threads, ForTeamRunsEachIndexOnceOnTheThreadItNames) {
+  const int saved = num_threads();
+  set_num_threads(3);
+  for (int team : {1, 2, 3})
+    for (int64_t chunk : {0, 1, 4, 1000}) {
+      std::vector<std::atomic<int>> seen(50);
+      std::vector<std::atomic<int>> on(50);
+      for_team(team, 50, chunk, [&](int t, int64_t i) {
+        ++seen[static_cast<size_t>(i)];
+        on[static_cast<size_t>(i)] = t;
+        EXPECT_EQ(t, team > 1 ? omp_get_thread_num() : 0);
+        EXPECT_EQ(omp_in_parallel() != 0, team > 1);  // one thread: no region at all
+      });
+      for (int64_t i = 0; i < 50; ++i) {
+        EXPECT_EQ(seen[static_cast<size_t>(i)].load(), 1) << team << " " << chunk << " " << i;
+        EXPECT_LT(on[static_cast<size_t>(i)].load(), team);
+      }
+    }
+  set_num_threads(saved);
+}
+
 TEST(Simd, TargetsListedAndForceable) {
   const auto targets = simd_targets();
   ASSERT_FALSE(targets.empty());

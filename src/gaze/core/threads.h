@@ -61,4 +61,25 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
   if (error) std::rethrow_exception(error);
 }
 
+// Runs f(thread, i) for each i in [0, n) on a team of `team` threads that take chunks of `chunk`
+// consecutive i as they free up (OpenMP's dynamic schedule), or in order on the calling thread
+// (thread 0) when team <= 1. That case opens no OpenMP region: a region of one thread, nested in
+// another or with if(false), still sets up a team and waits on futexes, 4 us a call on this VM,
+// and a decoding step opened six. f must not throw: an exception cannot leave a region.
+template <typename F>
+void for_team(int team, int64_t n, int64_t chunk, F&& f) {
+  if (team <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(0, i);
+    return;
+  }
+  chunk = std::max<int64_t>(chunk, 1);
+  std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(team)
+  {
+    const int t = omp_get_thread_num();
+    for (int64_t lo = next.fetch_add(chunk); lo < n; lo = next.fetch_add(chunk))
+      for (int64_t i = lo; i < std::min(n, lo + chunk); ++i) f(t, i);
+  }
+}
+
 }  // namespace gaze

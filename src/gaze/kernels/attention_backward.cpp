@@ -240,18 +240,13 @@ void BackwardImpl(const AttentionArgs<T>& a, const T* out, const T* dout, const 
   const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
   const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
   PerThread<BwdBuffers<T>> buffers(team, a, L, per_chunk * kBwdKeys);
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    BwdBuffers<T>& w = buffers[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t c = task % chunks, bk = task / chunks;
-      const int64_t kb0 = c * per_chunk, kb1 = std::min(kblocks, kb0 + per_chunk);
-      T* dq_dst = chunks > 1 ? partial.data() + c * a.B * a.H * a.Tq * a.D : dq;
-      BackwardTask(a, bk / a.Hkv, bk % a.Hkv, kb0, kb1, out, dout, ol, lse, dq_dst,
-                   chunks > 1 ? part : a.q_layout, dk, dv, w);
-    }
-  }
+  for_team(team, tasks, 1, [&](int t, int64_t task) {
+    const int64_t c = task % chunks, bk = task / chunks;
+    const int64_t kb0 = c * per_chunk, kb1 = std::min(kblocks, kb0 + per_chunk);
+    T* dq_dst = chunks > 1 ? partial.data() + c * a.B * a.H * a.Tq * a.D : dq;
+    BackwardTask(a, bk / a.Hkv, bk % a.Hkv, kb0, kb1, out, dout, ol, lse, dq_dst,
+                 chunks > 1 ? part : a.q_layout, dk, dv, buffers[t]);
+  });
   if (chunks > 1) {  // dq = sum of the partials, in chunk order
     parallel_for(0, a.B * a.H * a.Tq, 256, [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) {

@@ -376,21 +376,15 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
     // dynamically, so that sequences of different lengths still share out evenly.
     const int64_t chunk = std::max<int64_t>(1, tasks / (4 * nt));
     PerThread<Buffers> buffers(nt, d2n, dvp);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      const int me = omp_get_thread_num();  // 0 when the region runs on the caller alone
-      Buffers& w = buffers[me];
+    const int64_t group = a.H / a.Hkv;
+    for_team(nt, tasks, chunk, [&](int me, int64_t t) {
       const Packed mine{d2n, dvp, tkp, keys.data() + me * task_k, values.data() + me * task_v, n};
-      const int64_t group = a.H / a.Hkv;
-#pragma omp for schedule(dynamic, chunk)
-      for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t b = t * n / a.Hkv, kvh0 = t * n % a.Hkv;
-        for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackHeads(a, mine, b, kvh0, n, j0);
-        for (int64_t h = kvh0 * group; h < (kvh0 + n) * group; ++h)
-          for (int64_t i0 = 0; i0 < a.Tq; i0 += kRows)
-            ForwardRows(a, mine, b, h, i0, std::min(a.Tq, i0 + kRows), out, ol, w);
-      }
-    }
+      const int64_t b = t * n / a.Hkv, kvh0 = t * n % a.Hkv;
+      for (int64_t j0 = 0; j0 < tkp; j0 += kKeys) PackHeads(a, mine, b, kvh0, n, j0);
+      for (int64_t h = kvh0 * group; h < (kvh0 + n) * group; ++h)
+        for (int64_t i0 = 0; i0 < a.Tq; i0 += kRows)
+          ForwardRows(a, mine, b, h, i0, std::min(a.Tq, i0 + kRows), out, ol, buffers[me]);
+    });
     return;
   }
   // Fewer heads than split evenly: all packed first, then tasks of kRows queries.
@@ -405,16 +399,11 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
   const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
   PerThread<Buffers> buffers(team, d2n, dvp);
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    Buffers& w = buffers[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t qb = task % qblocks, bh = task / qblocks;
-      const int64_t i0 = qb * kRows, i1 = std::min(a.Tq, i0 + kRows);
-      ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, w);
-    }
-  }
+  for_team(team, tasks, 1, [&](int t, int64_t task) {
+    const int64_t qb = task % qblocks, bh = task / qblocks;
+    const int64_t i0 = qb * kRows, i1 = std::min(a.Tq, i0 + kRows);
+    ForwardRows(a, kv, bh / a.H, bh % a.H, i0, i1, out, ol, buffers[t]);
+  });
 }
 
 }  // namespace gaze::kernels

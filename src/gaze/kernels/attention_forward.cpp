@@ -614,54 +614,51 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
   const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
   const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
   PerThread<FwdBuffers<T>> buffers(team, a.D, RoundUp(kFwdRows, L), RoundUp(a.Dv, L));
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    FwdBuffers<T>& w = buffers[omp_get_thread_num()];
-    if (by_query) {
-#pragma omp for schedule(static)
-      for (int64_t bh = 0; bh < tasks; ++bh) {
-        int64_t i0 = 0;
+  if (by_query) {
+    // Each thread one run of consecutive (batch, head) tasks, as a static schedule.
+    for_team(team, tasks, (tasks + team - 1) / team, [&](int t, int64_t bh) {
+      FwdBuffers<T>& w = buffers[t];
+      int64_t i0 = 0;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-        // Queries that see the same keys (no causal limit or window) read them once, four at a
-        // time (ForwardQueries).
-        if constexpr (std::is_same_v<T, float>)
-          if (L == 16 && !a.causal && a.window < 0 && !AdditiveScores(a) && a.D % 16 == 0 &&
-              a.Dv % 16 == 0)
-            for (; i0 + 1 < a.Tq; i0 += 4) {
-              const int64_t nq = std::min<int64_t>(4, a.Tq - i0);
-              if (a.kv_bf16)
-                ForwardQueries<uint16_t>(a, bh / a.H, bh % a.H, i0, nq, out, ol, lse, w);
-              else
-                ForwardQueries<float>(a, bh / a.H, bh % a.H, i0, nq, out, ol, lse, w);
-            }
-#endif
-        for (int64_t i = i0; i < a.Tq; ++i) {
-          if constexpr (std::is_same_v<T, float>) {
-            if (a.kv_bf16) {
-              ForwardQuery<T, uint16_t>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
-              continue;
-            }
+      // Queries that see the same keys (no causal limit or window) read them once, four at a
+      // time (ForwardQueries).
+      if constexpr (std::is_same_v<T, float>)
+        if (L == 16 && !a.causal && a.window < 0 && !AdditiveScores(a) && a.D % 16 == 0 &&
+            a.Dv % 16 == 0)
+          for (; i0 + 1 < a.Tq; i0 += 4) {
+            const int64_t nq = std::min<int64_t>(4, a.Tq - i0);
+            if (a.kv_bf16)
+              ForwardQueries<uint16_t>(a, bh / a.H, bh % a.H, i0, nq, out, ol, lse, w);
+            else
+              ForwardQueries<float>(a, bh / a.H, bh % a.H, i0, nq, out, ol, lse, w);
           }
-          ForwardQuery<T, T>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
+#endif
+      for (int64_t i = i0; i < a.Tq; ++i) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (a.kv_bf16) {
+            ForwardQuery<T, uint16_t>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
+            continue;
+          }
         }
+        ForwardQuery<T, T>(a, bh / a.H, bh % a.H, i, out, ol, lse, w);
       }
-    } else {
-      // Dynamic, as causal blocks near the end of the sequence see more keys than those at the
-      // start; in runs of consecutive query blocks (a whole head each when there are heads
-      // enough), so that two threads seldom read one head's keys and values at the same moment:
-      // handing out single blocks cost 5-8 % on two Zen 5 cores (T = 512, B*H = 64). qblocks is 0
-      // when there are no queries.
-      const int64_t run =
-          std::clamp<int64_t>(tasks / (4 * std::max(nt, 1)), 1, std::max<int64_t>(qblocks, 1));
-#pragma omp for schedule(dynamic) nowait
-      for (int64_t r = 0; r < (tasks + run - 1) / run; ++r)
-        for (int64_t task = r * run; task < std::min(tasks, (r + 1) * run); ++task) {
-          const int64_t qb = task % qblocks, bh = task / qblocks;
-          const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
-          ForwardRows(a, bh / a.H, bh % a.H, i0, i1, out, ol, lse, w);
-        }
-    }
+    });
+    return;
   }
+  // Dynamic, as causal blocks near the end of the sequence see more keys than those at the start;
+  // in runs of consecutive query blocks (a whole head each when there are heads enough), so that
+  // two threads seldom read one head's keys and values at the same moment: handing out single
+  // blocks cost 5-8 % on two Zen 5 cores (T = 512, B*H = 64). qblocks is 0 when there are no
+  // queries.
+  const int64_t run =
+      std::clamp<int64_t>(tasks / (4 * std::max(nt, 1)), 1, std::max<int64_t>(qblocks, 1));
+  for_team(team, (tasks + run - 1) / run, 1, [&](int t, int64_t r) {
+    for (int64_t task = r * run; task < std::min(tasks, (r + 1) * run); ++task) {
+      const int64_t qb = task % qblocks, bh = task / qblocks;
+      const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
+      ForwardRows(a, bh / a.H, bh % a.H, i0, i1, out, ol, lse, buffers[t]);
+    }
+  });
 }
 
 // probs[b, slot, i, :] for head heads[slot]: exp(score - lse), dropped out like the forward.
@@ -679,16 +676,14 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
     Scratch<T> qt, st, lsep;
   };
   PerThread<Buffers> buffers(team, static_cast<size_t>(a.D), RoundUp(kFwdRows, L));
-#pragma omp parallel num_threads(team) if (team > 1)
-  {
-    Buffers& w = buffers[omp_get_thread_num()];
-    Scratch<T>& qt = w.qt;
-    Scratch<T>& st = w.st;
-    Scratch<T>& lsep = w.lsep;
-    const ExpArgs<T> ea = exp_args(a);
-    const auto vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
+  const ExpArgs<T> ea = exp_args(a);
+  const auto vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
+  for_team(team, tasks, 1, [&](int t, int64_t task) {
+    {
+      Buffers& w = buffers[t];
+      Scratch<T>& qt = w.qt;
+      Scratch<T>& st = w.st;
+      Scratch<T>& lsep = w.lsep;
       const int64_t qb = task % qblocks, slot = (task / qblocks) % n_heads,
                     b = task / (qblocks * n_heads);
       const int64_t h = heads[slot], kvh = h / (a.H / a.Hkv);
@@ -722,7 +717,7 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
         }
       }
     }
-  }
+  });
 }
 
 void ForwardF32(const AttentionArgs<float>& a, float* out, const HeadLayout& ol, float* lse) {
