@@ -30,11 +30,20 @@ void set_precision(Module& m, Precision p) {
     if (is_whole_matrix(w) && seen.insert(w.storage().get()).second) weights.push_back(w);
   std::stable_sort(weights.begin(), weights.end(),
                    [](const Tensor& a, const Tensor& b) { return a.numel() > b.numel(); });
-  // Side by side on the pool's threads: most weights are too small for their own rows to be split
-  // between threads, and converting them one after the other was a fifth of loading an int8
-  // translator (`gaze translate --precision int8` with no input: 83 ms, against 62 in fp32).
-  parallel_tasks(std::ssize(weights),
-                 [&](int64_t i) { set_weight_precision(weights[static_cast<size_t>(i)], p); });
+  // A weight larger than a thread's share of them all (a large vocabulary's projection) is
+  // converted on the whole pool, its rows split between the threads; the rest side by side, one
+  // thread each: they are too small for their rows to be split, and converting them one after the
+  // other was a fifth of loading an int8 translator (`gaze translate --precision int8` with no
+  // input: 83 ms, against 62 in fp32). After a failure, some weights may be converted and others
+  // not, as before.
+  int64_t total = 0;
+  for (const Tensor& w : weights) total += w.numel();
+  size_t big = 0;
+  while (big < weights.size() && weights[big].numel() * num_threads() > total)
+    set_weight_precision(weights[big++], p);
+  parallel_tasks(std::ssize(weights) - static_cast<int64_t>(big), [&](int64_t i) {
+    set_weight_precision(weights[big + static_cast<size_t>(i)], p);
+  });
 }
 
 Precision precision_of(const Module& m) {
