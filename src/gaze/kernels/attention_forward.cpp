@@ -220,6 +220,23 @@ HWY_INLINE T BlockSoftmax(D d, T* s, int64_t bc, T mscale, const ExpArgs<T>& ea,
   return alpha;
 }
 
+// Key and value j of batch entry b, key/value head kvh, as stored (KV: T, or uint16_t for bf16):
+// with kv_rows, read from batch entry kv_rows[j * B + b].
+template <typename T, typename KV>
+struct KVRows {
+  const AttentionArgs<T>& a;
+  int64_t b, kvh;
+  int64_t entry(int64_t j) const { return a.kv_rows ? a.kv_rows[j * a.B + b] : b; }
+  const KV* key(int64_t j) const {
+    return reinterpret_cast<const KV*>(a.k) + entry(j) * a.k_layout.b + kvh * a.k_layout.h +
+           j * a.k_layout.t;
+  }
+  const KV* value(int64_t j) const {
+    return reinterpret_cast<const KV*>(a.v) + entry(j) * a.v_layout.b + kvh * a.v_layout.h +
+           j * a.v_layout.t;
+  }
+};
+
 // Query i of head h in batch b on its own: scores as dot products along the head (16 keys at a time
 // on AVX-512 with whole vectors of features, then four, then one), an online softmax over blocks
 // of keys, and O += p v with two keys per step, the accumulator in w.o. Same function as
@@ -237,16 +254,9 @@ void ForwardQuery(const AttentionArgs<T>& a, int64_t b, int64_t h, int64_t i, T*
   const T* q = a.q + b * a.q_layout.b + h * a.q_layout.h + i * a.q_layout.t;
   const auto D = static_cast<size_t>(a.D), Dv = static_cast<size_t>(a.Dv);
   const size_t dw = D / L * L, dvw = Dv / L * L;  // whole vectors
-  const KV* kbase = reinterpret_cast<const KV*>(a.k);
-  const KV* vbase = reinterpret_cast<const KV*>(a.v);
-  auto key = [&](int64_t j) {
-    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
-    return kbase + e * a.k_layout.b + kvh * a.k_layout.h + j * a.k_layout.t;
-  };
-  auto value = [&](int64_t j) {
-    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
-    return vbase + e * a.v_layout.b + kvh * a.v_layout.h + j * a.v_layout.t;
-  };
+  const KVRows<T, KV> stored{a, b, kvh};
+  auto key = [&](int64_t j) { return stored.key(j); };
+  auto value = [&](int64_t j) { return stored.value(j); };
   auto dot_tail = [&](const KV* k) {
     T t = 0;
     for (size_t c = dw; c < D; ++c) t += q[c] * ScalarKV(k[c]);
@@ -386,16 +396,9 @@ void ForwardQueries(const AttentionArgs<float>& a, int64_t b, int64_t h, int64_t
   const float* q[4];
   for (int64_t r = 0; r < 4; ++r)
     q[r] = a.q + b * a.q_layout.b + h * a.q_layout.h + (i0 + std::min(r, nq - 1)) * a.q_layout.t;
-  const KV* kbase = reinterpret_cast<const KV*>(a.k);
-  const KV* vbase = reinterpret_cast<const KV*>(a.v);
-  auto key = [&](int64_t j) {
-    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
-    return kbase + e * a.k_layout.b + kvh * a.k_layout.h + j * a.k_layout.t;
-  };
-  auto value = [&](int64_t j) {
-    const int64_t e = a.kv_rows ? a.kv_rows[j * a.B + b] : b;
-    return vbase + e * a.v_layout.b + kvh * a.v_layout.h + j * a.v_layout.t;
-  };
+  const KVRows<float, KV> stored{a, b, kvh};
+  auto key = [&](int64_t j) { return stored.key(j); };
+  auto value = [&](int64_t j) { return stored.value(j); };
   const int64_t hi = a.key_lengths ? std::min(a.Tk, a.key_lengths[b]) : a.Tk;
   const ExpArgs<float> ea = exp_args(a);
   const auto mscale = static_cast<float>(a.scale);
@@ -679,42 +682,40 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
   const ExpArgs<T> ea = exp_args(a);
   const auto vsk = hn::Set(d, ea.sk), vmk = hn::Set(d, ea.mk);
   for_team(team, tasks, 1, [&](int t, int64_t task) {
-    {
-      Buffers& w = buffers[t];
-      Scratch<T>& qt = w.qt;
-      Scratch<T>& st = w.st;
-      Scratch<T>& lsep = w.lsep;
-      const int64_t qb = task % qblocks, slot = (task / qblocks) % n_heads,
-                    b = task / (qblocks * n_heads);
-      const int64_t h = heads[slot], kvh = h / (a.H / a.Hkv);
-      const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
-      const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L);
-      PackTransposed(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
-                     rows, a.D, qt.data(), brp);
-      // lse per lane; +inf where a query saw no key (or is padding), so its probabilities are 0.
-      for (size_t r = 0; r < brp; ++r) {
-        const T l = r < rows ? lse[(b * a.H + h) * a.Tq + i0 + static_cast<int64_t>(r)] : T(0);
-        lsep[r] = (r >= rows || l == -std::numeric_limits<T>::infinity())
-                      ? std::numeric_limits<T>::infinity()
-                      : l;
-      }
-      const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
-      for (int64_t j0 = 0; j0 < a.Tk; j0 += kFwdKeys) {
-        const int64_t bc = std::min(kFwdKeys, a.Tk - j0);
-        MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, qt.data(), brp, brp / L,
-                     st.data(), brp, false);
-        const bool rowpass = BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc);
-        for (int64_t j = 0; j < bc; ++j) {
-          T* s = st.data() + j * brp;
-          if (rowpass) PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, s);
-          for (size_t c = 0; c < brp; c += L)
-            hn::StoreU(SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + c), vsk,
-                                                hn::Mul(hn::LoadU(d, lsep.data() + c), vmk))),
-                       d, s + c);
-          if (a.dropout_p > 0) DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), s);
-          T* dst = probs + ((b * n_heads + slot) * a.Tq + i0) * a.Tk + j0 + j;
-          for (size_t r = 0; r < rows; ++r) dst[static_cast<int64_t>(r) * a.Tk] = s[r];
-        }
+    Buffers& w = buffers[t];
+    Scratch<T>& qt = w.qt;
+    Scratch<T>& st = w.st;
+    Scratch<T>& lsep = w.lsep;
+    const int64_t qb = task % qblocks, slot = (task / qblocks) % n_heads,
+                  b = task / (qblocks * n_heads);
+    const int64_t h = heads[slot], kvh = h / (a.H / a.Hkv);
+    const int64_t i0 = qb * kFwdRows, i1 = std::min(a.Tq, i0 + kFwdRows);
+    const size_t rows = static_cast<size_t>(i1 - i0), brp = RoundUp(rows, L);
+    PackTransposed(d, a.q + b * a.q_layout.b + h * a.q_layout.h + i0 * a.q_layout.t, a.q_layout.t,
+                   rows, a.D, qt.data(), brp);
+    // lse per lane; +inf where a query saw no key (or is padding), so its probabilities are 0.
+    for (size_t r = 0; r < brp; ++r) {
+      const T l = r < rows ? lse[(b * a.H + h) * a.Tq + i0 + static_cast<int64_t>(r)] : T(0);
+      lsep[r] = (r >= rows || l == -std::numeric_limits<T>::infinity())
+                    ? std::numeric_limits<T>::infinity()
+                    : l;
+    }
+    const T* kb = a.k + b * a.k_layout.b + kvh * a.k_layout.h;
+    for (int64_t j0 = 0; j0 < a.Tk; j0 += kFwdKeys) {
+      const int64_t bc = std::min(kFwdKeys, a.Tk - j0);
+      MatmulPacked(d, kb + j0 * a.k_layout.t, a.k_layout.t, 1, bc, a.D, qt.data(), brp, brp / L,
+                   st.data(), brp, false);
+      const bool rowpass = BlockNeedsRowPass(a, i0, static_cast<int64_t>(rows), j0, bc);
+      for (int64_t j = 0; j < bc; ++j) {
+        T* s = st.data() + j * brp;
+        if (rowpass) PrepareKeyRow(d, a, b, h, j0 + j, i0, brp, s);
+        for (size_t c = 0; c < brp; c += L)
+          hn::StoreU(SoftmaxExp(d, hn::MulSub(hn::LoadU(d, s + c), vsk,
+                                              hn::Mul(hn::LoadU(d, lsep.data() + c), vmk))),
+                     d, s + c);
+        if (a.dropout_p > 0) DropoutKeyRow(a, b, h, j0 + j, i0, static_cast<int64_t>(rows), s);
+        T* dst = probs + ((b * n_heads + slot) * a.Tq + i0) * a.Tk + j0 + j;
+        for (size_t r = 0; r < rows; ++r) dst[static_cast<int64_t>(r) * a.Tk] = s[r];
       }
     }
   });
