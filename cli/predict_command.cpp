@@ -1,3 +1,5 @@
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -103,14 +105,32 @@ struct TranslateArgs {
   std::optional<Precision> precision;
   FieldFlags options;  // decode::SearchOptions
   bool scores = false;
+  bool log_throughput = false;
 };
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int64_t count_words(const std::string& s) {
+  int64_t n = 0;
+  bool in_word = false;
+  for (const char c : s) {
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    n += !space && !in_word;
+    in_word = !space;
+  }
+  return n;
+}
 
 // Plain text in, plain text out, in batches of the lines at hand: piped input is translated in
 // batches, a line typed interactively as soon as it arrives. With --nbest N > 1, Marian's n-best
 // format: "ID ||| hypothesis ||| score", N lines per input (ID counts inputs from 0).
 int run_translate(const TranslateArgs& a) {
+  const auto start = std::chrono::steady_clock::now();
   auto predictor =
       tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
+  const double load_s = seconds_since(start);
   tasks::Predictor& p = *predictor;
   GAZE_CHECK(p.kind() == tasks::TaskKind::translate, DataError,
              "{}: gaze translate needs a translation model; this one is for task '{}' (use gaze "
@@ -121,9 +141,14 @@ int run_translate(const TranslateArgs& a) {
   check_nbest(a.options, o.search);
   const bool nbest = o.search.nbest > 1;
   o.scores = a.scores;
-  int64_t id = 0;
+  int64_t id = 0, words = 0;
+  double translate_s = 0;  // in predict() only: not waiting for input, not loading
   for_each_chunk(256, [&](std::vector<std::string>& lines) {
-    for (const auto& j : p.predict(lines, o)) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<nlohmann::json> out = p.predict(lines, o);
+    translate_s += seconds_since(t0);
+    for (const auto& j : out) {
+      words += count_words(j["translation_text"].get_ref<const std::string&>());
       if (!nbest) {
         std::cout << j["translation_text"].get<std::string>();
         if (a.scores)
@@ -140,6 +165,13 @@ int run_translate(const TranslateArgs& a) {
     }
     check_stdout();
   });
+  if (a.log_throughput)  // CTranslate2's --log_throughput, with the loading apart
+    std::fprintf(stderr,
+                 "gaze: translated %lld line%s into %lld words in %.3f s (%.0f words/s); loading "
+                 "the model took %.3f s\n",
+                 static_cast<long long>(id), id == 1 ? "" : "s", static_cast<long long>(words),
+                 translate_s, translate_s > 0 ? static_cast<double>(words) / translate_s : 0.0,
+                 load_s);
   return 0;
 }
 
@@ -194,6 +226,9 @@ Action add_translate(CLI::App& app) {
   a->options.add(app, decode::config_fields(proto));
   app.add_flag("--scores", a->scores,
                "write 'translation ||| score' (score: log p / length^penalty)");
+  app.add_flag("--log-throughput", a->log_throughput,
+               "at the end, write to stderr the lines and words translated (best hypotheses), "
+               "the time spent translating, words/s, and the time loading the model took");
   app.footer(
       "Reads sentences from stdin, one per line, and writes one translation per line: piped\n"
       "input is translated in batches, a line typed interactively as soon as it arrives.\n"

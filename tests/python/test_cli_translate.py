@@ -4,6 +4,7 @@ CMUdict spelling -> phonemes data with several pronunciations per word, decoding
 bad-input case of parallel data."""
 import gzip
 import json
+import re
 
 import pytest
 
@@ -94,6 +95,15 @@ def test_predict_and_translate_outputs(copy_model):
     assert [set(o) for o in out] == [{"translation_text"}] * 5
     plain = run("translate", "--model", d / "run", stdin=src, check=0).stdout.splitlines()
     assert plain == [o["translation_text"] for o in out]
+    # --log-throughput changes nothing on stdout and counts what it wrote
+    logged = run("translate", "--model", d / "run", "--log-throughput", stdin=src, check=0)
+    assert logged.stdout.splitlines() == plain
+    m = re.fullmatch(r"gaze: translated 5 lines into (\d+) words in ([0-9.]+) s \((\d+) words/s\); "
+                     r"loading the model took ([0-9.]+) s\n", logged.stderr)
+    assert m, logged.stderr
+    assert int(m[1]) == sum(len(x.split()) for x in plain) and float(m[2]) > 0 and float(m[4]) > 0
+    words, secs = int(m[1]), float(m[2])  # the seconds are printed to the millisecond
+    assert words / (secs + 5e-4) - 1 <= int(m[3]) <= words / max(secs - 5e-4, 1e-9) + 1
     # beam size 1 is greedy search
     b1 = run("translate", "--model", d / "run", "--beam-size", "1", stdin=src, check=0).stdout
     assert b1 == run("translate", "--model", d / "run", "--method", "greedy", stdin=src, check=0).stdout
