@@ -104,6 +104,32 @@ def test_float32_and_default_mask():
     assert_close(got.detach().numpy(), want.detach().numpy(), 1e-5, 1e-5, "float32")
 
 
+def test_any_thread_count_gives_the_same_bits():
+    """Sequences are shared out between threads; each is computed alone, and the shared tables'
+    gradients are summed in sequence order, so 1, 2 and 3 threads agree exactly (7 sequences: runs
+    of unequal length)."""
+    e, tags, mask = make(6, B=7, T=9, K=6)
+    crf = gaze.nn.CRF(6, batch_first=True).double()
+    before = gaze.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            gaze.set_num_threads(threads)
+            ge = gaze.tensor(e, requires_grad=True)
+            crf.zero_grad()
+            ll = crf(ge, gaze.tensor(tags), mask=gaze.tensor(mask), reduction="none")
+            ll.sum().backward()
+            results.append([ll.detach().numpy(), ge.grad.numpy(), crf.transitions.grad.numpy(),
+                            crf.start_transitions.grad.numpy(), crf.end_transitions.grad.numpy(),
+                            crf.decode(gaze.tensor(e), mask=gaze.tensor(mask))])
+    finally:
+        gaze.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0][:5], other[:5]):
+            assert np.array_equal(a, b)
+        assert other[5] == results[0][5]
+
+
 def test_viterbi_matches_the_reference_and_beats_every_other_path():
     e, _, mask = make(4, B=6, T=7, K=4)
     crf = gaze.nn.CRF(4, batch_first=True).double()

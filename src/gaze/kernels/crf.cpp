@@ -5,8 +5,27 @@
 #include <limits>
 #include <vector>
 
+#include <omp.h>
+
+#include "gaze/core/threads.h"
+#include "gaze/kernels/scratch.h"
+
 namespace gaze::kernels {
 namespace {
+
+// The team for `batch` sequences: one sequence per task, each thread a run of them (what a static
+// schedule gives), one thread inside another parallel region. Buffers are made per thread before
+// the region opens: an allocation failing inside one would end the process.
+int crf_team(int64_t batch) {
+  return omp_in_parallel() ? 1 : static_cast<int>(std::clamp<int64_t>(batch, 1, num_threads()));
+}
+
+template <typename T>
+struct CrfBuffers {
+  CrfBuffers(size_t steps_by_tags, size_t tags, bool with_beta)
+      : alpha(steps_by_tags), beta(with_beta ? steps_by_tags : 0), scratch(tags) {}
+  Scratch<T> alpha, beta, scratch;
+};
 
 // log sum_i exp(x[i]) over n values read with stride, stable for -inf entries.
 template <typename T>
@@ -65,18 +84,17 @@ template <typename T>
 void crf_nll(const T* emissions, const int64_t* tags, const int64_t* lengths, const T* start,
              const T* end, const T* transitions, CrfShape s, T* nll) {
   const int64_t K = s.tags;
-#pragma omp parallel
-  {
-    std::vector<T> alpha(static_cast<size_t>(s.steps * K)), scratch(static_cast<size_t>(K));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.batch; ++b) {
-      const T* e = emissions + b * s.steps * K;
-      const int64_t L = lengths[b];
-      forward_scores(e, L, K, start, transitions, alpha.data(), scratch.data());
-      nll[b] = log_partition(alpha.data(), L, K, end, scratch.data()) -
-               gold_score(e, tags + b * s.steps, L, K, start, end, transitions);
-    }
-  }
+  const int team = crf_team(s.batch);
+  PerThread<CrfBuffers<T>> buffers(team, static_cast<size_t>(s.steps * K), static_cast<size_t>(K),
+                                   false);
+  for_team(team, s.batch, (s.batch + team - 1) / team, [&](int t, int64_t b) {
+    CrfBuffers<T>& w = buffers[t];
+    const T* e = emissions + b * s.steps * K;
+    const int64_t L = lengths[b];
+    forward_scores(e, L, K, start, transitions, w.alpha.data(), w.scratch.data());
+    nll[b] = log_partition(w.alpha.data(), L, K, end, w.scratch.data()) -
+             gold_score(e, tags + b * s.steps, L, K, start, end, transitions);
+  });
 }
 
 template <typename T>
@@ -87,42 +105,42 @@ void crf_nll_backward(const T* emissions, const int64_t* tags, const int64_t* le
   // Per-sequence gradients of the shared parameters, summed in sequence order afterwards so the
   // result does not depend on the thread count.
   std::vector<T> shared(static_cast<size_t>(s.batch * (2 * K + K * K)), T(0));
-#pragma omp parallel
-  {
-    std::vector<T> alpha(static_cast<size_t>(s.steps * K)), beta(alpha.size()),
-        scratch(static_cast<size_t>(K));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.batch; ++b) {
-      const T* e = emissions + b * s.steps * K;
-      const int64_t* y = tags + b * s.steps;
-      const int64_t L = lengths[b];
-      const T gb = g[b];
-      forward_scores(e, L, K, start, transitions, alpha.data(), scratch.data());
-      backward_scores(e, L, K, end, transitions, beta.data(), scratch.data());
-      const T logz = log_partition(alpha.data(), L, K, end, scratch.data());
-      T* ds = shared.data() + b * (2 * K + K * K);
-      T *dstart = ds, *dend = ds + K, *dtrans = ds + 2 * K;
-      for (int64_t t = 0; t < L; ++t)
-        for (int64_t j = 0; j < K; ++j) {
-          const T p = std::exp(alpha[t * K + j] + beta[t * K + j] - logz);  // P(y_t = j)
-          if (d_emissions) d_emissions[(b * s.steps + t) * K + j] += gb * p;
-          if (t == 0) dstart[j] += gb * p;
-          if (t == L - 1) dend[j] += gb * p;
-        }
-      for (int64_t t = 1; t < L; ++t)
-        for (int64_t i = 0; i < K; ++i)
-          for (int64_t j = 0; j < K; ++j)  // P(y_{t-1} = i, y_t = j)
-            dtrans[i * K + j] += gb * std::exp(alpha[(t - 1) * K + i] + transitions[i * K + j] +
-                                               e[t * K + j] + beta[t * K + j] - logz);
-      // Minus the gold path's indicators.
-      for (int64_t t = 0; t < L; ++t) {
-        if (d_emissions) d_emissions[(b * s.steps + t) * K + y[t]] -= gb;
-        if (t > 0) dtrans[y[t - 1] * K + y[t]] -= gb;
+  const int team = crf_team(s.batch);
+  PerThread<CrfBuffers<T>> buffers(team, static_cast<size_t>(s.steps * K), static_cast<size_t>(K),
+                                   true);
+  for_team(team, s.batch, (s.batch + team - 1) / team, [&](int t, int64_t b) {
+    T* const alpha = buffers[t].alpha.data();
+    T* const beta = buffers[t].beta.data();
+    T* const scratch = buffers[t].scratch.data();
+    const T* e = emissions + b * s.steps * K;
+    const int64_t* y = tags + b * s.steps;
+    const int64_t L = lengths[b];
+    const T gb = g[b];
+    forward_scores(e, L, K, start, transitions, alpha, scratch);
+    backward_scores(e, L, K, end, transitions, beta, scratch);
+    const T logz = log_partition(alpha, L, K, end, scratch);
+    T* ds = shared.data() + b * (2 * K + K * K);
+    T *dstart = ds, *dend = ds + K, *dtrans = ds + 2 * K;
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t j = 0; j < K; ++j) {
+        const T p = std::exp(alpha[t * K + j] + beta[t * K + j] - logz);  // P(y_t = j)
+        if (d_emissions) d_emissions[(b * s.steps + t) * K + j] += gb * p;
+        if (t == 0) dstart[j] += gb * p;
+        if (t == L - 1) dend[j] += gb * p;
       }
-      dstart[y[0]] -= gb;
-      dend[y[L - 1]] -= gb;
+    for (int64_t t = 1; t < L; ++t)
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < K; ++j)  // P(y_{t-1} = i, y_t = j)
+          dtrans[i * K + j] += gb * std::exp(alpha[(t - 1) * K + i] + transitions[i * K + j] +
+                                             e[t * K + j] + beta[t * K + j] - logz);
+    // Minus the gold path's indicators.
+    for (int64_t t = 0; t < L; ++t) {
+      if (d_emissions) d_emissions[(b * s.steps + t) * K + y[t]] -= gb;
+      if (t > 0) dtrans[y[t - 1] * K + y[t]] -= gb;
     }
-  }
+    dstart[y[0]] -= gb;
+    dend[y[L - 1]] -= gb;
+  });
   for (int64_t b = 0; b < s.batch; ++b) {
     const T* ds = shared.data() + b * (2 * K + K * K);
     for (int64_t j = 0; j < K; ++j) {
@@ -138,37 +156,40 @@ template <typename T>
 void crf_viterbi(const T* emissions, const int64_t* lengths, const T* start, const T* end,
                  const T* transitions, CrfShape s, int64_t* best, T* score) {
   const int64_t K = s.tags;
-#pragma omp parallel
-  {
-    std::vector<T> delta(static_cast<size_t>(s.steps * K));
-    std::vector<int64_t> back(static_cast<size_t>(s.steps * K));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.batch; ++b) {
-      const T* e = emissions + b * s.steps * K;
-      const int64_t L = lengths[b];
-      for (int64_t j = 0; j < K; ++j) delta[j] = start[j] + e[j];
-      for (int64_t t = 1; t < L; ++t)
-        for (int64_t j = 0; j < K; ++j) {
-          int64_t arg = 0;
-          T top = delta[(t - 1) * K] + transitions[j];
-          for (int64_t i = 1; i < K; ++i) {
-            const T v = delta[(t - 1) * K + i] + transitions[i * K + j];
-            if (v > top) top = v, arg = i;
-          }
-          delta[t * K + j] = top + e[t * K + j];
-          back[t * K + j] = arg;
+  struct Buffers {
+    explicit Buffers(size_t n) : delta(n), back(n) {}
+    Scratch<T> delta;
+    Scratch<int64_t> back;
+  };
+  const int team = crf_team(s.batch);
+  PerThread<Buffers> buffers(team, static_cast<size_t>(s.steps * K));
+  for_team(team, s.batch, (s.batch + team - 1) / team, [&](int th, int64_t b) {
+    T* const delta = buffers[th].delta.data();
+    int64_t* const back = buffers[th].back.data();
+    const T* e = emissions + b * s.steps * K;
+    const int64_t L = lengths[b];
+    for (int64_t j = 0; j < K; ++j) delta[j] = start[j] + e[j];
+    for (int64_t t = 1; t < L; ++t)
+      for (int64_t j = 0; j < K; ++j) {
+        int64_t arg = 0;
+        T top = delta[(t - 1) * K] + transitions[j];
+        for (int64_t i = 1; i < K; ++i) {
+          const T v = delta[(t - 1) * K + i] + transitions[i * K + j];
+          if (v > top) top = v, arg = i;
         }
-      int64_t last = 0;
-      T top = delta[(L - 1) * K] + end[0];
-      for (int64_t j = 1; j < K; ++j)
-        if (delta[(L - 1) * K + j] + end[j] > top) top = delta[(L - 1) * K + j] + end[j], last = j;
-      int64_t* out = best + b * s.steps;
-      std::fill(out, out + s.steps, int64_t{-1});
-      out[L - 1] = last;
-      for (int64_t t = L - 1; t > 0; --t) out[t - 1] = back[t * K + out[t]];
-      score[b] = top;
-    }
-  }
+        delta[t * K + j] = top + e[t * K + j];
+        back[t * K + j] = arg;
+      }
+    int64_t last = 0;
+    T top = delta[(L - 1) * K] + end[0];
+    for (int64_t j = 1; j < K; ++j)
+      if (delta[(L - 1) * K + j] + end[j] > top) top = delta[(L - 1) * K + j] + end[j], last = j;
+    int64_t* out = best + b * s.steps;
+    std::fill(out, out + s.steps, int64_t{-1});
+    out[L - 1] = last;
+    for (int64_t t = L - 1; t > 0; --t) out[t - 1] = back[t * K + out[t]];
+    score[b] = top;
+  });
 }
 
 #define GAZE_CRF_INSTANTIATE(T)                                                                    \
