@@ -20,6 +20,7 @@
 #include "gaze/core/autocast.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/simd.h"
+#include "gaze/core/storage.h"
 #include "gaze/core/threads.h"
 #include "gaze/ops/ops.h"
 
@@ -108,6 +109,54 @@ TEST(Tensor, PermuteTransposeCatSplit) {
   // Non-float dtypes move too.
   Tensor ids = Tensor::from_vector<int64_t>({1, 2, 3, 4}, Shape{2, 2});
   EXPECT_EQ(transpose(ids, 0, 1).to_vector<int64_t>(), (std::vector<int64_t>{1, 3, 2, 4}));
+}
+
+TEST(Storage, DeferredBytesAreMadeOnceByWhicheverThreadReadsFirst) {
+  std::atomic<int> fills{0};
+  auto s = gaze::Storage::deferred(1 << 20, [&](void*) { ADD_FAILURE() << "replaced fill ran"; });
+  EXPECT_FALSE(s->materialized());
+  EXPECT_EQ(s->nbytes(), size_t{1} << 20);
+  // Replaced before anything read it: the new fill is the one that runs.
+  EXPECT_TRUE(s->refill([&](void* p) {
+    ++fills;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the others arrive meanwhile
+    std::memset(p, 7, size_t{1} << 20);
+  }));
+  std::vector<void*> got(8, nullptr);
+  std::vector<std::thread> readers;
+  for (size_t i = 0; i < got.size(); ++i) readers.emplace_back([&, i] { got[i] = s->data(); });
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(fills.load(), 1);
+  for (void* p : got) ASSERT_EQ(p, got[0]);
+  const auto* bytes = static_cast<const unsigned char*>(got[0]);
+  EXPECT_EQ(bytes[0], 7);
+  EXPECT_EQ(bytes[(1 << 20) - 1], 7);
+  EXPECT_TRUE(s->materialized());
+  EXPECT_FALSE(s->refill([](void*) {}));                            // made: nothing left to replace
+  EXPECT_FALSE(gaze::Storage::allocate(64)->refill([](void*) {}));  // never deferred
+}
+
+TEST(Storage, AFillThatThrowsLeavesTheBytesUnmadeAndTheBlockReturned) {
+  gaze::allocator::empty_cache();
+  const size_t before = gaze::allocator::stats().bytes_in_use;
+  int calls = 0;
+  {
+    auto s = gaze::Storage::deferred(4096, [&](void* p) {
+      if (++calls == 1) throw gaze::ValueError("first fill fails");
+      std::memset(p, 1, 4096);
+    });
+    EXPECT_THROW(s->data(), gaze::ValueError);
+    EXPECT_FALSE(s->materialized());
+    EXPECT_EQ(gaze::allocator::stats().bytes_in_use, before);
+    ASSERT_NE(s->data(), nullptr);  // a second reader tries again
+    EXPECT_EQ(calls, 2);
+    EXPECT_GT(gaze::allocator::stats().bytes_in_use, before);
+  }
+  EXPECT_EQ(gaze::allocator::stats().bytes_in_use, before);  // freed with the storage
+  {
+    auto never = gaze::Storage::deferred(4096, [](void*) {});  // never read: nothing to free
+  }
+  EXPECT_EQ(gaze::allocator::stats().bytes_in_use, before);
 }
 
 TEST(Allocator, ReusesBlocksAcrossIdenticalSteps) {

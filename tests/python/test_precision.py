@@ -113,6 +113,47 @@ def test_quantize_writes_a_smaller_folder_that_predicts_as_the_conversion_in_mem
         (out / "model.safetensors").read_bytes()
 
 
+def test_a_quantized_folder_makes_the_float_values_of_its_int8_matrices_only_when_read(model):
+    """Loading an int8 folder keeps its matrices as int8 and scales only: their float32 values (four
+    bytes a weight) are made if something reads them, and are then q * scale exactly."""
+    import gc
+
+    import numpy as np
+    tmp, texts, _ = model
+    out = tmp / "q-int8"
+    if not out.exists():
+        run("quantize", tmp / "run", "--out", out, "--precision", "int8", check=0)
+    header = safetensors_header(out / "model.safetensors")
+    names = json.loads(header["__metadata__"]["quantized"])
+    floats = 4 * sum(header[n]["shape"][0] * header[n]["shape"][1] for n in names)
+
+    def used():
+        gc.collect()
+        return gaze.allocator_stats()["bytes_in_use"]
+
+    quantized = gaze.models.load_model(str(out))
+    # Predicting (int8 products; with no int8 instructions, their fp32 fallback) ...
+    pipeline = gaze.load(out)
+    start = used()
+    pipeline(texts[:50])
+    if pipeline.precision == "int8":  # ... reads only the int8 values
+        assert used() - start < 0.5 * floats
+    # Reading a weight makes its float values, which loading had not: q * scale, from the file.
+    raw = (out / "model.safetensors").read_bytes()
+    base = 8 + struct.unpack("<Q", raw[:8])[0]
+
+    def stored(name, dtype):
+        b, e = header[name]["data_offsets"]
+        return np.frombuffer(raw[base + b:base + e], dtype=dtype).reshape(header[name]["shape"])
+
+    state = quantized.state_dict()
+    start = used()
+    for n in names:
+        want = stored(n, np.int8).astype(np.float32) * stored(n + "_scale", np.float32)[:, None]
+        assert np.array_equal(state[n].numpy(), want), n
+    assert used() - start >= 0.95 * floats
+
+
 def test_every_command_takes_precision(model):
     tmp, texts, held = model
     if not cpu_has(tmp / "run", "int8"):

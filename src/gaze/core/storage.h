@@ -2,8 +2,10 @@
 // caching allocator or borrowed from outside (e.g. a NumPy array kept alive by `owner`).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -17,19 +19,32 @@ class Storage {
   static std::shared_ptr<Storage> allocate(size_t nbytes);
   // Borrows `data`; `owner` keeps it alive for as long as the storage lives.
   static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> owner);
+  // nbytes whose block is taken from the caching allocator and filled by fill(block) on the first
+  // data() (once, whichever thread asks first; the others wait). A quantized model folder's
+  // matrices hold their float values this way: a model that only multiplies by the int8 or bf16
+  // form never makes them.
+  static std::shared_ptr<Storage> deferred(size_t nbytes, std::function<void(void*)> fill);
 
   // Public only for make_shared; the Key keeps construction inside allocate()/borrow().
   class Key {
     friend class Storage;
     Key() = default;
   };
-  explicit Storage(Key) {}
+  explicit Storage(Key);
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
 
-  void* data() const { return data_; }
+  void* data() const {
+    void* p = data_.load(std::memory_order_acquire);
+    return p ? p : make_deferred();
+  }
   size_t nbytes() const { return nbytes_; }
+  // False for a deferred storage until something asked for its data.
+  bool materialized() const { return data_.load(std::memory_order_acquire) != nullptr; }
+  // Replaces a deferred storage's fill while its bytes are still unmade; false (nothing done) once
+  // they are made, or for a storage that was never deferred.
+  bool refill(std::function<void(void*)> fill);
 
   // Bumped by every in-place write, so autograd can tell a saved tensor was modified.
   uint64_t version() const { return version_; }
@@ -41,7 +56,11 @@ class Storage {
   void set_lowp(std::shared_ptr<LowpState> s) { lowp_ = std::move(s); }
 
  private:
-  void* data_ = nullptr;
+  void* make_deferred() const;
+
+  struct Deferred;                            // its fill, and the lock that runs it once
+  mutable std::atomic<void*> data_{nullptr};  // null only while deferred (or borrowed null)
+  std::unique_ptr<Deferred> deferred_;
   size_t nbytes_ = 0;
   std::shared_ptr<void> owner_;  // keeps borrowed memory alive (may be null: caller guarantees it)
   bool from_allocator_ = false;  // only blocks from allocate() go back to the caching allocator

@@ -66,10 +66,12 @@ void remove_checkpoint(const std::string& dir);
 
 struct Checkpoint {
   std::string config_json;
-  NamedTensors model;  // reduced-precision matrices as the float values they stand for
+  // Reduced-precision matrices as the float values they stand for; an int8 one's are deferred
+  // (Storage::deferred): made from `lowp` only if something reads them.
+  NamedTensors model;
   // The matrices a quantized model folder holds in bf16 or int8 (gaze quantize), by name: what
   // ops/lowp.h multiplies by once they are loaded.
-  std::map<std::string, kernels::LowpWeight> lowp;
+  std::map<std::string, std::shared_ptr<const kernels::LowpWeight>> lowp;
   std::optional<TrainingState> training;
 };
 // Whether the checkpoint in `dir` holds training state (a resumable last/), without reading it.

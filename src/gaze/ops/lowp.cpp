@@ -31,8 +31,10 @@ void check_whole(const Tensor& w, const char* op) {
 
 void install(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> q) {
   // The float values become exactly the reduced-precision ones, so a model set to a precision in
-  // memory and one loaded from a quantized folder compute the same numbers.
-  kernels::dequantize_weight(*q, w.data<float>());
+  // memory and one loaded from a quantized folder compute the same numbers. A quantized folder's
+  // float values are deferred (Storage::deferred): they are made from q if anything reads them.
+  auto fill = [q](void* dst) { kernels::dequantize_weight(*q, static_cast<float*>(dst)); };
+  if (!w.storage()->refill(std::move(fill))) kernels::dequantize_weight(*q, w.data<float>());
   w.storage()->bump_version();
   auto s = std::make_shared<LowpState>();
   s->weight = std::move(q);
@@ -58,8 +60,10 @@ void set_weight_precision(const Tensor& w, Precision p) {
                  kernels::quantize_weight(w.data<float>(), w.size(0), w.size(1), p)));
 }
 
-void set_weight_lowp(const Tensor& w, kernels::LowpWeight q) {
+void set_weight_lowp(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> qp) {
   check_whole(w, "set_weight_lowp");
+  GAZE_CHECK(qp, ValueError, "set_weight_lowp: no values");
+  const kernels::LowpWeight& q = *qp;
   GAZE_CHECK(q.precision != Precision::fp32 && q.rows == w.size(0) && q.cols == w.size(1),
              ValueError, "set_weight_lowp: {} values [{}, {}] for a weight {}",
              enum_name(q.precision), q.rows, q.cols, w.shape_str());
@@ -68,7 +72,11 @@ void set_weight_lowp(const Tensor& w, kernels::LowpWeight q) {
                  ? q.bf16.size() == n
                  : q.q.size() == n && q.scale.size() == static_cast<size_t>(q.rows),
              ValueError, "set_weight_lowp: the values do not fill [{}, {}]", q.rows, q.cols);
-  install(w, std::make_shared<const kernels::LowpWeight>(std::move(q)));
+  install(w, std::move(qp));
+}
+
+void set_weight_lowp(const Tensor& w, kernels::LowpWeight q) {
+  set_weight_lowp(w, std::make_shared<const kernels::LowpWeight>(std::move(q)));
 }
 
 std::shared_ptr<const kernels::LowpWeight> weight_lowp(const Tensor& w) {

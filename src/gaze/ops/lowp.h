@@ -24,7 +24,10 @@ bool is_whole_matrix(const Tensor& w);
 // the reduced-precision product (the values stay rounded).
 void set_weight_precision(const Tensor& w, Precision p);
 // The same from stored reduced-precision values (a quantized model folder); q's shape must be w's.
+// When w's storage is deferred (Storage::deferred) and not yet made, its float values stay unmade
+// and will be made from q.
 void set_weight_lowp(const Tensor& w, kernels::LowpWeight q);
+void set_weight_lowp(const Tensor& w, std::shared_ptr<const kernels::LowpWeight> q);
 // The reduced-precision values of w's storage; null when it is float32, including when its values
 // were written (an optimizer step, a load) after the conversion: writing the weights ends it.
 // Writes through memory gaze does not see (a NumPy view of the weight) are not noticed: convert
