@@ -18,6 +18,7 @@
 #include "gaze/data/conll.h"
 #include "gaze/data/parallel.h"
 #include "gaze/data/split.h"
+#include "gaze/io/checkpoint.h"
 #include "gaze/io/files.h"
 #include "gaze/io/safetensors.h"
 #include "gaze/io/yaml_config.h"
@@ -96,6 +97,23 @@ TEST(Safetensors, ReadsEachTensorIntoItsStorageAndWidensNarrowOnes) {
   EXPECT_EQ(q.int8.at("ids").values, (std::vector<int8_t>{-3, 7, 120}));
   EXPECT_EQ(q.int8.at("ids").shape, (Shape{3}));
   EXPECT_EQ(q.tensors.size(), 3u);
+  // And BF16 ones as their bit patterns: 1.5 is 0x3fc0 as a bfloat16.
+  const io::SafetensorsFile b = io::load_safetensors(path, {.keep_bf16 = true});
+  EXPECT_EQ(b.bf16.at("w16").shape, (Shape{2, 3}));
+  EXPECT_EQ(b.bf16.at("w16").bits,
+            (std::vector<uint16_t>{0x3fc0, 0xc000, 0x3e80, 0x4040, 0x0000, 0xbf00}));
+  EXPECT_EQ(b.tensors.size(), 3u);
+  // A checkpoint keeps quantized matrices' bits; a BF16 tensor that is none is float32 as before.
+  const std::filesystem::path dir = temp_path("gaze-st-checkpoint");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(path, dir / "model.safetensors");
+  const io::Checkpoint ck = io::load_checkpoint(dir.string());
+  ASSERT_EQ(ck.model.size(), 4u);
+  for (const auto& [name, t] : ck.model)
+    if (name == "w16") EXPECT_EQ(t.to_vector<float>(), w.to_vector<float>());
+  EXPECT_TRUE(ck.lowp.empty());
+  std::filesystem::remove_all(dir);
   // Cut inside the last tensor's data: named as a truncated file, not read past the end.
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 2);
   EXPECT_THROW(io::load_safetensors(path), DataError);

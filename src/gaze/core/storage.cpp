@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "gaze/core/allocator.h"
+#include "gaze/core/error.h"
 
 namespace gaze {
 
@@ -30,6 +31,7 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_
 }
 
 std::shared_ptr<Storage> Storage::deferred(size_t nbytes, std::function<void(void*)> fill) {
+  GAZE_CHECK(fill != nullptr, ValueError, "Storage::deferred: no fill for {} bytes", nbytes);
   auto s = std::make_shared<Storage>(Key{});
   s->deferred_ = std::make_unique<Deferred>();
   s->deferred_->fill = std::move(fill);
@@ -55,6 +57,7 @@ void* Storage::make_deferred() const {
 }
 
 bool Storage::refill(std::function<void(void*)> fill) {
+  GAZE_CHECK(fill != nullptr, ValueError, "Storage::refill: no fill");
   if (!deferred_) return false;
   std::lock_guard lock(deferred_->mu);
   if (data_.load(std::memory_order_acquire)) return false;

@@ -1,5 +1,6 @@
 // Storage: a reference-counted block of bytes shared by a tensor and its views, either from the
-// caching allocator or borrowed from outside (e.g. a NumPy array kept alive by `owner`).
+// caching allocator (made at once, or deferred until first read) or borrowed from outside (e.g. a
+// NumPy array kept alive by `owner`).
 #pragma once
 
 #include <atomic>
@@ -20,12 +21,12 @@ class Storage {
   // Borrows `data`; `owner` keeps it alive for as long as the storage lives.
   static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> owner);
   // nbytes whose block is taken from the caching allocator and filled by fill(block) on the first
-  // data() (once, whichever thread asks first; the others wait). A quantized model folder's
-  // matrices hold their float values this way: a model that only multiplies by the int8 or bf16
-  // form never makes them.
+  // data() (once, whichever thread asks first; the others wait; a fill that throws leaves it unmade
+  // for the next reader). fill must not be empty. A quantized model folder's matrices hold their
+  // float values this way: a model that only multiplies by the int8 or bf16 form never makes them.
   static std::shared_ptr<Storage> deferred(size_t nbytes, std::function<void(void*)> fill);
 
-  // Public only for make_shared; the Key keeps construction inside allocate()/borrow().
+  // Public only for make_shared; the Key keeps construction inside allocate()/borrow()/deferred().
   class Key {
     friend class Storage;
     Key() = default;

@@ -15,7 +15,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "gaze/core/allocator.h"
 #include "gaze/core/error.h"
 #include "gaze/core/storage.h"
 #include "gaze/core/version.h"
@@ -210,10 +209,12 @@ StoredWeights stored_weights(const nn::Module& model) {
   return out;
 }
 
-// Undoes stored_weights on a file's tensors: the matrices its metadata lists become float values
-// in `tensors` and reduced-precision ones in `lowp`. DataError naming `path` for anything amiss.
+// Undoes stored_weights on a file's tensors: the matrices its metadata lists become float tensors
+// in `tensors` (their values deferred, made from `lowp` when read) and reduced-precision ones in
+// `lowp`. DataError naming `path` for anything amiss.
 void decode_lowp(const std::string& path, const std::map<std::string, std::string>& metadata,
                  NamedTensors& tensors, std::map<std::string, Int8Tensor>& int8,
+                 std::map<std::string, Bf16Tensor>& bf16,
                  std::map<std::string, std::shared_ptr<const kernels::LowpWeight>>& lowp) {
   const auto pit = metadata.find("precision"), nit = metadata.find("quantized");
   if (pit == metadata.end() && nit == metadata.end()) return;
@@ -238,25 +239,37 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
     const std::string name = jn.get<std::string>();
     GAZE_CHECK(!lowp.count(name), DataError, "{}: '{}' is listed twice in \"quantized\"", path,
                name);
-    // int8 values come as their bytes (Int8Tensor), everything else as a tensor.
+    // int8 values come as their bytes (Int8Tensor), bf16 ones as their bits (Bf16Tensor),
+    // everything else as a tensor.
     Tensor* t = find_tensor(name);
     const auto i8 = int8.find(name);
-    const Shape shape = t ? t->shape() : i8 != int8.end() ? i8->second.shape : Shape();
-    GAZE_CHECK((t || i8 != int8.end()) && shape.ndim() == 2 && shape.numel() > 0, DataError,
-               "{}: quantized tensor '{}' is missing or not a non-empty matrix", path, name);
+    const auto b16 = bf16.find(name);
+    const Shape shape = t                   ? t->shape()
+                        : i8 != int8.end()  ? i8->second.shape
+                        : b16 != bf16.end() ? b16->second.shape
+                                            : Shape();
+    GAZE_CHECK(
+        (t || i8 != int8.end() || b16 != bf16.end()) && shape.ndim() == 2 && shape.numel() > 0,
+        DataError, "{}: quantized tensor '{}' is missing or not a non-empty matrix", path, name);
     kernels::LowpWeight q;
     q.precision = *p;
     q.rows = shape[0], q.cols = shape[1];
     const size_t n = static_cast<size_t>(shape.numel());
     if (*p == Precision::bf16) {
-      GAZE_CHECK(t && t->dtype() == DType::f32, DataError, "{}: '{}' must be BF16", path, name);
-      q.bf16.resize(n);
-      const float* v = t->data<float>();
-      for (size_t i = 0; i < n; ++i) {
-        uint32_t bits;
-        std::memcpy(&bits, v + i, 4);
-        GAZE_CHECK((bits & 0xffffu) == 0, DataError, "{}: '{}' must be BF16", path, name);
-        q.bf16[i] = static_cast<uint16_t>(bits >> 16);
+      const auto b16 = bf16.find(name);
+      if (b16 != bf16.end()) {  // as gaze quantize stores them
+        q.bf16 = std::move(b16->second.bits);
+        bf16.erase(b16);
+      } else {  // float32 values that are bfloat16 numbers
+        GAZE_CHECK(t && t->dtype() == DType::f32, DataError, "{}: '{}' must be BF16", path, name);
+        q.bf16.resize(n);
+        const float* v = t->data<float>();
+        for (size_t i = 0; i < n; ++i) {
+          uint32_t bits;
+          std::memcpy(&bits, v + i, 4);
+          GAZE_CHECK((bits & 0xffffu) == 0, DataError, "{}: '{}' must be BF16", path, name);
+          q.bf16[i] = static_cast<uint16_t>(bits >> 16);
+        }
       }
     } else {
       GAZE_CHECK(i8 != int8.end(), DataError, "{}: '{}' must be I8", path, name);
@@ -277,10 +290,10 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
     }
     auto qp = std::make_shared<const kernels::LowpWeight>(std::move(q));
     lowp.emplace(name, qp);
-    if (*p == Precision::bf16) continue;  // t holds its float values
-    // An int8 matrix's float values are deferred: made from qp only if something reads them
-    // (training, gradients, a tied embedding). Made at load, they took a third of the time a
-    // quantized translator took to load and four bytes a weight more than the int8 ones.
+    if (t && t->dtype() == DType::f32) continue;  // float32 bf16 numbers: t holds the values
+    // The matrix's float values are deferred: made from qp only if something reads them
+    // (training, gradients, a tied embedding). Made at load, an int8 folder's took a third of
+    // the time a quantized translator took to load and four bytes a weight more than its values.
     const Shape shape2{qp->rows, qp->cols};
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = Storage::deferred(
@@ -420,8 +433,15 @@ Checkpoint load_checkpoint(const std::string& dir_in) {
     }
   }
   {
-    SafetensorsFile f = load_safetensors((dir / kModel).string(), {.keep_int8 = true});
-    decode_lowp((dir / kModel).string(), f.metadata, f.tensors, f.int8, ck.lowp);
+    SafetensorsFile f =
+        load_safetensors((dir / kModel).string(), {.keep_int8 = true, .keep_bf16 = true});
+    decode_lowp((dir / kModel).string(), f.metadata, f.tensors, f.int8, f.bf16, ck.lowp);
+    // BF16 tensors that are not quantized weights: float32, as every other reader sees them.
+    for (auto& [name, t] : f.bf16) {
+      Tensor w = Tensor::empty(t.shape, DType::f32);
+      kernels::bf16_to_float(t.bits.data(), w.data<float>(), t.shape.numel());
+      f.tensors.emplace_back(name, w);
+    }
     // I8 tensors that are not quantized weights: as every other reader sees them, int64.
     for (auto& [name, t] : f.int8) {
       Tensor w = Tensor::empty(t.shape, DType::i64);

@@ -336,6 +336,13 @@ SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadO
       file.read_at(data + en.b, t.values.size(), t.values.data());
       continue;
     }
+    if (options.keep_bf16 && en.tag == "BF16") {
+      Bf16Tensor& t = out.bf16[en.name];
+      t.shape = en.shape;
+      t.bits.resize(static_cast<size_t>(en.e - en.b) / 2);  // little-endian, as the host
+      file.read_at(data + en.b, static_cast<size_t>(en.e - en.b), t.bits.data());
+      continue;
+    }
     out.tensors.emplace_back(en.name, decode(file, data + en.b, en.tag, en.info, en.shape));
   }
   return out;

@@ -16,16 +16,25 @@ struct Int8Tensor {
   std::vector<int8_t> values;
 };
 
+struct Bf16Tensor {
+  Shape shape;
+  std::vector<uint16_t> bits;  // bfloat16 bit patterns
+};
+
 struct SafetensorsFile {
   NamedTensors tensors;                         // in file order
   std::map<std::string, std::string> metadata;  // the "__metadata__" strings
   std::map<std::string, Int8Tensor> int8;       // I8 tensors, with keep_int8
+  std::map<std::string, Bf16Tensor> bf16;       // BF16 tensors, with keep_bf16
 };
 
 struct SafetensorsReadOptions {
   // I8 tensors go to SafetensorsFile::int8 as they are (1 byte each) instead of being widened to
   // int64 tensors (8 bytes each): quantized weights are read at their own size.
   bool keep_int8 = false;
+  // BF16 tensors go to SafetensorsFile::bf16 as their bit patterns instead of being widened to
+  // float32 tensors.
+  bool keep_bf16 = false;
 };
 
 // How a tensor is written when not in its own dtype: int64 values in [-128, 127] as I8, float32

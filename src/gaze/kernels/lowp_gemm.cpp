@@ -393,8 +393,8 @@ void dequantize_weight(const LowpWeight& w, float* out) {
   if (w.precision == Precision::bf16) {
     bf16_to_float(w.bf16.data(), out, static_cast<int64_t>(n));
   } else {
-    // A quantized model folder passes every matrix through here as it loads: the scalar loop
-    // was a third of loading one (20 ns a value).
+    // A quantized folder's matrices pass through here when their float values are first read
+    // (Storage::deferred); the scalar loop was a third of loading one (20 ns a value).
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, w.cols));
     parallel_for(0, w.rows, grain, [&](int64_t lo, int64_t hi) {
       HWY_DYNAMIC_DISPATCH(DequantizeWeightRowsImpl)
