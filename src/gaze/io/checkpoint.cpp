@@ -256,7 +256,6 @@ void decode_lowp(const std::string& path, const std::map<std::string, std::strin
     q.rows = shape[0], q.cols = shape[1];
     const size_t n = static_cast<size_t>(shape.numel());
     if (*p == Precision::bf16) {
-      const auto b16 = bf16.find(name);
       if (b16 != bf16.end()) {  // as gaze quantize stores them
         q.bf16 = std::move(b16->second.bits);
         bf16.erase(b16);
