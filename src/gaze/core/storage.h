@@ -64,7 +64,7 @@ class Storage {
   std::unique_ptr<Deferred> deferred_;
   size_t nbytes_ = 0;
   std::shared_ptr<void> owner_;  // keeps borrowed memory alive (may be null: caller guarantees it)
-  bool from_allocator_ = false;  // only blocks from allocate() go back to the caching allocator
+  bool from_allocator_ = false;  // blocks from allocate() and deferred() go back to the allocator
   uint64_t version_ = 0;
   std::shared_ptr<LowpState> lowp_;
 };

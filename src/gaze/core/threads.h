@@ -61,6 +61,13 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
   if (error) std::rethrow_exception(error);
 }
 
+// The team for_team should run `tasks` independent tasks on: the pool's size, no more threads than
+// tasks, and 1 inside a parallel region (no nested pools).
+inline int team_for(int64_t tasks) {
+  if (omp_in_parallel()) return 1;
+  return static_cast<int>(std::clamp<int64_t>(tasks, 1, num_threads()));
+}
+
 // Runs f(thread, i) for each i in [0, n) on a team of `team` threads that take chunks of `chunk`
 // consecutive i as they free up (OpenMP's dynamic schedule), or in order on the calling thread
 // (thread 0) when team <= 1. That case opens no OpenMP region: a region of one thread, nested in

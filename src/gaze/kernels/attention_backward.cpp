@@ -237,8 +237,7 @@ void BackwardImpl(const AttentionArgs<T>& a, const T* out, const T* dout, const 
   // Partial dQ per chunk, [chunks, B, H, Tq, D] contiguous, when a kv head spans several tasks.
   const HeadLayout part{a.H * a.Tq * a.D, a.Tq * a.D, a.D};
   Scratch<T> partial(chunks > 1 ? static_cast<size_t>(chunks * a.B * a.H * a.Tq * a.D) : 1);
-  const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
-  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  const int team = team_for(tasks);
   PerThread<BwdBuffers<T>> buffers(team, a, L, per_chunk * kBwdKeys);
   for_team(team, tasks, 1, [&](int t, int64_t task) {
     const int64_t c = task % chunks, bk = task / chunks;

@@ -366,7 +366,7 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
                             a.k_layout.h < a.k_layout.t && a.v_layout.h < a.v_layout.t;
   if (per_sequence || heads % threads == 0 || heads >= 4 * threads) {
     const int64_t n = per_sequence ? a.Hkv : 1, tasks = heads / n;
-    const int nt = static_cast<int>(std::min<int64_t>(threads, tasks));
+    const int nt = team_for(tasks);
     const int64_t task_k = n * tkp * d2n, task_v = n * tkp / 2 * dvp;
     // Each thread's packed heads, allocated here: an allocation failing inside the region would
     // end the process instead of reaching the caller.
@@ -396,8 +396,7 @@ void attention_forward_bf16(const AttentionArgs<float>& a, float* out, const Hea
       PackHeads(a, kv, t / kblocks / a.Hkv, t / kblocks % a.Hkv, 1, t % kblocks * kKeys);
   });
   const int64_t qblocks = (a.Tq + kRows - 1) / kRows, tasks = a.B * a.H * qblocks;
-  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  const int team = team_for(tasks);
   PerThread<Buffers> buffers(team, d2n, dvp);
   for_team(team, tasks, 1, [&](int t, int64_t task) {
     const int64_t qb = task % qblocks, bh = task / qblocks;

@@ -614,8 +614,7 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
   const bool by_query = QueryPathServes(a);
   const int64_t qblocks = by_query ? 1 : (a.Tq + kFwdRows - 1) / kFwdRows;
   const int64_t tasks = a.B * a.H * qblocks;
-  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  const int team = team_for(tasks);
   PerThread<FwdBuffers<T>> buffers(team, a.D, RoundUp(kFwdRows, L), RoundUp(a.Dv, L));
   if (by_query) {
     // Each thread one run of consecutive (batch, head) tasks, as a static schedule.
@@ -653,8 +652,7 @@ void ForwardImpl(const AttentionArgs<T>& a, T* out, const HeadLayout& ol, T* lse
   // two threads seldom read one head's keys and values at the same moment: handing out single
   // blocks cost 5-8 % on two Zen 5 cores (T = 512, B*H = 64). qblocks is 0 when there are no
   // queries.
-  const int64_t run =
-      std::clamp<int64_t>(tasks / (4 * std::max(nt, 1)), 1, std::max<int64_t>(qblocks, 1));
+  const int64_t run = std::clamp<int64_t>(tasks / (4 * team), 1, std::max<int64_t>(qblocks, 1));
   for_team(team, (tasks + run - 1) / run, 1, [&](int t, int64_t r) {
     for (int64_t task = r * run; task < std::min(tasks, (r + 1) * run); ++task) {
       const int64_t qb = task % qblocks, bh = task / qblocks;
@@ -672,8 +670,7 @@ void ProbsImpl(const AttentionArgs<T>& a, const T* lse, const int64_t* heads, in
   const size_t L = hn::Lanes(d);
   const int64_t qblocks = (a.Tq + kFwdRows - 1) / kFwdRows;
   const int64_t tasks = a.B * n_heads * qblocks;
-  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-  const int team = nt > 1 && !omp_in_parallel() ? nt : 1;
+  const int team = team_for(tasks);
   struct Buffers {
     explicit Buffers(size_t D, size_t brp) : qt(D * brp), st(kFwdKeys * brp), lsep(brp) {}
     Scratch<T> qt, st, lsep;

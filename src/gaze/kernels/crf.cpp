@@ -5,21 +5,14 @@
 #include <limits>
 #include <vector>
 
-#include <omp.h>
-
 #include "gaze/core/threads.h"
 #include "gaze/kernels/scratch.h"
 
 namespace gaze::kernels {
 namespace {
 
-// The team for `batch` sequences: one sequence per task, each thread a run of them (what a static
-// schedule gives), one thread inside another parallel region. Buffers are made per thread before
-// the region opens: an allocation failing inside one would end the process.
-int crf_team(int64_t batch) {
-  return omp_in_parallel() ? 1 : static_cast<int>(std::clamp<int64_t>(batch, 1, num_threads()));
-}
-
+// One sequence per task, each thread a run of them (what a static schedule gives). Buffers are made
+// per thread before the region opens: an allocation failing inside one would end the process.
 template <typename T>
 struct CrfBuffers {
   CrfBuffers(size_t steps_by_tags, size_t tags, bool with_beta)
@@ -84,7 +77,7 @@ template <typename T>
 void crf_nll(const T* emissions, const int64_t* tags, const int64_t* lengths, const T* start,
              const T* end, const T* transitions, CrfShape s, T* nll) {
   const int64_t K = s.tags;
-  const int team = crf_team(s.batch);
+  const int team = team_for(s.batch);
   PerThread<CrfBuffers<T>> buffers(team, static_cast<size_t>(s.steps * K), static_cast<size_t>(K),
                                    false);
   for_team(team, s.batch, (s.batch + team - 1) / team, [&](int t, int64_t b) {
@@ -105,7 +98,7 @@ void crf_nll_backward(const T* emissions, const int64_t* tags, const int64_t* le
   // Per-sequence gradients of the shared parameters, summed in sequence order afterwards so the
   // result does not depend on the thread count.
   std::vector<T> shared(static_cast<size_t>(s.batch * (2 * K + K * K)), T(0));
-  const int team = crf_team(s.batch);
+  const int team = team_for(s.batch);
   PerThread<CrfBuffers<T>> buffers(team, static_cast<size_t>(s.steps * K), static_cast<size_t>(K),
                                    true);
   for_team(team, s.batch, (s.batch + team - 1) / team, [&](int t, int64_t b) {
@@ -161,7 +154,7 @@ void crf_viterbi(const T* emissions, const int64_t* lengths, const T* start, con
     Scratch<T> delta;
     Scratch<int64_t> back;
   };
-  const int team = crf_team(s.batch);
+  const int team = team_for(s.batch);
   PerThread<Buffers> buffers(team, static_cast<size_t>(s.steps * K));
   for_team(team, s.batch, (s.batch + team - 1) / team, [&](int th, int64_t b) {
     T* const delta = buffers[th].delta.data();
