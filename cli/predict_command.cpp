@@ -1,11 +1,12 @@
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/field_flags.h"
+#include "gaze/core/clock.h"
 #include "gaze/core/error.h"
+#include "gaze/data/conll.h"
 #include "gaze/data/text_file.h"
 #include "gaze/tasks/task.h"
 #include "gaze/text/utf8.h"
@@ -108,26 +109,11 @@ struct TranslateArgs {
   bool log_throughput = false;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-int64_t count_words(const std::string& s) {
-  int64_t n = 0;
-  bool in_word = false;
-  for (const char c : s) {
-    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-    n += !space && !in_word;
-    in_word = !space;
-  }
-  return n;
-}
-
 // Plain text in, plain text out, in batches of the lines at hand: piped input is translated in
 // batches, a line typed interactively as soon as it arrives. With --nbest N > 1, Marian's n-best
 // format: "ID ||| hypothesis ||| score", N lines per input (ID counts inputs from 0).
 int run_translate(const TranslateArgs& a) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = SteadyClock::now();
   auto predictor =
       tasks::load_predictor(tasks::resolve_model_dir(a.model), {.precision = a.precision});
   const double load_s = seconds_since(start);
@@ -144,11 +130,11 @@ int run_translate(const TranslateArgs& a) {
   int64_t id = 0, words = 0;
   double translate_s = 0;  // in predict() only: not waiting for input, not loading
   for_each_chunk(256, [&](std::vector<std::string>& lines) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = SteadyClock::now();
     const std::vector<nlohmann::json> out = p.predict(lines, o);
     translate_s += seconds_since(t0);
     for (const auto& j : out) {
-      words += count_words(j["translation_text"].get_ref<const std::string&>());
+      words += std::ssize(data::split_words(j["translation_text"].get_ref<const std::string&>()));
       if (!nbest) {
         std::cout << j["translation_text"].get<std::string>();
         if (a.scores)

@@ -11,10 +11,6 @@
 namespace gaze::serve {
 namespace {
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 Outcome failure(int status, std::string type, std::string message) {
   Outcome o;
   o.status = status;

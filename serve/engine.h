@@ -6,7 +6,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -18,13 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "gaze/core/clock.h"
 #include "gaze/tasks/predictor.h"
 #include "gaze/tasks/task.h"
 #include "serve/metrics.h"
 
 namespace gaze::serve {
 
-using Clock = std::chrono::steady_clock;
+using Clock = SteadyClock;
 
 enum class Endpoint { predict, embed, explain };
 GAZE_ENUM_NAMES(Endpoint, {Endpoint::predict, "predict"}, {Endpoint::embed, "embed"},

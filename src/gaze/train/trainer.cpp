@@ -2,7 +2,6 @@
 
 #include "gaze/train/param_groups.h"
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "gaze/core/autocast.h"
+#include "gaze/core/clock.h"
 #include "gaze/core/error.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/threads.h"
@@ -87,10 +87,7 @@ std::vector<int64_t> batch_share(const std::vector<int64_t>& batch, int rank, in
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using Clock = SteadyClock;
 
 // The threads of each of `ranks` processes on one machine when nothing says otherwise: the cores
 // this process may use (mpirun binds each rank to its own by default), at most an equal share of
@@ -453,7 +450,7 @@ class Loop {
     optim::AverageScope averaged(average_.get());
     const AutocastGuard fp32(Precision::fp32);
     model.eval();
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     progress_->transient(fmt::format("step {}: validating ...", pos_.step));
     // Each rank scores its share of the validation data; all merge the same parts, so all agree on
     // the best checkpoint and on early stopping.
@@ -478,7 +475,7 @@ class Loop {
     const int64_t epoch = pos_.batch == 0 ? pos_.epoch : pos_.epoch + 1;
     json line = {{"step", pos_.step}, {"epoch", epoch}, {"lr", opt_->lr()}, {"best", better}};
     for (const auto& [k, x] : m) line[k] = x;
-    line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    line["seconds"] = seconds_since(t0);
     line["elapsed"] = seconds_since(started_);
     if (lead_) std::ofstream(out_ + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
     if (events_)
