@@ -1,6 +1,7 @@
 // gaze.models for Python: the model classes (built from JSON configurations) and checkpoint
 // loading.
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
 #include "bindings.h"
 #include "gaze/models/rnn_seq2seq.h"
@@ -105,7 +106,9 @@ void register_models(py::module_& m) {
           },
           "src"_a, "src_lengths"_a, "tgt_in"_a, "return_attention"_a = false);
   mm.def("build_model", &models::build_model, "config"_a);
-  mm.def("load_model", &models::load_model, "dir"_a);
+  mm.def(
+      "load_model",
+      [](const std::filesystem::path& dir) { return models::load_model(dir.string()); }, "dir"_a);
 }
 
 }  // namespace gaze::python

@@ -1,6 +1,7 @@
 // gaze.optim and gaze.io for Python: optimizers, schedules, gradient clipping, safetensors and
 // checkpoints.
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
 #include "bindings.h"
 #include "gaze/core/error.h"
@@ -109,29 +110,30 @@ void register_train(py::module_& m) {
   py::module_ io = m.def_submodule("_io", "compiled checkpoint I/O");
   io.def(
       "read_word_vectors",
-      [](const std::string& path, int64_t max_words) {
-        io::WordVectors v = io::read_word_vectors(path, max_words);
+      [](const std::filesystem::path& path, int64_t max_words) {
+        io::WordVectors v = io::read_word_vectors(path.string(), max_words);
         return py::make_tuple(v.words, v.vectors);
       },
       "path"_a, "max_words"_a = 0);
   io.def(
       "save_safetensors",
-      [](const std::string& path, const py::dict& tensors,
+      [](const std::filesystem::path& path, const py::dict& tensors,
          const std::map<std::string, std::string>& metadata) {
-        io::save_safetensors(path, to_named(tensors), metadata);
+        io::save_safetensors(path.string(), to_named(tensors), metadata);
       },
       "path"_a, "tensors"_a, "metadata"_a = std::map<std::string, std::string>{});
   io.def(
       "load_safetensors",
-      [](const std::string& path) {
-        io::SafetensorsFile f = io::load_safetensors(path);
+      [](const std::filesystem::path& path) {
+        io::SafetensorsFile f = io::load_safetensors(path.string());
         return py::make_tuple(to_dict(f.tensors), f.metadata);
       },
       "path"_a);
   io.def(
       "save_checkpoint",
-      [](const std::string& dir, const nn::Module& model, const std::string& config,
+      [](const std::filesystem::path& path, const nn::Module& model, const std::string& config,
          optim::Optimizer* opt, optim::LRScheduler* sched, const std::string& progress) {
+        const std::string dir = path.string();
         if (!opt) return io::save_checkpoint(dir, model, config);
         const io::TrainingState s = io::capture_training_state(*opt, sched, progress);
         io::save_checkpoint(dir, model, config, &s);
@@ -140,8 +142,8 @@ void register_train(py::module_& m) {
       "progress"_a = "{}");
   io.def(
       "load_checkpoint",
-      [](const std::string& dir) {
-        io::Checkpoint ck = io::load_checkpoint(dir);
+      [](const std::filesystem::path& dir) {
+        io::Checkpoint ck = io::load_checkpoint(dir.string());
         py::dict d;
         d["config"] = ck.config_json;
         d["model"] = to_dict(ck.model);
@@ -152,7 +154,8 @@ void register_train(py::module_& m) {
       "dir"_a);
   io.def(
       "restore_training",
-      [](const std::string& dir, optim::Optimizer& opt, optim::LRScheduler* sched) {
+      [](const std::filesystem::path& path, optim::Optimizer& opt, optim::LRScheduler* sched) {
+        const std::string dir = path.string();
         io::Checkpoint ck = io::load_checkpoint(dir);
         GAZE_CHECK(ck.training.has_value(), DataError, "{}: the checkpoint holds no training state",
                    dir);

@@ -126,6 +126,25 @@ def test_corrupt_files_are_rejected(tmp_path, corruption, pattern):
     assert str(p) in str(e.value)  # the message names the file
 
 
+def test_paths_may_be_path_objects(tmp_path):
+    # Every file and folder argument takes a str or an os.PathLike, as gaze.load and Python's own
+    # open() do.
+    m = gaze.models.TransformerClassifier(vocab_size=30, num_classes=2, d_model=8, nhead=2, num_layers=1,
+                                          dim_feedforward=16)
+    opt = gaze.optim.AdamW(m.parameters(), lr=1e-3)
+    gaze.io.save_checkpoint(tmp_path / "ck", m, optimizer=opt)
+    loaded = gaze.models.load_model(tmp_path / "ck")
+    assert set(loaded.state_dict()) == set(m.state_dict())
+    assert gaze.io.load_checkpoint(tmp_path / "ck")["has_training_state"]
+    gaze.io.restore_training(tmp_path / "ck", opt)
+    gaze.io.save_safetensors(tmp_path / "t.safetensors", {"x": gaze.ones([2, 3])})
+    tensors, _ = gaze.io.load_safetensors(tmp_path / "t.safetensors")
+    assert tuple(tensors["x"].shape) == (2, 3)
+    (tmp_path / "v.txt").write_text("the 0.5 0.25\nof 1 2\n")
+    words, vectors = gaze.io.read_word_vectors(tmp_path / "v.txt")
+    assert words == ["the", "of"] and tuple(vectors.shape) == (2, 2)
+
+
 def test_mismatched_checkpoint_is_rejected(tmp_path):
     m = gaze.models.TransformerClassifier(vocab_size=30, num_classes=2, d_model=8, nhead=2, num_layers=1, dim_feedforward=16)
     gaze.io.save_checkpoint(str(tmp_path / "ck"), m)
