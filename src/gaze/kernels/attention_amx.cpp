@@ -284,10 +284,13 @@ void attention_forward_amx(const AttentionArgs<float>& a, float* out, const Head
       PackBlock(a, kv, t / kblocks / a.Hkv, t / kblocks % a.Hkv, t % kblocks * kKeys, rows.data());
   });
   const int64_t qblocks = (a.Tq + kRows - 1) / kRows, tasks = a.B * a.H * qblocks;
-  const int nt = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-#pragma omp parallel num_threads(nt) if (nt > 1 && !omp_in_parallel())
+  // Each thread's buffers made before the region: an allocation failing inside it would end the
+  // process instead of reaching the caller. The tiles are configured per thread inside it.
+  const int nt = team_for(tasks);
+  PerThread<Buffers> buffers(nt, d2p, dvp);
+#pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    Buffers w(d2p, dvp);
+    Buffers& w = buffers[omp_get_thread_num()];
     ConfigureTiles();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
