@@ -134,7 +134,8 @@ int run_translate(const TranslateArgs& a) {
     const std::vector<nlohmann::json> out = p.predict(lines, o);
     translate_s += seconds_since(t0);
     for (const auto& j : out) {
-      words += std::ssize(data::split_words(j["translation_text"].get_ref<const std::string&>()));
+      if (a.log_throughput)  // words of the best hypothesis, split as the tagger splits its input
+        words += std::ssize(data::split_words(j["translation_text"].get_ref<const std::string&>()));
       if (!nbest) {
         std::cout << j["translation_text"].get<std::string>();
         if (a.scores)
