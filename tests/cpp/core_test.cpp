@@ -185,7 +185,9 @@ TEST(Allocator, ThreadsAllocatingAtOnceKeepItConsistent) {
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([t, &overlaps] {
       for (int i = 0; i < 2000; ++i) {
-        const size_t n = 64 * static_cast<size_t>(1 + (i + t) % 5);
+        // small blocks from malloc and, every eighth, blocks carved from huge pages
+        const size_t n = i % 8 == 0 ? (size_t{128} << 10) * static_cast<size_t>(1 + (i + t) % 3)
+                                    : 64 * static_cast<size_t>(1 + (i + t) % 5);
         auto* p = static_cast<unsigned char*>(allocator::allocate(n));
         std::fill(p, p + n, static_cast<unsigned char>(t));
         for (size_t k = 0; k < n; ++k) overlaps += p[k] != t;  // another thread wrote here
@@ -226,6 +228,43 @@ TEST(Allocator, OffersBlocksFromTwoMiBAsHugePages) {
   }
   allocator::deallocate(big, 5 * kMiB);
   allocator::empty_cache();
+}
+
+TEST(Allocator, CarvesBlocksFrom128KiBOutOfHugePages) {
+  // Blocks from 128 KiB to 2 MiB share 2 MiB pages advised as huge pages (glibc would map each on
+  // its own, in 4 KiB pages); a block given back returns its memory, the last one its slab.
+  allocator::empty_cache();
+  allocator::set_cache_limit(0);  // every free reaches the slab
+  constexpr size_t kMiB = size_t{1} << 20;
+  auto* a = static_cast<unsigned char*>(allocator::allocate(kMiB));
+  auto* b = static_cast<unsigned char*>(allocator::allocate(kMiB));
+  const auto at = reinterpret_cast<uintptr_t>(a);
+  EXPECT_EQ(at % (2 * kMiB), 0u);  // a fresh slab starts on a huge page ...
+  EXPECT_EQ(b, a + kMiB);          // ... and holds both
+  std::memset(a, 1, kMiB);
+  std::memset(b, 2, kMiB);
+  if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled").good()) {
+    const std::string flags = vm_flags_of(a);
+    EXPECT_NE(flags.find(" hg"), std::string::npos) << flags;
+  }
+  allocator::deallocate(a, kMiB);
+  EXPECT_EQ(b[0], 2);  // the neighbour keeps its contents
+  EXPECT_EQ(b[kMiB - 1], 2);
+  auto* again = static_cast<unsigned char*>(allocator::allocate(kMiB - 4096));
+  EXPECT_EQ(again, a);  // the free slot is used before a new slab
+  allocator::deallocate(again, kMiB - 4096);
+  // 1.5 MiB blocks come four to a slab of three huge pages, not one per page.
+  std::vector<unsigned char*> blocks;
+  for (int i = 0; i < 5; ++i) {
+    blocks.push_back(static_cast<unsigned char*>(allocator::allocate(3 * kMiB / 2)));
+    std::memset(blocks.back(), i, 3 * kMiB / 2);
+  }
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(blocks[i], blocks[0] + i * (3 * kMiB / 2));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(blocks[i][3 * kMiB / 2 - 1], i);
+  for (auto* p : blocks) allocator::deallocate(p, 3 * kMiB / 2);
+  allocator::deallocate(b, kMiB);
+  EXPECT_EQ(vm_flags_of(b), "");  // the slab is unmapped with its last block
+  allocator::reset_cache_limit();
 }
 
 TEST(Allocator, TracksPeakAndEmptiesCache) {

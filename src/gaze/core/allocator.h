@@ -23,7 +23,7 @@ constexpr size_t kAlignment = 64;
 // Returns a block of at least `nbytes` (never null; nbytes == 0 gives a valid unique block): a
 // cached block of its size class, else one of a class at most half as large again (twice as large
 // from 1 MiB), else a new one. New blocks from 2 MiB start on a 2 MiB boundary, their whole 2 MiB
-// pages advised as transparent huge pages.
+// pages advised as transparent huge pages; those from 128 KiB are carved from such pages.
 void* allocate(size_t nbytes);
 // Returns a block obtained from allocate(nbytes) with the same nbytes.
 void deallocate(void* p, size_t nbytes);
