@@ -1,6 +1,7 @@
 // Autograd: the tape, backward from scalars and with explicit gradients, accumulation, NoGradGuard,
 // freed graphs, in-place detection, detach and zero_grad.
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include "gaze/autograd/node.h"
 #include "gaze/core/allocator.h"
@@ -68,6 +69,29 @@ TEST(Autograd, SharedGradientBuffersAreNotAliased) {
   sum(a * 5.0).backward();
   EXPECT_FLOAT_EQ(a.grad().item<float>(), 6.0f);
   EXPECT_FLOAT_EQ(b.grad().item<float>(), 1.0f);
+}
+
+TEST(Autograd, SummingIntoAnIntermediateGradientLeavesSharedBuffersAlone) {
+  // add hands one buffer to both a's and b's nodes; each of them gets a second gradient too (from
+  // t and u). A sum must not be written into that shared buffer while the other node has yet to
+  // read it. Every order of the three terms, as the engine's order follows the graph's.
+  std::vector<int> order{0, 1, 2};
+  do {
+    Tensor x = leaf({1, 2}, Shape{2});
+    Tensor a = x * 3.0, b = x * 5.0;
+    const Tensor terms[3] = {a + b, a * 2.0, b * 7.0};
+    sum(terms[order[0]] + terms[order[1]] + terms[order[2]]).backward();
+    EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{49, 49}));  // 3*(1+2) + 5*(1+7)
+  } while (std::next_permutation(order.begin(), order.end()));
+  // A residual stream: h's first gradient is its own and takes the second in place.
+  Tensor y = leaf({1, -1}, Shape{2});
+  Tensor h = y * 2.0;
+  sum(h + tanh(h)).backward();
+  const auto g = y.grad().to_vector<float>();
+  for (int i = 0; i < 2; ++i) {
+    const float th = std::tanh(i == 0 ? 2.0f : -2.0f);
+    EXPECT_NEAR(g[i], 2 * (1 + (1 - th * th)), 1e-6);
+  }
 }
 
 TEST(Autograd, NoGradGuardRecordsNothing) {
