@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "gaze/core/rng.h"
 #include "gaze/core/simd.h"
+#include "gaze/core/threads.h"
 #include "gaze/kernels/dropout.h"
 #include "gaze/kernels/elementwise.h"
 #include "gaze/kernels/gemm.h"
@@ -171,6 +173,30 @@ TEST_P(PerTarget, SoftmaxLayerNormAndSums) {
       expect_close(gx, gxd, 1e-3, 1e-5, GetParam() + " layer_norm backward x");
       expect_close(gw, gwd, 1e-4, 1e-4, GetParam() + " layer_norm backward w");
     }
+  }
+}
+
+TEST_P(PerTarget, SumsOfManyRowsIntoFewPositionsAreSharedAndThreadCountInvariant) {
+  // A bias's gradient keeps one row and sums thousands: fixed blocks of rows are summed apart (on
+  // any thread), then in order, so 1 and 2 threads give the same bits.
+  Generator g(11);
+  const int saved = num_threads();
+  for (auto [outer, n, inner] :
+       {std::tuple<int64_t, int64_t, int64_t>{1, 4096, 40}, {3, 1000, 17}, {1, 513, 4100}}) {
+    const int64_t total = outer * n * inner;
+    std::vector<float> x(total);
+    g.uniform(x.data(), total, -1, 1);
+    const std::vector<double> xd = widen(x);
+    std::vector<double> sd(outer * inner);
+    kernels::sum_axis(xd.data(), sd.data(), outer, n, inner);
+    std::vector<float> s1(outer * inner), s2(outer * inner);
+    set_num_threads(1);
+    kernels::sum_axis(x.data(), s1.data(), outer, n, inner);
+    set_num_threads(2);
+    kernels::sum_axis(x.data(), s2.data(), outer, n, inner);
+    set_num_threads(saved);
+    expect_close(s1, sd, 1e-5, 1e-4, GetParam() + " sum of many rows");
+    EXPECT_EQ(s1, s2) << outer << " x " << n << " x " << inner;
   }
 }
 

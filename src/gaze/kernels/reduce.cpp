@@ -77,6 +77,7 @@ HWY_AFTER_NAMESPACE();
 #include <cmath>
 #include <cstring>
 #include "gaze/kernels/dispatch.h"
+#include "gaze/kernels/scratch.h"
 
 #include "gaze/core/threads.h"
 
@@ -90,7 +91,9 @@ HWY_EXPORT(AccumulateRowF64);
 
 namespace {
 constexpr int64_t kGrain = 1 << 15;
-}
+// Rows per partial sum when a reduction keeps too few positions to split (sum_axis).
+constexpr int64_t kRowBlock = 256;
+}  // namespace
 
 int64_t first_at_least(const float* x, int64_t n, float cut) {
   if (n <= 0) return 0;
@@ -118,6 +121,29 @@ void sum_axis(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
   // so the result does not depend on the thread count.
   const int64_t chunk = std::min<int64_t>(inner, 4096);
   const int64_t chunks = (inner + chunk - 1) / chunk;
+  if (outer * chunks < 8 && r >= 2 * kRowBlock) {
+    // Too few positions to share (a bias's gradient: one row of 256-1024 summed over 4096 rows),
+    // so one thread would read everything while the others wait: sum fixed blocks of rows
+    // separately, then the blocks' sums in order (fixed blocks, so still the same result on any
+    // number of threads).
+    const int64_t blocks = (r + kRowBlock - 1) / kRowBlock, kept = outer * inner;
+    Scratch<T> partial(static_cast<size_t>(blocks * kept));  // under r * kept: no overflow
+    parallel_for(0, blocks * outer, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t blk = it / outer, o = it % outer, k0 = blk * kRowBlock,
+                      k1 = std::min(r, k0 + kRowBlock);
+        T* dst = partial.data() + blk * kept + o * inner;
+        const T* src = x + (o * r + k0) * inner;
+        std::memcpy(dst, src, sizeof(T) * inner);
+        for (int64_t k = 1; k < k1 - k0; ++k)
+          acc_row(dst, src + k * inner, static_cast<size_t>(inner));
+      }
+    });
+    std::memcpy(y, partial.data(), sizeof(T) * kept);
+    for (int64_t blk = 1; blk < blocks; ++blk)
+      acc_row(y, partial.data() + blk * kept, static_cast<size_t>(kept));
+    return;
+  }
   parallel_for(0, outer * chunks, std::max<int64_t>(1, kGrain / (r * chunk)),
                [&](int64_t lo, int64_t hi) {
                  for (int64_t it = lo; it < hi; ++it) {
