@@ -86,8 +86,13 @@ void* map_huge(size_t n, size_t advised) {
 // pages like the large blocks, each holding blocks of one class. glibc would give each such block
 // a mapping of 4 KiB pages, and on this project's virtual machines those were slow to reach again
 // once the rest of a training step had run: AdamW's update of a 1 MiB parameter took 1.4-2 ms on
-// average, 0.25-0.3 ms in huge pages. (Below 128 KiB glibc serves blocks from its heap.)
+// average, 0.25-0.3 ms in huge pages. (Below 128 KiB glibc serves blocks from its heap.) Under
+// AddressSanitizer they stay with malloc, whose red zones catch a write past a block's end.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kSlabBlock = size_t{2} << 20;
+#else
 constexpr size_t kSlabBlock = size_t{128} << 10;
+#endif
 
 class Slabs {
  public:
