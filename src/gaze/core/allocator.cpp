@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cassert>
 #include <cstdlib>
 #include <deque>
 #include <list>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "gaze/core/error.h"
 
@@ -122,8 +124,11 @@ class Slabs {
   void release(void* p, size_t cls) {
     std::lock_guard lock(mu_);
     const auto addr = reinterpret_cast<uintptr_t>(p);
-    auto it = std::prev(slabs_.upper_bound(addr));
+    auto it = slabs_.upper_bound(addr);
+    assert(it != slabs_.begin());
+    --it;
     Slab& slab = it->second;
+    assert(addr < it->first + slab.bytes && (addr - it->first) % cls == 0);
     slab.free.push_back(static_cast<uint32_t>((addr - it->first) / cls));
     auto& open = open_[cls];
     if (slab.free.size() == slab.bytes / cls) {  // nothing left in it
@@ -132,19 +137,27 @@ class Slabs {
       slabs_.erase(it);
       return;
     }
-    madvise(p, cls, MADV_DONTNEED);  // its memory goes back now; the address stays the slab's
+    // Its memory goes back now; the address stays the slab's. Only whole pages inside the block:
+    // with pages above 4 KiB (some arm64 and ppc64 kernels) a block of 160 KiB may start inside
+    // one, and the kernel would round the range outwards into the neighbour.
+    static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (addr + page - 1) / page * page, hi = (addr + cls) / page * page;
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
     open.insert(it->first);
   }
 
  private:
   struct Slab {
     size_t bytes;
-    std::vector<uint32_t> free;  // slots not handed out, the lowest last
+    std::vector<uint32_t> free;  // slots not handed out, the next to hand out last
   };
 
   // The fewest whole 2 MiB pages (at most 8) that hold blocks of class cls with at most an eighth
-  // left over. Untouched blocks cost no memory; a slab's partly used huge page does (at most
-  // 2 MiB per class in use).
+  // left over. Untouched huge pages cost no memory, but a touched one is resident whole, and a
+  // block given back inside it only splits it (the kernel frees the pieces under memory
+  // pressure). So a slab whose other blocks went back keeps up to its size resident while one
+  // block lives: at worst 2 MiB for a 128 KiB block. Measured: +10 MB on a 408 MB training run,
+  // +6 MB on a 49 MB inference.
   static size_t slab_bytes(size_t cls) {
     for (size_t pages = 1;; ++pages)
       if (const size_t bytes = pages * kHugePage; bytes % cls <= bytes / 8 || pages == 8)
@@ -265,12 +278,16 @@ class CachingAllocator {
   }
 
   void empty_cache() {
-    std::lock_guard lock(mu_);
-    for (const Block& b : lru_) system_free(slabs_, b.ptr, b.cls);
-    stats_.system_frees += lru_.size();
-    lru_.clear();
-    free_.clear();
-    stats_.bytes_cached = 0;
+    std::list<Block> blocks;
+    {
+      std::lock_guard lock(mu_);
+      blocks.swap(lru_);
+      stats_.system_frees += blocks.size();
+      free_.clear();
+      stats_.bytes_cached = 0;
+    }
+    // Outside the lock: unmapping takes system calls, and other threads spin on it meanwhile.
+    for (const Block& b : blocks) system_free(slabs_, b.ptr, b.cls);
   }
 
   AllocatorStats stats() {
