@@ -87,8 +87,8 @@ void* map_huge(size_t n, size_t advised) {
 // Blocks from 128 KiB up to 2 MiB are carved from slabs: mappings of gaze's own, advised as huge
 // pages like the large blocks, each holding blocks of one class. glibc would give each such block
 // a mapping of 4 KiB pages, and on this project's virtual machines those were slow to reach again
-// once the rest of a training step had run: AdamW's update of a 1 MiB parameter took 1.4-2 ms on
-// average, 0.25-0.3 ms in huge pages. (Below 128 KiB glibc serves blocks from its heap.) Under
+// once the rest of a training step had run: AdamW's update of a 1 MiB parameter took 1.35-2.0 ms
+// on average, 0.21-0.32 ms in huge pages. (Below 128 KiB glibc serves blocks from its heap.) Under
 // AddressSanitizer they stay with malloc, whose red zones catch a write past a block's end.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr size_t kSlabBlock = size_t{2} << 20;
@@ -155,9 +155,8 @@ class Slabs {
   // The fewest whole 2 MiB pages (at most 8) that hold blocks of class cls with at most an eighth
   // left over. Untouched huge pages cost no memory, but a touched one is resident whole, and a
   // block given back inside it only splits it (the kernel frees the pieces under memory
-  // pressure). So a slab whose other blocks went back keeps up to its size resident while one
-  // block lives: at worst 2 MiB for a 128 KiB block. Measured: +10 MB on a 408 MB training run,
-  // +6 MB on a 49 MB inference.
+  // pressure). So a slab whose other blocks went back can keep up to its size (2-8 MiB) resident
+  // while one block lives. Measured: +10 MB on a 408 MB training run, +6 MB on a 49 MB inference.
   static size_t slab_bytes(size_t cls) {
     for (size_t pages = 1;; ++pages)
       if (const size_t bytes = pages * kHugePage; bytes % cls <= bytes / 8 || pages == 8)
