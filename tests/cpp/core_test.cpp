@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <sys/mman.h>
-#include <algorithm>
-#include <array>
 
 #include <algorithm>
 #include <array>
