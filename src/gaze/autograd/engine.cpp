@@ -20,6 +20,13 @@ void accumulate_into(Tensor& dst, const Tensor& src) {
   dst.storage()->bump_version();
 }
 
+namespace {
+// Whether g is the only handle on its buffer, so that it may be taken or summed into in place.
+bool sole_holder(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1;
+}
+}  // namespace
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
   auto leaf = leaf_.lock();
   if (!leaf || !grad_outputs[0].defined()) return {};
@@ -27,8 +34,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
   if (!leaf->grad) {
     // Take the buffer when nothing else holds it; otherwise it may be shared with another leaf's
     // gradient (a + b hands both the same tensor) and must be copied.
-    const bool sole_owner = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1;
-    leaf->grad = sole_owner ? g.impl_ptr() : g.clone_data().impl_ptr();
+    leaf->grad = sole_holder(g) ? g.impl_ptr() : g.clone_data().impl_ptr();
   } else {
     Tensor acc(leaf->grad);
     accumulate_into(acc, g);
@@ -121,8 +127,7 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
                    node->name(), grad_inputs[i].shape_str(), meta.shape.str());
         if (!dst.defined()) {
           dst = std::move(grad_inputs[i]);
-        } else if (dst.impl_ptr().use_count() == 1 && dst.storage().use_count() == 1 &&
-                   dst.is_whole_storage()) {
+        } else if (sole_holder(dst) && dst.is_whole_storage()) {
           // Nothing else holds the first gradient: sum into it. (Copying it first, one thread's
           // memcpy per residual connection, was 1-2 % of a training step.)
           accumulate_into(dst, grad_inputs[i]);
