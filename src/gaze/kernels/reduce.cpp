@@ -117,6 +117,11 @@ void sum_axis(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
   }
   auto acc_row =
       pick<T>(HWY_DYNAMIC_DISPATCH(AccumulateRowF32), HWY_DYNAMIC_DISPATCH(AccumulateRowF64));
+  // dst[0, len) = the sum of `rows` rows of len values, `stride` apart from src, in order.
+  auto sum_rows = [&](T* dst, const T* src, int64_t rows, int64_t stride, int64_t len) {
+    std::memcpy(dst, src, sizeof(T) * len);
+    for (int64_t k = 1; k < rows; ++k) acc_row(dst, src + k * stride, static_cast<size_t>(len));
+  };
   // Split the kept positions (outer x inner-chunks) between threads; each sums its rows in order,
   // so the result does not depend on the thread count.
   const int64_t chunk = std::min<int64_t>(inner, 4096);
@@ -132,16 +137,11 @@ void sum_axis(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
       for (int64_t it = lo; it < hi; ++it) {
         const int64_t blk = it / outer, o = it % outer, k0 = blk * kRowBlock,
                       k1 = std::min(r, k0 + kRowBlock);
-        T* dst = partial.data() + blk * kept + o * inner;
-        const T* src = x + (o * r + k0) * inner;
-        std::memcpy(dst, src, sizeof(T) * inner);
-        for (int64_t k = 1; k < k1 - k0; ++k)
-          acc_row(dst, src + k * inner, static_cast<size_t>(inner));
+        sum_rows(partial.data() + blk * kept + o * inner, x + (o * r + k0) * inner, k1 - k0, inner,
+                 inner);
       }
     });
-    std::memcpy(y, partial.data(), sizeof(T) * kept);
-    for (int64_t blk = 1; blk < blocks; ++blk)
-      acc_row(y, partial.data() + blk * kept, static_cast<size_t>(kept));
+    sum_rows(y, partial.data(), blocks, kept, kept);
     return;
   }
   parallel_for(0, outer * chunks, std::max<int64_t>(1, kGrain / (r * chunk)),
@@ -149,11 +149,7 @@ void sum_axis(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
                  for (int64_t it = lo; it < hi; ++it) {
                    const int64_t o = it / chunks, s = (it % chunks) * chunk,
                                  len = std::min(chunk, inner - s);
-                   T* dst = y + o * inner + s;
-                   const T* src = x + o * r * inner + s;
-                   std::memcpy(dst, src, sizeof(T) * len);
-                   for (int64_t k = 1; k < r; ++k)
-                     acc_row(dst, src + k * inner, static_cast<size_t>(len));
+                   sum_rows(y + o * inner + s, x + o * r * inner + s, r, inner, len);
                  }
                });
 }
