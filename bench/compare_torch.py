@@ -14,6 +14,7 @@ import json
 import os
 import re
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -22,14 +23,14 @@ HERE = pathlib.Path(__file__).resolve().parent
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
 
 
-def run_gaze(build, threads, bench_filter):
+def run_gaze(build, threads, bench_filter, passes=3):
     """gaze_bench at `threads`: {benchmark name: counters of its best repetition}, plus the SIMD target.
     The three repetitions are three passes over every selected benchmark, not three back-to-back runs of
     each: on a shared machine a slow spell then spreads over all of them instead of deciding one ratio."""
     # gaze runs one pool (oneDNN shares it), so it keeps OpenMP's default wait policy.
     env = dict(os.environ, GAZE_NUM_THREADS=str(threads))
     runs = []
-    for _ in range(3):
+    for _ in range(passes):
         res = subprocess.run([str(build / "bench" / "gaze_bench"), "--benchmark_format=json",
                               f"--benchmark_filter={bench_filter}"],
                              env=env, check=True, capture_output=True, text=True)
@@ -69,10 +70,14 @@ def torch_env(threads, coretype, thp):
     return env
 
 
-def run_torch(threads, coretype, script="torch_ops.py", thp=False):
+# The settings torch is tried in (torch_env): the fastest of them is its figure.
+TORCH_SETTINGS = [(ct, thp) for ct in ("Haswell", "SkylakeX") for thp in (False, True)]
+
+
+def run_torch(threads, coretype, script="torch_ops.py", thp=False, args=()):
     """Runs one of the torch scripts at `threads` in one of its settings; returns its JSON."""
     env = torch_env(threads, coretype, thp)
-    res = subprocess.run([PYTHON, str(HERE / script), str(threads)], env=env, check=True,
+    res = subprocess.run([PYTHON, str(HERE / script), str(threads), *args], env=env, check=True,
                          capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -206,8 +211,7 @@ def models_table(build):
     print(f"{'thr':>3}  {'measure':<26} {'gaze':>10} {'torch':>10} {'ratio':>7} {'torch Haswell':>14} {'ratio':>7}")
     for threads in (1, 2):
         g, _ = run_gaze(build, threads, "Classifier")
-        t = {(ct, thp): run_torch(threads, ct, "torch_models.py", thp) for ct in ("Haswell", "SkylakeX")
-             for thp in (False, True)}
+        t = {(ct, thp): run_torch(threads, ct, "torch_models.py", thp) for ct, thp in TORCH_SETTINGS}
         for label, gkey, tkey, tokens in (("train tokens/s, 32x128", "ClassifierTrain/32/128/0", "train_s", 4096),
                                           ("train bf16 mixed, vs fp32", "ClassifierTrain/32/128/1", "train_s", 4096),
                                           ("train bf16 mixed, vs bf16", "ClassifierTrain/32/128/1", "train_bf16_s",
@@ -233,6 +237,43 @@ def models_table(build):
     print("bf16 mixed = train.precision bf16 (gaze.autocast): the linear layers' products in bfloat16 with fp32")
     print("accumulation, gradients and master weights; 'vs fp32' compares it with torch's fp32 step, 'vs bf16' with")
     print("torch.autocast(device_type='cpu', dtype=torch.bfloat16) around torch's forward and loss.")
+    paired_training(build)
+
+
+PAIRED_ROUNDS = 3
+
+
+def paired_training(build):
+    """fp32 training, gaze and torch measured in turns: the ratio of each round's pair, so that the machine's
+    drift (its speed wanders by a fifth over minutes, and torch's step moved by 29 % between two full runs an
+    hour apart) falls on both sides of a ratio instead of deciding it. torch takes the fastest of its settings
+    in every round: which one wins changes from run to run."""
+    print()
+    print(f"Paired fp32 training, 32x128: gaze and torch measured in turns, {PAIRED_ROUNDS} rounds "
+          "(tokens/s; ratio = torch's step / gaze's in the same round)")
+    print(f"{'thr':>3}  {'gaze median':>11} {'torch median':>12} {'ratio median':>12} {'ratio min':>9} {'ratio max':>9}")
+    for threads in (1, 2):
+        def gaze_step():
+            return run_gaze(build, threads, "ClassifierTrain/32/128/0", passes=1)[0]["ClassifierTrain/32/128/0"]["seconds"]
+
+        def torch_step():  # the fastest of its settings
+            return min(run_torch(threads, ct, "torch_models.py", thp, args=("train",))["train_s"]
+                       for ct, thp in TORCH_SETTINGS)
+
+        gs, ts = [], []
+        for r in range(PAIRED_ROUNDS):  # who goes first alternates
+            if r % 2 == 0:
+                gs.append(gaze_step())
+                ts.append(torch_step())
+            else:
+                ts.append(torch_step())
+                gs.append(gaze_step())
+        ratios = sorted(t / g for g, t in zip(gs, ts))
+        print(f"{threads:>3}  {4096 / statistics.median(gs):11.0f} {4096 / statistics.median(ts):12.0f} "
+              f"{statistics.median(ratios):11.2f}x {ratios[0]:8.2f}x {ratios[-1]:8.2f}x")
+    print("A round: one pass of gaze's training benchmark and torch in each of the settings of the table above (the")
+    print("fastest kept), the side that goes first alternating. Each side's figure is its best mean step over windows")
+    print("of >= 1 s within 3 s (torch_ops.best_time's rule, which models_bench.cpp follows).")
 
 
 def window_table(build):

@@ -2,7 +2,8 @@
 bench/models_bench.cpp (vocab 8000, d_model 256, 4 heads, ffn 1024, 4 layers, GELU, pre-norm, final
 LayerNorm, sinusoidal positions, mean pooling, dropout 0.1) trained with AdamW on 32 x 128 tokens,
 and inference (eval, no_grad, which lets torch take its fused encoder fast path) at 32 x 128 and
-1 x 128, also in bfloat16 and after quantize_dynamic (int8). Usage: torch_models.py THREADS
+1 x 128, also in bfloat16 and after quantize_dynamic (int8). Usage: torch_models.py THREADS [train]
+(train: the fp32 training step only, for compare_torch.py's paired rounds)
 """
 import copy
 import json
@@ -34,7 +35,7 @@ class Classifier(torch.nn.Module):
         return self.head(self.dropout(self.encoder(x).mean(1)))
 
 
-def main(threads):
+def main(threads, train_only=False):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = Classifier()
@@ -56,6 +57,8 @@ def main(threads):
 
     model.train()
     out = {"train_s": best_time(train_step, 3.0, repeats=3)}
+    if train_only:
+        return out
     out["train_bf16_s"] = best_time(train_step_bf16, 3.0, repeats=3)
     model.eval()
     one = tokens[:1]
@@ -86,4 +89,4 @@ def main(threads):
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]))))
+    print(json.dumps(main(int(sys.argv[1]), len(sys.argv) > 2 and sys.argv[2] == "train")))
