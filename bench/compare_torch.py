@@ -25,8 +25,9 @@ PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
 
 def run_gaze(build, threads, bench_filter, passes=3):
     """gaze_bench at `threads`: {benchmark name: counters of its best repetition}, plus the SIMD target.
-    The three repetitions are three passes over every selected benchmark, not three back-to-back runs of
-    each: on a shared machine a slow spell then spreads over all of them instead of deciding one ratio."""
+    The repetitions (three unless `passes` says otherwise) are passes over every selected benchmark, not
+    back-to-back runs of each: on a shared machine a slow spell then spreads over all of them instead of
+    deciding one ratio."""
     # gaze runs one pool (oneDNN shares it), so it keeps OpenMP's default wait policy.
     env = dict(os.environ, GAZE_NUM_THREADS=str(threads))
     runs = []
