@@ -3,9 +3,8 @@
 // and prints the ratios; the figures are printed, never asserted.
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
-#include <limits>
+#include <optional>
+#include <string>
 
 #include "gaze/core/allocator.h"
 #include "gaze/core/simd.h"
@@ -13,6 +12,7 @@
 #include "gaze/nn/multihead_attention.h"
 #include "gaze/ops/ops.h"
 #include "peak.h"
+#include "timing.h"
 
 namespace {
 
@@ -67,14 +67,7 @@ void BM_LayerNorm(benchmark::State& state) {
 template <class F>
 void time_calls(benchmark::State& state, F&& f) {
   f();  // the warm-up
-  double best = std::numeric_limits<double>::infinity();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  state.counters["best_s"] = best;
+  gaze::bench::time_windows(state, 0.0, f);
 }
 
 // B=8, H=8, D=64 attention; forward flops 4*B*H*T^2*D (two T x T x D products). fwd+bwd counts 3.5x

@@ -3,10 +3,6 @@
 // and run for inference at 32 x 128 and 1 x 128. compare_torch.py runs the same model in torch.
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
-#include <limits>
-
 #include "gaze/core/autocast.h"
 #include "gaze/core/grad_mode.h"
 #include "gaze/core/rng.h"
@@ -14,11 +10,13 @@
 #include "gaze/nn/precision.h"
 #include "gaze/ops/ops.h"
 #include "gaze/optim/optimizer.h"
+#include "timing.h"
 
 namespace {
 
 using gaze::Shape;
 using gaze::Tensor;
+using gaze::bench::time_windows;
 
 gaze::models::TransformerClassifier make_classifier() {
   gaze::manual_seed(0);
@@ -35,31 +33,6 @@ Tensor random_tokens(int64_t batch, int64_t len) {
   for (int64_t i = 0; i < batch * len; ++i)
     t.data<int64_t>()[i] = 1 + static_cast<int64_t>(u.data<float>()[i] * 7998);
   return t;
-}
-
-// The timing rule of the torch side (torch_ops.best_time): the best mean time per call over
-// windows of at least `window` seconds, in counter "best_s", which compare_torch.py compares
-// (Google Benchmark's Time column stays the mean over all calls). A mean over the whole run,
-// against torch's best window, counted every slow spell of a shared machine against gaze alone.
-template <class F>
-void time_windows(benchmark::State& state, double window, F&& f) {
-  using Clock = std::chrono::steady_clock;
-  double best = std::numeric_limits<double>::infinity();
-  int64_t calls = 0;
-  auto t0 = Clock::now();
-  for (auto _ : state) {
-    f();
-    ++calls;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (elapsed >= window) {
-      best = std::min(best, elapsed / static_cast<double>(calls));
-      calls = 0;
-      t0 = Clock::now();
-    }
-  }
-  if (calls > 0 && best == std::numeric_limits<double>::infinity())  // not one whole window
-    best = std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(calls);
-  state.counters["best_s"] = best;
 }
 
 void count_tokens(benchmark::State& state, int64_t tokens) {
@@ -94,7 +67,9 @@ void BM_ClassifierTrain(benchmark::State& state) {
     opt.step();
   };
   step();  // warm-up, as the torch side: the first step faults in every activation buffer
-  time_windows(state, 1.0, step);  // torch: best_time(train_step, 3.0, repeats=3)
+  // torch: best_time(train_step, 3.0, repeats=3). A mean over the whole run, against torch's best
+  // window, counted every slow spell of a shared machine against gaze alone.
+  time_windows(state, 1.0, step);
   count_tokens(state, batch * len);
 }
 
